@@ -1,0 +1,136 @@
+namespace Tributary.Protocol.Records;
+
+/// <summary>
+/// Checks the record batches of a produce request without decoding any record: per batch, the framing
+/// (length fits, at least a header), magic 2, the CRC-32C, the codec id, the size limit, and the counts
+/// (recordsCount ≥ 1 and lastOffsetDelta = recordsCount - 1, which holds for every batch a producer sends).
+/// Messages are constant strings so a rejection does not allocate either.
+/// </summary>
+public static class RecordBatchValidator
+{
+    public static RecordsError Validate(ReadOnlySpan<byte> records, int maxBatchBytes, out BatchSummary summary) =>
+        Validate(records, maxBatchBytes, allowZstd: true, out summary, out _);
+
+    public static RecordsError Validate(ReadOnlySpan<byte> records, int maxBatchBytes, out BatchSummary summary, out string? message) =>
+        Validate(records, maxBatchBytes, allowZstd: true, out summary, out message);
+
+    /// <param name="allowZstd">False for produce versions below 7, where Kafka answers UNSUPPORTED_COMPRESSION_TYPE for zstd.</param>
+    public static RecordsError Validate(ReadOnlySpan<byte> records, int maxBatchBytes, bool allowZstd, out BatchSummary summary, out string? message)
+    {
+        summary = default;
+        if (records.IsEmpty)
+        {
+            message = "The request contains no record batch.";
+            return RecordsError.CorruptMessage;
+        }
+
+        int batches = 0;
+        long count = 0;
+        long maxTimestamp = -1;
+        int codecs = 0;
+        int lastSequence = -1;
+        bool transactional = false, control = false;
+        long firstTimestamp = -1, producerId = -1;
+        short producerEpoch = -1;
+        int baseSequence = -1;
+
+        while (!records.IsEmpty)
+        {
+            if (records.Length < RecordBatchHeader.MagicOffset + 1)
+            {
+                message = "Truncated record batch: fewer bytes than a batch header.";
+                return RecordsError.CorruptMessage;
+            }
+
+            sbyte magic = (sbyte)records[RecordBatchHeader.MagicOffset];
+            if (magic is 0 or 1)
+            {
+                message = "Message format v0/v1 (magic 0 or 1) is not supported; use record batches (magic 2).";
+                return RecordsError.UnsupportedForMessageFormat;
+            }
+
+            if (magic != 2)
+            {
+                message = "Unknown record batch magic byte.";
+                return RecordsError.CorruptMessage;
+            }
+
+            int batchLength = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(records[RecordBatchHeader.BatchLengthOffset..]);
+            if (batchLength < RecordBatchHeader.HeaderSize - RecordBatchHeader.LogOverhead)
+            {
+                message = "Record batch length is smaller than a batch header.";
+                return RecordsError.CorruptMessage;
+            }
+
+            long total = (long)batchLength + RecordBatchHeader.LogOverhead;
+            if (total > maxBatchBytes)
+            {
+                message = "Record batch is larger than the maximum allowed size (max.message.bytes).";
+                return RecordsError.MessageTooLarge;
+            }
+
+            if (total > records.Length)
+            {
+                message = "Record batch length runs past the end of the request.";
+                return RecordsError.CorruptMessage;
+            }
+
+            ReadOnlySpan<byte> batch = records[..(int)total];
+            var header = new RecordBatchHeader(batch);
+            if (header.Crc != RecordBatchHeader.ComputeCrc(batch))
+            {
+                message = "Record batch CRC-32C does not match its contents.";
+                return RecordsError.CorruptMessage;
+            }
+
+            var codec = header.Codec;
+            if (codec > CompressionCodec.Zstd)
+            {
+                message = "Unknown compression codec id in record batch attributes.";
+                return RecordsError.UnsupportedCompressionType;
+            }
+
+            if (codec == CompressionCodec.Zstd && !allowZstd)
+            {
+                message = "zstd compression needs produce request version 7 or later.";
+                return RecordsError.UnsupportedCompressionType;
+            }
+
+            int recordsCount = header.RecordsCount;
+            int lastOffsetDelta = header.LastOffsetDelta;
+            if (recordsCount < 1)
+            {
+                message = "Record batch has no records.";
+                return RecordsError.InvalidRecord;
+            }
+
+            if (lastOffsetDelta != recordsCount - 1)
+            {
+                message = "Record batch lastOffsetDelta does not match its record count.";
+                return RecordsError.InvalidRecord;
+            }
+
+            if (batches == 0)
+            {
+                firstTimestamp = header.BaseTimestamp;
+                producerId = header.ProducerId;
+                producerEpoch = header.ProducerEpoch;
+                baseSequence = header.BaseSequence;
+            }
+
+            transactional |= header.IsTransactional;
+            control |= header.IsControl;
+            codecs |= 1 << (int)codec;
+            maxTimestamp = Math.Max(maxTimestamp, header.MaxTimestamp);
+            lastSequence = header.BaseSequence < 0 ? -1 : header.BaseSequence + lastOffsetDelta;
+            count += lastOffsetDelta + 1L;
+            batches++;
+            records = records[(int)total..];
+        }
+
+        summary = new BatchSummary(batches, count, firstTimestamp, maxTimestamp, producerId, producerEpoch,
+            baseSequence, lastSequence, transactional, control, codecs);
+        message = null;
+        return RecordsError.None;
+    }
+}
