@@ -1,0 +1,218 @@
+namespace Tributary.Broker;
+
+/// <summary>Broker settings under Kafka's own names (server.properties syntax), plus where to listen and store.</summary>
+public sealed class BrokerConfig
+{
+    public string DataDir { get; set; } = "./data";
+    public string ListenHost { get; set; } = "0.0.0.0";
+    public int ListenPort { get; set; } = 9092;
+    public string? AdvertisedHost { get; set; }
+    public int? AdvertisedPort { get; set; }
+
+    /// <summary>Kafka-named settings (log.retention.ms, num.partitions, ...); unknown names are kept and reported.</summary>
+    public Dictionary<string, string> Settings { get; } = new(StringComparer.Ordinal);
+
+    private bool _logDirsSet;
+
+    /// <summary>Reads Kafka server.properties syntax: name=value lines, '#' and '!' comments, '\' continuations.</summary>
+    public static BrokerConfig FromPropertiesFile(string path)
+    {
+        var config = new BrokerConfig();
+        foreach (var (name, value) in ParseProperties(File.ReadAllText(path)))
+        {
+            config.Apply(name, value);
+        }
+        return config;
+    }
+
+    /// <summary>Applies one "name=value" assignment (the `--set` flag).</summary>
+    public void Set(string assignment)
+    {
+        ArgumentNullException.ThrowIfNull(assignment);
+        var eq = assignment.IndexOf('=');
+        if (eq <= 0)
+        {
+            throw new FormatException($"expected name=value, got '{assignment}'");
+        }
+        Apply(assignment[..eq].Trim(), assignment[(eq + 1)..].Trim());
+    }
+
+    /// <summary>
+    /// Applies one Kafka-named setting. The names that say where to listen and store (<c>listeners</c>,
+    /// <c>advertised.listeners</c>, <c>log.dirs</c>, <c>log.dir</c>) set the typed properties instead of
+    /// landing in <see cref="Settings"/>; every other name is kept verbatim.
+    /// </summary>
+    public void Apply(string name, string value)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(value);
+        switch (name)
+        {
+            case "listeners":
+                (ListenHost, ListenPort) = ParseListener(name, value);
+                ListenHost = ListenHost.Length == 0 ? "0.0.0.0" : ListenHost;
+                break;
+            case "advertised.listeners":
+                var (host, port) = ParseListener(name, value);
+                AdvertisedHost = host.Length == 0 ? null : host;
+                AdvertisedPort = port;
+                break;
+            case "log.dirs":
+                DataDir = FirstDirectory(name, value);
+                _logDirsSet = true;
+                break;
+            case "log.dir":
+                // Kafka lets log.dirs win over log.dir whatever their order in the file.
+                if (!_logDirsSet)
+                {
+                    DataDir = FirstDirectory(name, value);
+                }
+                break;
+            default:
+                Settings[name] = value;
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Takes the first listener of a comma-separated <c>NAME://host:port</c> list (Tributary serves one
+    /// plaintext listener). An empty host means "all interfaces"; IPv6 hosts come in brackets.
+    /// </summary>
+    private static (string Host, int Port) ParseListener(string name, string value)
+    {
+        var first = value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).FirstOrDefault()
+            ?? throw new FormatException($"{name}: no listener in '{value}'");
+        var scheme = first.IndexOf("://", StringComparison.Ordinal);
+        var hostPort = scheme >= 0 ? first[(scheme + 3)..] : first;
+        if (!TryParseHostPort(hostPort, out var host, out var port))
+        {
+            throw new FormatException($"{name}: expected NAME://host:port, got '{value}'");
+        }
+        return (host, port);
+    }
+
+    /// <summary>Parses "host:port", ":port" or "[v6addr]:port"; the host is returned without brackets.</summary>
+    public static bool TryParseHostPort(string text, out string host, out int port)
+    {
+        host = "";
+        port = 0;
+        var colon = text.LastIndexOf(':');
+        if (colon < 0 || !int.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out port) || port > 65535)
+        {
+            return false;
+        }
+        host = text[..colon];
+        if (host.StartsWith('['))
+        {
+            if (!host.EndsWith(']'))
+            {
+                return false;
+            }
+            host = host[1..^1];
+        }
+        else if (host.Contains(':'))
+        {
+            return false; // an IPv6 address without brackets is ambiguous
+        }
+        return true;
+    }
+
+    private static string FirstDirectory(string name, string value)
+        => value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).FirstOrDefault()
+            ?? throw new FormatException($"{name}: no directory given");
+
+    /// <summary>
+    /// Parses java.util.Properties text: logical lines joined across a trailing odd number of backslashes,
+    /// '#' or '!' comment lines, the key ending at the first unescaped '=', ':' or whitespace, and the
+    /// escapes \t \n \r \f \uXXXX (any other escaped character stands for itself).
+    /// </summary>
+    public static IEnumerable<KeyValuePair<string, string>> ParseProperties(string text)
+    {
+        var lines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n', '\r');
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i].TrimStart(' ', '\t', '\f');
+            if (line.Length == 0 || line[0] is '#' or '!')
+            {
+                continue;
+            }
+            var logical = new System.Text.StringBuilder();
+            while (EndsWithContinuation(line) && i + 1 < lines.Length)
+            {
+                logical.Append(line, 0, line.Length - 1);
+                line = lines[++i].TrimStart(' ', '\t', '\f');
+            }
+            if (EndsWithContinuation(line))
+            {
+                line = line[..^1];
+            }
+            logical.Append(line);
+            yield return SplitEntry(logical.ToString());
+        }
+    }
+
+    private static bool EndsWithContinuation(string line)
+    {
+        var backslashes = 0;
+        for (var j = line.Length - 1; j >= 0 && line[j] == '\\'; j--)
+        {
+            backslashes++;
+        }
+        return backslashes % 2 == 1;
+    }
+
+    private static KeyValuePair<string, string> SplitEntry(string line)
+    {
+        var keyEnd = 0;
+        while (keyEnd < line.Length && line[keyEnd] is not ('=' or ':' or ' ' or '\t' or '\f'))
+        {
+            keyEnd += line[keyEnd] == '\\' ? 2 : 1;
+        }
+        keyEnd = Math.Min(keyEnd, line.Length);
+        var valueStart = keyEnd;
+        while (valueStart < line.Length && line[valueStart] is ' ' or '\t' or '\f')
+        {
+            valueStart++;
+        }
+        if (valueStart < line.Length && line[valueStart] is '=' or ':')
+        {
+            valueStart++;
+            while (valueStart < line.Length && line[valueStart] is ' ' or '\t' or '\f')
+            {
+                valueStart++;
+            }
+        }
+        return new(Unescape(line[..keyEnd]), Unescape(line[valueStart..]));
+    }
+
+    private static string Unescape(string s)
+    {
+        if (!s.Contains('\\'))
+        {
+            return s;
+        }
+        var sb = new System.Text.StringBuilder(s.Length);
+        for (var i = 0; i < s.Length; i++)
+        {
+            if (s[i] != '\\' || i + 1 == s.Length)
+            {
+                sb.Append(s[i]);
+                continue;
+            }
+            var c = s[++i];
+            switch (c)
+            {
+                case 't': sb.Append('\t'); break;
+                case 'n': sb.Append('\n'); break;
+                case 'r': sb.Append('\r'); break;
+                case 'f': sb.Append('\f'); break;
+                case 'u' when i + 4 < s.Length && ushort.TryParse(s.AsSpan(i + 1, 4), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out var code):
+                    sb.Append((char)code);
+                    i += 4;
+                    break;
+                default: sb.Append(c); break;
+            }
+        }
+        return sb.ToString();
+    }
+}
