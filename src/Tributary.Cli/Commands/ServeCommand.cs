@@ -1,0 +1,107 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Tributary.Broker;
+using Tributary.Cli.Output;
+
+namespace Tributary.Cli.Commands;
+
+/// <summary>
+/// <c>tributary serve</c>: runs a broker in this process until SIGINT or SIGTERM.
+/// Settings come from a server.properties file first, then from flags, so flags always win.
+/// </summary>
+public static class ServeCommand
+{
+    public static Command Create()
+    {
+        var dataDir = new Option<string?>("--data-dir", "-d") { Description = "Directory for the log and metadata [default ./data]" };
+        var listen = new Option<string?>("--listen", "-l") { Description = "HOST:PORT to accept clients on [default 0.0.0.0:9092]" };
+        var advertise = new Option<string?>("--advertise", "-a") { Description = "HOST:PORT clients are told to connect to [default: the listen address]" };
+        var configFile = new Option<FileInfo?>("--config", "-c") { Description = "Kafka server.properties file (Kafka setting names)" };
+        var set = new Option<string[]>("--set", "-s") { Description = "Kafka setting name=value, overriding the file (repeatable)" };
+
+        var command = new Command("serve", "Run a Tributary broker")
+        {
+            dataDir, listen, advertise, configFile, set,
+        };
+        command.SetGuardedAction(async (parse, ct) =>
+        {
+            var config = BuildConfig(
+                parse.GetValue(configFile)?.FullName,
+                parse.GetValue(set),
+                parse.GetValue(dataDir),
+                parse.GetValue(listen),
+                parse.GetValue(advertise));
+            return await RunAsync(config, ct);
+        });
+        return command;
+    }
+
+    /// <summary>Builds the broker configuration: file, then --set, then the dedicated flags.</summary>
+    public static BrokerConfig BuildConfig(string? configFile, string[]? sets, string? dataDir, string? listen, string? advertise)
+    {
+        var config = configFile is null ? new BrokerConfig() : BrokerConfig.FromPropertiesFile(configFile);
+        foreach (var assignment in sets ?? [])
+        {
+            config.Set(assignment);
+        }
+        if (dataDir is not null)
+        {
+            config.DataDir = dataDir;
+        }
+        if (listen is not null)
+        {
+            (config.ListenHost, config.ListenPort) = ParseHostPort(listen, "--listen");
+            config.ListenHost = config.ListenHost.Length == 0 ? "0.0.0.0" : config.ListenHost;
+        }
+        if (advertise is not null)
+        {
+            (var host, config.AdvertisedPort) = ParseHostPort(advertise, "--advertise");
+            config.AdvertisedHost = host.Length == 0 ? null : host;
+        }
+        config.DataDir = Path.GetFullPath(config.DataDir);
+        return config;
+    }
+
+    private static (string Host, int Port) ParseHostPort(string text, string flag)
+        => BrokerConfig.TryParseHostPort(text, out var host, out var port)
+            ? (host, port)
+            : throw new CliException($"{flag}: expected HOST:PORT, got '{text}'");
+
+    private static async Task<int> RunAsync(BrokerConfig config, CancellationToken invocationCt)
+    {
+        // SIGTERM (docker stop, systemd) must stop the broker as cleanly as Ctrl-C does. The invocation
+        // token covers SIGINT and SIGTERM too, but registering here keeps shutdown independent of
+        // the parser's termination timeout.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(invocationCt);
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+
+        var server = await TributaryServer.StartAsync(config, stop.Token);
+        try
+        {
+            var advertised = server.BootstrapServers;
+            Terminal.Info($"Tributary listening on {FormatHostPort(config.ListenHost, server.Port)} (advertised {advertised}), data in {config.DataDir}");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            Terminal.Note("shutting down…");
+        }
+        finally
+        {
+            await server.StopAsync();
+        }
+        return 0;
+
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true; // we stop ourselves, after StopAsync has flushed
+            stop.Cancel();
+        }
+    }
+
+    private static string FormatHostPort(string host, int port) => host.Contains(':') ? $"[{host}]:{port}" : $"{host}:{port}";
+}

@@ -1,0 +1,106 @@
+using System.CommandLine;
+using Confluent.Kafka;
+using Tributary.Cli.Output;
+using Tributary.Cli.Parsing;
+
+namespace Tributary.Cli.Kafka;
+
+/// <summary>
+/// The options every client command shares (where the cluster is, raw librdkafka settings), and the
+/// factories that turn them into Confluent.Kafka clients. Commands speak plain Kafka, so they work
+/// against any Kafka-compatible cluster, not only Tributary.
+/// </summary>
+public static class ClientOptions
+{
+    public const string BrokersVariable = "TRIBUTARY_BROKERS";
+
+    public static readonly Option<string> Brokers = new("--brokers", "-b")
+    {
+        Description = $"Comma-separated bootstrap servers (env {BrokersVariable})",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable(BrokersVariable) is { Length: > 0 } env ? env : "localhost:9092",
+        Recursive = true,
+    };
+
+    public static readonly Option<string[]> ClientConfig = new("--client-config", "-X")
+    {
+        Description = "librdkafka client property name=value (repeatable), e.g. -X security.protocol=SSL",
+        Recursive = true,
+    };
+
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Adds the shared options to a command; they are recursive, so adding them to a group covers its subcommands.</summary>
+    public static T WithClientOptions<T>(this T command) where T : Command
+    {
+        command.Options.Add(Brokers);
+        command.Options.Add(ClientConfig);
+        return command;
+    }
+
+    private static void Apply(ClientConfig config, ParseResult parse)
+    {
+        config.BootstrapServers = parse.GetValue(Brokers);
+        config.ClientId = "tributary-cli";
+        config.SocketConnectionSetupTimeoutMs = 10_000;
+        foreach (var (name, value) in Assignments.ParseAll(parse.GetValue(ClientConfig), "--client-config"))
+        {
+            config.Set(name, value);
+        }
+    }
+
+    public static IAdminClient Admin(ParseResult parse)
+    {
+        var config = new AdminClientConfig();
+        Apply(config, parse);
+        return new AdminClientBuilder(config).SetLogHandler(Log).Build();
+    }
+
+    public static ProducerConfig ProducerConfig(ParseResult parse)
+    {
+        var config = new ProducerConfig();
+        Apply(config, parse);
+        return config;
+    }
+
+    public static ConsumerConfig ConsumerConfig(ParseResult parse)
+    {
+        var config = new ConsumerConfig();
+        Apply(config, parse);
+        return config;
+    }
+
+    /// <summary>
+    /// librdkafka logs every failed connection attempt; those retries are noise for a CLI whose
+    /// requests fail with a clear error anyway. Only TRIBUTARY_DEBUG shows them.
+    /// </summary>
+    public static void Log<TClient>(TClient client, LogMessage message)
+    {
+        Terminal.Debug($"{message.Level} {message.Facility}: {message.Message}");
+    }
+
+    /// <summary>Metadata for all topics, with unreachable brokers reported as a failure rather than an empty cluster.</summary>
+    public static Metadata Metadata(IAdminClient admin, string? topic = null)
+    {
+        var metadata = topic is null ? admin.GetMetadata(Timeout) : admin.GetMetadata(topic, Timeout);
+        if (metadata.Brokers.Count == 0)
+        {
+            throw new CliException("no brokers in the cluster metadata");
+        }
+        return metadata;
+    }
+
+    /// <summary>The partitions of a topic; an unknown topic is an error, not an empty list.</summary>
+    public static TopicMetadata Topic(IAdminClient admin, string topic)
+    {
+        var metadata = Metadata(admin, topic).Topics.SingleOrDefault(t => t.Topic == topic);
+        if (metadata is null || metadata.Error.Code == ErrorCode.UnknownTopicOrPart)
+        {
+            throw new CliException($"topic '{topic}' does not exist");
+        }
+        if (metadata.Error.IsError)
+        {
+            throw new CliException($"topic '{topic}': {ErrorHandling.Describe(metadata.Error)}");
+        }
+        return metadata;
+    }
+}
