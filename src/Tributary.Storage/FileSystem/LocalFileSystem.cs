@@ -1,0 +1,51 @@
+using Microsoft.Win32.SafeHandles;
+
+namespace Tributary.Storage.FileSystem;
+
+/// <summary>The real disk: SafeFileHandle + RandomAccess (pread/pwrite), RandomAccess.FlushToDisk for fsync.</summary>
+public sealed class LocalFileSystem : ISegmentFileSystem
+{
+    public static LocalFileSystem Instance { get; } = new();
+
+    public ISegmentFile OpenFile(string path, bool create) => new LocalFile(path,
+        File.OpenHandle(path, create ? FileMode.OpenOrCreate : FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete));
+
+    public bool FileExists(string path) => File.Exists(path);
+    public void DeleteFile(string path) => File.Delete(path);
+    public void MoveFile(string from, string to) => File.Move(from, to, overwrite: true);
+    public IEnumerable<string> EnumerateFiles(string directory) => Directory.EnumerateFiles(directory);
+    public DateTimeOffset GetLastWriteTimeUtc(string path) => File.GetLastWriteTimeUtc(path);
+    public void CreateDirectory(string path) => Directory.CreateDirectory(path);
+    public bool DirectoryExists(string path) => Directory.Exists(path);
+    public IEnumerable<string> EnumerateDirectories(string directory) => Directory.EnumerateDirectories(directory);
+    public void MoveDirectory(string from, string to) => Directory.Move(from, to);
+    public void DeleteDirectory(string path) => Directory.Delete(path, recursive: true);
+
+    private sealed class LocalFile(string path, SafeFileHandle handle) : ISegmentFile
+    {
+        public string Path { get; } = path;
+        public long Length => RandomAccess.GetLength(handle);
+
+        public int Read(long position, Span<byte> destination)
+        {
+            int total = 0;
+            while (total < destination.Length)
+            {
+                int n = RandomAccess.Read(handle, destination[total..], position + total);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                total += n;
+            }
+
+            return total;
+        }
+
+        public void Write(long position, ReadOnlySpan<byte> source) => RandomAccess.Write(handle, source, position);
+        public void SetLength(long length) => RandomAccess.SetLength(handle, length);
+        public void Flush() => RandomAccess.FlushToDisk(handle);
+        public void Dispose() => handle.Dispose();
+    }
+}

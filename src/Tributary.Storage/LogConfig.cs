@@ -1,0 +1,39 @@
+namespace Tributary.Storage;
+
+/// <summary>When an append counts as acknowledged.</summary>
+public enum FlushPolicy
+{
+    /// <summary>fdatasync before acknowledging (default). Concurrent appends share one sync (group commit).</summary>
+    Durable,
+    /// <summary>Kafka's default: acknowledge once the bytes are in the page cache; the OS flushes later.</summary>
+    PageCache,
+}
+
+/// <summary>Which timestamp a topic keeps: the producer's (CreateTime) or the broker's at append (LogAppendTime).</summary>
+public enum TimestampType
+{
+    CreateTime,
+    LogAppendTime,
+}
+
+/// <summary>Effective per-partition configuration (topic overrides already applied); Kafka names in comments.</summary>
+public sealed record LogConfig
+{
+    /// <summary>segment.bytes; capped at 2 GiB because index positions are 32-bit.</summary>
+    public long SegmentBytes { get; init; } = 1L << 30;
+    /// <summary>segment.ms: roll a segment this long after its first append.</summary>
+    public long SegmentMs { get; init; } = 7 * 24 * 3600_000L;
+    /// <summary>retention.ms, applied to a segment's largest timestamp; -1 = unlimited.</summary>
+    public long RetentionMs { get; init; } = 7 * 24 * 3600_000L;
+    /// <summary>retention.bytes for the whole partition; -1 = unlimited.</summary>
+    public long RetentionBytes { get; init; } = -1;
+    /// <summary>index.interval.bytes: distance between offset index entries.</summary>
+    public int IndexIntervalBytes { get; init; } = 4096;
+    /// <summary>max.message.bytes: largest record batch accepted.</summary>
+    public int MaxMessageBytes { get; init; } = 1048588;
+    /// <summary>message.timestamp.type.</summary>
+    public TimestampType TimestampType { get; init; } = TimestampType.CreateTime;
+    public FlushPolicy FlushPolicy { get; init; } = FlushPolicy.Durable;
+    /// <summary>file.delete.delay.ms: how long a removed segment stays as .deleted, so in-flight reads finish.</summary>
+    public long FileDeleteDelayMs { get; init; } = 60000;
+}

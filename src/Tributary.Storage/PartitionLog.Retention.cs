@@ -1,0 +1,186 @@
+namespace Tributary.Storage;
+
+public sealed partial class PartitionLog
+{
+    /// <summary>
+    /// DeleteRecords: moves the log start offset up to <paramref name="offset"/> (persisted before returning,
+    /// so it survives a restart) and removes the closed segments that lie wholly below it.
+    /// </summary>
+    /// <exception cref="StorageException">OffsetOutOfRange when offset is above the high watermark.</exception>
+    public void DeleteRecordsBefore(long offset)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (offset > _highWatermark || offset < 0)
+            {
+                throw new StorageException(StorageError.OffsetOutOfRange, $"Cannot delete records before {offset}: the high watermark is {_highWatermark}.");
+            }
+
+            if (offset <= _logStartOffset)
+            {
+                return;
+            }
+
+            try
+            {
+                LogStartCheckpoint.Write(_fs, _directory, offset);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new StorageException(StorageError.StorageFailure, $"Writing the log start checkpoint in {_directory} failed: {e.Message}", e);
+            }
+
+            _logStartOffset = offset;
+            int count = 0;
+            while (count < _segments.Length - 1 && _segments[count + 1].BaseOffset <= offset)
+            {
+                count++;
+            }
+
+            RemoveOldestSegmentsLocked(count, _time.GetUtcNow().ToUnixTimeMilliseconds(), _config);
+        }
+    }
+
+    /// <summary>
+    /// One retention pass: rolls the active segment when older than segment.ms, then removes the oldest closed
+    /// segments while any of these holds: their largest timestamp is older than retention.ms, the partition
+    /// stays at or above retention.bytes without them, or they lie below the log start offset. Only a prefix
+    /// of whole closed segments, all below the high watermark, is removed; the active segment never. Files
+    /// are renamed to <c>.deleted</c> under the lock (a metadata operation) and removed after
+    /// file.delete.delay.ms, so reads already holding the segment finish undisturbed.
+    /// </summary>
+    /// <returns>Segments removed in this pass.</returns>
+    public int EnforceRetention()
+    {
+        var config = _config;
+        long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        int count = 0;
+        bool rolled = false;
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_active.Size > 0 && now - _active.CreatedMs >= config.SegmentMs)
+            {
+                RollLocked(now);
+                rolled = true;
+            }
+
+            long total = 0;
+            foreach (var segment in _segments)
+            {
+                total += segment.Size;
+            }
+
+            while (count < _segments.Length - 1)
+            {
+                var segment = _segments[count];
+                if (segment.NextOffset > _highWatermark)
+                {
+                    break;
+                }
+
+                long largest = segment.MaxTimestamp >= 0 ? segment.MaxTimestamp : segment.LastAppendMs;
+                bool expired = config.RetentionMs >= 0 && now - largest > config.RetentionMs;
+                bool oversize = config.RetentionBytes >= 0 && total - segment.Size >= config.RetentionBytes;
+                bool belowStart = _segments[count + 1].BaseOffset <= _logStartOffset;
+                if (!expired && !oversize && !belowStart)
+                {
+                    break;
+                }
+
+                total -= segment.Size;
+                count++;
+            }
+
+            RemoveOldestSegmentsLocked(count, now, config);
+        }
+
+        if (rolled)
+        {
+            ScheduleFlush();
+        }
+
+        DeleteDueSegments(now);
+        return count;
+    }
+
+    private void RemoveOldestSegmentsLocked(int count, long now, LogConfig config)
+    {
+        if (count == 0)
+        {
+            return;
+        }
+
+        var removed = _segments[..count];
+        _segments = _segments[count..];
+        _logStartOffset = Math.Max(_logStartOffset, _segments[0].BaseOffset);
+        foreach (var segment in removed)
+        {
+            _rolledUnflushed.Remove(segment);
+            foreach (string extension in Extensions)
+            {
+                string path = segment.PathOf(extension);
+                try
+                {
+                    _fs.MoveFile(path, path + LogSegment.DeletedSuffix);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // Reopening deletes whatever is left; the segment is gone from the log either way.
+                }
+            }
+
+            _pendingDeletes.Add((segment, now + config.FileDeleteDelayMs));
+        }
+
+        PublishLocked();
+    }
+
+    private static readonly string[] Extensions = [LogSegment.LogExtension, LogSegment.IndexExtension, LogSegment.TimeIndexExtension];
+
+    private void DeleteDueSegments(long now)
+    {
+        List<LogSegment>? due = null;
+        lock (_lock)
+        {
+            for (int i = _pendingDeletes.Count - 1; i >= 0; i--)
+            {
+                if (_pendingDeletes[i].DueMs <= now)
+                {
+                    (due ??= []).Add(_pendingDeletes[i].Segment);
+                    _pendingDeletes.RemoveAt(i);
+                }
+            }
+        }
+
+        if (due is null)
+        {
+            return;
+        }
+
+        lock (_flushLock)
+        {
+            foreach (var segment in due)
+            {
+                DeleteSegmentFiles(segment);
+            }
+        }
+    }
+
+    private void DeleteSegmentFiles(LogSegment segment)
+    {
+        segment.Dispose();
+        foreach (string extension in Extensions)
+        {
+            try
+            {
+                _fs.DeleteFile(segment.PathOf(extension) + LogSegment.DeletedSuffix);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Left for the next open, which deletes .deleted files.
+            }
+        }
+    }
+}

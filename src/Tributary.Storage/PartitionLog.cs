@@ -1,0 +1,443 @@
+using Tributary.Protocol.Records;
+using Tributary.Storage.FileSystem;
+
+namespace Tributary.Storage;
+
+/// <summary>
+/// The log of one partition: an ordered list of <see cref="LogSegment"/>s, the last one active.
+///
+/// Append: validate the request's batch headers and CRCs (no record decoding), then under the append
+/// lock assign offsets by patching each batch's base offset in the caller's buffer (outside the CRC), write
+/// all bytes with one pwrite at the end of the active segment, and add index entries. Durable policy: the
+/// append then awaits its <see cref="FlushGeneration"/>, completed by <see cref="LogFlusher"/> after an
+/// fdatasync (group commit). PageCache policy: the high watermark moves at once.
+///
+/// Invariants: offsets are dense and increasing across segments; bytes below the high watermark are
+/// synced (Durable) and never change until their segment is deleted whole; a failed write is truncated
+/// away before the lock is released, so the log on disk is always a sequence of whole batches.
+///
+/// Readers never take the append lock: they read an immutable <see cref="ReadState"/> snapshot (segments,
+/// high watermark and the file position it corresponds to), published with a volatile write whenever
+/// one of those changes. Lock order: <c>_flushLock</c> before <c>_lock</c>.
+/// </summary>
+public sealed partial class PartitionLog : IDisposable
+{
+    private readonly object _lock = new();
+    private readonly object _flushLock = new();
+    private readonly ISegmentFileSystem _fs;
+    private readonly TimeProvider _time;
+    private readonly LogFlusher _flusher;
+    private readonly string _directory;
+    private volatile LogConfig _config;
+    private volatile ReadState _state;
+
+    // Guarded by _lock.
+    private LogSegment[] _segments;
+    private LogSegment _active;
+    private long _logEndOffset;
+    private long _logStartOffset;
+    private long _highWatermark;
+    private LogSegment _hwSegment;
+    private long _hwPosition;
+    private long _hwMaxTimestamp;
+    private FlushGeneration? _pending;
+    private readonly List<LogSegment> _rolledUnflushed = [];
+    private readonly List<(LogSegment Segment, long DueMs)> _pendingDeletes = [];
+    private bool _disposed;
+    private bool _closed;
+    private bool _failed;
+    private int _flushScheduled;
+
+    private PartitionLog(string directory, LogConfig config, TimeProvider time, ISegmentFileSystem fs, LogFlusher flusher,
+        LogSegment[] segments, long logStartOffset)
+    {
+        _directory = directory;
+        _config = config;
+        _time = time;
+        _fs = fs;
+        _flusher = flusher;
+        _segments = segments;
+        _active = segments[^1];
+        _logEndOffset = _active.NextOffset;
+        _logStartOffset = Math.Min(logStartOffset, _logEndOffset);
+        _highWatermark = _logEndOffset;
+        _hwSegment = _active;
+        _hwPosition = _active.Size;
+        _hwMaxTimestamp = _active.MaxTimestamp;
+        _state = null!;
+        PublishLocked();
+    }
+
+    /// <summary>Raised (outside locks, on the flusher thread or the appending thread) whenever the high watermark moves.</summary>
+    public event Action<PartitionLog>? HighWatermarkAdvanced;
+
+    public string Directory => _directory;
+
+    /// <summary>Effective configuration; may be replaced at runtime (AlterConfigs); applies to the next append or retention pass.</summary>
+    public LogConfig Config
+    {
+        get => _config;
+        set => _config = value ?? throw new ArgumentNullException(nameof(value));
+    }
+
+    public long LogStartOffset => _state.LogStartOffset;
+    public long LogEndOffset => Interlocked.Read(ref _logEndOffset);
+    public long HighWatermark => _state.HighWatermark;
+
+    public long SizeInBytes
+    {
+        get
+        {
+            long total = 0;
+            foreach (var segment in _state.Segments)
+            {
+                total += segment.Size;
+            }
+
+            return total;
+        }
+    }
+
+    public int SegmentCount => _state.Segments.Length;
+
+    /// <summary>
+    /// Appends one produce request's batches (the buffer is owned by the call and its base offsets are
+    /// overwritten). Completes when the bytes are acknowledged under the flush policy. Errors come back as
+    /// a faulted task carrying a <see cref="StorageException"/>.
+    /// </summary>
+    public ValueTask<AppendResult> AppendAsync(Memory<byte> batches, CancellationToken ct = default)
+    {
+        var config = _config;
+        var error = RecordBatchValidator.Validate(batches.Span, config.MaxMessageBytes, allowZstd: true, out var summary, out var message);
+        if (error != RecordsError.None)
+        {
+            return ValueTask.FromException<AppendResult>(new StorageException(Map(error), message ?? error.ToString()));
+        }
+
+        AppendResult result;
+        FlushGeneration? generation = null;
+        bool rolled;
+        try
+        {
+            lock (_lock)
+            {
+                result = AppendLocked(batches.Span, summary, config, out rolled);
+                if (config.FlushPolicy == FlushPolicy.Durable)
+                {
+                    generation = _pending ??= new FlushGeneration();
+                }
+            }
+        }
+        catch (Exception e) when (e is StorageException or ObjectDisposedException)
+        {
+            return ValueTask.FromException<AppendResult>(e);
+        }
+
+        if (generation is null)
+        {
+            RaiseHighWatermarkAdvanced();
+            if (rolled)
+            {
+                ScheduleFlush();
+            }
+
+            return new ValueTask<AppendResult>(result);
+        }
+
+        ScheduleFlush();
+        return AwaitFlush(generation.Task, result, ct);
+    }
+
+    private static async ValueTask<AppendResult> AwaitFlush(Task flushed, AppendResult result, CancellationToken ct)
+    {
+        await flushed.WaitAsync(ct).ConfigureAwait(false);
+        return result;
+    }
+
+    private AppendResult AppendLocked(Span<byte> batches, in BatchSummary summary, LogConfig config, out bool rolled)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_failed)
+        {
+            throw new StorageException(StorageError.StorageFailure, $"The log in {_directory} failed an earlier write and could not be repaired; it is read-only.");
+        }
+
+        long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        rolled = MaybeRollLocked(batches.Length, summary.RecordCount, now, config);
+        var segment = _active;
+        var mark = segment.GetMark();
+        if (segment.Size == 0)
+        {
+            segment.CreatedMs = now;
+        }
+
+        bool logAppendTime = config.TimestampType == TimestampType.LogAppendTime;
+        long baseOffset = _logEndOffset;
+        long next = baseOffset;
+        for (int position = 0; position < batches.Length;)
+        {
+            var batch = batches[position..];
+            int size = RecordBatchHeader.ReadTotalSize(batch);
+            RecordBatchHeader.SetBaseOffset(batch, next);
+            if (logAppendTime)
+            {
+                RecordBatchHeader.SetLogAppendTime(batch[..size], now);
+            }
+
+            next += new RecordBatchHeader(batch).LastOffsetDelta + 1L;
+            position += size;
+        }
+
+        try
+        {
+            segment.Log.Write(mark.Size, batches);
+            for (int position = 0; position < batches.Length;)
+            {
+                var header = new RecordBatchHeader(batches[position..]);
+                int size = header.TotalSize;
+                segment.OnBatchAppended(mark.Size + position, size, header.BaseOffset, header.LastOffset, header.MaxTimestamp, config.IndexIntervalBytes, persist: true);
+                position += size;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            try
+            {
+                segment.Rollback(mark);
+            }
+            catch (Exception rollbackError) when (rollbackError is IOException or UnauthorizedAccessException)
+            {
+                _failed = true;
+            }
+
+            throw new StorageException(StorageError.StorageFailure, $"Append to {_directory} failed: {e.Message}", e);
+        }
+
+        segment.LastAppendMs = now;
+        Interlocked.Exchange(ref _logEndOffset, next);
+        if (config.FlushPolicy == FlushPolicy.PageCache)
+        {
+            AdvanceHighWatermarkLocked(next, segment, segment.Size, segment.MaxTimestamp);
+        }
+
+        return new AppendResult(baseOffset, next - 1, logAppendTime ? now : -1, _logStartOffset);
+    }
+
+    /// <summary>Rolls before an append that would overflow the segment (bytes, age, or 32-bit relative offsets).</summary>
+    private bool MaybeRollLocked(int bytes, long records, long now, LogConfig config)
+    {
+        var segment = _active;
+        if (segment.Size == 0)
+        {
+            return false;
+        }
+
+        long maxSize = Math.Min(config.SegmentBytes, int.MaxValue);
+        bool full = segment.Size + bytes > maxSize;
+        bool old = now - segment.CreatedMs >= config.SegmentMs;
+        bool offsetsOverflow = _logEndOffset + records - segment.BaseOffset > int.MaxValue;
+        if (!full && !old && !offsetsOverflow)
+        {
+            return false;
+        }
+
+        RollLocked(now);
+        return true;
+    }
+
+    private void RollLocked(long now)
+    {
+        try
+        {
+            _active.Close();
+            var next = LogSegment.Create(_fs, _directory, _logEndOffset, now);
+            _rolledUnflushed.Add(_active);
+            _segments = [.. _segments, next];
+            _active = next;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new StorageException(StorageError.StorageFailure, $"Rolling a segment in {_directory} failed: {e.Message}", e);
+        }
+
+        PublishLocked();
+    }
+
+    /// <summary>Starts a new segment now, if the active one holds any data.</summary>
+    public void Roll()
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_active.Size == 0)
+            {
+                return;
+            }
+
+            RollLocked(_time.GetUtcNow().ToUnixTimeMilliseconds());
+        }
+
+        ScheduleFlush();
+    }
+
+    /// <summary>Syncs everything appended so far and advances the high watermark to the log end, on this thread.</summary>
+    public void Flush() => FlushPending();
+
+    private void ScheduleFlush()
+    {
+        if (Interlocked.Exchange(ref _flushScheduled, 1) == 0)
+        {
+            _flusher.Schedule(this);
+        }
+    }
+
+    /// <summary>
+    /// One group commit: closes the pending generation, syncs the segments rolled since the last sync and the
+    /// active log, then advances the high watermark to the log end captured at the start.
+    /// </summary>
+    internal void FlushPending()
+    {
+        Interlocked.Exchange(ref _flushScheduled, 0);
+        FlushGeneration? generation;
+        LogSegment[] rolled;
+        LogSegment segment;
+        long target, position, maxTimestamp;
+        bool advanced;
+        lock (_flushLock)
+        {
+            lock (_lock)
+            {
+                if (_closed)
+                {
+                    return;
+                }
+
+                generation = _pending;
+                _pending = null;
+                rolled = _rolledUnflushed.Count == 0 ? [] : [.. _rolledUnflushed];
+                _rolledUnflushed.Clear();
+                segment = _active;
+                target = _logEndOffset;
+                position = segment.Size;
+                maxTimestamp = segment.MaxTimestamp;
+                if (generation is null && rolled.Length == 0 && target == _highWatermark)
+                {
+                    return;
+                }
+            }
+
+            try
+            {
+                foreach (var closed in rolled)
+                {
+                    closed.FlushAll();
+                }
+
+                segment.Log.Flush();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+            {
+                generation?.Fail(new StorageException(StorageError.StorageFailure, $"fsync in {_directory} failed: {e.Message}", e));
+                return;
+            }
+
+            lock (_lock)
+            {
+                advanced = AdvanceHighWatermarkLocked(target, segment, position, maxTimestamp);
+            }
+        }
+
+        generation?.Complete();
+        if (advanced)
+        {
+            RaiseHighWatermarkAdvanced();
+        }
+    }
+
+    private bool AdvanceHighWatermarkLocked(long target, LogSegment segment, long position, long maxTimestamp)
+    {
+        if (target <= _highWatermark)
+        {
+            return false;
+        }
+
+        _highWatermark = target;
+        _hwSegment = segment;
+        _hwPosition = position;
+        _hwMaxTimestamp = maxTimestamp;
+        PublishLocked();
+        return true;
+    }
+
+    private void PublishLocked() =>
+        _state = new ReadState(_segments, _highWatermark, _hwSegment, _hwPosition, _hwMaxTimestamp, _logStartOffset);
+
+    private void RaiseHighWatermarkAdvanced()
+    {
+        try
+        {
+            HighWatermarkAdvanced?.Invoke(this);
+        }
+        catch (Exception)
+        {
+            // A subscriber's failure must not fail the append or stop the flusher.
+        }
+    }
+
+    private static StorageError Map(RecordsError error) => error switch
+    {
+        RecordsError.MessageTooLarge => StorageError.MessageTooLarge,
+        RecordsError.UnsupportedForMessageFormat => StorageError.UnsupportedForMessageFormat,
+        RecordsError.InvalidRecord => StorageError.InvalidRecord,
+        RecordsError.UnsupportedCompressionType => StorageError.UnsupportedCompressionType,
+        _ => StorageError.CorruptMessage,
+    };
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+        }
+
+        FlushPending();
+        lock (_flushLock)
+        {
+            List<LogSegment> deletes;
+            lock (_lock)
+            {
+                _closed = true;
+                deletes = [.. _pendingDeletes.Select(d => d.Segment)];
+                _pendingDeletes.Clear();
+                _pending?.Fail(new ObjectDisposedException(nameof(PartitionLog)));
+                _pending = null;
+            }
+
+            foreach (var segment in _segments)
+            {
+                segment.Dispose();
+            }
+
+            foreach (var segment in deletes)
+            {
+                DeleteSegmentFiles(segment);
+            }
+        }
+    }
+
+    /// <summary>What readers need, swapped as a whole. Segments at or after HwSegment hold no readable bytes past HwPosition.</summary>
+    private sealed record ReadState(LogSegment[] Segments, long HighWatermark, LogSegment HwSegment, long HwPosition, long HwMaxTimestamp, long LogStartOffset)
+    {
+        public long ReadableLimit(LogSegment segment) =>
+            ReferenceEquals(segment, HwSegment) ? HwPosition
+            : segment.BaseOffset < HwSegment.BaseOffset ? segment.Size
+            : 0;
+
+        public long MaxTimestampOf(LogSegment segment) => ReferenceEquals(segment, HwSegment) ? HwMaxTimestamp : segment.MaxTimestamp;
+    }
+}
