@@ -46,7 +46,8 @@ def step(name, fn):
         return fn()
     except Exception as e:  # noqa: BLE001 - report every client error as a failed check
         bad(name, f"{type(e).__name__}: {e}")
-        traceback.print_exc(file=sys.stdout)
+        if not isinstance(e, AssertionError):
+            traceback.print_exc(file=sys.stdout)
         return None
 
 
