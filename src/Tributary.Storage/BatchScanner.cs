@@ -11,7 +11,8 @@ internal readonly record struct ScannedBatch(long Position, int Size, long BaseO
 /// <summary>
 /// Walks the batches of a segment file from a position, through a pooled read-ahead buffer (one pread per
 /// 256 KiB rather than per batch). With <c>verify</c> it checks what recovery needs: a whole header, a
-/// plausible length that stays inside the file, magic 2, CRC-32C, and offsets that only grow. It stops at
+/// plausible length that stays inside the file, magic 2, CRC-32C, and dense offsets (each batch starts
+/// right after the previous one; baseOffset is outside the CRC, so this is what catches its corruption). It stops at
 /// the first batch that fails; <see cref="Position"/> is then the end of the last good batch, which is
 /// where recovery truncates.
 /// </summary>
@@ -61,7 +62,8 @@ internal sealed class BatchScanner : IDisposable
         int batchLength = view.BatchLength;
         long total = (long)batchLength + RecordBatchHeader.LogOverhead;
         if (batchLength < RecordBatchHeader.HeaderSize - RecordBatchHeader.LogOverhead || total > remaining
-            || view.Magic != 2 || view.LastOffsetDelta < 0 || view.BaseOffset < _minOffset)
+            || view.Magic != 2 || view.LastOffsetDelta < 0 || view.BaseOffset < _minOffset
+            || (_verify && view.BaseOffset != _minOffset))
         {
             return Stop();
         }

@@ -4,7 +4,7 @@ namespace Tributary.Protocol.Records;
 public readonly record struct RecordHeader(string Key, ReadOnlyMemory<byte>? Value);
 
 /// <summary>One decoded record. Offset and timestamp are absolute (batch base + delta; LogAppendTime batches report the batch's max timestamp).</summary>
-public readonly record struct Record(
+public readonly record struct DecodedRecord(
     long Offset,
     long Timestamp,
     ReadOnlyMemory<byte>? Key,

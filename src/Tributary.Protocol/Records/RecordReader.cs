@@ -4,7 +4,7 @@ namespace Tributary.Protocol.Records;
 
 /// <summary>
 /// Iterates the records of one batch, decompressing the records section first when the batch is
-/// compressed. Record layout: length varint, attributes int8, timestampDelta varlong, offsetDelta varint,
+/// compressed. DecodedRecord layout: length varint, attributes int8, timestampDelta varlong, offsetDelta varint,
 /// key (varint length, -1 = null), value (same), header count varint, then per header a key string
 /// (varint length) and a value (varint length, -1 = null). Not used on the produce or fetch path.
 /// </summary>
@@ -50,7 +50,7 @@ public sealed class RecordReader
     /// <summary>Records announced by the batch header.</summary>
     public int Count => _count;
 
-    public bool TryRead(out Record record)
+    public bool TryRead(out DecodedRecord record)
     {
         if (_read >= _count)
         {
@@ -99,15 +99,15 @@ public sealed class RecordReader
         _position = end;
         _read++;
         long timestamp = _logAppendTime >= 0 ? _logAppendTime : _baseTimestamp + timestampDelta;
-        record = new Record(_baseOffset + offsetDelta, timestamp, key, value, headers);
+        record = new DecodedRecord(_baseOffset + offsetDelta, timestamp, key, value, headers);
         return true;
     }
 
     /// <summary>Decodes every record of one batch.</summary>
-    public static List<Record> ReadAll(ReadOnlyMemory<byte> batch)
+    public static List<DecodedRecord> ReadAll(ReadOnlyMemory<byte> batch)
     {
         var reader = new RecordReader(batch);
-        var records = new List<Record>(reader.Count);
+        var records = new List<DecodedRecord>(reader.Count);
         while (reader.TryRead(out var record))
         {
             records.Add(record);
@@ -117,9 +117,9 @@ public sealed class RecordReader
     }
 
     /// <summary>Decodes every record of a sequence of concatenated batches (a fetch response's records, for instance).</summary>
-    public static List<Record> ReadAllBatches(ReadOnlyMemory<byte> batches)
+    public static List<DecodedRecord> ReadAllBatches(ReadOnlyMemory<byte> batches)
     {
-        var records = new List<Record>();
+        var records = new List<DecodedRecord>();
         while (batches.Length >= RecordBatchHeader.HeaderSize)
         {
             int total = RecordBatchHeader.ReadTotalSize(batches.Span);
