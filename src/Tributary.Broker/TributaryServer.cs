@@ -1,28 +1,149 @@
+using System.Net;
+using Tributary.Broker.Handlers;
+using Tributary.Broker.Metadata;
+using Tributary.Broker.Network;
+using Tributary.Storage;
+
 namespace Tributary.Broker;
 
 /// <summary>
 /// A complete Tributary broker that runs inside the calling process: the `serve` command uses it, and so do tests
 /// that need a real Kafka-compatible broker without Docker.
+/// <code>
+/// await using var broker = await TributaryServer.StartEphemeralAsync();
+/// var producer = new ProducerBuilder&lt;string, string&gt;(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build();
+/// </code>
 /// </summary>
 public sealed class TributaryServer : IAsyncDisposable
 {
-    private TributaryServer(BrokerConfig config) => Config = config;
+    private readonly LogManager _logs;
+    private readonly KafkaListener _listener;
+    private readonly string? _ownedTempDir;
+    private int _stopped;
+
+    private TributaryServer(BrokerConfig config, BrokerState state, LogManager logs, KafkaListener listener, string? ownedTempDir)
+    {
+        Config = config;
+        State = state;
+        _logs = logs;
+        _listener = listener;
+        _ownedTempDir = ownedTempDir;
+    }
 
     public BrokerConfig Config { get; }
 
+    /// <summary>The broker's shared state (topics, settings); for embedding and tests.</summary>
+    public BrokerState State { get; }
+
     /// <summary>"host:port" a client should bootstrap from.</summary>
-    public string BootstrapServers => throw new NotImplementedException();
+    public string BootstrapServers => $"{State.AdvertisedHost}:{State.AdvertisedPort}";
 
-    public int Port => throw new NotImplementedException();
+    /// <summary>The port the listener is bound to (useful after asking for port 0).</summary>
+    public int Port => _listener.LocalEndPoint.Port;
 
-    public static Task<TributaryServer> StartAsync(BrokerConfig config, CancellationToken cancellationToken = default)
-        => throw new NotImplementedException();
+    public string DataDir => Path.GetFullPath(Config.DataDir);
 
-    /// <summary>Starts a broker on 127.0.0.1 with an OS-chosen port; data in <paramref name="dataDir"/> or a fresh temp dir.</summary>
+    public static Task<TributaryServer> StartAsync(BrokerConfig config, CancellationToken cancellationToken = default) =>
+        StartAsync(config, null, LogLevel.Info, cancellationToken);
+
+    /// <summary>Starts a broker on 127.0.0.1 with an OS-chosen port; data in <paramref name="dataDir"/> or a fresh temp dir (deleted at stop).</summary>
     public static Task<TributaryServer> StartEphemeralAsync(string? dataDir = null, IReadOnlyDictionary<string, string>? settings = null, CancellationToken cancellationToken = default)
-        => throw new NotImplementedException();
+    {
+        string? owned = null;
+        if (dataDir is null)
+        {
+            owned = Path.Combine(Path.GetTempPath(), "tributary-" + Guid.NewGuid().ToString("N"));
+            dataDir = owned;
+        }
+        var config = new BrokerConfig { DataDir = dataDir, ListenHost = "127.0.0.1", ListenPort = 0 };
+        if (settings is not null)
+            foreach (var (name, value) in settings) config.Settings[name] = value;
+        return StartAsync(config, owned, LogLevel.Warn, cancellationToken);
+    }
 
-    public Task StopAsync() => throw new NotImplementedException();
+    private static Task<TributaryServer> StartAsync(BrokerConfig config, string? ownedTempDir, LogLevel logLevel, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var settings = new BrokerSettings(config.Settings);
+        var log = new BrokerLog(config.Settings.TryGetValue("log.level", out var level) && Enum.TryParse<LogLevel>(level, true, out var parsed) ? parsed : logLevel);
+        var dataDir = Path.GetFullPath(config.DataDir);
+        Directory.CreateDirectory(dataDir);
+        var time = TimeProvider.System;
+        var logs = new LogManager(dataDir, time);
+        try
+        {
+            var identity = ClusterIdentity.LoadOrCreate(dataDir, settings.NodeId);
+            var topics = new TopicCatalog(dataDir, logs, settings);
+            var state = new BrokerState(settings, identity, topics, time, log);
+            var registry = BuildRegistry(state);
+            var address = ResolveListenAddress(config.ListenHost);
+            var listener = new KafkaListener(new IPEndPoint(address, config.ListenPort), registry, settings, log);
+            // A wildcard listener advertises localhost unless told otherwise (--advertise), which works out of the box locally.
+            var wildcard = IPAddress.Any.Equals(address) || IPAddress.IPv6Any.Equals(address);
+            state.AdvertisedHost = config.AdvertisedHost ?? (wildcard ? "localhost" : config.ListenHost);
+            state.AdvertisedPort = config.AdvertisedPort ?? listener.LocalEndPoint.Port;
+            logs.StartBackgroundTasks(settings.RetentionCheckIntervalMs);
+            listener.Start();
+            return Task.FromResult(new TributaryServer(config, state, logs, listener, ownedTempDir));
+        }
+        catch
+        {
+            logs.Dispose();
+            throw;
+        }
+    }
+
+    private static IPAddress ResolveListenAddress(string host)
+    {
+        if (string.IsNullOrEmpty(host) || host == "0.0.0.0") return IPAddress.Any;
+        if (IPAddress.TryParse(host, out var ip)) return ip;
+        if (host == "localhost") return IPAddress.Loopback;
+        return Dns.GetHostAddresses(host).First(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork);
+    }
+
+    /// <summary>Every API this broker serves. Adding an API is a handler file and one line here.</summary>
+    private static ApiRegistry BuildRegistry(BrokerState state)
+    {
+        var creator = new TopicCreator(state);
+        var describer = new TopicConfigDescriber(state.Settings);
+        var changer = new TopicConfigChanger(state);
+        ApiRegistry? registry = null;
+        registry = new ApiRegistry(
+        [
+            new ProduceHandler(state),
+            new FetchHandler(state),
+            new ListOffsetsHandler(state),
+            new MetadataHandler(state, creator),
+            new ApiVersionsHandler(() => registry!),
+            new CreateTopicsHandler(state, creator, describer),
+            new DeleteTopicsHandler(state),
+            new DeleteRecordsHandler(state),
+            new DescribeConfigsHandler(state, describer),
+            new AlterConfigsHandler(changer),
+            new CreatePartitionsHandler(state),
+            new IncrementalAlterConfigsHandler(changer),
+            new DescribeClusterHandler(state),
+        ]);
+        return registry;
+    }
+
+    public async Task StopAsync()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
+        await _listener.DisposeAsync().ConfigureAwait(false);
+        await _logs.StopAsync().ConfigureAwait(false);
+        _logs.Dispose();
+        if (_ownedTempDir is not null)
+        {
+            try
+            {
+                Directory.Delete(_ownedTempDir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
 
     public ValueTask DisposeAsync() => new(StopAsync());
 }

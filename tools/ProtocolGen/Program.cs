@@ -22,6 +22,7 @@ var files = new SortedDictionary<string, string>(StringComparer.Ordinal);
 foreach (var spec in specs)
     files[spec.Name + ".g.cs"] = new MessageEmitter(spec).Emit();
 files["ApiKeys.g.cs"] = ApiCatalogEmitter.Emit(specs);
+files["ErrorCode.g.cs"] = ErrorCodeEmitter.Emit(Path.Combine(messagesDir, "..", "error-codes.tsv"));
 
 var stale = new List<string>();
 foreach (var (name, text) in files)

@@ -1,0 +1,30 @@
+using Tributary.Storage;
+
+namespace Tributary.Broker.Fetching;
+
+/// <summary>
+/// Lets a long-polling fetch sleep until any of its partitions' high watermark moves, or its max.wait.ms ends:
+/// no spinning, no polling loop.
+/// </summary>
+public sealed class HighWatermarkWaiter : IDisposable
+{
+    private readonly TaskCompletionSource _advanced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<PartitionLog> _logs = [];
+    private readonly Action<PartitionLog> _onAdvance;
+
+    public HighWatermarkWaiter() => _onAdvance = _ => _advanced.TrySetResult();
+
+    public void Watch(PartitionLog log)
+    {
+        log.HighWatermarkAdvanced += _onAdvance;
+        _logs.Add(log);
+    }
+
+    public Task Advanced => _advanced.Task;
+
+    public void Dispose()
+    {
+        foreach (var log in _logs) log.HighWatermarkAdvanced -= _onAdvance;
+        _logs.Clear();
+    }
+}

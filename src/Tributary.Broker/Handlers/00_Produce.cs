@@ -1,0 +1,74 @@
+using System.Runtime.InteropServices;
+using Tributary.Broker.Network;
+using Tributary.Protocol.Messages;
+using Tributary.Storage;
+
+namespace Tributary.Broker.Handlers;
+
+/// <summary>
+/// Produce v0-11. Batches go to the partition log as the bytes the client sent: the log validates headers and CRCs
+/// without decoding records and assigns offsets by patching base offsets in place. Only record-batch magic 2 is
+/// accepted; v0-v2 requests carry the old message formats and get UNSUPPORTED_FOR_MESSAGE_FORMAT (they are
+/// advertised because librdkafka up to 2.11 enables compression only when Produce v0 is listed).
+/// All partitions of a request are appended in order before any is awaited, so their fsyncs are shared.
+/// acks=0 gets no response at all, as in Kafka.
+/// </summary>
+public sealed class ProduceHandler(BrokerState broker) : ApiHandler<ProduceRequest, ProduceResponse>
+{
+    public override ApiKey Key => ApiKey.Produce;
+    public override short MinVersion => 0;
+    public override short MaxVersion => 11;
+
+    protected override async ValueTask<ProduceResponse?> HandleAsync(RequestContext context, ProduceRequest request)
+    {
+        var response = new ProduceResponse();
+        var appends = new List<(ProduceResponse.PartitionProduceResponse Result, ValueTask<AppendResult> Append)>();
+        var acksValid = request.Acks is -1 or 0 or 1;
+        foreach (var topicData in request.TopicData)
+        {
+            var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topicData.Name };
+            response.Responses.Add(topicResponse);
+            var topic = broker.Topics.Get(topicData.Name);
+            foreach (var partitionData in topicData.PartitionData)
+            {
+                var result = new ProduceResponse.PartitionProduceResponse { Index = partitionData.Index };
+                topicResponse.PartitionResponses.Add(result);
+                var log = topic is null ? null : broker.Topics.GetPartition(topic.Name, partitionData.Index);
+                if (!acksValid) result.ErrorCode = (short)ErrorCode.InvalidRequiredAcks;
+                else if (log is null) result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                else if (context.ApiVersion < 3) result.ErrorCode = (short)ErrorCode.UnsupportedForMessageFormat;
+                else if (partitionData.Records is not { Length: > 0 } records) result.ErrorCode = (short)ErrorCode.InvalidRecord;
+                else appends.Add((result, StartAppend(log, MemoryMarshal.AsMemory(records), context.Cancellation)));
+            }
+        }
+        foreach (var (result, append) in appends)
+        {
+            try
+            {
+                var appended = await append.ConfigureAwait(false);
+                result.BaseOffset = appended.BaseOffset;
+                result.LogAppendTimeMs = appended.LogAppendTime;
+                result.LogStartOffset = appended.LogStartOffset;
+            }
+            catch (StorageException e)
+            {
+                result.ErrorCode = (short)e.Error.ToErrorCode();
+                result.ErrorMessage = e.Message;
+                if (e.Error == StorageError.StorageFailure) broker.Log.Error($"append failed: {e.Message}");
+            }
+        }
+        return request.Acks == 0 ? null : response;
+    }
+
+    private static ValueTask<AppendResult> StartAppend(PartitionLog log, Memory<byte> records, CancellationToken cancellation)
+    {
+        try
+        {
+            return log.AppendAsync(records, cancellation);
+        }
+        catch (StorageException e)
+        {
+            return ValueTask.FromException<AppendResult>(e);
+        }
+    }
+}

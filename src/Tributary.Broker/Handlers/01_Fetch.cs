@@ -1,0 +1,232 @@
+using Tributary.Broker.Fetching;
+using Tributary.Broker.Metadata;
+using Tributary.Broker.Network;
+using Tributary.Protocol.Messages;
+using Tributary.Storage;
+
+namespace Tributary.Broker.Handlers;
+
+/// <summary>
+/// Fetch v4-16. Records are served as the stored bytes: whole batches copied from the segment into a pooled buffer
+/// that lives until the response is sent. Limits: partition_max_bytes per partition and max_bytes per response, but
+/// the first batch is always returned whole even when larger (KIP-74), so a consumer is never stuck.
+/// Long polling: when fewer than min_bytes are ready the fetch waits, without spinning, until a high watermark of one
+/// of its partitions advances or max_wait_ms ends. Fetch sessions (KIP-227, v7+): full and incremental requests,
+/// with incremental responses carrying only partitions with news. v13+ names topics by id.
+/// Not implemented (single broker, no transactions yet): preferred read replicas, diverging epochs; read_committed
+/// reads up to the high watermark, which is the last stable offset while there are no transactions.
+/// </summary>
+public sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, FetchResponse>
+{
+    public override ApiKey Key => ApiKey.Fetch;
+    public override short MinVersion => 4;
+    public override short MaxVersion => 16;
+
+    private const int FinalEpoch = -1;
+
+    protected override async ValueTask<FetchResponse?> HandleAsync(RequestContext context, FetchRequest request)
+    {
+        var version = context.ApiVersion;
+        var usesTopicIds = version >= 13;
+        FetchSession? session = null;
+        var incremental = false;
+        if (version >= 7)
+        {
+            if (request.SessionId == 0)
+            {
+                if (request.SessionEpoch == 0) session = broker.FetchSessions.Create();
+                else if (request.SessionEpoch != FinalEpoch) return SessionError(ErrorCode.InvalidFetchSessionEpoch);
+            }
+            else
+            {
+                var existing = broker.FetchSessions.Get(request.SessionId);
+                if (request.SessionEpoch == FinalEpoch || request.SessionEpoch == 0)
+                {
+                    broker.FetchSessions.Remove(request.SessionId);
+                    if (request.SessionEpoch == 0) session = broker.FetchSessions.Create();
+                }
+                else if (existing is null) return SessionError(ErrorCode.FetchSessionIdNotFound);
+                else if (existing.NextEpoch != request.SessionEpoch) return SessionError(ErrorCode.InvalidFetchSessionEpoch);
+                else
+                {
+                    session = existing;
+                    incremental = true;
+                }
+            }
+        }
+
+        if (session is null)
+            return await FetchAsync(context, request, Requested(request, usesTopicIds), null, incremental: false).ConfigureAwait(false);
+
+        await session.Gate.WaitAsync(context.Cancellation).ConfigureAwait(false);
+        try
+        {
+            if (incremental && session.NextEpoch != request.SessionEpoch) return SessionError(ErrorCode.InvalidFetchSessionEpoch);
+            UpdateSession(session, request, usesTopicIds, incremental);
+            session.NextEpoch = session.NextEpoch == int.MaxValue ? 1 : session.NextEpoch + 1;
+            return await FetchAsync(context, request, session.Partitions.Values.ToList(), session, incremental).ConfigureAwait(false);
+        }
+        finally
+        {
+            session.Gate.Release();
+        }
+    }
+
+    private static FetchResponse SessionError(ErrorCode error) => new() { ErrorCode = (short)error, SessionId = 0 };
+
+    /// <summary>The partitions of a sessionless request, in request order.</summary>
+    private List<SessionPartition> Requested(FetchRequest request, bool usesTopicIds)
+    {
+        var list = new List<SessionPartition>();
+        foreach (var topic in request.Topics)
+        {
+            var (name, id) = Resolve(topic.Topic, topic.TopicId, usesTopicIds);
+            foreach (var p in topic.Partitions)
+                list.Add(new SessionPartition(name, id, p.Partition) { FetchOffset = p.FetchOffset, MaxBytes = p.PartitionMaxBytes });
+        }
+        return list;
+    }
+
+    /// <summary>A topic named by id that we do not know keeps its id and an empty name; its partitions answer UNKNOWN_TOPIC_ID.</summary>
+    private (string Name, Guid Id) Resolve(string name, Guid id, bool usesTopicIds)
+    {
+        if (usesTopicIds) return (broker.Topics.Get(id)?.Name ?? "", id);
+        return (name, broker.Topics.Get(name)?.Id ?? Guid.Empty);
+    }
+
+    private void UpdateSession(FetchSession session, FetchRequest request, bool usesTopicIds, bool incremental)
+    {
+        if (!incremental) session.Partitions.Clear();
+        foreach (var topic in request.Topics)
+        {
+            var (name, id) = Resolve(topic.Topic, topic.TopicId, usesTopicIds);
+            foreach (var p in topic.Partitions)
+            {
+                var key = new FetchPartitionKey(usesTopicIds ? id.ToString() : name, p.Partition);
+                if (!session.Partitions.TryGetValue(key, out var state))
+                    session.Partitions[key] = state = new SessionPartition(name, id, p.Partition);
+                state.FetchOffset = p.FetchOffset;
+                state.MaxBytes = p.PartitionMaxBytes;
+            }
+        }
+        foreach (var forgotten in request.ForgottenTopicsData)
+        {
+            var (name, id) = Resolve(forgotten.Topic, forgotten.TopicId, usesTopicIds);
+            foreach (var p in forgotten.Partitions)
+                session.Partitions.Remove(new FetchPartitionKey(usesTopicIds ? id.ToString() : name, p));
+        }
+    }
+
+    private async ValueTask<FetchResponse> FetchAsync(RequestContext context, FetchRequest request, List<SessionPartition> partitions, FetchSession? session, bool incremental)
+    {
+        var deadline = broker.Time.GetTimestamp() + (long)(Math.Max(0, request.MaxWaitMs) * (broker.Time.TimestampFrequency / 1000.0));
+        while (true)
+        {
+            using var waiter = new HighWatermarkWaiter();
+            var reads = ReadAll(context.ApiVersion, request, partitions, waiter);
+            var bytes = reads.Sum(r => r.Slice.Length);
+            var hasError = reads.Any(r => r.Error != ErrorCode.None);
+            var remaining = broker.Time.GetElapsedTime(broker.Time.GetTimestamp(), deadline);
+            if (bytes >= Math.Max(1, request.MinBytes) || hasError || remaining <= TimeSpan.Zero || context.Cancellation.IsCancellationRequested)
+                return Respond(context, request, reads, session, incremental);
+            foreach (var r in reads) r.Slice.Dispose();
+            try
+            {
+                await waiter.Advanced.WaitAsync(remaining, broker.Time, context.Cancellation).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    private sealed class PartitionRead(SessionPartition partition)
+    {
+        public SessionPartition Partition { get; } = partition;
+        public ErrorCode Error { get; set; }
+        public FetchSlice Slice { get; set; }
+        public long HighWatermark { get; set; } = -1;
+        public long LogStartOffset { get; set; } = -1;
+    }
+
+    private List<PartitionRead> ReadAll(short version, FetchRequest request, List<SessionPartition> partitions, HighWatermarkWaiter waiter)
+    {
+        var responseBudget = request.MaxBytes <= 0 ? int.MaxValue : request.MaxBytes;
+        var reads = new List<PartitionRead>(partitions.Count);
+        var total = 0;
+        foreach (var partition in partitions)
+        {
+            var read = new PartitionRead(partition);
+            reads.Add(read);
+            TopicInfo? topic = partition.Topic.Length == 0 ? null : broker.Topics.Get(partition.Topic);
+            var log = topic is null ? null : broker.Topics.GetPartition(topic.Name, partition.Partition);
+            if (log is null)
+            {
+                read.Error = version >= 13 && topic is null ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition;
+                continue;
+            }
+            waiter.Watch(log);
+            read.HighWatermark = log.HighWatermark;
+            read.LogStartOffset = log.LogStartOffset;
+            var budget = Math.Min(partition.MaxBytes, responseBudget - total);
+            if (budget <= 0 && total > 0) continue;
+            try
+            {
+                var slice = log.Read(partition.FetchOffset, Math.Max(budget, 1));
+                read.Slice = slice;
+                read.HighWatermark = slice.HighWatermark;
+                read.LogStartOffset = slice.LogStartOffset;
+                total += slice.Length;
+            }
+            catch (StorageException e)
+            {
+                read.Error = e.Error.ToErrorCode();
+            }
+        }
+        return reads;
+    }
+
+    private FetchResponse Respond(RequestContext context, FetchRequest request, List<PartitionRead> reads, FetchSession? session, bool incremental)
+    {
+        var response = new FetchResponse { SessionId = session?.Id ?? 0 };
+        FetchResponse.FetchableTopicResponse? current = null;
+        foreach (var read in reads)
+        {
+            var p = read.Partition;
+            if (incremental)
+            {
+                var news = read.Error != ErrorCode.None || read.Slice.Length > 0
+                    || read.HighWatermark != p.LastHighWatermark || read.LogStartOffset != p.LastLogStartOffset;
+                if (!news)
+                {
+                    read.Slice.Dispose();
+                    continue;
+                }
+            }
+            p.LastHighWatermark = read.HighWatermark;
+            p.LastLogStartOffset = read.LogStartOffset;
+            if (current is null || current.Topic != p.Topic || current.TopicId != p.TopicId)
+            {
+                current = new FetchResponse.FetchableTopicResponse { Topic = p.Topic, TopicId = p.TopicId };
+                response.Responses.Add(current);
+            }
+            var slice = read.Slice;
+            if (!slice.IsEmpty) context.KeepUntilSent(slice);
+            current.Partitions.Add(new FetchResponse.PartitionData
+            {
+                PartitionIndex = p.Partition,
+                ErrorCode = (short)read.Error,
+                HighWatermark = read.HighWatermark,
+                LastStableOffset = read.HighWatermark,
+                LogStartOffset = read.LogStartOffset,
+                AbortedTransactions = request.IsolationLevel == 1 ? [] : null,
+                PreferredReadReplica = -1,
+                Records = slice.IsEmpty ? ReadOnlyMemory<byte>.Empty : slice.Memory,
+            });
+        }
+        return response;
+    }
+}

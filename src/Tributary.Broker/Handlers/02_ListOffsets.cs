@@ -1,0 +1,74 @@
+using Tributary.Broker.Network;
+using Tributary.Protocol.Messages;
+using Tributary.Storage;
+
+namespace Tributary.Broker.Handlers;
+
+/// <summary>
+/// ListOffsets v1-8: latest (-1: the high watermark, which is also the last stable offset until transactions exist),
+/// earliest (-2: the log start offset), max timestamp (-3, v7+: the record with the largest timestamp), earliest
+/// local (-4, v8+: the log start offset, since no segments are tiered yet), and any timestamp: the first record whose
+/// timestamp is at or after it, found through the time index and exact to the record.
+/// </summary>
+public sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOffsetsRequest, ListOffsetsResponse>
+{
+    public override ApiKey Key => ApiKey.ListOffsets;
+    public override short MinVersion => 1;
+    public override short MaxVersion => 8;
+
+    private const long Latest = -1, Earliest = -2, MaxTimestamp = -3, EarliestLocal = -4;
+
+    protected override ValueTask<ListOffsetsResponse?> HandleAsync(RequestContext context, ListOffsetsRequest request)
+    {
+        var response = new ListOffsetsResponse();
+        foreach (var topic in request.Topics)
+        {
+            var topicResponse = new ListOffsetsResponse.ListOffsetsTopicResponse { Name = topic.Name };
+            response.Topics.Add(topicResponse);
+            foreach (var partition in topic.Partitions)
+                topicResponse.Partitions.Add(Lookup(context.ApiVersion, topic.Name, partition));
+        }
+        return new(response);
+    }
+
+    private ListOffsetsResponse.ListOffsetsPartitionResponse Lookup(short version, string topic, ListOffsetsRequest.ListOffsetsPartition partition)
+    {
+        var result = new ListOffsetsResponse.ListOffsetsPartitionResponse { PartitionIndex = partition.PartitionIndex, LeaderEpoch = 0 };
+        var log = broker.Topics.GetPartition(topic, partition.PartitionIndex);
+        if (log is null)
+        {
+            result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+            return result;
+        }
+        if (partition.CurrentLeaderEpoch > 0)
+        {
+            result.ErrorCode = (short)ErrorCode.UnknownLeaderEpoch;
+            return result;
+        }
+        try
+        {
+            var found = partition.Timestamp switch
+            {
+                Latest => new TimestampLookup(log.HighWatermark, -1),
+                Earliest => new TimestampLookup(log.LogStartOffset, -1),
+                EarliestLocal when version >= 8 => new TimestampLookup(log.LogStartOffset, -1),
+                MaxTimestamp when version >= 7 => log.FindMaxTimestamp(),
+                < 0 => (TimestampLookup?)null,
+                var ts => log.FindOffsetByTimestamp(ts),
+            };
+            if (found is not { } lookup)
+            {
+                result.ErrorCode = (short)ErrorCode.UnsupportedVersion;
+                return result;
+            }
+            result.Offset = lookup.Offset;
+            result.Timestamp = lookup.Timestamp;
+            if (lookup.Offset < 0) result.LeaderEpoch = -1;
+        }
+        catch (StorageException e)
+        {
+            result.ErrorCode = (short)e.Error.ToErrorCode();
+        }
+        return result;
+    }
+}

@@ -1,0 +1,29 @@
+using Tributary.Broker.Network;
+using Tributary.Protocol.Messages;
+
+namespace Tributary.Broker.Handlers;
+
+/// <summary>
+/// ApiVersions v0-4: the versions of every API this broker serves, taken from the handler registry so it advertises
+/// exactly what it implements. A request for a version we do not know is answered in the v0 shape with
+/// UNSUPPORTED_VERSION and our ranges (KIP-511), so newer clients can retry with one we serve.
+/// </summary>
+public sealed class ApiVersionsHandler(Func<ApiRegistry> registry) : ApiHandler<ApiVersionsRequest, ApiVersionsResponse>
+{
+    public override ApiKey Key => ApiKey.ApiVersions;
+    public override short MinVersion => 0;
+    public override short MaxVersion => 4;
+
+    protected override ValueTask<ApiVersionsResponse?> HandleAsync(RequestContext context, ApiVersionsRequest request) =>
+        new(Build(ErrorCode.None));
+
+    public ApiVersionsResponse UnsupportedVersionResponse() => Build(ErrorCode.UnsupportedVersion);
+
+    private ApiVersionsResponse Build(ErrorCode error) => new()
+    {
+        ErrorCode = (short)error,
+        ApiKeys = registry().All
+            .Select(h => new ApiVersionsResponse.ApiVersion { ApiKey = (short)h.Key, MinVersion = h.MinVersion, MaxVersion = h.MaxVersion })
+            .ToList(),
+    };
+}

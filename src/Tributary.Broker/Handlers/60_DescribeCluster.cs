@@ -1,0 +1,33 @@
+using Tributary.Broker.Network;
+using Tributary.Protocol.Messages;
+
+namespace Tributary.Broker.Handlers;
+
+/// <summary>DescribeCluster v0-1: the cluster id, this broker as controller and only broker.</summary>
+public sealed class DescribeClusterHandler(BrokerState broker) : ApiHandler<DescribeClusterRequest, DescribeClusterResponse>
+{
+    public override ApiKey Key => ApiKey.DescribeCluster;
+    public override short MinVersion => 0;
+    public override short MaxVersion => 1;
+
+    protected override ValueTask<DescribeClusterResponse?> HandleAsync(RequestContext context, DescribeClusterRequest request)
+    {
+        // v1 adds EndpointType: 1 = brokers, 2 = controllers; we are both, so either list is this node.
+        if (context.ApiVersion >= 1 && request.EndpointType is not (1 or 2))
+        {
+            return new(new DescribeClusterResponse
+            {
+                ErrorCode = (short)ErrorCode.UnsupportedEndpointType,
+                ErrorMessage = $"unsupported endpoint type {request.EndpointType}",
+                ClusterId = broker.Identity.ClusterId,
+            });
+        }
+        return new(new DescribeClusterResponse
+        {
+            ClusterId = broker.Identity.ClusterId,
+            ControllerId = broker.NodeId,
+            EndpointType = request.EndpointType,
+            Brokers = [new DescribeClusterResponse.DescribeClusterBroker { BrokerId = broker.NodeId, Host = broker.AdvertisedHost, Port = broker.AdvertisedPort }],
+        });
+    }
+}

@@ -1,0 +1,89 @@
+namespace Tributary.Broker.Metadata;
+
+/// <summary>One config as DescribeConfigs reports it, with Kafka's source codes and types.</summary>
+public sealed record DescribedConfig(string Name, string? Value, bool ReadOnly, sbyte Source, bool Sensitive, sbyte Type, IReadOnlyList<(string Name, string? Value, sbyte Source)> Synonyms)
+{
+    public bool IsDefault => Source == ConfigSources.Default;
+}
+
+public static class ConfigSources
+{
+    public const sbyte Topic = 1;
+    public const sbyte StaticBroker = 4;
+    public const sbyte Default = 5;
+}
+
+/// <summary>Kafka's ConfigType codes, for DescribeConfigs v3+.</summary>
+public static class ConfigTypes
+{
+    public const sbyte Boolean = 1, String = 2, Int = 3, Long = 5, Double = 6, List = 7;
+
+    public static sbyte Of(string name, string defaultValue) => name switch
+    {
+        "cleanup.policy" => List,
+        "min.cleanable.dirty.ratio" => Double,
+        "index.interval.bytes" or "max.message.bytes" or "min.insync.replicas" or "segment.bytes" or "segment.index.bytes"
+            or "num.partitions" or "socket.request.max.bytes" or "node.id" or "broker.id" or "message.max.bytes" => Int,
+        _ when defaultValue is "true" or "false" => Boolean,
+        _ when long.TryParse(defaultValue, out _) => Long,
+        _ => String,
+    };
+}
+
+/// <summary>Describes topic configs (overrides plus inherited defaults) and broker configs, with synonyms.</summary>
+public sealed class TopicConfigDescriber(BrokerSettings settings)
+{
+    /// <summary>Every topic config: the topic's override where there is one, else the broker's default.</summary>
+    public IEnumerable<DescribedConfig> Describe(IReadOnlyDictionary<string, string> overrides, bool includeSynonyms)
+    {
+        foreach (var def in TopicConfigDefinitions.All)
+        {
+            var brokerValue = settings.TopicDefault(def.Name);
+            var brokerSource = settings.IsTopicDefaultOverridden(def.Name) ? ConfigSources.StaticBroker : ConfigSources.Default;
+            var synonyms = new List<(string, string?, sbyte)>();
+            string value;
+            sbyte source;
+            if (overrides.TryGetValue(def.Name, out var topicValue))
+            {
+                value = topicValue;
+                source = ConfigSources.Topic;
+                if (includeSynonyms) synonyms.Add((def.Name, topicValue, ConfigSources.Topic));
+            }
+            else
+            {
+                value = brokerValue;
+                source = brokerSource;
+            }
+            if (includeSynonyms)
+            {
+                if (brokerSource == ConfigSources.StaticBroker && def.BrokerSetting is { } bs) synonyms.Add((bs, brokerValue, ConfigSources.StaticBroker));
+                synonyms.Add((def.BrokerSetting ?? def.Name, def.Default, ConfigSources.Default));
+            }
+            yield return new DescribedConfig(def.Name, value, false, source, def.Sensitive, ConfigTypes.Of(def.Name, def.Default), synonyms);
+        }
+    }
+
+    /// <summary>The broker's settings: what was set (static broker config) and the known defaults.</summary>
+    public IEnumerable<DescribedConfig> DescribeBroker()
+    {
+        var known = new SortedDictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["node.id"] = settings.NodeId.ToString(),
+            ["broker.id"] = settings.NodeId.ToString(),
+            ["num.partitions"] = settings.DefaultPartitions.ToString(),
+            ["auto.create.topics.enable"] = settings.AutoCreateTopics ? "true" : "false",
+            ["socket.request.max.bytes"] = settings.MaxRequestBytes.ToString(),
+            ["log.retention.check.interval.ms"] = settings.RetentionCheckIntervalMs.ToString(),
+            ["delete.topic.enable"] = settings.DeleteTopicEnable ? "true" : "false",
+            ["log.flush.policy"] = settings.FlushPolicy == Storage.FlushPolicy.Durable ? "durable" : "page-cache",
+        };
+        foreach (var def in TopicConfigDefinitions.All)
+            if (def.BrokerSetting is { } name) known[name] = settings.TopicDefault(def.Name);
+        foreach (var (name, value) in settings.All) known[name] = value;
+        foreach (var (name, value) in known)
+        {
+            var source = settings.All.ContainsKey(name) ? ConfigSources.StaticBroker : ConfigSources.Default;
+            yield return new DescribedConfig(name, value, true, source, false, ConfigTypes.Of(name, value), []);
+        }
+    }
+}

@@ -1,0 +1,27 @@
+using System.Net;
+
+namespace Tributary.Broker.Network;
+
+/// <summary>What a handler knows about the request it serves besides its body.</summary>
+public sealed class RequestContext(short apiVersion, int correlationId, string? clientId, EndPoint? remote, CancellationToken cancellation)
+{
+    private List<IDisposable>? _resources;
+
+    public short ApiVersion { get; } = apiVersion;
+    public int CorrelationId { get; } = correlationId;
+    public string? ClientId { get; } = clientId;
+    public EndPoint? Remote { get; } = remote;
+
+    /// <summary>Cancelled when the connection closes or the broker stops.</summary>
+    public CancellationToken Cancellation { get; } = cancellation;
+
+    /// <summary>Keeps a buffer (a fetched slice) alive until the response carrying it has been sent.</summary>
+    public void KeepUntilSent(IDisposable resource) => (_resources ??= []).Add(resource);
+
+    internal void ReleaseResources()
+    {
+        if (_resources is null) return;
+        foreach (var r in _resources) r.Dispose();
+        _resources = null;
+    }
+}

@@ -1,0 +1,62 @@
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+
+namespace Tributary.Broker.Tests;
+
+/// <summary>One in-process broker per test class, on an ephemeral loopback port, with a fresh data directory.</summary>
+public sealed class BrokerFixture : IAsyncLifetime
+{
+    public TributaryServer Server { get; private set; } = null!;
+    public string Bootstrap => Server.BootstrapServers;
+
+    public async Task InitializeAsync() => Server = await TributaryServer.StartEphemeralAsync();
+
+    public async Task DisposeAsync() => await Server.StopAsync();
+
+    public IProducer<byte[]?, byte[]?> Producer(Action<ProducerConfig>? configure = null)
+    {
+        var config = new ProducerConfig { BootstrapServers = Bootstrap, LingerMs = 5, Acks = Acks.All };
+        configure?.Invoke(config);
+        return new ProducerBuilder<byte[]?, byte[]?>(config).Build();
+    }
+
+    /// <summary>A consumer that reads by assignment (no group membership).</summary>
+    public IConsumer<byte[]?, byte[]?> Consumer(Action<ConsumerConfig>? configure = null)
+    {
+        var config = new ConsumerConfig
+        {
+            BootstrapServers = Bootstrap,
+            GroupId = "unused-" + Guid.NewGuid().ToString("N"),
+            EnableAutoCommit = false,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnablePartitionEof = true,
+        };
+        configure?.Invoke(config);
+        return new ConsumerBuilder<byte[]?, byte[]?>(config).Build();
+    }
+
+    public IAdminClient Admin() => new AdminClientBuilder(new AdminClientConfig { BootstrapServers = Bootstrap }).Build();
+
+    public async Task CreateTopicAsync(string name, int partitions = 1, Dictionary<string, string>? configs = null)
+    {
+        using var admin = Admin();
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = name, NumPartitions = partitions, ReplicationFactor = 1, Configs = configs }]);
+    }
+
+    /// <summary>Reads exactly <paramref name="count"/> records from the start of the given partitions; fails on timeout.</summary>
+    public List<ConsumeResult<byte[]?, byte[]?>> ReadAll(string topic, int partitions, int count, TimeSpan? timeout = null)
+    {
+        using var consumer = Consumer();
+        consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
+        var results = new List<ConsumeResult<byte[]?, byte[]?>>(count);
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (results.Count < count && DateTime.UtcNow < deadline)
+        {
+            var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
+            if (r is null || r.IsPartitionEOF) continue;
+            results.Add(r);
+        }
+        Assert.True(results.Count == count, $"read {results.Count} of {count} records from {topic}");
+        return results;
+    }
+}
