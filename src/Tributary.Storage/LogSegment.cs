@@ -73,7 +73,7 @@ internal sealed class LogSegment : IDisposable
         segment.CreatedMs = nowMs;
         segment.LastAppendMs = fs.GetLastWriteTimeUtc(segment.Log.Path).ToUnixTimeMilliseconds();
         long logSize = segment.Log.Length;
-        if (!isActive && segment.TryRecoverTail(logSize))
+        if (!isActive && segment.TryRecoverTail(logSize, indexIntervalBytes))
         {
             return (segment, false);
         }
@@ -101,7 +101,7 @@ internal sealed class LogSegment : IDisposable
         }
     }
 
-    private bool TryRecoverTail(long logSize)
+    private bool TryRecoverTail(long logSize, int indexIntervalBytes)
     {
         if (!OffsetIndex.TryLoad(logSize) || !TimeIndex.TryLoad(int.MaxValue))
         {
@@ -120,6 +120,11 @@ internal sealed class LogSegment : IDisposable
                 if (!sawBatch && OffsetIndex.Count > 0 && batch.BaseOffset != minOffset)
                 {
                     return false; // the last index entry does not point at the batch it names
+                }
+
+                if (batch.Position > 0 && batch.Position - start >= indexIntervalBytes)
+                {
+                    return false; // the writer would have indexed this batch: entries are missing
                 }
 
                 sawBatch = true;
