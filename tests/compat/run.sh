@@ -174,6 +174,11 @@ fi
 
 [[ $failed -gt 0 ]] && print_server_log
 stop_server
-log "$skipped skipped (not counted below); details in $work"
+if [[ $failed -eq 0 && -z "${COMPAT_KEEP:-}" ]]; then
+  rm -rf "$work"
+  log "$skipped skipped (not counted below)"
+else
+  log "$skipped skipped (not counted below); logs, outputs and data kept in $work"
+fi
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -254,7 +254,12 @@ async function readBackWithGroup(kafka, placed) {
   try {
     await consumer.subscribe({ topics: [TOPIC], fromBeginning: true })
     let resolveDone
+    let crash = null
     const done = new Promise(resolve => { resolveDone = resolve })
+    consumer.on(consumer.events.CRASH, e => {
+      crash = e.payload && e.payload.error
+      resolveDone()
+    })
     await consumer.run({
       autoCommit: false,
       eachMessage: async ({ partition, message }) => {
@@ -265,6 +270,7 @@ async function readBackWithGroup(kafka, placed) {
       },
     })
     await Promise.race([done, new Promise(resolve => setTimeout(resolve, 60000))])
+    if (crash) fail(`consumer crashed after ${got.size} records: ${crash.name}: ${crash.message}`)
   } finally {
     await consumer.disconnect()
   }
