@@ -39,6 +39,7 @@ public sealed partial class PartitionLog
             }
 
             RemoveOldestSegmentsLocked(count, _time.GetUtcNow().ToUnixTimeMilliseconds(), _config);
+            PublishLocked();
         }
     }
 
