@@ -412,20 +412,24 @@ public sealed class MessageEmitter(MessageSpec spec)
     private void EmitWriteField(FieldSpec f, VersionRange valid, string ind, string w)
     {
         var compact = CompactExpr(f);
+        // A value that is null in a version where the field is not nullable goes out as empty rather than as an invalid null.
+        var nullableHere = RangeCondition(f.NullableVersions.Intersect(f.Versions), valid, "version");
         if (f.IsArray)
         {
             var nullable = IsCsNullable(f);
             if (nullable)
             {
-                _out.AppendLine($"{ind}if ({f.Name} is null)");
+                var nullCond = nullableHere == "true" ? $"{f.Name} is null" : nullableHere == "false" ? "false" : $"{f.Name} is null && ({nullableHere})";
+                _out.AppendLine($"{ind}if ({nullCond})");
                 _out.AppendLine($"{ind}{{");
                 _out.AppendLine($"{ind}    {w}.WriteArrayLength(-1, {compact});");
                 _out.AppendLine($"{ind}}}");
                 _out.AppendLine($"{ind}else");
             }
             _out.AppendLine($"{ind}{{");
-            _out.AppendLine($"{ind}    {w}.WriteArrayLength({f.Name}.Count, {compact});");
-            _out.AppendLine($"{ind}    foreach (var item in {f.Name})");
+            var items = nullable ? $"({f.Name} ?? [])" : f.Name;
+            _out.AppendLine($"{ind}    {w}.WriteArrayLength({items}.Count, {compact});");
+            _out.AppendLine($"{ind}    foreach (var item in {items})");
             if (f.IsStruct)
                 _out.AppendLine($"{ind}        item.Write({w}, version);");
             else
@@ -449,7 +453,13 @@ public sealed class MessageEmitter(MessageSpec spec)
                 _out.AppendLine($"{ind}{f.Name}.Write({w}, version);");
             return;
         }
-        _out.AppendLine($"{ind}{WritePrimitive(f.Type, f.Name, compact, w)};");
+        var value = f.Name;
+        if (IsCsNullable(f) && nullableHere != "true" && f.Type is "string" or "bytes")
+        {
+            var empty = f.Type == "string" ? "\"\"" : "[]";
+            value = nullableHere == "false" ? $"({f.Name} ?? {empty})" : $"(({nullableHere}) ? {f.Name} : {f.Name} ?? {empty})";
+        }
+        _out.AppendLine($"{ind}{WritePrimitive(f.Type, value, compact, w)};");
     }
 
     private static string WritePrimitive(string type, string value, string compact, string w) => type switch

@@ -17,12 +17,7 @@ var messagesDir = args[0];
 var outputDir = args[1];
 var check = args.Contains("--check");
 
-var specs = Directory.GetFiles(messagesDir, "*.json").Order(StringComparer.Ordinal).Select(MessageSpec.Load).ToList();
-var files = new SortedDictionary<string, string>(StringComparer.Ordinal);
-foreach (var spec in specs)
-    files[spec.Name + ".g.cs"] = new MessageEmitter(spec).Emit();
-files["ApiKeys.g.cs"] = ApiCatalogEmitter.Emit(specs);
-files["ErrorCode.g.cs"] = ErrorCodeEmitter.Emit(Path.Combine(messagesDir, "..", "error-codes.tsv"));
+var files = Generator.Generate(messagesDir);
 
 var stale = new List<string>();
 foreach (var (name, text) in files)

@@ -113,8 +113,8 @@ public sealed partial class AlterPartitionReassignmentsRequest : IKafkaRequest
             }
             else
             {
-                writer.WriteArrayLength(Replicas.Count, flexible);
-                foreach (var item in Replicas)
+                writer.WriteArrayLength((Replicas ?? []).Count, flexible);
+                foreach (var item in (Replicas ?? []))
                     writer.WriteInt32(item);
             }
             if (flexible)

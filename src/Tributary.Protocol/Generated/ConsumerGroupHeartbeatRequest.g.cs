@@ -100,13 +100,13 @@ public sealed partial class ConsumerGroupHeartbeatRequest : IKafkaRequest
         }
         else
         {
-            writer.WriteArrayLength(SubscribedTopicNames.Count, flexible);
-            foreach (var item in SubscribedTopicNames)
+            writer.WriteArrayLength((SubscribedTopicNames ?? []).Count, flexible);
+            foreach (var item in (SubscribedTopicNames ?? []))
                 writer.WriteNullableString(item, flexible);
         }
         if (version >= 1)
         {
-            writer.WriteNullableString(SubscribedTopicRegex, flexible);
+            writer.WriteNullableString(((version >= 1) ? SubscribedTopicRegex : SubscribedTopicRegex ?? ""), flexible);
         }
         writer.WriteNullableString(ServerAssignor, flexible);
         if (TopicPartitions is null)
@@ -115,8 +115,8 @@ public sealed partial class ConsumerGroupHeartbeatRequest : IKafkaRequest
         }
         else
         {
-            writer.WriteArrayLength(TopicPartitions.Count, flexible);
-            foreach (var item in TopicPartitions)
+            writer.WriteArrayLength((TopicPartitions ?? []).Count, flexible);
+            foreach (var item in (TopicPartitions ?? []))
                 item.Write(writer, version);
         }
         if (flexible)

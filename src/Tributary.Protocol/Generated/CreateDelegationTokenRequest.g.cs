@@ -66,11 +66,11 @@ public sealed partial class CreateDelegationTokenRequest : IKafkaRequest
         var flexible = CreateDelegationTokenRequest.IsFlexible(version);
         if (version >= 3)
         {
-            writer.WriteNullableString(OwnerPrincipalType, flexible);
+            writer.WriteNullableString(((version >= 3) ? OwnerPrincipalType : OwnerPrincipalType ?? ""), flexible);
         }
         if (version >= 3)
         {
-            writer.WriteNullableString(OwnerPrincipalName, flexible);
+            writer.WriteNullableString(((version >= 3) ? OwnerPrincipalName : OwnerPrincipalName ?? ""), flexible);
         }
         {
             writer.WriteArrayLength(Renewers.Count, flexible);

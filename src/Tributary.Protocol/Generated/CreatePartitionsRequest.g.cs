@@ -171,8 +171,8 @@ public sealed partial class CreatePartitionsRequest : IKafkaRequest
             }
             else
             {
-                writer.WriteArrayLength(Assignments.Count, flexible);
-                foreach (var item in Assignments)
+                writer.WriteArrayLength((Assignments ?? []).Count, flexible);
+                foreach (var item in (Assignments ?? []))
                     item.Write(writer, version);
             }
             if (flexible)

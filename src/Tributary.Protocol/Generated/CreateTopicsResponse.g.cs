@@ -204,7 +204,7 @@ public sealed partial class CreateTopicsResponse : IKafkaResponse
             writer.WriteInt16(ErrorCode);
             if (version >= 1)
             {
-                writer.WriteNullableString(ErrorMessage, flexible);
+                writer.WriteNullableString(((version >= 1) ? ErrorMessage : ErrorMessage ?? ""), flexible);
             }
             if (version >= 5)
             {
@@ -216,14 +216,14 @@ public sealed partial class CreateTopicsResponse : IKafkaResponse
             }
             if (version >= 5)
             {
-                if (Configs is null)
+                if (Configs is null && (version >= 5))
                 {
                     writer.WriteArrayLength(-1, flexible);
                 }
                 else
                 {
-                    writer.WriteArrayLength(Configs.Count, flexible);
-                    foreach (var item in Configs)
+                    writer.WriteArrayLength((Configs ?? []).Count, flexible);
+                    foreach (var item in (Configs ?? []))
                         item.Write(writer, version);
                 }
             }

@@ -107,7 +107,7 @@ public sealed partial class DeleteTopicsResponse : IKafkaResponse
         public void Write(KafkaWriter writer, short version)
         {
             var flexible = DeleteTopicsResponse.IsFlexible(version);
-            writer.WriteNullableString(Name, flexible);
+            writer.WriteNullableString(((version >= 6) ? Name : Name ?? ""), flexible);
             if (version >= 6)
             {
                 writer.WriteUuid(TopicId);
@@ -115,7 +115,7 @@ public sealed partial class DeleteTopicsResponse : IKafkaResponse
             writer.WriteInt16(ErrorCode);
             if (version >= 5)
             {
-                writer.WriteNullableString(ErrorMessage, flexible);
+                writer.WriteNullableString(((version >= 5) ? ErrorMessage : ErrorMessage ?? ""), flexible);
             }
             if (flexible)
             {

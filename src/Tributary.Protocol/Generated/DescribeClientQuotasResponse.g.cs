@@ -67,8 +67,8 @@ public sealed partial class DescribeClientQuotasResponse : IKafkaResponse
         }
         else
         {
-            writer.WriteArrayLength(Entries.Count, flexible);
-            foreach (var item in Entries)
+            writer.WriteArrayLength((Entries ?? []).Count, flexible);
+            foreach (var item in (Entries ?? []))
                 item.Write(writer, version);
         }
         if (flexible)

@@ -131,8 +131,8 @@ public sealed partial class DescribeConfigsRequest : IKafkaRequest
             }
             else
             {
-                writer.WriteArrayLength(ConfigurationKeys.Count, flexible);
-                foreach (var item in ConfigurationKeys)
+                writer.WriteArrayLength((ConfigurationKeys ?? []).Count, flexible);
+                foreach (var item in (ConfigurationKeys ?? []))
                     writer.WriteNullableString(item, flexible);
             }
             if (flexible)

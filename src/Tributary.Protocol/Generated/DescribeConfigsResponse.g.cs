@@ -163,7 +163,7 @@ public sealed partial class DescribeConfigsResponse : IKafkaResponse
             }
             if (version >= 3)
             {
-                writer.WriteNullableString(Documentation, flexible);
+                writer.WriteNullableString(((version >= 3) ? Documentation : Documentation ?? ""), flexible);
             }
             if (flexible)
             {

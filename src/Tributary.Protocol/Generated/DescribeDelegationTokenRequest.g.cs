@@ -58,8 +58,8 @@ public sealed partial class DescribeDelegationTokenRequest : IKafkaRequest
         }
         else
         {
-            writer.WriteArrayLength(Owners.Count, flexible);
-            foreach (var item in Owners)
+            writer.WriteArrayLength((Owners ?? []).Count, flexible);
+            foreach (var item in (Owners ?? []))
                 item.Write(writer, version);
         }
         if (flexible)

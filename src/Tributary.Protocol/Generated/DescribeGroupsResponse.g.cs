@@ -187,7 +187,7 @@ public sealed partial class DescribeGroupsResponse : IKafkaResponse
             writer.WriteNullableString(MemberId, flexible);
             if (version >= 4)
             {
-                writer.WriteNullableString(GroupInstanceId, flexible);
+                writer.WriteNullableString(((version >= 4) ? GroupInstanceId : GroupInstanceId ?? ""), flexible);
             }
             writer.WriteNullableString(ClientId, flexible);
             writer.WriteNullableString(ClientHost, flexible);

@@ -58,8 +58,8 @@ public sealed partial class DescribeLogDirsRequest : IKafkaRequest
         }
         else
         {
-            writer.WriteArrayLength(Topics.Count, flexible);
-            foreach (var item in Topics)
+            writer.WriteArrayLength((Topics ?? []).Count, flexible);
+            foreach (var item in (Topics ?? []))
                 item.Write(writer, version);
         }
         if (flexible)

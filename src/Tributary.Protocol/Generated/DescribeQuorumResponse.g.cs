@@ -84,7 +84,7 @@ public sealed partial class DescribeQuorumResponse : IKafkaResponse
         writer.WriteInt16(ErrorCode);
         if (version >= 2)
         {
-            writer.WriteNullableString(ErrorMessage, flexible);
+            writer.WriteNullableString(((version >= 2) ? ErrorMessage : ErrorMessage ?? ""), flexible);
         }
         {
             writer.WriteArrayLength(Topics.Count, flexible);
@@ -275,7 +275,7 @@ public sealed partial class DescribeQuorumResponse : IKafkaResponse
             writer.WriteInt16(ErrorCode);
             if (version >= 2)
             {
-                writer.WriteNullableString(ErrorMessage, flexible);
+                writer.WriteNullableString(((version >= 2) ? ErrorMessage : ErrorMessage ?? ""), flexible);
             }
             writer.WriteInt32(LeaderId);
             writer.WriteInt32(LeaderEpoch);

@@ -250,8 +250,8 @@ public sealed partial class DescribeTopicPartitionsResponse : IKafkaResponse
             }
             else
             {
-                writer.WriteArrayLength(EligibleLeaderReplicas.Count, flexible);
-                foreach (var item in EligibleLeaderReplicas)
+                writer.WriteArrayLength((EligibleLeaderReplicas ?? []).Count, flexible);
+                foreach (var item in (EligibleLeaderReplicas ?? []))
                     writer.WriteInt32(item);
             }
             if (LastKnownElr is null)
@@ -260,8 +260,8 @@ public sealed partial class DescribeTopicPartitionsResponse : IKafkaResponse
             }
             else
             {
-                writer.WriteArrayLength(LastKnownElr.Count, flexible);
-                foreach (var item in LastKnownElr)
+                writer.WriteArrayLength((LastKnownElr ?? []).Count, flexible);
+                foreach (var item in (LastKnownElr ?? []))
                     writer.WriteInt32(item);
             }
             {

@@ -58,8 +58,8 @@ public sealed partial class DescribeUserScramCredentialsRequest : IKafkaRequest
         }
         else
         {
-            writer.WriteArrayLength(Users.Count, flexible);
-            foreach (var item in Users)
+            writer.WriteArrayLength((Users ?? []).Count, flexible);
+            foreach (var item in (Users ?? []))
                 item.Write(writer, version);
         }
         if (flexible)

@@ -69,8 +69,8 @@ public sealed partial class ElectLeadersRequest : IKafkaRequest
         }
         else
         {
-            writer.WriteArrayLength(TopicPartitions.Count, flexible);
-            foreach (var item in TopicPartitions)
+            writer.WriteArrayLength((TopicPartitions ?? []).Count, flexible);
+            foreach (var item in (TopicPartitions ?? []))
                 item.Write(writer, version);
         }
         writer.WriteInt32(TimeoutMs);

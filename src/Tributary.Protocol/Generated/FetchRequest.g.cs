@@ -183,7 +183,7 @@ public sealed partial class FetchRequest : IKafkaRequest
             {
                 writer.WriteUnsignedVarInt(0);
                 using var scratch = new KafkaWriter(256);
-                scratch.WriteNullableString(ClusterId, flexible);
+                scratch.WriteNullableString(((version >= 12) ? ClusterId : ClusterId ?? ""), flexible);
                 writer.WriteUnsignedVarInt((uint)scratch.Position);
                 writer.WriteRaw(scratch.WrittenSpan);
             }

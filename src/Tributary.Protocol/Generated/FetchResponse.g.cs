@@ -469,14 +469,14 @@ public sealed partial class FetchResponse : IKafkaResponse
             }
             if (version >= 4)
             {
-                if (AbortedTransactions is null)
+                if (AbortedTransactions is null && (version >= 4))
                 {
                     writer.WriteArrayLength(-1, flexible);
                 }
                 else
                 {
-                    writer.WriteArrayLength(AbortedTransactions.Count, flexible);
-                    foreach (var item in AbortedTransactions)
+                    writer.WriteArrayLength((AbortedTransactions ?? []).Count, flexible);
+                    foreach (var item in (AbortedTransactions ?? []))
                         item.Write(writer, version);
                 }
             }

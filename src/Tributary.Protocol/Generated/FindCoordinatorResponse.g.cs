@@ -95,7 +95,7 @@ public sealed partial class FindCoordinatorResponse : IKafkaResponse
         }
         if (version >= 1 && version <= 3)
         {
-            writer.WriteNullableString(ErrorMessage, flexible);
+            writer.WriteNullableString(((version >= 1 && version <= 3) ? ErrorMessage : ErrorMessage ?? ""), flexible);
         }
         if (version <= 3)
         {

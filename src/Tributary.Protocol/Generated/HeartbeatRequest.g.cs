@@ -49,7 +49,7 @@ public sealed partial class HeartbeatRequest : IKafkaRequest
         writer.WriteNullableString(MemberId, flexible);
         if (version >= 3)
         {
-            writer.WriteNullableString(GroupInstanceId, flexible);
+            writer.WriteNullableString(((version >= 3) ? GroupInstanceId : GroupInstanceId ?? ""), flexible);
         }
         if (flexible)
         {

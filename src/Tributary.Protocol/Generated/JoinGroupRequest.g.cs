@@ -84,7 +84,7 @@ public sealed partial class JoinGroupRequest : IKafkaRequest
         writer.WriteNullableString(MemberId, flexible);
         if (version >= 5)
         {
-            writer.WriteNullableString(GroupInstanceId, flexible);
+            writer.WriteNullableString(((version >= 5) ? GroupInstanceId : GroupInstanceId ?? ""), flexible);
         }
         writer.WriteNullableString(ProtocolType, flexible);
         {
@@ -94,7 +94,7 @@ public sealed partial class JoinGroupRequest : IKafkaRequest
         }
         if (version >= 8)
         {
-            writer.WriteNullableString(Reason, flexible);
+            writer.WriteNullableString(((version >= 8) ? Reason : Reason ?? ""), flexible);
         }
         if (flexible)
         {

@@ -85,9 +85,9 @@ public sealed partial class JoinGroupResponse : IKafkaResponse
         writer.WriteInt32(GenerationId);
         if (version >= 7)
         {
-            writer.WriteNullableString(ProtocolType, flexible);
+            writer.WriteNullableString(((version >= 7) ? ProtocolType : ProtocolType ?? ""), flexible);
         }
-        writer.WriteNullableString(ProtocolName, flexible);
+        writer.WriteNullableString(((version >= 7) ? ProtocolName : ProtocolName ?? ""), flexible);
         writer.WriteNullableString(Leader, flexible);
         if (version >= 9)
         {
@@ -138,7 +138,7 @@ public sealed partial class JoinGroupResponse : IKafkaResponse
             writer.WriteNullableString(MemberId, flexible);
             if (version >= 5)
             {
-                writer.WriteNullableString(GroupInstanceId, flexible);
+                writer.WriteNullableString(((version >= 5) ? GroupInstanceId : GroupInstanceId ?? ""), flexible);
             }
             writer.WriteBytes(Metadata, flexible);
             if (flexible)

@@ -115,7 +115,7 @@ public sealed partial class LeaveGroupRequest : IKafkaRequest
             writer.WriteNullableString(GroupInstanceId, flexible);
             if (version >= 5)
             {
-                writer.WriteNullableString(Reason, flexible);
+                writer.WriteNullableString(((version >= 5) ? Reason : Reason ?? ""), flexible);
             }
             if (flexible)
             {

@@ -61,8 +61,8 @@ public sealed partial class ListPartitionReassignmentsRequest : IKafkaRequest
         }
         else
         {
-            writer.WriteArrayLength(Topics.Count, flexible);
-            foreach (var item in Topics)
+            writer.WriteArrayLength((Topics ?? []).Count, flexible);
+            foreach (var item in (Topics ?? []))
                 item.Write(writer, version);
         }
         if (flexible)

@@ -68,14 +68,14 @@ public sealed partial class MetadataRequest : IKafkaRequest
     public void Write(KafkaWriter writer, short version)
     {
         var flexible = MetadataRequest.IsFlexible(version);
-        if (Topics is null)
+        if (Topics is null && (version >= 1))
         {
             writer.WriteArrayLength(-1, flexible);
         }
         else
         {
-            writer.WriteArrayLength(Topics.Count, flexible);
-            foreach (var item in Topics)
+            writer.WriteArrayLength((Topics ?? []).Count, flexible);
+            foreach (var item in (Topics ?? []))
                 item.Write(writer, version);
         }
         if (version >= 4)
@@ -128,7 +128,7 @@ public sealed partial class MetadataRequest : IKafkaRequest
             {
                 writer.WriteUuid(TopicId);
             }
-            writer.WriteNullableString(Name, flexible);
+            writer.WriteNullableString(((version >= 10) ? Name : Name ?? ""), flexible);
             if (flexible)
             {
                 writer.WriteUnsignedVarInt(0);

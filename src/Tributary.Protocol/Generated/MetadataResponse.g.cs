@@ -102,7 +102,7 @@ public sealed partial class MetadataResponse : IKafkaResponse
         }
         if (version >= 2)
         {
-            writer.WriteNullableString(ClusterId, flexible);
+            writer.WriteNullableString(((version >= 2) ? ClusterId : ClusterId ?? ""), flexible);
         }
         if (version >= 1)
         {
@@ -160,7 +160,7 @@ public sealed partial class MetadataResponse : IKafkaResponse
             writer.WriteInt32(Port);
             if (version >= 1)
             {
-                writer.WriteNullableString(Rack, flexible);
+                writer.WriteNullableString(((version >= 1) ? Rack : Rack ?? ""), flexible);
             }
             if (flexible)
             {
@@ -347,7 +347,7 @@ public sealed partial class MetadataResponse : IKafkaResponse
         {
             var flexible = MetadataResponse.IsFlexible(version);
             writer.WriteInt16(ErrorCode);
-            writer.WriteNullableString(Name, flexible);
+            writer.WriteNullableString(((version >= 12) ? Name : Name ?? ""), flexible);
             if (version >= 10)
             {
                 writer.WriteUuid(TopicId);

@@ -85,7 +85,7 @@ public sealed partial class OffsetCommitRequest : IKafkaRequest
         }
         if (version >= 7)
         {
-            writer.WriteNullableString(GroupInstanceId, flexible);
+            writer.WriteNullableString(((version >= 7) ? GroupInstanceId : GroupInstanceId ?? ""), flexible);
         }
         if (version >= 2 && version <= 4)
         {

@@ -94,14 +94,14 @@ public sealed partial class OffsetFetchRequest : IKafkaRequest
         }
         if (version <= 7)
         {
-            if (Topics is null)
+            if (Topics is null && (version >= 2 && version <= 7))
             {
                 writer.WriteArrayLength(-1, flexible);
             }
             else
             {
-                writer.WriteArrayLength(Topics.Count, flexible);
-                foreach (var item in Topics)
+                writer.WriteArrayLength((Topics ?? []).Count, flexible);
+                foreach (var item in (Topics ?? []))
                     item.Write(writer, version);
             }
         }
@@ -178,7 +178,7 @@ public sealed partial class OffsetFetchRequest : IKafkaRequest
             writer.WriteNullableString(GroupId, flexible);
             if (version >= 9)
             {
-                writer.WriteNullableString(MemberId, flexible);
+                writer.WriteNullableString(((version >= 9) ? MemberId : MemberId ?? ""), flexible);
             }
             if (version >= 9)
             {
@@ -190,8 +190,8 @@ public sealed partial class OffsetFetchRequest : IKafkaRequest
             }
             else
             {
-                writer.WriteArrayLength(Topics.Count, flexible);
-                foreach (var item in Topics)
+                writer.WriteArrayLength((Topics ?? []).Count, flexible);
+                foreach (var item in (Topics ?? []))
                     item.Write(writer, version);
             }
             if (flexible)

@@ -63,7 +63,7 @@ public sealed partial class ProduceRequest : IKafkaRequest
         var flexible = ProduceRequest.IsFlexible(version);
         if (version >= 3)
         {
-            writer.WriteNullableString(TransactionalId, flexible);
+            writer.WriteNullableString(((version >= 3) ? TransactionalId : TransactionalId ?? ""), flexible);
         }
         writer.WriteInt16(Acks);
         writer.WriteInt32(TimeoutMs);

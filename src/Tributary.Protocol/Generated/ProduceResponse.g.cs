@@ -326,7 +326,7 @@ public sealed partial class ProduceResponse : IKafkaResponse
             }
             if (version >= 8)
             {
-                writer.WriteNullableString(ErrorMessage, flexible);
+                writer.WriteNullableString(((version >= 8) ? ErrorMessage : ErrorMessage ?? ""), flexible);
             }
             if (flexible)
             {

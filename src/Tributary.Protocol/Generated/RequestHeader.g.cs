@@ -47,7 +47,7 @@ public sealed partial class RequestHeader : IKafkaMessage
         writer.WriteInt32(CorrelationId);
         if (version >= 1)
         {
-            writer.WriteNullableString(ClientId, false);
+            writer.WriteNullableString(((version >= 1) ? ClientId : ClientId ?? ""), false);
         }
         if (flexible)
         {

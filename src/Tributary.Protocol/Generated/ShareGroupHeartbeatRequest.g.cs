@@ -68,8 +68,8 @@ public sealed partial class ShareGroupHeartbeatRequest : IKafkaRequest
         }
         else
         {
-            writer.WriteArrayLength(SubscribedTopicNames.Count, flexible);
-            foreach (var item in SubscribedTopicNames)
+            writer.WriteArrayLength((SubscribedTopicNames ?? []).Count, flexible);
+            foreach (var item in (SubscribedTopicNames ?? []))
                 writer.WriteNullableString(item, flexible);
         }
         if (flexible)

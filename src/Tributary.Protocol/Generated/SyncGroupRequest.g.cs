@@ -78,15 +78,15 @@ public sealed partial class SyncGroupRequest : IKafkaRequest
         writer.WriteNullableString(MemberId, flexible);
         if (version >= 3)
         {
-            writer.WriteNullableString(GroupInstanceId, flexible);
+            writer.WriteNullableString(((version >= 3) ? GroupInstanceId : GroupInstanceId ?? ""), flexible);
         }
         if (version >= 5)
         {
-            writer.WriteNullableString(ProtocolType, flexible);
+            writer.WriteNullableString(((version >= 5) ? ProtocolType : ProtocolType ?? ""), flexible);
         }
         if (version >= 5)
         {
-            writer.WriteNullableString(ProtocolName, flexible);
+            writer.WriteNullableString(((version >= 5) ? ProtocolName : ProtocolName ?? ""), flexible);
         }
         {
             writer.WriteArrayLength(Assignments.Count, flexible);

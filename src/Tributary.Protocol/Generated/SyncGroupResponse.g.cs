@@ -59,11 +59,11 @@ public sealed partial class SyncGroupResponse : IKafkaResponse
         writer.WriteInt16(ErrorCode);
         if (version >= 5)
         {
-            writer.WriteNullableString(ProtocolType, flexible);
+            writer.WriteNullableString(((version >= 5) ? ProtocolType : ProtocolType ?? ""), flexible);
         }
         if (version >= 5)
         {
-            writer.WriteNullableString(ProtocolName, flexible);
+            writer.WriteNullableString(((version >= 5) ? ProtocolName : ProtocolName ?? ""), flexible);
         }
         writer.WriteBytes(Assignment, flexible);
         if (flexible)

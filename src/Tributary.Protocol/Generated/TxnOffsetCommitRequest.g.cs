@@ -89,7 +89,7 @@ public sealed partial class TxnOffsetCommitRequest : IKafkaRequest
         }
         if (version >= 3)
         {
-            writer.WriteNullableString(GroupInstanceId, flexible);
+            writer.WriteNullableString(((version >= 3) ? GroupInstanceId : GroupInstanceId ?? ""), flexible);
         }
         {
             writer.WriteArrayLength(Topics.Count, flexible);

@@ -249,7 +249,7 @@ public sealed partial class UpdateMetadataRequest : IKafkaRequest
             }
             if (version >= 2)
             {
-                writer.WriteNullableString(Rack, flexible);
+                writer.WriteNullableString(((version >= 2) ? Rack : Rack ?? ""), flexible);
             }
             if (flexible)
             {

@@ -99,7 +99,7 @@ public struct KafkaReader(ReadOnlyMemory<byte> buffer)
     {
         var length = compact ? (int)ReadUnsignedVarInt() - 1 : ReadInt32();
         if (length < -1) throw new ProtocolException($"invalid bytes length {length}");
-        return length == -1 ? null : TakeMemory(length);
+        return length == -1 ? (ReadOnlyMemory<byte>?)null : TakeMemory(length);
     }
 
     public byte[]? ReadNullableBytes(bool compact) => ReadNullableBytesMemory(compact)?.ToArray();
