@@ -41,5 +41,6 @@ internal static class LogStartCheckpoint
         }
 
         fs.MoveFile(temp, path);
+        fs.SyncDirectory(directory);
     }
 }

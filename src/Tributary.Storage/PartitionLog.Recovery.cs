@@ -5,6 +5,9 @@ namespace Tributary.Storage;
 
 public sealed partial class PartitionLog
 {
+    /// <summary>Written by a clean <see cref="Dispose"/> after the final sync; lets the next open skip the full scan of the active segment.</summary>
+    internal const string CleanShutdownFile = ".clean-shutdown";
+
     /// <summary>Opens (creating if missing) the log in <paramref name="directory"/> and runs crash recovery.</summary>
     public static PartitionLog Open(string directory, LogConfig config, TimeProvider time) =>
         Open(directory, config, time, LocalFileSystem.Instance, LogFlusher.Shared);
@@ -13,7 +16,8 @@ public sealed partial class PartitionLog
     /// Crash recovery. Leftovers of interrupted operations go first: <c>.deleted</c> segments (retention
     /// had already dropped them), temp files of the checkpoint, index files without a log. Then each
     /// segment is recovered in offset order (<see cref="LogSegment.Recover"/>): the last in full, earlier ones
-    /// by checking their indexes and tail. If a closed segment turns out damaged it is truncated and every
+    /// by checking their indexes and tail. After a clean shutdown (marker file present, removed durably before
+    /// anything else happens) the last segment gets the cheap index-and-tail check too, like Kafka. If a closed segment turns out damaged it is truncated and every
     /// later segment is removed, because offsets after a hole cannot be trusted to be dense. A log
     /// recovered this way holds exactly the whole, CRC-valid batches, so every acknowledged (synced) batch.
     /// </summary>
@@ -56,6 +60,14 @@ public sealed partial class PartitionLog
             }
         }
 
+        string marker = Path.Combine(directory, CleanShutdownFile);
+        bool clean = fs.FileExists(marker);
+        if (clean)
+        {
+            fs.DeleteFile(marker);
+            fs.SyncDirectory(directory);
+        }
+
         long checkpoint = LogStartCheckpoint.Read(fs, directory);
         var segments = new List<LogSegment>();
         try
@@ -63,7 +75,7 @@ public sealed partial class PartitionLog
             var bases = logs.ToArray();
             for (int i = 0; i < bases.Length; i++)
             {
-                var (segment, truncated) = LogSegment.Recover(fs, directory, bases[i], isActive: i == bases.Length - 1, config.IndexIntervalBytes, now);
+                var (segment, truncated) = LogSegment.Recover(fs, directory, bases[i], isActive: i == bases.Length - 1 && !clean, config.IndexIntervalBytes, now);
                 segments.Add(segment);
                 if (truncated && i < bases.Length - 1)
                 {

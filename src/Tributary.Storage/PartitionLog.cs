@@ -281,7 +281,7 @@ public sealed partial class PartitionLog : IDisposable
     }
 
     /// <summary>Syncs everything appended so far and advances the high watermark to the log end, on this thread.</summary>
-    public void Flush() => FlushPending();
+    public void Flush() => FlushPending(force: true);
 
     private void ScheduleFlush()
     {
@@ -295,7 +295,8 @@ public sealed partial class PartitionLog : IDisposable
     /// One group commit: closes the pending generation, syncs the segments rolled since the last sync and the
     /// active log, then advances the high watermark to the log end captured at the start.
     /// </summary>
-    internal void FlushPending()
+    /// <param name="force">Also sync the active segment's indexes, even with nothing pending (Flush, Dispose).</param>
+    internal void FlushPending(bool force = false)
     {
         Interlocked.Exchange(ref _flushScheduled, 0);
         FlushGeneration? generation;
@@ -320,7 +321,7 @@ public sealed partial class PartitionLog : IDisposable
                 target = _logEndOffset;
                 position = segment.Size;
                 maxTimestamp = segment.MaxTimestamp;
-                if (generation is null && rolled.Length == 0 && target == _highWatermark)
+                if (!force && generation is null && rolled.Length == 0 && target == _highWatermark)
                 {
                     return;
                 }
@@ -333,10 +334,29 @@ public sealed partial class PartitionLog : IDisposable
                     closed.FlushAll();
                 }
 
-                segment.Log.Flush();
+                if (force)
+                {
+                    segment.FlushAll();
+                }
+                else
+                {
+                    segment.Log.Flush();
+                }
+
+                if (rolled.Length > 0)
+                {
+                    _fs.SyncDirectory(_directory); // the new segment's name
+                }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
             {
+                // After a failed fsync the kernel may have dropped the dirty pages: retrying could report
+                // success for lost data. Like Kafka taking the log directory offline, the log turns read-only.
+                lock (_lock)
+                {
+                    _failed = true;
+                }
+
                 generation?.Fail(new StorageException(StorageError.StorageFailure, $"fsync in {_directory} failed: {e.Message}", e));
                 return;
             }
@@ -405,7 +425,17 @@ public sealed partial class PartitionLog : IDisposable
             _disposed = true;
         }
 
-        FlushPending();
+        bool clean;
+        try
+        {
+            FlushPending(force: true);
+            clean = true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            clean = false;
+        }
+
         lock (_flushLock)
         {
             List<LogSegment> deletes;
@@ -427,6 +457,28 @@ public sealed partial class PartitionLog : IDisposable
             {
                 DeleteSegmentFiles(segment);
             }
+
+            if (clean && !_failed)
+            {
+                WriteCleanShutdownMarker();
+            }
+        }
+    }
+
+    private void WriteCleanShutdownMarker()
+    {
+        try
+        {
+            using (var file = _fs.OpenFile(System.IO.Path.Combine(_directory, CleanShutdownFile), create: true))
+            {
+                file.Flush();
+            }
+
+            _fs.SyncDirectory(_directory);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Without the marker the next open simply scans the active segment in full.
         }
     }
 

@@ -29,7 +29,8 @@ public sealed class RecoveryTests
                 }
             }
 
-            // Find the batches of the active segment and damage it at a random byte.
+            // A crash leaves no clean-shutdown marker. Then damage the active segment at a random byte.
+            File.Delete(Path.Combine(dir.Path, PartitionLog.CleanShutdownFile));
             string file = LastLogFile(dir.Path);
             long segmentBase = long.Parse(Path.GetFileNameWithoutExtension(file), System.Globalization.CultureInfo.InvariantCulture);
             var bytes = File.ReadAllBytes(file);
@@ -115,6 +116,40 @@ public sealed class RecoveryTests
     }
 
     [Fact]
+    public async Task A_clean_shutdown_leaves_a_marker_that_the_next_open_consumes()
+    {
+        using var dir = new TempDir();
+        string marker = Path.Combine(dir.Path, PartitionLog.CleanShutdownFile);
+        using (var log = PartitionLog.Open(dir.Path, SmallSegments, new ManualTime()))
+        {
+            for (int i = 0; i < 30; i++)
+            {
+                await log.AppendAsync(Batches.Make(2, i));
+            }
+
+            Assert.False(File.Exists(marker));
+        }
+
+        Assert.True(File.Exists(marker));
+        using (var log = PartitionLog.Open(dir.Path, SmallSegments, new ManualTime()))
+        {
+            Assert.False(File.Exists(marker));
+            Assert.Equal(60, log.LogEndOffset);
+            await log.AppendAsync(Batches.Make(2, 1));
+            Assert.Equal(62, Batches.ReadAll(log).Count);
+        }
+
+        // A torn tail is still caught after a clean marker: everything after the last index entry is CRC-checked.
+        string last = LastLogFile(dir.Path);
+        var bytes = File.ReadAllBytes(last);
+        File.WriteAllBytes(last, bytes[..^3]);
+        using (var log = PartitionLog.Open(dir.Path, SmallSegments, new ManualTime()))
+        {
+            Assert.Equal(60, log.LogEndOffset);
+        }
+    }
+
+    [Fact]
     public async Task Leftover_deleted_and_temp_files_are_removed_on_open()
     {
         using var dir = new TempDir();
@@ -123,6 +158,7 @@ public sealed class RecoveryTests
         File.WriteAllText(Path.Combine(dir.Path, "00000000000000000042.index"), "orphan");
         using var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime());
         await log.AppendAsync(Batches.Make(1, 1));
+        Assert.False(File.Exists(Path.Combine(dir.Path, PartitionLog.CleanShutdownFile)));
         Assert.Equal(
             ["00000000000000000000.index", "00000000000000000000.log", "00000000000000000000.timeindex"],
             Directory.GetFiles(dir.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal));

@@ -46,6 +46,7 @@ internal sealed class FaultyFileSystem : ISegmentFileSystem
     private readonly ISegmentFileSystem _inner = LocalFileSystem.Instance;
     private int _flushes;
     private int _writes;
+    private int _directorySyncs;
 
     public volatile bool DiskFull;
     /// <summary>When set, each sync waits on <see cref="FlushGate"/> after signalling <see cref="FlushEntered"/>.</summary>
@@ -67,6 +68,14 @@ internal sealed class FaultyFileSystem : ISegmentFileSystem
     public IEnumerable<string> EnumerateDirectories(string directory) => _inner.EnumerateDirectories(directory);
     public void MoveDirectory(string from, string to) => _inner.MoveDirectory(from, to);
     public void DeleteDirectory(string path) => _inner.DeleteDirectory(path);
+
+    public void SyncDirectory(string path)
+    {
+        Interlocked.Increment(ref _directorySyncs);
+        _inner.SyncDirectory(path);
+    }
+
+    public int DirectorySyncCount => Volatile.Read(ref _directorySyncs);
 
     private sealed class FaultyFile(FaultyFileSystem fs, ISegmentFile inner) : ISegmentFile
     {

@@ -20,6 +20,8 @@ public interface ISegmentFileSystem
     IEnumerable<string> EnumerateDirectories(string directory);
     void MoveDirectory(string from, string to);
     void DeleteDirectory(string path);
+    /// <summary>Makes created, renamed and deleted names in <paramref name="path"/> durable (fsync of the directory).</summary>
+    void SyncDirectory(string path);
 }
 
 /// <summary>A file accessed by position only: no shared cursor, no user-space buffering.</summary>

@@ -1,9 +1,10 @@
+using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
 namespace Tributary.Storage.FileSystem;
 
 /// <summary>The real disk: SafeFileHandle + RandomAccess (pread/pwrite), RandomAccess.FlushToDisk for fsync.</summary>
-public sealed class LocalFileSystem : ISegmentFileSystem
+public sealed partial class LocalFileSystem : ISegmentFileSystem
 {
     public static LocalFileSystem Instance { get; } = new();
 
@@ -20,6 +21,46 @@ public sealed class LocalFileSystem : ISegmentFileSystem
     public IEnumerable<string> EnumerateDirectories(string directory) => Directory.EnumerateDirectories(directory);
     public void MoveDirectory(string from, string to) => Directory.Move(from, to);
     public void DeleteDirectory(string path) => Directory.Delete(path, recursive: true);
+
+    /// <summary>
+    /// fsync of a directory, so a new segment file or a rename survives power loss (POSIX requires it; an
+    /// fsync of the file alone does not cover its name). .NET cannot open a directory, hence libc. A no-op
+    /// off Linux/macOS.
+    /// </summary>
+    public void SyncDirectory(string path)
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
+        {
+            return;
+        }
+
+        int fd = NativeOpen(path, 0 /* O_RDONLY */);
+        if (fd < 0)
+        {
+            throw new IOException($"Cannot open directory {path} to sync it (errno {Marshal.GetLastPInvokeError()}).");
+        }
+
+        try
+        {
+            if (NativeFsync(fd) != 0)
+            {
+                throw new IOException($"fsync of directory {path} failed (errno {Marshal.GetLastPInvokeError()}).");
+            }
+        }
+        finally
+        {
+            _ = NativeClose(fd);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int NativeOpen(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int NativeFsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static partial int NativeClose(int fd);
 
     private sealed class LocalFile(string path, SafeFileHandle handle) : ISegmentFile
     {
