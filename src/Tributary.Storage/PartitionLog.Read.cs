@@ -19,6 +19,23 @@ public sealed partial class PartitionLog
     /// <exception cref="StorageException">OffsetOutOfRange when offset is below the log start or above the high watermark.</exception>
     public FetchSlice Read(long offset, int maxBytes, long? maxOffsetExclusive = null)
     {
+        try
+        {
+            return ReadCore(offset, maxBytes, maxOffsetExclusive);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The segment was deleted (retention) and closed under this read: its offsets are gone.
+            throw new StorageException(StorageError.OffsetOutOfRange, $"Offset {offset} was removed from {_directory} during the read.");
+        }
+        catch (IOException e)
+        {
+            throw new StorageException(StorageError.StorageFailure, $"Reading {_directory} failed: {e.Message}", e);
+        }
+    }
+
+    private FetchSlice ReadCore(long offset, int maxBytes, long? maxOffsetExclusive)
+    {
         var state = _state;
         if (offset < state.LogStartOffset || offset > state.HighWatermark)
         {
@@ -67,7 +84,17 @@ public sealed partial class PartitionLog
     {
         int length = (int)Math.Min(limit - position, Math.Max(maxBytes, firstSize));
         var buffer = ArrayPool<byte>.Shared.Rent(length);
-        int read = segment.Log.Read(position, buffer.AsSpan(0, length));
+        int read;
+        try
+        {
+            read = segment.Log.Read(position, buffer.AsSpan(0, length));
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+
         int end = 0;
         while (read - end >= OffsetsHeaderSize)
         {
@@ -81,8 +108,13 @@ public sealed partial class PartitionLog
             end += size;
         }
 
-        long first = BinaryPrimitives.ReadInt64BigEndian(buffer);
-        return new FetchSlice(buffer, end, end == 0 ? -1 : first, state.HighWatermark, state.LogStartOffset);
+        if (end == 0)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            return Empty(state);
+        }
+
+        return new FetchSlice(buffer, end, BinaryPrimitives.ReadInt64BigEndian(buffer), state.HighWatermark, state.LogStartOffset);
     }
 
     /// <summary>Index of the last segment whose base offset is ≤ offset (0 when none).</summary>
@@ -113,6 +145,26 @@ public sealed partial class PartitionLog
     /// are walked to the first batch whose max timestamp qualifies, and that batch's records are decoded.
     /// </summary>
     public TimestampLookup FindOffsetByTimestamp(long timestamp)
+    {
+        try
+        {
+            return FindOffsetByTimestampCore(timestamp);
+        }
+        catch (ObjectDisposedException)
+        {
+            return FindOffsetByTimestampCore(timestamp); // a segment went away under us: retry on the new snapshot
+        }
+        catch (IOException e)
+        {
+            throw new StorageException(StorageError.StorageFailure, $"Reading {_directory} failed: {e.Message}", e);
+        }
+        catch (InvalidRecordException e)
+        {
+            throw new StorageException(StorageError.CorruptMessage, $"A stored batch in {_directory} cannot be decoded: {e.Message}", e);
+        }
+    }
+
+    private TimestampLookup FindOffsetByTimestampCore(long timestamp)
     {
         var state = _state;
         foreach (var segment in state.Segments)

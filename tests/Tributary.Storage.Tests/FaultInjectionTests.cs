@@ -67,6 +67,40 @@ public sealed class FaultInjectionTests : IDisposable
     }
 
     [Fact]
+    public async Task A_failed_sync_fails_the_waiting_appends_and_turns_the_log_read_only()
+    {
+        using (var log = Open())
+        {
+            await log.AppendAsync(Batches.Make(2, 1, "synced"));
+            _fs.FailFlushes = true;
+            var error = await Assert.ThrowsAsync<StorageException>(() => log.AppendAsync(Batches.Make(2, 1, "unsynced")).AsTask());
+            Assert.Equal(StorageError.StorageFailure, error.Error);
+            Assert.Equal(2, log.HighWatermark);
+            _fs.FailFlushes = false;
+            var again = await Assert.ThrowsAsync<StorageException>(() => log.AppendAsync(Batches.Make(1, 1)).AsTask());
+            Assert.Equal(StorageError.StorageFailure, again.Error);
+            Assert.Equal(["synced-0", "synced-1"], Batches.ReadAll(log).Select(Batches.Value));
+        }
+
+        Assert.False(File.Exists(Path.Combine(_dir.Path, PartitionLog.CleanShutdownFile)));
+        using (var log = Open())
+        {
+            var result = await log.AppendAsync(Batches.Make(1, 1));
+            Assert.Equal(log.LogEndOffset - 1, result.BaseOffset);
+        }
+    }
+
+    [Fact]
+    public async Task Rolling_syncs_the_closed_segment_and_the_directory()
+    {
+        using var log = Open(new LogConfig { SegmentBytes = Batches.Make(3, 1).Length });
+        await log.AppendAsync(Batches.Make(3, 1));
+        await log.AppendAsync(Batches.Make(3, 1));
+        Assert.Equal(2, log.SegmentCount);
+        Assert.True(_fs.DirectorySyncCount >= 1);
+    }
+
+    [Fact]
     public async Task Concurrent_appends_share_syncs()
     {
         using var log = Open();

@@ -244,3 +244,32 @@ public sealed class PartitionLogTests : IDisposable
         Assert.Equal(11, records[^1].Offset);
     }
 }
+
+public sealed class AllocationTests
+{
+    [Fact]
+    public async Task Appending_and_reading_allocate_little_per_request()
+    {
+        using var dir = new TempDir();
+        using var log = PartitionLog.Open(dir.Path, new LogConfig { FlushPolicy = FlushPolicy.PageCache }, new ManualTime());
+        var batch = Batches.Make(10, 1);
+        for (int i = 0; i < 100; i++)
+        {
+            await log.AppendAsync(batch);
+            log.Read(log.LogEndOffset - 5, 1 << 16).Dispose();
+        }
+
+        const int Requests = 1000;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < Requests; i++)
+        {
+            // PageCache appends complete synchronously: no await, so all work stays on this thread.
+            var pending = log.AppendAsync(batch);
+            Assert.True(pending.IsCompletedSuccessfully);
+            log.Read(log.LogEndOffset - 5, 1 << 16).Dispose();
+        }
+
+        long perRequest = (GC.GetAllocatedBytesForCurrentThread() - before) / Requests;
+        Assert.True(perRequest < 256, $"{perRequest} bytes allocated per append + read");
+    }
+}

@@ -49,6 +49,8 @@ internal sealed class FaultyFileSystem : ISegmentFileSystem
     private int _directorySyncs;
 
     public volatile bool DiskFull;
+    /// <summary>Syncs fail with EIO.</summary>
+    public volatile bool FailFlushes;
     /// <summary>When set, each sync waits on <see cref="FlushGate"/> after signalling <see cref="FlushEntered"/>.</summary>
     public volatile bool HoldFlushes;
     public ManualResetEventSlim FlushGate { get; } = new(false);
@@ -100,6 +102,11 @@ internal sealed class FaultyFileSystem : ISegmentFileSystem
         public void Flush()
         {
             Interlocked.Increment(ref fs._flushes);
+            if (fs.FailFlushes)
+            {
+                throw new IOException("Input/output error", 5);
+            }
+
             if (fs.HoldFlushes)
             {
                 fs.FlushEntered.Release();
