@@ -22,20 +22,44 @@ public static class ClusterCommands
         command.SetGuardedAction(async (parse, _) =>
         {
             using var admin = ClientOptions.Admin(parse);
-            var cluster = await admin.DescribeClusterAsync(new DescribeClusterOptions { RequestTimeout = ClientOptions.Timeout });
             var metadata = ClientOptions.Metadata(admin);
+            var cluster = await DescribeCluster(admin);
 
-            Terminal.Info($"Cluster id:  {cluster.ClusterId ?? "(none)"}");
-            Terminal.Info($"Controller:  {(cluster.Controller is { } c ? c.Id.ToString() : "(none)")}");
+            Terminal.Info($"Cluster id:  {cluster?.ClusterId ?? "(unknown)"}");
+            Terminal.Info($"Controller:  {(cluster?.Controller is { } c ? c.Id.ToString() : "(unknown)")}");
             Terminal.Info($"Topics:      {metadata.Topics.Count}");
             var table = Terminal.NewTable("#ID", "HOST", "#PORT", "RACK", "CONTROLLER");
-            foreach (var node in cluster.Nodes.OrderBy(n => n.Id))
+            if (cluster is not null)
             {
-                table.AddText(node.Id.ToString(), node.Host, node.Port.ToString(), node.Rack ?? "", node.Id == cluster.Controller?.Id ? "*" : "");
+                foreach (var node in cluster.Nodes.OrderBy(n => n.Id))
+                {
+                    table.AddText(node.Id.ToString(), node.Host, node.Port.ToString(), node.Rack ?? "", node.Id == cluster.Controller?.Id ? "*" : "");
+                }
+            }
+            else
+            {
+                foreach (var broker in metadata.Brokers.OrderBy(b => b.BrokerId))
+                {
+                    table.AddText(broker.BrokerId.ToString(), broker.Host, broker.Port.ToString(), "", "");
+                }
             }
             Terminal.Write(table);
             return 0;
         });
         return command;
+    }
+
+    /// <summary>Cluster id and controller; brokers that cannot say fall back to the metadata's broker list.</summary>
+    private static async Task<DescribeClusterResult?> DescribeCluster(IAdminClient admin)
+    {
+        try
+        {
+            return await admin.DescribeClusterAsync(new DescribeClusterOptions { RequestTimeout = ClientOptions.Timeout });
+        }
+        catch (KafkaException e)
+        {
+            Terminal.Warn($"cluster id and controller unavailable: {ErrorHandling.Describe(e)}");
+            return null;
+        }
     }
 }

@@ -58,17 +58,9 @@ public static class ConsumeCommand
 
     private static int Run(ParseResult parse, ConsumeSettings settings, CancellationToken ct)
     {
-        var config = ClientOptions.ConsumerConfig(parse);
+        var config = ClientOptions.ConsumerConfig(parse, settings.Group);
         config.EnablePartitionEof = settings.ExitAtEnd;
         config.AutoOffsetReset = settings.From.Offset == Offset.End ? AutoOffsetReset.Latest : AutoOffsetReset.Earliest;
-        if (settings.Group is null)
-        {
-            config.EnableAutoCommit = false;
-        }
-        else
-        {
-            config.GroupId = settings.Group;
-        }
 
         var builder = new ConsumerBuilder<byte[]?, byte[]?>(config).SetLogHandler(ClientOptions.Log);
         if (settings.Group is not null && !settings.From.IsLogical)
@@ -87,7 +79,9 @@ public static class ConsumeCommand
             {
                 throw new CliException($"topic '{settings.Topic}' has no partition {missing}");
             }
-            consumer.Assign(StartOffsets(consumer, chosen.Select(p => new TopicPartition(settings.Topic, p)).ToList(), settings.From));
+            var start = StartOffsets(consumer, chosen.Select(p => new TopicPartition(settings.Topic, p)).ToList(), settings.From);
+            Terminal.Debug($"assigning {string.Join(", ", start)}");
+            consumer.Assign(start);
         }
         else
         {

@@ -95,11 +95,8 @@ public static class TopicCommands
             using var admin = ClientOptions.Admin(parse);
             var topic = ClientOptions.Topic(admin, topicName);
 
-            var configs = await admin.DescribeConfigsAsync(
-                [new ConfigResource { Type = ResourceType.Topic, Name = topicName }],
-                new DescribeConfigsOptions { RequestTimeout = ClientOptions.Timeout });
             var configTable = Terminal.NewTable("CONFIG", "VALUE", "SOURCE");
-            foreach (var entry in configs.SelectMany(c => c.Entries.Values).OrderBy(e => e.Name, StringComparer.Ordinal))
+            foreach (var entry in (await DescribeConfigs(admin, topicName)).OrderBy(e => e.Name, StringComparer.Ordinal))
             {
                 if (!parse.GetValue(all) && entry.Source is ConfigSource.DefaultConfig or ConfigSource.StaticBrokerConfig)
                 {
@@ -130,6 +127,23 @@ public static class TopicCommands
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The topic's configs; a broker that cannot describe them costs the config table, not the whole command.</summary>
+    private static async Task<IEnumerable<ConfigEntryResult>> DescribeConfigs(IAdminClient admin, string topic)
+    {
+        try
+        {
+            var results = await admin.DescribeConfigsAsync(
+                [new ConfigResource { Type = ResourceType.Topic, Name = topic }],
+                new DescribeConfigsOptions { RequestTimeout = ClientOptions.Timeout });
+            return results.SelectMany(r => r.Entries.Values);
+        }
+        catch (KafkaException e)
+        {
+            Terminal.Warn($"configs unavailable: {ErrorHandling.Describe(e)}");
+            return [];
+        }
     }
 
     private static string SourceName(ConfigSource source) => source switch

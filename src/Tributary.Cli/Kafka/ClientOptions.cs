@@ -62,9 +62,17 @@ public static class ClientOptions
         return config;
     }
 
-    public static ConsumerConfig ConsumerConfig(ParseResult parse)
+    /// <summary>
+    /// Confluent.Kafka insists on a group.id even for consumers that only assign partitions; such a
+    /// consumer gets a throwaway one, never joins the group and never commits.
+    /// </summary>
+    public static ConsumerConfig ConsumerConfig(ParseResult parse, string? groupId = null)
     {
-        var config = new ConsumerConfig();
+        var config = new ConsumerConfig
+        {
+            GroupId = groupId ?? $"tributary-cli-{Environment.ProcessId}",
+            EnableAutoCommit = groupId is not null,
+        };
         Apply(config, parse);
         return config;
     }

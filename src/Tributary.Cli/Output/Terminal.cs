@@ -14,6 +14,8 @@ public static class Terminal
 
     static Terminal()
     {
+        // An error is one line; let the terminal wrap it rather than Spectre at a guessed width.
+        Err.Profile.Width = 4096;
         // Piped tables would otherwise wrap at 80 columns.
         if (System.Console.IsOutputRedirected)
         {
@@ -46,11 +48,11 @@ public static class Terminal
     /// <summary>A borderless table like rpk's: bold headers, right-aligned columns for numbers.</summary>
     public static Table NewTable(params string[] headers)
     {
-        var table = new Table().Border(TableBorder.Simple).BorderColor(Color.Grey);
+        var table = new Table().Border(TableBorder.None);
         foreach (var header in headers)
         {
             var numeric = header.StartsWith('#');
-            var column = new TableColumn(new Markup($"[bold]{Markup.Escape(numeric ? header[1..] : header)}[/]"));
+            var column = new TableColumn(new Markup($"[bold]{Markup.Escape(numeric ? header[1..] : header)}[/]")).Padding(0, 0, 3, 0);
             table.AddColumn(numeric ? column.RightAligned() : column);
         }
         return table;
