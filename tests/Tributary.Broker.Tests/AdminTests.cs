@@ -1,0 +1,142 @@
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+
+namespace Tributary.Broker.Tests;
+
+public sealed class AdminTests(BrokerFixture broker) : IClassFixture<BrokerFixture>
+{
+    [Fact]
+    public async Task CreateTopicsValidatesWithoutCreatingWhenAsked()
+    {
+        using var admin = broker.Admin();
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = "validated", NumPartitions = 4, ReplicationFactor = 1 }],
+            new CreateTopicsOptions { ValidateOnly = true });
+        var metadata = admin.GetMetadata(TimeSpan.FromSeconds(10));
+        Assert.DoesNotContain(metadata.Topics, t => t.Topic == "validated");
+    }
+
+    [Fact]
+    public async Task CreateTopicsReportsEachProblem()
+    {
+        await broker.CreateTopicAsync("exists-already");
+        using var admin = broker.Admin();
+        var e = await Assert.ThrowsAsync<CreateTopicsException>(() => admin.CreateTopicsAsync(
+        [
+            new TopicSpecification { Name = "exists-already", NumPartitions = 1 },
+            new TopicSpecification { Name = "bad-config", NumPartitions = 1, Configs = new() { ["retention.ms"] = "soon" } },
+            new TopicSpecification { Name = "unknown-config", NumPartitions = 1, Configs = new() { ["no.such.config"] = "1" } },
+            new TopicSpecification { Name = "three-replicas", NumPartitions = 1, ReplicationFactor = 3 },
+            new TopicSpecification { Name = "fine", NumPartitions = 2 },
+        ]));
+        var byName = e.Results.ToDictionary(r => r.Topic, r => r.Error.Code);
+        Assert.Equal(ErrorCode.TopicAlreadyExists, byName["exists-already"]);
+        Assert.Equal(ErrorCode.InvalidConfig, byName["bad-config"]);
+        Assert.Equal(ErrorCode.InvalidConfig, byName["unknown-config"]);
+        Assert.Equal(ErrorCode.InvalidReplicationFactor, byName["three-replicas"]);
+        Assert.Equal(ErrorCode.NoError, byName["fine"]);
+    }
+
+    [Fact]
+    public async Task DefaultPartitionCountComesFromTheBroker()
+    {
+        using var admin = broker.Admin();
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = "defaulted", NumPartitions = -1, ReplicationFactor = -1 }]);
+        var topic = admin.GetMetadata("defaulted", TimeSpan.FromSeconds(10)).Topics.Single();
+        Assert.Single(topic.Partitions);
+    }
+
+    [Fact]
+    public async Task DescribeAndAlterTopicConfigs()
+    {
+        await broker.CreateTopicAsync("configured", configs: new() { ["retention.ms"] = "1000000" });
+        using var admin = broker.Admin();
+        var resource = new ConfigResource { Type = ResourceType.Topic, Name = "configured" };
+        var described = (await admin.DescribeConfigsAsync([resource]))[0].Entries;
+        Assert.Equal("1000000", described["retention.ms"].Value);
+        Assert.Equal(ConfigSource.DynamicTopicConfig, described["retention.ms"].Source);
+        Assert.Equal("delete", described["cleanup.policy"].Value);
+        Assert.True(described["cleanup.policy"].IsDefault);
+
+        await admin.IncrementalAlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>>
+        {
+            [resource] =
+            [
+                new ConfigEntry { Name = "segment.ms", Value = "3600000", IncrementalOperation = AlterConfigOpType.Set },
+                new ConfigEntry { Name = "retention.ms", IncrementalOperation = AlterConfigOpType.Delete },
+            ],
+        });
+        described = (await admin.DescribeConfigsAsync([resource]))[0].Entries;
+        Assert.Equal("3600000", described["segment.ms"].Value);
+        Assert.Equal("604800000", described["retention.ms"].Value);
+        Assert.Equal(3600000, broker.Server.State.Topics.GetPartition("configured", 0)!.Config.SegmentMs);
+
+        var bad = await Assert.ThrowsAsync<IncrementalAlterConfigsException>(() => admin.IncrementalAlterConfigsAsync(
+            new Dictionary<ConfigResource, List<ConfigEntry>> { [resource] = [new ConfigEntry { Name = "segment.bytes", Value = "-5", IncrementalOperation = AlterConfigOpType.Set }] }));
+        Assert.Equal(ErrorCode.InvalidConfig, bad.Results[0].Error.Code);
+    }
+
+    [Fact]
+    public async Task DescribeBrokerConfigs()
+    {
+        using var admin = broker.Admin();
+        var entries = (await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Broker, Name = "1" }]))[0].Entries;
+        Assert.Equal("true", entries["auto.create.topics.enable"].Value);
+        Assert.Equal("1", entries["num.partitions"].Value);
+    }
+
+    [Fact]
+    public async Task CreatePartitionsGrowsATopic()
+    {
+        await broker.CreateTopicAsync("growing", 2);
+        using var admin = broker.Admin();
+        await admin.CreatePartitionsAsync([new PartitionsSpecification { Topic = "growing", IncreaseTo = 5 }]);
+        Assert.Equal(5, admin.GetMetadata("growing", TimeSpan.FromSeconds(10)).Topics.Single().Partitions.Count);
+        var e = await Assert.ThrowsAsync<CreatePartitionsException>(() => admin.CreatePartitionsAsync([new PartitionsSpecification { Topic = "growing", IncreaseTo = 3 }]));
+        Assert.Equal(ErrorCode.InvalidPartitions, e.Results[0].Error.Code);
+        using var producer = broker.Producer();
+        var report = await producer.ProduceAsync(new TopicPartition("growing", 4), new Message<byte[]?, byte[]?> { Value = [1] });
+        Assert.Equal(0, report.Offset.Value);
+    }
+
+    [Fact]
+    public async Task DeleteRecordsMovesTheLowWatermark()
+    {
+        await broker.CreateTopicAsync("trimmed");
+        using (var producer = broker.Producer())
+        {
+            for (var i = 0; i < 100; i++) producer.Produce("trimmed", new Message<byte[]?, byte[]?> { Value = [(byte)i] });
+            Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
+        }
+        using var admin = broker.Admin();
+        var result = await admin.DeleteRecordsAsync([new TopicPartitionOffset("trimmed", 0, 60)]);
+        Assert.Equal(60, result[0].Offset.Value);
+        var remaining = broker.ReadAll("trimmed", 1, 40);
+        Assert.Equal(60, remaining[0].Offset.Value);
+        Assert.Equal(60, remaining[0].Message.Value![0]);
+    }
+
+    [Fact]
+    public async Task DeleteTopicsRemovesTheTopicAndItsData()
+    {
+        await broker.CreateTopicAsync("doomed", 3);
+        using (var producer = broker.Producer())
+            await producer.ProduceAsync("doomed", new Message<byte[]?, byte[]?> { Value = [1] });
+        using var admin = broker.Admin();
+        await admin.DeleteTopicsAsync(["doomed"]);
+        Assert.Null(broker.Server.State.Topics.Get("doomed"));
+        Assert.False(Directory.Exists(Path.Combine(broker.Server.DataDir, "doomed-0")));
+        var e = await Assert.ThrowsAsync<DeleteTopicsException>(() => admin.DeleteTopicsAsync(["doomed"]));
+        Assert.Equal(ErrorCode.UnknownTopicOrPart, e.Results[0].Error.Code);
+    }
+
+    [Fact]
+    public async Task DescribeClusterNamesThisBroker()
+    {
+        using var admin = broker.Admin();
+        var cluster = await admin.DescribeClusterAsync();
+        Assert.Single(cluster.Nodes);
+        Assert.Equal(broker.Server.Port, cluster.Nodes[0].Port);
+        Assert.False(string.IsNullOrEmpty(cluster.ClusterId));
+        Assert.Equal(cluster.Nodes[0].Id, cluster.Controller!.Id);
+    }
+}
