@@ -56,8 +56,13 @@ public sealed class RecordBatchTests
     {
         var batch = new RecordBatchBuilder
         {
-            BaseOffset = 1234, PartitionLeaderEpoch = 5, ProducerId = 99, ProducerEpoch = 3, BaseSequence = 17,
-            IsTransactional = true, Codec = CompressionCodec.Lz4,
+            BaseOffset = 1234,
+            PartitionLeaderEpoch = 5,
+            ProducerId = 99,
+            ProducerEpoch = 3,
+            BaseSequence = 17,
+            IsTransactional = true,
+            Codec = CompressionCodec.Lz4,
         }.Add(1000, null, [1]).Add(900, null, [2]).Add(1500, null, [3]).Build();
         var h = new RecordBatchHeader(batch);
         Assert.Equal(1234, h.BaseOffset);
