@@ -60,7 +60,7 @@ public sealed class LogManager : IDisposable
 
     public PartitionLog? Get(string topic, int partition) => _logs.TryGetValue((topic, partition), out var log) ? log : null;
 
-    /// <summary>Opens (running recovery) or creates the partition's log; an open log gets <paramref name="config"/> applied.</summary>
+    /// <summary>Opens (running recovery) or creates the partition's log. An already open log keeps its config: set <see cref="PartitionLog.Config"/> to alter it.</summary>
     public PartitionLog GetOrCreate(string topic, int partition, LogConfig config)
     {
         if (_logs.TryGetValue((topic, partition), out var existing))

@@ -150,7 +150,7 @@ public sealed partial class PartitionLog : IDisposable
 
     private static async ValueTask<AppendResult> AwaitFlush(Task flushed, AppendResult result, CancellationToken ct)
     {
-        await flushed.WaitAsync(ct).ConfigureAwait(false);
+        await (ct.CanBeCanceled ? flushed.WaitAsync(ct) : flushed).ConfigureAwait(false);
         return result;
     }
 

@@ -3,7 +3,10 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Tributary.Storage.FileSystem;
 
-/// <summary>The real disk: SafeFileHandle + RandomAccess (pread/pwrite), RandomAccess.FlushToDisk for fsync.</summary>
+/// <summary>
+/// The real disk: SafeFileHandle + RandomAccess (pread/pwrite, no user-space buffering). Syncs use fdatasync on
+/// Linux (data and the size, not the timestamps: what a log needs, and cheaper), RandomAccess.FlushToDisk elsewhere.
+/// </summary>
 public sealed partial class LocalFileSystem : ISegmentFileSystem
 {
     public static LocalFileSystem Instance { get; } = new();
@@ -59,6 +62,9 @@ public sealed partial class LocalFileSystem : ISegmentFileSystem
     [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
     private static partial int NativeFsync(int fd);
 
+    [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
+    private static partial int NativeFdatasync(int fd);
+
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int NativeClose(int fd);
 
@@ -86,7 +92,31 @@ public sealed partial class LocalFileSystem : ISegmentFileSystem
 
         public void Write(long position, ReadOnlySpan<byte> source) => RandomAccess.Write(handle, source, position);
         public void SetLength(long length) => RandomAccess.SetLength(handle, length);
-        public void Flush() => RandomAccess.FlushToDisk(handle);
+        public void Flush()
+        {
+            if (!OperatingSystem.IsLinux())
+            {
+                RandomAccess.FlushToDisk(handle);
+                return;
+            }
+
+            bool added = false;
+            try
+            {
+                handle.DangerousAddRef(ref added);
+                if (NativeFdatasync((int)handle.DangerousGetHandle()) != 0)
+                {
+                    throw new IOException($"fdatasync of {Path} failed (errno {Marshal.GetLastPInvokeError()}).");
+                }
+            }
+            finally
+            {
+                if (added)
+                {
+                    handle.DangerousRelease();
+                }
+            }
+        }
         public void Dispose() => handle.Dispose();
     }
 }
