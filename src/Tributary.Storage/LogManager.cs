@@ -53,7 +53,13 @@ public sealed class LogManager : IDisposable
     public string DataDirectory => _dataDir;
 
     /// <summary>Partitions found on disk when the manager started.</summary>
-    public IEnumerable<(string Topic, int Partition)> ExistingPartitions() => _discovered;
+    public IEnumerable<(string Topic, int Partition)> ExistingPartitions()
+    {
+        lock (_createLock)
+        {
+            return [.. _discovered];
+        }
+    }
 
     /// <summary>Partitions currently open.</summary>
     public IEnumerable<(string Topic, int Partition)> OpenPartitions() => _logs.Keys;
