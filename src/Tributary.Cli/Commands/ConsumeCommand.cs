@@ -91,6 +91,7 @@ public static class ConsumeCommand
         using var output = new RecordWriter(settings.Json, settings.PrintKeys);
         var count = 0L;
         var atEnd = new HashSet<TopicPartition>();
+        var joinDeadline = settings.Group is null ? (DateTime?)null : DateTime.UtcNow + TimeSpan.FromSeconds(15);
         try
         {
             while (!ct.IsCancellationRequested && (settings.Num is null || count < settings.Num))
@@ -108,6 +109,12 @@ public static class ConsumeCommand
                 if (result is null)
                 {
                     output.Flush(); // idle: let a reader downstream see what we have
+                    if (joinDeadline < DateTime.UtcNow && consumer.Assignment.Count == 0)
+                    {
+                        // librdkafka retries forever in silence when the group cannot be joined.
+                        Terminal.Warn($"no partitions assigned by group '{settings.Group}' yet; still waiting (does the cluster support consumer groups?)");
+                        joinDeadline = null;
+                    }
                     continue;
                 }
                 if (result.IsPartitionEOF)

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using Tributary.Broker;
 using Tributary.Cli.Output;
 
@@ -67,23 +66,20 @@ public static class ServeCommand
             ? (host, port)
             : throw new CliException($"{flag}: expected HOST:PORT, got '{text}'");
 
-    private static async Task<int> RunAsync(BrokerConfig config, CancellationToken invocationCt)
+    /// <summary>
+    /// Runs until the invocation token fires. System.CommandLine cancels it on SIGINT and SIGTERM (through
+    /// PosixSignalRegistration) and then waits up to the ProcessTerminationTimeout set in Program for
+    /// this method to return, which leaves StopAsync time to close connections and flush the logs.
+    /// </summary>
+    private static async Task<int> RunAsync(BrokerConfig config, CancellationToken stop)
     {
-        // SIGTERM (docker stop, systemd) must stop the broker as cleanly as Ctrl-C does. The invocation
-        // token covers SIGINT and SIGTERM too, but registering here keeps shutdown independent of
-        // the parser's termination timeout.
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(invocationCt);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-
-        var server = await TributaryServer.StartAsync(config, stop.Token);
+        var server = await TributaryServer.StartAsync(config, stop);
         try
         {
-            var advertised = server.BootstrapServers;
-            Terminal.Info($"Tributary listening on {FormatHostPort(config.ListenHost, server.Port)} (advertised {advertised}), data in {config.DataDir}");
+            Terminal.Info($"Tributary listening on {FormatHostPort(config.ListenHost, server.Port)} (advertised {server.BootstrapServers}), data in {config.DataDir}");
             try
             {
-                await Task.Delay(Timeout.Infinite, stop.Token);
+                await Task.Delay(Timeout.Infinite, stop);
             }
             catch (OperationCanceledException)
             {
@@ -95,12 +91,6 @@ public static class ServeCommand
             await server.StopAsync();
         }
         return 0;
-
-        void OnSignal(PosixSignalContext context)
-        {
-            context.Cancel = true; // we stop ourselves, after StopAsync has flushed
-            stop.Cancel();
-        }
     }
 
     private static string FormatHostPort(string host, int port) => host.Contains(':') ? $"[{host}]:{port}" : $"{host}:{port}";

@@ -122,7 +122,14 @@ public static class TopicCommands
             }
 
             Terminal.Heading($"{topicName}: {topic.Partitions.Count} partition(s)");
-            Terminal.Write(configTable);
+            if (configTable.Rows.Count > 0)
+            {
+                Terminal.Write(configTable);
+            }
+            else
+            {
+                Terminal.Note(parse.GetValue(all) ? "no configs reported" : "no configs set on the topic (--all-configs shows defaults)");
+            }
             Terminal.Write(partitionTable);
             return 0;
         });

@@ -87,9 +87,9 @@ public static class ClientOptions
     }
 
     /// <summary>Metadata for all topics, with unreachable brokers reported as a failure rather than an empty cluster.</summary>
-    public static Metadata Metadata(IAdminClient admin, string? topic = null)
+    public static Metadata Metadata(IAdminClient admin)
     {
-        var metadata = topic is null ? admin.GetMetadata(Timeout) : admin.GetMetadata(topic, Timeout);
+        var metadata = admin.GetMetadata(Timeout);
         if (metadata.Brokers.Count == 0)
         {
             throw new CliException("no brokers in the cluster metadata");
@@ -97,10 +97,13 @@ public static class ClientOptions
         return metadata;
     }
 
-    /// <summary>The partitions of a topic; an unknown topic is an error, not an empty list.</summary>
+    /// <summary>
+    /// The partitions of a topic; an unknown topic is an error, not an empty list. Asks for all topics
+    /// because a request naming the topic would let a broker with auto.create.topics.enable create it.
+    /// </summary>
     public static TopicMetadata Topic(IAdminClient admin, string topic)
     {
-        var metadata = Metadata(admin, topic).Topics.SingleOrDefault(t => t.Topic == topic);
+        var metadata = Metadata(admin).Topics.SingleOrDefault(t => t.Topic == topic);
         if (metadata is null || metadata.Error.Code == ErrorCode.UnknownTopicOrPart)
         {
             throw new CliException($"topic '{topic}' does not exist");
