@@ -19,14 +19,22 @@ public sealed class ConcurrencyTests
         {
             try
             {
+                var inFlight = new Queue<Task<AppendResult>>();
                 for (int i = 0; i < 600; i++)
                 {
-                    await log.AppendAsync(Batches.Make(1 + (i % 5), i, $"b{i}"));
+                    inFlight.Enqueue(log.AppendAsync(Batches.Make(1 + (i % 5), i, $"b{i}")).AsTask());
+                    if (inFlight.Count == 8)
+                    {
+                        await inFlight.Dequeue();
+                    }
+
                     if (i % 50 == 0)
                     {
                         log.EnforceRetention();
                     }
                 }
+
+                await Task.WhenAll(inFlight);
             }
             finally
             {
@@ -62,6 +70,7 @@ public sealed class ConcurrencyTests
                 }
 
                 reads++;
+                Thread.Yield();
             }
         })).ToList();
 
