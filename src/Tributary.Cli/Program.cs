@@ -13,6 +13,7 @@ public static class Program
         ProduceCommand.Create(),
         ConsumeCommand.Create(),
         ClusterCommands.Create(),
+        BenchCommands.Create(),
     };
 
     public static Task<int> Main(string[] args)
