@@ -23,10 +23,15 @@ public sealed partial class PartitionLog
         {
             return ReadCore(offset, maxBytes, maxOffsetExclusive);
         }
-        catch (ObjectDisposedException)
+        catch (ObjectDisposedException e)
         {
+            if (Volatile.Read(ref _closed))
+            {
+                throw new StorageException(StorageError.StorageFailure, $"The log in {_directory} is closed.", e);
+            }
+
             // The segment was deleted (retention) and closed under this read: its offsets are gone.
-            throw new StorageException(StorageError.OffsetOutOfRange, $"Offset {offset} was removed from {_directory} during the read.");
+            throw new StorageException(StorageError.OffsetOutOfRange, $"Offset {offset} was removed from {_directory} during the read.", e);
         }
         catch (IOException e)
         {

@@ -128,9 +128,14 @@ public sealed partial class PartitionLog : IDisposable
                 }
             }
         }
-        catch (Exception e) when (e is StorageException or ObjectDisposedException)
+        catch (StorageException e)
         {
             return ValueTask.FromException<AppendResult>(e);
+        }
+        catch (ObjectDisposedException e)
+        {
+            // Closed under the caller (topic deleted, broker stopping): a retriable storage error, not a crash.
+            return ValueTask.FromException<AppendResult>(new StorageException(StorageError.StorageFailure, $"The log in {_directory} is closed.", e));
         }
 
         if (generation is null)

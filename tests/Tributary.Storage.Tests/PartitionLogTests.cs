@@ -230,6 +230,17 @@ public sealed class PartitionLogTests : IDisposable
     }
 
     [Fact]
+    public async Task A_closed_log_answers_with_storage_errors()
+    {
+        var log = Open();
+        await log.AppendAsync(Batches.Make(1, 1));
+        log.Dispose();
+        var append = await Assert.ThrowsAsync<StorageException>(() => log.AppendAsync(Batches.Make(1, 1)).AsTask());
+        Assert.Equal(StorageError.StorageFailure, append.Error);
+        Assert.Equal(StorageError.StorageFailure, Assert.Throws<StorageException>(() => log.Read(0, 100)).Error);
+    }
+
+    [Fact]
     public async Task Compressed_batches_are_stored_and_served_as_sent()
     {
         using var log = Open();
