@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using Confluent.Kafka;
+using HdrHistogram;
+
+namespace Tributary.Cli.Bench;
+
+public sealed record ProduceBenchOptions(
+    string Topic,
+    int Partitions,
+    int RecordSize = 100,
+    long Count = 0,
+    TimeSpan? Duration = null,
+    TimeSpan? Warmup = null,
+    int Producers = 1,
+    Acks Acks = Acks.All,
+    double LingerMs = 5,
+    int BatchBytes = 1_000_000,
+    CompressionType Compression = CompressionType.None);
+
+/// <summary>
+/// Like kafka-producer-perf-test: producers push fixed-size records round-robin over the partitions as fast as the
+/// client allows, and every acknowledgement's latency (send to delivery report) is recorded. Send times are kept
+/// per partition in FIFO order, since a partition's delivery reports come back in send order, so measuring needs no
+/// per-record allocation.
+/// </summary>
+public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOptions options)
+{
+    private long _acked;
+    private long _errors;
+
+    public long Acknowledged => Interlocked.Read(ref _acked);
+
+    public async Task<BenchResult> RunAsync(IProgress<long>? progress, CancellationToken cancellation)
+    {
+        var warmup = options.Warmup ?? TimeSpan.Zero;
+        var measuring = new ManualResetEventSlim(warmup == TimeSpan.Zero);
+        var histograms = new List<LongHistogram>();
+        var countPerProducer = options.Count > 0 ? (options.Count + options.Producers - 1) / options.Producers : long.MaxValue;
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        long measuredStartAcked = 0;
+        var clock = Stopwatch.StartNew();
+        TimeSpan measuredStart = TimeSpan.Zero;
+
+        var producers = Enumerable.Range(0, options.Producers).Select(i =>
+        {
+            var histogram = LatencySummary.NewHistogram();
+            histograms.Add(histogram);
+            return Task.Factory.StartNew(() => RunProducer(i, histogram, countPerProducer, measuring, stop.Token), TaskCreationOptions.LongRunning);
+        }).ToList();
+
+        if (warmup > TimeSpan.Zero)
+        {
+            await Task.WhenAny(Task.Delay(warmup, cancellation), Task.WhenAll(producers)).ConfigureAwait(false);
+            measuredStartAcked = Acknowledged;
+            measuredStart = clock.Elapsed;
+            measuring.Set();
+        }
+        var all = Task.WhenAll(producers);
+        var deadline = options.Duration is { } d ? measuredStart + d : TimeSpan.MaxValue;
+        while (!all.IsCompleted)
+        {
+            await Task.WhenAny(all, Task.Delay(250, CancellationToken.None)).ConfigureAwait(false);
+            progress?.Report(Acknowledged);
+            if (clock.Elapsed >= deadline || cancellation.IsCancellationRequested) stop.Cancel();
+        }
+        await all.ConfigureAwait(false);
+        var elapsed = clock.Elapsed - measuredStart;
+        var merged = LatencySummary.NewHistogram();
+        foreach (var h in histograms) merged.Add(h);
+        return new BenchResult("produce", baseConfig.BootstrapServers, options.Topic, options.Partitions, options.RecordSize,
+            Acknowledged - measuredStartAcked, elapsed.TotalSeconds, LatencySummary.From(merged),
+            new Dictionary<string, string>
+            {
+                ["acks"] = options.Acks.ToString(),
+                ["linger.ms"] = options.LingerMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["batch.size"] = options.BatchBytes.ToString(),
+                ["compression"] = options.Compression.ToString().ToLowerInvariant(),
+                ["producers"] = options.Producers.ToString(),
+                ["warmup.s"] = warmup.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            },
+            Interlocked.Read(ref _errors));
+    }
+
+    private void RunProducer(int index, LongHistogram histogram, long count, ManualResetEventSlim measuring, CancellationToken stop)
+    {
+        var config = new ProducerConfig(baseConfig.ToDictionary(kv => kv.Key, kv => kv.Value))
+        {
+            Acks = options.Acks,
+            LingerMs = options.LingerMs,
+            BatchSize = options.BatchBytes,
+            CompressionType = options.Compression,
+            QueueBufferingMaxMessages = 1_000_000,
+            QueueBufferingMaxKbytes = 1_048_576,
+            EnableIdempotence = false,
+            ClientId = $"tributary-bench-{index}",
+        };
+        var payload = new byte[options.RecordSize];
+        Random.Shared.NextBytes(payload);
+        var sendTimes = Enumerable.Range(0, options.Partitions).Select(_ => new SendTimes()).ToArray();
+        var partitions = Enumerable.Range(0, options.Partitions).Select(p => new TopicPartition(options.Topic, p)).ToArray();
+        var message = new Message<Null, byte[]> { Value = payload };
+        Action<DeliveryReport<Null, byte[]>> onDelivery = report =>
+        {
+            var sent = sendTimes[report.Partition.Value].PopOldest();
+            if (report.Error.IsError)
+            {
+                Interlocked.Increment(ref _errors);
+                return;
+            }
+            Interlocked.Increment(ref _acked);
+            if (measuring.IsSet)
+                histogram.RecordValue(Math.Max(1, (Stopwatch.GetTimestamp() - sent) * 1_000_000 / Stopwatch.Frequency));
+        };
+        using var producer = new ProducerBuilder<Null, byte[]>(config).Build();
+        for (long i = 0; i < count && !stop.IsCancellationRequested; i++)
+        {
+            var p = (int)((i + index) % options.Partitions);
+            var times = sendTimes[p];
+            while (true)
+            {
+                times.Push(Stopwatch.GetTimestamp());
+                try
+                {
+                    producer.Produce(partitions[p], message, onDelivery);
+                    break;
+                }
+                catch (ProduceException<Null, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+                {
+                    times.TakeBackNewest();
+                    producer.Poll(TimeSpan.FromMilliseconds(10));
+                }
+            }
+        }
+        producer.Flush(TimeSpan.FromMinutes(2));
+    }
+}
