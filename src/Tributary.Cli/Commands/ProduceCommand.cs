@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text;
+using System.Threading.Channels;
 using Confluent.Kafka;
 using Tributary.Cli.Kafka;
 using Tributary.Cli.Output;
@@ -55,16 +56,11 @@ public static class ProduceCommand
             var sent = 0L;
             var interrupted = false;
             Action<DeliveryReport<byte[]?, byte[]>> onDelivery = OnDelivery;
+            var lines = ReadLines(input);
             try
             {
-                while (true)
+                await foreach (var line in lines.ReadAllAsync(ct))
                 {
-                    var read = input.ReadLineAsync(ct);
-                    var line = read.IsCompleted ? read.Result : await read.AsTask().WaitAsync(ct);
-                    if (line is null)
-                    {
-                        break;
-                    }
                     ProduceOne(producer, ToMessage(line), onDelivery);
                     sent++;
                 }
@@ -88,6 +84,36 @@ public static class ProduceCommand
                 return ErrorHandling.Failure;
             }
             return interrupted ? ErrorHandling.Interrupted : 0;
+        }
+
+        /// <summary>
+        /// Reads stdin on a background thread: a read blocked on a terminal or pipe cannot be cancelled, and
+        /// Ctrl-C must still flush what was sent and print the summary. The thread dies with the process.
+        /// </summary>
+        private static ChannelReader<string> ReadLines(TextReader input)
+        {
+            var channel = Channel.CreateBounded<string>(new BoundedChannelOptions(4096) { SingleReader = true, SingleWriter = true });
+            var reader = new Thread(() =>
+            {
+                try
+                {
+                    while (input.ReadLine() is { } line)
+                    {
+                        while (!channel.Writer.TryWrite(line))
+                        {
+                            channel.Writer.WaitToWriteAsync().AsTask().GetAwaiter().GetResult();
+                        }
+                    }
+                    channel.Writer.Complete();
+                }
+                catch (Exception e)
+                {
+                    channel.Writer.Complete(e);
+                }
+            })
+            { IsBackground = true, Name = "stdin reader" };
+            reader.Start();
+            return channel.Reader;
         }
 
         private void ProduceOne(IProducer<byte[]?, byte[]> producer, Message<byte[]?, byte[]> message, Action<DeliveryReport<byte[]?, byte[]>> onDelivery)

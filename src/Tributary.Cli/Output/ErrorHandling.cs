@@ -19,6 +19,9 @@ public static class ErrorHandling
         {
             try
             {
+                // System.CommandLine installs its SIGINT/SIGTERM handlers only once the action has returned
+                // its task; an action that blocks before its first await would otherwise be killed outright.
+                await Task.Yield();
                 return await action(parseResult, ct);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
