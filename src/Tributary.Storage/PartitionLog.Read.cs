@@ -12,7 +12,8 @@ public sealed partial class PartitionLog
     /// <summary>
     /// Copies whole batches, starting with the one that contains <paramref name="offset"/>, into a pooled
     /// buffer: at most <paramref name="maxBytes"/>, but always the whole first batch (KIP-74), and only batches
-    /// below the high watermark and below <paramref name="maxOffsetExclusive"/> when given. Reads within one
+    /// below the high watermark and starting below <paramref name="maxOffsetExclusive"/> when given (a bound on
+    /// a batch boundary, as the last stable offset is, cuts exactly). Reads within one
     /// segment; no per-record work: the offset index gives a batch boundary, a few header reads find the
     /// batch, one pread copies the data.
     /// </summary>
