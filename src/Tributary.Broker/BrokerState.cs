@@ -18,4 +18,7 @@ public sealed class BrokerState(BrokerSettings settings, ClusterIdentity identit
     public int AdvertisedPort { get; set; }
 
     public int NodeId => Identity.NodeId;
+
+    /// <summary>Broker-side schema validation for topics that turn it on; null when the schema registry is off.</summary>
+    public SchemaRegistry.Validation.RecordSchemaValidator? SchemaValidator { get; set; }
 }

@@ -14,7 +14,7 @@ namespace Tributary.Broker;
 /// var producer = new ProducerBuilder&lt;string, string&gt;(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build();
 /// </code>
 /// </summary>
-public sealed class TributaryServer : IAsyncDisposable
+public sealed partial class TributaryServer : IAsyncDisposable
 {
     private readonly LogManager _logs;
     private readonly KafkaListener _listener;
@@ -44,7 +44,7 @@ public sealed class TributaryServer : IAsyncDisposable
     public string DataDir => Path.GetFullPath(Config.DataDir);
 
     public static Task<TributaryServer> StartAsync(BrokerConfig config, CancellationToken cancellationToken = default) =>
-        StartAsync(config, null, LogLevel.Info, cancellationToken);
+        WithSchemaRegistryAsync(StartAsync(config, null, LogLevel.Info, cancellationToken), cancellationToken);
 
     /// <summary>Starts a broker on 127.0.0.1 with an OS-chosen port; data in <paramref name="dataDir"/> or a fresh temp dir (deleted at stop).</summary>
     public static Task<TributaryServer> StartEphemeralAsync(string? dataDir = null, IReadOnlyDictionary<string, string>? settings = null, CancellationToken cancellationToken = default)
@@ -58,7 +58,8 @@ public sealed class TributaryServer : IAsyncDisposable
         var config = new BrokerConfig { DataDir = dataDir, ListenHost = "127.0.0.1", ListenPort = 0 };
         if (settings is not null)
             foreach (var (name, value) in settings) config.Settings[name] = value;
-        return StartAsync(config, owned, LogLevel.Warn, cancellationToken);
+        config.Settings.TryAdd(SchemaRegistryListenersSetting, "http://127.0.0.1:0");
+        return WithSchemaRegistryAsync(StartAsync(config, owned, LogLevel.Warn, cancellationToken), cancellationToken);
     }
 
     private static Task<TributaryServer> StartAsync(BrokerConfig config, string? ownedTempDir, LogLevel logLevel, CancellationToken cancellationToken)
@@ -130,6 +131,7 @@ public sealed class TributaryServer : IAsyncDisposable
     public async Task StopAsync()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
+        await StopSchemaRegistryAsync().ConfigureAwait(false);
         await _listener.DisposeAsync().ConfigureAwait(false);
         await _logs.StopAsync().ConfigureAwait(false);
         _logs.Dispose();

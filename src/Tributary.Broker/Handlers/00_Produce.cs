@@ -38,6 +38,7 @@ public sealed class ProduceHandler(BrokerState broker) : ApiHandler<ProduceReque
                 else if (log is null) result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
                 else if (context.ApiVersion < 3) result.ErrorCode = (short)ErrorCode.UnsupportedForMessageFormat;
                 else if (partitionData.Records is not { Length: > 0 } records) result.ErrorCode = (short)ErrorCode.InvalidRecord;
+                else if (broker.SchemaValidator?.Validate(topic!.Name, topic.Configs, records) is { } invalid) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.InvalidRecord, invalid);
                 else appends.Add((result, StartAppend(log, MemoryMarshal.AsMemory(records), context.Cancellation)));
             }
         }

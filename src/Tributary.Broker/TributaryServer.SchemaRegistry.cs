@@ -1,0 +1,63 @@
+using Tributary.SchemaRegistry;
+using Tributary.SchemaRegistry.Storage;
+using Tributary.SchemaRegistry.Validation;
+
+namespace Tributary.Broker;
+
+/// <summary>
+/// The schema registry runs inside the broker process, on its own HTTP listener, storing its history in the
+/// compacted internal topic <c>_schemas</c> (one partition, as Confluent's). Settings:
+/// <c>schema.registry.enable</c> (default true), <c>schema.registry.listeners</c> (default http://0.0.0.0:8081;
+/// ephemeral servers use a free loopback port) and <c>schema.compatibility.level</c> (default BACKWARD).
+/// A registry that cannot bind its port is logged and left off, so the broker still serves Kafka.
+/// </summary>
+public sealed partial class TributaryServer
+{
+    public const string SchemaRegistryEnableSetting = "schema.registry.enable";
+    public const string SchemaRegistryListenersSetting = "schema.registry.listeners";
+    public const string SchemaCompatibilitySetting = "schema.compatibility.level";
+    public const string SchemasTopic = "_schemas";
+
+    private SchemaRegistryServer? _schemaRegistry;
+
+    /// <summary>Base URL of the schema registry (http://host:port), or null when it is disabled.</summary>
+    public string? SchemaRegistryUrl => _schemaRegistry?.Url;
+
+    /// <summary>The registry's state; null when it is disabled.</summary>
+    public SchemaStore? Schemas => _schemaRegistry?.Store;
+
+    private static async Task<TributaryServer> WithSchemaRegistryAsync(Task<TributaryServer> starting, CancellationToken cancellationToken)
+    {
+        var server = await starting.ConfigureAwait(false);
+        var settings = server.Config.Settings;
+        if (settings.TryGetValue(SchemaRegistryEnableSetting, out var enabled) && string.Equals(enabled, "false", StringComparison.OrdinalIgnoreCase))
+            return server;
+        var listeners = settings.GetValueOrDefault(SchemaRegistryListenersSetting) ?? "http://0.0.0.0:8081";
+        var level = CompatibilityLevel.Backward;
+        if (settings.TryGetValue(SchemaCompatibilitySetting, out var levelName) && !CompatibilityLevels.TryParse(levelName, out level))
+        {
+            await server.StopAsync().ConfigureAwait(false);
+            throw new ArgumentException($"{SchemaCompatibilitySetting}: unknown level '{levelName}'");
+        }
+        try
+        {
+            var topics = server.State.Topics;
+            if (topics.Get(SchemasTopic) is null)
+                topics.Create(SchemasTopic, 1, new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, isInternal: true);
+            var log = topics.GetPartition(SchemasTopic, 0) ?? throw new InvalidOperationException($"{SchemasTopic} has no partition 0");
+            var store = new SchemaStore(new PartitionSchemaLog(log, server.State.Time), level);
+            server._schemaRegistry = await SchemaRegistryServer.StartAsync(store, listeners, cancellationToken).ConfigureAwait(false);
+            server.State.SchemaValidator = new RecordSchemaValidator(store);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException or UriFormatException)
+        {
+            server.State.Log.Error($"schema registry not started on {listeners}: {e.Message}");
+        }
+        return server;
+    }
+
+    private async Task StopSchemaRegistryAsync()
+    {
+        if (_schemaRegistry is { } registry) await registry.DisposeAsync().ConfigureAwait(false);
+    }
+}

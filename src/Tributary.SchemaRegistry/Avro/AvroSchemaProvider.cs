@@ -1,0 +1,56 @@
+using System.Text.Json.Nodes;
+
+namespace Tributary.SchemaRegistry.Avro;
+
+/// <summary>
+/// AVRO schemas. Apache.Avro validates schemas without references (it is the reference parser); Tributary's own
+/// model (<see cref="AvroParser"/>) carries references and drives the resolution checks.
+/// Canonical form: the JSON re-serialized without insignificant whitespace. Normalized form: every name fully
+/// qualified, attributes in a fixed order, docs dropped, defaults, aliases, order and logical types kept.
+/// </summary>
+public sealed class AvroSchemaProvider : ISchemaProvider
+{
+    public string SchemaType => SchemaTypes.Avro;
+
+    public ParsedSchema Parse(string schema, IReadOnlyList<KeyValuePair<string, string>> references)
+    {
+        var parser = new AvroParser();
+        try
+        {
+            foreach (var (_, text) in references)
+                parser.Parse(text);
+            var root = parser.Parse(schema);
+            if (references.Count == 0)
+            {
+                try
+                {
+                    global::Avro.Schema.Parse(schema);
+                }
+                catch (global::Avro.SchemaParseException e)
+                {
+                    throw new AvroSchemaException(e.Message);
+                }
+            }
+            var canonical = JsonNode.Parse(schema)!.ToJsonString();
+            return new AvroParsedSchema(root, canonical, AvroNormalForm.Write(root));
+        }
+        catch (AvroSchemaException e)
+        {
+            throw RegistryException.InvalidSchema($"{schema}, details: {e.Message}");
+        }
+    }
+}
+
+internal sealed class AvroParsedSchema(AvroType root, string canonical, string normalized) : ParsedSchema
+{
+    public AvroType Root { get; } = root;
+
+    public override string SchemaType => SchemaTypes.Avro;
+
+    public override string Canonical { get; } = canonical;
+
+    public override string Normalized { get; } = normalized;
+
+    public override IReadOnlyList<string> ReaderIssues(ParsedSchema writer) =>
+        writer is AvroParsedSchema w ? AvroCompatibility.Check(Root, w.Root) : [$"schema types differ: {SchemaType} and {writer.SchemaType}"];
+}

@@ -1,0 +1,235 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using static Tributary.SchemaRegistry.Http.RegistryJson;
+
+namespace Tributary.SchemaRegistry.Http;
+
+/// <summary>
+/// Confluent Schema Registry's REST API over a <see cref="SchemaStore"/>: the routes, query parameters, bodies and
+/// error codes of Confluent's API reference. Responses to <c>GET /schemas/ids/{id}</c> (the deserializer's hot path)
+/// are cached as bytes until the id changes.
+/// </summary>
+internal sealed class RegistryEndpoints(SchemaStore store)
+{
+    private readonly ConcurrentDictionary<int, byte[]> _idResponses = new();
+
+    public void Map(WebApplication app)
+    {
+        store.IdChanged += id => _idResponses.TryRemove(id, out _);
+        Get(app, "/", c => WriteAsync(c, new JsonObject()));
+        Get(app, "/schemas/types", c => WriteAsync(c, new JsonArray(store.SchemaTypeNames.Order(StringComparer.Ordinal).Select(t => (JsonNode)JsonValue.Create(t)).ToArray())));
+        Get(app, "/contexts", c => WriteAsync(c, new JsonArray(".")));
+        Get(app, "/schemas", ListSchemas);
+        Get(app, "/schemas/ids/{id}", SchemaById);
+        Get(app, "/schemas/ids/{id}/schema", c => WriteRawSchema(c, store.GetById(Id(c)).Schema));
+        Get(app, "/schemas/ids/{id}/subjects", c => WriteAsync(c, new JsonArray(store.VersionsOfId(Id(c), Flag(c, "deleted"), c.Request.Query["subject"].FirstOrDefault())
+            .Select(v => v.Subject).Distinct().Select(s => (JsonNode)JsonValue.Create(s)).ToArray())));
+        Get(app, "/schemas/ids/{id}/versions", c => WriteAsync(c, new JsonArray(store.VersionsOfId(Id(c), Flag(c, "deleted"), c.Request.Query["subject"].FirstOrDefault())
+            .Select(v => (JsonNode)new JsonObject { ["subject"] = v.Subject, ["version"] = v.Version }).ToArray())));
+
+        Get(app, "/subjects", c => WriteAsync(c, Page(c, store.Subjects(Flag(c, "deleted"), Flag(c, "deletedOnly"), c.Request.Query["subjectPrefix"].FirstOrDefault())
+            .Select(s => (JsonNode)JsonValue.Create(s)))));
+        app.MapPost("/subjects/{subject}", LookupAsync);
+        app.MapDelete("/subjects/{subject}", async c =>
+        {
+            var deleted = await store.DeleteSubjectAsync(Route(c, "subject"), Flag(c, "permanent"), c.RequestAborted).ConfigureAwait(false);
+            await WriteAsync(c, Ints(deleted)).ConfigureAwait(false);
+        });
+        Get(app, "/subjects/{subject}/versions", c =>
+        {
+            var subject = Route(c, "subject");
+            var versions = store.Versions(subject, Flag(c, "deleted"), Flag(c, "deletedOnly"));
+            if (versions.Count == 0 && store.Versions(subject, true).Count == 0) throw RegistryException.SubjectNotFound(subject);
+            return WriteAsync(c, Page(c, versions.Select(v => (JsonNode)JsonValue.Create(v))));
+        });
+        app.MapPost("/subjects/{subject}/versions", RegisterAsync);
+        Get(app, "/subjects/{subject}/versions/{version}", c => WriteAsync(c, VersionToJson(Version(c))));
+        Get(app, "/subjects/{subject}/versions/{version}/schema", c => WriteRawSchema(c, Version(c).Content.Schema));
+        Get(app, "/subjects/{subject}/versions/{version}/referencedby", c =>
+        {
+            Version(c);
+            return WriteAsync(c, Ints(store.ReferencedBy(Route(c, "subject"), Route(c, "version"))));
+        });
+        app.MapDelete("/subjects/{subject}/versions/{version}", async c =>
+        {
+            var version = await store.DeleteVersionAsync(Route(c, "subject"), Route(c, "version"), Flag(c, "permanent"), c.RequestAborted).ConfigureAwait(false);
+            await WriteAsync(c, JsonValue.Create(version)).ConfigureAwait(false);
+        });
+
+        app.MapPost("/compatibility/subjects/{subject}/versions/{version}", c => CompatibilityAsync(c, Route(c, "version")));
+        app.MapPost("/compatibility/subjects/{subject}/versions", c => CompatibilityAsync(c, null));
+
+        Get(app, "/config", c => WriteAsync(c, store.GlobalConfig()));
+        app.MapPut("/config", c => PutConfigAsync(c, null));
+        app.MapDelete("/config", async c => await WriteAsync(c, await store.SetConfigAsync(null, null, c.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false));
+        Get(app, "/config/{subject}", c =>
+        {
+            var subject = Route(c, "subject");
+            var config = store.SubjectConfig(subject) ?? (Flag(c, "defaultToGlobal") ? store.GlobalConfig() : throw RegistryException.SubjectCompatibilityNotConfigured(subject));
+            return WriteAsync(c, config);
+        });
+        app.MapPut("/config/{subject}", c => PutConfigAsync(c, Route(c, "subject")));
+        app.MapDelete("/config/{subject}", async c =>
+        {
+            var subject = Route(c, "subject");
+            if (store.SubjectConfig(subject) is null) throw RegistryException.SubjectNotFound(subject);
+            await WriteAsync(c, await store.SetConfigAsync(subject, null, c.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
+        });
+
+        Get(app, "/mode", c => WriteAsync(c, new JsonObject { ["mode"] = store.GlobalMode() }));
+        app.MapPut("/mode", c => PutModeAsync(c, null));
+        app.MapDelete("/mode", async c =>
+        {
+            var previous = await store.SetModeAsync(null, null, force: true, c.RequestAborted).ConfigureAwait(false);
+            await WriteAsync(c, new JsonObject { ["mode"] = previous }).ConfigureAwait(false);
+        });
+        Get(app, "/mode/{subject}", c =>
+        {
+            var subject = Route(c, "subject");
+            var mode = store.SubjectMode(subject) ?? (Flag(c, "defaultToGlobal") ? store.GlobalMode() : throw RegistryException.SubjectModeNotConfigured(subject));
+            return WriteAsync(c, new JsonObject { ["mode"] = mode });
+        });
+        app.MapPut("/mode/{subject}", c => PutModeAsync(c, Route(c, "subject")));
+        app.MapDelete("/mode/{subject}", async c =>
+        {
+            var subject = Route(c, "subject");
+            if (store.SubjectMode(subject) is null) throw RegistryException.SubjectNotFound(subject);
+            var previous = await store.SetModeAsync(subject, null, force: true, c.RequestAborted).ConfigureAwait(false);
+            await WriteAsync(c, new JsonObject { ["mode"] = previous }).ConfigureAwait(false);
+        });
+    }
+
+    private static void Get(WebApplication app, string pattern, RequestDelegate handler) => app.MapGet(pattern, handler);
+
+    private static int Id(HttpContext c) =>
+        int.TryParse(Route(c, "id"), out var id) ? id : throw RegistryException.SchemaNotFound();
+
+    private SubjectVersion Version(HttpContext c)
+    {
+        var subject = Route(c, "subject");
+        var version = Route(c, "version");
+        if (version is not ("latest" or "-1")) SchemaStore.ParseVersion(version);
+        if (store.Versions(subject, deleted: true).Count == 0) throw RegistryException.SubjectNotFound(subject);
+        return store.GetVersion(subject, version, Flag(c, "deleted"));
+    }
+
+    private static JsonArray Ints(IEnumerable<int> values) => new(values.Select(v => (JsonNode)JsonValue.Create(v)).ToArray());
+
+    private static JsonArray Page(HttpContext c, IEnumerable<JsonNode> items)
+    {
+        var offset = int.TryParse(c.Request.Query["offset"], out var o) && o > 0 ? o : 0;
+        var limit = int.TryParse(c.Request.Query["limit"], out var l) && l > 0 ? l : int.MaxValue;
+        return new JsonArray(items.Skip(offset).Take(limit).ToArray());
+    }
+
+    private static Task WriteRawSchema(HttpContext c, string schema)
+    {
+        // Confluent returns the schema itself: JSON for AVRO and JSON schemas, text for PROTOBUF.
+        var bytes = System.Text.Encoding.UTF8.GetBytes(schema);
+        c.Response.StatusCode = 200;
+        c.Response.ContentType = ContentType;
+        return c.Response.Body.WriteAsync(bytes, c.RequestAborted).AsTask();
+    }
+
+    private Task SchemaById(HttpContext c)
+    {
+        var id = Id(c);
+        if (c.Request.QueryString.HasValue)
+        {
+            var content = store.GetById(id);
+            var obj = new JsonObject();
+            AddContent(obj, content);
+            return WriteAsync(c, obj);
+        }
+        if (!_idResponses.TryGetValue(id, out var bytes))
+        {
+            var obj = new JsonObject();
+            AddContent(obj, store.GetById(id));
+            bytes = JsonSerializer.SerializeToUtf8Bytes(obj);
+            _idResponses[id] = bytes;
+        }
+        return WriteBytesAsync(c, bytes);
+    }
+
+    private Task ListSchemas(HttpContext c)
+    {
+        var prefix = c.Request.Query["subjectPrefix"].FirstOrDefault();
+        var deleted = Flag(c, "deleted");
+        var latestOnly = Flag(c, "latestOnly");
+        var result = new List<JsonNode>();
+        foreach (var subject in store.Subjects(deleted, prefix: prefix))
+        {
+            var versions = store.Versions(subject, deleted);
+            foreach (var v in latestOnly ? versions.TakeLast(1) : versions)
+                result.Add(VersionToJson(store.GetVersion(subject, v.ToString(System.Globalization.CultureInfo.InvariantCulture), deleted)));
+        }
+        return WriteAsync(c, Page(c, result));
+    }
+
+    private async Task RegisterAsync(HttpContext c)
+    {
+        var request = ToSchemaRequest(await ReadObjectAsync(c.Request).ConfigureAwait(false));
+        var registered = await store.RegisterAsync(Route(c, "subject"), request, Flag(c, "normalize"), c.RequestAborted).ConfigureAwait(false);
+        await WriteAsync(c, new JsonObject { ["id"] = registered.Id }).ConfigureAwait(false);
+    }
+
+    private async Task LookupAsync(HttpContext c)
+    {
+        var request = ToSchemaRequest(await ReadObjectAsync(c.Request).ConfigureAwait(false));
+        var found = store.Lookup(Route(c, "subject"), request, Flag(c, "normalize"), Flag(c, "deleted"));
+        await WriteAsync(c, VersionToJson(found)).ConfigureAwait(false);
+    }
+
+    private async Task CompatibilityAsync(HttpContext c, string? version)
+    {
+        var subject = Route(c, "subject");
+        if (version is not null && version is not ("latest" or "-1")) SchemaStore.ParseVersion(version);
+        var request = ToSchemaRequest(await ReadObjectAsync(c.Request).ConfigureAwait(false));
+        if (version is not null && store.Versions(subject, deleted: false).Count == 0) throw RegistryException.SubjectNotFound(subject);
+        var issues = store.TestCompatibility(subject, request, version, Flag(c, "normalize"));
+        var body = new JsonObject { ["is_compatible"] = issues.Count == 0 };
+        if (Flag(c, "verbose")) body["messages"] = new JsonArray(issues.Select(i => (JsonNode)JsonValue.Create(i)).ToArray());
+        await WriteAsync(c, body).ConfigureAwait(false);
+    }
+
+    private async Task PutConfigAsync(HttpContext c, string? subject)
+    {
+        var body = await ReadObjectAsync(c.Request).ConfigureAwait(false);
+        var level = (string?)(body["compatibility"] ?? body["compatibilityLevel"]);
+        var stored = new JsonObject();
+        foreach (var (key, value) in body)
+            if (key is not ("compatibility" or "compatibilityLevel")) stored[key] = value?.DeepClone();
+        if (level is not null)
+        {
+            if (!CompatibilityLevels.TryParse(level, out var parsed)) throw RegistryException.InvalidCompatibilityLevel(level);
+            stored["compatibilityLevel"] = CompatibilityLevels.ToName(parsed);
+        }
+        else
+        {
+            var previous = subject is null ? store.GlobalConfig() : store.SubjectConfig(subject);
+            if (previous?["compatibilityLevel"] is { } kept) stored["compatibilityLevel"] = kept.DeepClone();
+            else if (stored.Count == 0) throw RegistryException.InvalidCompatibilityLevel(null);
+        }
+        await store.SetConfigAsync(subject, stored, c.RequestAborted).ConfigureAwait(false);
+        var response = (JsonObject)body.DeepClone();
+        if (level is not null)
+        {
+            response.Remove("compatibilityLevel");
+            response["compatibility"] = stored["compatibilityLevel"]!.DeepClone();
+        }
+        await WriteAsync(c, response).ConfigureAwait(false);
+    }
+
+    private async Task PutModeAsync(HttpContext c, string? subject)
+    {
+        var body = await ReadObjectAsync(c.Request).ConfigureAwait(false);
+        var mode = ((string?)body["mode"])?.ToUpperInvariant();
+        if (!Modes.IsValid(mode)) throw RegistryException.InvalidMode(mode);
+        await store.SetModeAsync(subject, mode, Flag(c, "force"), c.RequestAborted).ConfigureAwait(false);
+        await WriteAsync(c, new JsonObject { ["mode"] = mode }).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,30 @@
+namespace Tributary.SchemaRegistry;
+
+/// <summary>
+/// A schema after parsing by its type's provider. <see cref="Canonical"/> decides identity when registering and looking up
+/// (whitespace and layout do not matter); <see cref="Normalized"/> is the stronger form used with <c>normalize=true</c>
+/// (equivalent spellings of one schema become equal).
+/// </summary>
+public abstract class ParsedSchema
+{
+    public abstract string SchemaType { get; }
+
+    public abstract string Canonical { get; }
+
+    public abstract string Normalized { get; }
+
+    /// <summary>
+    /// Why a consumer using this schema (the reader) cannot read data written with <paramref name="writer"/>;
+    /// empty when it can. Backward compatibility is new.ReaderIssues(old); forward is old.ReaderIssues(new).
+    /// </summary>
+    public abstract IReadOnlyList<string> ReaderIssues(ParsedSchema writer);
+}
+
+/// <summary>Parses one schema type. References arrive resolved: import name to schema text, transitive ones included.</summary>
+public interface ISchemaProvider
+{
+    string SchemaType { get; }
+
+    /// <exception cref="RegistryException">42201 when the text is not a valid schema of this type.</exception>
+    ParsedSchema Parse(string schema, IReadOnlyList<KeyValuePair<string, string>> references);
+}

@@ -1,0 +1,71 @@
+using System.Text;
+using System.Text.RegularExpressions;
+using Google.Protobuf.Reflection;
+
+namespace Tributary.SchemaRegistry.Protobuf;
+
+/// <summary>
+/// PROTOBUF schemas: <c>.proto</c> text (proto2 or proto3) parsed by protobuf-net.Reflection. References are the
+/// imported files, by import path. Canonical form: the text with line endings unified and outer whitespace trimmed;
+/// normalized form: comments removed and whitespace collapsed between tokens (still a valid .proto file).
+/// </summary>
+public sealed partial class ProtobufSchemaProvider : ISchemaProvider
+{
+    private const string MainFile = "__tributary_main.proto";
+
+    public string SchemaType => SchemaTypes.Protobuf;
+
+    public ParsedSchema Parse(string schema, IReadOnlyList<KeyValuePair<string, string>> references)
+    {
+        var files = references.GroupBy(r => r.Key).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal);
+        var set = new FileDescriptorSet { FileSystem = new ReferenceFileSystem(files), AllowNameOnlyImport = true };
+        set.Add(MainFile, true, new StringReader(schema));
+        set.Process();
+        var errors = set.GetErrors().Where(e => e.IsError).ToList();
+        if (errors.Count > 0)
+            throw RegistryException.InvalidSchema($"{schema}, details: {string.Join("; ", errors.Select(e => $"{e.File}({e.LineNumber},{e.ColumnNumber}): {e.Message}"))}");
+        var main = set.Files.First(f => f.Name == MainFile);
+        var canonical = schema.Replace("\r\n", "\n", StringComparison.Ordinal).Trim();
+        return new ProtobufParsedSchema(main, set, canonical, NormalizeText(canonical));
+    }
+
+    [GeneratedRegex(@"//[^\n]*|/\*.*?\*/", RegexOptions.Singleline)]
+    private static partial Regex Comments();
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex Whitespace();
+
+    [GeneratedRegex(@"\s*([{};=\[\](),<>])\s*")]
+    private static partial Regex Punctuation();
+
+    private static string NormalizeText(string text)
+    {
+        // Strings may hold comment markers; this simple pass accepts that rare imprecision in identity only.
+        var withoutComments = Comments().Replace(text, " ");
+        var collapsed = Whitespace().Replace(withoutComments, " ");
+        return Punctuation().Replace(collapsed, "$1").Trim();
+    }
+
+    private sealed class ReferenceFileSystem(IReadOnlyDictionary<string, string> files) : IFileSystem
+    {
+        public bool Exists(string path) => files.ContainsKey(path);
+
+        public TextReader? OpenText(string path) => files.TryGetValue(path, out var text) ? new StringReader(text) : null;
+    }
+}
+
+internal sealed class ProtobufParsedSchema(FileDescriptorProto file, FileDescriptorSet set, string canonical, string normalized) : ParsedSchema
+{
+    public FileDescriptorProto File { get; } = file;
+
+    public FileDescriptorSet Set { get; } = set;
+
+    public override string SchemaType => SchemaTypes.Protobuf;
+
+    public override string Canonical { get; } = canonical;
+
+    public override string Normalized { get; } = normalized;
+
+    public override IReadOnlyList<string> ReaderIssues(ParsedSchema writer) =>
+        writer is ProtobufParsedSchema w ? ProtobufCompatibility.Check(this, w) : [$"schema types differ: {SchemaType} and {writer.SchemaType}"];
+}

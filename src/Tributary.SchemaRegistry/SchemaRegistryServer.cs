@@ -1,0 +1,96 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Tributary.SchemaRegistry.Http;
+
+namespace Tributary.SchemaRegistry;
+
+/// <summary>
+/// The schema registry's HTTP server: Kestrel on one listener (<c>http://host:port</c>, port 0 for any free one),
+/// serving <see cref="RegistryEndpoints"/> over a <see cref="SchemaStore"/>. No logging providers, no middleware but
+/// routing and the error mapper: the id lookup path stays short.
+/// </summary>
+public sealed class SchemaRegistryServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private SchemaRegistryServer(WebApplication app, SchemaStore store, string url)
+    {
+        _app = app;
+        Store = store;
+        Url = url;
+    }
+
+    public SchemaStore Store { get; }
+
+    /// <summary>The URL clients use, e.g. http://127.0.0.1:8081 (the bound port when 0 was asked for).</summary>
+    public string Url { get; }
+
+    public static async Task<SchemaRegistryServer> StartAsync(SchemaStore store, string listener, CancellationToken cancellationToken = default)
+    {
+        var (host, port) = ParseListener(listener);
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Listen(host, port);
+        });
+        builder.Services.AddRoutingCore();
+        var app = builder.Build();
+        app.Use(MapErrorsAsync);
+        app.UseRouting();
+        new RegistryEndpoints(store).Map(app);
+        app.Use((HttpContext c, RequestDelegate _) =>
+            RegistryJson.WriteErrorAsync(c, 404, 404, "HTTP 404 Not Found"));
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var boundPort = new Uri(bound).Port;
+        var advertisedHost = IPAddress.Any.Equals(host) || IPAddress.IPv6Any.Equals(host) ? "localhost" : host.ToString();
+        return new SchemaRegistryServer(app, store, $"http://{advertisedHost}:{boundPort}");
+    }
+
+    private static async Task MapErrorsAsync(HttpContext context, RequestDelegate next)
+    {
+        try
+        {
+            await next(context).ConfigureAwait(false);
+            if (context.Response.StatusCode == 405 && !context.Response.HasStarted)
+                await RegistryJson.WriteErrorAsync(context, 405, 405, "HTTP 405 Method Not Allowed").ConfigureAwait(false);
+        }
+        catch (RegistryException e) when (!context.Response.HasStarted)
+        {
+            await RegistryJson.WriteErrorAsync(context, e.HttpStatus, e.ErrorCode, e.Message).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!context.Response.HasStarted && e is not OperationCanceledException)
+        {
+            await RegistryJson.WriteErrorAsync(context, 500, 50001, $"Internal error: {e.Message}").ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Accepts <c>http://host:port</c> or <c>host:port</c>; the first of a comma-separated list.</summary>
+    public static (IPAddress Host, int Port) ParseListener(string listener)
+    {
+        var first = listener.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).First();
+        var uri = new Uri(first.Contains("://", StringComparison.Ordinal) ? first : "http://" + first);
+        var hostText = uri.Host.Trim('[', ']');
+        IPAddress host = hostText switch
+        {
+            "" or "0.0.0.0" or "*" => IPAddress.Any,
+            "localhost" => IPAddress.Loopback,
+            _ when IPAddress.TryParse(hostText, out var ip) => ip,
+            _ => Dns.GetHostAddresses(hostText).First(),
+        };
+        return (host, uri.IsDefaultPort && !first.EndsWith(":80", StringComparison.Ordinal) ? 8081 : uri.Port);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
+}
