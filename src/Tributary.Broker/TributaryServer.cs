@@ -1,4 +1,5 @@
 using System.Net;
+using Tributary.Broker.Groups;
 using Tributary.Broker.Handlers;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
@@ -21,8 +22,9 @@ public sealed partial class TributaryServer : IAsyncDisposable
     private readonly string? _ownedTempDir;
     private int _stopped;
 
-    private TributaryServer(BrokerConfig config, BrokerState state, LogManager logs, KafkaListener listener, string? ownedTempDir)
+    private TributaryServer(BrokerConfig config, BrokerState state, LogManager logs, KafkaListener listener, string? ownedTempDir, GroupCoordinator groups)
     {
+        Groups = groups;
         Config = config;
         State = state;
         _logs = logs;
@@ -34,6 +36,9 @@ public sealed partial class TributaryServer : IAsyncDisposable
 
     /// <summary>The broker's shared state (topics, settings); for embedding and tests.</summary>
     public BrokerState State { get; }
+
+    /// <summary>The consumer-group coordinator; for embedding and tests.</summary>
+    public GroupCoordinator Groups { get; }
 
     /// <summary>"host:port" a client should bootstrap from.</summary>
     public string BootstrapServers => $"{State.AdvertisedHost}:{State.AdvertisedPort}";
@@ -76,7 +81,9 @@ public sealed partial class TributaryServer : IAsyncDisposable
             var identity = ClusterIdentity.LoadOrCreate(dataDir, settings.NodeId);
             var topics = new TopicCatalog(dataDir, logs, settings);
             var state = new BrokerState(settings, identity, topics, time, log);
-            var registry = BuildRegistry(state);
+            var groups = new GroupCoordinator(topics, GroupSettings.From(settings), time, log);
+            groups.Start();
+            var registry = BuildRegistry(state, groups);
             var address = ResolveListenAddress(config.ListenHost);
             var listener = new KafkaListener(new IPEndPoint(address, config.ListenPort), registry, settings, log);
             // A wildcard listener advertises localhost unless told otherwise (--advertise), which works out of the box locally.
@@ -85,7 +92,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             state.AdvertisedPort = config.AdvertisedPort ?? listener.LocalEndPoint.Port;
             logs.StartBackgroundTasks(settings.RetentionCheckIntervalMs);
             listener.Start();
-            return Task.FromResult(new TributaryServer(config, state, logs, listener, ownedTempDir));
+            return Task.FromResult(new TributaryServer(config, state, logs, listener, ownedTempDir, groups));
         }
         catch
         {
@@ -103,7 +110,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
     }
 
     /// <summary>Every API this broker serves. Adding an API is a handler file and one line here.</summary>
-    private static ApiRegistry BuildRegistry(BrokerState state)
+    private static ApiRegistry BuildRegistry(BrokerState state, GroupCoordinator groups)
     {
         var creator = new TopicCreator(state);
         var describer = new TopicConfigDescriber(state.Settings);
@@ -124,6 +131,17 @@ public sealed partial class TributaryServer : IAsyncDisposable
             new CreatePartitionsHandler(state),
             new IncrementalAlterConfigsHandler(changer),
             new DescribeClusterHandler(state),
+            new OffsetCommitHandler(groups),
+            new OffsetFetchHandler(groups),
+            new FindCoordinatorHandler(state),
+            new JoinGroupHandler(groups),
+            new HeartbeatHandler(groups),
+            new LeaveGroupHandler(groups),
+            new SyncGroupHandler(groups),
+            new DescribeGroupsHandler(groups),
+            new ListGroupsHandler(groups),
+            new DeleteGroupsHandler(groups),
+            new OffsetDeleteHandler(groups),
         ]);
         return registry;
     }
@@ -133,6 +151,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
         await StopSchemaRegistryAsync().ConfigureAwait(false);
         await _listener.DisposeAsync().ConfigureAwait(false);
+        await Groups.DisposeAsync().ConfigureAwait(false);
         await _logs.StopAsync().ConfigureAwait(false);
         _logs.Dispose();
         if (_ownedTempDir is not null)

@@ -1,0 +1,73 @@
+using Tributary.Protocol.Messages;
+
+namespace Tributary.Broker.Groups;
+
+/// <summary>A member of a KIP-848 consumer group.</summary>
+internal sealed class ConsumerMember(string memberId)
+{
+    public string MemberId { get; } = memberId;
+    public string? InstanceId { get; set; }
+    public string? RackId { get; set; }
+    public string ClientId { get; set; } = "";
+    public string ClientHost { get; set; } = "";
+    public int MemberEpoch { get; set; }
+    public int RebalanceTimeoutMs { get; set; }
+    public List<string> SubscribedTopics { get; set; } = [];
+    public string? ServerAssignor { get; set; }
+
+    /// <summary>What the member owns now (it acknowledged it), by topic id.</summary>
+    public Dictionary<Guid, SortedSet<int>> Assigned { get; set; } = [];
+
+    /// <summary>What the group's target assignment gives it.</summary>
+    public Dictionary<Guid, SortedSet<int>> Target { get; set; } = [];
+
+    public ITimer? SessionTimer { get; set; }
+    public long SessionDeadline { get; set; }
+}
+
+/// <summary>
+/// State of a KIP-848 consumer group: the group epoch (bumped when membership or subscriptions change), the target
+/// assignment computed by the server-side assignor for that epoch, and each member's current assignment and epoch.
+/// </summary>
+internal sealed class ConsumerGroup
+{
+    public int GroupEpoch { get; set; }
+    public int AssignmentEpoch { get; set; }
+    public string Assignor { get; set; } = "uniform";
+    public Dictionary<string, ConsumerMember> Members { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Topic id → partition → member that owns it now (a partition is given to a new owner only once released).</summary>
+    public Dictionary<(Guid, int), string> Owners { get; } = [];
+
+    /// <summary>Topic names and partition counts the last assignment was computed for; a change recomputes it.</summary>
+    public Dictionary<string, int> TopicPartitionCounts { get; set; } = new(StringComparer.Ordinal);
+
+    public string StateName
+    {
+        get
+        {
+            if (Members.Count == 0) return "Empty";
+            if (AssignmentEpoch != GroupEpoch) return "Assigning";
+            return Members.Values.All(m => m.MemberEpoch == AssignmentEpoch && SameAssignment(m.Assigned, m.Target)) ? "Stable" : "Reconciling";
+        }
+    }
+
+    public static bool SameAssignment(Dictionary<Guid, SortedSet<int>> a, Dictionary<Guid, SortedSet<int>> b) =>
+        a.Where(kv => kv.Value.Count > 0).Count() == b.Where(kv => kv.Value.Count > 0).Count()
+        && a.Where(kv => kv.Value.Count > 0).All(kv => b.TryGetValue(kv.Key, out var other) && kv.Value.SetEquals(other));
+
+    public void CancelTimers()
+    {
+        foreach (var m in Members.Values) m.SessionTimer?.Dispose();
+    }
+
+    /// <summary>OffsetCommit from a member of this group carries its member epoch (KIP-848).</summary>
+    public ErrorCode ValidateCommit(string memberId, int memberEpoch)
+    {
+        if (memberId.Length == 0 && memberEpoch < 0) return ErrorCode.UnknownMemberId;
+        if (!Members.TryGetValue(memberId, out var member)) return ErrorCode.UnknownMemberId;
+        if (memberEpoch > member.MemberEpoch) return ErrorCode.FencedMemberEpoch;
+        if (memberEpoch < member.MemberEpoch) return ErrorCode.StaleMemberEpoch;
+        return ErrorCode.None;
+    }
+}

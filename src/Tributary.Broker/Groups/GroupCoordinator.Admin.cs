@@ -1,0 +1,63 @@
+using Tributary.Protocol.Messages;
+
+namespace Tributary.Broker.Groups;
+
+/// <summary>A group as DescribeGroups reports it.</summary>
+public sealed record GroupDescription(
+    string GroupId, string State, string ProtocolType, string Protocol, IReadOnlyList<MemberDescription> Members);
+
+public sealed record MemberDescription(string MemberId, string? InstanceId, string ClientId, string ClientHost, byte[] Metadata, byte[] Assignment);
+
+/// <summary>A group as ListGroups reports it.</summary>
+public sealed record GroupListing(string GroupId, string ProtocolType, string State, string Type);
+
+/// <summary>DescribeGroups, ListGroups and DeleteGroups.</summary>
+public sealed partial class GroupCoordinator
+{
+    /// <summary>Null when the group is unknown (reported as Dead, as Kafka does).</summary>
+    public Task<GroupDescription?> DescribeAsync(string groupId)
+    {
+        if (!_loaded) throw new CoordinatorLoadingException();
+        return Run(() =>
+        {
+            if (!_groups.TryGetValue(groupId, out var group)) return null;
+            var stable = group.State == GroupState.Stable;
+            var members = group.Members.Values.Select(m => new MemberDescription(m.MemberId, m.InstanceId, m.ClientId, m.ClientHost,
+                stable ? m.MetadataFor(group.ProtocolName) ?? [] : [], stable ? m.Assignment : [])).ToList();
+            return new GroupDescription(group.Id, group.StateName, group.ProtocolType ?? (group.Consumer is not null ? "consumer" : ""),
+                stable ? group.ProtocolName ?? "" : "", members);
+        });
+    }
+
+    public Task<List<GroupListing>> ListAsync()
+    {
+        if (!_loaded) throw new CoordinatorLoadingException();
+        return Run(() => _groups.Values
+            .Where(g => g.State != GroupState.Dead)
+            .OrderBy(g => g.Id, StringComparer.Ordinal)
+            .Select(g => new GroupListing(g.Id, g.ProtocolType ?? (g.Consumer is not null ? "consumer" : ""), g.StateName, g.TypeName))
+            .ToList());
+    }
+
+    public Task<ErrorCode> DeleteGroupAsync(string groupId)
+    {
+        if (!_loaded) return Task.FromResult(ErrorCode.CoordinatorLoadInProgress);
+        return Run(() =>
+        {
+            if (!_groups.TryGetValue(groupId, out var group) || group.State == GroupState.Dead) return Task.FromResult(ErrorCode.GroupIdNotFound);
+            if (!group.IsEmpty) return Task.FromResult(ErrorCode.NonEmptyGroup);
+            var records = new List<(byte[], byte[]?)>();
+            foreach (var (topic, partition) in group.Offsets.Keys) records.Add((OffsetsTopicRecords.OffsetCommitKey(groupId, topic, partition), null));
+            records.Add((OffsetsTopicRecords.GroupMetadataKey(groupId), null));
+            CancelTimers(group);
+            group.State = GroupState.Dead;
+            _groups.Remove(groupId);
+            var done = NewWaiter<ErrorCode>();
+            Append(groupId, records, error => done.TrySetResult(error is null ? ErrorCode.None : ErrorCode.CoordinatorNotAvailable));
+            return done.Task;
+        });
+    }
+}
+
+/// <summary>Thrown by coordinator queries while the offsets topic is being replayed; handlers answer COORDINATOR_LOAD_IN_PROGRESS.</summary>
+public sealed class CoordinatorLoadingException() : Exception("the group coordinator is loading");

@@ -1,0 +1,45 @@
+using Tributary.Broker.Groups;
+using Tributary.Broker.Network;
+using Tributary.Protocol.Messages;
+
+namespace Tributary.Broker.Handlers;
+
+/// <summary>
+/// OffsetCommit v0-9. v0 has no generation (a standalone commit); v1 adds generation, member id and a per-partition
+/// commit timestamp; v2-4 a retention time (accepted, not applied: offsets are kept until deleted); v6+ the leader
+/// epoch; v7+ group.instance.id; v9 carries a KIP-848 member epoch in the generation field. Generation -1 with an
+/// empty member id is the commit of an assign()-only consumer, allowed while the group has no members. The response
+/// waits for the append to __consumer_offsets.
+/// </summary>
+public sealed class OffsetCommitHandler(GroupCoordinator coordinator) : ApiHandler<OffsetCommitRequest, OffsetCommitResponse>
+{
+    public override ApiKey Key => ApiKey.OffsetCommit;
+    public override short MinVersion => 0;
+    public override short MaxVersion => 9;
+
+    protected override async ValueTask<OffsetCommitResponse?> HandleAsync(RequestContext context, OffsetCommitRequest request)
+    {
+        var offsets = new List<OffsetToCommit>();
+        foreach (var topic in request.Topics)
+            foreach (var p in topic.Partitions)
+                offsets.Add(new OffsetToCommit(topic.Name, p.PartitionIndex, p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata,
+                    context.ApiVersion == 1 ? p.CommitTimestamp : -1));
+        var generation = context.ApiVersion == 0 ? -1 : request.GenerationIdOrMemberEpoch;
+        var (groupError, errors) = await coordinator.CommitOffsetsAsync(request.GroupId, generation, request.MemberId, request.GroupInstanceId, offsets)
+            .ConfigureAwait(false);
+        var response = new OffsetCommitResponse();
+        var i = 0;
+        foreach (var topic in request.Topics)
+        {
+            var t = new OffsetCommitResponse.OffsetCommitResponseTopic { Name = topic.Name };
+            response.Topics.Add(t);
+            foreach (var p in topic.Partitions)
+            {
+                var error = groupError != ErrorCode.None ? groupError : errors[i];
+                i++;
+                t.Partitions.Add(new OffsetCommitResponse.OffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex, ErrorCode = (short)error });
+            }
+        }
+        return response;
+    }
+}
