@@ -50,7 +50,7 @@ public static class BenchCommands
             var topic = parse.GetValue(Topic) ?? "bench-produce";
             var partitions = await EnsureTopicAsync(parse, topic, parse.GetValue(Partitions));
             var options = new ProduceBenchOptions(topic, partitions, parse.GetValue(Size), parse.GetValue(count),
-                TimeSpan.FromSeconds(parse.GetValue(duration)), TimeSpan.FromSeconds(parse.GetValue(warmup)), parse.GetValue(producers),
+                parse.GetValue(count) > 0 ? null : TimeSpan.FromSeconds(parse.GetValue(duration)), TimeSpan.FromSeconds(parse.GetValue(warmup)), parse.GetValue(producers),
                 ParseAcks(parse.GetValue(acks)!), parse.GetValue(linger), parse.GetValue(batch),
                 Enum.Parse<CompressionType>(parse.GetValue(compression)!, ignoreCase: true));
             var benchmark = new ProduceBenchmark(ClientOptions.ProducerConfig(parse), options);
