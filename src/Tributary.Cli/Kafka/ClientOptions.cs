@@ -72,6 +72,10 @@ public static class ClientOptions
         {
             GroupId = groupId ?? $"tributary-cli-{Environment.ProcessId}",
             EnableAutoCommit = groupId is not null,
+            // Once the local queue holds queued.min.messages, librdkafka pauses fetching for this long
+            // (default 1 s); with small records that idles the consumer most of the time (3.5x slower
+            // than kcat on 2 M records of 7 B).
+            FetchQueueBackoffMs = 10,
         };
         Apply(config, parse);
         return config;
