@@ -45,8 +45,7 @@ public sealed class SchemaRegistryServer : IAsyncDisposable
         app.Use(MapErrorsAsync);
         app.UseRouting();
         new RegistryEndpoints(store).Map(app);
-        app.Use((HttpContext c, RequestDelegate _) =>
-            RegistryJson.WriteErrorAsync(c, 404, 404, "HTTP 404 Not Found"));
+        app.MapFallback(c => RegistryJson.WriteErrorAsync(c, 404, 404, "HTTP 404 Not Found"));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var boundPort = new Uri(bound).Port;
