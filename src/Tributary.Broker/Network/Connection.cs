@@ -176,7 +176,8 @@ public sealed class Connection : IAsyncDisposable
 
     private async Task WriteLoopAsync()
     {
-        using var writer = new KafkaWriter(64 * 1024);
+        using var writer = new KafkaWriter(64 * 1024) { ReferenceLargeRecords = true };
+        var segments = new List<ArraySegment<byte>>();
         var failed = false;
         await foreach (var pending in _responses.Reader.ReadAllAsync().ConfigureAwait(false))
         {
@@ -204,8 +205,16 @@ public sealed class Connection : IAsyncDisposable
                 writer.WriteInt32(pending.Context.CorrelationId);
                 if (ApiMessages.ResponseHeaderVersion(pending.ApiKey, pending.Version) >= 1) writer.WriteUnsignedVarInt(0);
                 response.Write(writer, pending.Version);
-                writer.PatchInt32(sizeAt, writer.Position - 4);
-                await _socket.SendAsync(writer.WrittenMemory, SocketFlags.None, _closing.Token).ConfigureAwait(false);
+                writer.PatchInt32(sizeAt, writer.TotalLength - 4);
+                if (writer.HasExternalSegments)
+                {
+                    writer.GetSegments(segments);
+                    await SendAllAsync(segments).ConfigureAwait(false);
+                }
+                else
+                {
+                    await _socket.SendAsync(writer.WrittenMemory, SocketFlags.None, _closing.Token).ConfigureAwait(false);
+                }
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
             {
@@ -217,6 +226,25 @@ public sealed class Connection : IAsyncDisposable
                 ArrayPool<byte>.Shared.Return(pending.Frame);
             }
             if (failed) CloseSocket();
+        }
+    }
+
+    /// <summary>One gathered send (sendmsg with an iovec); continues after a partial send until every byte is out.</summary>
+    private async Task SendAllAsync(List<ArraySegment<byte>> segments)
+    {
+        var sent = await _socket.SendAsync(segments, SocketFlags.None).ConfigureAwait(false);
+        var total = 0;
+        foreach (var segment in segments) total += segment.Count;
+        if (sent == total) return;
+        foreach (var segment in segments)
+        {
+            if (sent >= segment.Count)
+            {
+                sent -= segment.Count;
+                continue;
+            }
+            await _socket.SendAsync(segment.AsMemory(sent), SocketFlags.None, _closing.Token).ConfigureAwait(false);
+            sent = 0;
         }
     }
 

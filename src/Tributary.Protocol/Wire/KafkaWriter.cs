@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Tributary.Protocol.Wire;
@@ -8,19 +9,61 @@ namespace Tributary.Protocol.Wire;
 /// <summary>
 /// Writes Kafka wire primitives into one growable pooled buffer. A connection keeps one writer and resets it per
 /// response, so steady-state writing allocates nothing.
+///
+/// Large record blobs are not copied in: the writer notes where they go and <see cref="GetSegments"/> interleaves
+/// them with the buffer, so a fetch response goes to the socket straight from the bytes read from the segment file
+/// (one gathered send, no copy into the response buffer).
 /// </summary>
 public sealed class KafkaWriter : IDisposable
 {
+    /// <summary>Record blobs at least this large are referenced rather than copied, when <see cref="ReferenceLargeRecords"/> is on.</summary>
+    public const int ExternalRecordsThreshold = 4096;
+
+    /// <summary>
+    /// Off by default, so <see cref="WrittenMemory"/> is the whole message; a connection that sends with
+    /// <see cref="GetSegments"/> turns it on.
+    /// </summary>
+    public bool ReferenceLargeRecords { get; init; }
+
     private byte[] _buffer;
     private int _position;
+    private readonly List<(int At, ArraySegment<byte> Bytes)> _external = [];
+    private int _externalLength;
 
     public KafkaWriter(int initialCapacity = 4096) => _buffer = ArrayPool<byte>.Shared.Rent(initialCapacity);
 
+    /// <summary>Bytes written into the buffer itself (external record blobs not counted).</summary>
     public int Position => _position;
+
+    /// <summary>The whole message length: buffer plus referenced record blobs.</summary>
+    public int TotalLength => _position + _externalLength;
+
+    public bool HasExternalSegments => _external.Count > 0;
+
+    /// <summary>The buffer's bytes; only the whole message when <see cref="HasExternalSegments"/> is false.</summary>
     public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _position);
     public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _position);
 
-    public void Reset() => _position = 0;
+    public void Reset()
+    {
+        _position = 0;
+        _external.Clear();
+        _externalLength = 0;
+    }
+
+    /// <summary>The message as an ordered list of segments for one gathered send.</summary>
+    public void GetSegments(List<ArraySegment<byte>> segments)
+    {
+        segments.Clear();
+        var from = 0;
+        foreach (var (at, bytes) in _external)
+        {
+            if (at > from) segments.Add(new ArraySegment<byte>(_buffer, from, at - from));
+            segments.Add(bytes);
+            from = at;
+        }
+        if (_position > from) segments.Add(new ArraySegment<byte>(_buffer, from, _position - from));
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private Span<byte> Reserve(int count)
@@ -111,8 +154,17 @@ public sealed class KafkaWriter : IDisposable
 
     public void WriteBytes(byte[]? value, bool compact) => WriteNullableBytes(value, value is null, compact);
 
-    public void WriteRecords(ReadOnlyMemory<byte>? value, bool compact) =>
+    public void WriteRecords(ReadOnlyMemory<byte>? value, bool compact)
+    {
+        if (ReferenceLargeRecords && value is { Length: >= ExternalRecordsThreshold } records && MemoryMarshal.TryGetArray(records, out var segment))
+        {
+            if (compact) WriteUnsignedVarInt((uint)records.Length + 1); else WriteInt32(records.Length);
+            _external.Add((_position, segment));
+            _externalLength += segment.Count;
+            return;
+        }
         WriteNullableBytes(value.HasValue ? value.Value.Span : default, !value.HasValue, compact);
+    }
 
     public void WriteArrayLength(int count, bool compact)
     {

@@ -110,4 +110,34 @@ public sealed class PrimitiveTests
         {
         }
     }
+
+    [Fact]
+    public void LargeRecordsAreGatheredNotCopied()
+    {
+        var records = Enumerable.Range(0, 10_000).Select(i => (byte)i).ToArray();
+        using var w = new KafkaWriter(64) { ReferenceLargeRecords = true };
+        w.WriteInt32(7);
+        w.WriteRecords(records, compact: true);
+        w.WriteInt16(9);
+        Assert.True(w.HasExternalSegments);
+        Assert.Equal(4 + 2 + 10_000 + 2, w.TotalLength);
+        var segments = new List<ArraySegment<byte>>();
+        w.GetSegments(segments);
+        Assert.Same(records, segments[1].Array);
+        var joined = segments.SelectMany(s => s).ToArray();
+        var r = new KafkaReader(joined);
+        Assert.Equal(7, r.ReadInt32());
+        Assert.Equal(records, r.ReadRecords(true)!.Value.ToArray());
+        Assert.Equal(9, r.ReadInt16());
+        Assert.Equal(0, r.Remaining);
+    }
+
+    [Fact]
+    public void SmallRecordsAndPlainWritersCopy()
+    {
+        using var w = new KafkaWriter(64);
+        w.WriteRecords(new byte[10_000], compact: false);
+        Assert.False(w.HasExternalSegments);
+        Assert.Equal(10_004, w.WrittenSpan.Length);
+    }
 }
