@@ -22,7 +22,8 @@ public sealed class KafkaListener : IAsyncDisposable
         _settings = settings;
         _log = log;
         _socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        _socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        // No ReuseAddress: on Linux .NET maps it to SO_REUSEPORT as well, which would let a second broker bind the
+        // same port and steal half the connections. (.NET already sets SO_REUSEADDR, so restarts bind at once.)
         _socket.Bind(endpoint);
         _socket.Listen(1024);
         LocalEndPoint = (IPEndPoint)_socket.LocalEndPoint!;
