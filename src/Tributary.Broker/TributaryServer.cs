@@ -142,6 +142,8 @@ public sealed partial class TributaryServer : IAsyncDisposable
             new ListGroupsHandler(groups),
             new DeleteGroupsHandler(groups),
             new OffsetDeleteHandler(groups),
+            new ConsumerGroupHeartbeatHandler(groups),
+            new ConsumerGroupDescribeHandler(groups),
         ]);
         return registry;
     }

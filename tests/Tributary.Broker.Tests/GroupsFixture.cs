@@ -15,6 +15,8 @@ public sealed class GroupsFixture : IAsyncLifetime
     {
         ["group.initial.rebalance.delay.ms"] = "0",
         ["group.min.session.timeout.ms"] = "500",
+        ["group.consumer.heartbeat.interval.ms"] = "300",
+        ["group.consumer.session.timeout.ms"] = "6000",
     };
 
     public TributaryServer Server { get; private set; } = null!;

@@ -12,7 +12,12 @@ internal sealed class ConsumerMember(string memberId)
     public string ClientHost { get; set; } = "";
     public int MemberEpoch { get; set; }
     public int RebalanceTimeoutMs { get; set; }
+    public List<string> SubscribedTopicNames { get; set; } = [];
+    public string? SubscribedTopicRegex { get; set; }
+
+    /// <summary>The topics the names and the regex resolve to now.</summary>
     public List<string> SubscribedTopics { get; set; } = [];
+    public int PreviousEpoch { get; set; } = -1;
     public string? ServerAssignor { get; set; }
 
     /// <summary>What the member owns now (it acknowledged it), by topic id.</summary>
@@ -38,6 +43,9 @@ internal sealed class ConsumerGroup
 
     /// <summary>Topic id → partition → member that owns it now (a partition is given to a new owner only once released).</summary>
     public Dictionary<(Guid, int), string> Owners { get; } = [];
+
+    /// <summary>Partitions a member was told to revoke and has not yet reported released → that member.</summary>
+    public Dictionary<(Guid, int), string> PendingRelease { get; } = [];
 
     /// <summary>Topic names and partition counts the last assignment was computed for; a change recomputes it.</summary>
     public Dictionary<string, int> TopicPartitionCounts { get; set; } = new(StringComparer.Ordinal);

@@ -1,0 +1,54 @@
+using Confluent.Kafka;
+
+namespace Tributary.Broker.Tests;
+
+/// <summary>KIP-848: librdkafka consumers with group.protocol=consumer, assignment computed by the broker.</summary>
+public sealed class GroupsConsumerProtocolTests(GroupsFixture fixture) : IClassFixture<GroupsFixture>
+{
+    private IConsumer<string, string> Member(string group, string? assignor = null) =>
+        new ConsumerBuilder<string, string>(new ConsumerConfig
+        {
+            BootstrapServers = fixture.Bootstrap,
+            GroupId = group,
+            GroupProtocol = GroupProtocol.Consumer,
+            GroupRemoteAssignor = assignor,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+        }).Build();
+
+    [Theory]
+    [InlineData("uniform")]
+    [InlineData("range")]
+    public async Task ConsumersConvergeToABalancedAssignmentAndEachRecordReachesOneMember(string assignor)
+    {
+        var topic = GroupsFixture.Unique("kip848");
+        var group = GroupsFixture.Unique("g");
+        await fixture.CreateTopicAsync(topic, 12);
+        var members = Enumerable.Range(0, 3).Select(_ => Member(group, assignor)).ToList();
+        try
+        {
+            foreach (var m in members) m.Subscribe(topic);
+            GroupsFixture.PollUntil(members, () => GroupsFixture.Covers(members, 12) && members.All(m => m.Assignment.Count == 4), "a balanced assignment");
+
+            fixture.Produce(topic, 12, 600);
+            var received = new List<(int Member, int Partition, string Key)>();
+            GroupsFixture.PollUntil(members, () => received.Count >= 600, "600 records", (i, r) =>
+            {
+                received.Add((i, r.Partition.Value, r.Message.Key));
+                members[i].Commit(r);
+            });
+            Assert.Equal(600, received.Select(r => r.Key).Distinct().Count());
+            foreach (var byPartition in received.GroupBy(r => r.Partition)) Assert.Single(byPartition.Select(r => r.Member).Distinct());
+
+            // One member leaves: the other two take over its partitions.
+            members[2].Close();
+            members[2].Dispose();
+            members.RemoveAt(2);
+            GroupsFixture.PollUntil(members, () => GroupsFixture.Covers(members, 12) && members.All(m => m.Assignment.Count == 6), "two members with six each");
+        }
+        finally
+        {
+            foreach (var m in members) { m.Close(); m.Dispose(); }
+        }
+    }
+}
