@@ -63,7 +63,8 @@ public sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, 
         {
             if (incremental && session.NextEpoch != request.SessionEpoch) return SessionError(ErrorCode.InvalidFetchSessionEpoch);
             UpdateSession(session, request, usesTopicIds, incremental);
-            session.NextEpoch = session.NextEpoch == int.MaxValue ? 1 : session.NextEpoch + 1;
+            // A new session expects epoch 1 next; each incremental request moves it on by one.
+            if (incremental) session.NextEpoch = session.NextEpoch == int.MaxValue ? 1 : session.NextEpoch + 1;
             return await FetchAsync(context, request, session.Partitions.Values.ToList(), session, incremental).ConfigureAwait(false);
         }
         finally
