@@ -14,6 +14,7 @@ public static class Program
         ConsumeCommand.Create(),
         ClusterCommands.Create(),
         BenchCommands.Create(),
+        GroupCommands.Create(),
     };
 
     public static Task<int> Main(string[] args)
