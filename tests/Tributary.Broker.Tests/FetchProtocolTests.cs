@@ -102,7 +102,8 @@ public sealed class FetchProtocolTests(BrokerFixture broker) : IClassFixture<Bro
         await using var client = await RawKafkaClient.ConnectAsync(broker.Bootstrap);
         var request = new FetchRequest
         {
-            MaxBytes = 1 << 20, SessionEpoch = -1,
+            MaxBytes = 1 << 20,
+            SessionEpoch = -1,
             Topics = [new FetchRequest.FetchTopic { Topic = "out-of-range", Partitions = [new FetchRequest.FetchPartition { FetchOffset = 6, PartitionMaxBytes = 1 << 20 }] }],
         };
         var response = await client.SendAsync<FetchResponse>(request, 11);
@@ -118,7 +119,10 @@ public sealed class FetchProtocolTests(BrokerFixture broker) : IClassFixture<Bro
         await using var client = await RawKafkaClient.ConnectAsync(broker.Bootstrap);
         var request = new FetchRequest
         {
-            MaxWaitMs = 30_000, MinBytes = 1, MaxBytes = 1 << 20, SessionEpoch = -1,
+            MaxWaitMs = 30_000,
+            MinBytes = 1,
+            MaxBytes = 1 << 20,
+            SessionEpoch = -1,
             Topics = [new FetchRequest.FetchTopic { Topic = "long-poll", Partitions = [new FetchRequest.FetchPartition { FetchOffset = 0, PartitionMaxBytes = 1 << 20 }] }],
         };
         // The fetch waits (the broker would hold it 30 s); a produce must wake it with the record.
@@ -138,7 +142,10 @@ public sealed class FetchProtocolTests(BrokerFixture broker) : IClassFixture<Bro
         await using var client = await RawKafkaClient.ConnectAsync(broker.Bootstrap);
         var request = new FetchRequest
         {
-            MaxWaitMs = 100, MinBytes = 1, MaxBytes = 1 << 20, SessionEpoch = -1,
+            MaxWaitMs = 100,
+            MinBytes = 1,
+            MaxBytes = 1 << 20,
+            SessionEpoch = -1,
             Topics = [new FetchRequest.FetchTopic { Topic = "empty-poll", Partitions = [new FetchRequest.FetchPartition { FetchOffset = 0, PartitionMaxBytes = 1 << 20 }] }],
         };
         var response = await client.SendAsync<FetchResponse>(request, 12).WaitAsync(TimeSpan.FromSeconds(10));

@@ -44,7 +44,10 @@ public sealed class RestartTests : IDisposable
             }
             using var consumer = new ConsumerBuilder<string, string>(new ConsumerConfig
             {
-                BootstrapServers = server.BootstrapServers, GroupId = "g", EnableAutoCommit = false, EnablePartitionEof = true,
+                BootstrapServers = server.BootstrapServers,
+                GroupId = "g",
+                EnableAutoCommit = false,
+                EnablePartitionEof = true,
             }).Build();
             consumer.Assign([new TopicPartitionOffset("durable", 0, Offset.Beginning), new TopicPartitionOffset("durable", 1, Offset.Beginning)]);
             var seen = new Dictionary<string, (int Partition, long Offset, string Value)>();

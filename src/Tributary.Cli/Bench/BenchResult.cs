@@ -45,9 +45,17 @@ public sealed record BenchResult(
 
     public string ToJson() => JsonSerializer.Serialize(new
     {
-        Mode, Brokers, Topic, Partitions, RecordSize, Records, Seconds,
+        Mode,
+        Brokers,
+        Topic,
+        Partitions,
+        RecordSize,
+        Records,
+        Seconds,
         RecordsPerSecond = Math.Round(RecordsPerSecond),
         MegabytesPerSecond = Math.Round(MegabytesPerSecond, 1),
-        Latency, Errors, Settings,
+        Latency,
+        Errors,
+        Settings,
     }, Json);
 }
