@@ -115,7 +115,6 @@ internal static class ProtobufCompatibility
         {
             foreach (var m in messages)
             {
-                if (m.Options?.MapEntry == true) continue;
                 var name = prefix + m.Name;
                 result[name] = m;
                 Walk(m.NestedTypes, name + ".");

@@ -19,6 +19,8 @@ public sealed partial class ProtobufSchemaProvider : ISchemaProvider
     {
         var files = references.GroupBy(r => r.Key).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal);
         var set = new FileDescriptorSet { FileSystem = new ReferenceFileSystem(files), AllowNameOnlyImport = true };
+        set.AddImportPath("");
+        foreach (var (name, text) in files) set.Add(name, false, new StringReader(text));
         set.Add(MainFile, true, new StringReader(schema));
         set.Process();
         var errors = set.GetErrors().Where(e => e.IsError).ToList();
