@@ -40,10 +40,12 @@ public static class BenchCommands
         var batch = new Option<int>("--batch-size") { Description = "Producer batch.size in bytes", DefaultValueFactory = _ => 1_000_000 };
         var compression = new Option<string>("--compression", "-z") { Description = "none, gzip, snappy, lz4 or zstd", DefaultValueFactory = _ => "none" };
         compression.AcceptOnlyFromAmong("none", "gzip", "snappy", "lz4", "zstd");
+        var client = new Option<string>("--client") { Description = "librdkafka: its C API (measures the broker); dotnet: Confluent.Kafka's .NET producer", DefaultValueFactory = _ => "librdkafka" };
+        client.AcceptOnlyFromAmong("librdkafka", "dotnet");
 
         var command = new Command("produce", "Records/s, MB/s and acknowledgement latency of producers")
         {
-            Topic, Partitions, Size, count, duration, warmup, producers, acks, linger, batch, compression, Json,
+            Topic, Partitions, Size, count, duration, warmup, producers, acks, linger, batch, compression, client, Json,
         };
         command.SetGuardedAction(async (parse, ct) =>
         {
@@ -52,7 +54,8 @@ public static class BenchCommands
             var options = new ProduceBenchOptions(topic, partitions, parse.GetValue(Size), parse.GetValue(count),
                 parse.GetValue(count) > 0 ? null : TimeSpan.FromSeconds(parse.GetValue(duration)), TimeSpan.FromSeconds(parse.GetValue(warmup)), parse.GetValue(producers),
                 ParseAcks(parse.GetValue(acks)!), parse.GetValue(linger), parse.GetValue(batch),
-                Enum.Parse<CompressionType>(parse.GetValue(compression)!, ignoreCase: true));
+                Enum.Parse<CompressionType>(parse.GetValue(compression)!, ignoreCase: true),
+                parse.GetValue(client) == "dotnet" ? BenchClient.DotNet : BenchClient.Librdkafka);
             var benchmark = new ProduceBenchmark(ClientOptions.ProducerConfig(parse), options);
             var result = await WithProgressAsync("produced", parse.GetValue(Json), p => benchmark.RunAsync(p, ct));
             return Report(result, parse.GetValue(Json));

@@ -36,14 +36,20 @@ public static class NativeLibrdkafka
         }
     }
 
+    /// <summary>The librdkafka file this resolver loads, or null where the default probing applies.</summary>
+    public static string? ResolvedPath =>
+        OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64
+            && Path.Combine(AppContext.BaseDirectory, RelativePath) is var path && File.Exists(path)
+            ? path
+            : null;
+
     private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
     {
-        if (name != "librdkafka" || !OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
+        if (name != "librdkafka" || ResolvedPath is not { } path)
         {
             return IntPtr.Zero;
         }
-        var path = Path.Combine(AppContext.BaseDirectory, RelativePath);
-        return File.Exists(path) && NativeLibrary.TryLoad(path, out var handle) ? handle : IntPtr.Zero;
+        return NativeLibrary.TryLoad(path, out var handle) ? handle : IntPtr.Zero;
     }
 
 #pragma warning disable CA2255 // a module initializer is the documented way to run before any Kafka call
