@@ -13,6 +13,7 @@ public static class Program
         ProduceCommand.Create(),
         ConsumeCommand.Create(),
         ClusterCommands.Create(),
+        RegistryCommands.Create(),
         BenchCommands.Create(),
         GroupCommands.Create(),
     };

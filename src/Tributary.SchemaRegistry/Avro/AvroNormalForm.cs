@@ -8,7 +8,7 @@ namespace Tributary.SchemaRegistry.Avro;
 /// </summary>
 internal static class AvroNormalForm
 {
-    public static string Write(AvroType root) => ToNode(root, new HashSet<string>(StringComparer.Ordinal))!.ToJsonString();
+    public static string Write(AvroType root) => ToNode(root, new HashSet<string>(StringComparer.Ordinal))!.ToJsonString(Http.RegistryJson.Options);
 
     private static JsonNode ToNode(AvroType type, HashSet<string> written)
     {
@@ -45,8 +45,7 @@ internal static class AvroNormalForm
                 var obj = new JsonObject { ["type"] = "fixed", ["name"] = f.FullName };
                 if (f.Aliases.Count > 0) obj["aliases"] = new JsonArray(f.Aliases.Order(StringComparer.Ordinal).Select(a => (JsonNode)JsonValue.Create(a)).ToArray());
                 obj["size"] = f.Size;
-                if (f.LogicalType is not null) obj["logicalType"] = f.LogicalType;
-                return obj;
+                return WithLogical(obj, f);
             }
             case AvroArray a:
                 return WithLogical(new JsonObject { ["type"] = "array", ["items"] = ToNode(a.Items, written) }, a);
@@ -55,13 +54,15 @@ internal static class AvroNormalForm
             case AvroUnion u:
                 return new JsonArray(u.Branches.Select(b => ToNode(b, written)).ToArray());
             default:
-                return type.LogicalType is null ? JsonValue.Create(type.Kind) : new JsonObject { ["type"] = type.Kind, ["logicalType"] = type.LogicalType };
+                return type.LogicalType is null ? JsonValue.Create(type.Kind) : WithLogical(new JsonObject { ["type"] = type.Kind }, type);
         }
     }
 
     private static JsonObject WithLogical(JsonObject obj, AvroType type)
     {
         if (type.LogicalType is not null) obj["logicalType"] = type.LogicalType;
+        if (type.Precision is { } precision) obj["precision"] = precision;
+        if (type.Scale is { } scale) obj["scale"] = scale;
         return obj;
     }
 }

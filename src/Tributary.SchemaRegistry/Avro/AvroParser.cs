@@ -74,6 +74,8 @@ internal sealed partial class AvroParser
         if (typeNode is not JsonValue tv || !tv.TryGetValue<string>(out var type))
             return Parse(typeNode, space);
         var logical = obj["logicalType"] is JsonValue lv && lv.TryGetValue<string>(out var l) ? l : null;
+        int? precision = obj["precision"] is JsonValue pv && pv.TryGetValue<int>(out var pn) ? pn : null;
+        int? scale = obj["scale"] is JsonValue scv && scv.TryGetValue<int>(out var sn) ? sn : null;
         switch (type)
         {
             case "record":
@@ -120,7 +122,7 @@ internal sealed partial class AvroParser
                 var (fullName, ns) = DefineName(obj, space);
                 if (obj["size"] is not JsonValue sv || !sv.TryGetValue<int>(out var size) || size < 0)
                     throw new AvroSchemaException($"fixed {fullName} needs a non-negative size");
-                var f = new AvroFixed(fullName, Aliases(obj, ns), size) { LogicalType = logical };
+                var f = new AvroFixed(fullName, Aliases(obj, ns), size) { LogicalType = logical, Precision = precision, Scale = scale };
                 Register(f);
                 return f;
             }
@@ -129,7 +131,7 @@ internal sealed partial class AvroParser
             case "map":
                 return new AvroMap(Parse(obj["values"] ?? throw new AvroSchemaException("map without values"), space)) { LogicalType = logical };
             default:
-                if (Primitives.Contains(type)) return new AvroPrimitive(type) { LogicalType = logical };
+                if (Primitives.Contains(type)) return new AvroPrimitive(type) { LogicalType = logical, Precision = precision, Scale = scale };
                 return Resolve(type, space);
         }
     }

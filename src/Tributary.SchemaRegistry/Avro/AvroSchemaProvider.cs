@@ -31,7 +31,7 @@ public sealed class AvroSchemaProvider : ISchemaProvider
                     throw new AvroSchemaException(e.Message);
                 }
             }
-            var canonical = JsonNode.Parse(schema)!.ToJsonString();
+            var canonical = JsonNode.Parse(schema)!.ToJsonString(Http.RegistryJson.Options);
             return new AvroParsedSchema(root, canonical, AvroNormalForm.Write(root));
         }
         catch (AvroSchemaException e)

@@ -12,6 +12,11 @@ internal abstract class AvroType
     public abstract string Kind { get; }
 
     public string? LogicalType { get; init; }
+
+    /// <summary>Attributes of the logical type (decimal's precision and scale), kept for the normalized form.</summary>
+    public int? Precision { get; init; }
+
+    public int? Scale { get; init; }
 }
 
 internal sealed class AvroPrimitive(string kind) : AvroType

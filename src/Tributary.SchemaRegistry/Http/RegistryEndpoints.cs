@@ -149,7 +149,7 @@ internal sealed class RegistryEndpoints(SchemaStore store)
         {
             var obj = new JsonObject();
             AddContent(obj, store.GetById(id));
-            bytes = JsonSerializer.SerializeToUtf8Bytes(obj);
+            bytes = JsonSerializer.SerializeToUtf8Bytes(obj, RegistryJson.Options);
             _idResponses[id] = bytes;
         }
         return WriteBytesAsync(c, bytes);

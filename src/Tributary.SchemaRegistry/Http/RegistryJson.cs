@@ -9,6 +9,9 @@ internal static class RegistryJson
 {
     public const string ContentType = "application/vnd.schemaregistry.v1+json";
 
+    /// <summary>Quotes inside schema strings as \" (as Confluent writes them), not \u0022.</summary>
+    public static readonly JsonSerializerOptions Options = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public static async Task<JsonObject> ReadObjectAsync(HttpRequest request)
     {
         JsonNode? node;
@@ -58,7 +61,7 @@ internal static class RegistryJson
     }
 
     public static Task WriteAsync(HttpContext context, JsonNode? body, int status = 200) =>
-        WriteBytesAsync(context, JsonSerializer.SerializeToUtf8Bytes(body), status);
+        WriteBytesAsync(context, JsonSerializer.SerializeToUtf8Bytes(body, Options), status);
 
     public static Task WriteBytesAsync(HttpContext context, byte[] bytes, int status = 200)
     {

@@ -39,7 +39,7 @@ public sealed class JsonSchemaProvider : ISchemaProvider
                 throw RegistryException.InvalidSchema($"reference {name} is not valid JSON: {e.Message}");
             }
         }
-        return new JsonParsedSchema(root!, root!.ToJsonString(), Sorted(root)!.ToJsonString(), refs);
+        return new JsonParsedSchema(root!, root!.ToJsonString(Http.RegistryJson.Options), Sorted(root)!.ToJsonString(Http.RegistryJson.Options), refs);
     }
 
     private static readonly HashSet<string> Types = ["null", "boolean", "object", "array", "number", "string", "integer"];

@@ -67,5 +67,5 @@ internal static class SchemaLogRecords
         return new SubjectVersion((string)value["subject"]!, (int)value["version"]!, (int)value["id"]!, content, value["deleted"] is JsonValue d && d.GetValue<bool>());
     }
 
-    public static byte[] Serialize(JsonNode node) => JsonSerializer.SerializeToUtf8Bytes(node);
+    public static byte[] Serialize(JsonNode node) => JsonSerializer.SerializeToUtf8Bytes(node, Http.RegistryJson.Options);
 }
