@@ -3,11 +3,10 @@
 // admin.fetchTopicOffsetsByTimestamp, an exact read-back through kafkajs' own Fetch request and record
 // decoder (group-less, via the client's cluster object), and a consumer-group read-back.
 //
-// The consumer-group read-back needs JoinGroup/SyncGroup/OffsetCommit in the broker. It is SKIPPED until
-// groups land: flip GROUPS_ENABLED below to true (or run with COMPAT_KAFKAJS_GROUPS=1) to enable it.
+// The consumer-group read-back runs by default; COMPAT_KAFKAJS_GROUPS=0 skips it (for brokers without groups).
 'use strict'
 
-const GROUPS_ENABLED = process.env.COMPAT_KAFKAJS_GROUPS === '1' || false
+const GROUPS_ENABLED = process.env.COMPAT_KAFKAJS_GROUPS !== '0'
 
 const { Kafka, logLevel, Partitioners } = require('kafkajs')
 
