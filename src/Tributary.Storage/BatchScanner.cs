@@ -37,6 +37,13 @@ internal sealed class BatchScanner : IDisposable
         _buffer = ArrayPool<byte>.Shared.Rent(ReadAhead);
     }
 
+    /// <summary>
+    /// With <c>verify</c>, accept a batch starting after the previous one's next offset (never before). Compacted
+    /// segments have such gaps where the cleaner removed whole batches; only closed segments can be compacted, so
+    /// the active segment keeps the strict check.
+    /// </summary>
+    public bool AllowGaps { get; init; }
+
     /// <summary>End of the last batch returned (the start position before the first).</summary>
     public long Position { get; private set; }
 
@@ -63,7 +70,7 @@ internal sealed class BatchScanner : IDisposable
         long total = (long)batchLength + RecordBatchHeader.LogOverhead;
         if (batchLength < RecordBatchHeader.HeaderSize - RecordBatchHeader.LogOverhead || total > remaining
             || view.Magic != 2 || view.LastOffsetDelta < 0 || view.BaseOffset < _minOffset
-            || (_verify && view.BaseOffset != _minOffset))
+            || (_verify && !AllowGaps && view.BaseOffset != _minOffset))
         {
             return Stop();
         }

@@ -36,4 +36,16 @@ public sealed record LogConfig
     public FlushPolicy FlushPolicy { get; init; } = FlushPolicy.Durable;
     /// <summary>file.delete.delay.ms: how long a removed segment stays as .deleted, so in-flight reads finish.</summary>
     public long FileDeleteDelayMs { get; init; } = 60000;
+    /// <summary>cleanup.policy contains "delete": time and size retention remove old segments.</summary>
+    public bool CleanupDelete { get; init; } = true;
+    /// <summary>cleanup.policy contains "compact": the <see cref="LogCleaner"/> keeps the last record per key.</summary>
+    public bool CleanupCompact { get; init; }
+    /// <summary>min.cleanable.dirty.ratio: clean once dirty bytes / cleanable bytes reach this.</summary>
+    public double MinCleanableDirtyRatio { get; init; } = 0.5;
+    /// <summary>delete.retention.ms: how long a tombstone survives after the cleaner first sees it.</summary>
+    public long DeleteRetentionMs { get; init; } = 86_400_000;
+    /// <summary>min.compaction.lag.ms: records younger than this are never compacted.</summary>
+    public long MinCompactionLagMs { get; init; }
+    /// <summary>max.compaction.lag.ms: a dirty record older than this makes its log eligible whatever its ratio.</summary>
+    public long MaxCompactionLagMs { get; init; } = long.MaxValue;
 }

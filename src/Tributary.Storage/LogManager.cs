@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using Tributary.Storage.Cleaning;
 using Tributary.Storage.FileSystem;
 
 namespace Tributary.Storage;
@@ -22,6 +23,7 @@ public sealed class LogManager : IDisposable
     private readonly List<(string Topic, int Partition)> _discovered = [];
     private CancellationTokenSource? _stop;
     private Task? _retention;
+    private LogCleaner? _cleaner;
 
     public LogManager(string dataDir, TimeProvider time)
         : this(dataDir, time, LocalFileSystem.Instance)
@@ -113,12 +115,27 @@ public sealed class LogManager : IDisposable
         }
     }
 
+    /// <summary>The compaction thread, once started by <see cref="StartBackgroundTasks(long, CleanerOptions?)"/>.</summary>
+    public LogCleaner? Cleaner => _cleaner;
+
     /// <summary>Runs <see cref="PartitionLog.EnforceRetention"/> on every open log every <paramref name="retentionCheckIntervalMs"/> (log.retention.check.interval.ms).</summary>
-    public void StartBackgroundTasks(long retentionCheckIntervalMs)
+    public void StartBackgroundTasks(long retentionCheckIntervalMs) => StartBackgroundTasks(retentionCheckIntervalMs, new CleanerOptions());
+
+    /// <summary>
+    /// Starts retention (every <paramref name="retentionCheckIntervalMs"/>) and the log cleaner (one thread for all
+    /// compacted logs of this manager; not started when <paramref name="cleaner"/> is null or disabled).
+    /// </summary>
+    public void StartBackgroundTasks(long retentionCheckIntervalMs, CleanerOptions? cleaner)
     {
         if (_retention is not null)
         {
             return;
+        }
+
+        if (cleaner is { Enabled: true })
+        {
+            _cleaner = new LogCleaner(() => _logs.Values, cleaner, _time);
+            _cleaner.Start();
         }
 
         _stop = new CancellationTokenSource();
@@ -170,6 +187,8 @@ public sealed class LogManager : IDisposable
 
         await stop.CancelAsync().ConfigureAwait(false);
         await retention.ConfigureAwait(false);
+        _cleaner?.Dispose();
+        _cleaner = null;
         _retention = null;
         stop.Dispose();
         _stop = null;

@@ -49,9 +49,10 @@ internal sealed class LogSegment : IDisposable
 
     public string PathOf(string extension) => System.IO.Path.Combine(Directory, FileName(BaseOffset, extension));
 
-    public static LogSegment Create(ISegmentFileSystem fs, string directory, long baseOffset, long nowMs)
+    /// <param name="suffix">Appended to every file name: the cleaner writes <c>.cleaned</c> segments and renames them into place.</param>
+    public static LogSegment Create(ISegmentFileSystem fs, string directory, long baseOffset, long nowMs, string suffix = "")
     {
-        var segment = OpenFiles(fs, directory, baseOffset);
+        var segment = OpenFiles(fs, directory, baseOffset, suffix);
         segment.Log.SetLength(0);
         segment.OffsetIndex.TruncateTo(0);
         segment.TimeIndex.TruncateTo(0);
@@ -78,18 +79,18 @@ internal sealed class LogSegment : IDisposable
             return (segment, false);
         }
 
-        bool truncated = segment.RecoverFull(logSize, indexIntervalBytes);
+        bool truncated = segment.RecoverFull(logSize, indexIntervalBytes, allowGaps: !isActive);
         return (segment, truncated);
     }
 
-    private static LogSegment OpenFiles(ISegmentFileSystem fs, string directory, long baseOffset)
+    private static LogSegment OpenFiles(ISegmentFileSystem fs, string directory, long baseOffset, string suffix = "")
     {
         ISegmentFile? log = null, index = null, timeIndex = null;
         try
         {
-            log = fs.OpenFile(System.IO.Path.Combine(directory, FileName(baseOffset, LogExtension)), create: true);
-            index = fs.OpenFile(System.IO.Path.Combine(directory, FileName(baseOffset, IndexExtension)), create: true);
-            timeIndex = fs.OpenFile(System.IO.Path.Combine(directory, FileName(baseOffset, TimeIndexExtension)), create: true);
+            log = fs.OpenFile(System.IO.Path.Combine(directory, FileName(baseOffset, LogExtension) + suffix), create: true);
+            index = fs.OpenFile(System.IO.Path.Combine(directory, FileName(baseOffset, IndexExtension) + suffix), create: true);
+            timeIndex = fs.OpenFile(System.IO.Path.Combine(directory, FileName(baseOffset, TimeIndexExtension) + suffix), create: true);
             return new LogSegment(directory, baseOffset, log, new OffsetIndex(index), new TimeIndex(timeIndex));
         }
         catch
@@ -113,7 +114,7 @@ internal sealed class LogSegment : IDisposable
         long minOffset = OffsetIndex.Count == 0 ? BaseOffset : BaseOffset + lastRelative;
         long maxTimestamp = TimeIndex.LastTimestamp;
         bool sawBatch = false;
-        using (var scanner = new BatchScanner(Log, start, logSize, minOffset, verify: true))
+        using (var scanner = new BatchScanner(Log, start, logSize, minOffset, verify: true) { AllowGaps = true })
         {
             while (scanner.TryNext(out var batch))
             {
@@ -150,7 +151,7 @@ internal sealed class LogSegment : IDisposable
         return true;
     }
 
-    private bool RecoverFull(long logSize, int indexIntervalBytes)
+    private bool RecoverFull(long logSize, int indexIntervalBytes, bool allowGaps)
     {
         OffsetIndex.Clear();
         TimeIndex.Clear();
@@ -160,7 +161,7 @@ internal sealed class LogSegment : IDisposable
         MaxTimestamp = -1;
         _bytesSinceIndexEntry = 0;
         long validEnd;
-        using (var scanner = new BatchScanner(Log, 0, logSize, BaseOffset, verify: true))
+        using (var scanner = new BatchScanner(Log, 0, logSize, BaseOffset, verify: true) { AllowGaps = allowGaps })
         {
             while (scanner.TryNext(out var batch))
             {

@@ -24,6 +24,7 @@ public sealed partial class PartitionLog
     internal static PartitionLog Open(string directory, LogConfig config, TimeProvider time, ISegmentFileSystem fs, LogFlusher flusher)
     {
         fs.CreateDirectory(directory);
+        RecoverInterruptedSwaps(fs, directory);
         long now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var logs = new SortedSet<long>();
         var indexFiles = new List<(long BaseOffset, string Path)>();

@@ -9,6 +9,7 @@ public sealed partial class PartitionLog
     /// <exception cref="StorageException">OffsetOutOfRange when offset is above the high watermark.</exception>
     public void DeleteRecordsBefore(long offset)
     {
+        lock (_swapLock)
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -47,7 +48,8 @@ public sealed partial class PartitionLog
     /// One retention pass: rolls the active segment when older than segment.ms, then removes the oldest closed
     /// segments while any of these holds: their largest timestamp is older than retention.ms, the partition
     /// stays at or above retention.bytes without them, or they lie below the log start offset. Only a prefix
-    /// of whole closed segments, all below the high watermark, is removed; the active segment never. Files
+    /// of whole closed segments, all below the high watermark, is removed; the active segment never. Time and size
+    /// apply only when cleanup.policy includes delete. Files
     /// are renamed to <c>.deleted</c> under the lock (a metadata operation) and removed after
     /// file.delete.delay.ms, so reads already holding the segment finish undisturbed.
     /// </summary>
@@ -58,6 +60,7 @@ public sealed partial class PartitionLog
         long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         int count = 0;
         bool rolled = false;
+        lock (_swapLock)
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -82,8 +85,9 @@ public sealed partial class PartitionLog
                 }
 
                 long largest = segment.MaxTimestamp >= 0 ? segment.MaxTimestamp : segment.LastAppendMs;
-                bool expired = config.RetentionMs >= 0 && now - largest > config.RetentionMs;
-                bool oversize = config.RetentionBytes >= 0 && total - segment.Size >= config.RetentionBytes;
+                // cleanup.policy=compact alone keeps everything the cleaner keeps; "compact,delete" does both.
+                bool expired = config.CleanupDelete && config.RetentionMs >= 0 && now - largest > config.RetentionMs;
+                bool oversize = config.CleanupDelete && config.RetentionBytes >= 0 && total - segment.Size >= config.RetentionBytes;
                 bool belowStart = _segments[count + 1].BaseOffset <= _logStartOffset;
                 if (!expired && !oversize && !belowStart)
                 {

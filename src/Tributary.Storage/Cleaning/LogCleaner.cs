@@ -1,0 +1,405 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Tributary.Protocol.Records;
+
+namespace Tributary.Storage.Cleaning;
+
+/// <summary>
+/// Log compaction (cleanup.policy=compact): keeps, per key, the last record, in the closed segments of compacted
+/// partitions, on one background thread per <see cref="LogManager"/>.
+///
+/// The log of a compacted partition has a clean part (already cleaned against a key map) and a dirty part, split
+/// at the first dirty offset kept in <see cref="CleanerCheckpoint"/>. Only segments that are closed, wholly below
+/// the high watermark, and (min.compaction.lag.ms) old enough are cleanable; the active segment never is. Each
+/// round the cleaner takes the log with the highest dirty ratio (dirty bytes / cleanable bytes) among those at or
+/// above min.cleanable.dirty.ratio, or whose oldest dirty record is older than max.compaction.lag.ms, and:
+/// <list type="number">
+/// <item>reads the dirty part into an <see cref="OffsetMap"/> (key → latest offset) until the map's budget is
+/// used — the map's end offset; what lies beyond is cleaned in a later pass (multi-pass cleaning);</item>
+/// <item>rewrites the segments from the log start up to the map's end offset in groups that fit one segment
+/// (segment.bytes, 32-bit relative offsets), each into a <c>.cleaned</c> segment through <see cref="BatchRewriter"/>
+/// — offsets never change, so fetch and ListOffsets simply see gaps;</item>
+/// <item>swaps each group in crash-safely (<see cref="PartitionLog.ReplaceSegments"/>), then records the map's end
+/// offset as the new first dirty offset.</item>
+/// </list>
+/// Reads and writes are throttled (log.cleaner.io.max.bytes.per.second). Nothing here holds the append lock
+/// except the array swap, so producers and consumers are not held up; a failure (disk full, IO error) discards the
+/// cleaned files and the log is retried at the next round.
+/// </summary>
+public sealed class LogCleaner : IDisposable
+{
+    private const int WriteChunk = 1 << 20;
+    private readonly Func<IEnumerable<PartitionLog>> _logs;
+    private readonly CleanerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Throttler _throttler;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly AutoResetEvent _wake = new(false);
+    private Thread? _thread;
+    private long _bytesRead;
+    private long _bytesWritten;
+    private long _cleaningTicks;
+    // Per log, the earliest delete horizon set by a pass: once it passes, the log is worth a pass for its tombstones
+    // alone. In memory only: after a restart those tombstones go with the next pass that new writes trigger.
+    private readonly ConditionalWeakTable<PartitionLog, StrongBox<long>> _horizons = [];
+
+    public LogCleaner(Func<IEnumerable<PartitionLog>> logs, CleanerOptions options, TimeProvider time)
+    {
+        _logs = logs;
+        _options = options;
+        _time = time;
+        _throttler = new Throttler(options.IoMaxBytesPerSecond);
+    }
+
+    /// <summary>Totals since start, for metrics and benchmarks.</summary>
+    public long BytesRead => Interlocked.Read(ref _bytesRead);
+    public long BytesWritten => Interlocked.Read(ref _bytesWritten);
+    public TimeSpan TimeCleaning => TimeSpan.FromTicks(Interlocked.Read(ref _cleaningTicks));
+
+    /// <summary>Last failure, for diagnostics.</summary>
+    public Exception? LastError { get; private set; }
+
+    public void Start()
+    {
+        if (_thread is not null || !_options.Enabled)
+        {
+            return;
+        }
+
+        _thread = new Thread(Run) { IsBackground = true, Name = "tributary-log-cleaner", Priority = ThreadPriority.BelowNormal };
+        _thread.Start();
+    }
+
+    /// <summary>Asks the cleaner thread to look for work now rather than after its backoff.</summary>
+    public void Wake() => _wake.Set();
+
+    private void Run()
+    {
+        var token = _stop.Token;
+        while (!token.IsCancellationRequested)
+        {
+            bool cleaned = false;
+            try
+            {
+                cleaned = CleanOnce().Cleaned;
+            }
+            catch (Exception e) when (e is StorageException or IOException or InvalidRecordException or ObjectDisposedException or UnauthorizedAccessException)
+            {
+                LastError = e;
+            }
+
+            if (!cleaned)
+            {
+                WaitHandle.WaitAny([_wake, token.WaitHandle], TimeSpan.FromMilliseconds(_options.BackoffMs));
+            }
+        }
+    }
+
+    /// <summary>One round: cleans the dirtiest eligible log (one pass), if any.</summary>
+    public CleanResult CleanOnce()
+    {
+        long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        PartitionLog? best = null;
+        double bestRatio = -1;
+        foreach (var log in _logs())
+        {
+            var config = log.Config;
+            if (!config.CleanupCompact || log.CleanerBroken)
+            {
+                continue;
+            }
+
+            var plan = Plan(log, config, now);
+            bool tombstonesDue = _horizons.TryGetValue(log, out var horizon) && horizon.Value <= now;
+            if (plan.DirtyBytes == 0 && !tombstonesDue)
+            {
+                continue;
+            }
+
+            bool eligible = tombstonesDue || (plan.DirtyBytes > 0 && plan.Ratio >= config.MinCleanableDirtyRatio)
+                || (config.MaxCompactionLagMs < long.MaxValue && plan.OldestDirtyTimestamp >= 0 && now - plan.OldestDirtyTimestamp > config.MaxCompactionLagMs);
+            if (eligible && plan.Ratio > bestRatio)
+            {
+                best = log;
+                bestRatio = plan.Ratio;
+            }
+        }
+
+        if (best is null)
+        {
+            return CleanResult.Nothing;
+        }
+
+        try
+        {
+            return Clean(best);
+        }
+        catch (ObjectDisposedException)
+        {
+            return CleanResult.Nothing; // closed under us (topic deleted, shutdown)
+        }
+    }
+
+    private readonly record struct CleanPlan(LogSegment[] Segments, long FirstDirtyOffset, long CleanBytes, long DirtyBytes, long OldestDirtyTimestamp)
+    {
+        public double Ratio => CleanBytes + DirtyBytes == 0 ? 0 : (double)DirtyBytes / (CleanBytes + DirtyBytes);
+    }
+
+    private static CleanPlan Plan(PartitionLog log, LogConfig config, long now)
+    {
+        var (segments, _) = log.CleanableSnapshot();
+        if (config.MinCompactionLagMs > 0)
+        {
+            int count = 0;
+            while (count < segments.Length && Math.Max(segments[count].MaxTimestamp, -1) <= now - config.MinCompactionLagMs)
+            {
+                count++;
+            }
+
+            segments = segments[..count];
+        }
+
+        if (segments.Length == 0)
+        {
+            return new CleanPlan(segments, 0, 0, 0, -1);
+        }
+
+        long firstDirty = Math.Clamp(log.CleanerCheckpointEntry.FirstDirtyOffset, segments[0].BaseOffset, segments[^1].NextOffset);
+        long clean = 0, dirty = 0, oldest = -1;
+        foreach (var segment in segments)
+        {
+            if (segment.NextOffset <= firstDirty)
+            {
+                clean += segment.Size;
+            }
+            else
+            {
+                dirty += segment.Size;
+                if (oldest < 0)
+                {
+                    oldest = FirstTimestamp(segment);
+                }
+            }
+        }
+
+        return new CleanPlan(segments, firstDirty, clean, dirty, oldest);
+    }
+
+    private static long FirstTimestamp(LogSegment segment)
+    {
+        Span<byte> header = stackalloc byte[RecordBatchHeader.HeaderSize];
+        return segment.Size >= RecordBatchHeader.HeaderSize && segment.Log.Read(0, header) == header.Length
+            ? new RecordBatchHeader(header).BaseTimestamp : segment.MaxTimestamp;
+    }
+
+    /// <summary>One cleaning pass over <paramref name="log"/>, whatever its dirty ratio (tests and the admin path use it directly).</summary>
+    public CleanResult Clean(PartitionLog log)
+    {
+        var started = Stopwatch.StartNew();
+        long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var config = log.Config;
+        var plan = Plan(log, config, now);
+        if (plan.Segments.Length == 0)
+        {
+            return CleanResult.Nothing;
+        }
+
+        var token = _stop.Token;
+        long read = 0, written = 0;
+        var map = new OffsetMap(OffsetMap.SlotsFor(_options.DedupeBufferSize, plan.DirtyBytes / 8));
+        long end = BuildOffsetMap(plan, map, ref read, token);
+        if (end <= plan.FirstDirtyOffset && plan.DirtyBytes > 0)
+        {
+            throw new StorageException(StorageError.StorageFailure,
+                $"The cleaner's key map ({map.Capacity} keys, log.cleaner.dedupe.buffer.size) cannot hold one batch of {log.Directory}.");
+        }
+
+        int segmentsIn = 0, segmentsOut = 0;
+        _horizons.Remove(log);
+        foreach (var group in GroupSegments(plan.Segments, end, config))
+        {
+            token.ThrowIfCancellationRequested();
+            var cleaned = CleanGroup(log, group, map, end, now, config, ref read, ref written, token);
+            bool swapped;
+            try
+            {
+                swapped = log.ReplaceSegments(group, cleaned);
+            }
+            catch
+            {
+                cleaned.Dispose();
+                throw;
+            }
+
+            if (!swapped)
+            {
+                cleaned.Dispose();
+                DeleteCleanedFiles(log, cleaned);
+                break; // the log changed under us (retention, close): start afresh next round
+            }
+
+            segmentsIn += group.Length;
+            segmentsOut++;
+        }
+
+        if (segmentsIn > 0)
+        {
+            log.WriteCleanerCheckpoint(new CleanerCheckpoint.Entry(end, now));
+        }
+
+        Interlocked.Add(ref _bytesRead, read);
+        Interlocked.Add(ref _bytesWritten, written);
+        Interlocked.Add(ref _cleaningTicks, started.Elapsed.Ticks);
+        return new CleanResult(segmentsIn, segmentsOut, read, written, plan.FirstDirtyOffset, end, started.Elapsed);
+    }
+
+    /// <summary>Fills the map from the first dirty offset; returns the offset after the last batch indexed (the map's end).</summary>
+    private long BuildOffsetMap(CleanPlan plan, OffsetMap map, ref long read, CancellationToken token)
+    {
+        long end = plan.FirstDirtyOffset;
+        foreach (var segment in plan.Segments)
+        {
+            if (segment.NextOffset <= plan.FirstDirtyOffset)
+            {
+                continue;
+            }
+
+            long start = plan.FirstDirtyOffset > segment.BaseOffset ? segment.OffsetIndex.FloorPosition(plan.FirstDirtyOffset - segment.BaseOffset) : 0;
+            using var scanner = new BatchScanner(segment.Log, start, segment.Size, 0, verify: false);
+            long position = start;
+            while (scanner.TryNext(out var batch))
+            {
+                if (batch.LastOffset < plan.FirstDirtyOffset)
+                {
+                    continue;
+                }
+
+                if (!BatchRewriter.IndexKeys(scanner.Bytes(batch), plan.FirstDirtyOffset, map))
+                {
+                    return end; // full: the rest is for the next pass
+                }
+
+                end = batch.LastOffset + 1;
+                if (scanner.Position - position >= WriteChunk)
+                {
+                    read += scanner.Position - position;
+                    _throttler.Account(scanner.Position - position, token);
+                    position = scanner.Position;
+                }
+            }
+
+            read += scanner.Position - position;
+            _throttler.Account(scanner.Position - position, token);
+            end = Math.Max(end, segment.NextOffset);
+        }
+
+        return end;
+    }
+
+    /// <summary>Runs of whole segments, from the first up to the one holding the map's end, each small enough for one segment.</summary>
+    private static IEnumerable<LogSegment[]> GroupSegments(LogSegment[] segments, long end, LogConfig config)
+    {
+        long maxSize = Math.Min(config.SegmentBytes, int.MaxValue);
+        int i = 0;
+        while (i < segments.Length && segments[i].BaseOffset < end)
+        {
+            int j = i + 1;
+            long size = segments[i].Size;
+            while (j < segments.Length && segments[j].BaseOffset < end && size + segments[j].Size <= maxSize
+                && segments[j].NextOffset - 1 - segments[i].BaseOffset <= int.MaxValue)
+            {
+                size += segments[j].Size;
+                j++;
+            }
+
+            yield return segments[i..j];
+            i = j;
+        }
+    }
+
+    private LogSegment CleanGroup(PartitionLog log, LogSegment[] group, OffsetMap map, long end, long now, LogConfig config,
+        ref long read, ref long written, CancellationToken token)
+    {
+        var fs = log.FileSystem;
+        var cleaned = LogSegment.Create(fs, log.Directory, group[0].BaseOffset, now, PartitionLog.CleanedSuffix);
+        var buffer = new ArrayBufferWriter<byte>(WriteChunk + (64 << 10));
+        long bufferStart = 0;
+        try
+        {
+            for (int g = 0; g < group.Length; g++)
+            {
+                var segment = group[g];
+                using var scanner = new BatchScanner(segment.Log, 0, segment.Size, 0, verify: false);
+                while (scanner.TryNext(out var batch))
+                {
+                    bool lastOfGroup = g == group.Length - 1 && batch.Position + batch.Size == segment.Size;
+                    int before = buffer.WrittenCount;
+                    var outcome = BatchRewriter.Rewrite(scanner.Bytes(batch), map, end, now, config.DeleteRetentionMs, lastOfGroup, buffer);
+                    if (outcome != BatchRewriter.Outcome.Dropped)
+                    {
+                        var header = new RecordBatchHeader(buffer.WrittenSpan[before..]);
+                        if ((header.Attributes & BatchRewriter.DeleteHorizonFlag) != 0 && header.BaseTimestamp > now)
+                        {
+                            var box = _horizons.GetOrAdd(log, _ => new StrongBox<long>(long.MaxValue));
+                            box.Value = Math.Min(box.Value, header.BaseTimestamp);
+                        }
+
+                        cleaned.OnBatchAppended(bufferStart + before, header.TotalSize, header.BaseOffset, header.LastOffset, header.MaxTimestamp,
+                            config.IndexIntervalBytes, persist: true);
+                    }
+
+                    if (buffer.WrittenCount >= WriteChunk)
+                    {
+                        cleaned.Log.Write(bufferStart, buffer.WrittenSpan);
+                        bufferStart += buffer.WrittenCount;
+                        written += buffer.WrittenCount;
+                        _throttler.Account(buffer.WrittenCount, token);
+                        buffer.ResetWrittenCount();
+                    }
+                }
+
+                read += segment.Size;
+                _throttler.Account(segment.Size, token);
+            }
+
+            cleaned.Log.Write(bufferStart, buffer.WrittenSpan);
+            written += buffer.WrittenCount;
+            cleaned.Close();
+            cleaned.FlushAll();
+            cleaned.LastAppendMs = group.Max(s => s.LastAppendMs);
+            cleaned.CreatedMs = now;
+            return cleaned;
+        }
+        catch
+        {
+            cleaned.Dispose();
+            DeleteCleanedFiles(log, cleaned);
+            throw;
+        }
+    }
+
+    private static void DeleteCleanedFiles(PartitionLog log, LogSegment cleaned)
+    {
+        foreach (string extension in (string[])[LogSegment.LogExtension, LogSegment.IndexExtension, LogSegment.TimeIndexExtension])
+        {
+            try
+            {
+                log.FileSystem.DeleteFile(cleaned.PathOf(extension) + PartitionLog.CleanedSuffix);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Recovery removes .cleaned leftovers.
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _wake.Set();
+        _thread?.Join();
+        _stop.Dispose();
+        _wake.Dispose();
+    }
+}

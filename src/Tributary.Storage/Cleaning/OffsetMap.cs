@@ -1,0 +1,113 @@
+using System.Buffers.Binary;
+using System.Numerics;
+
+namespace Tributary.Storage.Cleaning;
+
+/// <summary>
+/// The cleaner's key map: key → offset of the last record with that key in the range being cleaned, in a fixed
+/// memory budget (log.cleaner.dedupe.buffer.size). Like Kafka's SkimpyOffsetMap it stores a 128-bit hash of the
+/// key, not the key: 24 bytes per slot whatever the key size, open addressing with linear probing, at most
+/// <see cref="LoadFactor"/> of the slots used so probes stay short. When it is full the cleaner stops the pass
+/// there and cleans the rest in a later pass.
+///
+/// A hash collision would make two keys one (the older one's records removed); with 128 bits and keys that are
+/// not chosen to collide, the chance is negligible (the same trade Kafka makes with MD5).
+/// </summary>
+internal sealed class OffsetMap
+{
+    public const int BytesPerEntry = 24;
+    public const double LoadFactor = 0.9;
+    private readonly ulong[] _hashLow;
+    private readonly ulong[] _hashHigh;
+    private readonly long[] _offsets;
+
+    public OffsetMap(int slots)
+    {
+        slots = Math.Max(slots, 16);
+        _hashLow = new ulong[slots];
+        _hashHigh = new ulong[slots];
+        _offsets = new long[slots];
+        Array.Fill(_offsets, -1L);
+        Capacity = (int)(slots * LoadFactor);
+    }
+
+    /// <summary>The slots a memory budget buys, or fewer when <paramref name="expectedKeys"/> needs fewer.</summary>
+    public static int SlotsFor(long budgetBytes, long expectedKeys) =>
+        (int)Math.Clamp(Math.Min(budgetBytes / BytesPerEntry, (long)(expectedKeys / LoadFactor) + 16), 16, Array.MaxLength);
+
+    /// <summary>Keys the map accepts before it counts as full.</summary>
+    public int Capacity { get; }
+    public int Count { get; private set; }
+    public bool IsFull => Count >= Capacity;
+    /// <summary>Largest offset put so far (-1 when empty).</summary>
+    public long LatestOffset { get; private set; } = -1;
+
+    /// <summary>Records <paramref name="offset"/> as the latest for the key (offsets must be put in increasing order).</summary>
+    public void Put(ReadOnlySpan<byte> key, long offset)
+    {
+        var (low, high) = Hash(key);
+        int slot = Find(low, high);
+        if (_offsets[slot] < 0)
+        {
+            _hashLow[slot] = low;
+            _hashHigh[slot] = high;
+            Count++;
+        }
+
+        _offsets[slot] = offset;
+        LatestOffset = Math.Max(LatestOffset, offset);
+    }
+
+    /// <summary>The latest offset of the key, or -1 when the key is not in the map.</summary>
+    public long Get(ReadOnlySpan<byte> key)
+    {
+        var (low, high) = Hash(key);
+        return _offsets[Find(low, high)];
+    }
+
+    private int Find(ulong low, ulong high)
+    {
+        int slots = _offsets.Length;
+        int slot = (int)((low >> 32) * (ulong)slots >> 32);
+        while (_offsets[slot] >= 0 && (_hashLow[slot] != low || _hashHigh[slot] != high))
+        {
+            slot = slot + 1 == slots ? 0 : slot + 1;
+        }
+
+        return slot;
+    }
+
+    /// <summary>Two independent 64-bit multiply-rotate lanes over 8-byte words, finished with a full avalanche.</summary>
+    internal static (ulong Low, ulong High) Hash(ReadOnlySpan<byte> key)
+    {
+        const ulong P1 = 0x9E3779B185EBCA87UL, P2 = 0xC2B2AE3D27D4EB4FUL, P3 = 0x165667B19E3779F9UL, P4 = 0x85EBCA77C2B2AE63UL;
+        ulong a = P1 ^ (ulong)key.Length, b = P3 + (ulong)key.Length;
+        int i = 0;
+        for (; i + 8 <= key.Length; i += 8)
+        {
+            ulong word = BinaryPrimitives.ReadUInt64LittleEndian(key[i..]);
+            a = BitOperations.RotateLeft(a ^ (word * P2), 31) * P1;
+            b = BitOperations.RotateLeft(b ^ (word * P4), 27) * P3;
+        }
+
+        ulong tail = 0;
+        for (int shift = 0; i < key.Length; i++, shift += 8)
+        {
+            tail |= (ulong)key[i] << shift;
+        }
+
+        a = BitOperations.RotateLeft(a ^ (tail * P2), 31) * P1;
+        b = BitOperations.RotateLeft(b ^ (tail * P4), 27) * P3;
+        return (Avalanche(a ^ (b >> 29)), Avalanche(b ^ (a >> 31) ^ P4));
+    }
+
+    private static ulong Avalanche(ulong h)
+    {
+        h ^= h >> 33;
+        h *= 0xFF51AFD7ED558CCDUL;
+        h ^= h >> 33;
+        h *= 0xC4CEB9FE1A85EC53UL;
+        h ^= h >> 33;
+        return h;
+    }
+}
