@@ -3,6 +3,7 @@ using Tributary.Broker.Groups;
 using Tributary.Broker.Handlers;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
+using Tributary.Broker.Transactions;
 using Tributary.Storage;
 
 namespace Tributary.Broker;
@@ -22,8 +23,10 @@ public sealed partial class TributaryServer : IAsyncDisposable
     private readonly string? _ownedTempDir;
     private int _stopped;
 
-    private TributaryServer(BrokerConfig config, BrokerState state, LogManager logs, KafkaListener listener, string? ownedTempDir, GroupCoordinator groups)
+    private TributaryServer(BrokerConfig config, BrokerState state, LogManager logs, KafkaListener listener, string? ownedTempDir, GroupCoordinator groups,
+        TransactionCoordinator transactions)
     {
+        Transactions = transactions;
         Groups = groups;
         Config = config;
         State = state;
@@ -39,6 +42,9 @@ public sealed partial class TributaryServer : IAsyncDisposable
 
     /// <summary>The consumer-group coordinator; for embedding and tests.</summary>
     public GroupCoordinator Groups { get; }
+
+    /// <summary>The transaction coordinator; for embedding and tests.</summary>
+    public TransactionCoordinator Transactions { get; }
 
     /// <summary>"host:port" a client should bootstrap from.</summary>
     public string BootstrapServers => $"{State.AdvertisedHost}:{State.AdvertisedPort}";
@@ -83,7 +89,9 @@ public sealed partial class TributaryServer : IAsyncDisposable
             var state = new BrokerState(settings, identity, topics, time, log);
             var groups = new GroupCoordinator(topics, GroupSettings.From(settings), time, log);
             groups.Start();
-            var registry = BuildRegistry(state, groups);
+            var transactions = new TransactionCoordinator(topics, groups, TransactionSettings.From(settings), new ProducerIdManager(dataDir), time, log);
+            transactions.Start();
+            var registry = BuildRegistry(state, groups, transactions);
             var address = ResolveListenAddress(config.ListenHost);
             var listener = new KafkaListener(new IPEndPoint(address, config.ListenPort), registry, settings, log);
             // A wildcard listener advertises localhost unless told otherwise (--advertise), which works out of the box locally.
@@ -92,7 +100,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             state.AdvertisedPort = config.AdvertisedPort ?? listener.LocalEndPoint.Port;
             logs.StartBackgroundTasks(settings.RetentionCheckIntervalMs);
             listener.Start();
-            return Task.FromResult(new TributaryServer(config, state, logs, listener, ownedTempDir, groups));
+            return Task.FromResult(new TributaryServer(config, state, logs, listener, ownedTempDir, groups, transactions));
         }
         catch
         {
@@ -110,7 +118,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
     }
 
     /// <summary>Every API this broker serves. Adding an API is a handler file and one line here.</summary>
-    private static ApiRegistry BuildRegistry(BrokerState state, GroupCoordinator groups)
+    private static ApiRegistry BuildRegistry(BrokerState state, GroupCoordinator groups, TransactionCoordinator transactions)
     {
         var creator = new TopicCreator(state);
         var describer = new TopicConfigDescriber(state.Settings);
@@ -144,6 +152,14 @@ public sealed partial class TributaryServer : IAsyncDisposable
             new OffsetDeleteHandler(groups),
             new ConsumerGroupHeartbeatHandler(groups),
             new ConsumerGroupDescribeHandler(groups),
+            new InitProducerIdHandler(transactions),
+            new AddPartitionsToTxnHandler(transactions),
+            new AddOffsetsToTxnHandler(transactions),
+            new EndTxnHandler(transactions),
+            new TxnOffsetCommitHandler(transactions),
+            new DescribeProducersHandler(state),
+            new DescribeTransactionsHandler(transactions),
+            new ListTransactionsHandler(transactions, state.Time),
         ]);
         return registry;
     }
@@ -153,6 +169,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
         await StopSchemaRegistryAsync().ConfigureAwait(false);
         await _listener.DisposeAsync().ConfigureAwait(false);
+        await Transactions.DisposeAsync().ConfigureAwait(false);
         await Groups.DisposeAsync().ConfigureAwait(false);
         await _logs.StopAsync().ConfigureAwait(false);
         _logs.Dispose();

@@ -66,6 +66,7 @@ public sealed partial class PartitionLog : IDisposable
         _hwMaxTimestamp = _active.MaxTimestamp;
         _state = null!;
         PublishLocked();
+        _producers = ProducerStateManager.Load(directory, segments, _logEndOffset); // PartitionLog.Producers.cs
     }
 
     /// <summary>Raised (outside locks, on the flusher thread or the appending thread) whenever the high watermark moves.</summary>
@@ -193,6 +194,13 @@ public sealed partial class PartitionLog : IDisposable
             position += size;
         }
 
+        // Idempotence and transactions (PartitionLog.Producers.cs): a retried batch gets its original offsets.
+        var producerAppend = PrepareProducerState(batches, now, out var duplicate);
+        if (duplicate is { } original)
+        {
+            return original;
+        }
+
         try
         {
             segment.Log.Write(mark.Size, batches);
@@ -216,6 +224,11 @@ public sealed partial class PartitionLog : IDisposable
             }
 
             throw new StorageException(StorageError.StorageFailure, $"Append to {_directory} failed: {e.Message}", e);
+        }
+
+        if (producerAppend is not null)
+        {
+            _producers.Commit(producerAppend, now);
         }
 
         segment.LastAppendMs = now;
@@ -252,6 +265,7 @@ public sealed partial class PartitionLog : IDisposable
 
     private void RollLocked(long now)
     {
+        SnapshotProducerStateLocked();
         try
         {
             _active.Close();
@@ -465,8 +479,11 @@ public sealed partial class PartitionLog : IDisposable
 
             if (clean && !_failed)
             {
+                SnapshotProducerStateLocked();
                 WriteCleanShutdownMarker();
             }
+
+            _producers.Dispose();
         }
     }
 

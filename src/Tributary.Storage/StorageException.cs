@@ -12,6 +12,12 @@ public enum StorageError
     StorageFailure,
     InvalidTimestamp,
     UnsupportedCompressionType,
+    /// <summary>Idempotence: a sequence gap or a new epoch not starting at 0 (OUT_OF_ORDER_SEQUENCE_NUMBER, 45).</summary>
+    OutOfOrderSequence,
+    /// <summary>A producer epoch older than the partition has seen (INVALID_PRODUCER_EPOCH, 47).</summary>
+    InvalidProducerEpoch,
+    /// <summary>A non-transactional write by a producer with an open transaction (INVALID_TXN_STATE, 48).</summary>
+    InvalidTxnState,
 }
 
 public sealed class StorageException : Exception

@@ -13,8 +13,9 @@ namespace Tributary.Broker.Handlers;
 /// Long polling: when fewer than min_bytes are ready the fetch waits, without spinning, until a high watermark of one
 /// of its partitions advances or max_wait_ms ends. Fetch sessions (KIP-227, v7+): full and incremental requests,
 /// with incremental responses carrying only partitions with news. v13+ names topics by id.
-/// Not implemented (single broker, no transactions yet): preferred read replicas, diverging epochs; read_committed
-/// reads up to the high watermark, which is the last stable offset while there are no transactions.
+/// read_committed (isolation_level 1) reads stop at the last stable offset and carry the aborted transactions that
+/// overlap the fetched range, so the client can drop their records; every response reports the LSO.
+/// Not implemented (single broker): preferred read replicas, diverging epochs.
 /// </summary>
 public sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, FetchResponse>
 {
@@ -151,6 +152,8 @@ public sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, 
         public FetchSlice Slice { get; set; }
         public long HighWatermark { get; set; } = -1;
         public long LogStartOffset { get; set; } = -1;
+        public long LastStableOffset { get; set; } = -1;
+        public List<FetchResponse.AbortedTransaction>? Aborted { get; set; }
     }
 
     private List<PartitionRead> ReadAll(short version, FetchRequest request, List<SessionPartition> partitions, HighWatermarkWaiter waiter)
@@ -172,11 +175,18 @@ public sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, 
             waiter.Watch(log);
             read.HighWatermark = log.HighWatermark;
             read.LogStartOffset = log.LogStartOffset;
+            var readCommitted = request.IsolationLevel == 1;
+            read.LastStableOffset = log.LastStableOffset;
             var budget = Math.Min(partition.MaxBytes, responseBudget - total);
             if (budget <= 0 && total > 0) continue;
             try
             {
-                var slice = log.Read(partition.FetchOffset, Math.Max(budget, 1));
+                var slice = log.Read(partition.FetchOffset, Math.Max(budget, 1), readCommitted ? read.LastStableOffset : null);
+                if (readCommitted)
+                {
+                    read.Aborted = [.. log.AbortedTransactions(partition.FetchOffset, read.LastStableOffset).Select(a =>
+                        new FetchResponse.AbortedTransaction { ProducerId = a.ProducerId, FirstOffset = a.FirstOffset })];
+                }
                 read.Slice = slice;
                 read.HighWatermark = slice.HighWatermark;
                 read.LogStartOffset = slice.LogStartOffset;
@@ -221,9 +231,9 @@ public sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, 
                 PartitionIndex = p.Partition,
                 ErrorCode = (short)read.Error,
                 HighWatermark = read.HighWatermark,
-                LastStableOffset = read.HighWatermark,
+                LastStableOffset = read.LastStableOffset >= 0 ? read.LastStableOffset : read.HighWatermark,
                 LogStartOffset = read.LogStartOffset,
-                AbortedTransactions = request.IsolationLevel == 1 ? [] : null,
+                AbortedTransactions = request.IsolationLevel == 1 ? read.Aborted ?? [] : null,
                 PreferredReadReplica = -1,
                 Records = slice.IsEmpty ? ReadOnlyMemory<byte>.Empty : slice.Memory,
             });

@@ -5,7 +5,7 @@ using Tributary.Storage;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>
-/// ListOffsets v1-8: latest (-1: the high watermark, which is also the last stable offset until transactions exist),
+/// ListOffsets v1-8: latest (-1: the high watermark, or for isolation_level 1, v2+, the last stable offset),
 /// earliest (-2: the log start offset), max timestamp (-3, v7+: the record with the largest timestamp), earliest
 /// local (-4, v8+: the log start offset, since no segments are tiered yet), and any timestamp: the first record whose
 /// timestamp is at or after it, found through the time index and exact to the record.
@@ -26,12 +26,12 @@ public sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOffs
             var topicResponse = new ListOffsetsResponse.ListOffsetsTopicResponse { Name = topic.Name };
             response.Topics.Add(topicResponse);
             foreach (var partition in topic.Partitions)
-                topicResponse.Partitions.Add(Lookup(context.ApiVersion, topic.Name, partition));
+                topicResponse.Partitions.Add(Lookup(context.ApiVersion, topic.Name, partition, request.IsolationLevel == 1));
         }
         return new(response);
     }
 
-    private ListOffsetsResponse.ListOffsetsPartitionResponse Lookup(short version, string topic, ListOffsetsRequest.ListOffsetsPartition partition)
+    private ListOffsetsResponse.ListOffsetsPartitionResponse Lookup(short version, string topic, ListOffsetsRequest.ListOffsetsPartition partition, bool readCommitted)
     {
         var result = new ListOffsetsResponse.ListOffsetsPartitionResponse { PartitionIndex = partition.PartitionIndex, LeaderEpoch = 0 };
         var log = broker.Topics.GetPartition(topic, partition.PartitionIndex);
@@ -49,7 +49,7 @@ public sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOffs
         {
             var found = partition.Timestamp switch
             {
-                Latest => new TimestampLookup(log.HighWatermark, -1),
+                Latest => new TimestampLookup(readCommitted ? log.LastStableOffset : log.HighWatermark, -1),
                 Earliest => new TimestampLookup(log.LogStartOffset, -1),
                 EarliestLocal when version >= 8 => new TimestampLookup(log.LogStartOffset, -1),
                 MaxTimestamp when version >= 7 => log.FindMaxTimestamp(),

@@ -16,6 +16,9 @@ public static class StorageErrors
         StorageError.StorageFailure => ErrorCode.KafkaStorageError,
         StorageError.InvalidTimestamp => ErrorCode.InvalidTimestamp,
         StorageError.UnsupportedCompressionType => ErrorCode.UnsupportedCompressionType,
+        StorageError.OutOfOrderSequence => ErrorCode.OutOfOrderSequenceNumber,
+        StorageError.InvalidProducerEpoch => ErrorCode.InvalidProducerEpoch,
+        StorageError.InvalidTxnState => ErrorCode.InvalidTxnState,
         _ => ErrorCode.UnknownServerError,
     };
 }

@@ -1,0 +1,29 @@
+using Tributary.Broker.Network;
+using Tributary.Broker.Transactions;
+using Tributary.Protocol.Messages;
+
+namespace Tributary.Broker.Handlers;
+
+/// <summary>
+/// InitProducerId v0-5 (v0 is advertised because librdkafka up to 2.11 enables idempotence only when it is).
+/// Without a transactional id: a fresh producer id at epoch 0. With one: the transaction coordinator bumps the id's
+/// epoch, aborting an open transaction and fencing older instances; v3+ may carry the current producer id and epoch
+/// for a KIP-360 recovery bump. PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v4 (KIP-588).
+/// </summary>
+public sealed class InitProducerIdHandler(TransactionCoordinator transactions) : ApiHandler<InitProducerIdRequest, InitProducerIdResponse>
+{
+    public override ApiKey Key => ApiKey.InitProducerId;
+    public override short MinVersion => 0;
+    public override short MaxVersion => 5;
+
+    protected override async ValueTask<InitProducerIdResponse?> HandleAsync(RequestContext context, InitProducerIdRequest request)
+    {
+        var (error, producerId, epoch) = await transactions.InitProducerIdAsync(request.TransactionalId, request.TransactionTimeoutMs, request.ProducerId, request.ProducerEpoch).ConfigureAwait(false);
+        return new InitProducerIdResponse
+        {
+            ErrorCode = (short)TransactionErrors.ForVersion(error, context.ApiVersion, fencedSince: 4),
+            ProducerId = producerId,
+            ProducerEpoch = epoch,
+        };
+    }
+}

@@ -1,0 +1,23 @@
+using Tributary.Broker.Network;
+using Tributary.Broker.Transactions;
+using Tributary.Protocol.Messages;
+
+namespace Tributary.Broker.Handlers;
+
+/// <summary>
+/// AddOffsetsToTxn v0-4: the group's offsets (sent next with TxnOffsetCommit) commit or abort with the transaction.
+/// Kafka adds the group's __consumer_offsets partition to the transaction; Tributary records the group itself.
+/// PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v2.
+/// </summary>
+public sealed class AddOffsetsToTxnHandler(TransactionCoordinator transactions) : ApiHandler<AddOffsetsToTxnRequest, AddOffsetsToTxnResponse>
+{
+    public override ApiKey Key => ApiKey.AddOffsetsToTxn;
+    public override short MinVersion => 0;
+    public override short MaxVersion => 4;
+
+    protected override async ValueTask<AddOffsetsToTxnResponse?> HandleAsync(RequestContext context, AddOffsetsToTxnRequest request)
+    {
+        var error = await transactions.AddOffsetsAsync(request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.GroupId).ConfigureAwait(false);
+        return new AddOffsetsToTxnResponse { ErrorCode = (short)TransactionErrors.ForVersion(error, context.ApiVersion, fencedSince: 2) };
+    }
+}

@@ -1,0 +1,34 @@
+using Tributary.Broker.Groups;
+using Tributary.Broker.Network;
+using Tributary.Broker.Transactions;
+using Tributary.Protocol.Messages;
+
+namespace Tributary.Broker.Handlers;
+
+/// <summary>
+/// TxnOffsetCommit v0-4: offsets staged in the transaction (after AddOffsetsToTxn for the group) and committed to
+/// the group only if the transaction commits. Not implemented: checking the v3+ member id and generation against
+/// the group (KIP-447); the producer's id and epoch are checked. PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v3.
+/// </summary>
+public sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions) : ApiHandler<TxnOffsetCommitRequest, TxnOffsetCommitResponse>
+{
+    public override ApiKey Key => ApiKey.TxnOffsetCommit;
+    public override short MinVersion => 0;
+    public override short MaxVersion => 4;
+
+    protected override async ValueTask<TxnOffsetCommitResponse?> HandleAsync(RequestContext context, TxnOffsetCommitRequest request)
+    {
+        var offsets = request.Topics.SelectMany(t => t.Partitions.Select(p =>
+            new OffsetToCommit(t.Name, p.PartitionIndex, p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata, -1))).ToList();
+        var error = await transactions.TxnOffsetCommitAsync(request.TransactionalId, request.GroupId, request.ProducerId, request.ProducerEpoch, offsets).ConfigureAwait(false);
+        var code = (short)TransactionErrors.ForVersion(error, context.ApiVersion, fencedSince: 3);
+        return new TxnOffsetCommitResponse
+        {
+            Topics = [.. request.Topics.Select(t => new TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic
+            {
+                Name = t.Name,
+                Partitions = [.. t.Partitions.Select(p => new TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex, ErrorCode = code })],
+            })],
+        };
+    }
+}

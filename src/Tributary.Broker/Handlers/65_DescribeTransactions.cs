@@ -1,0 +1,38 @@
+using Tributary.Broker.Network;
+using Tributary.Broker.Transactions;
+using Tributary.Protocol.Messages;
+
+namespace Tributary.Broker.Handlers;
+
+/// <summary>DescribeTransactions v0: state, producer id and epoch, timeout, start time and partitions of each id; unknown ids get TRANSACTIONAL_ID_NOT_FOUND.</summary>
+public sealed class DescribeTransactionsHandler(TransactionCoordinator transactions) : ApiHandler<DescribeTransactionsRequest, DescribeTransactionsResponse>
+{
+    public override ApiKey Key => ApiKey.DescribeTransactions;
+    public override short MinVersion => 0;
+    public override short MaxVersion => 0;
+
+    protected override async ValueTask<DescribeTransactionsResponse?> HandleAsync(RequestContext context, DescribeTransactionsRequest request)
+    {
+        var found = (await transactions.DescribeAsync(request.TransactionalIds).ConfigureAwait(false)).ToDictionary(d => d.TransactionalId);
+        var response = new DescribeTransactionsResponse();
+        foreach (var id in request.TransactionalIds)
+        {
+            if (!found.TryGetValue(id, out var d))
+            {
+                response.TransactionStates.Add(new DescribeTransactionsResponse.TransactionStateData { TransactionalId = id, ErrorCode = (short)ErrorCode.TransactionalIdNotFound });
+                continue;
+            }
+            response.TransactionStates.Add(new DescribeTransactionsResponse.TransactionStateData
+            {
+                TransactionalId = id,
+                TransactionState = d.State.ToString(),
+                TransactionTimeoutMs = d.TimeoutMs,
+                TransactionStartTimeMs = d.StartTimeMs,
+                ProducerId = d.ProducerId,
+                ProducerEpoch = d.Epoch,
+                Topics = [.. d.Partitions.GroupBy(p => p.Topic).Select(g => new DescribeTransactionsResponse.TopicData { Topic = g.Key, Partitions = [.. g.Select(p => p.Partition)] })],
+            });
+        }
+        return response;
+    }
+}

@@ -1,0 +1,56 @@
+namespace Tributary.Broker.Transactions;
+
+/// <summary>Kafka's transaction states (the names DescribeTransactions and ListTransactions report).</summary>
+public enum TransactionState : byte
+{
+    Empty,
+    Ongoing,
+    PrepareCommit,
+    PrepareAbort,
+    CompleteCommit,
+    CompleteAbort,
+    Dead,
+    PrepareEpochFence,
+}
+
+/// <summary>An offset staged by TxnOffsetCommit, committed to its group when the transaction commits.</summary>
+public sealed record PendingTxnOffset(string Group, string Topic, int Partition, long Offset, int LeaderEpoch, string? Metadata);
+
+/// <summary>
+/// One transactional id as the coordinator keeps it, and as it is stored in <c>__transaction_state</c>. Owned by the
+/// coordinator's loop; copied (<see cref="Clone"/>) before a change so that a failed write changes nothing.
+/// </summary>
+public sealed class TransactionMetadata(string transactionalId)
+{
+    public string TransactionalId { get; } = transactionalId;
+    public long ProducerId { get; set; } = -1;
+    public long LastProducerId { get; set; } = -1;
+    public short Epoch { get; set; } = -1;
+    public short LastEpoch { get; set; } = -1;
+    public int TimeoutMs { get; set; }
+    public TransactionState State { get; set; }
+    public long StartTimeMs { get; set; } = -1;
+    public long LastUpdateMs { get; set; }
+    public SortedSet<(string Topic, int Partition)> Partitions { get; } = [];
+    public SortedSet<string> Groups { get; } = new(StringComparer.Ordinal);
+    public Dictionary<(string Group, string Topic, int Partition), PendingTxnOffset> PendingOffsets { get; } = [];
+
+    public TransactionMetadata Clone()
+    {
+        var copy = new TransactionMetadata(TransactionalId)
+        {
+            ProducerId = ProducerId,
+            LastProducerId = LastProducerId,
+            Epoch = Epoch,
+            LastEpoch = LastEpoch,
+            TimeoutMs = TimeoutMs,
+            State = State,
+            StartTimeMs = StartTimeMs,
+            LastUpdateMs = LastUpdateMs,
+        };
+        copy.Partitions.UnionWith(Partitions);
+        copy.Groups.UnionWith(Groups);
+        foreach (var (k, v) in PendingOffsets) copy.PendingOffsets[k] = v;
+        return copy;
+    }
+}

@@ -1,0 +1,85 @@
+using System.Buffers.Binary;
+
+namespace Tributary.Storage;
+
+/// <summary>
+/// The aborted transactions of one partition, in marker order, kept in memory and in
+/// <c>aborted-transactions.txnindex</c> in the partition directory: 32-byte big-endian entries
+/// (producer id, first offset, last offset = the abort marker's offset, last stable offset after the abort).
+///
+/// Why one file per partition rather than Kafka's one per segment: the entries are few (one per aborted
+/// transaction), and a single file keeps segment roll, retention and compaction free of producer concerns. Entries
+/// below the log start are simply never asked for.
+///
+/// Durability: entries are appended without fsync and the file is synced before each producer-state snapshot. At
+/// open, entries at or after the snapshot offset are dropped and rebuilt by the tail scan from the abort markers in
+/// the log, so a torn or lost tail of this file costs nothing.
+/// </summary>
+internal sealed class AbortedTxnIndex : IDisposable
+{
+    public const string FileName = "aborted-transactions.txnindex";
+    private const int EntrySize = 32;
+    private readonly string _path;
+    private readonly List<AbortedTxn> _entries = [];
+    private FileStream? _file;
+
+    private AbortedTxnIndex(string path) => _path = path;
+
+    public IReadOnlyList<AbortedTxn> Entries => _entries;
+
+    /// <summary>Loads the entries whose marker lies below <paramref name="keepBelowOffset"/> and rewrites the file with just those.</summary>
+    public static AbortedTxnIndex Load(string directory, long keepBelowOffset)
+    {
+        var index = new AbortedTxnIndex(Path.Combine(directory, FileName));
+        if (File.Exists(index._path))
+        {
+            var bytes = File.ReadAllBytes(index._path);
+            for (int p = 0; p + EntrySize <= bytes.Length; p += EntrySize)
+            {
+                var e = bytes.AsSpan(p, EntrySize);
+                var entry = new AbortedTxn(BinaryPrimitives.ReadInt64BigEndian(e), BinaryPrimitives.ReadInt64BigEndian(e[8..]),
+                    BinaryPrimitives.ReadInt64BigEndian(e[16..]), BinaryPrimitives.ReadInt64BigEndian(e[24..]));
+                if (entry.LastOffset < keepBelowOffset) index._entries.Add(entry);
+            }
+        }
+
+        index._file = new FileStream(index._path, FileMode.Create, FileAccess.Write, FileShare.ReadWrite);
+        foreach (var entry in index._entries) index.Write(entry);
+        index._file.Flush(flushToDisk: true);
+        return index;
+    }
+
+    public void Add(AbortedTxn entry)
+    {
+        _entries.Add(entry);
+        Write(entry);
+        _file?.Flush(flushToDisk: false);
+    }
+
+    /// <summary>Aborted transactions that overlap [<paramref name="from"/>, <paramref name="toExclusive"/>).</summary>
+    public List<AbortedTxn> Overlapping(long from, long toExclusive)
+    {
+        var result = new List<AbortedTxn>();
+        foreach (var e in _entries)
+            if (e.LastOffset >= from && e.FirstOffset < toExclusive) result.Add(e);
+        return result;
+    }
+
+    public void Sync() => _file?.Flush(flushToDisk: true);
+
+    private void Write(AbortedTxn entry)
+    {
+        Span<byte> e = stackalloc byte[EntrySize];
+        BinaryPrimitives.WriteInt64BigEndian(e, entry.ProducerId);
+        BinaryPrimitives.WriteInt64BigEndian(e[8..], entry.FirstOffset);
+        BinaryPrimitives.WriteInt64BigEndian(e[16..], entry.LastOffset);
+        BinaryPrimitives.WriteInt64BigEndian(e[24..], entry.LastStableOffset);
+        _file?.Write(e);
+    }
+
+    public void Dispose()
+    {
+        _file?.Dispose();
+        _file = null;
+    }
+}

@@ -1,0 +1,128 @@
+using Tributary.Protocol.Records;
+
+namespace Tributary.Storage.Tests;
+
+/// <summary>Idempotence and transaction state of the partition log: duplicates, gaps, epochs, LSO, aborted index, snapshots.</summary>
+public sealed class ProducerStateTests
+{
+    private static byte[] Batch(long pid, short epoch, int seq, int count = 1, bool transactional = false)
+    {
+        var b = new RecordBatchBuilder { ProducerId = pid, ProducerEpoch = epoch, BaseSequence = seq, IsTransactional = transactional };
+        for (int i = 0; i < count; i++) b.Add(1_700_000_000_000 + i, [(byte)i]);
+        return b.Build();
+    }
+
+    private static byte[] Marker(long pid, short epoch, bool commit) =>
+        new RecordBatchBuilder { ProducerId = pid, ProducerEpoch = epoch, IsTransactional = true, IsControl = true }
+            .Add(1_700_000_000_000, [0, 0, 0, commit ? (byte)1 : (byte)0], [0, 0, 0, 0, 0, 0]).Build();
+
+    private static async Task<StorageError> FailsWith(PartitionLog log, byte[] batch) =>
+        (await Assert.ThrowsAsync<StorageException>(async () => await log.AppendAsync(batch))).Error;
+
+    [Fact]
+    public async Task DuplicateBatchGetsOriginalOffsetsAndIsNotWritten()
+    {
+        using var dir = new TempDir();
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime());
+        await log.AppendAsync(Batch(-1, -1, -1, 3));
+        var first = await log.AppendAsync(Batch(7, 0, 0, 2));
+        var second = await log.AppendAsync(Batch(7, 0, 2, 2));
+        Assert.Equal((3, 4), (first.BaseOffset, first.LastOffset));
+        var retry = await log.AppendAsync(Batch(7, 0, 0, 2));
+        Assert.Equal((3, 4), (retry.BaseOffset, retry.LastOffset));
+        Assert.Equal(7, log.LogEndOffset);
+        Assert.Equal(second.BaseOffset, (await log.AppendAsync(Batch(7, 0, 2, 2))).BaseOffset);
+    }
+
+    [Fact]
+    public async Task GapsAndStaleEpochsAreRejected()
+    {
+        using var dir = new TempDir();
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime());
+        await log.AppendAsync(Batch(7, 1, 0));
+        Assert.Equal(StorageError.OutOfOrderSequence, await FailsWith(log, Batch(7, 1, 2)));
+        Assert.Equal(StorageError.InvalidProducerEpoch, await FailsWith(log, Batch(7, 0, 1)));
+        Assert.Equal(StorageError.OutOfOrderSequence, await FailsWith(log, Batch(7, 2, 5)));
+        await log.AppendAsync(Batch(7, 2, 0)); // KIP-360 bump: a new epoch starts at 0
+        await log.AppendAsync(Batch(9, 0, 42)); // unknown producer: any sequence
+        Assert.Equal(3, log.LogEndOffset);
+        var producer = Assert.Single(log.ActiveProducers(), p => p.ProducerId == 7);
+        Assert.Equal((short)2, producer.Epoch);
+        Assert.Equal(0, producer.LastSequence);
+    }
+
+    [Fact]
+    public async Task OnlyTheLastFiveBatchesAreRemembered()
+    {
+        using var dir = new TempDir();
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime());
+        for (int i = 0; i < 6; i++) await log.AppendAsync(Batch(7, 0, i));
+        Assert.Equal(1, (await log.AppendAsync(Batch(7, 0, 1))).BaseOffset);
+        Assert.Equal(StorageError.OutOfOrderSequence, await FailsWith(log, Batch(7, 0, 0)));
+    }
+
+    [Fact]
+    public async Task LastStableOffsetHoldsAtOpenTransactionsAndAbortsAreIndexed()
+    {
+        using var dir = new TempDir();
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime());
+        await log.AppendAsync(Batch(-1, -1, -1, 2));                 // 0-1
+        await log.AppendAsync(Batch(7, 0, 0, 2, transactional: true)); // 2-3 open
+        await log.AppendAsync(Batch(-1, -1, -1, 1));                 // 4
+        await log.AppendAsync(Batch(8, 0, 0, 1, transactional: true)); // 5 open
+        Assert.Equal(2, log.LastStableOffset);
+        Assert.Equal(6, log.HighWatermark);
+        await log.AppendAsync(Marker(7, 0, commit: false));           // 6 abort of 2-3
+        Assert.Equal(5, log.LastStableOffset);
+        var aborted = Assert.Single(log.AbortedTransactions(0, 100));
+        Assert.Equal((7L, 2L, 6L), (aborted.ProducerId, aborted.FirstOffset, aborted.LastOffset));
+        Assert.Empty(log.AbortedTransactions(7, 100));
+        await log.AppendAsync(Marker(8, 0, commit: true));            // 7 commit of 5
+        Assert.Equal(8, log.LastStableOffset);
+        Assert.Single(log.AbortedTransactions(0, 100));
+        using var slice = log.Read(0, 1 << 20, log.LastStableOffset);
+        Assert.Equal(0, slice.FirstOffset);
+    }
+
+    [Fact]
+    public async Task StateSurvivesReopenWithSnapshotsAndTailReplay()
+    {
+        using var dir = new TempDir();
+        var config = new LogConfig { SegmentBytes = 300 };
+        var time = new ManualTime();
+        using (var log = PartitionLog.Open(dir.Path, config, time))
+        {
+            for (int i = 0; i < 10; i++) await log.AppendAsync(Batch(7, 0, i));
+            await log.AppendAsync(Batch(8, 0, 0, 1, transactional: true));
+            await log.AppendAsync(Batch(9, 0, 0, 1, transactional: true));
+            await log.AppendAsync(Marker(9, 0, commit: false));
+            Assert.True(log.SegmentCount > 2);
+        }
+
+        Assert.NotEmpty(Directory.GetFiles(dir.Path, "*.snapshot"));
+        // Without the clean-shutdown snapshot, the state comes from an older snapshot plus the tail.
+        var newest = Directory.GetFiles(dir.Path, "*.snapshot").Max()!;
+        File.Delete(newest);
+        using var reopened = PartitionLog.Open(dir.Path, config, time);
+        Assert.Equal(9, (await reopened.AppendAsync(Batch(7, 0, 9))).BaseOffset);
+        Assert.Equal(StorageError.OutOfOrderSequence, await FailsWith(reopened, Batch(7, 0, 11)));
+        Assert.Equal(10, reopened.LastStableOffset);
+        var aborted = Assert.Single(reopened.AbortedTransactions(0, 100));
+        Assert.Equal(9, aborted.ProducerId);
+    }
+
+    [Fact]
+    public async Task IdleProducersExpire()
+    {
+        using var dir = new TempDir();
+        var time = new ManualTime();
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), time);
+        log.ProducerIdExpirationMs = 1000;
+        await log.AppendAsync(Batch(7, 0, 0));
+        await log.AppendAsync(Batch(8, 0, 0, transactional: true));
+        time.Advance(2000);
+        Assert.Equal(1, log.ExpireProducers());
+        Assert.Equal(8, Assert.Single(log.ActiveProducers()).ProducerId);
+        await log.AppendAsync(Batch(7, 0, 5)); // forgotten: accepted at any sequence
+    }
+}
