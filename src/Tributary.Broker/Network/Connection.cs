@@ -62,7 +62,8 @@ public sealed class Connection : IAsyncDisposable
 
     private async Task ReadLoopAsync()
     {
-        var stream = new BufferedStream(new NetworkStream(_socket, ownsSocket: false), 64 * 1024);
+        // BufferedStream rents nothing until the first read and lets pipelined small requests share one receive call.
+        var stream = new BufferedStream(new NetworkStream(_socket, ownsSocket: false), 16 * 1024);
         var sizeBuffer = new byte[4];
         var token = _closing.Token;
         try
@@ -224,6 +225,8 @@ public sealed class Connection : IAsyncDisposable
             {
                 pending.Context.ReleaseResources();
                 ArrayPool<byte>.Shared.Return(pending.Frame);
+                // An idle connection keeps no response buffer: a thousand idle clients cost a thousand sockets, not 64 MB.
+                if (_responses.Reader.Count == 0) writer.Release();
             }
             if (failed) CloseSocket();
         }

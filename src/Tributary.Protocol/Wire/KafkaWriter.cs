@@ -30,7 +30,14 @@ public sealed class KafkaWriter : IDisposable
     private readonly List<(int At, ArraySegment<byte> Bytes)> _external = [];
     private int _externalLength;
 
-    public KafkaWriter(int initialCapacity = 4096) => _buffer = ArrayPool<byte>.Shared.Rent(initialCapacity);
+    private readonly int _initialCapacity;
+
+    /// <summary>The buffer is rented on first write, so an idle writer holds no memory.</summary>
+    public KafkaWriter(int initialCapacity = 4096)
+    {
+        _initialCapacity = initialCapacity;
+        _buffer = [];
+    }
 
     /// <summary>Bytes written into the buffer itself (external record blobs not counted).</summary>
     public int Position => _position;
@@ -76,9 +83,9 @@ public sealed class KafkaWriter : IDisposable
 
     private void Grow(int count)
     {
-        var next = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, _position + count));
+        var next = ArrayPool<byte>.Shared.Rent(Math.Max(Math.Max(_buffer.Length * 2, _initialCapacity), _position + count));
         _buffer.AsSpan(0, _position).CopyTo(next);
-        ArrayPool<byte>.Shared.Return(_buffer);
+        if (_buffer.Length > 0) ArrayPool<byte>.Shared.Return(_buffer);
         _buffer = next;
     }
 
@@ -182,6 +189,14 @@ public sealed class KafkaWriter : IDisposable
     }
 
     public void PatchInt32(int at, int value) => BinaryPrimitives.WriteInt32BigEndian(_buffer.AsSpan(at, 4), value);
+
+    /// <summary>Returns the buffer to the pool (it is rented again on the next write); for writers that go idle.</summary>
+    public void Release()
+    {
+        Reset();
+        if (_buffer.Length > 0) ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = [];
+    }
 
     public void Dispose()
     {
