@@ -20,6 +20,8 @@ public static class BenchCommands
     private static readonly Option<int> Partitions = new("--partitions", "-p") { Description = "Partitions (when the topic is created)", DefaultValueFactory = _ => 1 };
     private static readonly Option<int> Size = new("--size", "-s") { Description = "Record value size in bytes", DefaultValueFactory = _ => 100 };
     private static readonly Option<bool> Json = new("--json") { Description = "Print the result as JSON" };
+    private static readonly Option<int> Idle = new("--idle-connections") { Description = "Hold this many idle client connections open during the run", DefaultValueFactory = _ => 0 };
+    private static readonly Option<int?> ServerPid = new("--server-pid") { Description = "Report the resident memory of this local broker process at start and end" };
 
     public static Command Create()
     {
@@ -45,7 +47,7 @@ public static class BenchCommands
 
         var command = new Command("produce", "Records/s, MB/s and acknowledgement latency of producers")
         {
-            Topic, Partitions, Size, count, duration, warmup, producers, acks, linger, batch, compression, client, Json,
+            Topic, Partitions, Size, count, duration, warmup, producers, acks, linger, batch, compression, client, Idle, ServerPid, Json,
         };
         command.SetGuardedAction(async (parse, ct) =>
         {
@@ -57,7 +59,7 @@ public static class BenchCommands
                 Enum.Parse<CompressionType>(parse.GetValue(compression)!, ignoreCase: true),
                 parse.GetValue(client) == "dotnet" ? BenchClient.DotNet : BenchClient.Librdkafka);
             var benchmark = new ProduceBenchmark(ClientOptions.ProducerConfig(parse), options);
-            var result = await WithProgressAsync("produced", parse.GetValue(Json), p => benchmark.RunAsync(p, ct));
+            var result = await WithSurroundingsAsync(parse, ct, () => WithProgressAsync("produced", parse.GetValue(Json), p => benchmark.RunAsync(p, ct)));
             return Report(result, parse.GetValue(Json));
         });
         return command;
@@ -113,6 +115,23 @@ public static class BenchCommands
             return Report(result, parse.GetValue(Json));
         });
         return command;
+    }
+
+    /// <summary>Idle connections held open around the run, and the broker's resident memory before and after it.</summary>
+    private static async Task<BenchResult> WithSurroundingsAsync(ParseResult parse, CancellationToken ct, Func<Task<BenchResult>> run)
+    {
+        var pid = parse.GetValue(ServerPid);
+        var rssBefore = pid is { } p1 ? ProcessMemory.ResidentBytes(p1) : null;
+        await using var idle = await IdleConnections.OpenAsync(parse.GetValue(ClientOptions.Brokers)!, parse.GetValue(Idle), ct);
+        var result = await run();
+        var settings = new Dictionary<string, string>(result.Settings);
+        if (idle.Count > 0) settings["idle.connections"] = idle.Count.ToString(CultureInfo.InvariantCulture);
+        if (rssBefore is { } before && pid is { } p2 && ProcessMemory.ResidentBytes(p2) is { } after)
+        {
+            settings["server.rss.start.mb"] = (before / 1048576.0).ToString("F1", CultureInfo.InvariantCulture);
+            settings["server.rss.end.mb"] = (after / 1048576.0).ToString("F1", CultureInfo.InvariantCulture);
+        }
+        return result with { Settings = settings };
     }
 
     private static Acks ParseAcks(string acks) => acks switch { "0" => Acks.None, "1" => Acks.Leader, _ => Acks.All };
