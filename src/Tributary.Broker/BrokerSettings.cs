@@ -28,6 +28,13 @@ public sealed class BrokerSettings
             var other => throw new ArgumentException($"log.flush.policy must be 'durable' or 'page-cache', not '{other}'"),
         };
         MaxConnectionsInFlightPerConnection = Int("queued.max.requests.per.connection", 128);
+        Cleaner = new Tributary.Storage.Cleaning.CleanerOptions
+        {
+            Enabled = Bool("log.cleaner.enable", true),
+            DedupeBufferSize = Long("log.cleaner.dedupe.buffer.size", 128L << 20),
+            IoMaxBytesPerSecond = Get("log.cleaner.io.max.bytes.per.second") is { } rate ? double.Parse(rate, CultureInfo.InvariantCulture) : double.MaxValue,
+            BackoffMs = Long("log.cleaner.backoff.ms", 15_000),
+        };
         ValidateTopicDefaults();
     }
 
@@ -39,6 +46,8 @@ public sealed class BrokerSettings
     public bool DeleteTopicEnable { get; }
     public FlushPolicy FlushPolicy { get; }
     public int MaxConnectionsInFlightPerConnection { get; }
+    /// <summary>log.cleaner.enable, log.cleaner.dedupe.buffer.size, log.cleaner.io.max.bytes.per.second, log.cleaner.backoff.ms.</summary>
+    public Tributary.Storage.Cleaning.CleanerOptions Cleaner { get; }
 
     public string? Get(string name) => _settings.TryGetValue(name, out var v) ? v : null;
 

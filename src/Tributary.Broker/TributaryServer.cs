@@ -98,7 +98,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             var wildcard = IPAddress.Any.Equals(address) || IPAddress.IPv6Any.Equals(address);
             state.AdvertisedHost = config.AdvertisedHost ?? (wildcard ? "localhost" : config.ListenHost);
             state.AdvertisedPort = config.AdvertisedPort ?? listener.LocalEndPoint.Port;
-            logs.StartBackgroundTasks(settings.RetentionCheckIntervalMs);
+            logs.StartBackgroundTasks(settings.RetentionCheckIntervalMs, settings.Cleaner);
             listener.Start();
             return Task.FromResult(new TributaryServer(config, state, logs, listener, ownedTempDir, groups, transactions));
         }

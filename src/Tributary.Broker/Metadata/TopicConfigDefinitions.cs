@@ -87,6 +87,12 @@ public static class TopicConfigDefinitions
             TimestampType = Get("message.timestamp.type") == "LogAppendTime" ? TimestampType.LogAppendTime : TimestampType.CreateTime,
             FileDeleteDelayMs = long.Parse(Get("file.delete.delay.ms")),
             FlushPolicy = broker.FlushPolicy,
+            CleanupDelete = Get("cleanup.policy").Split(',', StringSplitOptions.TrimEntries).Contains("delete"),
+            CleanupCompact = Get("cleanup.policy").Split(',', StringSplitOptions.TrimEntries).Contains("compact"),
+            MinCleanableDirtyRatio = double.Parse(Get("min.cleanable.dirty.ratio"), System.Globalization.CultureInfo.InvariantCulture),
+            DeleteRetentionMs = long.Parse(Get("delete.retention.ms")),
+            MinCompactionLagMs = long.Parse(Get("min.compaction.lag.ms")),
+            MaxCompactionLagMs = long.Parse(Get("max.compaction.lag.ms")),
         };
     }
 }
