@@ -8,18 +8,25 @@ namespace Tributary.Storage;
 /// (once: a flag de-duplicates). This thread takes each scheduled partition, closes its generation, runs
 /// one fdatasync for everything written so far, advances the high watermark and completes every append
 /// of the generation at once. Appends that arrive during the sync join the next generation, so under load
-/// one sync serves many appends and appending never waits for a sync in progress. Partitions share the
-/// thread: one pass over all dirty partitions, one sync per partition file.
+/// one sync serves many appends and appending never waits for a sync in progress. A sync covers one file, so
+/// with many busy partitions the syncs themselves are the cost: a few threads run them side by side (the device
+/// serves concurrent fdatasyncs far faster than one after another). A log is synced by one thread at a time
+/// (its flush lock), so more threads never sync the same file twice at once.
 /// </summary>
 internal sealed class LogFlusher : IDisposable
 {
+    private const int Threads = 4;
     private readonly BlockingCollection<PartitionLog> _queue = new(new ConcurrentQueue<PartitionLog>());
-    private readonly Thread _thread;
+    private readonly Thread[] _threads;
 
     public LogFlusher(string name)
     {
-        _thread = new Thread(Run) { IsBackground = true, Name = name };
-        _thread.Start();
+        _threads = new Thread[Threads];
+        for (var i = 0; i < Threads; i++)
+        {
+            _threads[i] = new Thread(Run) { IsBackground = true, Name = $"{name}-{i}" };
+            _threads[i].Start();
+        }
     }
 
     /// <summary>Used by logs opened without a <see cref="LogManager"/>.</summary>
@@ -43,9 +50,12 @@ internal sealed class LogFlusher : IDisposable
     public void Dispose()
     {
         _queue.CompleteAdding();
-        if (Thread.CurrentThread != _thread)
+        foreach (var thread in _threads)
         {
-            _thread.Join();
+            if (Thread.CurrentThread != thread)
+            {
+                thread.Join();
+            }
         }
     }
 
