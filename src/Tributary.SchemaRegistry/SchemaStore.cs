@@ -258,6 +258,7 @@ public sealed class SchemaStore
             {
                 if (live.Count > 0) throw RegistryException.SubjectNotSoftDeleted(subject);
                 foreach (var v in all) CheckNotReferenced(v);
+                await WriteMaxIdAsync(ct).ConfigureAwait(false);
                 foreach (var v in all) await WriteAsync(SchemaLogRecords.SchemaKey(subject, v.Version), null, ct).ConfigureAwait(false);
                 if (SubjectConfig(subject) is not null) await WriteAsync(SchemaLogRecords.ConfigKey(subject), null, ct).ConfigureAwait(false);
                 if (SubjectMode(subject) is not null) await WriteAsync(SchemaLogRecords.ModeKey(subject), null, ct).ConfigureAwait(false);
@@ -298,6 +299,7 @@ public sealed class SchemaStore
             if (permanent)
             {
                 if (!target.Deleted) throw RegistryException.VersionNotSoftDeleted(subject, target.Version);
+                await WriteMaxIdAsync(ct).ConfigureAwait(false);
                 await WriteAsync(SchemaLogRecords.SchemaKey(subject, target.Version), null, ct).ConfigureAwait(false);
             }
             else
@@ -472,6 +474,17 @@ public sealed class SchemaStore
     private static string ContentKey(SchemaContent c) =>
         string.Join('\n', c.SchemaType, c.Schema, JsonSerializer.Serialize(c.References), c.Metadata?.ToJsonString() ?? "", c.RuleSet?.ToJsonString() ?? "");
 
+    /// <summary>
+    /// Before schemas are tombstoned, records the highest id ever assigned under the NOOP key (whose value Confluent
+    /// ignores): once compaction drops the tombstoned values, replay still starts new ids above every old one.
+    /// </summary>
+    private Task WriteMaxIdAsync(CancellationToken ct)
+    {
+        int maxId;
+        lock (_sync) maxId = _maxId;
+        return WriteAsync(SchemaLogRecords.NoopKey(), SchemaLogRecords.Serialize(new JsonObject { ["tributaryMaxId"] = maxId }), ct);
+    }
+
     private async Task WriteAsync(byte[] key, byte[]? value, CancellationToken ct)
     {
         try
@@ -551,6 +564,9 @@ public sealed class SchemaStore
                             vs[v.Version] = v with { Deleted = true };
                     break;
                 }
+                case "NOOP" when (value is null ? null : value["tributaryMaxId"]) is JsonValue mv && mv.TryGetValue<int>(out var recordedMax):
+                    _maxId = Math.Max(_maxId, recordedMax);
+                    break;
                 case "CLEAR_SUBJECT" when subject is not null && value is not null:
                     if (_subjects.TryGetValue(subject, out var cleared))
                         foreach (var v in cleared.Values.Where(v => v.Deleted).ToList())

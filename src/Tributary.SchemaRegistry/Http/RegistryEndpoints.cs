@@ -43,7 +43,7 @@ internal sealed class RegistryEndpoints(SchemaStore store)
         {
             var subject = Route(c, "subject");
             var versions = store.Versions(subject, Flag(c, "deleted"), Flag(c, "deletedOnly"));
-            if (versions.Count == 0 && store.Versions(subject, true).Count == 0) throw RegistryException.SubjectNotFound(subject);
+            if (versions.Count == 0) throw RegistryException.SubjectNotFound(subject);
             return WriteAsync(c, Page(c, versions.Select(v => (JsonNode)JsonValue.Create(v))));
         });
         app.MapPost("/subjects/{subject}/versions", RegisterAsync);

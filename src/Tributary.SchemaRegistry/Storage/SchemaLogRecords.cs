@@ -14,7 +14,8 @@ namespace Tributary.SchemaRegistry.Storage;
 /// MODE            {"keytype":"MODE","subject":null|"s","magic":0}    value {"mode":"READONLY"} (null = removed)
 /// DELETE_SUBJECT  {"keytype":"DELETE_SUBJECT","subject":"s","magic":0} value {"subject":"s","version":N}
 /// CLEAR_SUBJECT   {"keytype":"CLEAR_SUBJECT","subject":"s","magic":0}  value {"subject":"s"}
-/// NOOP            {"keytype":"NOOP","magic":0}                        (ignored)
+/// NOOP            {"keytype":"NOOP","magic":0}  Tributary's value {"tributaryMaxId":N} keeps the id high-water mark
+///                 through compaction (Confluent ignores NOOP values)
 /// </code>
 /// <c>schemaType</c> is omitted for AVRO, as Confluent writes it. Unknown key types are skipped on replay.
 /// </summary>
@@ -28,6 +29,8 @@ internal static class SchemaLogRecords
 
     public static byte[] ModeKey(string? subject) =>
         Serialize(new JsonObject { ["keytype"] = "MODE", ["subject"] = subject, ["magic"] = 0 });
+
+    public static byte[] NoopKey() => Serialize(new JsonObject { ["keytype"] = "NOOP", ["magic"] = 0 });
 
     public static byte[] DeleteSubjectKey(string subject) =>
         Serialize(new JsonObject { ["keytype"] = "DELETE_SUBJECT", ["subject"] = subject, ["magic"] = 0 });
