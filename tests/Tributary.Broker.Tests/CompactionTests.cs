@@ -1,0 +1,126 @@
+using System.Text;
+using Confluent.Kafka;
+
+namespace Tributary.Broker.Tests;
+
+/// <summary>Compaction seen by a real client: librdkafka reads across the gaps and empty batches the cleaner leaves.</summary>
+public sealed class CompactionTests : IAsyncLifetime
+{
+    private TributaryServer _server = null!;
+    private readonly BrokerFixtureLite _client = new();
+
+    public async Task InitializeAsync()
+    {
+        _server = await TributaryServer.StartEphemeralAsync(settings: new Dictionary<string, string>
+        {
+            ["log.cleaner.backoff.ms"] = "50",
+            ["log.retention.check.interval.ms"] = "100",
+        });
+        _client.Bootstrap = _server.BootstrapServers;
+    }
+
+    public async Task DisposeAsync() => await _server.StopAsync();
+
+    private static byte[] Bytes(string s) => Encoding.UTF8.GetBytes(s);
+
+    [Fact]
+    public async Task A_compacted_topic_keeps_the_latest_value_per_key_at_its_offset_and_drops_tombstoned_keys()
+    {
+        await _client.CreateTopicAsync("changelog", new()
+        {
+            ["cleanup.policy"] = "compact",
+            ["segment.bytes"] = "4096",
+            ["min.cleanable.dirty.ratio"] = "0.01",
+            ["delete.retention.ms"] = "0",
+        });
+        var latest = new Dictionary<string, (long Offset, string? Value)>();
+        using (var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = _client.Bootstrap, LingerMs = 2, CompressionType = CompressionType.Lz4 }).Build())
+        {
+            for (int round = 0; round < 40; round++)
+            {
+                for (int k = 0; k < 20; k++)
+                {
+                    string? value = k % 7 == 0 && round == 39 ? null : $"value-{k}-{round}";
+                    var report = await producer.ProduceAsync("changelog", new Message<byte[]?, byte[]?> { Key = Bytes($"key-{k}"), Value = value is null ? null : Bytes(value) });
+                    latest[$"key-{k}"] = (report.Offset.Value, value);
+                }
+            }
+
+            // Roll past the last write so every record above is in a closed, cleanable segment.
+            for (int i = 0; i < 60; i++)
+            {
+                await producer.ProduceAsync("changelog", new Message<byte[]?, byte[]?> { Key = Bytes("filler"), Value = new byte[100] });
+            }
+        }
+
+        var expected = latest.Where(kv => kv.Value.Value is not null).ToDictionary(kv => kv.Key, kv => kv.Value);
+        List<ConsumeResult<byte[]?, byte[]?>> records = [];
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            records = ReadToEnd("changelog");
+            var keys = records.Where(r => Encoding.UTF8.GetString(r.Message.Key!) != "filler").ToList();
+            if (keys.Count == expected.Count)
+            {
+                break;
+            }
+
+            await Task.Delay(200);
+        }
+
+        var live = records.Where(r => Encoding.UTF8.GetString(r.Message.Key!) != "filler").ToList();
+        Assert.Equal(expected.Count, live.Count);
+        foreach (var record in live)
+        {
+            var (offset, value) = expected[Encoding.UTF8.GetString(record.Message.Key!)];
+            Assert.Equal(offset, record.Offset.Value);
+            Assert.Equal(value, Encoding.UTF8.GetString(record.Message.Value!));
+        }
+
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig { BootstrapServers = _client.Bootstrap, GroupId = "w" }).Build();
+        var watermarks = consumer.QueryWatermarkOffsets(new TopicPartition("changelog", 0), TimeSpan.FromSeconds(10));
+        Assert.Equal(0, watermarks.Low.Value);
+        Assert.Equal(40 * 20 + 60, watermarks.High.Value);
+    }
+
+    private List<ConsumeResult<byte[]?, byte[]?>> ReadToEnd(string topic)
+    {
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
+        {
+            BootstrapServers = _client.Bootstrap, GroupId = "c-" + Guid.NewGuid().ToString("N"), EnableAutoCommit = false,
+            AutoOffsetReset = AutoOffsetReset.Earliest, EnablePartitionEof = true,
+        }).Build();
+        consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
+        var results = new List<ConsumeResult<byte[]?, byte[]?>>();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (DateTime.UtcNow < deadline)
+        {
+            var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
+            if (r is null)
+            {
+                continue;
+            }
+
+            if (r.IsPartitionEOF)
+            {
+                break;
+            }
+
+            results.Add(r);
+        }
+
+        return results;
+    }
+}
+
+/// <summary>The little a test needs to talk to a broker it started itself.</summary>
+internal sealed class BrokerFixtureLite
+{
+    public string Bootstrap { get; set; } = "";
+
+    public async Task CreateTopicAsync(string name, Dictionary<string, string> configs)
+    {
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = Bootstrap }).Build();
+        await admin.CreateTopicsAsync([new Confluent.Kafka.Admin.TopicSpecification { Name = name, NumPartitions = 1, ReplicationFactor = 1, Configs = configs }]);
+    }
+}
