@@ -519,32 +519,32 @@ public sealed class SchemaStore
             switch ((string?)key["keytype"])
             {
                 case "SCHEMA" when subject is not null:
-                {
-                    var version = (int)key["version"]!;
-                    var versions = _subjects.TryGetValue(subject, out var vs) ? vs : _subjects[subject] = new SortedDictionary<int, SubjectVersion>();
-                    if (versions.TryGetValue(version, out var previous)) versions.Remove(version);
-                    if (value is not null)
                     {
-                        var v = SchemaLogRecords.ParseSchemaValue(value);
-                        versions[version] = v;
-                        _maxId = Math.Max(_maxId, v.Id);
-                        if (!_byId.ContainsKey(v.Id))
+                        var version = (int)key["version"]!;
+                        var versions = _subjects.TryGetValue(subject, out var vs) ? vs : _subjects[subject] = new SortedDictionary<int, SubjectVersion>();
+                        if (versions.TryGetValue(version, out var previous)) versions.Remove(version);
+                        if (value is not null)
                         {
-                            _byId[v.Id] = v.Content;
-                            changedIds.Add(v.Id);
+                            var v = SchemaLogRecords.ParseSchemaValue(value);
+                            versions[version] = v;
+                            _maxId = Math.Max(_maxId, v.Id);
+                            if (!_byId.ContainsKey(v.Id))
+                            {
+                                _byId[v.Id] = v.Content;
+                                changedIds.Add(v.Id);
+                            }
+                            _idByContent.TryAdd(ContentKey(v.Content), v.Id);
                         }
-                        _idByContent.TryAdd(ContentKey(v.Content), v.Id);
+                        if (previous is not null && value is null && !_subjects.Values.Any(s => s.Values.Any(o => o.Id == previous.Id)))
+                        {
+                            _byId.Remove(previous.Id);
+                            _idByContent.Remove(ContentKey(previous.Content));
+                            _parsed.TryRemove(previous.Id, out _);
+                            changedIds.Add(previous.Id);
+                        }
+                        if (versions.Count == 0) _subjects.Remove(subject);
+                        break;
                     }
-                    if (previous is not null && value is null && !_subjects.Values.Any(s => s.Values.Any(o => o.Id == previous.Id)))
-                    {
-                        _byId.Remove(previous.Id);
-                        _idByContent.Remove(ContentKey(previous.Content));
-                        _parsed.TryRemove(previous.Id, out _);
-                        changedIds.Add(previous.Id);
-                    }
-                    if (versions.Count == 0) _subjects.Remove(subject);
-                    break;
-                }
                 case "CONFIG":
                     if (subject is null) _globalConfig = value;
                     else if (value is null) _subjectConfigs.Remove(subject);
@@ -557,13 +557,13 @@ public sealed class SchemaStore
                     else _subjectModes[subject] = mode;
                     break;
                 case "DELETE_SUBJECT" when subject is not null && value is not null:
-                {
-                    var upTo = value["version"] is JsonValue uv && uv.TryGetValue<int>(out var n) ? n : int.MaxValue;
-                    if (_subjects.TryGetValue(subject, out var vs))
-                        foreach (var v in vs.Values.Where(v => v.Version <= upTo).ToList())
-                            vs[v.Version] = v with { Deleted = true };
-                    break;
-                }
+                    {
+                        var upTo = value["version"] is JsonValue uv && uv.TryGetValue<int>(out var n) ? n : int.MaxValue;
+                        if (_subjects.TryGetValue(subject, out var vs))
+                            foreach (var v in vs.Values.Where(v => v.Version <= upTo).ToList())
+                                vs[v.Version] = v with { Deleted = true };
+                        break;
+                    }
                 case "NOOP" when (value is null ? null : value["tributaryMaxId"]) is JsonValue mv && mv.TryGetValue<int>(out var recordedMax):
                     _maxId = Math.Max(_maxId, recordedMax);
                     break;

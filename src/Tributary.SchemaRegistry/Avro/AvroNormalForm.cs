@@ -17,36 +17,36 @@ internal static class AvroNormalForm
             case AvroNamed named when !written.Add(named.FullName):
                 return JsonValue.Create(named.FullName);
             case AvroRecord r:
-            {
-                var obj = new JsonObject { ["type"] = r.IsError ? "error" : "record", ["name"] = r.FullName };
-                if (r.Aliases.Count > 0) obj["aliases"] = new JsonArray(r.Aliases.Order(StringComparer.Ordinal).Select(a => (JsonNode)JsonValue.Create(a)).ToArray());
-                var fields = new JsonArray();
-                foreach (var f in r.Fields)
                 {
-                    var fo = new JsonObject { ["name"] = f.Name, ["type"] = ToNode(f.Type, written) };
-                    if (f.HasDefault) fo["default"] = f.Default?.DeepClone();
-                    if (f.Aliases.Count > 0) fo["aliases"] = new JsonArray(f.Aliases.Order(StringComparer.Ordinal).Select(a => (JsonNode)JsonValue.Create(a)).ToArray());
-                    if (f.Order is not null and not "ascending") fo["order"] = f.Order;
-                    fields.Add(fo);
+                    var obj = new JsonObject { ["type"] = r.IsError ? "error" : "record", ["name"] = r.FullName };
+                    if (r.Aliases.Count > 0) obj["aliases"] = new JsonArray(r.Aliases.Order(StringComparer.Ordinal).Select(a => (JsonNode)JsonValue.Create(a)).ToArray());
+                    var fields = new JsonArray();
+                    foreach (var f in r.Fields)
+                    {
+                        var fo = new JsonObject { ["name"] = f.Name, ["type"] = ToNode(f.Type, written) };
+                        if (f.HasDefault) fo["default"] = f.Default?.DeepClone();
+                        if (f.Aliases.Count > 0) fo["aliases"] = new JsonArray(f.Aliases.Order(StringComparer.Ordinal).Select(a => (JsonNode)JsonValue.Create(a)).ToArray());
+                        if (f.Order is not null and not "ascending") fo["order"] = f.Order;
+                        fields.Add(fo);
+                    }
+                    obj["fields"] = fields;
+                    return obj;
                 }
-                obj["fields"] = fields;
-                return obj;
-            }
             case AvroEnum e:
-            {
-                var obj = new JsonObject { ["type"] = "enum", ["name"] = e.FullName };
-                if (e.Aliases.Count > 0) obj["aliases"] = new JsonArray(e.Aliases.Order(StringComparer.Ordinal).Select(a => (JsonNode)JsonValue.Create(a)).ToArray());
-                obj["symbols"] = new JsonArray(e.Symbols.Select(s => (JsonNode)JsonValue.Create(s)).ToArray());
-                if (e.Default is not null) obj["default"] = e.Default;
-                return obj;
-            }
+                {
+                    var obj = new JsonObject { ["type"] = "enum", ["name"] = e.FullName };
+                    if (e.Aliases.Count > 0) obj["aliases"] = new JsonArray(e.Aliases.Order(StringComparer.Ordinal).Select(a => (JsonNode)JsonValue.Create(a)).ToArray());
+                    obj["symbols"] = new JsonArray(e.Symbols.Select(s => (JsonNode)JsonValue.Create(s)).ToArray());
+                    if (e.Default is not null) obj["default"] = e.Default;
+                    return obj;
+                }
             case AvroFixed f:
-            {
-                var obj = new JsonObject { ["type"] = "fixed", ["name"] = f.FullName };
-                if (f.Aliases.Count > 0) obj["aliases"] = new JsonArray(f.Aliases.Order(StringComparer.Ordinal).Select(a => (JsonNode)JsonValue.Create(a)).ToArray());
-                obj["size"] = f.Size;
-                return WithLogical(obj, f);
-            }
+                {
+                    var obj = new JsonObject { ["type"] = "fixed", ["name"] = f.FullName };
+                    if (f.Aliases.Count > 0) obj["aliases"] = new JsonArray(f.Aliases.Order(StringComparer.Ordinal).Select(a => (JsonNode)JsonValue.Create(a)).ToArray());
+                    obj["size"] = f.Size;
+                    return WithLogical(obj, f);
+                }
             case AvroArray a:
                 return WithLogical(new JsonObject { ["type"] = "array", ["items"] = ToNode(a.Items, written) }, a);
             case AvroMap m:

@@ -80,52 +80,52 @@ internal sealed partial class AvroParser
         {
             case "record":
             case "error":
-            {
-                var (fullName, ns) = DefineName(obj, space);
-                var record = new AvroRecord(fullName, Aliases(obj, ns), type == "error");
-                Register(record);
-                if (obj["fields"] is not JsonArray fields) throw new AvroSchemaException($"record {fullName} has no fields array");
-                var seen = new HashSet<string>(StringComparer.Ordinal);
-                foreach (var f in fields)
                 {
-                    if (f is not JsonObject field) throw new AvroSchemaException($"field of {fullName} is not an object");
-                    var fname = field["name"] is JsonValue fn && fn.TryGetValue<string>(out var s) ? s : throw new AvroSchemaException($"field without a name in {fullName}");
-                    if (!NamePattern().IsMatch(fname)) throw new AvroSchemaException($"invalid field name: {fname}");
-                    if (!seen.Add(fname)) throw new AvroSchemaException($"duplicate field {fname} in record {fullName}");
-                    var ftype = Parse(field["type"] ?? throw new AvroSchemaException($"field {fname} has no type"), ns);
-                    var hasDefault = field.ContainsKey("default");
-                    var dflt = field["default"];
-                    if (hasDefault && !AvroDefaults.IsValid(ftype, dflt))
-                        throw new AvroSchemaException($"invalid default for field {fname}: {dflt?.ToJsonString() ?? "null"} not a {Describe(ftype)}");
-                    var faliases = field["aliases"] is JsonArray fa ? fa.Select(a => a!.GetValue<string>()).ToList() : [];
-                    var order = field["order"] is JsonValue ov && ov.TryGetValue<string>(out var o) ? o : null;
-                    record.Fields.Add(new AvroField(fname, faliases, ftype, dflt, hasDefault, order));
+                    var (fullName, ns) = DefineName(obj, space);
+                    var record = new AvroRecord(fullName, Aliases(obj, ns), type == "error");
+                    Register(record);
+                    if (obj["fields"] is not JsonArray fields) throw new AvroSchemaException($"record {fullName} has no fields array");
+                    var seen = new HashSet<string>(StringComparer.Ordinal);
+                    foreach (var f in fields)
+                    {
+                        if (f is not JsonObject field) throw new AvroSchemaException($"field of {fullName} is not an object");
+                        var fname = field["name"] is JsonValue fn && fn.TryGetValue<string>(out var s) ? s : throw new AvroSchemaException($"field without a name in {fullName}");
+                        if (!NamePattern().IsMatch(fname)) throw new AvroSchemaException($"invalid field name: {fname}");
+                        if (!seen.Add(fname)) throw new AvroSchemaException($"duplicate field {fname} in record {fullName}");
+                        var ftype = Parse(field["type"] ?? throw new AvroSchemaException($"field {fname} has no type"), ns);
+                        var hasDefault = field.ContainsKey("default");
+                        var dflt = field["default"];
+                        if (hasDefault && !AvroDefaults.IsValid(ftype, dflt))
+                            throw new AvroSchemaException($"invalid default for field {fname}: {dflt?.ToJsonString() ?? "null"} not a {Describe(ftype)}");
+                        var faliases = field["aliases"] is JsonArray fa ? fa.Select(a => a!.GetValue<string>()).ToList() : [];
+                        var order = field["order"] is JsonValue ov && ov.TryGetValue<string>(out var o) ? o : null;
+                        record.Fields.Add(new AvroField(fname, faliases, ftype, dflt, hasDefault, order));
+                    }
+                    return record;
                 }
-                return record;
-            }
             case "enum":
-            {
-                var (fullName, ns) = DefineName(obj, space);
-                if (obj["symbols"] is not JsonArray symbolsNode) throw new AvroSchemaException($"enum {fullName} has no symbols");
-                var symbols = symbolsNode.Select(s => s!.GetValue<string>()).ToList();
-                foreach (var s in symbols)
-                    if (!NamePattern().IsMatch(s)) throw new AvroSchemaException($"invalid enum symbol: {s}");
-                if (symbols.Distinct().Count() != symbols.Count) throw new AvroSchemaException($"duplicate enum symbol in {fullName}");
-                var dflt = obj["default"] is JsonValue dv && dv.TryGetValue<string>(out var d) ? d : null;
-                if (dflt is not null && !symbols.Contains(dflt)) throw new AvroSchemaException($"enum default {dflt} is not a symbol of {fullName}");
-                var e = new AvroEnum(fullName, Aliases(obj, ns), symbols, dflt) { LogicalType = logical };
-                Register(e);
-                return e;
-            }
+                {
+                    var (fullName, ns) = DefineName(obj, space);
+                    if (obj["symbols"] is not JsonArray symbolsNode) throw new AvroSchemaException($"enum {fullName} has no symbols");
+                    var symbols = symbolsNode.Select(s => s!.GetValue<string>()).ToList();
+                    foreach (var s in symbols)
+                        if (!NamePattern().IsMatch(s)) throw new AvroSchemaException($"invalid enum symbol: {s}");
+                    if (symbols.Distinct().Count() != symbols.Count) throw new AvroSchemaException($"duplicate enum symbol in {fullName}");
+                    var dflt = obj["default"] is JsonValue dv && dv.TryGetValue<string>(out var d) ? d : null;
+                    if (dflt is not null && !symbols.Contains(dflt)) throw new AvroSchemaException($"enum default {dflt} is not a symbol of {fullName}");
+                    var e = new AvroEnum(fullName, Aliases(obj, ns), symbols, dflt) { LogicalType = logical };
+                    Register(e);
+                    return e;
+                }
             case "fixed":
-            {
-                var (fullName, ns) = DefineName(obj, space);
-                if (obj["size"] is not JsonValue sv || !sv.TryGetValue<int>(out var size) || size < 0)
-                    throw new AvroSchemaException($"fixed {fullName} needs a non-negative size");
-                var f = new AvroFixed(fullName, Aliases(obj, ns), size) { LogicalType = logical, Precision = precision, Scale = scale };
-                Register(f);
-                return f;
-            }
+                {
+                    var (fullName, ns) = DefineName(obj, space);
+                    if (obj["size"] is not JsonValue sv || !sv.TryGetValue<int>(out var size) || size < 0)
+                        throw new AvroSchemaException($"fixed {fullName} needs a non-negative size");
+                    var f = new AvroFixed(fullName, Aliases(obj, ns), size) { LogicalType = logical, Precision = precision, Scale = scale };
+                    Register(f);
+                    return f;
+                }
             case "array":
                 return new AvroArray(Parse(obj["items"] ?? throw new AvroSchemaException("array without items"), space)) { LogicalType = logical };
             case "map":
