@@ -126,7 +126,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
         ApiRegistry? registry = null;
         registry = new ApiRegistry(
         [
-            new ProduceHandler(state),
+            new ProduceHandler(state, transactions),
             new FetchHandler(state),
             new ListOffsetsHandler(state),
             new MetadataHandler(state, creator),
@@ -134,6 +134,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             new CreateTopicsHandler(state, creator, describer),
             new DeleteTopicsHandler(state),
             new DeleteRecordsHandler(state),
+            new DescribeLogDirsHandler(state),
             new DescribeConfigsHandler(state, describer),
             new AlterConfigsHandler(changer),
             new CreatePartitionsHandler(state),

@@ -12,8 +12,11 @@ namespace Tributary.Broker.Handlers;
 /// advertised because librdkafka up to 2.11 enables compression only when Produce v0 is listed).
 /// All partitions of a request are appended in order before any is awaited, so their fsyncs are shared.
 /// acks=0 gets no response at all, as in Kafka.
+/// Exactly-once: the log checks producer sequences and epochs (a retried batch is answered with its original offsets);
+/// control batches from clients are refused (INVALID_RECORD); a transactional batch must come from the current epoch
+/// of a transaction that added the partition (KIP-890 part 1 server-side defence), else INVALID_TXN_STATE.
 /// </summary>
-public sealed class ProduceHandler(BrokerState broker) : ApiHandler<ProduceRequest, ProduceResponse>
+public sealed class ProduceHandler(BrokerState broker, Transactions.TransactionCoordinator? transactions = null) : ApiHandler<ProduceRequest, ProduceResponse>
 {
     public override ApiKey Key => ApiKey.Produce;
     public override short MinVersion => 0;
@@ -38,6 +41,7 @@ public sealed class ProduceHandler(BrokerState broker) : ApiHandler<ProduceReque
                 else if (log is null) result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
                 else if (context.ApiVersion < 3) result.ErrorCode = (short)ErrorCode.UnsupportedForMessageFormat;
                 else if (partitionData.Records is not { Length: > 0 } records) result.ErrorCode = (short)ErrorCode.InvalidRecord;
+                else if (TransactionCheck(topic!.Name, partitionData.Index, records) is { } txnError) result.ErrorCode = (short)txnError;
                 else if (broker.SchemaValidator?.Validate(topic!.Name, topic.Configs, records) is { } invalid) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.InvalidRecord, invalid);
                 else appends.Add((result, StartAppend(log, MemoryMarshal.AsMemory(records), context.Cancellation)));
             }
@@ -59,6 +63,18 @@ public sealed class ProduceHandler(BrokerState broker) : ApiHandler<ProduceReque
             }
         }
         return request.Acks == 0 ? null : response;
+    }
+
+    /// <summary>Exactly-once checks on the first batch's header (one producer writes one request); null when it passes.</summary>
+    private ErrorCode? TransactionCheck(string topic, int partition, ReadOnlyMemory<byte> records)
+    {
+        if (records.Length < Protocol.Records.RecordBatchHeader.HeaderSize) return null;
+        var header = new Protocol.Records.RecordBatchHeader(records.Span);
+        if (header.Magic != 2) return null;
+        if (header.IsControl) return ErrorCode.InvalidRecord;
+        if (!header.IsTransactional || transactions is null) return null;
+        var error = transactions.VerifyTransactionalWrite(header.ProducerId, header.ProducerEpoch, topic, partition);
+        return error == ErrorCode.None ? null : error;
     }
 
     private static ValueTask<AppendResult> StartAppend(PartitionLog log, Memory<byte> records, CancellationToken cancellation)

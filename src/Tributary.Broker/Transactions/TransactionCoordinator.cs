@@ -37,6 +37,8 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
     private readonly BrokerLog _log;
     private readonly Channel<Func<Task>> _work = Channel.CreateUnbounded<Func<Task>>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, TransactionMetadata> _txns = new(StringComparer.Ordinal);
+    // Published copy of each producer id's open transaction, read by Produce without the loop (KIP-890 verification).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, (short Epoch, bool Ongoing, HashSet<(string, int)> Partitions)> _open = new();
     private Task? _loop;
     private ITimer? _timer;
     private volatile bool _loaded;
@@ -64,7 +66,11 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
         {
             try
             {
-                foreach (var m in Replay()) _txns[m.TransactionalId] = m;
+                foreach (var m in Replay())
+                {
+                    _txns[m.TransactionalId] = m;
+                    _open[m.ProducerId] = (m.Epoch, m.State == TransactionState.Ongoing, [.. m.Partitions]);
+                }
                 foreach (var m in _txns.Values) _ids.Observe(Math.Max(m.ProducerId, m.LastProducerId));
                 _loaded = true;
                 foreach (var m in _txns.Values.Where(m => m.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort).ToList())
@@ -137,6 +143,20 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
         return done.Task;
     }
 
+    /// <summary>
+    /// Server-side transaction defence (KIP-890 part 1): a transactional batch is accepted only from the current epoch
+    /// of a producer whose open transaction includes the partition. Safe to call from any thread.
+    /// </summary>
+    public Protocol.Messages.ErrorCode VerifyTransactionalWrite(long producerId, short epoch, string topic, int partition)
+    {
+        if (!_loaded) return Protocol.Messages.ErrorCode.None; // the log's own epoch checks still apply
+        if (!_open.TryGetValue(producerId, out var open)) return Protocol.Messages.ErrorCode.InvalidProducerIdMapping;
+        if (epoch < open.Epoch) return Protocol.Messages.ErrorCode.InvalidProducerEpoch;
+        return epoch == open.Epoch && open.Ongoing && open.Partitions.Contains((topic, partition))
+            ? Protocol.Messages.ErrorCode.None
+            : Protocol.Messages.ErrorCode.InvalidTxnState;
+    }
+
     // ---- persistence -------------------------------------------------------------------------------------------
 
     private PartitionLog StatePartition(string transactionalId)
@@ -164,8 +184,12 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
             _log.Error($"transaction coordinator: writing the state of {transactionalId} failed: {e.Message}");
             return false;
         }
-        if (next is null) _txns.Remove(transactionalId);
-        else _txns[transactionalId] = next;
+        if (_txns.Remove(transactionalId, out var previous)) _open.TryRemove(previous.ProducerId, out _);
+        if (next is not null)
+        {
+            _txns[transactionalId] = next;
+            _open[next.ProducerId] = (next.Epoch, next.State == TransactionState.Ongoing, [.. next.Partitions]);
+        }
         return true;
     }
 
