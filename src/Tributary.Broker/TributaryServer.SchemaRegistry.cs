@@ -48,6 +48,7 @@ public sealed partial class TributaryServer
             var store = new SchemaStore(new PartitionSchemaLog(log, server.State.Time), level);
             server._schemaRegistry = await SchemaRegistryServer.StartAsync(store, listeners, cancellationToken).ConfigureAwait(false);
             server.State.SchemaValidator = new RecordSchemaValidator(store);
+            server.State.Log.Info($"schema registry listening on {server._schemaRegistry.Url}");
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException or UriFormatException)
         {
