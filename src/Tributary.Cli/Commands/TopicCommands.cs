@@ -121,6 +121,8 @@ public static class TopicCommands
                     (marks.High.Value - marks.Low.Value).ToString());
             }
 
+            var storageTable = await StorageTable(admin, topic, topicName);
+
             Terminal.Heading($"{topicName}: {topic.Partitions.Count} partition(s)");
             if (configTable.Rows.Count > 0)
             {
@@ -131,9 +133,60 @@ public static class TopicCommands
                 Terminal.Note(parse.GetValue(all) ? "no configs reported" : "no configs set on the topic (--all-configs shows defaults)");
             }
             Terminal.Write(partitionTable);
+            if (storageTable is not null)
+            {
+                Terminal.Write(storageTable);
+            }
+
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// Size on disk per partition from DescribeLogDirs, asked of each partition's leader; against Tributary also the log
+    /// start/end, segment count and, for compacted topics, the dirty ratio and last clean time (extension tags, see
+    /// DescribeLogDirsHandler). Null, with a note, when the brokers do not answer DescribeLogDirs v4.
+    /// </summary>
+    private static async Task<Table?> StorageTable(IAdminClient admin, TopicMetadata topic, string topicName)
+    {
+        var infos = new Dictionary<int, PartitionLogInfo>();
+        try
+        {
+            var brokers = ClientOptions.Metadata(admin).Brokers.ToDictionary(b => b.BrokerId);
+            foreach (var byLeader in topic.Partitions.GroupBy(p => p.Leader))
+            {
+                if (!brokers.TryGetValue(byLeader.Key, out var broker))
+                {
+                    continue;
+                }
+
+                foreach (var (partition, info) in await LogDirsClient.DescribeAsync(broker.Host, broker.Port, topicName, byLeader.Select(p => p.PartitionId), ClientOptions.Timeout))
+                {
+                    infos[partition] = info;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or InvalidOperationException or Tributary.Protocol.Wire.ProtocolException)
+        {
+            Terminal.Note($"storage details unavailable (DescribeLogDirs v4): {e.Message}");
+            return null;
+        }
+
+        var table = Terminal.NewTable("#PARTITION", "#SIZE-BYTES", "#SEGMENTS", "#LOG-START", "#LOG-END", "DIRTY-RATIO", "LAST-CLEAN");
+        foreach (var info in infos.Values.OrderBy(i => i.Partition))
+        {
+            table.AddText(
+                info.Partition.ToString(),
+                info.SizeBytes.ToString(),
+                info.SegmentCount?.ToString() ?? "-",
+                info.LogStartOffset?.ToString() ?? "-",
+                info.LogEndOffset?.ToString() ?? "-",
+                info.DirtyRatio is { } ratio ? ratio.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture) : "-",
+                info.LastCleanTimeMs is > 0 and var ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms).ToString("u", System.Globalization.CultureInfo.InvariantCulture) : info.DirtyRatio is null ? "-" : "never");
+        }
+
+        return table;
     }
 
     /// <summary>The topic's configs; a broker that cannot describe them costs the config table, not the whole command.</summary>
