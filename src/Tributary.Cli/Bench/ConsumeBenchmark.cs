@@ -3,7 +3,7 @@ using Confluent.Kafka;
 
 namespace Tributary.Cli.Bench;
 
-public sealed record ConsumeBenchOptions(string Topic, int Partitions, long Count = 0, int Consumers = 1, TimeSpan? Timeout = null);
+public sealed record ConsumeBenchOptions(string Topic, int Partitions, long Count = 0, int Consumers = 1, TimeSpan? Timeout = null, BenchClient Client = BenchClient.Librdkafka);
 
 /// <summary>
 /// Reads a prepared topic from the beginning with one or more consumers (partitions split between them by
@@ -29,7 +29,11 @@ public sealed class ConsumeBenchmark(ConsumerConfig baseConfig, ConsumeBenchOpti
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         stop.CancelAfter(options.Timeout ?? TimeSpan.FromMinutes(10));
         var readers = Enumerable.Range(0, options.Consumers)
-            .Select(i => Task.Factory.StartNew(() => Read(i, ends, target, stop.Token), TaskCreationOptions.LongRunning))
+            .Select(i => Task.Factory.StartNew(() =>
+            {
+                if (options.Client == BenchClient.Librdkafka) ReadNative(i, ends, target, stop.Token);
+                else Read(i, ends, target, stop.Token);
+            }, TaskCreationOptions.LongRunning))
             .ToList();
         var all = Task.WhenAll(readers);
         while (!all.IsCompleted)
@@ -42,7 +46,12 @@ public sealed class ConsumeBenchmark(ConsumerConfig baseConfig, ConsumeBenchOpti
         var records = Consumed;
         var size = records > 0 ? (int)(Interlocked.Read(ref _bytes) / records) : 0;
         return new BenchResult("consume", baseConfig.BootstrapServers, options.Topic, options.Partitions, size, records, seconds, null,
-            new Dictionary<string, string> { ["consumers"] = options.Consumers.ToString(), ["fetch.max.bytes"] = Config(0).FetchMaxBytes?.ToString() ?? "" });
+            new Dictionary<string, string>
+            {
+                ["consumers"] = options.Consumers.ToString(),
+                ["fetch.max.bytes"] = Config(0).FetchMaxBytes?.ToString() ?? "",
+                ["client"] = options.Client == BenchClient.Librdkafka ? "librdkafka C API" : "Confluent.Kafka .NET",
+            });
     }
 
     private ConsumerConfig Config(int index) => new(baseConfig.ToDictionary(kv => kv.Key, kv => kv.Value))
@@ -55,6 +64,26 @@ public sealed class ConsumeBenchmark(ConsumerConfig baseConfig, ConsumeBenchOpti
         QueuedMaxMessagesKbytes = 262_144,
         ClientId = $"tributary-bench-consumer-{index}",
     };
+
+    private void ReadNative(int index, long[] ends, long target, CancellationToken stop)
+    {
+        var mine = Enumerable.Range(0, options.Partitions).Where(p => p % options.Consumers == index && ends[p] > 0).ToList();
+        if (mine.Count == 0) return;
+        var config = Config(index).Where(kv => kv.Value is not null && kv.Key != "enable.auto.commit").ToDictionary(kv => kv.Key, kv => kv.Value);
+        using var consumer = new NativeConsumer(config, options.Topic);
+        foreach (var p in mine) consumer.StartFromBeginning(p);
+        var remaining = new HashSet<int>(mine);
+        while (remaining.Count > 0 && !stop.IsCancellationRequested && Consumed < target)
+        {
+            foreach (var p in remaining.ToList())
+            {
+                var (records, bytes, next, _) = consumer.ConsumeBatch(p, remaining.Count == 1 ? 100 : 0);
+                Interlocked.Add(ref _records, records);
+                Interlocked.Add(ref _bytes, bytes);
+                if (next >= ends[p]) remaining.Remove(p);
+            }
+        }
+    }
 
     private void Read(int index, long[] ends, long target, CancellationToken stop)
     {

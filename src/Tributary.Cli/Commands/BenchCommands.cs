@@ -70,9 +70,11 @@ public static class BenchCommands
         var count = new Option<long>("--count", "-n") { Description = "Records to read (0: everything present at the start)", DefaultValueFactory = _ => 0 };
         var consumers = new Option<int>("--consumers") { Description = "Consumers, partitions split between them", DefaultValueFactory = _ => 1 };
         var prepare = new Option<long>("--prepare") { Description = "First produce this many records of --size into the topic", DefaultValueFactory = _ => 0 };
+        var client = new Option<string>("--client") { Description = "librdkafka: its C API (measures the broker); dotnet: Confluent.Kafka's .NET consumer", DefaultValueFactory = _ => "librdkafka" };
+        client.AcceptOnlyFromAmong("librdkafka", "dotnet");
         var command = new Command("consume", "Records/s and MB/s reading a topic from the beginning")
         {
-            Topic, Partitions, Size, count, consumers, prepare, Json,
+            Topic, Partitions, Size, count, consumers, prepare, client, Json,
         };
         command.SetGuardedAction(async (parse, ct) =>
         {
@@ -85,7 +87,8 @@ public static class BenchCommands
                 var filled = await WithProgressAsync("prepared", parse.GetValue(Json), p => fill.RunAsync(p, ct));
                 if (filled.Errors > 0) throw new CliException($"{filled.Errors} records failed while preparing the topic");
             }
-            var benchmark = new ConsumeBenchmark(ClientOptions.ConsumerConfig(parse), new ConsumeBenchOptions(topic, partitions, parse.GetValue(count), parse.GetValue(consumers)));
+            var benchmark = new ConsumeBenchmark(ClientOptions.ConsumerConfig(parse), new ConsumeBenchOptions(topic, partitions, parse.GetValue(count), parse.GetValue(consumers),
+                Client: parse.GetValue(client) == "dotnet" ? BenchClient.DotNet : BenchClient.Librdkafka));
             var result = await WithProgressAsync("consumed", parse.GetValue(Json), p => benchmark.RunAsync(p, ct));
             return Report(result, parse.GetValue(Json));
         });

@@ -1,0 +1,102 @@
+using System.Runtime.InteropServices;
+
+namespace Tributary.Cli.Bench;
+
+/// <summary>rd_kafka_message_t, as laid out by librdkafka on 64-bit platforms.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct LibrdkafkaMessage
+{
+    public int Err;
+    public IntPtr Topic;
+    public int Partition;
+    public IntPtr Payload;
+    public nuint Length;
+    public IntPtr Key;
+    public nuint KeyLength;
+    public long Offset;
+    public IntPtr Private;
+}
+
+/// <summary>The librdkafka C functions the native benchmark clients call, bound once.</summary>
+internal sealed unsafe class LibrdkafkaApi
+{
+    private static readonly Lazy<LibrdkafkaApi> Loaded = new(Load);
+
+    public static LibrdkafkaApi Instance => Loaded.Value;
+
+    /// <summary>A NUL-terminated UTF-8 copy that lives for the process: configuration strings are few, and librdkafka copies them.</summary>
+    public static byte* Utf8(string s)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(s + "\0");
+        var pinned = GCHandle.Alloc(bytes, GCHandleType.Pinned);
+        return (byte*)pinned.AddrOfPinnedObject();
+    }
+
+    /// <summary>A configuration object with every setting applied; throws with librdkafka's reason for a bad one.</summary>
+    public IntPtr NewConfig(IReadOnlyDictionary<string, string> config)
+    {
+        var conf = ConfNew();
+        var error = stackalloc byte[512];
+        foreach (var (name, value) in config)
+        {
+            if (ConfSet(conf, Utf8(name), Utf8(value), error, 512) != 0)
+                throw new InvalidOperationException($"librdkafka rejected {name}={value}: {Marshal.PtrToStringUTF8((IntPtr)error)}");
+        }
+        return conf;
+    }
+
+    /// <summary>rd_kafka_new; type 0 is a producer, 1 a consumer. Takes ownership of <paramref name="conf"/>.</summary>
+    public IntPtr NewClient(int type, IntPtr conf)
+    {
+        var error = stackalloc byte[512];
+        var handle = New(type, conf, error, 512);
+        return handle != IntPtr.Zero ? handle : throw new InvalidOperationException("librdkafka could not create a client: " + Marshal.PtrToStringUTF8((IntPtr)error));
+    }
+
+    public delegate* unmanaged<IntPtr> ConfNew;
+    public delegate* unmanaged<IntPtr, byte*, byte*, byte*, nuint, int> ConfSet;
+    public delegate* unmanaged<IntPtr, IntPtr, void> ConfSetOpaque;
+    public delegate* unmanaged<IntPtr, delegate* unmanaged<IntPtr, LibrdkafkaMessage*, IntPtr, void>, void> ConfSetDrMsgCb;
+    public delegate* unmanaged<int, IntPtr, byte*, nuint, IntPtr> New;
+    public delegate* unmanaged<IntPtr, byte*, IntPtr, IntPtr> TopicNew;
+    public delegate* unmanaged<IntPtr, int, int, byte*, nuint, byte*, nuint, IntPtr, int> Produce;
+    public delegate* unmanaged<int> LastError;
+    public delegate* unmanaged<int, IntPtr> Err2Str;
+    public delegate* unmanaged<IntPtr, int, int> Poll;
+    public delegate* unmanaged<IntPtr, int, int> Flush;
+    public delegate* unmanaged<IntPtr, void> TopicDestroy;
+    public delegate* unmanaged<IntPtr, void> Destroy;
+    public delegate* unmanaged<IntPtr, int, long, int> ConsumeStart;
+    public delegate* unmanaged<IntPtr, int, int> ConsumeStop;
+    public delegate* unmanaged<IntPtr, int, int, LibrdkafkaMessage**, nuint, nint> ConsumeBatch;
+    public delegate* unmanaged<LibrdkafkaMessage*, void> MessageDestroy;
+
+    /// <summary>Loads the librdkafka that Confluent.Kafka resolves (see NativeLibrdkafka), so both use one binary.</summary>
+    private static LibrdkafkaApi Load()
+    {
+        Kafka.NativeLibrdkafka.EnsureLoaded();
+        _ = Confluent.Kafka.Library.Version; // makes Confluent.Kafka load librdkafka through its resolver
+        var library = NativeLibrary.Load(Kafka.NativeLibrdkafka.ResolvedPath ?? "librdkafka");
+        IntPtr F(string name) => NativeLibrary.GetExport(library, name);
+        return new LibrdkafkaApi
+        {
+            ConfNew = (delegate* unmanaged<IntPtr>)F("rd_kafka_conf_new"),
+            ConfSet = (delegate* unmanaged<IntPtr, byte*, byte*, byte*, nuint, int>)F("rd_kafka_conf_set"),
+            ConfSetOpaque = (delegate* unmanaged<IntPtr, IntPtr, void>)F("rd_kafka_conf_set_opaque"),
+            ConfSetDrMsgCb = (delegate* unmanaged<IntPtr, delegate* unmanaged<IntPtr, LibrdkafkaMessage*, IntPtr, void>, void>)F("rd_kafka_conf_set_dr_msg_cb"),
+            New = (delegate* unmanaged<int, IntPtr, byte*, nuint, IntPtr>)F("rd_kafka_new"),
+            TopicNew = (delegate* unmanaged<IntPtr, byte*, IntPtr, IntPtr>)F("rd_kafka_topic_new"),
+            Produce = (delegate* unmanaged<IntPtr, int, int, byte*, nuint, byte*, nuint, IntPtr, int>)F("rd_kafka_produce"),
+            LastError = (delegate* unmanaged<int>)F("rd_kafka_last_error"),
+            Err2Str = (delegate* unmanaged<int, IntPtr>)F("rd_kafka_err2str"),
+            Poll = (delegate* unmanaged<IntPtr, int, int>)F("rd_kafka_poll"),
+            Flush = (delegate* unmanaged<IntPtr, int, int>)F("rd_kafka_flush"),
+            TopicDestroy = (delegate* unmanaged<IntPtr, void>)F("rd_kafka_topic_destroy"),
+            Destroy = (delegate* unmanaged<IntPtr, void>)F("rd_kafka_destroy"),
+            ConsumeStart = (delegate* unmanaged<IntPtr, int, long, int>)F("rd_kafka_consume_start"),
+            ConsumeStop = (delegate* unmanaged<IntPtr, int, int>)F("rd_kafka_consume_stop"),
+            ConsumeBatch = (delegate* unmanaged<IntPtr, int, int, LibrdkafkaMessage**, nuint, nint>)F("rd_kafka_consume_batch"),
+            MessageDestroy = (delegate* unmanaged<LibrdkafkaMessage*, void>)F("rd_kafka_message_destroy"),
+        };
+    }
+}

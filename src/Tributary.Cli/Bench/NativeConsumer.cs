@@ -1,0 +1,66 @@
+namespace Tributary.Cli.Bench;
+
+/// <summary>
+/// Reads partitions with librdkafka's C API (rd_kafka_consume_batch), without marshalling each record into .NET:
+/// the consume benchmark then measures how fast the broker serves fetches, not the .NET wrapper.
+/// </summary>
+public sealed unsafe class NativeConsumer : IDisposable
+{
+    private const int ConsumerType = 1;
+    private const long OffsetBeginning = -2;
+    private const int ErrPartitionEof = -191;
+    private readonly LibrdkafkaApi _api = LibrdkafkaApi.Instance;
+    private readonly IntPtr _handle;
+    private readonly IntPtr _topic;
+    private readonly List<int> _started = [];
+    private readonly LibrdkafkaMessage*[] _batch = new LibrdkafkaMessage*[10_000];
+
+    public NativeConsumer(IReadOnlyDictionary<string, string> config, string topic)
+    {
+        _handle = _api.NewClient(ConsumerType, _api.NewConfig(config));
+        _topic = _api.TopicNew(_handle, LibrdkafkaApi.Utf8(topic), IntPtr.Zero);
+    }
+
+    public void StartFromBeginning(int partition)
+    {
+        if (_api.ConsumeStart(_topic, partition, OffsetBeginning) != 0)
+            throw new InvalidOperationException($"rd_kafka_consume_start failed for partition {partition}: error {_api.LastError()}");
+        _started.Add(partition);
+    }
+
+    /// <summary>Takes up to one batch of a partition's records: counts, payload bytes, and the offset after the last one (-1 if none).</summary>
+    public (int Records, long Bytes, long NextOffset, bool Eof) ConsumeBatch(int partition, int timeoutMs)
+    {
+        int records = 0;
+        long bytes = 0, next = -1;
+        var eof = false;
+        fixed (LibrdkafkaMessage** batch = _batch)
+        {
+            var n = (int)_api.ConsumeBatch(_topic, partition, timeoutMs, batch, (nuint)_batch.Length);
+            for (var i = 0; i < n; i++)
+            {
+                var message = batch[i];
+                if (message->Err == 0)
+                {
+                    records++;
+                    bytes += (long)message->Length;
+                    next = message->Offset + 1;
+                }
+                else if (message->Err == ErrPartitionEof)
+                {
+                    eof = true;
+                    next = message->Offset;
+                }
+                _api.MessageDestroy(message);
+            }
+        }
+        return (records, bytes, next, eof);
+    }
+
+    public void Dispose()
+    {
+        foreach (var partition in _started) _api.ConsumeStop(_topic, partition);
+        _api.TopicDestroy(_topic);
+        _api.Destroy(_handle);
+    }
+}
