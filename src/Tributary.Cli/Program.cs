@@ -16,6 +16,7 @@ public static class Program
         RegistryCommands.Create(),
         BenchCommands.Create(),
         GroupCommands.Create(),
+        TxnCommands.Create(), TxnCommands.CreateProducer(),
     };
 
     public static Task<int> Main(string[] args)
