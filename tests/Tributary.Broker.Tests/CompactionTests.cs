@@ -83,6 +83,37 @@ public sealed class CompactionTests : IAsyncLifetime
         Assert.Equal(40 * 20 + 60, watermarks.High.Value);
     }
 
+    [Theory]
+    [InlineData((short)0)]
+    [InlineData((short)1)]
+    [InlineData((short)2)]
+    [InlineData((short)3)]
+    [InlineData((short)4)]
+    public async Task DescribeLogDirs_reports_partition_sizes_in_every_version(short version)
+    {
+        string topic = "sized-" + version;
+        await _client.CreateTopicAsync(topic, new() { ["cleanup.policy"] = "compact,delete" });
+        using (var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = _client.Bootstrap }).Build())
+        {
+            await producer.ProduceAsync(topic, new Message<byte[]?, byte[]?> { Key = Bytes("k"), Value = new byte[1000] });
+        }
+
+        await using var raw = await RawKafkaClient.ConnectAsync(_client.Bootstrap);
+        var response = await raw.SendAsync<Tributary.Protocol.Messages.DescribeLogDirsResponse>(new Tributary.Protocol.Messages.DescribeLogDirsRequest
+        {
+            Topics = [new() { Topic = topic, Partitions = [0] }],
+        }, version);
+        var dir = Assert.Single(response.Results);
+        Assert.Equal(0, dir.ErrorCode);
+        var partition = Assert.Single(Assert.Single(dir.Topics).Partitions);
+        Assert.Equal(0, partition.PartitionIndex);
+        Assert.True(partition.PartitionSize > 1000);
+        if (version >= 4)
+        {
+            Assert.True(dir.TotalBytes > 0 && dir.UsableBytes > 0);
+        }
+    }
+
     private List<ConsumeResult<byte[]?, byte[]?>> ReadToEnd(string topic)
     {
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
