@@ -105,9 +105,10 @@ public sealed class EndToEndBenchmark(ProducerConfig producerConfig, ConsumerCon
             FetchMinBytes = 1,
         };
         using var consumer = new ConsumerBuilder<Ignore, byte[]>(config).Build();
-        consumer.Assign(Enumerable.Range(0, options.Partitions).Select(p => new TopicPartitionOffset(options.Topic, p, Offset.End)));
-        // Assignment to the end resolves lazily; one poll round makes sure positions are fixed before producing.
-        consumer.Consume(TimeSpan.FromMilliseconds(500));
+        // Start at each partition's current end, as explicit offsets: assigning Offset.End would resolve lazily and
+        // could skip records produced before the resolution.
+        consumer.Assign(Enumerable.Range(0, options.Partitions).Select(p =>
+            new TopicPartitionOffset(options.Topic, p, consumer.QueryWatermarkOffsets(new TopicPartition(options.Topic, p), TimeSpan.FromSeconds(10)).High)));
         ready.TrySetResult();
         while (!stop.IsCancellationRequested)
         {
