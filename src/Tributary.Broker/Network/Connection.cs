@@ -157,8 +157,9 @@ public sealed class Connection : IAsyncDisposable
             }
             request = handler.Parse(ref reader, version);
         }
-        catch (ProtocolException e)
+        catch (Exception e) when (e is ProtocolException or ArgumentException or OverflowException or FormatException)
         {
+            // Only input can make parsing fail, whatever the exception: close this connection, never the broker.
             _log.Warn($"closing connection from {_remote}: malformed {(ApiKey)apiKey} v{version} request: {e.Message}");
             return null;
         }
