@@ -135,6 +135,15 @@ public sealed class JsonSchemaCompatibilityTableTests
     [InlineData("\"string\"")]
     [InlineData("{\"type\":\"strin\"}")]
     [InlineData("{not json")]
+    [InlineData("{\"type\":\"object\",\"properties\":[]}")]
+    [InlineData("{\"type\":\"object\",\"properties\":{\"a\":5}}")]
+    [InlineData("{\"required\":\"a\"}")]
+    [InlineData("{\"maxLength\":-1}")]
+    [InlineData("{\"multipleOf\":0}")]
+    [InlineData("{\"oneOf\":[]}")]
+    [InlineData("{\"items\":{\"type\":7}}")]
+    [InlineData("{\"pattern\":\"(\"}")]
+    [InlineData("{\"enum\":\"a\"}")]
     public void Invalid_json_schemas_are_42201(string schema)
     {
         var e = Assert.Throws<RegistryException>(() => new JsonSchemaProvider().Parse(schema, []));

@@ -250,6 +250,29 @@ public sealed class RestApiTests(RegistryFixture fixture) : IClassFixture<Regist
     }
 
     [Fact]
+    public async Task Json_schema_references_resolve_by_name_in_compatibility_checks()
+    {
+        await _http.RegisterAsync("money", """{"type":"object","properties":{"units":{"type":"integer"}}}""", "JSON");
+        var order = new JsonObject
+        {
+            ["schemaType"] = "JSON",
+            ["schema"] = """{"type":"object","properties":{"total":{"$ref":"money.json"}},"additionalProperties":false}""",
+            ["references"] = new JsonArray(new JsonObject { ["name"] = "money.json", ["subject"] = "money", ["version"] = 1 }),
+        };
+        var (status, reg) = await _http.PostJson("/subjects/jorder-value/versions", order);
+        Assert.True(status == 200, reg?.ToJsonString());
+        var (_, got) = await _http.GetJson("/subjects/jorder-value/versions/1");
+        Assert.Equal("money", (string)got!["references"]![0]!["subject"]!);
+        // narrowing the referenced type through a new reference target is caught
+        await _http.PutJson("/config/money", new { compatibility = "NONE" });
+        await _http.RegisterAsync("money", """{"type":"object","properties":{"units":{"type":"string"}}}""", "JSON");
+        var evolved = (JsonObject)order.DeepClone();
+        evolved["references"]![0]!["version"] = 2;
+        var (_, check) = await _http.PostJson("/compatibility/subjects/jorder-value/versions/latest?verbose=true", evolved);
+        Assert.False((bool)check!["is_compatible"]!, check.ToJsonString());
+    }
+
+    [Fact]
     public async Task Paging_with_offset_and_limit()
     {
         for (var i = 0; i < 3; i++) await _http.RegisterAsync($"page-{i}", "\"long\"");
