@@ -141,7 +141,8 @@ public sealed class LogCleaner : IDisposable
         }
     }
 
-    private readonly record struct CleanPlan(LogSegment[] Segments, long FirstDirtyOffset, long CleanBytes, long DirtyBytes, long OldestDirtyTimestamp)
+    /// <param name="DirtyRecords">At most this many records are dirty (dirty segments were never cleaned, so their offsets are dense): sizes the key map.</param>
+    private readonly record struct CleanPlan(LogSegment[] Segments, long FirstDirtyOffset, long CleanBytes, long DirtyBytes, long DirtyRecords, long OldestDirtyTimestamp)
     {
         public double Ratio => CleanBytes + DirtyBytes == 0 ? 0 : (double)DirtyBytes / (CleanBytes + DirtyBytes);
     }
@@ -162,11 +163,11 @@ public sealed class LogCleaner : IDisposable
 
         if (segments.Length == 0)
         {
-            return new CleanPlan(segments, 0, 0, 0, -1);
+            return new CleanPlan(segments, 0, 0, 0, 0, -1);
         }
 
         long firstDirty = Math.Clamp(log.CleanerCheckpointEntry.FirstDirtyOffset, segments[0].BaseOffset, segments[^1].NextOffset);
-        long clean = 0, dirty = 0, oldest = -1;
+        long clean = 0, dirty = 0, records = 0, oldest = -1;
         foreach (var segment in segments)
         {
             if (segment.NextOffset <= firstDirty)
@@ -176,6 +177,7 @@ public sealed class LogCleaner : IDisposable
             else
             {
                 dirty += segment.Size;
+                records += segment.NextOffset - Math.Max(segment.BaseOffset, firstDirty);
                 if (oldest < 0)
                 {
                     oldest = FirstTimestamp(segment);
@@ -183,7 +185,7 @@ public sealed class LogCleaner : IDisposable
             }
         }
 
-        return new CleanPlan(segments, firstDirty, clean, dirty, oldest);
+        return new CleanPlan(segments, firstDirty, clean, dirty, records, oldest);
     }
 
     private static long FirstTimestamp(LogSegment segment)
@@ -207,7 +209,7 @@ public sealed class LogCleaner : IDisposable
 
         var token = _stop.Token;
         long read = 0, written = 0;
-        var map = new OffsetMap(OffsetMap.SlotsFor(_options.DedupeBufferSize, plan.DirtyBytes / 8));
+        var map = new OffsetMap(OffsetMap.SlotsFor(_options.DedupeBufferSize, plan.DirtyRecords));
         long end = BuildOffsetMap(plan, map, ref read, token);
         if (end <= plan.FirstDirtyOffset && plan.DirtyBytes > 0)
         {

@@ -17,18 +17,21 @@ internal sealed class OffsetMap
 {
     public const int BytesPerEntry = 24;
     public const double LoadFactor = 0.9;
-    private readonly ulong[] _hashLow;
-    private readonly ulong[] _hashHigh;
-    private readonly long[] _offsets;
+    // One array of 24-byte slots, so a probe costs one cache miss, not three. OffsetPlusOne is 0 in an empty slot
+    // (the array comes zeroed; no fill pass over a map of hundreds of megabytes).
+    private readonly Slot[] _slots;
+
+    private struct Slot
+    {
+        public ulong Low;
+        public ulong High;
+        public long OffsetPlusOne;
+    }
 
     public OffsetMap(int slots)
     {
-        slots = Math.Max(slots, 16);
-        _hashLow = new ulong[slots];
-        _hashHigh = new ulong[slots];
-        _offsets = new long[slots];
-        Array.Fill(_offsets, -1L);
-        Capacity = (int)(slots * LoadFactor);
+        _slots = new Slot[Math.Max(slots, 16)];
+        Capacity = (int)(_slots.Length * LoadFactor);
     }
 
     /// <summary>The slots a memory budget buys, or fewer when <paramref name="expectedKeys"/> needs fewer.</summary>
@@ -46,15 +49,15 @@ internal sealed class OffsetMap
     public void Put(ReadOnlySpan<byte> key, long offset)
     {
         var (low, high) = Hash(key);
-        int slot = Find(low, high);
-        if (_offsets[slot] < 0)
+        ref var slot = ref _slots[Find(low, high)];
+        if (slot.OffsetPlusOne == 0)
         {
-            _hashLow[slot] = low;
-            _hashHigh[slot] = high;
+            slot.Low = low;
+            slot.High = high;
             Count++;
         }
 
-        _offsets[slot] = offset;
+        slot.OffsetPlusOne = offset + 1;
         LatestOffset = Math.Max(LatestOffset, offset);
     }
 
@@ -62,14 +65,15 @@ internal sealed class OffsetMap
     public long Get(ReadOnlySpan<byte> key)
     {
         var (low, high) = Hash(key);
-        return _offsets[Find(low, high)];
+        return _slots[Find(low, high)].OffsetPlusOne - 1;
     }
 
     private int Find(ulong low, ulong high)
     {
-        int slots = _offsets.Length;
+        var table = _slots;
+        int slots = table.Length;
         int slot = (int)((low >> 32) * (ulong)slots >> 32);
-        while (_offsets[slot] >= 0 && (_hashLow[slot] != low || _hashHigh[slot] != high))
+        while (table[slot].OffsetPlusOne != 0 && (table[slot].Low != low || table[slot].High != high))
         {
             slot = slot + 1 == slots ? 0 : slot + 1;
         }
