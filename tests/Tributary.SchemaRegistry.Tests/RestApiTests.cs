@@ -145,6 +145,9 @@ public sealed class RestApiTests(RegistryFixture fixture) : IClassFixture<Regist
         var (_, soft) = await _http.DeleteJson("/subjects/del-value");
         Assert.Equal("[2]", soft!.ToJsonString());
         await Expect(404, 40404, _http.DeleteJson("/subjects/del-value"));
+        await Expect(404, 40401, _http.GetJson("/subjects/del-value/versions"));
+        await Expect(404, 40401, _http.GetJson("/subjects/del-value/versions/latest"));
+        Assert.Equal(200, (await _http.GetJson("/subjects/del-value/versions/2?deleted=true")).Status);
         var (_, subjects) = await _http.GetJson("/subjects");
         Assert.DoesNotContain("del-value", subjects!.AsArray().Select(s => (string)s!));
         var (_, withDeleted) = await _http.GetJson("/subjects?deleted=true");

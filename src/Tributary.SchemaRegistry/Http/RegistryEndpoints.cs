@@ -113,8 +113,9 @@ internal sealed class RegistryEndpoints(SchemaStore store)
         var subject = Route(c, "subject");
         var version = Route(c, "version");
         if (version is not ("latest" or "-1")) SchemaStore.ParseVersion(version);
-        if (store.Versions(subject, deleted: true).Count == 0) throw RegistryException.SubjectNotFound(subject);
-        return store.GetVersion(subject, version, Flag(c, "deleted"));
+        var deleted = Flag(c, "deleted");
+        if (store.Versions(subject, deleted).Count == 0) throw RegistryException.SubjectNotFound(subject);
+        return store.GetVersion(subject, version, deleted);
     }
 
     private static JsonArray Ints(IEnumerable<int> values) => new(values.Select(v => (JsonNode)JsonValue.Create(v)).ToArray());

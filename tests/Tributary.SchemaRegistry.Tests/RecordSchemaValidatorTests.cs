@@ -1,0 +1,58 @@
+using Tributary.Protocol.Records;
+using Tributary.SchemaRegistry.Storage;
+using Tributary.SchemaRegistry.Validation;
+
+namespace Tributary.SchemaRegistry.Tests;
+
+/// <summary>Broker-side validation decisions over record batches (the produce path calls this hook).</summary>
+public sealed class RecordSchemaValidatorTests
+{
+    private static byte[] Framed(int id, params byte[] payload) =>
+        [0, (byte)(id >> 24), (byte)(id >> 16), (byte)(id >> 8), (byte)id, .. payload];
+
+    private static async Task<(RecordSchemaValidator Validator, int ValueId, int KeyId)> SetupAsync()
+    {
+        var store = new SchemaStore(new MemorySchemaLog());
+        var value = await store.RegisterAsync("t-value", new SchemaRequest("\"string\"", "AVRO", [], null, null), false);
+        var key = await store.RegisterAsync("t-key", new SchemaRequest("\"long\"", "AVRO", [], null, null), false);
+        return (new RecordSchemaValidator(store), value.Id, key.Id);
+    }
+
+    private static readonly Dictionary<string, string> ValuesOn = new() { [RecordSchemaValidator.ValueConfig] = "true" };
+    private static readonly Dictionary<string, string> KeysOn = new() { [RecordSchemaValidator.KeyConfig] = "true" };
+
+    [Fact]
+    public async Task Topics_without_the_config_are_not_decoded()
+    {
+        var (validator, _, _) = await SetupAsync();
+        // not even a valid batch: never looked at
+        Assert.Null(validator.Validate("t", new Dictionary<string, string>(), new byte[] { 1, 2, 3 }));
+        Assert.Null(validator.Validate("t", new Dictionary<string, string> { [RecordSchemaValidator.ValueConfig] = "false" }, new byte[] { 1, 2, 3 }));
+    }
+
+    [Fact]
+    public async Task Values_need_a_registered_id_of_the_topics_subject()
+    {
+        var (validator, valueId, keyId) = await SetupAsync();
+        var good = new RecordBatchBuilder().Add(1, null, Framed(valueId, 2, 0x61)).Add(2, null, Framed(valueId)).Build();
+        Assert.Null(validator.Validate("t", ValuesOn, good));
+        var wrongSubject = new RecordBatchBuilder().Add(1, null, Framed(valueId)).Add(2, null, Framed(keyId)).Build();
+        var problem = validator.Validate("t", ValuesOn, wrongSubject);
+        Assert.Contains("Record 1", problem, StringComparison.Ordinal);
+        Assert.Contains("t-value", problem, StringComparison.Ordinal);
+        var noMagic = new RecordBatchBuilder().Add(1, null, "plain"u8.ToArray()).Build();
+        Assert.Contains("magic byte", validator.Validate("t", ValuesOn, noMagic), StringComparison.Ordinal);
+        var nullValue = new RecordBatchBuilder().Add(1, null, null).Build();
+        Assert.NotNull(validator.Validate("t", ValuesOn, nullValue));
+    }
+
+    [Fact]
+    public async Task Keys_are_checked_against_the_key_subject_and_compressed_batches_are_read()
+    {
+        var (validator, valueId, keyId) = await SetupAsync();
+        var batch = new RecordBatchBuilder { Codec = CompressionCodec.Gzip }.Add(1, Framed(keyId), Framed(valueId)).Build();
+        Assert.Null(validator.Validate("t", KeysOn, batch));
+        var badKey = new RecordBatchBuilder { Codec = CompressionCodec.Gzip }.Add(1, Framed(valueId), Framed(valueId)).Build();
+        Assert.Contains("(key)", validator.Validate("t", KeysOn, badKey), StringComparison.Ordinal);
+    }
+}
