@@ -76,6 +76,14 @@ public sealed class ProtobufCompatibilityTableTests
     }
 
     [Fact]
+    public void Well_known_imports_need_no_reference()
+    {
+        var schema = "syntax = \"proto3\";\npackage acme;\nimport \"google/protobuf/timestamp.proto\";\nmessage Event { google.protobuf.Timestamp at = 1; }\n";
+        var parsed = new ProtobufSchemaProvider().Parse(schema, []);
+        Assert.Empty(parsed.ReaderIssues(parsed));
+    }
+
+    [Fact]
     public void Imports_resolve_through_references()
     {
         var provider = new ProtobufSchemaProvider();
