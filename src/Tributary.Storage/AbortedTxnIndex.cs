@@ -27,33 +27,41 @@ internal sealed class AbortedTxnIndex : IDisposable
 
     public IReadOnlyList<AbortedTxn> Entries => _entries;
 
-    /// <summary>Loads the entries whose marker lies below <paramref name="keepBelowOffset"/> and rewrites the file with just those.</summary>
+    /// <summary>
+    /// Loads the entries whose marker lies below <paramref name="keepBelowOffset"/> and rewrites the file with just
+    /// those. The file is created only once there is an entry, so partitions without transactions have none.
+    /// </summary>
     public static AbortedTxnIndex Load(string directory, long keepBelowOffset)
     {
         var index = new AbortedTxnIndex(Path.Combine(directory, FileName));
-        if (File.Exists(index._path))
+        if (!File.Exists(index._path))
         {
-            var bytes = File.ReadAllBytes(index._path);
-            for (int p = 0; p + EntrySize <= bytes.Length; p += EntrySize)
-            {
-                var e = bytes.AsSpan(p, EntrySize);
-                var entry = new AbortedTxn(BinaryPrimitives.ReadInt64BigEndian(e), BinaryPrimitives.ReadInt64BigEndian(e[8..]),
-                    BinaryPrimitives.ReadInt64BigEndian(e[16..]), BinaryPrimitives.ReadInt64BigEndian(e[24..]));
-                if (entry.LastOffset < keepBelowOffset) index._entries.Add(entry);
-            }
+            return index;
         }
 
-        index._file = new FileStream(index._path, FileMode.Create, FileAccess.Write, FileShare.ReadWrite);
+        var bytes = File.ReadAllBytes(index._path);
+        for (int p = 0; p + EntrySize <= bytes.Length; p += EntrySize)
+        {
+            var e = bytes.AsSpan(p, EntrySize);
+            var entry = new AbortedTxn(BinaryPrimitives.ReadInt64BigEndian(e), BinaryPrimitives.ReadInt64BigEndian(e[8..]),
+                BinaryPrimitives.ReadInt64BigEndian(e[16..]), BinaryPrimitives.ReadInt64BigEndian(e[24..]));
+            if (entry.LastOffset < keepBelowOffset) index._entries.Add(entry);
+        }
+
+        index.Open();
         foreach (var entry in index._entries) index.Write(entry);
-        index._file.Flush(flushToDisk: true);
+        index._file!.Flush(flushToDisk: true);
         return index;
     }
 
+    private void Open() => _file ??= new FileStream(_path, FileMode.Create, FileAccess.Write, FileShare.ReadWrite);
+
     public void Add(AbortedTxn entry)
     {
+        Open();
         _entries.Add(entry);
         Write(entry);
-        _file?.Flush(flushToDisk: false);
+        _file!.Flush(flushToDisk: false);
     }
 
     /// <summary>Aborted transactions that overlap [<paramref name="from"/>, <paramref name="toExclusive"/>).</summary>

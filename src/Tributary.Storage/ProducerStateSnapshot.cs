@@ -27,6 +27,11 @@ internal static class ProducerStateSnapshot
     public static List<long> List(string directory)
     {
         var result = new List<long>();
+        foreach (var temp in System.IO.Directory.EnumerateFiles(directory, "*" + Extension + ".tmp"))
+        {
+            File.Delete(temp); // an interrupted write
+        }
+
         foreach (var path in System.IO.Directory.EnumerateFiles(directory, "*" + Extension))
         {
             var name = Path.GetFileNameWithoutExtension(path);
