@@ -87,6 +87,15 @@ public sealed class SchemaStore
         }
     }
 
+    /// <summary>The highest id ever assigned.</summary>
+    public int MaxId
+    {
+        get
+        {
+            lock (_sync) return _maxId;
+        }
+    }
+
     public SchemaContent GetById(int id)
     {
         lock (_sync) return _byId.TryGetValue(id, out var c) ? c : throw RegistryException.SchemaIdNotFound(id);

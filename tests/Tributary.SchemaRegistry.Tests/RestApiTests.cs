@@ -196,8 +196,12 @@ public sealed class RestApiTests(RegistryFixture fixture) : IClassFixture<Regist
         var (_, got) = await _http.GetJson("/subjects/meta-value/versions/latest");
         Assert.Equal("team-a", (string)got!["metadata"]!["properties"]!["owner"]!);
         Assert.Equal("CEL", (string)got["ruleSet"]!["domainRules"]![0]!["type"]!);
-        var (_, byId) = await _http.GetJson($"/schemas/ids/{(int)reg!["id"]!}");
+        var (_, byId) = await _http.GetJson($"/schemas/ids/{(int)reg!["id"]!}?fetchMaxId=true");
         Assert.NotNull(byId!["metadata"]);
+        Assert.True((int)byId["maxId"]! >= (int)reg["id"]!);
+        var (_, withMetadata) = await _http.GetJson("/subjects/meta-value/metadata?key=owner&value=team-a");
+        Assert.Equal((int)reg["id"]!, (int)withMetadata!["id"]!);
+        await Expect(404, 40403, _http.GetJson("/subjects/meta-value/metadata?key=owner&value=team-b"));
     }
 
     [Fact]

@@ -47,6 +47,7 @@ internal sealed class RegistryEndpoints(SchemaStore store)
             return WriteAsync(c, Page(c, versions.Select(v => (JsonNode)JsonValue.Create(v))));
         });
         app.MapPost("/subjects/{subject}/versions", RegisterAsync);
+        Get(app, "/subjects/{subject}/metadata", LatestWithMetadata);
         Get(app, "/subjects/{subject}/versions/{version}", c => WriteAsync(c, VersionToJson(Version(c))));
         Get(app, "/subjects/{subject}/versions/{version}/schema", c => WriteRawSchema(c, Version(c).Content.Schema));
         Get(app, "/subjects/{subject}/versions/{version}/referencedby", c =>
@@ -144,6 +145,7 @@ internal sealed class RegistryEndpoints(SchemaStore store)
             var content = store.GetById(id);
             var obj = new JsonObject();
             AddContent(obj, content);
+            if (Flag(c, "fetchMaxId")) obj["maxId"] = store.MaxId;
             return WriteAsync(c, obj);
         }
         if (!_idResponses.TryGetValue(id, out var bytes))
@@ -154,6 +156,27 @@ internal sealed class RegistryEndpoints(SchemaStore store)
             _idResponses[id] = bytes;
         }
         return WriteBytesAsync(c, bytes);
+    }
+
+    /// <summary>The newest version whose metadata properties hold every key=value pair asked for (repeated key/value parameters).</summary>
+    private Task LatestWithMetadata(HttpContext c)
+    {
+        var subject = Route(c, "subject");
+        var deleted = Flag(c, "deleted");
+        var versions = store.Versions(subject, deleted);
+        if (versions.Count == 0) throw RegistryException.SubjectNotFound(subject);
+        var keys = c.Request.Query["key"];
+        var values = c.Request.Query["value"];
+        for (var i = versions.Count - 1; i >= 0; i--)
+        {
+            var v = store.GetVersion(subject, versions[i].ToString(System.Globalization.CultureInfo.InvariantCulture), deleted);
+            var properties = v.Content.Metadata?["properties"] as JsonObject;
+            var matches = true;
+            for (var k = 0; k < keys.Count && matches; k++)
+                matches = properties is not null && (string?)properties[keys[k]!] == (k < values.Count ? values[k] : null);
+            if (matches) return WriteAsync(c, VersionToJson(v));
+        }
+        throw RegistryException.SchemaNotFound();
     }
 
     private Task ListSchemas(HttpContext c)
