@@ -45,14 +45,21 @@ public sealed class GroupsCoordinatorTests : IAsyncLifetime
     private Task<JoinGroupResponse> Join(string member, int session = 6000, int rebalance = 10000, string? instance = null, byte[]? metadata = null) =>
         _coordinator.JoinGroupAsync(new JoinGroupRequest
         {
-            GroupId = "g", MemberId = member, GroupInstanceId = instance, SessionTimeoutMs = session, RebalanceTimeoutMs = rebalance, ProtocolType = "consumer",
+            GroupId = "g",
+            MemberId = member,
+            GroupInstanceId = instance,
+            SessionTimeoutMs = session,
+            RebalanceTimeoutMs = rebalance,
+            ProtocolType = "consumer",
             Protocols = [new JoinGroupRequest.JoinGroupRequestProtocol { Name = "range", Metadata = metadata ?? [1] }],
         }, instance is null ? (short)3 : (short)5, Client);
 
     private Task<SyncGroupResponse> Sync(JoinGroupResponse joined, params (string Member, byte[] Assignment)[] assignments) =>
         _coordinator.SyncGroupAsync(new SyncGroupRequest
         {
-            GroupId = "g", GenerationId = joined.GenerationId, MemberId = joined.MemberId,
+            GroupId = "g",
+            GenerationId = joined.GenerationId,
+            MemberId = joined.MemberId,
             Assignments = [.. assignments.Select(a => new SyncGroupRequest.SyncGroupRequestAssignment { MemberId = a.Member, Assignment = a.Assignment })],
         });
 

@@ -7,9 +7,11 @@ public sealed class GroupsProtocolTests(GroupsFixture fixture) : IClassFixture<G
 {
     private static OffsetCommitRequest Commit(string group, string topic, int partition, long offset, string? metadata, int epoch = -1,
         int generation = -1, string member = "") => new()
-    {
-        GroupId = group, GenerationIdOrMemberEpoch = generation, MemberId = member,
-        Topics = [new OffsetCommitRequest.OffsetCommitRequestTopic
+        {
+            GroupId = group,
+            GenerationIdOrMemberEpoch = generation,
+            MemberId = member,
+            Topics = [new OffsetCommitRequest.OffsetCommitRequestTopic
         {
             Name = topic,
             Partitions = [new OffsetCommitRequest.OffsetCommitRequestPartition
@@ -17,7 +19,7 @@ public sealed class GroupsProtocolTests(GroupsFixture fixture) : IClassFixture<G
                 PartitionIndex = partition, CommittedOffset = offset, CommittedLeaderEpoch = epoch, CommittedMetadata = metadata,
             }],
         }],
-    };
+        };
 
     [Fact]
     public async Task FindCoordinatorAnswersThisBrokerForGroupsAndTransactionsInEveryVersion()
@@ -41,7 +43,10 @@ public sealed class GroupsProtocolTests(GroupsFixture fixture) : IClassFixture<G
         var group = GroupsFixture.Unique("g");
         var request = new JoinGroupRequest
         {
-            GroupId = group, SessionTimeoutMs = 10000, RebalanceTimeoutMs = 10000, ProtocolType = "consumer",
+            GroupId = group,
+            SessionTimeoutMs = 10000,
+            RebalanceTimeoutMs = 10000,
+            ProtocolType = "consumer",
             Protocols = [new JoinGroupRequest.JoinGroupRequestProtocol { Name = "range", Metadata = GroupsFixture.Subscription("t") }],
         };
         var first = await raw.SendAsync<JoinGroupResponse>(request, 4);
@@ -55,7 +60,9 @@ public sealed class GroupsProtocolTests(GroupsFixture fixture) : IClassFixture<G
         Assert.Single(joined.Members);
         var sync = await raw.SendAsync<SyncGroupResponse>(new SyncGroupRequest
         {
-            GroupId = group, GenerationId = 1, MemberId = joined.MemberId,
+            GroupId = group,
+            GenerationId = 1,
+            MemberId = joined.MemberId,
             Assignments = [new SyncGroupRequest.SyncGroupRequestAssignment { MemberId = joined.MemberId, Assignment = [1, 2, 3] }],
         }, 0);
         Assert.Equal([1, 2, 3], sync.Assignment);
@@ -101,7 +108,8 @@ public sealed class GroupsProtocolTests(GroupsFixture fixture) : IClassFixture<G
 
         var v1 = await raw.SendAsync<OffsetFetchResponse>(new OffsetFetchRequest
         {
-            GroupId = g1, Topics = [new OffsetFetchRequest.OffsetFetchRequestTopic { Name = "t", PartitionIndexes = [0, 1] }],
+            GroupId = g1,
+            Topics = [new OffsetFetchRequest.OffsetFetchRequestTopic { Name = "t", PartitionIndexes = [0, 1] }],
         }, 1);
         Assert.Equal([10L, -1L], v1.Topics[0].Partitions.Select(p => p.CommittedOffset));
         Assert.Equal("m-v2", v1.Topics[0].Partitions[0].Metadata);

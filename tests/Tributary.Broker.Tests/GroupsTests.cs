@@ -52,7 +52,10 @@ public sealed class GroupsTests(GroupsFixture fixture) : IClassFixture<GroupsFix
         {
             var request = new JoinGroupRequest
             {
-                GroupId = group, SessionTimeoutMs = 1500, RebalanceTimeoutMs = 30000, ProtocolType = "consumer",
+                GroupId = group,
+                SessionTimeoutMs = 1500,
+                RebalanceTimeoutMs = 30000,
+                ProtocolType = "consumer",
                 Protocols = [new JoinGroupRequest.JoinGroupRequestProtocol { Name = "range", Metadata = GroupsFixture.Subscription(topic) }],
             };
             var first = await raw.SendAsync<JoinGroupResponse>(request, 5);
@@ -86,8 +89,13 @@ public sealed class GroupsTests(GroupsFixture fixture) : IClassFixture<GroupsFix
             var index = i;
             var config = new ConsumerConfig
             {
-                BootstrapServers = fixture.Bootstrap, GroupId = group, AutoOffsetReset = AutoOffsetReset.Earliest, EnableAutoCommit = false,
-                SessionTimeoutMs = 6000, HeartbeatIntervalMs = 500, PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
+                BootstrapServers = fixture.Bootstrap,
+                GroupId = group,
+                AutoOffsetReset = AutoOffsetReset.Earliest,
+                EnableAutoCommit = false,
+                SessionTimeoutMs = 6000,
+                HeartbeatIntervalMs = 500,
+                PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
             };
             members.Add(new ConsumerBuilder<string, string>(config)
                 .SetPartitionsRevokedHandler((_, parts) => revoked[index].AddRange(parts.Select(p => p.TopicPartition)))
@@ -128,8 +136,13 @@ public sealed class GroupsTests(GroupsFixture fixture) : IClassFixture<GroupsFix
         var assignedCalls = 0;
         var stayConfig = new ConsumerConfig
         {
-            BootstrapServers = fixture.Bootstrap, GroupId = group, GroupInstanceId = "stay", AutoOffsetReset = AutoOffsetReset.Earliest,
-            EnableAutoCommit = false, SessionTimeoutMs = 30000, HeartbeatIntervalMs = 500,
+            BootstrapServers = fixture.Bootstrap,
+            GroupId = group,
+            GroupInstanceId = "stay",
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+            SessionTimeoutMs = 30000,
+            HeartbeatIntervalMs = 500,
         };
         using var stay = new ConsumerBuilder<string, string>(stayConfig)
             .SetPartitionsAssignedHandler((_, _) => assignedCalls++)
