@@ -30,6 +30,7 @@ namespace Tributary.Storage.Cleaning;
 public sealed class LogCleaner : IDisposable
 {
     private const int WriteChunk = 1 << 20;
+    private const long SyncEvery = 8 << 20;
     private readonly Func<IEnumerable<PartitionLog>> _logs;
     private readonly CleanerOptions _options;
     private readonly TimeProvider _time;
@@ -326,7 +327,7 @@ public sealed class LogCleaner : IDisposable
         var fs = log.FileSystem;
         var cleaned = LogSegment.Create(fs, log.Directory, group[0].BaseOffset, now, PartitionLog.CleanedSuffix);
         var buffer = new ArrayBufferWriter<byte>(WriteChunk + (64 << 10));
-        long bufferStart = 0;
+        long bufferStart = 0, syncedTo = 0;
         try
         {
             for (int g = 0; g < group.Length; g++)
@@ -358,6 +359,13 @@ public sealed class LogCleaner : IDisposable
                         written += buffer.WrittenCount;
                         _throttler.Account(buffer.WrittenCount, token);
                         buffer.ResetWrittenCount();
+                        if (bufferStart - syncedTo >= SyncEvery)
+                        {
+                            // Small, regular syncs: one fsync of a whole cleaned segment at the end would queue hundreds
+                            // of megabytes ahead of the producers' own syncs on the same disk.
+                            cleaned.Log.Flush();
+                            syncedTo = bufferStart;
+                        }
                     }
                 }
 
