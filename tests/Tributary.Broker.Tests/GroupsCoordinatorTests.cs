@@ -171,6 +171,19 @@ public sealed class GroupsCoordinatorTests : IAsyncLifetime
         Assert.Null(fetched.Offsets[1].Offset);
     }
 
+    [Fact]
+    public async Task AnEmptyConsumerProtocolGroupBecomesClassicWhenAClassicMemberJoins()
+    {
+        var joined = await _coordinator.ConsumerHeartbeatAsync(new ConsumerHeartbeat("g", "m1", 0, null, null, 30000, ["t"], null, null, null, Client));
+        Assert.Equal(0, joined.ErrorCode);
+        Assert.Equal(1, joined.MemberEpoch);
+        Assert.Equal((short)ErrorCode.InconsistentGroupProtocol, (await Join("")).ErrorCode);
+        await _coordinator.ConsumerHeartbeatAsync(new ConsumerHeartbeat("g", "m1", -1, null, null, -1, null, null, null, null, Client));
+        Assert.Equal(0, (await Join("")).ErrorCode);
+        var listed = (await _coordinator.ListAsync()).Single(g => g.GroupId == "g");
+        Assert.Equal(("classic", "CompletingRebalance"), (listed.Type, listed.State));
+    }
+
     /// <summary>A clock that moves only when told; timers fire synchronously in <see cref="Advance"/>.</summary>
     private sealed class ManualClock : TimeProvider
     {
