@@ -156,7 +156,7 @@ public sealed class KillTests(ITestOutputHelper output)
         Assert.Equal(highWatermark, next);
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -164,7 +164,7 @@ public sealed class KillTests(ITestOutputHelper output)
     }
 
     /// <summary>The CLI's build output next to ours (same configuration); built once if it is not there yet.</summary>
-    private static async Task<string> LocateCliAsync()
+    internal static async Task<string> LocateCliAsync()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Tributary.slnx"))) dir = dir.Parent;
@@ -191,7 +191,7 @@ public sealed class KillTests(ITestOutputHelper output)
     private static string DotnetHost() => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
 
     /// <summary>A `tributary serve` child process; its output goes to the test log.</summary>
-    private sealed class ServeProcess : IDisposable
+    internal sealed class ServeProcess : IDisposable
     {
         private readonly Process _process;
 
