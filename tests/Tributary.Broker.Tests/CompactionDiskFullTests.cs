@@ -63,7 +63,11 @@ public sealed class CompactionDiskFullTests : IAsyncLifetime
         {
             using var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig
             {
-                BootstrapServers = server.BootstrapServers, Acks = Acks.All, MessageSendMaxRetries = 0, EnableIdempotence = false, LingerMs = 0,
+                BootstrapServers = server.BootstrapServers,
+                Acks = Acks.All,
+                MessageSendMaxRetries = 0,
+                EnableIdempotence = false,
+                LingerMs = 0,
             }).Build();
             ProduceException<byte[]?, byte[]?>? failure = null;
             for (int i = 0; i < 20_000 && failure is null; i++)
@@ -100,7 +104,10 @@ public sealed class CompactionDiskFullTests : IAsyncLifetime
     {
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
         {
-            BootstrapServers = bootstrap, GroupId = "r-" + Guid.NewGuid().ToString("N"), EnableAutoCommit = false, EnablePartitionEof = true,
+            BootstrapServers = bootstrap,
+            GroupId = "r-" + Guid.NewGuid().ToString("N"),
+            EnableAutoCommit = false,
+            EnablePartitionEof = true,
         }).Build();
         consumer.Assign(new TopicPartitionOffset("full", 0, Offset.Beginning));
         int next = 0;

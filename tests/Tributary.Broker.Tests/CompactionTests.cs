@@ -118,8 +118,11 @@ public sealed class CompactionTests : IAsyncLifetime
     {
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
         {
-            BootstrapServers = _client.Bootstrap, GroupId = "c-" + Guid.NewGuid().ToString("N"), EnableAutoCommit = false,
-            AutoOffsetReset = AutoOffsetReset.Earliest, EnablePartitionEof = true,
+            BootstrapServers = _client.Bootstrap,
+            GroupId = "c-" + Guid.NewGuid().ToString("N"),
+            EnableAutoCommit = false,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnablePartitionEof = true,
         }).Build();
         consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
         var results = new List<ConsumeResult<byte[]?, byte[]?>>();

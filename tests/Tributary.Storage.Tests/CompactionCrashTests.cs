@@ -19,8 +19,12 @@ public sealed class CompactionCrashTests
             var model = new KeyedWorkload();
             var config = new LogConfig
             {
-                SegmentBytes = 500, FlushPolicy = FlushPolicy.PageCache, CleanupCompact = true, CleanupDelete = false,
-                IndexIntervalBytes = 100, DeleteRetentionMs = 0,
+                SegmentBytes = 500,
+                FlushPolicy = FlushPolicy.PageCache,
+                CleanupCompact = true,
+                CleanupDelete = false,
+                IndexIntervalBytes = 100,
+                DeleteRetentionMs = 0,
             };
             var log = PartitionLog.Open(dir.Path, config, time, fs, LogFlusher.Shared);
             for (int round = 0; round < 8; round++)

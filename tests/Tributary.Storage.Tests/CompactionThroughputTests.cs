@@ -1,7 +1,7 @@
-using Xunit.Abstractions;
 using System.Diagnostics;
 using System.Text;
 using Tributary.Protocol.Records;
+using Xunit.Abstractions;
 
 namespace Tributary.Storage.Tests;
 

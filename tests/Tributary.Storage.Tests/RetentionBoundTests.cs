@@ -11,7 +11,10 @@ public sealed class RetentionBoundTests
         using var logs = new LogManager(dir.Path, TimeProvider.System);
         var log = logs.GetOrCreate("t", 0, new LogConfig
         {
-            SegmentBytes = segmentBytes, RetentionBytes = retentionBytes, FileDeleteDelayMs = 0, FlushPolicy = FlushPolicy.PageCache,
+            SegmentBytes = segmentBytes,
+            RetentionBytes = retentionBytes,
+            FileDeleteDelayMs = 0,
+            FlushPolicy = FlushPolicy.PageCache,
         });
         var batch = Batches.Make(40, 1);
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
