@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using Tributary.Storage.Cleaning;
+
+namespace Tributary.Storage.Tests;
+
+/// <summary>The cleaner under a full disk and under its IO cap.</summary>
+public sealed class CompactionFaultTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+    private readonly ManualTime _time = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private static LogConfig Config => new()
+    {
+        SegmentBytes = 2000,
+        FlushPolicy = FlushPolicy.PageCache,
+        CleanupCompact = true,
+        CleanupDelete = false,
+        IndexIntervalBytes = 256,
+    };
+
+    private async Task<KeyedWorkload> FillAsync(PartitionLog log, int rounds)
+    {
+        var model = new KeyedWorkload();
+        for (int round = 0; round < rounds; round++)
+        {
+            await model.AppendAsync(log, [.. Enumerable.Range(0, 8).Select(k => ($"k{k}", (string?)$"value-{round}-{new string('x', 50)}"))], _time.NowMs);
+        }
+
+        log.Roll();
+        await model.AppendAsync(log, [("sentinel", "s")], _time.NowMs);
+        return model;
+    }
+
+    [Fact]
+    public async Task A_full_disk_fails_the_pass_leaves_no_cleaned_files_and_the_next_pass_succeeds()
+    {
+        var fs = new FaultyFileSystem();
+        using var log = PartitionLog.Open(_dir.Path, Config, _time, fs, LogFlusher.Shared);
+        var model = await FillAsync(log, 40);
+        var cleaner = Cleaners.For(log, _time);
+
+        fs.DiskFull = true;
+        Assert.ThrowsAny<IOException>(() => cleaner.Clean(log));
+        Assert.DoesNotContain(Directory.EnumerateFiles(_dir.Path), f => f.EndsWith(".cleaned", StringComparison.Ordinal));
+        model.AssertConsistent(log);
+        Assert.False(log.CleanerBroken);
+
+        fs.DiskFull = false;
+        Assert.True(cleaner.Clean(log).Cleaned);
+        model.AssertConsistent(log);
+        await model.AppendAsync(log, [("k1", "after")], _time.NowMs);
+        model.AssertConsistent(log);
+    }
+
+    [Fact]
+    public async Task The_io_cap_slows_the_pass_to_the_configured_rate()
+    {
+        using var log = PartitionLog.Open(_dir.Path, Config, _time);
+        await FillAsync(log, 200);
+        long bytes = log.SizeInBytes;
+        using var cleaner = new LogCleaner(() => [log], new CleanerOptions { IoMaxBytesPerSecond = bytes }, _time);
+        var watch = Stopwatch.StartNew();
+        var result = cleaner.Clean(log);
+        watch.Stop();
+        // Reads (map + rewrite) and writes together exceed one second's allowance.
+        double expected = (result.BytesRead + result.BytesWritten) / (double)bytes - 1;
+        Assert.True(watch.Elapsed.TotalSeconds >= expected * 0.8, $"{watch.Elapsed.TotalSeconds:F2} s for {result.BytesRead + result.BytesWritten} bytes at {bytes} B/s");
+    }
+}
