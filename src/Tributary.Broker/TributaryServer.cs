@@ -157,7 +157,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             new AddPartitionsToTxnHandler(transactions),
             new AddOffsetsToTxnHandler(transactions),
             new EndTxnHandler(transactions),
-            new TxnOffsetCommitHandler(transactions),
+            new TxnOffsetCommitHandler(transactions, groups),
             new DescribeProducersHandler(state),
             new DescribeTransactionsHandler(transactions),
             new ListTransactionsHandler(transactions, state.Time),

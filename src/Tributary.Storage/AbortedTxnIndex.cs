@@ -67,9 +67,21 @@ internal sealed class AbortedTxnIndex : IDisposable
     /// <summary>Aborted transactions that overlap [<paramref name="from"/>, <paramref name="toExclusive"/>).</summary>
     public List<AbortedTxn> Overlapping(long from, long toExclusive)
     {
+        // Entries are in marker order, so the ones ending at or after `from` are a suffix: find it by binary search.
+        int lo = 0, hi = _entries.Count;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (_entries[mid].LastOffset < from) lo = mid + 1;
+            else hi = mid;
+        }
+
         var result = new List<AbortedTxn>();
-        foreach (var e in _entries)
-            if (e.LastOffset >= from && e.FirstOffset < toExclusive) result.Add(e);
+        for (int i = lo; i < _entries.Count; i++)
+        {
+            if (_entries[i].FirstOffset < toExclusive) result.Add(_entries[i]);
+        }
+
         return result;
     }
 

@@ -181,6 +181,40 @@ public sealed class TransactionsTests(BrokerFixture broker) : IClassFixture<Brok
     }
 
     [Fact]
+    public async Task AZombieConsumersOffsetsAreRefused()
+    {
+        await broker.CreateTopicAsync("txn-kip447");
+        using var consumer = new ConsumerBuilder<string, string>(new ConsumerConfig
+        {
+            BootstrapServers = broker.Bootstrap,
+            GroupId = "txn-kip447",
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+        }).Build();
+        consumer.Subscribe("txn-kip447");
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (consumer.Assignment.Count == 0 && DateTime.UtcNow < deadline) consumer.Consume(TimeSpan.FromMilliseconds(100));
+        Assert.NotEmpty(consumer.Assignment);
+
+        await using var raw = await RawKafkaClient.ConnectAsync(broker.Bootstrap);
+        var (pid, epoch) = await IdempotenceTests.InitAsync(raw, 3, "txn-kip447");
+        var added = await raw.SendAsync<Tributary.Protocol.Messages.AddOffsetsToTxnResponse>(new Tributary.Protocol.Messages.AddOffsetsToTxnRequest
+        {
+            TransactionalId = "txn-kip447", ProducerId = pid, ProducerEpoch = epoch, GroupId = "txn-kip447",
+        }, 3);
+        Assert.Equal(0, added.ErrorCode);
+        Tributary.Protocol.Messages.TxnOffsetCommitRequest Commit(string member, int generation) => new()
+        {
+            TransactionalId = "txn-kip447", GroupId = "txn-kip447", ProducerId = pid, ProducerEpoch = epoch, MemberId = member, GenerationId = generation,
+            Topics = [new() { Name = "txn-kip447", Partitions = [new() { PartitionIndex = 0, CommittedOffset = 1 }] }],
+        };
+        var zombie = await raw.SendAsync<Tributary.Protocol.Messages.TxnOffsetCommitResponse>(Commit("zombie-member", 1), 3);
+        Assert.Equal((short)Tributary.Protocol.Messages.ErrorCode.UnknownMemberId, zombie.Topics[0].Partitions[0].ErrorCode);
+        var standalone = await raw.SendAsync<Tributary.Protocol.Messages.TxnOffsetCommitResponse>(Commit("", -1), 3);
+        Assert.Equal(0, standalone.Topics[0].Partitions[0].ErrorCode);
+        consumer.Close();
+    }
+
+    [Fact]
     public async Task OperatorsCanListAndDescribeTransactions()
     {
         await broker.CreateTopicAsync("txn-admin");

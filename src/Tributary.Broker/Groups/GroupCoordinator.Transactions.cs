@@ -12,6 +12,25 @@ namespace Tributary.Broker.Groups;
 /// </summary>
 public sealed partial class GroupCoordinator
 {
+    /// <summary>
+    /// KIP-447 check of a TxnOffsetCommit v3+: a producer committing for a group member must name the member and the
+    /// group's current generation (member epoch for consumer-protocol groups), so a zombie consumer's producer cannot
+    /// commit after a rebalance. Commits without a member (assign() users, generation -1) are not checked.
+    /// </summary>
+    public Task<ErrorCode> ValidateTransactionalCommitAsync(string groupId, int generation, string memberId, string? instanceId)
+    {
+        if (!_loaded) return Task.FromResult(ErrorCode.CoordinatorLoadInProgress);
+        if (memberId.Length == 0 && generation < 0) return Task.FromResult(ErrorCode.None);
+        return Run(() =>
+        {
+            if (!_groups.TryGetValue(groupId, out var group) || group.State == GroupState.Dead) return ErrorCode.UnknownMemberId;
+            if (group.Consumer is { Members.Count: > 0 } consumer) return consumer.ValidateCommit(memberId, generation);
+            if (IsFenced(group, memberId, instanceId)) return ErrorCode.FencedInstanceId;
+            if (!group.Members.ContainsKey(memberId)) return ErrorCode.UnknownMemberId;
+            return generation == group.Generation ? ErrorCode.None : ErrorCode.IllegalGeneration;
+        });
+    }
+
     public Task<ErrorCode> CommitTransactionalOffsetsAsync(string groupId, IReadOnlyList<OffsetToCommit> offsets)
     {
         if (!_loaded) return Task.FromResult(ErrorCode.CoordinatorLoadInProgress);

@@ -7,10 +7,11 @@ namespace Tributary.Broker.Handlers;
 
 /// <summary>
 /// TxnOffsetCommit v0-4: offsets staged in the transaction (after AddOffsetsToTxn for the group) and committed to
-/// the group only if the transaction commits. Not implemented: checking the v3+ member id and generation against
-/// the group (KIP-447); the producer's id and epoch are checked. PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v3.
+/// the group only if the transaction commits. The producer's id and epoch are checked against the transaction, and
+/// from v3 the member id and generation against the group (KIP-447: a zombie consumer's producer is refused).
+/// PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v3.
 /// </summary>
-public sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions) : ApiHandler<TxnOffsetCommitRequest, TxnOffsetCommitResponse>
+public sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions, GroupCoordinator groups) : ApiHandler<TxnOffsetCommitRequest, TxnOffsetCommitResponse>
 {
     public override ApiKey Key => ApiKey.TxnOffsetCommit;
     public override short MinVersion => 0;
@@ -20,7 +21,10 @@ public sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions) 
     {
         var offsets = request.Topics.SelectMany(t => t.Partitions.Select(p =>
             new OffsetToCommit(t.Name, p.PartitionIndex, p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata, -1))).ToList();
-        var error = await transactions.TxnOffsetCommitAsync(request.TransactionalId, request.GroupId, request.ProducerId, request.ProducerEpoch, offsets).ConfigureAwait(false);
+        var error = context.ApiVersion >= 3
+            ? await groups.ValidateTransactionalCommitAsync(request.GroupId, request.GenerationId, request.MemberId, request.GroupInstanceId).ConfigureAwait(false)
+            : ErrorCode.None;
+        if (error == ErrorCode.None) error = await transactions.TxnOffsetCommitAsync(request.TransactionalId, request.GroupId, request.ProducerId, request.ProducerEpoch, offsets).ConfigureAwait(false);
         var code = (short)TransactionErrors.ForVersion(error, context.ApiVersion, fencedSince: 3);
         return new TxnOffsetCommitResponse
         {
