@@ -22,9 +22,10 @@ public sealed record ConsumerHeartbeat(
 /// another member still owns; those follow in later heartbeats, after the owner released them.</item>
 /// </list>
 /// So a partition is never owned by two members at once. A member that stops heartbeating for
-/// group.consumer.session.timeout.ms is removed and its partitions are reassigned. Epoch -1 leaves the group;
-/// -2 is a static member's temporary leave (it keeps its place, as KIP-848 static members do).
-/// Not implemented: the rebalance timeout for revocations, rack-aware assignment, client-side assignors.
+/// group.consumer.session.timeout.ms is removed and its partitions are reassigned. Epoch -1 leaves the group.
+/// Not implemented: -2 (a static member's temporary leave) is treated like -1, so its partitions move at once
+/// instead of waiting a session timeout for it; the rebalance timeout for revocations; rack-aware assignment;
+/// client-side assignors; persisting the membership (after a restart members rejoin with epoch 0).
 /// </summary>
 public sealed partial class GroupCoordinator
 {
@@ -37,7 +38,11 @@ public sealed partial class GroupCoordinator
     private ConsumerGroupHeartbeatResponse ConsumerHeartbeatOnLoop(ConsumerHeartbeat hb)
     {
         ConsumerGroupHeartbeatResponse Error(ErrorCode e, string? message = null) =>
-            new() { ErrorCode = (short)e, ErrorMessage = message, MemberId = hb.MemberId, MemberEpoch = hb.MemberEpoch };
+            new()
+            {
+                ErrorCode = (short)e, ErrorMessage = message, MemberId = hb.MemberId, MemberEpoch = hb.MemberEpoch,
+                HeartbeatIntervalMs = Settings.ConsumerHeartbeatIntervalMs,
+            };
 
         if (hb.GroupId.Length == 0) return Error(ErrorCode.InvalidRequest, "GroupId can't be empty.");
         if (hb.ServerAssignor is { } name && !ServerAssignors.Supports(name)) return Error(ErrorCode.UnsupportedAssignor, $"Assignor {name} is not supported; use uniform or range.");
