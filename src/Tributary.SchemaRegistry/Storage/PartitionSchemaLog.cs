@@ -19,12 +19,21 @@ public sealed class PartitionSchemaLog(PartitionLog log, TimeProvider time) : IS
         {
             using var slice = log.Read(offset, ReadChunk);
             if (slice.IsEmpty) break;
-            var next = offset;
             foreach (var record in RecordReader.ReadAllBatches(slice.Memory))
             {
                 if (record.Offset < offset) continue;
                 if (record.Key is { } key) result.Add((key.ToArray(), record.Value?.ToArray()));
-                next = record.Offset + 1;
+            }
+            // Move on by whole batches, not by the last record: compaction can leave a batch with no records left,
+            // and replay must step over it rather than stop there.
+            var next = offset;
+            var bytes = slice.Memory.Span;
+            while (bytes.Length >= RecordBatchHeader.HeaderSize)
+            {
+                var header = new RecordBatchHeader(bytes);
+                if (header.TotalSize > bytes.Length) break;
+                next = Math.Max(next, header.LastOffset + 1);
+                bytes = bytes[header.TotalSize..];
             }
             if (next == offset) break;
             offset = next;
