@@ -165,7 +165,7 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
     {
         var topic = _topics.Get(GroupSettings.OffsetsTopic)
             ?? _topics.Create(GroupSettings.OffsetsTopic, Settings.OffsetsTopicPartitions,
-                new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, isInternal: true)
+                new Dictionary<string, string> { ["cleanup.policy"] = "compact", ["segment.bytes"] = "104857600" }, isInternal: true)
             ?? _topics.Get(GroupSettings.OffsetsTopic)!;
         var partition = OffsetsTopicRecords.PartitionFor(groupId, topic.PartitionCount);
         return _topics.GetPartition(topic.Name, partition) ?? throw new InvalidOperationException($"{topic.Name}-{partition} has no log");
