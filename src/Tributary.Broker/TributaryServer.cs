@@ -91,6 +91,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             groups.Start();
             var transactions = new TransactionCoordinator(topics, groups, TransactionSettings.From(settings), new ProducerIdManager(dataDir), time, log);
             transactions.Start();
+            groups.PendingTransactionalOffset = transactions.HasPendingOffset;
             var registry = BuildRegistry(state, groups, transactions);
             var address = ResolveListenAddress(config.ListenHost);
             var listener = new KafkaListener(new IPEndPoint(address, config.ListenPort), registry, settings, log);

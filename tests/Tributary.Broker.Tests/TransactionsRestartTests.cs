@@ -88,6 +88,37 @@ public sealed class TransactionsRestartTests : IDisposable
     }
 
     [Fact]
+    public async Task OffsetsStagedByAnOpenTransactionAreUnstableForRequireStableFetches()
+    {
+        await using var server = await TributaryServer.StartEphemeralAsync(_dataDir);
+        server.State.Topics.Create("txn-stable", 1, new Dictionary<string, string>());
+        await server.Groups.WaitUntilLoadedAsync(TimeSpan.FromSeconds(10));
+        await using var raw = await RawKafkaClient.ConnectAsync(server.BootstrapServers);
+        var (pid, epoch) = await IdempotenceTests.InitAsync(raw, 3, "txn-stable");
+        await raw.SendAsync<AddOffsetsToTxnResponse>(new AddOffsetsToTxnRequest { TransactionalId = "txn-stable", ProducerId = pid, ProducerEpoch = epoch, GroupId = "g-stable" }, 3);
+        var staged = await raw.SendAsync<TxnOffsetCommitResponse>(new TxnOffsetCommitRequest
+        {
+            TransactionalId = "txn-stable", GroupId = "g-stable", ProducerId = pid, ProducerEpoch = epoch,
+            Topics = [new() { Name = "txn-stable", Partitions = [new() { PartitionIndex = 0, CommittedOffset = 5 }] }],
+        }, 3);
+        Assert.Equal(0, staged.Topics[0].Partitions[0].ErrorCode);
+
+        async Task<OffsetFetchResponse.OffsetFetchResponsePartition> Fetch(bool requireStable) =>
+            (await raw.SendAsync<OffsetFetchResponse>(new OffsetFetchRequest
+            {
+                GroupId = "g-stable", RequireStable = requireStable, Topics = [new() { Name = "txn-stable", PartitionIndexes = [0] }],
+            }, 7)).Topics[0].Partitions[0];
+        Assert.Equal(ErrorCode.UnstableOffsetCommit, (ErrorCode)(await Fetch(true)).ErrorCode);
+        var unstable = await Fetch(false);
+        Assert.Equal((ErrorCode.None, -1L), ((ErrorCode)unstable.ErrorCode, unstable.CommittedOffset));
+
+        var ended = await raw.SendAsync<EndTxnResponse>(new EndTxnRequest { TransactionalId = "txn-stable", ProducerId = pid, ProducerEpoch = epoch, Committed = true }, 3);
+        Assert.Equal(0, ended.ErrorCode);
+        var stable = await Fetch(true);
+        Assert.Equal((ErrorCode.None, 5L), ((ErrorCode)stable.ErrorCode, stable.CommittedOffset));
+    }
+
+    [Fact]
     public async Task TransactionalWritesToPartitionsOutsideTheTransactionAreRefused()
     {
         await using var server = await TributaryServer.StartEphemeralAsync(_dataDir);

@@ -13,6 +13,14 @@ namespace Tributary.Broker.Groups;
 public sealed partial class GroupCoordinator
 {
     /// <summary>
+    /// Set by the broker to the transaction coordinator's view: true while an undecided transaction holds an offset
+    /// for (group, topic, partition). OffsetFetch with require_stable answers such partitions UNSTABLE_OFFSET_COMMIT.
+    /// </summary>
+    public Func<string, string, int, bool>? PendingTransactionalOffset { get; set; }
+
+    public bool IsOffsetUnstable(string groupId, string topic, int partition) => PendingTransactionalOffset?.Invoke(groupId, topic, partition) ?? false;
+
+    /// <summary>
     /// KIP-447 check of a TxnOffsetCommit v3+: a producer committing for a group member must name the member and the
     /// group's current generation (member epoch for consumer-protocol groups), so a zombie consumer's producer cannot
     /// commit after a rebalance. Commits without a member (assign() users, generation -1) are not checked.

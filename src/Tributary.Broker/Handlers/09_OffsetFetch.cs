@@ -6,7 +6,8 @@ namespace Tributary.Broker.Handlers;
 
 /// <summary>
 /// OffsetFetch v0-9. v0-7 ask for one group (v2+: null topics = every committed partition, and a top-level error);
-/// v5+ return the leader epoch; v7 require_stable is trivially satisfied (no transactional offsets yet); v8+ ask for
+/// v5+ return the leader epoch; v7+ require_stable: a partition with offsets staged by an undecided transaction
+/// answers UNSTABLE_OFFSET_COMMIT (retriable; KIP-447); v8+ ask for
 /// several groups at once. A partition without a commit answers offset -1, empty metadata.
 /// </summary>
 public sealed class OffsetFetchHandler(GroupCoordinator coordinator) : ApiHandler<OffsetFetchRequest, OffsetFetchResponse>
@@ -37,6 +38,7 @@ public sealed class OffsetFetchHandler(GroupCoordinator coordinator) : ApiHandle
                             CommittedOffset = o.Offset?.Offset ?? -1,
                             CommittedLeaderEpoch = o.Offset?.LeaderEpoch ?? -1,
                             Metadata = o.Offset?.Metadata ?? "",
+                            ErrorCode = request.RequireStable && coordinator.IsOffsetUnstable(g.GroupId, o.Topic, o.Partition) ? (short)ErrorCode.UnstableOffsetCommit : (short)0,
                         })],
                     });
                 }
@@ -58,7 +60,9 @@ public sealed class OffsetFetchHandler(GroupCoordinator coordinator) : ApiHandle
                     CommittedOffset = o.Offset?.Offset ?? -1,
                     CommittedLeaderEpoch = o.Offset?.LeaderEpoch ?? -1,
                     Metadata = o.Offset?.Metadata ?? "",
-                    ErrorCode = context.ApiVersion < 2 ? (short)groupError : (short)0,
+                    ErrorCode = context.ApiVersion >= 7 && request.RequireStable && coordinator.IsOffsetUnstable(request.GroupId, o.Topic, o.Partition)
+                        ? (short)ErrorCode.UnstableOffsetCommit
+                        : context.ApiVersion < 2 ? (short)groupError : (short)0,
                 })],
             });
         }

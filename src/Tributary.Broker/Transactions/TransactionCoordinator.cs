@@ -39,6 +39,8 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
     private readonly Dictionary<string, TransactionMetadata> _txns = new(StringComparer.Ordinal);
     // Published copy of each producer id's open transaction, read by Produce without the loop (KIP-890 verification).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<long, (short Epoch, bool Ongoing, HashSet<(string, int)> Partitions)> _open = new();
+    // Offsets staged by undecided transactions, per (group, topic, partition): OffsetFetch require_stable (KIP-447).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string, int), int> _pendingOffsets = new();
     private Task? _loop;
     private ITimer? _timer;
     private volatile bool _loaded;
@@ -69,6 +71,7 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
                 foreach (var m in Replay())
                 {
                     _txns[m.TransactionalId] = m;
+                    TrackPendingOffsets(m, +1);
                     _open[m.ProducerId] = (m.Epoch, m.State == TransactionState.Ongoing, [.. m.Partitions]);
                 }
                 foreach (var m in _txns.Values) _ids.Observe(Math.Max(m.ProducerId, m.LastProducerId));
@@ -157,6 +160,18 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
             : Protocol.Messages.ErrorCode.InvalidTxnState;
     }
 
+    /// <summary>True while an undecided transaction holds an offset for the partition (OffsetFetch answers UNSTABLE_OFFSET_COMMIT). Any thread.</summary>
+    public bool HasPendingOffset(string groupId, string topic, int partition) => _pendingOffsets.ContainsKey((groupId, topic, partition));
+
+    private void TrackPendingOffsets(TransactionMetadata m, int delta)
+    {
+        foreach (var key in m.PendingOffsets.Keys)
+        {
+            var count = _pendingOffsets.AddOrUpdate(key, delta, (_, c) => c + delta);
+            if (count <= 0) _pendingOffsets.TryRemove(key, out _);
+        }
+    }
+
     // ---- persistence -------------------------------------------------------------------------------------------
 
     private PartitionLog StatePartition(string transactionalId)
@@ -184,9 +199,14 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
             _log.Error($"transaction coordinator: writing the state of {transactionalId} failed: {e.Message}");
             return false;
         }
-        if (_txns.Remove(transactionalId, out var previous)) _open.TryRemove(previous.ProducerId, out _);
+        if (_txns.Remove(transactionalId, out var previous))
+        {
+            _open.TryRemove(previous.ProducerId, out _);
+            TrackPendingOffsets(previous, -1);
+        }
         if (next is not null)
         {
+            TrackPendingOffsets(next, +1);
             _txns[transactionalId] = next;
             _open[next.ProducerId] = (next.Epoch, next.State == TransactionState.Ongoing, [.. next.Partitions]);
         }
