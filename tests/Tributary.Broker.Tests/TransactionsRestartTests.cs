@@ -62,6 +62,24 @@ public sealed class TransactionsRestartTests : IDisposable
     }
 
     [Fact]
+    public async Task ATransactionOpenPastItsTimeoutIsAbortedAndItsProducerFenced()
+    {
+        await using var server = await TributaryServer.StartEphemeralAsync(_dataDir, FastAbort);
+        server.State.Topics.Create("txn-timeout", 1, new Dictionary<string, string>());
+        using var producer = TransactionsTests.TxnProducer(server.BootstrapServers, "txn-timeout", timeoutMs: 1500);
+        producer.InitTransactions(TimeSpan.FromSeconds(30));
+        producer.BeginTransaction();
+        Send(producer, "txn-timeout", "slow", 3);
+        var log = server.State.Topics.GetPartition("txn-timeout", 0)!;
+        Assert.Equal(0, log.LastStableOffset);
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (log.LastStableOffset < log.HighWatermark && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.Equal(4, log.LastStableOffset); // 3 records and the abort marker
+        Assert.ThrowsAny<KafkaException>(() => producer.CommitTransaction(TimeSpan.FromSeconds(10)));
+        Assert.Empty(TransactionsTests.ReadValues(server.BootstrapServers, "txn-timeout", 1, IsolationLevel.ReadCommitted, TimeSpan.FromSeconds(1)));
+    }
+
+    [Fact]
     public async Task ASuccessorAfterARestartAbortsThePredecessorsTransaction()
     {
         await using (var server = await TributaryServer.StartEphemeralAsync(_dataDir))
