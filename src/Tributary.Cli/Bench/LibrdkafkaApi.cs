@@ -60,6 +60,7 @@ internal sealed unsafe class LibrdkafkaApi
     public delegate* unmanaged<int, IntPtr, byte*, nuint, IntPtr> New;
     public delegate* unmanaged<IntPtr, byte*, IntPtr, IntPtr> TopicNew;
     public delegate* unmanaged<IntPtr, int, int, byte*, nuint, byte*, nuint, IntPtr, int> Produce;
+    public delegate* unmanaged<IntPtr, int, int, LibrdkafkaMessage*, int, int> ProduceBatch;
     public delegate* unmanaged<int> LastError;
     public delegate* unmanaged<int, IntPtr> Err2Str;
     public delegate* unmanaged<IntPtr, int, int> Poll;
@@ -87,6 +88,7 @@ internal sealed unsafe class LibrdkafkaApi
             New = (delegate* unmanaged<int, IntPtr, byte*, nuint, IntPtr>)F("rd_kafka_new"),
             TopicNew = (delegate* unmanaged<IntPtr, byte*, IntPtr, IntPtr>)F("rd_kafka_topic_new"),
             Produce = (delegate* unmanaged<IntPtr, int, int, byte*, nuint, byte*, nuint, IntPtr, int>)F("rd_kafka_produce"),
+            ProduceBatch = (delegate* unmanaged<IntPtr, int, int, LibrdkafkaMessage*, int, int>)F("rd_kafka_produce_batch"),
             LastError = (delegate* unmanaged<int>)F("rd_kafka_last_error"),
             Err2Str = (delegate* unmanaged<int, IntPtr>)F("rd_kafka_err2str"),
             Poll = (delegate* unmanaged<IntPtr, int, int>)F("rd_kafka_poll"),

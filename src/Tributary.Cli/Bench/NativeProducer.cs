@@ -55,6 +55,26 @@ public sealed unsafe class NativeProducer : IDisposable
         throw new InvalidOperationException($"rd_kafka_produce failed: {Marshal.PtrToStringUTF8(_api.Err2Str(error))}");
     }
 
+    /// <summary>
+    /// Queues up to <paramref name="count"/> copies of one payload to a partition in one call (rd_kafka_produce_batch),
+    /// each stamped with the send time; returns how many were queued (fewer when librdkafka's queue is full).
+    /// </summary>
+    public int TryProduceMany(int partition, ReadOnlySpan<byte> value, int count, long sendTimestamp)
+    {
+        var messages = stackalloc LibrdkafkaMessage[count];
+        fixed (byte* payload = value)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                messages[i] = default;
+                messages[i].Payload = (IntPtr)payload;
+                messages[i].Length = (nuint)value.Length;
+                messages[i].Private = (IntPtr)sendTimestamp;
+            }
+            return _api.ProduceBatch(_topic, partition, MsgFlagCopy, messages, count);
+        }
+    }
+
     public int Poll(int timeoutMs) => _api.Poll(_handle, timeoutMs);
 
     public int Flush(int timeoutMs) => _api.Flush(_handle, timeoutMs);
