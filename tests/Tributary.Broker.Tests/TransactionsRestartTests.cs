@@ -80,6 +80,34 @@ public sealed class TransactionsRestartTests : IDisposable
     }
 
     [Fact]
+    public async Task ADecidedCommitWhoseMarkersWereNotWrittenIsFinishedAfterARestart()
+    {
+        await using (var server = await TributaryServer.StartEphemeralAsync(_dataDir))
+        {
+            server.State.Topics.Create("txn-decided", 2, new Dictionary<string, string>());
+            using var producer = TransactionsTests.TxnProducer(server.BootstrapServers, "txn-decided");
+            producer.InitTransactions(TimeSpan.FromSeconds(30));
+            producer.BeginTransaction();
+            for (var i = 0; i < 6; i++) producer.Produce(new TopicPartition("txn-decided", i % 2), new Message<string, string> { Key = "k", Value = "decided-" + i });
+            Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
+            server.Transactions.FailMarkersForTests = true;
+            producer.CommitTransaction(TimeSpan.FromSeconds(30)); // the decision is durable; the markers are not written
+            var described = await server.Transactions.DescribeAsync(["txn-decided"]);
+            Assert.Equal(Transactions.TransactionState.PrepareCommit, Assert.Single(described).State);
+            Assert.Empty(TransactionsTests.ReadValues(server.BootstrapServers, "txn-decided", 2, IsolationLevel.ReadCommitted, TimeSpan.FromSeconds(1)));
+        }
+
+        await using (var server = await TributaryServer.StartEphemeralAsync(_dataDir))
+        {
+            await server.Transactions.WaitUntilLoadedAsync();
+            var described = await server.Transactions.DescribeAsync(["txn-decided"]);
+            Assert.Equal(Transactions.TransactionState.CompleteCommit, Assert.Single(described).State);
+            var values = TransactionsTests.ReadValues(server.BootstrapServers, "txn-decided", 2, IsolationLevel.ReadCommitted, TimeSpan.FromSeconds(2));
+            Assert.Equal(6, values.Count);
+        }
+    }
+
+    [Fact]
     public async Task ASuccessorAfterARestartAbortsThePredecessorsTransaction()
     {
         await using (var server = await TributaryServer.StartEphemeralAsync(_dataDir))

@@ -59,6 +59,9 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
 
     public bool IsLoaded => _loaded;
 
+    /// <summary>Test fault: marker writes fail, so decided transactions stay in PrepareCommit/PrepareAbort.</summary>
+    internal volatile bool FailMarkersForTests;
+
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     public void Start()
@@ -257,6 +260,11 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
     /// <summary>Appends a commit or abort marker for the transaction to each of its partitions; false if any failed.</summary>
     private async Task<bool> WriteMarkersAsync(TransactionMetadata m, bool commit)
     {
+        if (FailMarkersForTests)
+        {
+            _log.Warn($"transaction coordinator: markers for {m.TransactionalId} withheld (test fault)");
+            return false;
+        }
         var now = NowMs;
         var key = new byte[] { 0, 0, 0, commit ? (byte)1 : (byte)0 };
         var value = new byte[] { 0, 0, 0, 0, 0, 0 }; // version 0, coordinator epoch 0
