@@ -144,7 +144,10 @@ public sealed class TransactionsRestartTests : IDisposable
         await raw.SendAsync<AddOffsetsToTxnResponse>(new AddOffsetsToTxnRequest { TransactionalId = "txn-stable", ProducerId = pid, ProducerEpoch = epoch, GroupId = "g-stable" }, 3);
         var staged = await raw.SendAsync<TxnOffsetCommitResponse>(new TxnOffsetCommitRequest
         {
-            TransactionalId = "txn-stable", GroupId = "g-stable", ProducerId = pid, ProducerEpoch = epoch,
+            TransactionalId = "txn-stable",
+            GroupId = "g-stable",
+            ProducerId = pid,
+            ProducerEpoch = epoch,
             Topics = [new() { Name = "txn-stable", Partitions = [new() { PartitionIndex = 0, CommittedOffset = 5 }] }],
         }, 3);
         Assert.Equal(0, staged.Topics[0].Partitions[0].ErrorCode);
@@ -152,7 +155,9 @@ public sealed class TransactionsRestartTests : IDisposable
         async Task<OffsetFetchResponse.OffsetFetchResponsePartition> Fetch(bool requireStable) =>
             (await raw.SendAsync<OffsetFetchResponse>(new OffsetFetchRequest
             {
-                GroupId = "g-stable", RequireStable = requireStable, Topics = [new() { Name = "txn-stable", PartitionIndexes = [0] }],
+                GroupId = "g-stable",
+                RequireStable = requireStable,
+                Topics = [new() { Name = "txn-stable", PartitionIndexes = [0] }],
             }, 7)).Topics[0].Partitions[0];
         Assert.Equal(ErrorCode.UnstableOffsetCommit, (ErrorCode)(await Fetch(true)).ErrorCode);
         var unstable = await Fetch(false);

@@ -199,12 +199,20 @@ public sealed class TransactionsTests(BrokerFixture broker) : IClassFixture<Brok
         var (pid, epoch) = await IdempotenceTests.InitAsync(raw, 3, "txn-kip447");
         var added = await raw.SendAsync<Tributary.Protocol.Messages.AddOffsetsToTxnResponse>(new Tributary.Protocol.Messages.AddOffsetsToTxnRequest
         {
-            TransactionalId = "txn-kip447", ProducerId = pid, ProducerEpoch = epoch, GroupId = "txn-kip447",
+            TransactionalId = "txn-kip447",
+            ProducerId = pid,
+            ProducerEpoch = epoch,
+            GroupId = "txn-kip447",
         }, 3);
         Assert.Equal(0, added.ErrorCode);
         Tributary.Protocol.Messages.TxnOffsetCommitRequest Commit(string member, int generation) => new()
         {
-            TransactionalId = "txn-kip447", GroupId = "txn-kip447", ProducerId = pid, ProducerEpoch = epoch, MemberId = member, GenerationId = generation,
+            TransactionalId = "txn-kip447",
+            GroupId = "txn-kip447",
+            ProducerId = pid,
+            ProducerEpoch = epoch,
+            MemberId = member,
+            GenerationId = generation,
             Topics = [new() { Name = "txn-kip447", Partitions = [new() { PartitionIndex = 0, CommittedOffset = 1 }] }],
         };
         var zombie = await raw.SendAsync<Tributary.Protocol.Messages.TxnOffsetCommitResponse>(Commit("zombie-member", 1), 3);
