@@ -163,8 +163,8 @@ internal sealed class ProducerStateManager : IDisposable
         return null;
     }
 
-    /// <summary>Installs the changes of a written append.</summary>
-    public void Commit(PendingAppend pending, long nowMs)
+    /// <summary>Installs the changes of a written append (<paramref name="expire"/>: false while replaying, whose clock is the batches' timestamps).</summary>
+    public void Commit(PendingAppend pending, long nowMs, bool expire = true)
     {
         lock (_sync)
         {
@@ -188,7 +188,7 @@ internal sealed class ProducerStateManager : IDisposable
                 }
             }
 
-            if (nowMs - _lastExpiryCheckMs >= Math.Min(60_000, ExpirationMs))
+            if (expire && nowMs - _lastExpiryCheckMs >= Math.Min(60_000, ExpirationMs))
             {
                 ExpireLocked(nowMs);
             }
@@ -343,7 +343,7 @@ internal sealed class ProducerStateManager : IDisposable
                 {
                     if (PrepareBatch(pending, header, bytes, header.MaxTimestamp) is null)
                     {
-                        Commit(pending, header.MaxTimestamp);
+                        Commit(pending, header.MaxTimestamp, expire: false);
                     }
                 }
                 catch (StorageException)
