@@ -22,51 +22,78 @@ public sealed class TransactionsCrashTests(Xunit.Abstractions.ITestOutputHelper 
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    [InlineData(4)]
-    public async Task EveryInputRecordIsInTheOutputExactlyOnceDespiteCrashesAndDroppedConnections(int seed)
+    [InlineData(1, false)]
+    [InlineData(2, false)]
+    [InlineData(3, true)]
+    [InlineData(4, true)]
+    public async Task EveryInputRecordIsInTheOutputExactlyOnceDespiteCrashesAndDroppedConnections(int seed, bool restartBroker)
     {
         var random = new Random(seed);
         await using var proxy = new DroppingProxy(new Random(seed * 7919));
         var config = new BrokerConfig { DataDir = _dataDir, ListenHost = "127.0.0.1", ListenPort = 0, AdvertisedHost = "127.0.0.1", AdvertisedPort = proxy.Port };
         config.Settings[TributaryServer.SchemaRegistryListenersSetting] = "http://127.0.0.1:0";
-        await using var server = await TributaryServer.StartAsync(config);
-        proxy.Target = server.Port;
-        server.State.Topics.Create("ctp-in", 6, new Dictionary<string, string>());
-        server.State.Topics.Create("ctp-out", 6, new Dictionary<string, string>());
-        var bootstrap = $"127.0.0.1:{proxy.Port}";
-
-        using (var input = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = bootstrap, EnableIdempotence = true }).Build())
+        var server = await TributaryServer.StartAsync(config);
+        try
         {
-            for (var i = 0; i < Records; i++) input.Produce("ctp-in", new Message<string, string> { Key = "k" + (i % Keys), Value = $"k{i % Keys}:{i / Keys}" });
-            Assert.Equal(0, input.Flush(TimeSpan.FromSeconds(60)));
+            proxy.Target = server.Port;
+            server.State.Topics.Create("ctp-in", 6, new Dictionary<string, string>());
+            server.State.Topics.Create("ctp-out", 6, new Dictionary<string, string>());
+            var bootstrap = $"127.0.0.1:{proxy.Port}";
+
+            using (var input = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = bootstrap, EnableIdempotence = true }).Build())
+            {
+                for (var i = 0; i < Records; i++) input.Produce("ctp-in", new Message<string, string> { Key = "k" + (i % Keys), Value = $"k{i % Keys}:{i / Keys}" });
+                Assert.Equal(0, input.Flush(TimeSpan.FromSeconds(60)));
+            }
+
+            proxy.StartDropping();
+            // With restartBroker, the broker stops and starts again on its data directory once, mid-run, while
+            // transactions are open; the proxy then forwards to its new port.
+            var restart = !restartBroker ? Task.CompletedTask : Task.Run(async () =>
+            {
+                await Task.Delay(1000 + new Random(seed).Next(2000));
+                var stopping = server;
+                await stopping.StopAsync();
+                server = await TributaryServer.StartAsync(config);
+                proxy.Target = server.Port;
+            });
+            var deadline = DateTime.UtcNow.AddSeconds(120);
+            var crashes = 0;
+            while (!restart.IsCompleted || Committed(server) < Records)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"seed {seed}: only {Committed(server)} of {Records} input records committed after {crashes} crashes");
+                if (!RunWorker(bootstrap, random)) crashes++;
+            }
+            await restart;
+            proxy.StopDropping();
+            output.WriteLine($"seed {seed}: {crashes} worker crashes, {proxy.Dropped} connections dropped, broker restarted: {restartBroker}");
+
+            var values = TransactionsTests.ReadValues(server.BootstrapServers, "ctp-out", 6, IsolationLevel.ReadCommitted, TimeSpan.FromSeconds(3));
+            Assert.Equal(Records, values.Count);
+            Assert.Equal(Records, values.Distinct().Count());
+            foreach (var key in values.GroupBy(v => v.Split(':')[0]))
+            {
+                var seqs = key.Select(v => int.Parse(v.Split(':')[1])).ToList();
+                Assert.Equal(Enumerable.Range(0, Records / Keys), seqs);
+            }
         }
-
-        proxy.StartDropping();
-        var deadline = DateTime.UtcNow.AddSeconds(120);
-        var crashes = 0;
-        while (Committed(server) < Records)
+        finally
         {
-            Assert.True(DateTime.UtcNow < deadline, $"seed {seed}: only {Committed(server)} of {Records} input records committed after {crashes} crashes");
-            if (!RunWorker(bootstrap, random)) crashes++;
-        }
-        proxy.StopDropping();
-        output.WriteLine($"seed {seed}: {crashes} worker crashes, {proxy.Dropped} connections dropped");
-
-        var values = TransactionsTests.ReadValues(server.BootstrapServers, "ctp-out", 6, IsolationLevel.ReadCommitted, TimeSpan.FromSeconds(3));
-        Assert.Equal(Records, values.Count);
-        Assert.Equal(Records, values.Distinct().Count());
-        foreach (var key in values.GroupBy(v => v.Split(':')[0]))
-        {
-            var seqs = key.Select(v => int.Parse(v.Split(':')[1])).ToList();
-            Assert.Equal(Enumerable.Range(0, Records / Keys), seqs);
+            await server.StopAsync();
         }
     }
 
-    private static long Committed(TributaryServer server) =>
-        server.Groups.FetchOffsetsAsync("ctp", null).GetAwaiter().GetResult().Offsets.Where(o => o.Topic == "ctp-in").Sum(o => o.Offset?.Offset ?? 0);
+    private static long Committed(TributaryServer server)
+    {
+        try
+        {
+            return server.Groups.FetchOffsetsAsync("ctp", null).GetAwaiter().GetResult().Offsets.Where(o => o.Topic == "ctp-in").Sum(o => o.Offset?.Offset ?? 0);
+        }
+        catch (ObjectDisposedException)
+        {
+            return -1; // the broker is restarting
+        }
+    }
 
     /// <summary>One worker life: returns false when it crashed (on purpose or from an error) before finishing.</summary>
     private static bool RunWorker(string bootstrap, Random random)
