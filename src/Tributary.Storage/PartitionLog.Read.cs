@@ -229,13 +229,9 @@ public sealed partial class PartitionLog
                 continue;
             }
 
-            var reader = new RecordReader(scanner.Bytes(batch).ToArray());
-            while (reader.TryRead(out var record))
+            if (RecordReader.TryFindFirstAtOrAfter(scanner.Bytes(batch), timestamp, logStartOffset, out var offset, out var found))
             {
-                if (record.Timestamp >= timestamp && record.Offset >= logStartOffset)
-                {
-                    return new TimestampLookup(record.Offset, record.Timestamp);
-                }
+                return new TimestampLookup(offset, found);
             }
         }
 

@@ -47,6 +47,52 @@ public sealed class RecordReader
         _records = header.Codec == CompressionCodec.None ? body : CompressionCodecs.Decompress(header.Codec, body.Span);
     }
 
+    /// <summary>
+    /// The first record of one whole batch with a timestamp at or after <paramref name="timestamp"/> and an offset at
+    /// or after <paramref name="minOffset"/>. Reads only each record's length, timestamp and offset deltas, in place
+    /// for uncompressed batches, so a lookup allocates nothing (compressed batches are decompressed first).
+    /// </summary>
+    public static bool TryFindFirstAtOrAfter(ReadOnlySpan<byte> batch, long timestamp, long minOffset, out long offset, out long foundTimestamp)
+    {
+        var header = new RecordBatchHeader(batch);
+        if (header.Magic != 2 || header.TotalSize > batch.Length || header.TotalSize < RecordBatchHeader.HeaderSize)
+        {
+            throw new InvalidRecordException("Not one whole magic 2 batch.");
+        }
+
+        var body = batch[RecordBatchHeader.HeaderSize..header.TotalSize];
+        var records = header.Codec == CompressionCodec.None ? body : CompressionCodecs.Decompress(header.Codec, body);
+        long logAppendTime = header.IsLogAppendTime ? header.MaxTimestamp : -1;
+        int position = 0;
+        for (int i = 0; i < header.RecordsCount; i++)
+        {
+            int length = RecordVarint.ReadVarint(records, ref position);
+            if (length < 0 || length > records.Length - position)
+            {
+                throw new InvalidRecordException("Record length runs past the end of the batch.");
+            }
+
+            int end = position + length;
+            int p = position + 1; // attributes: unused in magic 2
+            long delta = RecordVarint.ReadVarlong(records[..end], ref p);
+            int offsetDelta = RecordVarint.ReadVarint(records[..end], ref p);
+            long recordTimestamp = logAppendTime >= 0 ? logAppendTime : header.BaseTimestamp + delta;
+            long recordOffset = header.BaseOffset + offsetDelta;
+            if (recordTimestamp >= timestamp && recordOffset >= minOffset)
+            {
+                offset = recordOffset;
+                foundTimestamp = recordTimestamp;
+                return true;
+            }
+
+            position = end;
+        }
+
+        offset = -1;
+        foundTimestamp = -1;
+        return false;
+    }
+
     /// <summary>Records announced by the batch header.</summary>
     public int Count => _count;
 
