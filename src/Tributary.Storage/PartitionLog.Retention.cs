@@ -10,38 +10,38 @@ public sealed partial class PartitionLog
     public void DeleteRecordsBefore(long offset)
     {
         lock (_swapLock)
-        lock (_lock)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (offset > _highWatermark || offset < 0)
+            lock (_lock)
             {
-                throw new StorageException(StorageError.OffsetOutOfRange, $"Cannot delete records before {offset}: the high watermark is {_highWatermark}.");
-            }
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (offset > _highWatermark || offset < 0)
+                {
+                    throw new StorageException(StorageError.OffsetOutOfRange, $"Cannot delete records before {offset}: the high watermark is {_highWatermark}.");
+                }
 
-            if (offset <= _logStartOffset)
-            {
-                return;
-            }
+                if (offset <= _logStartOffset)
+                {
+                    return;
+                }
 
-            try
-            {
-                LogStartCheckpoint.Write(_fs, _directory, offset);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new StorageException(StorageError.StorageFailure, $"Writing the log start checkpoint in {_directory} failed: {e.Message}", e);
-            }
+                try
+                {
+                    LogStartCheckpoint.Write(_fs, _directory, offset);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new StorageException(StorageError.StorageFailure, $"Writing the log start checkpoint in {_directory} failed: {e.Message}", e);
+                }
 
-            _logStartOffset = offset;
-            int count = 0;
-            while (count < _segments.Length - 1 && _segments[count + 1].BaseOffset <= offset)
-            {
-                count++;
-            }
+                _logStartOffset = offset;
+                int count = 0;
+                while (count < _segments.Length - 1 && _segments[count + 1].BaseOffset <= offset)
+                {
+                    count++;
+                }
 
-            RemoveOldestSegmentsLocked(count, _time.GetUtcNow().ToUnixTimeMilliseconds(), _config);
-            PublishLocked();
-        }
+                RemoveOldestSegmentsLocked(count, _time.GetUtcNow().ToUnixTimeMilliseconds(), _config);
+                PublishLocked();
+            }
     }
 
     /// <summary>
@@ -61,45 +61,45 @@ public sealed partial class PartitionLog
         int count = 0;
         bool rolled = false;
         lock (_swapLock)
-        lock (_lock)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_active.Size > 0 && now - _active.CreatedMs >= config.SegmentMs)
+            lock (_lock)
             {
-                RollLocked(now);
-                rolled = true;
-            }
-
-            long total = 0;
-            foreach (var segment in _segments)
-            {
-                total += segment.Size;
-            }
-
-            while (count < _segments.Length - 1)
-            {
-                var segment = _segments[count];
-                if (segment.NextOffset > _highWatermark)
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (_active.Size > 0 && now - _active.CreatedMs >= config.SegmentMs)
                 {
-                    break;
+                    RollLocked(now);
+                    rolled = true;
                 }
 
-                long largest = segment.MaxTimestamp >= 0 ? segment.MaxTimestamp : segment.LastAppendMs;
-                // cleanup.policy=compact alone keeps everything the cleaner keeps; "compact,delete" does both.
-                bool expired = config.CleanupDelete && config.RetentionMs >= 0 && now - largest > config.RetentionMs;
-                bool oversize = config.CleanupDelete && config.RetentionBytes >= 0 && total - segment.Size >= config.RetentionBytes;
-                bool belowStart = _segments[count + 1].BaseOffset <= _logStartOffset;
-                if (!expired && !oversize && !belowStart)
+                long total = 0;
+                foreach (var segment in _segments)
                 {
-                    break;
+                    total += segment.Size;
                 }
 
-                total -= segment.Size;
-                count++;
-            }
+                while (count < _segments.Length - 1)
+                {
+                    var segment = _segments[count];
+                    if (segment.NextOffset > _highWatermark)
+                    {
+                        break;
+                    }
 
-            RemoveOldestSegmentsLocked(count, now, config);
-        }
+                    long largest = segment.MaxTimestamp >= 0 ? segment.MaxTimestamp : segment.LastAppendMs;
+                    // cleanup.policy=compact alone keeps everything the cleaner keeps; "compact,delete" does both.
+                    bool expired = config.CleanupDelete && config.RetentionMs >= 0 && now - largest > config.RetentionMs;
+                    bool oversize = config.CleanupDelete && config.RetentionBytes >= 0 && total - segment.Size >= config.RetentionBytes;
+                    bool belowStart = _segments[count + 1].BaseOffset <= _logStartOffset;
+                    if (!expired && !oversize && !belowStart)
+                    {
+                        break;
+                    }
+
+                    total -= segment.Size;
+                    count++;
+                }
+
+                RemoveOldestSegmentsLocked(count, now, config);
+            }
 
         if (rolled)
         {

@@ -40,7 +40,10 @@ public sealed partial class GroupCoordinator
         ConsumerGroupHeartbeatResponse Error(ErrorCode e, string? message = null) =>
             new()
             {
-                ErrorCode = (short)e, ErrorMessage = message, MemberId = hb.MemberId, MemberEpoch = hb.MemberEpoch,
+                ErrorCode = (short)e,
+                ErrorMessage = message,
+                MemberId = hb.MemberId,
+                MemberEpoch = hb.MemberEpoch,
                 HeartbeatIntervalMs = Settings.ConsumerHeartbeatIntervalMs,
             };
 
