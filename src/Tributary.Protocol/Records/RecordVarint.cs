@@ -1,7 +1,7 @@
 namespace Tributary.Protocol.Records;
 
 /// <summary>Zig-zag varints as used inside records (protobuf style, little-endian groups of 7 bits).</summary>
-internal static class RecordVarint
+public static class RecordVarint
 {
     public static long ReadVarlong(ReadOnlySpan<byte> source, ref int position)
     {

@@ -65,12 +65,12 @@ internal static class BatchRewriter
         long baseOffset = header.BaseOffset;
         for (int i = 0; i < header.RecordsCount; i++)
         {
-            int length = Varint.ReadVarint(data, ref position);
+            int length = RecordVarint.ReadVarint(data, ref position);
             int end = position + length;
             int p = position + 1;
-            _ = Varint.ReadVarlong(data, ref p);
-            long offset = baseOffset + Varint.ReadVarint(data, ref p);
-            int keyLength = Varint.ReadVarint(data, ref p);
+            _ = RecordVarint.ReadVarlong(data, ref p);
+            long offset = baseOffset + RecordVarint.ReadVarint(data, ref p);
+            int keyLength = RecordVarint.ReadVarint(data, ref p);
             if (keyLength >= 0 && offset >= fromOffset)
             {
                 map.Put(data.Slice(p, keyLength), offset);
@@ -110,7 +110,7 @@ internal static class BatchRewriter
             {
                 ref var slice = ref slices[i];
                 slice.Start = position;
-                int length = Varint.ReadVarint(data, ref position);
+                int length = RecordVarint.ReadVarint(data, ref position);
                 if (length < 0 || length > data.Length - position)
                 {
                     throw new InvalidRecordException("Record length runs past the end of the batch.");
@@ -118,10 +118,10 @@ internal static class BatchRewriter
 
                 slice.End = position + length;
                 int p = position + 1;
-                slice.TimestampDelta = Varint.ReadVarlong(data, ref p);
+                slice.TimestampDelta = RecordVarint.ReadVarlong(data, ref p);
                 slice.TimestampEnd = p;
-                long offset = header.BaseOffset + Varint.ReadVarint(data, ref p);
-                int keyLength = Varint.ReadVarint(data, ref p);
+                long offset = header.BaseOffset + RecordVarint.ReadVarint(data, ref p);
+                int keyLength = RecordVarint.ReadVarint(data, ref p);
                 bool retain;
                 if (offset >= mapEndOffset || keyLength < 0)
                 {
@@ -131,7 +131,7 @@ internal static class BatchRewriter
                 {
                     var key = data.Slice(p, keyLength);
                     p += keyLength;
-                    bool tombstone = Varint.ReadVarint(data, ref p) < 0;
+                    bool tombstone = RecordVarint.ReadVarint(data, ref p) < 0;
                     retain = map.Get(key) <= offset && !(tombstone && nowMs >= horizon);
                     tombstoneKept |= retain && tombstone;
                 }
@@ -172,11 +172,11 @@ internal static class BatchRewriter
 
                 long delta = baseTimestamp + slice.TimestampDelta - newBase;
                 var rest = data[slice.TimestampEnd..slice.End];
-                int bodyLength = 1 + Varint.SizeOf(delta) + rest.Length;
+                int bodyLength = 1 + RecordVarint.SizeOf(delta) + rest.Length;
                 var span = records.GetSpan(bodyLength + 5);
-                int w = Varint.Write(span, bodyLength);
+                int w = RecordVarint.Write(span, bodyLength);
                 span[w++] = 0;
-                w += Varint.Write(span[w..], delta);
+                w += RecordVarint.Write(span[w..], delta);
                 rest.CopyTo(span[w..]);
                 records.Advance(w + rest.Length);
             }
