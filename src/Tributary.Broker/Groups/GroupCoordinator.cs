@@ -221,46 +221,27 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
         {
             var log = _topics.GetPartition(topic.Name, p);
             if (log is null) continue;
-            var offset = log.LogStartOffset;
-            while (offset < log.HighWatermark)
+            foreach (var record in log.ReplayRecords())
             {
-                using var slice = log.Read(offset, 1 << 20);
-                if (slice.IsEmpty) break;
-                var batches = slice.Memory;
-                while (batches.Length >= RecordBatchHeader.HeaderSize)
+                if (record.Key is not { } key || OffsetsTopicRecords.ReadKey(key.Span) is not { } parsed) continue;
+                if (!groups.TryGetValue(parsed.Group, out var g))
+                    groups[parsed.Group] = g = (new Dictionary<(string, int), CommittedOffset>(), null);
+                switch (parsed)
                 {
-                    var size = RecordBatchHeader.ReadTotalSize(batches.Span);
-                    if (size > batches.Length) break;
-                    var batch = batches[..size];
-                    var header = new RecordBatchHeader(batch.Span);
-                    offset = header.LastOffset + 1;
-                    if (!header.IsControl)
-                    {
-                        foreach (var record in RecordReader.ReadAll(batch))
-                        {
-                            if (record.Key is not { } key || OffsetsTopicRecords.ReadKey(key.Span) is not { } parsed) continue;
-                            if (!groups.TryGetValue(parsed.Group, out var g))
-                                groups[parsed.Group] = g = (new Dictionary<(string, int), CommittedOffset>(), null);
-                            switch (parsed)
-                            {
-                                case OffsetsTopicRecords.OffsetKey k when record.Value is { } v:
-                                    g.Offsets[(k.Topic, k.Partition)] = OffsetsTopicRecords.ReadOffsetValue(v.Span);
-                                    break;
-                                case OffsetsTopicRecords.OffsetKey k:
-                                    g.Offsets.Remove((k.Topic, k.Partition));
-                                    break;
-                                case OffsetsTopicRecords.GroupKey when record.Value is { } v:
-                                    groups[parsed.Group] = (g.Offsets, OffsetsTopicRecords.ReadGroupValue(v.Span));
-                                    break;
-                                case OffsetsTopicRecords.GroupKey:
-                                    // Tombstone: the group was deleted; its offsets were tombstoned before it.
-                                    groups[parsed.Group] = (g.Offsets, null);
-                                    g.Offsets.Clear();
-                                    break;
-                            }
-                        }
-                    }
-                    batches = batches[size..];
+                    case OffsetsTopicRecords.OffsetKey k when record.Value is { } v:
+                        g.Offsets[(k.Topic, k.Partition)] = OffsetsTopicRecords.ReadOffsetValue(v.Span);
+                        break;
+                    case OffsetsTopicRecords.OffsetKey k:
+                        g.Offsets.Remove((k.Topic, k.Partition));
+                        break;
+                    case OffsetsTopicRecords.GroupKey when record.Value is { } v:
+                        groups[parsed.Group] = (g.Offsets, OffsetsTopicRecords.ReadGroupValue(v.Span));
+                        break;
+                    case OffsetsTopicRecords.GroupKey:
+                        // Tombstone: the group was deleted; its offsets were tombstoned before it.
+                        groups[parsed.Group] = (g.Offsets, null);
+                        g.Offsets.Clear();
+                        break;
                 }
             }
         }

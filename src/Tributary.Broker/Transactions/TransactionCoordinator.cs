@@ -226,30 +226,11 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
         {
             var log = _topics.GetPartition(topic.Name, p);
             if (log is null) continue;
-            var offset = log.LogStartOffset;
-            while (offset < log.HighWatermark)
+            foreach (var record in log.ReplayRecords())
             {
-                using var slice = log.Read(offset, 1 << 20);
-                if (slice.IsEmpty) break;
-                var batches = slice.Memory;
-                while (batches.Length >= RecordBatchHeader.HeaderSize)
-                {
-                    var size = RecordBatchHeader.ReadTotalSize(batches.Span);
-                    if (size > batches.Length) break;
-                    var batch = batches[..size];
-                    var header = new RecordBatchHeader(batch.Span);
-                    offset = header.LastOffset + 1;
-                    if (!header.IsControl)
-                    {
-                        foreach (var record in RecordReader.ReadAll(batch))
-                        {
-                            if (record.Key is not { } key || TransactionStateRecords.ReadKey(key.Span) is not { } id) continue;
-                            if (record.Value is { } value) result[id] = TransactionStateRecords.ReadValue(id, value.Span);
-                            else result.Remove(id);
-                        }
-                    }
-                    batches = batches[size..];
-                }
+                if (record.Key is not { } key || TransactionStateRecords.ReadKey(key.Span) is not { } id) continue;
+                if (record.Value is { } value) result[id] = TransactionStateRecords.ReadValue(id, value.Span);
+                else result.Remove(id);
             }
         }
         return [.. result.Values];

@@ -11,35 +11,8 @@ public sealed class PartitionSchemaLog(PartitionLog log, TimeProvider time) : IS
 {
     private const int ReadChunk = 1 << 20;
 
-    public IEnumerable<(byte[] Key, byte[]? Value)> ReadAll()
-    {
-        var result = new List<(byte[], byte[]?)>();
-        var offset = log.LogStartOffset;
-        while (offset < log.HighWatermark)
-        {
-            using var slice = log.Read(offset, ReadChunk);
-            if (slice.IsEmpty) break;
-            foreach (var record in RecordReader.ReadAllBatches(slice.Memory))
-            {
-                if (record.Offset < offset) continue;
-                if (record.Key is { } key) result.Add((key.ToArray(), record.Value?.ToArray()));
-            }
-            // Move on by whole batches, not by the last record: compaction can leave a batch with no records left,
-            // and replay must step over it rather than stop there.
-            var next = offset;
-            var bytes = slice.Memory.Span;
-            while (bytes.Length >= RecordBatchHeader.HeaderSize)
-            {
-                var header = new RecordBatchHeader(bytes);
-                if (header.TotalSize > bytes.Length) break;
-                next = Math.Max(next, header.LastOffset + 1);
-                bytes = bytes[header.TotalSize..];
-            }
-            if (next == offset) break;
-            offset = next;
-        }
-        return result;
-    }
+    public IEnumerable<(byte[] Key, byte[]? Value)> ReadAll() =>
+        [.. log.ReplayRecords(ReadChunk).Where(r => r.Key is not null).Select(r => (r.Key!.Value.ToArray(), r.Value?.ToArray()))];
 
     public async ValueTask AppendAsync(byte[] key, byte[]? value, CancellationToken cancellationToken = default)
     {

@@ -1,0 +1,61 @@
+using Tributary.Protocol.Records;
+
+namespace Tributary.Storage;
+
+/// <summary>
+/// Reading a whole partition back, record by record, as the coordinators and the schema registry do at start to
+/// rebuild their state from their internal topics.
+/// </summary>
+public static class PartitionLogReplay
+{
+    /// <summary>
+    /// Every data record from the log start to the high watermark, in offset order; control batches (transaction
+    /// markers) are skipped. Steps over whole batches, so a batch that compaction left empty does not end the replay.
+    /// </summary>
+    public static IEnumerable<DecodedRecord> ReplayRecords(this PartitionLog log, int chunkBytes = 1 << 20)
+    {
+        var offset = log.LogStartOffset;
+        while (offset < log.HighWatermark)
+        {
+            var records = new List<DecodedRecord>();
+            var next = offset;
+            using (var slice = log.Read(offset, chunkBytes))
+            {
+                if (slice.IsEmpty) yield break;
+                var batches = slice.Memory;
+                while (batches.Length >= RecordBatchHeader.HeaderSize)
+                {
+                    var size = RecordBatchHeader.ReadTotalSize(batches.Span);
+                    if (size > batches.Length) break;
+                    var batch = batches[..size];
+                    var header = new RecordBatchHeader(batch.Span);
+                    next = Math.Max(next, header.LastOffset + 1);
+                    if (!header.IsControl)
+                    {
+                        // Records are copied out: the slice's buffer goes back to the pool when this chunk is done.
+                        foreach (var record in RecordReader.ReadAll(batch))
+                        {
+                            if (record.Offset >= offset) records.Add(Detach(record));
+                        }
+                    }
+                    batches = batches[size..];
+                }
+            }
+            foreach (var record in records) yield return record;
+            if (next == offset) yield break;
+            offset = next;
+        }
+    }
+
+    private static DecodedRecord Detach(DecodedRecord record) => record with
+    {
+        Key = Copy(record.Key),
+        Value = Copy(record.Value),
+        Headers = record.Headers.Count == 0 ? record.Headers : [.. record.Headers.Select(h => h with { Value = Copy(h.Value) })],
+    };
+
+    // Spelled out: a null byte[] converted to ReadOnlyMemory<byte>? would become an empty value, not a null one,
+    // and a tombstone would come back as an empty record.
+    private static ReadOnlyMemory<byte>? Copy(ReadOnlyMemory<byte>? bytes) =>
+        bytes is { } b ? new ReadOnlyMemory<byte>(b.ToArray()) : (ReadOnlyMemory<byte>?)null;
+}
