@@ -30,8 +30,11 @@ public sealed class TransactionsTests(BrokerFixture broker) : IClassFixture<Brok
         consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
         var values = new List<string>();
         var eofs = new HashSet<int>();
-        var deadline = DateTime.UtcNow + quiet;
-        while (DateTime.UtcNow < deadline)
+        // Read for at least `quiet`, and on until every partition has reported its end (a slow, loaded machine may
+        // take longer than `quiet` just to connect), within a bounded overall wait.
+        var quietUntil = DateTime.UtcNow + quiet;
+        var deadline = DateTime.UtcNow + quiet + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline && (DateTime.UtcNow < quietUntil || eofs.Count < partitions))
         {
             var r = consumer.Consume(TimeSpan.FromMilliseconds(100));
             if (r is null) continue;
