@@ -25,4 +25,44 @@ public sealed class Crc32CTests
             int at = Math.Min(split, bytes.Length);
             Assert.Equal(Crc32C.Compute(bytes), Crc32C.Append(Crc32C.Compute(bytes.AsSpan(0, at)), bytes.AsSpan(at)));
         });
+
+    [Fact]
+    public void Interleaved_lanes_match_a_bitwise_reference_at_every_length_class() =>
+        // Lengths around the three-lane thresholds (3 x 256 and 3 x 8192 bytes) and well beyond them.
+        Gen.Byte.Array[0, 60_000].Select(Gen.Int[0, 200], Gen.UInt).Sample((bytes, offset, seed) =>
+        {
+            var data = bytes.AsSpan(Math.Min(offset, bytes.Length));
+            Assert.Equal(Bitwise(seed, data), Crc32C.Append(seed, data));
+        }, iter: 300);
+
+    [Theory]
+    [InlineData(767)]
+    [InlineData(768)]
+    [InlineData(769)]
+    [InlineData(24_575)]
+    [InlineData(24_576)]
+    [InlineData(24_577)]
+    [InlineData(1 << 20)]
+    public void Lane_boundaries_match_the_reference(int length)
+    {
+        var data = new byte[length];
+        new Random(length).NextBytes(data);
+        Assert.Equal(Bitwise(0, data), Crc32C.Compute(data));
+    }
+
+    /// <summary>The definition, one bit at a time (reflected polynomial 0x82F63B78).</summary>
+    private static uint Bitwise(uint crc, ReadOnlySpan<byte> data)
+    {
+        uint state = ~crc;
+        foreach (byte b in data)
+        {
+            state ^= b;
+            for (int k = 0; k < 8; k++)
+            {
+                state = (state & 1) != 0 ? (state >> 1) ^ 0x82F63B78u : state >> 1;
+            }
+        }
+
+        return ~state;
+    }
 }
