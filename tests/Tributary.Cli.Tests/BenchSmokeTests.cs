@@ -49,14 +49,17 @@ public sealed class BenchSmokeTests : IAsyncLifetime
         Assert.Equal(100, consumed.RecordSize);
     }
 
-    [Fact]
-    public async Task EndToEndMeasuresEveryRecordAfterWarmup()
+    [Theory]
+    [InlineData(BenchClient.Librdkafka)]
+    [InlineData(BenchClient.DotNet)]
+    public async Task EndToEndMeasuresEveryRecordAfterWarmup(BenchClient client)
     {
-        await CreateTopicAsync("bench-e2e-smoke", 1);
+        var topic = $"bench-e2e-smoke-{client}";
+        await CreateTopicAsync(topic, 2);
         var e2e = new EndToEndBenchmark(
             new ProducerConfig { BootstrapServers = _server.BootstrapServers },
             new ConsumerConfig { BootstrapServers = _server.BootstrapServers, GroupId = "bench-e2e" },
-            new EndToEndBenchOptions("bench-e2e-smoke", 1, Rate: 2_000, Duration: TimeSpan.FromSeconds(1), Warmup: TimeSpan.Zero));
+            new EndToEndBenchOptions(topic, 2, Rate: 2_000, Duration: TimeSpan.FromSeconds(1), Warmup: TimeSpan.Zero, Client: client));
         var result = await e2e.RunAsync(null, CancellationToken.None);
         Assert.Equal(result.Settings["produced"], result.Settings["received"]);
         Assert.True(long.Parse(result.Settings["produced"]) >= 1_000, $"produced {result.Settings["produced"]}");

@@ -5,7 +5,8 @@ using HdrHistogram;
 
 namespace Tributary.Cli.Bench;
 
-public sealed record EndToEndBenchOptions(string Topic, int Partitions, long Rate, TimeSpan Duration, TimeSpan Warmup, int RecordSize = 100, Acks Acks = Acks.All, double LingerMs = 1);
+public sealed record EndToEndBenchOptions(string Topic, int Partitions, long Rate, TimeSpan Duration, TimeSpan Warmup, int RecordSize = 100, Acks Acks = Acks.All, double LingerMs = 1,
+    BenchClient Client = BenchClient.Librdkafka);
 
 /// <summary>
 /// End-to-end latency at a fixed offered rate: the producer writes its send time (this process's monotonic clock)
@@ -46,6 +47,7 @@ public sealed class EndToEndBenchmark(ProducerConfig producerConfig, ConsumerCon
                 ["linger.ms"] = options.LingerMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ["produced"] = produced.ToString(),
                 ["received"] = Seen.ToString(),
+                ["client"] = options.Client == BenchClient.Librdkafka ? "librdkafka C API" : "Confluent.Kafka .NET",
             });
     }
 
@@ -58,10 +60,43 @@ public sealed class EndToEndBenchmark(ProducerConfig producerConfig, ConsumerCon
             EnableIdempotence = false,
             QueueBufferingMaxMessages = 1_000_000,
         };
-        using var producer = new ProducerBuilder<Null, byte[]>(config).Build();
         var payload = new byte[Math.Max(8, options.RecordSize)];
+        if (options.Client == BenchClient.Librdkafka)
+        {
+            using var native = new NativeProducer(config.Where(kv => kv.Value is not null).ToDictionary(kv => kv.Key, kv => kv.Value), options.Topic);
+            return Paced(stop, (partition, now) =>
+            {
+                BinaryPrimitives.WriteInt64LittleEndian(payload, now);
+                return native.TryProduce(partition, payload, now);
+            }, wait => native.Poll(wait), () => native.Flush(30_000));
+        }
+
+        using var producer = new ProducerBuilder<Null, byte[]>(config).Build();
         var message = new Message<Null, byte[]> { Value = payload };
         var partitions = Enumerable.Range(0, options.Partitions).Select(p => new TopicPartition(options.Topic, p)).ToArray();
+        return Paced(stop, (partition, now) =>
+        {
+            // librdkafka copies the value during Produce, so one buffer serves every record.
+            BinaryPrimitives.WriteInt64LittleEndian(payload, now);
+            try
+            {
+                producer.Produce(partitions[partition], message);
+                return true;
+            }
+            catch (ProduceException<Null, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                return false;
+            }
+        }, wait => producer.Poll(TimeSpan.FromMilliseconds(wait)), () => producer.Flush(TimeSpan.FromSeconds(30)));
+    }
+
+    /// <summary>
+    /// Sends what the schedule says is due, then waits in the client's poll (which also serves delivery reports)
+    /// until the next record is due. Waiting rather than spinning matters: on a small machine a spinning load
+    /// generator takes a core from the broker and the consumer, and its cost would show up as their latency.
+    /// </summary>
+    private long Paced(CancellationToken stop, Func<int, long, bool> send, Action<int> poll, Action flush)
+    {
         var start = Stopwatch.GetTimestamp();
         var end = start + (long)((options.Warmup + options.Duration).TotalSeconds * Stopwatch.Frequency);
         var ticksPerRecord = (double)Stopwatch.Frequency / options.Rate;
@@ -71,27 +106,21 @@ public sealed class EndToEndBenchmark(ProducerConfig producerConfig, ConsumerCon
             var now = Stopwatch.GetTimestamp();
             if (now >= end) break;
             var due = (long)((now - start) / ticksPerRecord);
-            if (sent >= due)
+            while (sent < due && !stop.IsCancellationRequested)
             {
-                Thread.SpinWait(20);
-                continue;
-            }
-            for (; sent < due && !stop.IsCancellationRequested; sent++)
-            {
-                // librdkafka copies the value during Produce, so one buffer serves every record.
-                BinaryPrimitives.WriteInt64LittleEndian(payload, Stopwatch.GetTimestamp());
-                try
+                if (send((int)(sent % options.Partitions), Stopwatch.GetTimestamp()))
                 {
-                    producer.Produce(partitions[sent % partitions.Length], message);
+                    sent++;
                 }
-                catch (ProduceException<Null, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+                else
                 {
-                    producer.Poll(TimeSpan.FromMilliseconds(1));
-                    sent--;
+                    poll(1); // librdkafka's queue is full: let it drain
                 }
             }
+            var untilNext = (sent + 1) * ticksPerRecord - (Stopwatch.GetTimestamp() - start);
+            poll(untilNext >= Stopwatch.Frequency / 1000.0 ? 1 : 0);
         }
-        producer.Flush(TimeSpan.FromSeconds(30));
+        flush();
         return sent;
     }
 
@@ -104,28 +133,43 @@ public sealed class EndToEndBenchmark(ProducerConfig producerConfig, ConsumerCon
             FetchWaitMaxMs = 100,
             FetchMinBytes = 1,
         };
-        using var consumer = new ConsumerBuilder<Ignore, byte[]>(config).Build();
-        // Start at each partition's current end, as explicit offsets: assigning Offset.End would resolve lazily and
-        // could skip records produced before the resolution.
-        consumer.Assign(Enumerable.Range(0, options.Partitions).Select(p =>
-            new TopicPartitionOffset(options.Topic, p, consumer.QueryWatermarkOffsets(new TopicPartition(options.Topic, p), TimeSpan.FromSeconds(10)).High)));
+        void See(ReadOnlySpan<byte> value)
+        {
+            if (value.Length < 8) return;
+            var now = Stopwatch.GetTimestamp();
+            var sent = BinaryPrimitives.ReadInt64LittleEndian(value);
+            Interlocked.Increment(ref _seen);
+            if (sent >= measureFrom) histogram.RecordValue(Math.Max(1, (now - sent) * 1_000_000 / Stopwatch.Frequency));
+        }
+
+        if (options.Client == BenchClient.Librdkafka)
+        {
+            var native = config.Where(kv => kv.Value is not null && kv.Key != "enable.auto.commit").ToDictionary(kv => kv.Key, kv => kv.Value);
+            using var consumer = new NativeConsumer(native, options.Topic);
+            // Start at each partition's current end, as explicit offsets, so no record produced later is skipped.
+            for (var p = 0; p < options.Partitions; p++) consumer.StartOnQueue(p, consumer.HighWatermark(p, 10_000));
+            ready.TrySetResult();
+            NativeConsumer.PayloadVisitor visit = See;
+            while (!stop.IsCancellationRequested) consumer.ConsumeQueue(100, visit);
+            return;
+        }
+
+        using var dotnet = new ConsumerBuilder<Ignore, byte[]>(config).Build();
+        dotnet.Assign(Enumerable.Range(0, options.Partitions).Select(p =>
+            new TopicPartitionOffset(options.Topic, p, dotnet.QueryWatermarkOffsets(new TopicPartition(options.Topic, p), TimeSpan.FromSeconds(10)).High)));
         ready.TrySetResult();
         while (!stop.IsCancellationRequested)
         {
             ConsumeResult<Ignore, byte[]>? result;
             try
             {
-                result = consumer.Consume(stop);
+                result = dotnet.Consume(stop);
             }
             catch (OperationCanceledException)
             {
                 break;
             }
-            if (result?.Message?.Value is not { Length: >= 8 } value) continue;
-            var now = Stopwatch.GetTimestamp();
-            var sent = BinaryPrimitives.ReadInt64LittleEndian(value);
-            Interlocked.Increment(ref _seen);
-            if (sent >= measureFrom) histogram.RecordValue(Math.Max(1, (now - sent) * 1_000_000 / Stopwatch.Frequency));
+            if (result?.Message?.Value is { } value) See(value);
         }
     }
 }

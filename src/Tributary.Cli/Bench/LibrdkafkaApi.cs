@@ -70,6 +70,11 @@ internal sealed unsafe class LibrdkafkaApi
     public delegate* unmanaged<IntPtr, int, long, int> ConsumeStart;
     public delegate* unmanaged<IntPtr, int, int> ConsumeStop;
     public delegate* unmanaged<IntPtr, int, int, LibrdkafkaMessage**, nuint, nint> ConsumeBatch;
+    public delegate* unmanaged<IntPtr, IntPtr> QueueNew;
+    public delegate* unmanaged<IntPtr, void> QueueDestroy;
+    public delegate* unmanaged<IntPtr, int, long, IntPtr, int> ConsumeStartQueue;
+    public delegate* unmanaged<IntPtr, int, LibrdkafkaMessage**, nuint, nint> ConsumeBatchQueue;
+    public delegate* unmanaged<IntPtr, byte*, int, long*, long*, int, int> QueryWatermarkOffsets;
     public delegate* unmanaged<LibrdkafkaMessage*, void> MessageDestroy;
 
     /// <summary>Loads the librdkafka that Confluent.Kafka resolves (see NativeLibrdkafka), so both use one binary.</summary>
@@ -98,6 +103,11 @@ internal sealed unsafe class LibrdkafkaApi
             ConsumeStart = (delegate* unmanaged<IntPtr, int, long, int>)F("rd_kafka_consume_start"),
             ConsumeStop = (delegate* unmanaged<IntPtr, int, int>)F("rd_kafka_consume_stop"),
             ConsumeBatch = (delegate* unmanaged<IntPtr, int, int, LibrdkafkaMessage**, nuint, nint>)F("rd_kafka_consume_batch"),
+            QueueNew = (delegate* unmanaged<IntPtr, IntPtr>)F("rd_kafka_queue_new"),
+            QueueDestroy = (delegate* unmanaged<IntPtr, void>)F("rd_kafka_queue_destroy"),
+            ConsumeStartQueue = (delegate* unmanaged<IntPtr, int, long, IntPtr, int>)F("rd_kafka_consume_start_queue"),
+            ConsumeBatchQueue = (delegate* unmanaged<IntPtr, int, LibrdkafkaMessage**, nuint, nint>)F("rd_kafka_consume_batch_queue"),
+            QueryWatermarkOffsets = (delegate* unmanaged<IntPtr, byte*, int, long*, long*, int, int>)F("rd_kafka_query_watermark_offsets"),
             MessageDestroy = (delegate* unmanaged<LibrdkafkaMessage*, void>)F("rd_kafka_message_destroy"),
         };
     }

@@ -14,11 +14,55 @@ public sealed unsafe class NativeConsumer : IDisposable
     private readonly IntPtr _topic;
     private readonly List<int> _started = [];
     private readonly LibrdkafkaMessage*[] _batch = new LibrdkafkaMessage*[10_000];
+    private readonly string _topicName;
+    private IntPtr _queue;
+
+    /// <summary>Sees each consumed record's value; the span is valid only during the call.</summary>
+    public delegate void PayloadVisitor(ReadOnlySpan<byte> value);
 
     public NativeConsumer(IReadOnlyDictionary<string, string> config, string topic)
     {
         _handle = _api.NewClient(ConsumerType, _api.NewConfig(config));
         _topic = _api.TopicNew(_handle, LibrdkafkaApi.Utf8(topic), IntPtr.Zero);
+        _topicName = topic;
+    }
+
+    /// <summary>The partition's high watermark, asked of the broker.</summary>
+    public long HighWatermark(int partition, int timeoutMs)
+    {
+        long low, high;
+        var error = _api.QueryWatermarkOffsets(_handle, LibrdkafkaApi.Utf8(_topicName), partition, &low, &high, timeoutMs);
+        return error == 0 ? high : throw new InvalidOperationException($"rd_kafka_query_watermark_offsets failed for partition {partition}: error {error}");
+    }
+
+    /// <summary>Starts reading a partition at <paramref name="offset"/> into the one queue that <see cref="ConsumeQueue"/> drains.</summary>
+    public void StartOnQueue(int partition, long offset)
+    {
+        if (_queue == IntPtr.Zero) _queue = _api.QueueNew(_handle);
+        if (_api.ConsumeStartQueue(_topic, partition, offset, _queue) != 0)
+            throw new InvalidOperationException($"rd_kafka_consume_start_queue failed for partition {partition}: error {_api.LastError()}");
+        _started.Add(partition);
+    }
+
+    /// <summary>Takes up to one batch of records from the shared queue, handing each record's value to <paramref name="visit"/>; returns how many.</summary>
+    public int ConsumeQueue(int timeoutMs, PayloadVisitor visit)
+    {
+        var records = 0;
+        fixed (LibrdkafkaMessage** batch = _batch)
+        {
+            var n = (int)_api.ConsumeBatchQueue(_queue, timeoutMs, batch, (nuint)_batch.Length);
+            for (var i = 0; i < n; i++)
+            {
+                var message = batch[i];
+                if (message->Err == 0)
+                {
+                    records++;
+                    visit(new ReadOnlySpan<byte>((void*)message->Payload, (int)message->Length));
+                }
+                _api.MessageDestroy(message);
+            }
+        }
+        return records;
     }
 
     public void StartFromBeginning(int partition)
@@ -60,6 +104,7 @@ public sealed unsafe class NativeConsumer : IDisposable
     public void Dispose()
     {
         foreach (var partition in _started) _api.ConsumeStop(_topic, partition);
+        if (_queue != IntPtr.Zero) _api.QueueDestroy(_queue);
         _api.TopicDestroy(_topic);
         _api.Destroy(_handle);
     }

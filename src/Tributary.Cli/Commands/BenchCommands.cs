@@ -103,16 +103,19 @@ public static class BenchCommands
         var acks = new Option<string>("--acks") { Description = "all, 1 or 0", DefaultValueFactory = _ => "all" };
         acks.AcceptOnlyFromAmong("all", "-1", "1", "0");
         var linger = new Option<double>("--linger-ms") { Description = "Producer linger.ms", DefaultValueFactory = _ => 1 };
+        var client = new Option<string>("--client") { Description = "librdkafka: its C API (measures the broker); dotnet: Confluent.Kafka's .NET producer and consumer", DefaultValueFactory = _ => "librdkafka" };
+        client.AcceptOnlyFromAmong("librdkafka", "dotnet");
         var command = new Command("e2e", "End-to-end latency (produce to consume) at a fixed offered rate")
         {
-            Topic, Partitions, Size, rate, duration, warmup, acks, linger, Json,
+            Topic, Partitions, Size, rate, duration, warmup, acks, linger, client, Json,
         };
         command.SetGuardedAction(async (parse, ct) =>
         {
             var topic = parse.GetValue(Topic) ?? "bench-e2e";
             var partitions = await EnsureTopicAsync(parse, topic, parse.GetValue(Partitions));
             var options = new EndToEndBenchOptions(topic, partitions, parse.GetValue(rate), TimeSpan.FromSeconds(parse.GetValue(duration)),
-                TimeSpan.FromSeconds(parse.GetValue(warmup)), parse.GetValue(Size), ParseAcks(parse.GetValue(acks)!), parse.GetValue(linger));
+                TimeSpan.FromSeconds(parse.GetValue(warmup)), parse.GetValue(Size), ParseAcks(parse.GetValue(acks)!), parse.GetValue(linger),
+                parse.GetValue(client) == "dotnet" ? BenchClient.DotNet : BenchClient.Librdkafka);
             var benchmark = new EndToEndBenchmark(ClientOptions.ProducerConfig(parse), ClientOptions.ConsumerConfig(parse), options);
             var result = await WithProgressAsync("received", parse.GetValue(Json), p => benchmark.RunAsync(p, ct));
             return Report(result, parse.GetValue(Json));
