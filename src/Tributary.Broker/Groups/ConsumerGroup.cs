@@ -50,6 +50,12 @@ internal sealed class ConsumerGroup
     /// <summary>Topic names and partition counts the last assignment was computed for; a change recomputes it.</summary>
     public Dictionary<string, int> TopicPartitionCounts { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The group's records as last written to <c>__consumer_offsets</c> (or replayed), by record type and member id, so
+    /// each change writes only the records whose value changed and tombstones those that no longer exist.
+    /// </summary>
+    public Dictionary<(short Type, string Member), (byte[] Key, byte[] Value)> Persisted { get; set; } = [];
+
     public string StateName
     {
         get

@@ -48,6 +48,7 @@ public sealed partial class GroupCoordinator
             if (!group.IsEmpty) return Task.FromResult(ErrorCode.NonEmptyGroup);
             var records = new List<(byte[], byte[]?)>();
             foreach (var (topic, partition) in group.Offsets.Keys) records.Add((OffsetsTopicRecords.OffsetCommitKey(groupId, topic, partition), null));
+            if (group.Consumer is { } consumer) records.AddRange(ConsumerGroupTombstones(consumer));
             records.Add((OffsetsTopicRecords.GroupMetadataKey(groupId), null));
             CancelTimers(group);
             group.State = GroupState.Dead;

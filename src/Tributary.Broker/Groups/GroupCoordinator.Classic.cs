@@ -63,7 +63,12 @@ public sealed partial class GroupCoordinator
         if (known && !_groups.ContainsKey(request.GroupId)) return Task.FromResult(JoinError(ErrorCode.UnknownMemberId, request.MemberId));
         var group = GetOrCreate(request.GroupId);
         if (group.Consumer is { Members.Count: > 0 }) return Task.FromResult(JoinError(ErrorCode.InconsistentGroupProtocol, request.MemberId));
-        group.Consumer = null; // an empty consumer-protocol group becomes a classic group when a classic member joins
+        if (group.Consumer is { } empty)
+        {
+            // An empty consumer-protocol group becomes a classic group when a classic member joins; its records go.
+            Append(group.Id, [.. ConsumerGroupTombstones(empty)], _ => { });
+            group.Consumer = null;
+        }
         if (group.State == GroupState.Dead) return Task.FromResult(JoinError(ErrorCode.CoordinatorNotAvailable, request.MemberId));
         if (!group.SupportsProtocols(request.ProtocolType, request.Protocols.Select(p => p.Name).ToList()))
             return Task.FromResult(JoinError(ErrorCode.InconsistentGroupProtocol, request.MemberId));

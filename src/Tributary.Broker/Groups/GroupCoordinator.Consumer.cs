@@ -25,14 +25,25 @@ public sealed record ConsumerHeartbeat(
 /// group.consumer.session.timeout.ms is removed and its partitions are reassigned. Epoch -1 leaves the group.
 /// Not implemented: -2 (a static member's temporary leave) is treated like -1, so its partitions move at once
 /// instead of waiting a session timeout for it; the rebalance timeout for revocations; rack-aware assignment;
-/// client-side assignors; persisting the membership (after a restart members rejoin with epoch 0).
+/// client-side assignors. The group's state is persisted in __consumer_offsets (GroupCoordinator.ConsumerState.cs).
 /// </summary>
 public sealed partial class GroupCoordinator
 {
     public Task<ConsumerGroupHeartbeatResponse> ConsumerHeartbeatAsync(ConsumerHeartbeat heartbeat)
     {
         if (!_loaded) return Task.FromResult(new ConsumerGroupHeartbeatResponse { ErrorCode = (short)ErrorCode.CoordinatorLoadInProgress });
-        return Run(() => ConsumerHeartbeatOnLoop(heartbeat));
+        return Run(() =>
+        {
+            var response = ConsumerHeartbeatOnLoop(heartbeat);
+            if (!_groups.TryGetValue(heartbeat.GroupId, out var group)) return Task.FromResult(response);
+            return PersistConsumerGroup(group, response, () => new ConsumerGroupHeartbeatResponse
+            {
+                ErrorCode = (short)ErrorCode.CoordinatorNotAvailable,
+                MemberId = heartbeat.MemberId,
+                MemberEpoch = heartbeat.MemberEpoch,
+                HeartbeatIntervalMs = Settings.ConsumerHeartbeatIntervalMs,
+            });
+        });
     }
 
     private ConsumerGroupHeartbeatResponse ConsumerHeartbeatOnLoop(ConsumerHeartbeat hb)
@@ -91,6 +102,7 @@ public sealed partial class GroupCoordinator
         }
 
         if (hb.RackId is not null) member.RackId = hb.RackId;
+        if (hb.ServerAssignor is not null) member.ServerAssignor = hb.ServerAssignor;
         if (hb.RebalanceTimeoutMs > 0) member.RebalanceTimeoutMs = hb.RebalanceTimeoutMs;
         if (hb.SubscribedTopicNames is { } names && !names.Order(StringComparer.Ordinal).SequenceEqual(member.SubscribedTopicNames.Order(StringComparer.Ordinal)))
         {
@@ -279,6 +291,7 @@ public sealed partial class GroupCoordinator
             }
             _log.Debug($"group {group.Id}: consumer member {member.MemberId} expired");
             RemoveConsumerMember(group, consumer, member);
+            _ = PersistConsumerGroup(group, true);
         }), null, due, Timeout.InfiniteTimeSpan);
     }
 

@@ -211,11 +211,19 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
     /// <summary>Stores the group's metadata without waiting (used where Kafka would not hold a response for it).</summary>
     private void PersistGroup(Group group) => Append(group.Id, [GroupMetadataRecord(group)], _ => { });
 
+    /// <summary>What replay has read for one group so far: last value per key, tombstoned keys removed.</summary>
+    private sealed class ReplayedGroup
+    {
+        public Dictionary<(string, int), CommittedOffset> Offsets { get; } = [];
+        public StoredGroup? Classic { get; set; }
+        public Dictionary<(short Type, string Member), ReadOnlyMemory<byte>> ConsumerRecords { get; } = [];
+    }
+
     /// <summary>Reads every partition of the offsets topic into groups (off the loop; nothing else runs yet).</summary>
     private List<Group> Replay()
     {
         var topic = _topics.Get(GroupSettings.OffsetsTopic);
-        var groups = new Dictionary<string, (Dictionary<(string, int), CommittedOffset> Offsets, StoredGroup? Metadata)>(StringComparer.Ordinal);
+        var groups = new Dictionary<string, ReplayedGroup>(StringComparer.Ordinal);
         if (topic is null) return [];
         for (var p = 0; p < topic.PartitionCount; p++)
         {
@@ -224,8 +232,7 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
             foreach (var record in log.ReplayRecords())
             {
                 if (record.Key is not { } key || OffsetsTopicRecords.ReadKey(key.Span) is not { } parsed) continue;
-                if (!groups.TryGetValue(parsed.Group, out var g))
-                    groups[parsed.Group] = g = (new Dictionary<(string, int), CommittedOffset>(), null);
+                if (!groups.TryGetValue(parsed.Group, out var g)) groups[parsed.Group] = g = new ReplayedGroup();
                 switch (parsed)
                 {
                     case OffsetsTopicRecords.OffsetKey k when record.Value is { } v:
@@ -235,22 +242,30 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
                         g.Offsets.Remove((k.Topic, k.Partition));
                         break;
                     case OffsetsTopicRecords.GroupKey when record.Value is { } v:
-                        groups[parsed.Group] = (g.Offsets, OffsetsTopicRecords.ReadGroupValue(v.Span));
+                        g.Classic = OffsetsTopicRecords.ReadGroupValue(v.Span);
                         break;
                     case OffsetsTopicRecords.GroupKey:
                         // Tombstone: the group was deleted; its offsets were tombstoned before it.
-                        groups[parsed.Group] = (g.Offsets, null);
+                        g.Classic = null;
                         g.Offsets.Clear();
+                        break;
+                    case OffsetsTopicRecords.ConsumerKey k when record.Value is { } v:
+                        g.ConsumerRecords[(k.Type, k.MemberId ?? "")] = v;
+                        break;
+                    case OffsetsTopicRecords.ConsumerKey k:
+                        g.ConsumerRecords.Remove((k.Type, k.MemberId ?? ""));
                         break;
                 }
             }
         }
         var result = new List<Group>();
-        foreach (var (id, (offsets, metadata)) in groups)
+        foreach (var (id, replayed) in groups)
         {
-            if (offsets.Count == 0 && metadata is null) continue;
-            var group = new Group(id);
-            foreach (var (key, value) in offsets) group.Offsets[key] = value;
+            var consumer = RebuildConsumerGroup(replayed.ConsumerRecords);
+            var metadata = replayed.Classic;
+            if (replayed.Offsets.Count == 0 && metadata is null && consumer is null) continue;
+            var group = new Group(id) { Consumer = consumer };
+            foreach (var (key, value) in replayed.Offsets) group.Offsets[key] = value;
             if (metadata is not null)
             {
                 group.ProtocolType = metadata.ProtocolType.Length > 0 ? metadata.ProtocolType : null;
@@ -282,5 +297,10 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
     {
         _groups[group.Id] = group;
         foreach (var member in group.Members.Values) ScheduleSessionExpiry(group, member);
+        if (group.Consumer is { } consumer)
+        {
+            consumer.Persisted = ConsumerGroupRecordValues(group.Id, consumer);
+            foreach (var member in consumer.Members.Values) ScheduleConsumerSessionExpiry(group, consumer, member);
+        }
     }
 }

@@ -28,6 +28,7 @@ public sealed record StoredGroup(
 ///   members[int32 count]: memberId, groupInstanceId?, clientId, clientHost, rebalanceTimeout(int32), sessionTimeout(int32),
 ///   subscription(bytes), assignment(bytes).</item>
 /// </list>
+/// Key versions 3–8 are the records of KIP-848 consumer groups (<see cref="ConsumerGroupRecords"/>).
 /// A record with a null value is a tombstone: the offset or group is deleted (compaction removes it for good).
 /// </summary>
 public static class OffsetsTopicRecords
@@ -35,6 +36,9 @@ public static class OffsetsTopicRecords
     public abstract record Key(string Group);
     public sealed record OffsetKey(string Group, string Topic, int Partition) : Key(Group);
     public sealed record GroupKey(string Group) : Key(Group);
+
+    /// <summary>A KIP-848 consumer group record (key versions 3–8, <see cref="ConsumerGroupRecords"/>); member id for member records.</summary>
+    public sealed record ConsumerKey(string Group, short Type, string? MemberId) : Key(Group);
 
     public static byte[] OffsetCommitKey(string group, string topic, int partition)
     {
@@ -102,6 +106,9 @@ public static class OffsetsTopicRecords
                 return new OffsetKey(group, topic, r.Int32());
             case 2:
                 return new GroupKey(r.String());
+            case >= ConsumerGroupRecords.GroupMetadata and <= ConsumerGroupRecords.CurrentMemberAssignment:
+                var consumerGroup = r.String();
+                return new ConsumerKey(consumerGroup, version, ConsumerGroupRecords.IsMemberRecord(version) ? r.String() : null);
             default:
                 return null;
         }
