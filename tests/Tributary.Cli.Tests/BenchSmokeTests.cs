@@ -66,4 +66,56 @@ public sealed class BenchSmokeTests : IAsyncLifetime
         Assert.NotNull(result.Latency);
         Assert.Equal(result.Records, result.Latency!.Samples);
     }
+
+    [Fact]
+    public async Task IdempotentProduceWritesThroughOneProducerIdPerProducer()
+    {
+        await CreateTopicAsync("bench-idem-smoke", 1);
+        var produce = new ProduceBenchmark(new ProducerConfig { BootstrapServers = _server.BootstrapServers },
+            new ProduceBenchOptions("bench-idem-smoke", 1, Count: 3_000, Idempotence: true));
+        var result = await produce.RunAsync(null, CancellationToken.None);
+        Assert.Equal(3_000, result.Records);
+        Assert.Equal(0, result.Errors);
+        Assert.Equal("true", result.Settings["idempotence"]);
+        // The broker tracked the producer's sequences: one producer, its last sequence the 3,000th record.
+        var producer = Assert.Single(_server.State.Topics.GetPartition("bench-idem-smoke", 0)!.ActiveProducers());
+        Assert.Equal(2_999, producer.LastSequence);
+    }
+
+    [Fact]
+    public async Task TransactionalProduceCommitsEveryRecord()
+    {
+        await CreateTopicAsync("bench-txn-smoke", 2);
+        var produce = new ProduceBenchmark(new ProducerConfig { BootstrapServers = _server.BootstrapServers },
+            new ProduceBenchOptions("bench-txn-smoke", 2, Count: 20_000, TransactionalCommitMs: 10));
+        var result = await produce.RunAsync(null, CancellationToken.None);
+        Assert.Equal(20_000, result.Records);
+        Assert.Equal(0, result.Errors);
+        Assert.True(long.Parse(result.Settings["transactions.committed"]) >= 1, result.ToJson());
+        // Every transaction was committed: nothing holds back the last stable offset, and a read_committed reader
+        // sees all 20,000 records.
+        for (var p = 0; p < 2; p++)
+        {
+            var log = _server.State.Topics.GetPartition("bench-txn-smoke", p)!;
+            Assert.Equal(log.HighWatermark, log.LastStableOffset);
+        }
+        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig
+        {
+            BootstrapServers = _server.BootstrapServers,
+            GroupId = "bench-txn",
+            IsolationLevel = IsolationLevel.ReadCommitted,
+            EnablePartitionEof = true,
+        }).Build();
+        consumer.Assign([new TopicPartitionOffset("bench-txn-smoke", 0, Offset.Beginning), new TopicPartitionOffset("bench-txn-smoke", 1, Offset.Beginning)]);
+        var (read, ends) = (0, new HashSet<int>());
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (ends.Count < 2 && DateTime.UtcNow < deadline)
+        {
+            var r = consumer.Consume(TimeSpan.FromMilliseconds(100));
+            if (r is null) continue;
+            if (r.IsPartitionEOF) ends.Add(r.Partition.Value);
+            else read++;
+        }
+        Assert.Equal(20_000, read);
+    }
 }

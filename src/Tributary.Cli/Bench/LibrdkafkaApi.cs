@@ -76,6 +76,20 @@ internal sealed unsafe class LibrdkafkaApi
     public delegate* unmanaged<IntPtr, int, LibrdkafkaMessage**, nuint, nint> ConsumeBatchQueue;
     public delegate* unmanaged<IntPtr, byte*, int, long*, long*, int, int> QueryWatermarkOffsets;
     public delegate* unmanaged<LibrdkafkaMessage*, void> MessageDestroy;
+    public delegate* unmanaged<IntPtr, int, IntPtr> InitTransactions;
+    public delegate* unmanaged<IntPtr, IntPtr> BeginTransaction;
+    public delegate* unmanaged<IntPtr, int, IntPtr> CommitTransaction;
+    public delegate* unmanaged<IntPtr, IntPtr> ErrorString;
+    public delegate* unmanaged<IntPtr, void> ErrorDestroy;
+
+    /// <summary>Throws for a non-null rd_kafka_error_t (the transactional calls return one), destroying it.</summary>
+    public void ThrowIfError(IntPtr error, string call)
+    {
+        if (error == IntPtr.Zero) return;
+        var message = Marshal.PtrToStringUTF8(ErrorString(error));
+        ErrorDestroy(error);
+        throw new InvalidOperationException($"{call} failed: {message}");
+    }
 
     /// <summary>Loads the librdkafka that Confluent.Kafka resolves (see NativeLibrdkafka), so both use one binary.</summary>
     private static LibrdkafkaApi Load()
@@ -109,6 +123,11 @@ internal sealed unsafe class LibrdkafkaApi
             ConsumeBatchQueue = (delegate* unmanaged<IntPtr, int, LibrdkafkaMessage**, nuint, nint>)F("rd_kafka_consume_batch_queue"),
             QueryWatermarkOffsets = (delegate* unmanaged<IntPtr, byte*, int, long*, long*, int, int>)F("rd_kafka_query_watermark_offsets"),
             MessageDestroy = (delegate* unmanaged<LibrdkafkaMessage*, void>)F("rd_kafka_message_destroy"),
+            InitTransactions = (delegate* unmanaged<IntPtr, int, IntPtr>)F("rd_kafka_init_transactions"),
+            BeginTransaction = (delegate* unmanaged<IntPtr, IntPtr>)F("rd_kafka_begin_transaction"),
+            CommitTransaction = (delegate* unmanaged<IntPtr, int, IntPtr>)F("rd_kafka_commit_transaction"),
+            ErrorString = (delegate* unmanaged<IntPtr, IntPtr>)F("rd_kafka_error_string"),
+            ErrorDestroy = (delegate* unmanaged<IntPtr, void>)F("rd_kafka_error_destroy"),
         };
     }
 }

@@ -77,6 +77,14 @@ public sealed unsafe class NativeProducer : IDisposable
 
     public int Poll(int timeoutMs) => _api.Poll(_handle, timeoutMs);
 
+    /// <summary>Transactional producers only (transactional.id set): these block, and throw with librdkafka's reason.</summary>
+    public void InitTransactions(int timeoutMs) => _api.ThrowIfError(_api.InitTransactions(_handle, timeoutMs), "rd_kafka_init_transactions");
+
+    public void BeginTransaction() => _api.ThrowIfError(_api.BeginTransaction(_handle), "rd_kafka_begin_transaction");
+
+    /// <summary>Flushes the transaction's records (serving their delivery reports on this thread), then commits it.</summary>
+    public void CommitTransaction(int timeoutMs) => _api.ThrowIfError(_api.CommitTransaction(_handle, timeoutMs), "rd_kafka_commit_transaction");
+
     public int Flush(int timeoutMs) => _api.Flush(_handle, timeoutMs);
 
     [UnmanagedCallersOnly]

@@ -16,7 +16,9 @@ public sealed record ProduceBenchOptions(
     double LingerMs = 5,
     int BatchBytes = 1_000_000,
     CompressionType Compression = CompressionType.None,
-    BenchClient Client = BenchClient.Librdkafka);
+    BenchClient Client = BenchClient.Librdkafka,
+    bool Idempotence = false,
+    int TransactionalCommitMs = 0);
 
 /// <summary>
 /// Which API drives librdkafka: its C API directly (the broker is what is measured), or Confluent.Kafka's .NET
@@ -28,12 +30,19 @@ public enum BenchClient { Librdkafka, DotNet }
 /// Like kafka-producer-perf-test: producers push fixed-size records round-robin over the partitions as fast as the
 /// client allows, and every acknowledgement's latency (send to delivery report) is recorded. Send times are kept
 /// per partition in FIFO order, since a partition's delivery reports come back in send order, so measuring needs no
-/// per-record allocation.
+/// per-record allocation. With <see cref="ProduceBenchOptions.Idempotence"/> producers are idempotent; with
+/// <see cref="ProduceBenchOptions.TransactionalCommitMs"/> each producer has its own transactional.id and commits a
+/// transaction every that many milliseconds (commit flushes the transaction's records first, as librdkafka requires).
 /// </summary>
 public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOptions options)
 {
     private long _acked;
     private long _errors;
+    private long _transactions;
+    // Transactional ids unique to this run, so a run never fences, nor waits on, a previous run's producers.
+    private readonly string _runId = Guid.NewGuid().ToString("N")[..8];
+
+    private bool Transactional => options.TransactionalCommitMs > 0;
 
     public long Acknowledged => Interlocked.Read(ref _acked);
 
@@ -85,6 +94,9 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
                 ["producers"] = options.Producers.ToString(),
                 ["client"] = options.Client == BenchClient.Librdkafka ? "librdkafka C API" : "Confluent.Kafka .NET",
                 ["warmup.s"] = warmup.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["idempotence"] = (options.Idempotence || Transactional) ? "true" : "false",
+                ["transactional.commit.ms"] = options.TransactionalCommitMs.ToString(),
+                ["transactions.committed"] = Interlocked.Read(ref _transactions).ToString(),
             },
             Interlocked.Read(ref _errors));
     }
@@ -103,9 +115,16 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
         CompressionType = options.Compression,
         QueueBufferingMaxMessages = 1_000_000,
         QueueBufferingMaxKbytes = 1_048_576,
-        EnableIdempotence = false,
+        EnableIdempotence = options.Idempotence || Transactional,
+        TransactionalId = Transactional ? $"tributary-bench-{_runId}-{index}" : null,
         ClientId = $"tributary-bench-{index}",
     };
+
+    /// <summary>Counts a commit that falls in the measured window (the warmup's commits are not reported).</summary>
+    private void Committed(ManualResetEventSlim measuring)
+    {
+        if (measuring.IsSet) Interlocked.Increment(ref _transactions);
+    }
 
     private void RunNativeProducer(int index, LongHistogram histogram, long count, ManualResetEventSlim measuring, CancellationToken stop)
     {
@@ -129,14 +148,35 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
         const int Run = 64;
         long sent = 0;
         var turn = index;
+        var commitEvery = Stopwatch.Frequency * options.TransactionalCommitMs / 1000;
+        if (Transactional)
+        {
+            producer.InitTransactions(60_000);
+            producer.BeginTransaction();
+        }
+        var txnStart = Stopwatch.GetTimestamp();
         while (sent < count && !stop.IsCancellationRequested)
         {
             var p = turn++ % options.Partitions;
             var want = (int)Math.Min(Run, count - sent);
-            var queued = producer.TryProduceMany(p, payload, want, Stopwatch.GetTimestamp());
+            var now = Stopwatch.GetTimestamp();
+            var queued = producer.TryProduceMany(p, payload, want, now);
             sent += queued;
             // Serve delivery reports as they come; wait a little when librdkafka's queue is full.
             producer.Poll(queued < want ? 10 : 0);
+            if (Transactional && now - txnStart >= commitEvery)
+            {
+                producer.CommitTransaction(60_000);
+                Committed(measuring);
+                producer.BeginTransaction();
+                txnStart = Stopwatch.GetTimestamp();
+            }
+        }
+        if (Transactional)
+        {
+            producer.CommitTransaction(60_000);
+            Committed(measuring);
+            return;
         }
         while (producer.Flush(100) != 0 && !stop.IsCancellationRequested)
         {
@@ -169,8 +209,22 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
                 histogram.RecordValue(Math.Max(1, (Stopwatch.GetTimestamp() - sent) * 1_000_000 / Stopwatch.Frequency));
         };
         using var producer = new ProducerBuilder<Null, byte[]>(config).Build();
+        var commitEvery = Stopwatch.Frequency * options.TransactionalCommitMs / 1000;
+        if (Transactional)
+        {
+            producer.InitTransactions(TimeSpan.FromMinutes(1));
+            producer.BeginTransaction();
+        }
+        var txnStart = Stopwatch.GetTimestamp();
         for (long i = 0; i < count && !stop.IsCancellationRequested; i++)
         {
+            if (Transactional && Stopwatch.GetTimestamp() - txnStart >= commitEvery)
+            {
+                producer.CommitTransaction(TimeSpan.FromMinutes(1));
+                Committed(measuring);
+                producer.BeginTransaction();
+                txnStart = Stopwatch.GetTimestamp();
+            }
             var p = (int)((i + index) % options.Partitions);
             var times = sendTimes[p];
             while (true)
@@ -188,6 +242,14 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
                 }
             }
         }
-        producer.Flush(TimeSpan.FromMinutes(2));
+        if (Transactional)
+        {
+            producer.CommitTransaction(TimeSpan.FromMinutes(2));
+            Committed(measuring);
+        }
+        else
+        {
+            producer.Flush(TimeSpan.FromMinutes(2));
+        }
     }
 }

@@ -44,20 +44,31 @@ public static class BenchCommands
         compression.AcceptOnlyFromAmong("none", "gzip", "snappy", "lz4", "zstd");
         var client = new Option<string>("--client") { Description = "librdkafka: its C API (measures the broker); dotnet: Confluent.Kafka's .NET producer", DefaultValueFactory = _ => "librdkafka" };
         client.AcceptOnlyFromAmong("librdkafka", "dotnet");
+        var idempotence = new Option<bool>("--idempotence") { Description = "Idempotent producers (enable.idempotence=true; needs --acks all)" };
+        var transactionalCommit = new Option<int>("--transactional-commit-ms")
+        {
+            Description = "Transactional producers (a transactional.id each, idempotent) committing every N ms; 0: not transactional",
+            DefaultValueFactory = _ => 0,
+        };
 
         var command = new Command("produce", "Records/s, MB/s and acknowledgement latency of producers")
         {
-            Topic, Partitions, Size, count, duration, warmup, producers, acks, linger, batch, compression, client, Idle, ServerPid, Json,
+            Topic, Partitions, Size, count, duration, warmup, producers, acks, linger, batch, compression, client, idempotence, transactionalCommit, Idle, ServerPid, Json,
         };
         command.SetGuardedAction(async (parse, ct) =>
         {
             var topic = parse.GetValue(Topic) ?? "bench-produce";
+            var ackMode = ParseAcks(parse.GetValue(acks)!);
+            if (parse.GetValue(transactionalCommit) < 0) throw new CliException("--transactional-commit-ms must be 0 or more");
+            if ((parse.GetValue(idempotence) || parse.GetValue(transactionalCommit) > 0) && ackMode != Acks.All)
+                throw new CliException("idempotent and transactional producers need --acks all");
             var partitions = await EnsureTopicAsync(parse, topic, parse.GetValue(Partitions));
             var options = new ProduceBenchOptions(topic, partitions, parse.GetValue(Size), parse.GetValue(count),
                 parse.GetValue(count) > 0 ? null : TimeSpan.FromSeconds(parse.GetValue(duration)), TimeSpan.FromSeconds(parse.GetValue(warmup)), parse.GetValue(producers),
-                ParseAcks(parse.GetValue(acks)!), parse.GetValue(linger), parse.GetValue(batch),
+                ackMode, parse.GetValue(linger), parse.GetValue(batch),
                 Enum.Parse<CompressionType>(parse.GetValue(compression)!, ignoreCase: true),
-                parse.GetValue(client) == "dotnet" ? BenchClient.DotNet : BenchClient.Librdkafka);
+                parse.GetValue(client) == "dotnet" ? BenchClient.DotNet : BenchClient.Librdkafka,
+                parse.GetValue(idempotence), parse.GetValue(transactionalCommit));
             var benchmark = new ProduceBenchmark(ClientOptions.ProducerConfig(parse), options);
             var result = await WithSurroundingsAsync(parse, ct, () => WithProgressAsync("produced", parse.GetValue(Json), p => benchmark.RunAsync(p, ct)));
             return Report(result, parse.GetValue(Json));
