@@ -46,7 +46,7 @@ public sealed partial class TributaryServer
                 topics.Create(SchemasTopic, 1, new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, isInternal: true);
             var log = topics.GetPartition(SchemasTopic, 0) ?? throw new InvalidOperationException($"{SchemasTopic} has no partition 0");
             var store = new SchemaStore(new PartitionSchemaLog(log, server.State.Time), level);
-            server._schemaRegistry = await SchemaRegistryServer.StartAsync(store, listeners, cancellationToken).ConfigureAwait(false);
+            server._schemaRegistry = await SchemaRegistryServer.StartAsync(store, listeners, server.State.Identity.ClusterId, cancellationToken).ConfigureAwait(false);
             server.State.SchemaValidator = new RecordSchemaValidator(store);
             server.State.Log.Info($"schema registry listening on {server._schemaRegistry.Url}");
         }

@@ -28,13 +28,17 @@ public sealed class RegistryException(int errorCode, string message) : Exception
     public static RegistryException SubjectModeNotConfigured(string subject) =>
         new(40409, $"Subject '{subject}' does not have subject-level mode configured");
     public static RegistryException InvalidSchema(string detail) => new(42201, $"Invalid schema {detail}");
+    public static RegistryException EmptySchema() => new(42201, "Empty schema");
+    public static RegistryException InvalidSchemaType(string type) => new(42201, $"Invalid schema type {type}");
     public static RegistryException InvalidVersion(string version) =>
         new(42202, $"The specified version '{version}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\"");
-    public static RegistryException InvalidCompatibilityLevel(string? level) =>
-        new(42203, $"Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive (got '{level}')");
-    public static RegistryException InvalidMode(string? mode) =>
-        new(42204, $"Invalid mode. Valid values are READWRITE, READONLY, READONLY_OVERRIDE, IMPORT (got '{mode}')");
+    public static RegistryException InvalidCompatibilityLevel() =>
+        new(42203, "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive");
+    public static RegistryException InvalidMode() => new(42204, "Invalid mode. Valid values are READWRITE, READONLY, IMPORT and FORWARD.");
     public static RegistryException NotPermitted(string detail) => new(42205, detail);
+    public static RegistryException ReadOnly(string subject) => new(42205, $"Subject {subject} in context . is in read-only mode");
+    public static RegistryException IdDoesNotMatch(int registered, int input) =>
+        new(42207, $"Schema already registered with id {registered} instead of input id {input}");
     public static RegistryException ReferenceExists(string detail) => new(42206, $"One or more references exist to the schema {detail}.");
     public static RegistryException Incompatible(string detail) => new(409, detail);
     public static RegistryException Store(string detail) => new(50001, $"Error in the backend data store - {detail}");

@@ -31,7 +31,8 @@ public sealed class SchemaRegistryServer : IAsyncDisposable
     /// <summary>The URL clients use, e.g. http://127.0.0.1:8081 (the bound port when 0 was asked for).</summary>
     public string Url { get; }
 
-    public static async Task<SchemaRegistryServer> StartAsync(SchemaStore store, string listener, CancellationToken cancellationToken = default)
+    /// <param name="kafkaClusterId">The broker's cluster id, reported by <c>GET /v1/metadata/id</c>.</param>
+    public static async Task<SchemaRegistryServer> StartAsync(SchemaStore store, string listener, string? kafkaClusterId = null, CancellationToken cancellationToken = default)
     {
         var (host, port) = ParseListener(listener);
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
@@ -44,7 +45,7 @@ public sealed class SchemaRegistryServer : IAsyncDisposable
         var app = builder.Build();
         app.Use(MapErrorsAsync);
         app.UseRouting();
-        new RegistryEndpoints(store).Map(app);
+        new RegistryEndpoints(store, kafkaClusterId).Map(app);
         app.MapFallback(c => RegistryJson.WriteErrorAsync(c, 404, 404, "HTTP 404 Not Found"));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -55,6 +56,20 @@ public sealed class SchemaRegistryServer : IAsyncDisposable
 
     private static async Task MapErrorsAsync(HttpContext context, RequestDelegate next)
     {
+        // Content negotiation first, as JAX-RS does before it reaches a resource.
+        if (RegistryJson.ResponseType(context.Request) is null)
+        {
+            await RegistryJson.WriteErrorAsync(context, 406, 406, "HTTP 406 Not Acceptable").ConfigureAwait(false);
+            return;
+        }
+        if (HttpMethods.IsPost(context.Request.Method) || HttpMethods.IsPut(context.Request.Method))
+        {
+            if (!RegistryJson.IsReadable(context.Request.ContentType))
+            {
+                await RegistryJson.WriteErrorAsync(context, 415, 415, "HTTP 415 Unsupported Media Type").ConfigureAwait(false);
+                return;
+            }
+        }
         try
         {
             await next(context).ConfigureAwait(false);

@@ -74,6 +74,11 @@ public sealed class SchemaStore
         }
     }
 
+    public bool IsDeleted(string subject, int version)
+    {
+        lock (_sync) return _subjects.TryGetValue(subject, out var versions) && versions.TryGetValue(version, out var v) && v.Deleted;
+    }
+
     /// <summary>A version by number, or "latest" / -1 for the newest one.</summary>
     public SubjectVersion GetVersion(string subject, string version, bool deleted = false)
     {
@@ -194,9 +199,12 @@ public sealed class SchemaStore
         try
         {
             var mode = EffectiveMode(subject);
-            if (mode is Modes.ReadOnly or Modes.ReadOnlyOverride) throw RegistryException.NotPermitted($"Subject {subject} is in read-only mode");
+            if (mode is Modes.ReadOnly or Modes.ReadOnlyOverride) throw RegistryException.ReadOnly(subject);
+            // An explicit id is an import; an import carries its id (Confluent's checkRegisterMode).
             if (request.Id is not null && mode != Modes.Import)
-                throw RegistryException.NotPermitted($"Subject {subject} is not in import mode; a schema id may only be given in IMPORT mode");
+                throw RegistryException.NotPermitted($"Subject {subject} in context . is not in import mode");
+            if (request.Id is null && mode != Modes.ReadWrite)
+                throw RegistryException.NotPermitted($"Subject {subject} in context . is not in read-write mode");
             normalize |= EffectiveNormalize(subject);
             var parsed = Parse(request);
             var text = normalize ? parsed.Normalized : parsed.Canonical;
@@ -212,7 +220,7 @@ public sealed class SchemaStore
                     || (ParsedOf(v.Id, v.Content) is { } existing && (normalize ? existing.Normalized == parsed.Normalized : existing.Canonical == parsed.Canonical));
                 if (!same) continue;
                 if (request.Id is { } wanted && wanted != v.Id)
-                    throw RegistryException.NotPermitted($"Schema already registered with id {v.Id} instead of input id {wanted}");
+                    throw RegistryException.IdDoesNotMatch(v.Id, wanted);
                 return v;
             }
             if (mode != Modes.Import)
@@ -230,7 +238,7 @@ public sealed class SchemaStore
                 if (request.Id is { } given)
                 {
                     if (_byId.TryGetValue(given, out var existingContent) && ContentKey(existingContent) != ContentKey(content))
-                        throw RegistryException.NotPermitted($"Overwrite new schema with id {given} is not permitted.");
+                        throw RegistryException.NotPermitted($"Overwrite new schema with id {given} in context . is not permitted.");
                     id = given;
                 }
                 else
@@ -411,15 +419,15 @@ public sealed class SchemaStore
     public ParsedSchema Parse(SchemaRequest request)
     {
         if (!_providers.TryGetValue(request.SchemaType, out var provider))
-            throw RegistryException.InvalidSchema($"of unknown type {request.SchemaType}");
+            throw RegistryException.InvalidSchemaType(request.SchemaType);
         var resolved = new List<KeyValuePair<string, string>>();
         var seen = new HashSet<(string, int)>();
-        ResolveReferences(request.References, resolved, seen);
+        ResolveReferences(request.Schema, request.References, resolved, seen);
         return provider.Parse(request.Schema, resolved);
     }
 
     /// <summary>Depth-first, dependencies before dependents, each subject version once.</summary>
-    private void ResolveReferences(IReadOnlyList<SchemaReference> references, List<KeyValuePair<string, string>> resolved, HashSet<(string, int)> seen)
+    private void ResolveReferences(string schema, IReadOnlyList<SchemaReference> references, List<KeyValuePair<string, string>> resolved, HashSet<(string, int)> seen)
     {
         foreach (var reference in references)
         {
@@ -430,10 +438,10 @@ public sealed class SchemaStore
             }
             catch (RegistryException)
             {
-                throw RegistryException.InvalidSchema($"references a schema that does not exist: subject {reference.Subject} version {reference.Version}");
+                throw RegistryException.InvalidSchema($"{schema}, details: No schema reference found for subject \"{reference.Subject}\" and version {reference.Version}");
             }
             if (!seen.Add((target.Subject, target.Version))) continue;
-            ResolveReferences(target.Content.References, resolved, seen);
+            ResolveReferences(schema, target.Content.References, resolved, seen);
             resolved.Add(new(reference.Name, target.Content.Schema));
         }
     }
@@ -456,7 +464,7 @@ public sealed class SchemaStore
     private void CheckWritable(string subject)
     {
         if (EffectiveMode(subject) is Modes.ReadOnly or Modes.ReadOnlyOverride)
-            throw RegistryException.NotPermitted($"Subject {subject} is in read-only mode");
+            throw RegistryException.ReadOnly(subject);
     }
 
     private void CheckNotReferenced(SubjectVersion v)

@@ -13,8 +13,11 @@ namespace Tributary.SchemaRegistry.Http;
 /// error codes of Confluent's API reference. Responses to <c>GET /schemas/ids/{id}</c> (the deserializer's hot path)
 /// are cached as bytes until the id changes.
 /// </summary>
-internal sealed class RegistryEndpoints(SchemaStore store)
+internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterId)
 {
+    /// <summary>Confluent's default <c>schema.registry.group.id</c>, which its metadata route reports as the registry's cluster.</summary>
+    private const string RegistryClusterId = "schema-registry";
+
     private readonly ConcurrentDictionary<int, byte[]> _idResponses = new();
 
     public void Map(WebApplication app)
@@ -23,13 +26,20 @@ internal sealed class RegistryEndpoints(SchemaStore store)
         Get(app, "/", c => WriteAsync(c, new JsonObject()));
         Get(app, "/schemas/types", c => WriteAsync(c, new JsonArray(store.SchemaTypeNames.Order(StringComparer.Ordinal).Select(t => (JsonNode)JsonValue.Create(t)).ToArray())));
         Get(app, "/contexts", c => WriteAsync(c, new JsonArray(".")));
+        Get(app, "/v1/metadata/id", c => WriteAsync(c, new JsonObject
+        {
+            ["scope"] = new JsonObject
+            {
+                ["path"] = new JsonArray(),
+                ["clusters"] = new JsonObject { ["kafka-cluster"] = kafkaClusterId, ["schema-registry-cluster"] = RegistryClusterId },
+            },
+        }));
+        Get(app, "/v1/metadata/version", c => WriteAsync(c, ServerVersion()));
         Get(app, "/schemas", ListSchemas);
         Get(app, "/schemas/ids/{id}", SchemaById);
         Get(app, "/schemas/ids/{id}/schema", c => WriteRawSchema(c, store.GetById(Id(c)).Schema));
-        Get(app, "/schemas/ids/{id}/subjects", c => WriteAsync(c, new JsonArray(store.VersionsOfId(Id(c), Flag(c, "deleted"), c.Request.Query["subject"].FirstOrDefault())
-            .Select(v => v.Subject).Distinct().Select(s => (JsonNode)JsonValue.Create(s)).ToArray())));
-        Get(app, "/schemas/ids/{id}/versions", c => WriteAsync(c, new JsonArray(store.VersionsOfId(Id(c), Flag(c, "deleted"), c.Request.Query["subject"].FirstOrDefault())
-            .Select(v => (JsonNode)new JsonObject { ["subject"] = v.Subject, ["version"] = v.Version }).ToArray())));
+        Get(app, "/schemas/ids/{id}/subjects", c => WriteAsync(c, Page(c, VersionsOfId(c).Select(v => v.Subject).Distinct().Select(s => (JsonNode)JsonValue.Create(s)))));
+        Get(app, "/schemas/ids/{id}/versions", c => WriteAsync(c, Page(c, VersionsOfId(c).Select(v => (JsonNode)new JsonObject { ["subject"] = v.Subject, ["version"] = v.Version }))));
 
         Get(app, "/subjects", c => WriteAsync(c, Page(c, store.Subjects(Flag(c, "deleted"), Flag(c, "deletedOnly"), c.Request.Query["subjectPrefix"].FirstOrDefault())
             .Select(s => (JsonNode)JsonValue.Create(s)))));
@@ -42,8 +52,12 @@ internal sealed class RegistryEndpoints(SchemaStore store)
         Get(app, "/subjects/{subject}/versions", c =>
         {
             var subject = Route(c, "subject");
-            var versions = store.Versions(subject, Flag(c, "deleted"), Flag(c, "deletedOnly"));
-            if (versions.Count == 0) throw RegistryException.SubjectNotFound(subject);
+            var deletedOnly = Flag(c, "deletedOnly");
+            if (store.Versions(subject, Flag(c, "deleted") || deletedOnly).Count == 0) throw RegistryException.SubjectNotFound(subject);
+            // deletedAsNegative lists every version, the soft-deleted ones negated (Confluent's DELETED_AS_NEGATIVE filter)
+            IEnumerable<int> versions = Flag(c, "deletedAsNegative")
+                ? store.Versions(subject, deleted: true).Select(v => store.IsDeleted(subject, v) ? -v : v)
+                : store.Versions(subject, Flag(c, "deleted"), deletedOnly);
             return WriteAsync(c, Page(c, versions.Select(v => (JsonNode)JsonValue.Create(v))));
         });
         app.MapPost("/subjects/{subject}/versions", RegisterAsync);
@@ -53,7 +67,7 @@ internal sealed class RegistryEndpoints(SchemaStore store)
         Get(app, "/subjects/{subject}/versions/{version}/referencedby", c =>
         {
             Version(c);
-            return WriteAsync(c, Ints(store.ReferencedBy(Route(c, "subject"), Route(c, "version"))));
+            return WriteAsync(c, Page(c, store.ReferencedBy(Route(c, "subject"), Route(c, "version")).Select(id => (JsonNode)JsonValue.Create(id))));
         });
         app.MapDelete("/subjects/{subject}/versions/{version}", async c =>
         {
@@ -106,6 +120,22 @@ internal sealed class RegistryEndpoints(SchemaStore store)
 
     private static void Get(WebApplication app, string pattern, RequestDelegate handler) => app.MapGet(pattern, handler);
 
+    /// <summary>The versions an id is registered as; Confluent answers an unknown id here with the message that names none.</summary>
+    private List<SubjectVersion> VersionsOfId(HttpContext c)
+    {
+        var id = Id(c);
+        if (!store.TryGetById(id, out _)) throw RegistryException.SchemaNotFound();
+        return store.VersionsOfId(id, Flag(c, "deleted"), c.Request.Query["subject"].FirstOrDefault());
+    }
+
+    private static JsonObject ServerVersion()
+    {
+        var info = typeof(RegistryEndpoints).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "0.0.0";
+        var plus = info.IndexOf('+', StringComparison.Ordinal);
+        return new JsonObject { ["version"] = plus < 0 ? info : info[..plus], ["commitId"] = plus < 0 ? "" : info[(plus + 1)..] };
+    }
+
     private static int Id(HttpContext c) =>
         int.TryParse(Route(c, "id"), out var id) ? id : throw RegistryException.SchemaNotFound();
 
@@ -133,7 +163,7 @@ internal sealed class RegistryEndpoints(SchemaStore store)
         // Confluent returns the schema itself: JSON for AVRO and JSON schemas, text for PROTOBUF.
         var bytes = System.Text.Encoding.UTF8.GetBytes(schema);
         c.Response.StatusCode = 200;
-        c.Response.ContentType = ContentType;
+        c.Response.ContentType = ResponseType(c.Request) ?? ContentType;
         return c.Response.Body.WriteAsync(bytes, c.RequestAborted).AsTask();
     }
 
@@ -198,7 +228,10 @@ internal sealed class RegistryEndpoints(SchemaStore store)
     {
         var request = ToSchemaRequest(await ReadObjectAsync(c.Request).ConfigureAwait(false));
         var registered = await store.RegisterAsync(Route(c, "subject"), request, Flag(c, "normalize"), c.RequestAborted).ConfigureAwait(false);
-        await WriteAsync(c, new JsonObject { ["id"] = registered.Id }).ConfigureAwait(false);
+        // Confluent's RegisterSchemaResponse: the id first (all older clients read only it), then the version as stored.
+        var response = new JsonObject { ["id"] = registered.Id, ["version"] = registered.Version };
+        AddContent(response, registered.Content);
+        await WriteAsync(c, response).ConfigureAwait(false);
     }
 
     private async Task LookupAsync(HttpContext c)
@@ -229,14 +262,14 @@ internal sealed class RegistryEndpoints(SchemaStore store)
             if (key is not ("compatibility" or "compatibilityLevel")) stored[key] = value?.DeepClone();
         if (level is not null)
         {
-            if (!CompatibilityLevels.TryParse(level, out var parsed)) throw RegistryException.InvalidCompatibilityLevel(level);
+            if (!CompatibilityLevels.TryParse(level, out var parsed)) throw RegistryException.InvalidCompatibilityLevel();
             stored["compatibilityLevel"] = CompatibilityLevels.ToName(parsed);
         }
         else
         {
             var previous = subject is null ? store.GlobalConfig() : store.SubjectConfig(subject);
             if (previous?["compatibilityLevel"] is { } kept) stored["compatibilityLevel"] = kept.DeepClone();
-            else if (stored.Count == 0) throw RegistryException.InvalidCompatibilityLevel(null);
+            else if (stored.Count == 0) throw RegistryException.InvalidCompatibilityLevel();
         }
         await store.SetConfigAsync(subject, stored, c.RequestAborted).ConfigureAwait(false);
         var response = (JsonObject)body.DeepClone();
@@ -252,7 +285,7 @@ internal sealed class RegistryEndpoints(SchemaStore store)
     {
         var body = await ReadObjectAsync(c.Request).ConfigureAwait(false);
         var mode = ((string?)body["mode"])?.ToUpperInvariant();
-        if (!Modes.IsValid(mode)) throw RegistryException.InvalidMode(mode);
+        if (!Modes.IsValid(mode)) throw RegistryException.InvalidMode();
         await store.SetModeAsync(subject, mode, Flag(c, "force"), c.RequestAborted).ConfigureAwait(false);
         await WriteAsync(c, new JsonObject { ["mode"] = mode }).ConfigureAwait(false);
     }
