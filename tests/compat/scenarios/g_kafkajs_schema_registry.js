@@ -1,5 +1,5 @@
 // @kafkajs/confluent-schema-registry 4.1.0 (npm) against Tributary's built-in schema registry: registers Avro,
-// JSON Schema and Protobuf schemas, evolves the Avro one, sees a breaking change refused with HTTP 409, and
+// JSON Schema and Protobuf schemas (one importing another registered .proto by reference), evolves the Avro one, sees a breaking change refused with HTTP 409, and
 // produces registry-encoded records with kafkajs and decodes what it consumes back.
 //
 // The registry listens where `tributary serve` puts it by default (port 8081 on all interfaces); set
@@ -93,6 +93,35 @@ async function main() {
     const decoded = await registry.decode(await registry.encode(id, { name: 'x', count: 3 }))
     if (decoded.name !== 'x' || decoded.count !== 3) throw new Error(`decoded ${JSON.stringify(decoded)}`)
     return `id ${id} round-trips`
+  })
+  await check('protobuf-reference', async () => {
+    // money.proto is registered under its own subject; order.proto imports it by that name, so the registry must
+    // store the reference, return it with the schema, and serve the referenced version to the decoder.
+    const moneySubject = `${TOPIC}-money.proto`
+    const money = 'syntax = "proto3";\npackage compat.common;\nmessage Money { string currency = 1; int64 units = 2; }\n'
+    await registry.register({ type: SchemaType.PROTOBUF, schema: money }, { subject: moneySubject })
+    const order = 'syntax = "proto3";\npackage compat;\nimport "money.proto";\n' +
+      'message Order { string id = 1; compat.common.Money total = 2; }\n'
+    const references = [{ name: 'money.proto', subject: moneySubject, version: 1 }]
+    const { id } = await registry.register({ type: SchemaType.PROTOBUF, schema: order, references }, { subject: `${TOPIC}-order-value` })
+    const stored = await registry.getSchema(id)
+    if (!stored) throw new Error(`no schema for id ${id}`)
+    // A fresh client has nothing cached: decoding must fetch the schema by id and its reference by subject/version.
+    const fresh = new SchemaRegistry({ host: URL })
+    const decoded = await fresh.decode(await registry.encode(id, { id: 'o1', total: { currency: 'EUR', units: 1250 } }))
+    if (decoded.id !== 'o1' || !decoded.total || decoded.total.currency !== 'EUR' || Number(decoded.total.units) !== 1250)
+      throw new Error(`decoded ${JSON.stringify(decoded)}`)
+    // The client resolves references itself before registering, so the server's answer to a dangling one is asked
+    // for directly, as any other REST client would.
+    const res = await fetch(`${URL}/subjects/${TOPIC}-order2-value/versions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/vnd.schemaregistry.v1+json' },
+      body: JSON.stringify({ schemaType: 'PROTOBUF', schema: order, references: [{ ...references[0], version: 9 }] }),
+    })
+    const body = await res.json()
+    if (res.status === 422 && body.error_code === 42201)
+      return `id ${id} (imports money.proto) round-trips through a fresh client; a missing reference is refused with 42201`
+    throw new Error(`a reference to a missing version gave ${res.status} ${JSON.stringify(body)}`)
   })
 
   const kafka = new Kafka({ clientId: 'sr-compat', brokers: [B], logLevel: logLevel.NOTHING })
