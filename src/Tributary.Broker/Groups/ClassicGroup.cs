@@ -54,6 +54,9 @@ internal sealed class Group(string id)
 
     public Dictionary<(string Topic, int Partition), CommittedOffset> Offsets { get; } = [];
 
+    /// <summary>Commits appended but not yet applied; offset expiry does not remove a group while any are in flight.</summary>
+    public int PendingCommits { get; set; }
+
     // The join phase timer (initial delay or rebalance timeout). The token makes a stale timer callback a no-op.
     public ITimer? JoinTimer { get; set; }
     public int JoinTimerToken { get; set; }

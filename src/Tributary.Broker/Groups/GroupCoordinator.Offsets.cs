@@ -9,7 +9,7 @@ public readonly record struct OffsetToCommit(string Topic, int Partition, long O
 /// Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete. A commit is checked against the group as Kafka does
 /// (a member of the current generation, or — for consumers that only assign() — generation -1 with no member id
 /// while the group has no members), appended to the group's partition of <c>__consumer_offsets</c>, and applied and
-/// answered once the append is acknowledged. Offsets are kept until deleted (no offsets.retention expiry yet).
+/// answered once the append is acknowledged. Offsets are kept until deleted or expired (GroupCoordinator.Expiry.cs).
 /// </summary>
 public sealed partial class GroupCoordinator
 {
@@ -116,8 +116,10 @@ public sealed partial class GroupCoordinator
             records.Add((OffsetsTopicRecords.OffsetCommitKey(groupId, o.Topic, o.Partition), OffsetsTopicRecords.OffsetCommitValue(value)));
         }
         var done = NewWaiter<(ErrorCode, List<ErrorCode>)>();
+        group.PendingCommits++;
         Append(groupId, records, error =>
         {
+            group.PendingCommits--;
             if (error is not null)
             {
                 for (var i = 0; i < errors.Count; i++)

@@ -50,8 +50,10 @@ public sealed partial class GroupCoordinator
             var values = offsets.Select(o => (o, Value: new CommittedOffset(o.Offset, o.LeaderEpoch, o.Metadata ?? "", o.CommitTimestamp >= 0 ? o.CommitTimestamp : now))).ToList();
             var records = values.Select(v => (OffsetsTopicRecords.OffsetCommitKey(groupId, v.o.Topic, v.o.Partition), (byte[]?)OffsetsTopicRecords.OffsetCommitValue(v.Value))).ToList();
             var done = NewWaiter<ErrorCode>();
+            group.PendingCommits++;
             Append(groupId, records, error =>
             {
+                group.PendingCommits--;
                 if (error is null && _groups.TryGetValue(groupId, out var current))
                     foreach (var (o, value) in values) current.Offsets[(o.Topic, o.Partition)] = value;
                 done.TrySetResult(error is null ? ErrorCode.None : ErrorCode.CoordinatorNotAvailable);

@@ -57,6 +57,7 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
                 {
                     foreach (var group in loaded) Install(group);
                     _loaded = true;
+                    ScheduleOffsetExpiry();
                 });
             }
             catch (Exception e)
@@ -83,6 +84,7 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
         Post(() =>
         {
             foreach (var group in _groups.Values) CancelTimers(group);
+            _expiryTimer?.Dispose();
         });
         _actions.Writer.TryComplete();
         await _loop.ConfigureAwait(false);

@@ -11,7 +11,9 @@ public sealed record GroupSettings(
     int MaxGroupSize,
     int MaxMetadataBytes,
     int ConsumerHeartbeatIntervalMs,
-    int ConsumerSessionTimeoutMs)
+    int ConsumerSessionTimeoutMs,
+    long OffsetsRetentionMs,
+    long OffsetsRetentionCheckIntervalMs)
 {
     public const string OffsetsTopic = "__consumer_offsets";
 
@@ -21,6 +23,10 @@ public sealed record GroupSettings(
             settings.Get(name) is { } v
                 ? int.TryParse(v, CultureInfo.InvariantCulture, out var n) ? n : throw new ArgumentException($"{name} must be an integer, not '{v}'")
                 : fallback;
+        long Long(string name, long fallback) =>
+            settings.Get(name) is { } v
+                ? long.TryParse(v, CultureInfo.InvariantCulture, out var n) ? n : throw new ArgumentException($"{name} must be an integer, not '{v}'")
+                : fallback;
         return new GroupSettings(
             OffsetsTopicPartitions: Math.Max(1, Int("offsets.topic.num.partitions", 50)),
             InitialRebalanceDelayMs: Math.Max(0, Int("group.initial.rebalance.delay.ms", 3000)),
@@ -29,6 +35,8 @@ public sealed record GroupSettings(
             MaxGroupSize: Int("group.max.size", int.MaxValue),
             MaxMetadataBytes: Int("offset.metadata.max.bytes", 4096),
             ConsumerHeartbeatIntervalMs: Int("group.consumer.heartbeat.interval.ms", 5000),
-            ConsumerSessionTimeoutMs: Int("group.consumer.session.timeout.ms", 45000));
+            ConsumerSessionTimeoutMs: Int("group.consumer.session.timeout.ms", 45000),
+            OffsetsRetentionMs: Math.Max(1, Long("offsets.retention.minutes", 10080)) * 60_000,
+            OffsetsRetentionCheckIntervalMs: Math.Max(1, Long("offsets.retention.check.interval.ms", 600_000)));
     }
 }
