@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Tributary.Storage.FileSystem;
 
 namespace Tributary.Storage;
 
@@ -13,7 +14,8 @@ namespace Tributary.Storage;
 ///
 /// Durability: entries are appended without fsync and the file is synced before each producer-state snapshot. At
 /// open, entries at or after the snapshot offset are dropped and rebuilt by the tail scan from the abort markers in
-/// the log, so a torn or lost tail of this file costs nothing.
+/// the log, so a torn or lost tail of this file costs nothing. Removing entries (open, and compaction removing abort
+/// markers) rewrites the file whole: temp file, fsync, rename, directory fsync.
 /// </summary>
 internal sealed class AbortedTxnIndex : IDisposable
 {
@@ -48,13 +50,42 @@ internal sealed class AbortedTxnIndex : IDisposable
             if (entry.LastOffset < keepBelowOffset) index._entries.Add(entry);
         }
 
-        index.Open();
-        foreach (var entry in index._entries) index.Write(entry);
-        index._file!.Flush(flushToDisk: true);
+        index.Rewrite();
         return index;
     }
 
-    private void Open() => _file ??= new FileStream(_path, FileMode.Create, FileAccess.Write, FileShare.ReadWrite);
+    private void Open() => _file ??= new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+
+    /// <summary>Removes the entries whose abort marker is at one of <paramref name="markerOffsets"/>; durable on return.</summary>
+    public void Remove(IReadOnlyCollection<long> markerOffsets)
+    {
+        if (_entries.RemoveAll(e => markerOffsets.Contains(e.LastOffset)) > 0)
+        {
+            Rewrite();
+        }
+    }
+
+    private void Rewrite()
+    {
+        string temp = _path + LogStartCheckpoint.TempSuffix; // recovery removes leftovers with this suffix
+        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            Span<byte> e = stackalloc byte[EntrySize];
+            foreach (var entry in _entries)
+            {
+                Encode(entry, e);
+                file.Write(e);
+            }
+
+            file.Flush(flushToDisk: true);
+        }
+
+        _file?.Dispose();
+        _file = null;
+        File.Move(temp, _path, overwrite: true);
+        LocalFileSystem.Instance.SyncDirectory(Path.GetDirectoryName(_path)!);
+        Open();
+    }
 
     public void Add(AbortedTxn entry)
     {
@@ -90,11 +121,16 @@ internal sealed class AbortedTxnIndex : IDisposable
     private void Write(AbortedTxn entry)
     {
         Span<byte> e = stackalloc byte[EntrySize];
+        Encode(entry, e);
+        _file?.Write(e);
+    }
+
+    private static void Encode(AbortedTxn entry, Span<byte> e)
+    {
         BinaryPrimitives.WriteInt64BigEndian(e, entry.ProducerId);
         BinaryPrimitives.WriteInt64BigEndian(e[8..], entry.FirstOffset);
         BinaryPrimitives.WriteInt64BigEndian(e[16..], entry.LastOffset);
         BinaryPrimitives.WriteInt64BigEndian(e[24..], entry.LastStableOffset);
-        _file?.Write(e);
     }
 
     public void Dispose()

@@ -20,13 +20,17 @@ public sealed partial class PartitionLog
     private CleanerCheckpoint.Entry? _cleanerCheckpoint;
     private bool _cleanerBroken;
 
-    /// <summary>Segments the cleaner may rewrite: closed, wholly below the high watermark and before the high-watermark segment.</summary>
+    /// <summary>
+    /// Segments the cleaner may rewrite: closed, before the high-watermark segment and wholly below the last stable
+    /// offset (so every transaction they hold data of is decided; the LSO is at most the high watermark).
+    /// </summary>
     internal (LogSegment[] Segments, long LogStartOffset) CleanableSnapshot()
     {
         var state = _state;
+        long stable = _producers.LastStableOffset(state.HighWatermark);
         int count = 0;
         while (count < state.Segments.Length - 1 && state.Segments[count].BaseOffset < state.HwSegment.BaseOffset
-            && state.Segments[count].NextOffset <= state.HighWatermark)
+            && state.Segments[count].NextOffset <= stable)
         {
             count++;
         }
@@ -35,6 +39,12 @@ public sealed partial class PartitionLog
     }
 
     internal ISegmentFileSystem FileSystem => _fs;
+
+    /// <summary>Per producer still remembered, the batch compaction must keep (see <see cref="TransactionTracker"/>).</summary>
+    internal Dictionary<long, ProducerLastBatch> LastBatchesOfProducers() => _producers.LastBatches();
+
+    /// <summary>Drops the aborted-transaction entries whose abort markers (at these offsets) the cleaner is removing; durable on return.</summary>
+    internal void ForgetAbortedTransactions(IReadOnlyCollection<long> markerOffsets) => _producers.ForgetAborted(markerOffsets);
 
     internal bool CleanerBroken => Volatile.Read(ref _cleanerBroken);
 

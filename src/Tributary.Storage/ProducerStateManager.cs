@@ -246,6 +246,23 @@ internal sealed class ProducerStateManager : IDisposable
         }
     }
 
+    internal Dictionary<long, Cleaning.ProducerLastBatch> LastBatches()
+    {
+        lock (_sync)
+        {
+            return _producers.Values.ToDictionary(e => e.ProducerId, e => new Cleaning.ProducerLastBatch(e.LastOffset, e.Epoch));
+        }
+    }
+
+    /// <summary>Removes the aborted transactions whose markers are at <paramref name="markerOffsets"/> (compaction removed them).</summary>
+    public void ForgetAborted(IReadOnlyCollection<long> markerOffsets)
+    {
+        lock (_sync)
+        {
+            _aborted.Remove(markerOffsets);
+        }
+    }
+
     public List<ActiveProducer> ActiveProducers()
     {
         lock (_sync)

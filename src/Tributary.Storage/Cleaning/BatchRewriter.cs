@@ -9,23 +9,32 @@ namespace Tributary.Storage.Cleaning;
 ///
 /// A record with a key survives unless the key map holds a later offset for its key, or it is a tombstone
 /// (null value) whose delete horizon has passed. Records at or past the map's end offset, and records without a
-/// key, always survive. Control batches and transactional batches are copied unchanged: which transactional
-/// records were aborted is not known until transactions exist (the seam is <see cref="CopiedUnchanged"/>).
+/// key, survive. Committed transactional records are cleaned like any others. Whole-batch decisions come from the
+/// transaction rules (<see cref="TransactionTracker"/>) as a <see cref="BatchPolicy"/>: an aborted batch loses all
+/// its records; a marker whose transaction has no data left gets a delete horizon, and loses its record once the
+/// horizon has passed.
 ///
 /// The rewritten batch keeps its base offset, last offset delta (so the batch still ends where it ended: offsets
 /// stay dense across batches and a producer's last sequence stays base sequence + last offset delta), partition
-/// leader epoch, producer id, epoch, base sequence, max timestamp, timestamp type and codec; surviving records keep
-/// their bytes and offset deltas. Tombstones are kept for delete.retention.ms after the cleaner first keeps them,
-/// as Kafka does since KIP-534: that pass sets the batch's delete-horizon flag (attribute bit 6) and stores
-/// now + delete.retention.ms as the batch's base timestamp, re-basing the records' timestamp deltas so every
-/// record's timestamp is unchanged; a later pass past the horizon removes them. The horizon lives in the batch,
-/// so it survives restarts and re-cleaning without any side file.
-/// A batch left empty disappears, unless <c>keepEmpty</c> (the last batch of a cleaned segment, which
-/// marks where the segment's offset range ends): then an empty batch with the same offsets remains.
+/// leader epoch, producer id, epoch, base sequence, transactional and control flags, max timestamp, timestamp type
+/// and codec; surviving records keep their bytes and offset deltas. Tombstones and markers are kept for
+/// delete.retention.ms after the cleaner first finds them removable, as Kafka does since KIP-534: that pass sets the
+/// batch's delete-horizon flag (attribute bit 6) and stores now + delete.retention.ms as the batch's base timestamp,
+/// re-basing the records' timestamp deltas so every record's timestamp is unchanged; a later pass past the horizon
+/// removes them. The horizon lives in the batch, so it survives restarts and re-cleaning without any side file.
+/// A batch left empty disappears, unless it holds an active producer's last sequence (then its header remains, with
+/// no records) or ends a cleaned segment (then an anonymous empty batch marks where the segment's offsets end).
 /// </summary>
 internal static class BatchRewriter
 {
     public const short DeleteHorizonFlag = 0x40;
+
+    /// <summary>Whole-batch decisions taken before the records are looked at.</summary>
+    /// <param name="DiscardRecords">Remove every record (an aborted batch; a marker past its horizon with no data left).</param>
+    /// <param name="MarkerWithoutData">A marker whose transaction has no data left: stamp the delete horizon.</param>
+    /// <param name="LastOfProducer">Holds an active producer's last sequence: kept, emptied if need be.</param>
+    /// <param name="LastOfSegment">Ends a cleaned segment: kept, as an anonymous empty batch if need be.</param>
+    public readonly record struct BatchPolicy(bool DiscardRecords, bool MarkerWithoutData, bool LastOfProducer, bool LastOfSegment);
 
     public enum Outcome
     {
@@ -43,12 +52,12 @@ internal static class BatchRewriter
         public bool Retain;
     }
 
-    /// <summary>Adds each data record's key at its offset (records at or after <paramref name="fromOffset"/>) to the map.</summary>
+    /// <summary>Adds each record's key at its offset (records at or after <paramref name="fromOffset"/>) to the map (data batches not aborted).</summary>
     /// <returns>False, adding nothing, when the batch could not fit in the map.</returns>
     public static bool IndexKeys(ReadOnlySpan<byte> batch, long fromOffset, OffsetMap map)
     {
         var header = new RecordBatchHeader(batch);
-        if (header.IsControl || header.IsTransactional || header.RecordsCount == 0)
+        if (header.IsControl || header.RecordsCount == 0)
         {
             return true;
         }
@@ -84,11 +93,24 @@ internal static class BatchRewriter
 
     /// <summary>Writes the surviving form of <paramref name="batch"/> (if any) to <paramref name="output"/>.</summary>
     public static Outcome Rewrite(ReadOnlySpan<byte> batch, OffsetMap map, long mapEndOffset, long nowMs, long deleteRetentionMs,
-        bool keepEmpty, IBufferWriter<byte> output)
+        BatchPolicy policy, IBufferWriter<byte> output)
     {
         var header = new RecordBatchHeader(batch);
         int total = header.TotalSize;
-        if (header.IsControl || header.IsTransactional || header.BaseOffset >= mapEndOffset)
+        if (policy.DiscardRecords || header.RecordsCount == 0)
+        {
+            return WriteEmpty(batch, policy, output);
+        }
+
+        if (header.IsControl)
+        {
+            if (!policy.MarkerWithoutData || (header.Attributes & DeleteHorizonFlag) != 0)
+            {
+                output.Write(batch[..total]);
+                return Outcome.CopiedUnchanged;
+            }
+        }
+        else if (header.BaseOffset >= mapEndOffset)
         {
             output.Write(batch[..total]);
             return Outcome.CopiedUnchanged;
@@ -123,7 +145,12 @@ internal static class BatchRewriter
                 long offset = header.BaseOffset + RecordVarint.ReadVarint(data, ref p);
                 int keyLength = RecordVarint.ReadVarint(data, ref p);
                 bool retain;
-                if (offset >= mapEndOffset || keyLength < 0)
+                if (header.IsControl)
+                {
+                    retain = true;
+                    tombstoneKept = true; // a marker without data: horizon it like a tombstone
+                }
+                else if (offset >= mapEndOffset || keyLength < 0)
                 {
                     retain = true;
                 }
@@ -148,9 +175,9 @@ internal static class BatchRewriter
                 return Outcome.CopiedUnchanged;
             }
 
-            if (retained == 0 && !keepEmpty)
+            if (retained == 0)
             {
-                return Outcome.Dropped;
+                return WriteEmpty(batch, policy, output);
             }
 
             long baseTimestamp = header.BaseTimestamp;
@@ -181,26 +208,75 @@ internal static class BatchRewriter
                 records.Advance(w + rest.Length);
             }
 
-            var codec = retained == 0 ? CompressionCodec.None : header.Codec;
+            var codec = header.Codec;
             ReadOnlySpan<byte> newBody = codec == CompressionCodec.None ? records.WrittenSpan
                 : CompressionCodecs.Compress(codec, records.WrittenSpan, xerialSnappy: codec == CompressionCodec.Snappy && IsXerial(body));
-            int size = RecordBatchHeader.HeaderSize + newBody.Length;
-            var target = output.GetSpan(size)[..size];
-            batch[..RecordBatchHeader.HeaderSize].CopyTo(target);
-            short attributes = (short)((header.Attributes & ~RecordBatchHeader.CompressionCodecMask) | (int)codec | (setHorizon ? DeleteHorizonFlag : 0));
-            BinaryPrimitives.WriteInt32BigEndian(target[RecordBatchHeader.BatchLengthOffset..], size - RecordBatchHeader.LogOverhead);
-            BinaryPrimitives.WriteInt16BigEndian(target[RecordBatchHeader.AttributesOffset..], attributes);
-            BinaryPrimitives.WriteInt64BigEndian(target[RecordBatchHeader.BaseTimestampOffset..], newBase);
-            BinaryPrimitives.WriteInt32BigEndian(target[RecordBatchHeader.RecordsCountOffset..], retained);
-            newBody.CopyTo(target[RecordBatchHeader.HeaderSize..]);
-            BinaryPrimitives.WriteUInt32BigEndian(target[RecordBatchHeader.CrcOffset..], RecordBatchHeader.ComputeCrc(target));
-            output.Advance(size);
+            int attributes = (header.Attributes & ~RecordBatchHeader.CompressionCodecMask) | (int)codec | (setHorizon ? DeleteHorizonFlag : 0);
+            WriteBatch(batch[..RecordBatchHeader.HeaderSize], attributes, newBase, retained, newBody, output);
             return Outcome.Rewritten;
         }
         finally
         {
             ArrayPool<RecordSlice>.Shared.Return(slices);
         }
+    }
+
+    /// <summary>
+    /// A batch with no record left. The one holding a producer's last sequence keeps its header as it was. One kept
+    /// only to mark where a cleaned segment's offsets end becomes anonymous (no producer id, sequence, transaction or
+    /// control flag): it must not open a transaction or hold a sequence when producer state is rebuilt from the log,
+    /// and it must not count as its transaction's data, which would keep the transaction's marker for ever.
+    /// </summary>
+    private static Outcome WriteEmpty(ReadOnlySpan<byte> batch, BatchPolicy policy, IBufferWriter<byte> output)
+    {
+        var header = new RecordBatchHeader(batch);
+        var original = batch[..RecordBatchHeader.HeaderSize];
+        if (policy.LastOfProducer)
+        {
+            if (header.RecordsCount == 0)
+            {
+                output.Write(batch[..header.TotalSize]);
+                return Outcome.CopiedUnchanged;
+            }
+
+            WriteBatch(original, header.Attributes & ~RecordBatchHeader.CompressionCodecMask, header.BaseTimestamp, 0, [], output);
+            return Outcome.Rewritten;
+        }
+
+        if (!policy.LastOfSegment)
+        {
+            return Outcome.Dropped;
+        }
+
+        int attributes = header.Attributes & RecordBatchHeader.TimestampTypeFlag;
+        if (header.RecordsCount == 0 && header.ProducerId == -1 && header.Attributes == attributes)
+        {
+            output.Write(batch[..header.TotalSize]);
+            return Outcome.CopiedUnchanged;
+        }
+
+        Span<byte> anonymous = stackalloc byte[RecordBatchHeader.HeaderSize];
+        original.CopyTo(anonymous);
+        BinaryPrimitives.WriteInt64BigEndian(anonymous[RecordBatchHeader.ProducerIdOffset..], -1);
+        BinaryPrimitives.WriteInt16BigEndian(anonymous[RecordBatchHeader.ProducerEpochOffset..], -1);
+        BinaryPrimitives.WriteInt32BigEndian(anonymous[RecordBatchHeader.BaseSequenceOffset..], -1);
+        WriteBatch(anonymous, attributes, header.BaseTimestamp, 0, [], output);
+        return Outcome.Rewritten;
+    }
+
+    /// <summary>The original header with new attributes, base timestamp, count and body; length and CRC recomputed.</summary>
+    private static void WriteBatch(ReadOnlySpan<byte> originalHeader, int attributes, long baseTimestamp, int count, ReadOnlySpan<byte> body, IBufferWriter<byte> output)
+    {
+        int size = RecordBatchHeader.HeaderSize + body.Length;
+        var target = output.GetSpan(size)[..size];
+        originalHeader.CopyTo(target);
+        BinaryPrimitives.WriteInt32BigEndian(target[RecordBatchHeader.BatchLengthOffset..], size - RecordBatchHeader.LogOverhead);
+        BinaryPrimitives.WriteInt16BigEndian(target[RecordBatchHeader.AttributesOffset..], (short)attributes);
+        BinaryPrimitives.WriteInt64BigEndian(target[RecordBatchHeader.BaseTimestampOffset..], baseTimestamp);
+        BinaryPrimitives.WriteInt32BigEndian(target[RecordBatchHeader.RecordsCountOffset..], count);
+        body.CopyTo(target[RecordBatchHeader.HeaderSize..]);
+        BinaryPrimitives.WriteUInt32BigEndian(target[RecordBatchHeader.CrcOffset..], RecordBatchHeader.ComputeCrc(target));
+        output.Advance(size);
     }
 
     private static bool IsXerial(ReadOnlySpan<byte> body) =>

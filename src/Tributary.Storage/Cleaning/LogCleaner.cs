@@ -23,6 +23,11 @@ namespace Tributary.Storage.Cleaning;
 /// <item>swaps each group in crash-safely (<see cref="PartitionLog.ReplaceSegments"/>), then records the map's end
 /// offset as the new first dirty offset.</item>
 /// </list>
+/// Transactions (<see cref="TransactionTracker"/>, as Kafka): only segments wholly below the last stable offset are
+/// cleanable, so every transaction met is decided; aborted batches never enter the key map and lose their records;
+/// committed transactional records are compacted like others; a marker stays while its transaction has data in the
+/// log, then gets a delete horizon and goes a pass after it (its aborted-transaction index entry goes first); the
+/// batch with an active producer's last sequence stays, emptied, so producer state rebuilt from the log survives.
 /// Reads and writes are throttled (log.cleaner.io.max.bytes.per.second). Nothing here holds the append lock
 /// except the array swap, so producers and consumers are not held up; a failure (disk full, IO error) discards the
 /// cleaned files and the log is retried at the next round.
@@ -211,7 +216,7 @@ public sealed class LogCleaner : IDisposable
         var token = _stop.Token;
         long read = 0, written = 0;
         var map = new OffsetMap(OffsetMap.SlotsFor(_options.DedupeBufferSize, plan.DirtyRecords));
-        long end = BuildOffsetMap(plan, map, ref read, token);
+        long end = BuildOffsetMap(log, plan, map, ref read, token);
         if (end <= plan.FirstDirtyOffset && plan.DirtyBytes > 0)
         {
             throw new StorageException(StorageError.StorageFailure,
@@ -220,13 +225,24 @@ public sealed class LogCleaner : IDisposable
 
         int segmentsIn = 0, segmentsOut = 0;
         _horizons.Remove(log);
+        // One walk from the log start across all groups, so a marker is judged against every batch before it.
+        var transactions = new TransactionTracker(log.AbortedTransactions(plan.Segments[0].BaseOffset, long.MaxValue), log.LastBatchesOfProducers());
+        var removedAborts = new List<long>();
         foreach (var group in GroupSegments(plan.Segments, end, config))
         {
             token.ThrowIfCancellationRequested();
-            var cleaned = CleanGroup(log, group, map, end, now, config, ref read, ref written, token);
+            removedAborts.Clear();
+            var cleaned = CleanGroup(log, group, map, end, now, config, transactions, removedAborts, ref read, ref written, token);
             bool swapped;
             try
             {
+                // Before the swap: an index entry without its marker would make readers skip that producer's later
+                // committed batches, while a marker without its entry (its data is long gone) is harmless.
+                if (removedAborts.Count > 0)
+                {
+                    log.ForgetAbortedTransactions(removedAborts);
+                }
+
                 swapped = log.ReplaceSegments(group, cleaned);
             }
             catch
@@ -258,9 +274,10 @@ public sealed class LogCleaner : IDisposable
     }
 
     /// <summary>Fills the map from the first dirty offset; returns the offset after the last batch indexed (the map's end).</summary>
-    private long BuildOffsetMap(CleanPlan plan, OffsetMap map, ref long read, CancellationToken token)
+    private long BuildOffsetMap(PartitionLog log, CleanPlan plan, OffsetMap map, ref long read, CancellationToken token)
     {
         long end = plan.FirstDirtyOffset;
+        var transactions = new TransactionTracker(log.AbortedTransactions(plan.FirstDirtyOffset, long.MaxValue));
         foreach (var segment in plan.Segments)
         {
             if (segment.NextOffset <= plan.FirstDirtyOffset)
@@ -278,7 +295,13 @@ public sealed class LogCleaner : IDisposable
                     continue;
                 }
 
-                if (!BatchRewriter.IndexKeys(scanner.Bytes(batch), plan.FirstDirtyOffset, map))
+                var bytes = scanner.Bytes(batch);
+                var header = new RecordBatchHeader(bytes);
+                if (header.IsControl)
+                {
+                    _ = transactions.OnControlBatch(header, bytes); // closes its transaction; markers hold no keys
+                }
+                else if (!transactions.OnDataBatch(header) && !BatchRewriter.IndexKeys(bytes, plan.FirstDirtyOffset, map))
                 {
                     return end; // full: the rest is for the next pass
                 }
@@ -321,8 +344,9 @@ public sealed class LogCleaner : IDisposable
         }
     }
 
+    /// <param name="removedAborts">Receives the offsets of the abort markers this group removes.</param>
     private LogSegment CleanGroup(PartitionLog log, LogSegment[] group, OffsetMap map, long end, long now, LogConfig config,
-        ref long read, ref long written, CancellationToken token)
+        TransactionTracker transactions, List<long> removedAborts, ref long read, ref long written, CancellationToken token)
     {
         var fs = log.FileSystem;
         var cleaned = LogSegment.Create(fs, log.Directory, group[0].BaseOffset, now, PartitionLog.CleanedSuffix);
@@ -337,8 +361,16 @@ public sealed class LogCleaner : IDisposable
                 while (scanner.TryNext(out var batch))
                 {
                     bool lastOfGroup = g == group.Length - 1 && batch.Position + batch.Size == segment.Size;
+                    var bytes = scanner.Bytes(batch);
+                    var policy = Policy(transactions, new RecordBatchHeader(bytes), bytes, lastOfGroup, now);
+                    if (policy.DiscardRecords && new RecordBatchHeader(bytes) is { IsControl: true, RecordsCount: > 0 } marker
+                        && ProducerStateManager.ControlType(bytes) == 0)
+                    {
+                        removedAborts.Add(marker.BaseOffset);
+                    }
+
                     int before = buffer.WrittenCount;
-                    var outcome = BatchRewriter.Rewrite(scanner.Bytes(batch), map, end, now, config.DeleteRetentionMs, lastOfGroup, buffer);
+                    var outcome = BatchRewriter.Rewrite(bytes, map, end, now, config.DeleteRetentionMs, policy, buffer);
                     if (outcome != BatchRewriter.Outcome.Dropped)
                     {
                         var header = new RecordBatchHeader(buffer.WrittenSpan[before..]);
@@ -387,6 +419,19 @@ public sealed class LogCleaner : IDisposable
             DeleteCleanedFiles(log, cleaned);
             throw;
         }
+    }
+
+    private static BatchRewriter.BatchPolicy Policy(TransactionTracker transactions, RecordBatchHeader header, ReadOnlySpan<byte> bytes, bool lastOfGroup, long now)
+    {
+        bool lastOfProducer = transactions.IsLastOfProducer(header);
+        if (!header.IsControl)
+        {
+            return new BatchRewriter.BatchPolicy(transactions.OnDataBatch(header), false, lastOfProducer, lastOfGroup);
+        }
+
+        bool noData = transactions.OnControlBatch(header, bytes);
+        bool horizonPassed = (header.Attributes & BatchRewriter.DeleteHorizonFlag) != 0 && header.BaseTimestamp <= now;
+        return new BatchRewriter.BatchPolicy(noData && horizonPassed, noData, lastOfProducer, lastOfGroup);
     }
 
     private static void DeleteCleanedFiles(PartitionLog log, LogSegment cleaned)
