@@ -76,6 +76,13 @@ internal sealed unsafe class LibrdkafkaApi
     public delegate* unmanaged<IntPtr, int, LibrdkafkaMessage**, nuint, nint> ConsumeBatchQueue;
     public delegate* unmanaged<IntPtr, byte*, int, long*, long*, int, int> QueryWatermarkOffsets;
     public delegate* unmanaged<LibrdkafkaMessage*, void> MessageDestroy;
+    public delegate* unmanaged<IntPtr, int, void> ConfSetEvents;
+    public delegate* unmanaged<IntPtr, IntPtr> QueueGetMain;
+    public delegate* unmanaged<IntPtr, int, IntPtr> QueuePoll;
+    public delegate* unmanaged<IntPtr, int> EventType;
+    public delegate* unmanaged<IntPtr, LibrdkafkaMessage**, nuint, nuint> EventMessageArray;
+    public delegate* unmanaged<IntPtr, void> EventDestroy;
+    public delegate* unmanaged<IntPtr, int> OutqLen;
     public delegate* unmanaged<IntPtr, int, IntPtr> InitTransactions;
     public delegate* unmanaged<IntPtr, IntPtr> BeginTransaction;
     public delegate* unmanaged<IntPtr, int, IntPtr> CommitTransaction;
@@ -123,6 +130,13 @@ internal sealed unsafe class LibrdkafkaApi
             ConsumeBatchQueue = (delegate* unmanaged<IntPtr, int, LibrdkafkaMessage**, nuint, nint>)F("rd_kafka_consume_batch_queue"),
             QueryWatermarkOffsets = (delegate* unmanaged<IntPtr, byte*, int, long*, long*, int, int>)F("rd_kafka_query_watermark_offsets"),
             MessageDestroy = (delegate* unmanaged<LibrdkafkaMessage*, void>)F("rd_kafka_message_destroy"),
+            ConfSetEvents = (delegate* unmanaged<IntPtr, int, void>)F("rd_kafka_conf_set_events"),
+            QueueGetMain = (delegate* unmanaged<IntPtr, IntPtr>)F("rd_kafka_queue_get_main"),
+            QueuePoll = (delegate* unmanaged<IntPtr, int, IntPtr>)F("rd_kafka_queue_poll"),
+            EventType = (delegate* unmanaged<IntPtr, int>)F("rd_kafka_event_type"),
+            EventMessageArray = (delegate* unmanaged<IntPtr, LibrdkafkaMessage**, nuint, nuint>)F("rd_kafka_event_message_array"),
+            EventDestroy = (delegate* unmanaged<IntPtr, void>)F("rd_kafka_event_destroy"),
+            OutqLen = (delegate* unmanaged<IntPtr, int>)F("rd_kafka_outq_len"),
             InitTransactions = (delegate* unmanaged<IntPtr, int, IntPtr>)F("rd_kafka_init_transactions"),
             BeginTransaction = (delegate* unmanaged<IntPtr, IntPtr>)F("rd_kafka_begin_transaction"),
             CommitTransaction = (delegate* unmanaged<IntPtr, int, IntPtr>)F("rd_kafka_commit_transaction"),

@@ -9,17 +9,25 @@ namespace Tributary.Cli.Bench;
 /// report), which caps one .NET producer well below what librdkafka and the broker can do; calling
 /// <c>rd_kafka_produce</c> with a copied payload and the send time as the per-message opaque removes that layer, so
 /// the benchmark measures the broker. Delivery reports arrive on the thread that calls <see cref="Poll"/>.
+/// Without a transactional.id they come as events, a batch of reports per call into librdkafka: a callback per
+/// record would cross from native into managed code for each one, which at millions of records a second is a
+/// measurable share of the client's CPU, and that client shares the machine with the broker being measured.
+/// (A transactional producer keeps the callback: commit_transaction serves reports on the committing thread.)
 /// </summary>
 public sealed unsafe class NativeProducer : IDisposable
 {
     private const int ProducerType = 0;
     private const int MsgFlagCopy = 0x2;
     private const int ErrQueueFull = -184;
+    private const int ErrTimedOut = -185;
+    private const int EventDeliveryReport = 0x1;
 
     private readonly LibrdkafkaApi _api;
     private readonly IntPtr _handle;
     private readonly IntPtr _topic;
     private readonly GCHandle _self;
+    private readonly IntPtr _mainQueue;
+    private readonly LibrdkafkaMessage*[] _reports = new LibrdkafkaMessage*[4096];
 
     /// <summary>Called on the polling thread for each delivery report: error code (0 = success) and the send timestamp.</summary>
     public Action<int, long>? OnDelivery { get; set; }
@@ -30,7 +38,9 @@ public sealed unsafe class NativeProducer : IDisposable
         var conf = _api.NewConfig(config);
         _self = GCHandle.Alloc(this);
         _api.ConfSetOpaque(conf, GCHandle.ToIntPtr(_self));
-        _api.ConfSetDrMsgCb(conf, &OnDeliveryReport);
+        var batchedReports = !config.ContainsKey("transactional.id");
+        if (batchedReports) _api.ConfSetEvents(conf, EventDeliveryReport);
+        else _api.ConfSetDrMsgCb(conf, &OnDeliveryReport);
         try
         {
             _handle = _api.NewClient(ProducerType, conf);
@@ -40,6 +50,7 @@ public sealed unsafe class NativeProducer : IDisposable
             _self.Free();
             throw;
         }
+        if (batchedReports) _mainQueue = _api.QueueGetMain(_handle);
         _topic = _api.TopicNew(_handle, LibrdkafkaApi.Utf8(topic), IntPtr.Zero);
     }
 
@@ -75,7 +86,33 @@ public sealed unsafe class NativeProducer : IDisposable
         }
     }
 
-    public int Poll(int timeoutMs) => _api.Poll(_handle, timeoutMs);
+    /// <summary>Serves delivery reports, waiting up to <paramref name="timeoutMs"/> for the first; returns how many events were served.</summary>
+    public int Poll(int timeoutMs)
+    {
+        if (_mainQueue == IntPtr.Zero) return _api.Poll(_handle, timeoutMs);
+        var served = 0;
+        // What is ready is taken in one go, but boundedly, so a busy producer still gets back to sending.
+        for (var ev = _api.QueuePoll(_mainQueue, timeoutMs); ev != IntPtr.Zero; ev = served < 64 ? _api.QueuePoll(_mainQueue, 0) : IntPtr.Zero)
+        {
+            if (_api.EventType(ev) == EventDeliveryReport) Report(ev);
+            _api.EventDestroy(ev);
+            served++;
+        }
+        return served;
+    }
+
+    private void Report(IntPtr deliveryEvent)
+    {
+        var onDelivery = OnDelivery;
+        fixed (LibrdkafkaMessage** batch = _reports)
+        {
+            nuint n;
+            while ((n = _api.EventMessageArray(deliveryEvent, batch, (nuint)_reports.Length)) > 0)
+            {
+                for (nuint i = 0; i < n; i++) onDelivery?.Invoke(batch[i]->Err, (long)batch[i]->Private);
+            }
+        }
+    }
 
     /// <summary>Transactional producers only (transactional.id set): these block, and throw with librdkafka's reason.</summary>
     public void InitTransactions(int timeoutMs) => _api.ThrowIfError(_api.InitTransactions(_handle, timeoutMs), "rd_kafka_init_transactions");
@@ -85,7 +122,19 @@ public sealed unsafe class NativeProducer : IDisposable
     /// <summary>Flushes the transaction's records (serving their delivery reports on this thread), then commits it.</summary>
     public void CommitTransaction(int timeoutMs) => _api.ThrowIfError(_api.CommitTransaction(_handle, timeoutMs), "rd_kafka_commit_transaction");
 
-    public int Flush(int timeoutMs) => _api.Flush(_handle, timeoutMs);
+    /// <summary>Waits until every queued record is delivered (0) or the timeout passes (an error code).</summary>
+    public int Flush(int timeoutMs)
+    {
+        if (_mainQueue == IntPtr.Zero) return _api.Flush(_handle, timeoutMs);
+        // With report events librdkafka's flush only waits; the reports must be served here for the queue to drain.
+        var deadline = Environment.TickCount64 + timeoutMs;
+        while (_api.OutqLen(_handle) > 0)
+        {
+            if (Environment.TickCount64 >= deadline) return ErrTimedOut;
+            Poll(10);
+        }
+        return 0;
+    }
 
     [UnmanagedCallersOnly]
     private static void OnDeliveryReport(IntPtr rk, LibrdkafkaMessage* message, IntPtr opaque)
@@ -96,7 +145,8 @@ public sealed unsafe class NativeProducer : IDisposable
 
     public void Dispose()
     {
-        _api.Flush(_handle, 30_000);
+        Flush(30_000);
+        if (_mainQueue != IntPtr.Zero) _api.QueueDestroy(_mainQueue);
         _api.TopicDestroy(_topic);
         _api.Destroy(_handle);
         _self.Free();
