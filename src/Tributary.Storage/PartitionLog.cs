@@ -115,6 +115,11 @@ public sealed partial class PartitionLog : IDisposable
             return ValueTask.FromException<AppendResult>(new StorageException(Map(error), message ?? error.ToString()));
         }
 
+        if (config.CleanupCompact && Cleaning.CompactedTopicValidator.Check(batches.Span, System.IO.Path.GetFileName(_directory)) is { } keyless)
+        {
+            return ValueTask.FromException<AppendResult>(keyless);
+        }
+
         AppendResult result;
         FlushGeneration? generation = null;
         bool rolled;

@@ -29,4 +29,10 @@ public sealed class StorageException : Exception
     }
 
     public StorageError Error { get; }
+
+    /// <summary>Per-record reasons for an InvalidRecord refusal (the produce response's record_errors).</summary>
+    public IReadOnlyList<RecordError> RecordErrors { get; init; } = [];
 }
+
+/// <summary>Why one record of a refused batch was rejected: its index in the batch and a message.</summary>
+public readonly record struct RecordError(int BatchIndex, string Message);

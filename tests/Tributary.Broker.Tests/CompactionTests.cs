@@ -114,6 +114,37 @@ public sealed class CompactionTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task A_record_without_a_key_is_refused_by_a_compacted_topic_with_INVALID_RECORD_and_record_errors()
+    {
+        await _client.CreateTopicAsync("keyed-only", new() { ["cleanup.policy"] = "compact,delete" });
+        await _client.CreateTopicAsync("anything-goes", new() { ["cleanup.policy"] = "delete" });
+        using (var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = _client.Bootstrap, CompressionType = CompressionType.Zstd }).Build())
+        {
+            var refused = await Assert.ThrowsAsync<ProduceException<byte[]?, byte[]?>>(() =>
+                producer.ProduceAsync("keyed-only", new Message<byte[]?, byte[]?> { Key = null, Value = Bytes("no key") }));
+            Assert.Equal(ErrorCode.InvalidRecord, refused.Error.Code);
+            var keyed = await producer.ProduceAsync("keyed-only", new Message<byte[]?, byte[]?> { Key = Bytes("k"), Value = Bytes("v") });
+            Assert.Equal(PersistenceStatus.Persisted, keyed.Status);
+            var other = await producer.ProduceAsync("anything-goes", new Message<byte[]?, byte[]?> { Key = null, Value = Bytes("no key") });
+            Assert.Equal(PersistenceStatus.Persisted, other.Status);
+        }
+
+        // The response as Kafka's LogValidator shapes it: the whole batch refused, one record error per keyless record.
+        var builder = new Tributary.Protocol.Records.RecordBatchBuilder();
+        builder.Add(0, Bytes("a"), Bytes("1"));
+        builder.Add(0, null, Bytes("2"));
+        builder.Add(0, Bytes("c"), Bytes("3"));
+        builder.Add(0, null, Bytes("4"));
+        await using var raw = await RawKafkaClient.ConnectAsync(_client.Bootstrap);
+        var partition = await IdempotenceTests.ProduceAsync(raw, "keyed-only", builder.Build());
+        Assert.Equal((short)ErrorCode.InvalidRecord, partition.ErrorCode);
+        Assert.Equal([1, 3], partition.RecordErrors.Select(e => e.BatchIndex));
+        Assert.All(partition.RecordErrors, e => Assert.Equal("Compacted topic cannot accept message without key in topic partition keyed-only-0.", e.BatchIndexErrorMessage));
+        Assert.StartsWith("One or more records have been rejected due to 2 record errors", partition.ErrorMessage);
+        Assert.Equal("v", Encoding.UTF8.GetString(Assert.Single(ReadToEnd("keyed-only")).Message.Value!));
+    }
+
     private List<ConsumeResult<byte[]?, byte[]?>> ReadToEnd(string topic)
     {
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig

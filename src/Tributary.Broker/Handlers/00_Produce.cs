@@ -11,7 +11,8 @@ namespace Tributary.Broker.Handlers;
 /// accepted; v0-v2 requests carry the old message formats and get UNSUPPORTED_FOR_MESSAGE_FORMAT (they are
 /// advertised because librdkafka up to 2.11 enables compression only when Produce v0 is listed).
 /// All partitions of a request are appended in order before any is awaited, so their fsyncs are shared.
-/// acks=0 gets no response at all, as in Kafka.
+/// acks=0 gets no response at all, as in Kafka. A record without a key sent to a compacted topic (cleanup.policy
+/// contains compact) refuses the partition's records with INVALID_RECORD and record_errors, as Kafka's LogValidator.
 /// Exactly-once: the log checks producer sequences and epochs (a retried batch is answered with its original offsets);
 /// control batches from clients are refused (INVALID_RECORD); a transactional batch must come from the current epoch
 /// of a transaction that added the partition (KIP-890 part 1 server-side defence), else INVALID_TXN_STATE.
@@ -59,6 +60,7 @@ public sealed class ProduceHandler(BrokerState broker, Transactions.TransactionC
             {
                 result.ErrorCode = (short)e.Error.ToErrorCode();
                 result.ErrorMessage = e.Message;
+                result.RecordErrors = [.. e.RecordErrors.Select(r => new ProduceResponse.BatchIndexAndErrorMessage { BatchIndex = r.BatchIndex, BatchIndexErrorMessage = r.Message })];
                 if (e.Error == StorageError.StorageFailure) broker.Log.Error($"append failed: {e.Message}");
             }
         }
