@@ -5,11 +5,12 @@ namespace Tributary.Broker.Tests;
 /// <summary>KIP-848: librdkafka consumers with group.protocol=consumer, assignment computed by the broker.</summary>
 public sealed class GroupsConsumerProtocolTests(GroupsFixture fixture) : IClassFixture<GroupsFixture>
 {
-    private IConsumer<string, string> Member(string group, string? assignor = null) =>
+    private IConsumer<string, string> Member(string group, string? assignor = null, string? instance = null) =>
         new ConsumerBuilder<string, string>(new ConsumerConfig
         {
             BootstrapServers = fixture.Bootstrap,
             GroupId = group,
+            GroupInstanceId = instance,
             GroupProtocol = GroupProtocol.Consumer,
             GroupRemoteAssignor = assignor,
             AutoOffsetReset = AutoOffsetReset.Earliest,
@@ -45,6 +46,48 @@ public sealed class GroupsConsumerProtocolTests(GroupsFixture fixture) : IClassF
             members[2].Dispose();
             members.RemoveAt(2);
             GroupsFixture.PollUntil(members, () => GroupsFixture.Covers(members, 12) && members.All(m => m.Assignment.Count == 6), "two members with six each");
+        }
+        finally
+        {
+            foreach (var m in members) { m.Close(); m.Dispose(); }
+        }
+    }
+
+    [Fact]
+    public async Task AStaticMemberThatClosesAndComesBackGetsItsPartitionsWithoutARebalance()
+    {
+        var topic = GroupsFixture.Unique("kip848-static");
+        var group = GroupsFixture.Unique("g");
+        await fixture.CreateTopicAsync(topic, 6);
+        var a = Member(group, instance: "static-a");
+        var b = Member(group, instance: "static-b");
+        var members = new List<IConsumer<string, string>> { a, b };
+        try
+        {
+            foreach (var m in members) m.Subscribe(topic);
+            GroupsFixture.PollUntil(members, () => GroupsFixture.Covers(members, 6) && members.All(m => m.Assignment.Count == 3), "a balanced assignment");
+            var epoch = (await fixture.Server.Groups.DescribeConsumerGroupAsync(group)).GroupEpoch;
+            var ofA = a.Assignment.Select(tp => tp.Partition.Value).Order().ToList();
+            var ofB = b.Assignment.Select(tp => tp.Partition.Value).Order().ToList();
+
+            // A static member's close is a temporary leave (epoch -2): it keeps its partitions, b is not disturbed.
+            a.Close();
+            a.Dispose();
+            members.Remove(a);
+            var left = await fixture.Server.Groups.DescribeConsumerGroupAsync(group);
+            Assert.True(epoch == left.GroupEpoch, $"left: {epoch} -> {left.GroupEpoch}");
+            Assert.Equal(-2, left.Members.Single(m => m.InstanceId == "static-a").MemberEpoch);
+
+            // Its next incarnation takes the same partitions over, at the same group epoch.
+            var again = Member(group, instance: "static-a");
+            members.Add(again);
+            again.Subscribe(topic);
+            GroupsFixture.PollUntil(members, () => again.Assignment.Count == 3, "the static member's partitions");
+            Assert.Equal(ofA, again.Assignment.Select(tp => tp.Partition.Value).Order().ToList());
+            Assert.Equal(ofB, b.Assignment.Select(tp => tp.Partition.Value).Order().ToList());
+            var after = await fixture.Server.Groups.DescribeConsumerGroupAsync(group);
+            Assert.True(epoch == after.GroupEpoch, $"after: {epoch} -> {after.GroupEpoch}");
+            Assert.Equal(2, after.Members.Count);
         }
         finally
         {

@@ -28,6 +28,9 @@ internal sealed class ConsumerMember(string memberId)
 
     public ITimer? SessionTimer { get; set; }
     public long SessionDeadline { get; set; }
+
+    /// <summary>Runs while the member has partitions to revoke; fences it when its rebalance timeout passes first.</summary>
+    public ITimer? RebalanceTimer { get; set; }
 }
 
 /// <summary>
@@ -62,7 +65,9 @@ internal sealed class ConsumerGroup
         {
             if (Members.Count == 0) return "Empty";
             if (AssignmentEpoch != GroupEpoch) return "Assigning";
-            return Members.Values.All(m => m.MemberEpoch == AssignmentEpoch && SameAssignment(m.Assigned, m.Target)) ? "Stable" : "Reconciling";
+            // A static member on a temporary leave (epoch -2) keeps its assignment and does not hold the group back.
+            return Members.Values.All(m => m.MemberEpoch == -2 || m.MemberEpoch == AssignmentEpoch && SameAssignment(m.Assigned, m.Target))
+                ? "Stable" : "Reconciling";
         }
     }
 
@@ -72,7 +77,11 @@ internal sealed class ConsumerGroup
 
     public void CancelTimers()
     {
-        foreach (var m in Members.Values) m.SessionTimer?.Dispose();
+        foreach (var m in Members.Values)
+        {
+            m.SessionTimer?.Dispose();
+            m.RebalanceTimer?.Dispose();
+        }
     }
 
     /// <summary>OffsetCommit from a member of this group carries its member epoch (KIP-848).</summary>

@@ -22,13 +22,18 @@ public sealed record ConsumerHeartbeat(
 /// another member still owns; those follow in later heartbeats, after the owner released them.</item>
 /// </list>
 /// So a partition is never owned by two members at once. A member that stops heartbeating for
-/// group.consumer.session.timeout.ms is removed and its partitions are reassigned. Epoch -1 leaves the group.
-/// Not implemented: -2 (a static member's temporary leave) is treated like -1, so its partitions move at once
-/// instead of waiting a session timeout for it; the rebalance timeout for revocations; rack-aware assignment;
-/// client-side assignors. The group's state is persisted in __consumer_offsets (GroupCoordinator.ConsumerState.cs).
+/// group.consumer.session.timeout.ms is removed and its partitions are reassigned, and so is a member that does not
+/// release the partitions it was told to revoke within its rebalance timeout. Epoch -1 leaves the group; -2 is a
+/// static member's temporary leave: it keeps its partitions until its session expires, and a new member with the same
+/// group.instance.id takes them over without a rebalance (UNRELEASED_INSTANCE_ID while the old one is still in,
+/// FENCED_INSTANCE_ID for the replaced incarnation). Not implemented: rack-aware assignment; client-side assignors.
+/// The group's state is persisted in __consumer_offsets (GroupCoordinator.ConsumerState.cs).
 /// </summary>
 public sealed partial class GroupCoordinator
 {
+    /// <summary>The member epoch of a static member's temporary leave (KIP-848's LEAVE_GROUP_STATIC_MEMBER_EPOCH).</summary>
+    private const int LeaveStaticEpoch = -2;
+
     public Task<ConsumerGroupHeartbeatResponse> ConsumerHeartbeatAsync(ConsumerHeartbeat heartbeat)
     {
         if (!_loaded) return Task.FromResult(new ConsumerGroupHeartbeatResponse { ErrorCode = (short)ErrorCode.CoordinatorLoadInProgress });
@@ -63,11 +68,23 @@ public sealed partial class GroupCoordinator
         _groups.TryGetValue(hb.GroupId, out var group);
         if (group is not null && group.Members.Count > 0) return Error(ErrorCode.GroupIdNotFound, $"Group {hb.GroupId} is a classic group.");
 
-        if (hb.MemberEpoch is -1 or -2)
+        if (hb.MemberEpoch == LeaveStaticEpoch && hb.InstanceId is null) return Error(ErrorCode.InvalidRequest, "InstanceId can't be null.");
+        // A static member is known by its instance id: a heartbeat (or leave) from another member id with that
+        // instance id comes from an incarnation that has been replaced.
+        if (hb.InstanceId is { } staticId && hb.MemberEpoch != 0 && group?.Consumer is { } statics)
+        {
+            var current = statics.Members.Values.FirstOrDefault(m => m.InstanceId == staticId);
+            if (current is null) return Error(ErrorCode.UnknownMemberId, $"Instance id {staticId} is unknown.");
+            if (current.MemberId != hb.MemberId)
+                return Error(ErrorCode.FencedInstanceId, $"Static member {hb.MemberId} with instance id {staticId} was replaced by member {current.MemberId}.");
+        }
+
+        if (hb.MemberEpoch is -1 or LeaveStaticEpoch)
         {
             if (group?.Consumer is { } leaving && leaving.Members.TryGetValue(hb.MemberId, out var gone))
             {
-                RemoveConsumerMember(group, leaving, gone);
+                if (hb.MemberEpoch == LeaveStaticEpoch) LeaveTemporarily(group, leaving, gone);
+                else RemoveConsumerMember(group, leaving, gone);
             }
             return new ConsumerGroupHeartbeatResponse { MemberId = hb.MemberId, MemberEpoch = hb.MemberEpoch };
         }
@@ -81,14 +98,13 @@ public sealed partial class GroupCoordinator
             if (hb.SubscribedTopicNames is null && hb.SubscribedTopicRegex is null)
                 return Error(ErrorCode.InvalidRequest, "SubscribedTopicNames or SubscribedTopicRegex must be set when joining.");
             var memberId = hb.MemberId.Length > 0 ? hb.MemberId : Guid.NewGuid().ToString("N");
-            // A static member coming back replaces its previous incarnation.
-            if (hb.InstanceId is { } instance && consumer.Members.Values.FirstOrDefault(m => m.InstanceId == instance) is { } previous)
-            {
-                RemoveConsumerMember(group, consumer, previous);
-            }
+            var previous = hb.InstanceId is { } instance ? consumer.Members.Values.FirstOrDefault(m => m.InstanceId == instance) : null;
+            if (previous is not null && previous.MemberEpoch != LeaveStaticEpoch)
+                return Error(ErrorCode.UnreleasedInstanceId, $"Static member {previous.MemberId} with instance id {hb.InstanceId} is still in the group.");
             member = new ConsumerMember(memberId) { InstanceId = hb.InstanceId, ClientId = hb.Client.ClientId, ClientHost = hb.Client.ClientHost };
             consumer.Members[memberId] = member;
-            changed = true;
+            if (previous is not null) TakeOver(consumer, previous, member);
+            else changed = true;
         }
         else if (hb.MemberEpoch == 0)
         {
@@ -109,7 +125,9 @@ public sealed partial class GroupCoordinator
             member.SubscribedTopicNames = [.. names];
             changed = true;
         }
-        if (hb.SubscribedTopicRegex is { } regex && regex != member.SubscribedTopicRegex)
+        // An empty regex (what librdkafka sends with a topic list) means none; comparing it unnormalized would bump
+        // the group epoch on every full heartbeat.
+        if (hb.SubscribedTopicRegex is { } regex && (regex.Length == 0 ? null : regex) != member.SubscribedTopicRegex)
         {
             member.SubscribedTopicRegex = regex.Length == 0 ? null : regex;
             changed = true;
@@ -141,6 +159,7 @@ public sealed partial class GroupCoordinator
 
         var sent = Reconcile(consumer, member);
         ScheduleConsumerSessionExpiry(group, consumer, member);
+        ScheduleRevocationTimeout(group, consumer, member);
         return new ConsumerGroupHeartbeatResponse
         {
             MemberId = member.MemberId,
@@ -264,9 +283,75 @@ public sealed partial class GroupCoordinator
         member.Assigned = [];
     }
 
+    /// <summary>
+    /// Epoch -2 (a static member's temporary leave): the member stays, with its assignment, so nothing moves; its
+    /// session keeps running, and only if it expires is the member removed and its partitions reassigned. Partitions
+    /// it was revoking are released at once (the member stopped consuming them).
+    /// </summary>
+    private void LeaveTemporarily(Group group, ConsumerGroup consumer, ConsumerMember member)
+    {
+        foreach (var key in consumer.PendingRelease.Where(kv => kv.Value == member.MemberId).Select(kv => kv.Key).ToList())
+        {
+            consumer.PendingRelease.Remove(key);
+            if (consumer.Owners.TryGetValue(key, out var owner) && owner == member.MemberId) consumer.Owners.Remove(key);
+        }
+        member.RebalanceTimer?.Dispose();
+        member.RebalanceTimer = null;
+        member.MemberEpoch = LeaveStaticEpoch;
+        ScheduleConsumerSessionExpiry(group, consumer, member);
+    }
+
+    /// <summary>
+    /// A static member rejoining (epoch 0, same instance id, new member id) within the session of its temporary leave
+    /// takes over its previous incarnation's subscription, target and partitions; the group epoch does not move, so no
+    /// other member is disturbed.
+    /// </summary>
+    private static void TakeOver(ConsumerGroup consumer, ConsumerMember previous, ConsumerMember member)
+    {
+        previous.SessionTimer?.Dispose();
+        previous.RebalanceTimer?.Dispose();
+        consumer.Members.Remove(previous.MemberId);
+        member.RackId = previous.RackId;
+        member.RebalanceTimeoutMs = previous.RebalanceTimeoutMs;
+        member.SubscribedTopicNames = previous.SubscribedTopicNames;
+        member.SubscribedTopicRegex = previous.SubscribedTopicRegex;
+        member.SubscribedTopics = previous.SubscribedTopics;
+        member.ServerAssignor = previous.ServerAssignor;
+        member.Target = previous.Target;
+        member.Assigned = previous.Assigned;
+        foreach (var (key, owner) in consumer.Owners.ToList())
+            if (owner == previous.MemberId) consumer.Owners[key] = member.MemberId;
+    }
+
+    /// <summary>
+    /// The rebalance timeout: a member told to revoke partitions must report them released within its rebalance
+    /// timeout, or it is fenced (removed) so the partitions can move on. The timer runs from the first heartbeat that
+    /// asked for the revocation until the member has released everything it was asked to.
+    /// </summary>
+    private void ScheduleRevocationTimeout(Group group, ConsumerGroup consumer, ConsumerMember member)
+    {
+        if (!consumer.PendingRelease.ContainsValue(member.MemberId))
+        {
+            member.RebalanceTimer?.Dispose();
+            member.RebalanceTimer = null;
+            return;
+        }
+        if (member.RebalanceTimer is not null) return;
+        var timeout = member.RebalanceTimeoutMs > 0 ? member.RebalanceTimeoutMs : Settings.ConsumerSessionTimeoutMs;
+        member.RebalanceTimer = _time.CreateTimer(_ => Post(() =>
+        {
+            if (!consumer.Members.TryGetValue(member.MemberId, out var current) || !ReferenceEquals(current, member)) return;
+            if (!consumer.PendingRelease.ContainsValue(member.MemberId)) return;
+            _log.Debug($"group {group.Id}: consumer member {member.MemberId} did not revoke within {timeout} ms; fenced");
+            RemoveConsumerMember(group, consumer, member);
+            _ = PersistConsumerGroup(group, true);
+        }), null, TimeSpan.FromMilliseconds(timeout), Timeout.InfiniteTimeSpan);
+    }
+
     private void RemoveConsumerMember(Group group, ConsumerGroup consumer, ConsumerMember member)
     {
         member.SessionTimer?.Dispose();
+        member.RebalanceTimer?.Dispose();
         ReleaseAll(consumer, member);
         consumer.Members.Remove(member.MemberId);
         consumer.GroupEpoch++;
