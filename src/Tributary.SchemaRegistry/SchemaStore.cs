@@ -122,6 +122,15 @@ public sealed class SchemaStore
         }
     }
 
+    /// <summary>
+    /// The schema text in a format Confluent names: <c>serialized</c> gives a PROTOBUF schema as its base64 descriptor;
+    /// any other format (or none) the stored text, as Confluent answers formats it does not know.
+    /// </summary>
+    public string Formatted(int id, SchemaContent content, string? format) =>
+        format == "serialized" && content.SchemaType == SchemaTypes.Protobuf && ParsedOf(id, content) is Protobuf.ProtobufParsedSchema proto
+            ? proto.Serialized
+            : content.Schema;
+
     /// <summary>Ids of the schemas whose references name this subject version.</summary>
     public List<int> ReferencedBy(string subject, string version)
     {

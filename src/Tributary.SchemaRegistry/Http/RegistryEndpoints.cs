@@ -37,7 +37,7 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
         Get(app, "/v1/metadata/version", c => WriteAsync(c, ServerVersion()));
         Get(app, "/schemas", ListSchemas);
         Get(app, "/schemas/ids/{id}", SchemaById);
-        Get(app, "/schemas/ids/{id}/schema", c => WriteRawSchema(c, store.GetById(Id(c)).Schema));
+        Get(app, "/schemas/ids/{id}/schema", c => WriteRawSchema(c, Text(c, Id(c), store.GetById(Id(c)))));
         Get(app, "/schemas/ids/{id}/subjects", c => WriteAsync(c, Page(c, VersionsOfId(c).Select(v => v.Subject).Distinct().Select(s => (JsonNode)JsonValue.Create(s)))));
         Get(app, "/schemas/ids/{id}/versions", c => WriteAsync(c, Page(c, VersionsOfId(c).Select(v => (JsonNode)new JsonObject { ["subject"] = v.Subject, ["version"] = v.Version }))));
 
@@ -62,8 +62,16 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
         });
         app.MapPost("/subjects/{subject}/versions", RegisterAsync);
         Get(app, "/subjects/{subject}/metadata", LatestWithMetadata);
-        Get(app, "/subjects/{subject}/versions/{version}", c => WriteAsync(c, VersionToJson(Version(c))));
-        Get(app, "/subjects/{subject}/versions/{version}/schema", c => WriteRawSchema(c, Version(c).Content.Schema));
+        Get(app, "/subjects/{subject}/versions/{version}", c =>
+        {
+            var v = Version(c);
+            return WriteAsync(c, VersionToJson(v, Text(c, v.Id, v.Content)));
+        });
+        Get(app, "/subjects/{subject}/versions/{version}/schema", c =>
+        {
+            var v = Version(c);
+            return WriteRawSchema(c, Text(c, v.Id, v.Content));
+        });
         Get(app, "/subjects/{subject}/versions/{version}/referencedby", c =>
         {
             Version(c);
@@ -149,6 +157,9 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
         return store.GetVersion(subject, version, deleted);
     }
 
+    /// <summary>The schema text in the request's <c>format</c>.</summary>
+    private string Text(HttpContext c, int id, SchemaContent content) => store.Formatted(id, content, c.Request.Query["format"].FirstOrDefault());
+
     private static JsonArray Ints(IEnumerable<int> values) => new(values.Select(v => (JsonNode)JsonValue.Create(v)).ToArray());
 
     private static JsonArray Page(HttpContext c, IEnumerable<JsonNode> items)
@@ -174,7 +185,7 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
         {
             var content = store.GetById(id);
             var obj = new JsonObject();
-            AddContent(obj, content);
+            AddContent(obj, content, Text(c, id, content));
             if (Flag(c, "fetchMaxId")) obj["maxId"] = store.MaxId;
             return WriteAsync(c, obj);
         }
@@ -230,7 +241,7 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
         var registered = await store.RegisterAsync(Route(c, "subject"), request, Flag(c, "normalize"), c.RequestAborted).ConfigureAwait(false);
         // Confluent's RegisterSchemaResponse: the id first (all older clients read only it), then the version as stored.
         var response = new JsonObject { ["id"] = registered.Id, ["version"] = registered.Version };
-        AddContent(response, registered.Content);
+        AddContent(response, registered.Content, Text(c, registered.Id, registered.Content));
         await WriteAsync(c, response).ConfigureAwait(false);
     }
 
@@ -238,7 +249,7 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
     {
         var request = ToSchemaRequest(await ReadObjectAsync(c.Request).ConfigureAwait(false));
         var found = store.Lookup(Route(c, "subject"), request, Flag(c, "normalize"), Flag(c, "deleted"));
-        await WriteAsync(c, VersionToJson(found)).ConfigureAwait(false);
+        await WriteAsync(c, VersionToJson(found, Text(c, found.Id, found.Content))).ConfigureAwait(false);
     }
 
     private async Task CompatibilityAsync(HttpContext c, string? version)

@@ -107,19 +107,19 @@ internal static class RegistryJson
     }
 
     /// <summary>The fields Confluent returns for a schema: schemaType only when not AVRO, references only when present.</summary>
-    public static void AddContent(JsonObject obj, SchemaContent content)
+    public static void AddContent(JsonObject obj, SchemaContent content, string? schemaText = null)
     {
         if (content.SchemaType != SchemaTypes.Avro) obj["schemaType"] = content.SchemaType;
         if (content.References.Count > 0) obj["references"] = Storage.SchemaLogRecords.ReferencesToJson(content.References);
         if (content.Metadata is not null) obj["metadata"] = content.Metadata.DeepClone();
         if (content.RuleSet is not null) obj["ruleSet"] = content.RuleSet.DeepClone();
-        obj["schema"] = content.Schema;
+        obj["schema"] = schemaText ?? content.Schema;
     }
 
-    public static JsonObject VersionToJson(SubjectVersion v)
+    public static JsonObject VersionToJson(SubjectVersion v, string? schemaText = null)
     {
         var obj = new JsonObject { ["subject"] = v.Subject, ["version"] = v.Version, ["id"] = v.Id };
-        AddContent(obj, v.Content);
+        AddContent(obj, v.Content, schemaText);
         if (v.Deleted) obj["deleted"] = true;
         return obj;
     }

@@ -7,7 +7,9 @@ namespace Tributary.SchemaRegistry.Protobuf;
 /// <summary>
 /// PROTOBUF schemas: <c>.proto</c> text (proto2 or proto3) parsed by protobuf-net.Reflection. References are the
 /// imported files, by import path. Canonical form: the text with line endings unified and outer whitespace trimmed;
-/// normalized form: comments removed and whitespace collapsed between tokens (still a valid .proto file).
+/// normalized form: comments removed and whitespace collapsed between tokens (still a valid .proto file). A schema
+/// that is not .proto text but a base64 <c>FileDescriptorProto</c> (Confluent's serialized form) is read as the .proto
+/// text it describes (<see cref="ProtobufDescriptorText"/>).
 /// </summary>
 public sealed partial class ProtobufSchemaProvider : ISchemaProvider
 {
@@ -16,6 +18,22 @@ public sealed partial class ProtobufSchemaProvider : ISchemaProvider
     public string SchemaType => SchemaTypes.Protobuf;
 
     public ParsedSchema Parse(string schema, IReadOnlyList<KeyValuePair<string, string>> references)
+    {
+        try
+        {
+            return ParseText(schema, references);
+        }
+        catch (RegistryException) when (ProtobufDescriptorText.TryDecode(schema) is { } descriptor && DescribesSomething(descriptor))
+        {
+            return ParseText(ProtobufDescriptorText.ToProto(descriptor), references);
+        }
+    }
+
+    /// <summary>Arbitrary base64 can decode as a message of unknown fields; a descriptor worth reading declares something.</summary>
+    private static bool DescribesSomething(FileDescriptorProto d) =>
+        d.MessageTypes.Count > 0 || d.EnumTypes.Count > 0 || d.Services.Count > 0 || !string.IsNullOrEmpty(d.Syntax) || !string.IsNullOrEmpty(d.Package);
+
+    private static ProtobufParsedSchema ParseText(string schema, IReadOnlyList<KeyValuePair<string, string>> references)
     {
         var files = references.GroupBy(r => r.Key).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal);
         var set = new FileDescriptorSet { FileSystem = new ReferenceFileSystem(files), AllowNameOnlyImport = true };
@@ -67,6 +85,9 @@ internal sealed class ProtobufParsedSchema(FileDescriptorProto file, FileDescrip
     public override string Canonical { get; } = canonical;
 
     public override string Normalized { get; } = normalized;
+
+    /// <summary>Confluent's <c>format=serialized</c>: the file's descriptor, base64.</summary>
+    public string Serialized => ProtobufDescriptorText.Encode(File);
 
     public override IReadOnlyList<string> ReaderIssues(ParsedSchema writer) =>
         writer is ProtobufParsedSchema w ? ProtobufCompatibility.Check(this, w) : [$"schema types differ: {SchemaType} and {writer.SchemaType}"];
