@@ -46,6 +46,9 @@ public sealed record LogConfig
     public long DeleteRetentionMs { get; init; } = 86_400_000;
     /// <summary>min.compaction.lag.ms: records younger than this are never compacted.</summary>
     public long MinCompactionLagMs { get; init; }
-    /// <summary>max.compaction.lag.ms: a dirty record older than this makes its log eligible whatever its ratio.</summary>
+    /// <summary>
+    /// max.compaction.lag.ms: a dirty record older than this makes its log eligible whatever its ratio, and a compacted
+    /// log's active segment rolls this long after its first append (Kafka's maxSegmentMs), so its records become cleanable.
+    /// </summary>
     public long MaxCompactionLagMs { get; init; } = long.MaxValue;
 }

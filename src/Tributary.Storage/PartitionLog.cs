@@ -246,7 +246,7 @@ public sealed partial class PartitionLog : IDisposable
         return new AppendResult(baseOffset, next - 1, logAppendTime ? now : -1, _logStartOffset);
     }
 
-    /// <summary>Rolls before an append that would overflow the segment (bytes, age, or 32-bit relative offsets).</summary>
+    /// <summary>Rolls before an append that would overflow the segment (bytes, age since its first append, or 32-bit relative offsets).</summary>
     private bool MaybeRollLocked(int bytes, long records, long now, LogConfig config)
     {
         var segment = _active;
@@ -257,7 +257,10 @@ public sealed partial class PartitionLog : IDisposable
 
         long maxSize = Math.Min(config.SegmentBytes, int.MaxValue);
         bool full = segment.Size + bytes > maxSize;
-        bool old = now - segment.CreatedMs >= config.SegmentMs;
+        // Kafka's maxSegmentMs: a compacted log rolls by max.compaction.lag.ms too, so records older than that leave
+        // the active segment, which the cleaner never touches, and become cleanable.
+        long rollMs = config.CleanupCompact ? Math.Min(config.SegmentMs, config.MaxCompactionLagMs) : config.SegmentMs;
+        bool old = now - segment.CreatedMs >= rollMs;
         bool offsetsOverflow = _logEndOffset + records - segment.BaseOffset > int.MaxValue;
         if (!full && !old && !offsetsOverflow)
         {

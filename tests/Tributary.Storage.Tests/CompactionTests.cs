@@ -220,6 +220,40 @@ public sealed class CompactionTests : IDisposable
     }
 
     [Fact]
+    public async Task Max_compaction_lag_rolls_the_active_segment_so_its_old_records_get_cleaned()
+    {
+        var model = new KeyedWorkload();
+        var config = Compacted(segmentBytes: 1 << 20) with { MinCleanableDirtyRatio = 0.99, MaxCompactionLagMs = 5_000 };
+        using var log = PartitionLog.Open(_dir.Path, config, _time);
+        for (int round = 0; round < 10; round++)
+        {
+            await model.AppendAsync(log, [("a", $"v{round}")], _time.NowMs);
+        }
+
+        // Under segment.bytes and segment.ms: without the lag rule everything would stay in the active segment.
+        _time.Advance(4_999);
+        await model.AppendAsync(log, [("b", "early")], _time.NowMs);
+        Assert.Equal(1, log.SegmentCount);
+        _time.Advance(2);
+        await model.AppendAsync(log, [("a", "after-roll")], _time.NowMs);
+        Assert.Equal(2, log.SegmentCount);
+
+        // The closed segment's records are past the lag: cleaned although the ratio test would wait for 0.99.
+        var result = Cleaners.For(log, _time).CleanOnce();
+        Assert.True(result.Cleaned);
+        model.AssertConsistent(log);
+        Assert.Equal(["v9", "early", "after-roll"], KeyedWorkload.ReadAll(log).Select(KeyedWorkload.ValueOf));
+
+        // A log that is not compacted keeps rolling by segment.ms alone.
+        using var dir = new TempDir();
+        using var plain = PartitionLog.Open(dir.Path, config with { CleanupCompact = false, CleanupDelete = true }, _time);
+        await plain.AppendAsync(KeyedWorkload.Batch([("a", "1")], _time.NowMs));
+        _time.Advance(5_001);
+        await plain.AppendAsync(KeyedWorkload.Batch([("a", "2")], _time.NowMs));
+        Assert.Equal(1, plain.SegmentCount);
+    }
+
+    [Fact]
     public async Task Compact_only_topics_ignore_time_and_size_retention_and_compact_delete_applies_both()
     {
         var model = new KeyedWorkload();
