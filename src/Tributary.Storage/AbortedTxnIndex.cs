@@ -15,17 +15,24 @@ namespace Tributary.Storage;
 /// Durability: entries are appended without fsync and the file is synced before each producer-state snapshot. At
 /// open, entries at or after the snapshot offset are dropped and rebuilt by the tail scan from the abort markers in
 /// the log, so a torn or lost tail of this file costs nothing. Removing entries (open, and compaction removing abort
-/// markers) rewrites the file whole: temp file, fsync, rename, directory fsync.
+/// markers) rewrites the file whole: temp file, fsync, rename, directory fsync. All of it goes through the
+/// file-system seam, so tests can fail or tear these writes.
 /// </summary>
 internal sealed class AbortedTxnIndex : IDisposable
 {
     public const string FileName = "aborted-transactions.txnindex";
     private const int EntrySize = 32;
+    private readonly ISegmentFileSystem _fs;
     private readonly string _path;
     private readonly List<AbortedTxn> _entries = [];
-    private FileStream? _file;
+    private ISegmentFile? _file;
+    private long _length;
 
-    private AbortedTxnIndex(string path) => _path = path;
+    private AbortedTxnIndex(ISegmentFileSystem fs, string path)
+    {
+        _fs = fs;
+        _path = path;
+    }
 
     public IReadOnlyList<AbortedTxn> Entries => _entries;
 
@@ -33,15 +40,21 @@ internal sealed class AbortedTxnIndex : IDisposable
     /// Loads the entries whose marker lies below <paramref name="keepBelowOffset"/> and rewrites the file with just
     /// those. The file is created only once there is an entry, so partitions without transactions have none.
     /// </summary>
-    public static AbortedTxnIndex Load(string directory, long keepBelowOffset)
+    public static AbortedTxnIndex Load(ISegmentFileSystem fs, string directory, long keepBelowOffset)
     {
-        var index = new AbortedTxnIndex(Path.Combine(directory, FileName));
-        if (!File.Exists(index._path))
+        var index = new AbortedTxnIndex(fs, Path.Combine(directory, FileName));
+        if (!fs.FileExists(index._path))
         {
             return index;
         }
 
-        var bytes = File.ReadAllBytes(index._path);
+        byte[] bytes;
+        using (var existing = fs.OpenFile(index._path, create: false))
+        {
+            bytes = new byte[existing.Length];
+            bytes = bytes[..existing.Read(0, bytes)];
+        }
+
         for (int p = 0; p + EntrySize <= bytes.Length; p += EntrySize)
         {
             var e = bytes.AsSpan(p, EntrySize);
@@ -54,7 +67,13 @@ internal sealed class AbortedTxnIndex : IDisposable
         return index;
     }
 
-    private void Open() => _file ??= new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+    /// <summary>Opens the file for appending at its end.</summary>
+    private void Open()
+    {
+        if (_file is not null) return;
+        _file = _fs.OpenFile(_path, create: true);
+        _length = _file.Length;
+    }
 
     /// <summary>Removes the entries whose abort marker is at one of <paramref name="markerOffsets"/>; durable on return.</summary>
     public void Remove(IReadOnlyCollection<long> markerOffsets)
@@ -68,22 +87,23 @@ internal sealed class AbortedTxnIndex : IDisposable
     private void Rewrite()
     {
         string temp = _path + LogStartCheckpoint.TempSuffix; // recovery removes leftovers with this suffix
-        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        var bytes = new byte[_entries.Count * EntrySize];
+        for (int i = 0; i < _entries.Count; i++)
         {
-            Span<byte> e = stackalloc byte[EntrySize];
-            foreach (var entry in _entries)
-            {
-                Encode(entry, e);
-                file.Write(e);
-            }
+            Encode(_entries[i], bytes.AsSpan(i * EntrySize, EntrySize));
+        }
 
-            file.Flush(flushToDisk: true);
+        using (var file = _fs.OpenFile(temp, create: true))
+        {
+            file.SetLength(0);
+            file.Write(0, bytes);
+            file.Flush();
         }
 
         _file?.Dispose();
         _file = null;
-        File.Move(temp, _path, overwrite: true);
-        LocalFileSystem.Instance.SyncDirectory(Path.GetDirectoryName(_path)!);
+        _fs.MoveFile(temp, _path);
+        _fs.SyncDirectory(Path.GetDirectoryName(_path)!);
         Open();
     }
 
@@ -92,7 +112,6 @@ internal sealed class AbortedTxnIndex : IDisposable
         Open();
         _entries.Add(entry);
         Write(entry);
-        _file!.Flush(flushToDisk: false);
     }
 
     /// <summary>Aborted transactions that overlap [<paramref name="from"/>, <paramref name="toExclusive"/>).</summary>
@@ -116,13 +135,14 @@ internal sealed class AbortedTxnIndex : IDisposable
         return result;
     }
 
-    public void Sync() => _file?.Flush(flushToDisk: true);
+    public void Sync() => _file?.Flush();
 
     private void Write(AbortedTxn entry)
     {
         Span<byte> e = stackalloc byte[EntrySize];
         Encode(entry, e);
-        _file?.Write(e);
+        _file!.Write(_length, e);
+        _length += EntrySize;
     }
 
     private static void Encode(AbortedTxn entry, Span<byte> e)

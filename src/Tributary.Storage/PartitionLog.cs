@@ -66,7 +66,7 @@ public sealed partial class PartitionLog : IDisposable
         _hwMaxTimestamp = _active.MaxTimestamp;
         _state = null!;
         PublishLocked();
-        _producers = ProducerStateManager.Load(directory, segments, _logEndOffset); // PartitionLog.Producers.cs
+        _producers = ProducerStateManager.Load(fs, directory, segments, _logEndOffset); // PartitionLog.Producers.cs
     }
 
     /// <summary>Raised (outside locks, on the flusher thread or the appending thread) whenever the high watermark moves.</summary>

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Tributary.Protocol.Records;
+using Tributary.Storage.FileSystem;
 
 namespace Tributary.Storage;
 
@@ -27,14 +28,16 @@ internal sealed class ProducerStateManager : IDisposable
 {
     private readonly object _sync = new();
     private readonly string _directory;
+    private readonly ISegmentFileSystem _fs;
     private readonly Dictionary<long, ProducerStateEntry> _producers = [];
     private readonly SortedDictionary<long, long> _ongoing = [];
     private readonly List<(long FirstOffset, long MarkerOffset)> _unreplicated = [];
     private readonly AbortedTxnIndex _aborted;
     private long _lastExpiryCheckMs;
 
-    private ProducerStateManager(string directory, AbortedTxnIndex aborted)
+    private ProducerStateManager(ISegmentFileSystem fs, string directory, AbortedTxnIndex aborted)
     {
+        _fs = fs;
         _directory = directory;
         _aborted = aborted;
     }
@@ -282,11 +285,11 @@ internal sealed class ProducerStateManager : IDisposable
             _aborted.Sync();
         }
 
-        ProducerStateSnapshot.Write(_directory, offset, entries);
-        var all = ProducerStateSnapshot.List(_directory);
+        ProducerStateSnapshot.Write(_fs, _directory, offset, entries);
+        var all = ProducerStateSnapshot.List(_fs, _directory);
         for (int i = 0; i < all.Count - 2; i++)
         {
-            ProducerStateSnapshot.Delete(_directory, all[i]);
+            ProducerStateSnapshot.Delete(_fs, _directory, all[i]);
         }
     }
 
@@ -295,27 +298,27 @@ internal sealed class ProducerStateManager : IDisposable
     /// plus the key of control records). Without a snapshot the last two segments are replayed, as Kafka does after
     /// an upgrade: older producers are then unknown and accepted at any sequence.
     /// </summary>
-    internal static ProducerStateManager Load(string directory, IReadOnlyList<LogSegment> segments, long logEndOffset)
+    internal static ProducerStateManager Load(ISegmentFileSystem fs, string directory, IReadOnlyList<LogSegment> segments, long logEndOffset)
     {
         long scanFrom = segments[Math.Max(0, segments.Count - 2)].BaseOffset;
         List<ProducerStateEntry>? entries = null;
-        var snapshots = ProducerStateSnapshot.List(directory);
+        var snapshots = ProducerStateSnapshot.List(fs, directory);
         for (int i = snapshots.Count - 1; i >= 0; i--)
         {
             if (snapshots[i] > logEndOffset)
             {
-                ProducerStateSnapshot.Delete(directory, snapshots[i]);
+                ProducerStateSnapshot.Delete(fs, directory, snapshots[i]);
                 continue;
             }
 
-            if (entries is null && snapshots[i] >= segments[0].BaseOffset && ProducerStateSnapshot.Read(directory, snapshots[i]) is { } loaded)
+            if (entries is null && snapshots[i] >= segments[0].BaseOffset && ProducerStateSnapshot.Read(fs, directory, snapshots[i]) is { } loaded)
             {
                 entries = loaded;
                 scanFrom = snapshots[i];
             }
         }
 
-        var manager = new ProducerStateManager(directory, AbortedTxnIndex.Load(directory, scanFrom));
+        var manager = new ProducerStateManager(fs, directory, AbortedTxnIndex.Load(fs, directory, scanFrom));
         foreach (var entry in entries ?? [])
         {
             manager._producers[entry.ProducerId] = entry;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using Tributary.Protocol.Records;
+using Tributary.Storage.FileSystem;
 
 namespace Tributary.Storage;
 
@@ -14,7 +15,8 @@ namespace Tributary.Storage;
 /// int64 producer id, int16 epoch, int32 coordinator epoch, int64 last timestamp, int64 open transaction's first
 /// offset (-1), int32 batch count and per batch int32 first sequence, int32 last sequence, int64 first offset,
 /// int64 last offset, int64 timestamp. A snapshot that fails its CRC is ignored (the previous one, or a longer
-/// scan, takes its place). Written to a temp file and renamed.
+/// scan, takes its place). Written to a temp file and renamed, through the file-system seam like every other file of
+/// the log, so tests can fail or tear it.
 /// </summary>
 internal static class ProducerStateSnapshot
 {
@@ -24,16 +26,18 @@ internal static class ProducerStateSnapshot
     public static string PathFor(string directory, long offset) => Path.Combine(directory, $"{offset:D20}{Extension}");
 
     /// <summary>Snapshot offsets present in the directory, ascending.</summary>
-    public static List<long> List(string directory)
+    public static List<long> List(ISegmentFileSystem fs, string directory)
     {
         var result = new List<long>();
-        foreach (var temp in System.IO.Directory.EnumerateFiles(directory, "*" + Extension + ".tmp"))
+        foreach (var path in fs.EnumerateFiles(directory).ToList())
         {
-            File.Delete(temp); // an interrupted write
-        }
+            if (path.EndsWith(Extension + ".tmp", StringComparison.Ordinal))
+            {
+                fs.DeleteFile(path); // an interrupted write
+                continue;
+            }
 
-        foreach (var path in System.IO.Directory.EnumerateFiles(directory, "*" + Extension))
-        {
+            if (!path.EndsWith(Extension, StringComparison.Ordinal)) continue;
             var name = Path.GetFileNameWithoutExtension(path);
             if (name.Length == 20 && long.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out var offset)) result.Add(offset);
         }
@@ -41,7 +45,7 @@ internal static class ProducerStateSnapshot
         return result;
     }
 
-    public static void Write(string directory, long offset, IEnumerable<ProducerStateEntry> entries)
+    public static void Write(ISegmentFileSystem fs, string directory, long offset, IEnumerable<ProducerStateEntry> entries)
     {
         using var body = new MemoryStream();
         var b = new byte[8];
@@ -75,23 +79,26 @@ internal static class ProducerStateSnapshot
         payload.CopyTo(file, 6);
         var path = PathFor(directory, offset);
         var temp = path + ".tmp";
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write))
+        using (var handle = fs.OpenFile(temp, create: true))
         {
-            stream.Write(file);
-            stream.Flush(flushToDisk: true);
+            handle.SetLength(0);
+            handle.Write(0, file);
+            handle.Flush();
         }
-        File.Move(temp, path, overwrite: true);
+        fs.MoveFile(temp, path);
     }
 
     /// <summary>The entries of a snapshot, or null when it is missing, torn or of an unknown version.</summary>
-    public static List<ProducerStateEntry>? Read(string directory, long offset)
+    public static List<ProducerStateEntry>? Read(ISegmentFileSystem fs, string directory, long offset)
     {
         byte[] file;
         try
         {
-            file = File.ReadAllBytes(PathFor(directory, offset));
+            using var handle = fs.OpenFile(PathFor(directory, offset), create: false);
+            file = new byte[handle.Length];
+            if (handle.Read(0, file) != file.Length) return null;
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
         }
@@ -133,11 +140,11 @@ internal static class ProducerStateSnapshot
         }
     }
 
-    public static void Delete(string directory, long offset)
+    public static void Delete(ISegmentFileSystem fs, string directory, long offset)
     {
         try
         {
-            File.Delete(PathFor(directory, offset));
+            fs.DeleteFile(PathFor(directory, offset));
         }
         catch (IOException)
         {
