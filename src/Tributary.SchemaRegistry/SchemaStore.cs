@@ -383,16 +383,26 @@ public sealed class SchemaStore
     /// <summary>
     /// Checks a candidate against a subject: one version (<paramref name="version"/>) or, when null, the versions
     /// the subject's level covers (the latest, or all for a transitive level). Returns the reasons it is incompatible.
+    /// As Confluent: soft-deleted versions are not checked against; "latest" of a subject without versions is
+    /// compatible; a numbered version that does not exist is 40402, even when the subject does not exist.
     /// </summary>
     public IReadOnlyList<string> TestCompatibility(string subject, SchemaRequest request, string? version, bool normalize)
     {
         List<SubjectVersion> live;
         lock (_sync) live = LiveVersions(subject, includeDeleted: false);
+        List<SubjectVersion> against = live;
+        if (version is not null && IsLatest(version))
+        {
+            against = live.Count == 0 ? [] : [live[^1]];
+        }
+        else if (version is not null)
+        {
+            var number = ParseVersion(version);
+            against = [live.FirstOrDefault(v => v.Version == number) ?? throw RegistryException.VersionNotFound(subject, number)];
+        }
         var parsed = Parse(request);
         var level = EffectiveCompatibility(subject);
-        if (version is null) return CheckAgainst(parsed, live, level, transitiveOverride: null);
-        var target = GetVersion(subject, version);
-        return CheckAgainst(parsed, [target], level, transitiveOverride: true);
+        return CheckAgainst(parsed, against, level, transitiveOverride: version is null ? null : true);
     }
 
     private List<string> CheckAgainst(ParsedSchema candidate, List<SubjectVersion> previous, CompatibilityLevel level, bool? transitiveOverride)

@@ -207,3 +207,47 @@ public sealed class RestApiNegotiationAndErrorsTests(RegistryFixture fixture) : 
         Assert.Equal(message, (string)body["message"]!);
     }
 }
+
+/// <summary>The compatibility resource's edge cases, as Confluent's CompatibilityResource answers them.</summary>
+public sealed class CompatibilityEndpointTests(RegistryFixture fixture) : IClassFixture<RegistryFixture>
+{
+    private readonly HttpClient _http = fixture.Http;
+
+    [Fact]
+    public async Task Latest_of_a_subject_without_versions_is_compatible_even_through_confluents_client()
+    {
+        var (status, body) = await _http.PostJson("/compatibility/subjects/compat-new-value/versions/latest?verbose=true", new { schema = "\"string\"" });
+        Assert.True(status == 200, body?.ToJsonString());
+        Assert.True((bool)body!["is_compatible"]!);
+        using var client = new Confluent.SchemaRegistry.CachedSchemaRegistryClient(new Confluent.SchemaRegistry.SchemaRegistryConfig { Url = fixture.Server.SchemaRegistryUrl });
+        Assert.True(await client.IsCompatibleAsync("compat-new-value", new Confluent.SchemaRegistry.Schema("\"string\"", Confluent.SchemaRegistry.SchemaType.Avro)));
+    }
+
+    [Fact]
+    public async Task A_numbered_version_that_does_not_exist_is_40402()
+    {
+        await RestApiTests.Expect(404, 40402, _http.PostJson("/compatibility/subjects/compat-none-value/versions/3", new { schema = "\"string\"" }));
+        await _http.RegisterAsync("compat-one-value", "\"string\"");
+        await RestApiTests.Expect(404, 40402, _http.PostJson("/compatibility/subjects/compat-one-value/versions/2", new { schema = "\"string\"" }));
+        await RestApiTests.Expect(422, 42202, _http.PostJson("/compatibility/subjects/compat-one-value/versions/zero", new { schema = "\"string\"" }));
+    }
+
+    [Fact]
+    public async Task A_verbose_check_of_an_invalid_schema_answers_with_the_reason()
+    {
+        await _http.RegisterAsync("compat-invalid-value", "\"string\"");
+        var (status, body) = await _http.PostJson("/compatibility/subjects/compat-invalid-value/versions/latest?verbose=true", new { schema = "{\"type\":\"nope\"}" });
+        Assert.True(status == 200, body?.ToJsonString());
+        Assert.False((bool)body!["is_compatible"]!);
+        Assert.StartsWith("Invalid schema", (string)body["messages"]![0]!, StringComparison.Ordinal);
+        await RestApiTests.Expect(422, 42201, _http.PostJson("/compatibility/subjects/compat-invalid-value/versions/latest", new { schema = "{\"type\":\"nope\"}" }));
+    }
+
+    [Fact]
+    public async Task Contexts_list_the_default_context_with_paging_and_prefix()
+    {
+        Assert.Equal("""["."]""", (await _http.GetJson("/contexts")).Body!.ToJsonString());
+        Assert.Equal("[]", (await _http.GetJson("/contexts?offset=1")).Body!.ToJsonString());
+        Assert.Equal("[]", (await _http.GetJson("/contexts?contextPrefix=.other")).Body!.ToJsonString());
+    }
+}

@@ -25,7 +25,11 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
         store.IdChanged += id => _idResponses.TryRemove(id, out _);
         Get(app, "/", c => WriteAsync(c, new JsonObject()));
         Get(app, "/schemas/types", c => WriteAsync(c, new JsonArray(store.SchemaTypeNames.Order(StringComparer.Ordinal).Select(t => (JsonNode)JsonValue.Create(t)).ToArray())));
-        Get(app, "/contexts", c => WriteAsync(c, new JsonArray(".")));
+        Get(app, "/contexts", c =>
+        {
+            var prefix = c.Request.Query["contextPrefix"].FirstOrDefault() ?? "";
+            return WriteAsync(c, Page(c, new[] { "." }.Where(x => x.StartsWith(prefix, StringComparison.Ordinal)).Select(x => (JsonNode)JsonValue.Create(x))));
+        });
         Get(app, "/v1/metadata/id", c => WriteAsync(c, new JsonObject
         {
             ["scope"] = new JsonObject
@@ -256,11 +260,20 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
     {
         var subject = Route(c, "subject");
         if (version is not null && version is not ("latest" or "-1")) SchemaStore.ParseVersion(version);
-        var request = ToSchemaRequest(await ReadObjectAsync(c.Request).ConfigureAwait(false));
-        if (version is not null && store.Versions(subject, deleted: false).Count == 0) throw RegistryException.SubjectNotFound(subject);
-        var issues = store.TestCompatibility(subject, request, version, Flag(c, "normalize"));
+        var json = await ReadObjectAsync(c.Request).ConfigureAwait(false);
+        var verbose = Flag(c, "verbose");
+        IReadOnlyList<string> issues;
+        try
+        {
+            issues = store.TestCompatibility(subject, ToSchemaRequest(json), version, Flag(c, "normalize"));
+        }
+        catch (RegistryException e) when (verbose && e.ErrorCode == 42201)
+        {
+            // Confluent answers a verbose check of an invalid schema with the reason instead of an error.
+            issues = [e.Message];
+        }
         var body = new JsonObject { ["is_compatible"] = issues.Count == 0 };
-        if (Flag(c, "verbose")) body["messages"] = new JsonArray(issues.Select(i => (JsonNode)JsonValue.Create(i)).ToArray());
+        if (verbose) body["messages"] = new JsonArray(issues.Select(i => (JsonNode)JsonValue.Create(i)).ToArray());
         await WriteAsync(c, body).ConfigureAwait(false);
     }
 
