@@ -132,13 +132,14 @@ public sealed class SchemaStore
             : content.Schema;
 
     /// <summary>Ids of the schemas whose references name this subject version.</summary>
-    public List<int> ReferencedBy(string subject, string version)
+    /// <remarks>The version itself may be soft-deleted; soft-deleted referrers count only when <paramref name="deleted"/>.</remarks>
+    public List<int> ReferencedBy(string subject, string version, bool deleted)
     {
-        var target = GetVersion(subject, version);
+        var target = GetVersion(subject, version, deleted: true);
         lock (_sync)
         {
             return _subjects.Values.SelectMany(s => s.Values)
-                .Where(v => !v.Deleted && v.Content.References.Any(r => r.Subject == target.Subject && r.Version == target.Version))
+                .Where(v => (deleted || !v.Deleted) && v.Content.References.Any(r => r.Subject == target.Subject && r.Version == target.Version))
                 .Select(v => v.Id).Distinct().Order().ToList();
         }
     }

@@ -134,6 +134,39 @@ public sealed class RestApiNegotiationAndErrorsTests(RegistryFixture fixture) : 
         Assert.Equal($"[{referrers[1]}]", page!.ToJsonString());
     }
 
+    [Theory]
+    [InlineData("/schemas/ids/abc")]
+    [InlineData("/schemas/ids/12x/subjects")]
+    [InlineData("/subjects?offset=first")]
+    [InlineData("/subjects?limit=many")]
+    public async Task Parameters_that_are_not_integers_are_404_as_in_jax_rs(string path) =>
+        await Message(404, 404, "HTTP 404 Not Found", _http.GetJson(path));
+
+    [Fact]
+    public async Task Referencedby_finds_deleted_versions_and_counts_deleted_referrers_on_request()
+    {
+        await _http.RegisterAsync("refby-base", """{"type":"record","name":"Base","namespace":"refby","fields":[{"name":"a","type":"int"}]}""");
+        var body = new JsonObject
+        {
+            ["schema"] = """{"type":"record","name":"User","namespace":"refby","fields":[{"name":"b","type":"refby.Base"}]}""",
+            ["references"] = new JsonArray(new JsonObject { ["name"] = "refby.Base", ["subject"] = "refby-base", ["version"] = 1 }),
+        };
+        var (status, reg) = await _http.PostJson("/subjects/refby-user/versions", body);
+        Assert.True(status == 200, reg?.ToJsonString());
+        var userId = (int)reg!["id"]!;
+        Assert.Equal($"[{userId}]", (await _http.GetJson("/subjects/refby-base/versions/1/referencedby")).Body!.ToJsonString());
+        Assert.Equal(200, (await _http.DeleteJson("/subjects/refby-user/versions/1")).Status);
+        Assert.Equal("[]", (await _http.GetJson("/subjects/refby-base/versions/1/referencedby")).Body!.ToJsonString());
+        Assert.Equal($"[{userId}]", (await _http.GetJson("/subjects/refby-base/versions/1/referencedby?deleted=true")).Body!.ToJsonString());
+        // once nothing live refers to it, the base can be soft-deleted, and is still asked about
+        Assert.Equal(200, (await _http.DeleteJson("/subjects/refby-base/versions/1")).Status);
+        var (afterStatus, after) = await _http.GetJson("/subjects/refby-base/versions/1/referencedby");
+        Assert.True(afterStatus == 200, after?.ToJsonString());
+        Assert.Equal("[]", after!.ToJsonString());
+        await Expect(404, 40402, _http.GetJson("/subjects/refby-base/versions/2/referencedby"));
+        await Expect(404, 40401, _http.GetJson("/subjects/refby-nothing/versions/1/referencedby"));
+    }
+
     [Fact]
     public async Task Deleted_versions_can_be_listed_as_negative_numbers()
     {

@@ -78,8 +78,11 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
         });
         Get(app, "/subjects/{subject}/versions/{version}/referencedby", c =>
         {
-            Version(c);
-            return WriteAsync(c, Page(c, store.ReferencedBy(Route(c, "subject"), Route(c, "version")).Select(id => (JsonNode)JsonValue.Create(id))));
+            var subject = Route(c, "subject");
+            var version = Route(c, "version");
+            if (version is not ("latest" or "-1")) SchemaStore.ParseVersion(version);
+            if (store.Versions(subject, deleted: true).Count == 0) throw RegistryException.SubjectNotFound(subject);
+            return WriteAsync(c, Page(c, store.ReferencedBy(subject, version, Flag(c, "deleted")).Select(id => (JsonNode)JsonValue.Create(id))));
         });
         app.MapDelete("/subjects/{subject}/versions/{version}", async c =>
         {
@@ -148,8 +151,16 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
         return new JsonObject { ["version"] = plus < 0 ? info : info[..plus], ["commitId"] = plus < 0 ? "" : info[(plus + 1)..] };
     }
 
-    private static int Id(HttpContext c) =>
-        int.TryParse(Route(c, "id"), out var id) ? id : throw RegistryException.SchemaNotFound();
+    /// <summary>
+    /// An integer path or query parameter. JAX-RS answers one that does not convert with 404 before the resource runs,
+    /// so Confluent does too.
+    /// </summary>
+    private static int Int(string? text) =>
+        int.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var n)
+            ? n
+            : throw new RegistryException(404, "HTTP 404 Not Found");
+
+    private static int Id(HttpContext c) => Int(Route(c, "id"));
 
     private SubjectVersion Version(HttpContext c)
     {
@@ -168,8 +179,9 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
 
     private static JsonArray Page(HttpContext c, IEnumerable<JsonNode> items)
     {
-        var offset = int.TryParse(c.Request.Query["offset"], out var o) && o > 0 ? o : 0;
-        var limit = int.TryParse(c.Request.Query["limit"], out var l) && l > 0 ? l : int.MaxValue;
+        // Confluent's defaults: offset 0, limit -1 (all); a limit of 0 or below means all.
+        var offset = c.Request.Query.TryGetValue("offset", out var o) ? Math.Max(0, Int(o)) : 0;
+        var limit = c.Request.Query.TryGetValue("limit", out var l) && Int(l) is > 0 and var n ? n : int.MaxValue;
         return new JsonArray(items.Skip(offset).Take(limit).ToArray());
     }
 
