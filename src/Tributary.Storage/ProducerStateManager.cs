@@ -22,7 +22,7 @@ namespace Tributary.Storage;
 /// <see cref="AbortedTxnIndex"/>, which read_committed fetches return.
 ///
 /// Threads: the append path and readers (fetch, LSO, DescribeProducers) share this object; one small lock guards it,
-/// taken inside the log's append lock and never around IO other than the aborted index's buffered write.
+/// taken inside the log's append lock and never around IO other than the aborted index's unsynced append.
 /// </summary>
 internal sealed class ProducerStateManager : IDisposable
 {
