@@ -208,4 +208,22 @@ public sealed class GroupsConsumerStaticTests : IAsyncLifetime
         Assert.Equal(2, a.Owned.Count);
         Assert.Equal(2, b.Owned.Count);
     }
+
+    [Fact]
+    public async Task MembersInTheMiddleOfAReassignmentAreAskedToHeartbeatSooner()
+    {
+        const int interval = 5000; // group.consumer.heartbeat.interval.ms default
+        var a = new Member("a1", null);
+        await Beat(a);
+        await Converge(a);
+        Assert.Equal(interval, (await Beat(a)).HeartbeatIntervalMs);
+
+        // b waits for partitions a still owns, and a must revoke them: both come back after a twentieth of the interval.
+        var b = new Member("b1", null);
+        Assert.Equal(interval / 20, (await Beat(b)).HeartbeatIntervalMs);
+        Assert.Equal(interval / 20, (await Beat(a)).HeartbeatIntervalMs);
+        await Converge(a, b);
+        Assert.Equal(interval, (await Beat(a)).HeartbeatIntervalMs);
+        Assert.Equal(interval, (await Beat(b)).HeartbeatIntervalMs);
+    }
 }

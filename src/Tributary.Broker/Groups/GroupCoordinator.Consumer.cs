@@ -164,7 +164,7 @@ public sealed partial class GroupCoordinator
         {
             MemberId = member.MemberId,
             MemberEpoch = member.MemberEpoch,
-            HeartbeatIntervalMs = Settings.ConsumerHeartbeatIntervalMs,
+            HeartbeatIntervalMs = HeartbeatInterval(consumer, member),
             Assignment = sent || hb.MemberEpoch == 0 || hb.OwnedPartitions is not null && !SameOwned(hb.OwnedPartitions, member.Assigned)
                 ? new ConsumerGroupHeartbeatResponse.AssignmentData
                 {
@@ -175,6 +175,20 @@ public sealed partial class GroupCoordinator
                 }
                 : null,
         };
+    }
+
+    /// <summary>
+    /// The heartbeat interval for this member's next heartbeat. The broker cannot push: a member learns that a partition
+    /// it waits for has been released, or confirms a revocation, only by heartbeating. A member that is mid-reconciliation
+    /// (waiting for partitions another member still owns, or revoking) is asked back after a twentieth of the interval (at
+    /// least 25 ms), so a rebalance finishes within about one interval of the join instead of two; members at their
+    /// target heartbeat at the configured interval.
+    /// </summary>
+    private int HeartbeatInterval(ConsumerGroup consumer, ConsumerMember member)
+    {
+        var interval = Settings.ConsumerHeartbeatIntervalMs;
+        var reconciling = consumer.PendingRelease.ContainsValue(member.MemberId) || !ConsumerGroup.SameAssignment(member.Assigned, member.Target);
+        return reconciling ? Math.Min(interval, Math.Max(25, interval / 20)) : interval;
     }
 
     private static bool SameOwned(IReadOnlyDictionary<Guid, IReadOnlyList<int>> owned, Dictionary<Guid, SortedSet<int>> assigned) =>
