@@ -40,6 +40,7 @@ public sealed class RegistryException(int errorCode, string message) : Exception
     public static RegistryException IdDoesNotMatch(int registered, int input) =>
         new(42207, $"Schema already registered with id {registered} instead of input id {input}");
     public static RegistryException ReferenceExists(string detail) => new(42206, $"One or more references exist to the schema {detail}.");
+    public static RegistryException InvalidSubject(string subject) => new(42208, $"The specified subject '{subject}' is not a valid.");
     public static RegistryException Incompatible(string detail) => new(409, detail);
     public static RegistryException Store(string detail) => new(50001, $"Error in the backend data store - {detail}");
 }

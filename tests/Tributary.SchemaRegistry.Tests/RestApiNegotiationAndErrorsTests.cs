@@ -167,6 +167,18 @@ public sealed class RestApiNegotiationAndErrorsTests(RegistryFixture fixture) : 
         await Expect(404, 40401, _http.GetJson("/subjects/refby-nothing/versions/1/referencedby"));
     }
 
+    [Theory]
+    [InlineData("__GLOBAL", "__GLOBAL")]
+    [InlineData("__EMPTY", "__EMPTY")]
+    [InlineData("bell%07-value", "bell\u0007-value")]
+    public async Task Reserved_names_and_control_characters_are_invalid_subjects(string path, string subject)
+    {
+        var expected = $"The specified subject '{subject}' is not a valid.";
+        await Message(422, 42208, expected, _http.PostJson($"/subjects/{path}/versions", new { schema = "\"int\"" }));
+        await Message(422, 42208, expected, _http.PutJson($"/config/{path}", new { compatibility = "NONE" }));
+        await Message(422, 42208, expected, _http.PutJson($"/mode/{path}", new { mode = "READONLY" }));
+    }
+
     [Fact]
     public async Task Deleted_versions_can_be_listed_as_negative_numbers()
     {

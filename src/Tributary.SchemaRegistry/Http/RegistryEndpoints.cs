@@ -162,6 +162,13 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
 
     private static int Id(HttpContext c) => Int(Route(c, "id"));
 
+    /// <summary>
+    /// Confluent's rule for a subject that is written to: no control characters, and not one of the names its
+    /// <c>_schemas</c> keys reserve for the global config and mode (<c>__GLOBAL</c>, <c>__EMPTY</c>).
+    /// </summary>
+    private static string ValidSubject(string subject) =>
+        subject is "__GLOBAL" or "__EMPTY" || subject.Any(char.IsControl) ? throw RegistryException.InvalidSubject(subject) : subject;
+
     private SubjectVersion Version(HttpContext c)
     {
         var subject = Route(c, "subject");
@@ -253,8 +260,9 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
 
     private async Task RegisterAsync(HttpContext c)
     {
+        var subject = ValidSubject(Route(c, "subject"));
         var request = ToSchemaRequest(await ReadObjectAsync(c.Request).ConfigureAwait(false));
-        var registered = await store.RegisterAsync(Route(c, "subject"), request, Flag(c, "normalize"), c.RequestAborted).ConfigureAwait(false);
+        var registered = await store.RegisterAsync(subject, request, Flag(c, "normalize"), c.RequestAborted).ConfigureAwait(false);
         // Confluent's RegisterSchemaResponse: the id first (all older clients read only it), then the version as stored.
         var response = new JsonObject { ["id"] = registered.Id, ["version"] = registered.Version };
         AddContent(response, registered.Content, Text(c, registered.Id, registered.Content));
@@ -291,6 +299,7 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
 
     private async Task PutConfigAsync(HttpContext c, string? subject)
     {
+        if (subject is not null) ValidSubject(subject);
         var body = await ReadObjectAsync(c.Request).ConfigureAwait(false);
         var level = (string?)(body["compatibility"] ?? body["compatibilityLevel"]);
         var stored = new JsonObject();
@@ -319,6 +328,7 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
 
     private async Task PutModeAsync(HttpContext c, string? subject)
     {
+        if (subject is not null) ValidSubject(subject);
         var body = await ReadObjectAsync(c.Request).ConfigureAwait(false);
         var mode = ((string?)body["mode"])?.ToUpperInvariant();
         if (!Modes.IsValid(mode)) throw RegistryException.InvalidMode();
