@@ -82,7 +82,7 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
             var version = Route(c, "version");
             if (version is not ("latest" or "-1")) SchemaStore.ParseVersion(version);
             if (store.Versions(subject, deleted: true).Count == 0) throw RegistryException.SubjectNotFound(subject);
-            return WriteAsync(c, Page(c, store.ReferencedBy(subject, version, Flag(c, "deleted")).Select(id => (JsonNode)JsonValue.Create(id))));
+            return WriteAsync(c, Page(c, store.ReferencedBy(subject, version, Flag(c, "deleted")).Select(id => (JsonNode)JsonValue.Create(id)), SchemaSearchLimit));
         });
         app.MapDelete("/subjects/{subject}/versions/{version}", async c =>
         {
@@ -184,11 +184,17 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
 
     private static JsonArray Ints(IEnumerable<int> values) => new(values.Select(v => (JsonNode)JsonValue.Create(v)).ToArray());
 
-    private static JsonArray Page(HttpContext c, IEnumerable<JsonNode> items)
+    /// <summary>Confluent's <c>schema.search.default.limit</c> and <c>schema.search.max.limit</c>: lists of schemas stop at 1000.</summary>
+    public const int SchemaSearchLimit = 1000;
+
+    /// <summary>
+    /// offset/limit as Confluent's normalizeLimit: a limit outside 1..<paramref name="maxLimit"/> (or none) means the
+    /// default, which is the maximum (all, for subjects, versions and contexts; 1000 for lists of schemas).
+    /// </summary>
+    private static JsonArray Page(HttpContext c, IEnumerable<JsonNode> items, int maxLimit = int.MaxValue)
     {
-        // Confluent's defaults: offset 0, limit -1 (all); a limit of 0 or below means all.
         var offset = c.Request.Query.TryGetValue("offset", out var o) ? Math.Max(0, Int(o)) : 0;
-        var limit = c.Request.Query.TryGetValue("limit", out var l) && Int(l) is > 0 and var n ? n : int.MaxValue;
+        var limit = c.Request.Query.TryGetValue("limit", out var l) && Int(l) is > 0 and var n && n <= maxLimit ? n : maxLimit;
         return new JsonArray(items.Skip(offset).Take(limit).ToArray());
     }
 
@@ -255,7 +261,7 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
             foreach (var v in latestOnly ? versions.TakeLast(1) : versions)
                 result.Add(VersionToJson(store.GetVersion(subject, v.ToString(System.Globalization.CultureInfo.InvariantCulture), deleted)));
         }
-        return WriteAsync(c, Page(c, result));
+        return WriteAsync(c, Page(c, result, SchemaSearchLimit));
     }
 
     private async Task RegisterAsync(HttpContext c)
