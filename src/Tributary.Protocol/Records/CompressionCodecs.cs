@@ -43,6 +43,28 @@ public static class CompressionCodecs
         }
     }
 
+    /// <summary>
+    /// Decompresses into <paramref name="target"/>, appending: lets a caller that decompresses many batches (the log
+    /// cleaner) reuse one buffer. LZ4 frames decode straight from the span, without the stream copies.
+    /// </summary>
+    public static void DecompressInto(CompressionCodec codec, ReadOnlySpan<byte> source, ArrayBufferWriter<byte> target)
+    {
+        if (codec != CompressionCodec.Lz4)
+        {
+            target.Write(Decompress(codec, source));
+            return;
+        }
+
+        try
+        {
+            LZ4Frame.Decode(source, target);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or InvalidOperationException or ArgumentException)
+        {
+            throw new InvalidRecordException($"Cannot decompress {codec} record data: {e.Message}", e);
+        }
+    }
+
     public static byte[] Compress(CompressionCodec codec, ReadOnlySpan<byte> source, bool xerialSnappy = false)
     {
         switch (codec)

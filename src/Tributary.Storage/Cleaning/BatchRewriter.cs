@@ -28,6 +28,9 @@ namespace Tributary.Storage.Cleaning;
 internal static class BatchRewriter
 {
     public const short DeleteHorizonFlag = 0x40;
+    // Reused across batches (the cleaner is one thread; tests may clean from others, hence per thread).
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_decompressed;
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_rewritten;
 
     /// <summary>Whole-batch decisions taken before the records are looked at.</summary>
     /// <param name="DiscardRecords">Remove every record (an aborted batch; a marker past its horizon with no data left).</param>
@@ -54,7 +57,8 @@ internal static class BatchRewriter
 
     /// <summary>Adds each record's key at its offset (records at or after <paramref name="fromOffset"/>) to the map (data batches not aborted).</summary>
     /// <returns>False, adding nothing, when the batch could not fit in the map.</returns>
-    public static bool IndexKeys(ReadOnlySpan<byte> batch, long fromOffset, OffsetMap map)
+    /// <param name="keyless">Receives the offsets of records without a key (they survive whatever the map says).</param>
+    public static bool IndexKeys(ReadOnlySpan<byte> batch, long fromOffset, OffsetMap map, List<long> keyless)
     {
         var header = new RecordBatchHeader(batch);
         if (header.IsControl || header.RecordsCount == 0)
@@ -67,9 +71,7 @@ internal static class BatchRewriter
             return false;
         }
 
-        byte[]? decompressed = header.Codec == CompressionCodec.None ? null
-            : CompressionCodecs.Decompress(header.Codec, batch[RecordBatchHeader.HeaderSize..header.TotalSize]);
-        ReadOnlySpan<byte> data = decompressed ?? batch[RecordBatchHeader.HeaderSize..header.TotalSize];
+        var data = Records(batch, header);
         int position = 0;
         long baseOffset = header.BaseOffset;
         for (int i = 0; i < header.RecordsCount; i++)
@@ -80,9 +82,16 @@ internal static class BatchRewriter
             _ = RecordVarint.ReadVarlong(data, ref p);
             long offset = baseOffset + RecordVarint.ReadVarint(data, ref p);
             int keyLength = RecordVarint.ReadVarint(data, ref p);
-            if (keyLength >= 0 && offset >= fromOffset)
+            if (offset >= fromOffset)
             {
-                map.Put(data.Slice(p, keyLength), offset);
+                if (keyLength >= 0)
+                {
+                    map.Put(data.Slice(p, keyLength), offset);
+                }
+                else
+                {
+                    keyless.Add(offset);
+                }
             }
 
             position = end;
@@ -92,12 +101,14 @@ internal static class BatchRewriter
     }
 
     /// <summary>Writes the surviving form of <paramref name="batch"/> (if any) to <paramref name="output"/>.</summary>
-    public static Outcome Rewrite(ReadOnlySpan<byte> batch, OffsetMap map, long mapEndOffset, long nowMs, long deleteRetentionMs,
+    /// <param name="latest">Where the key test keeps records, when known: a batch it shows keeps none is emptied unread.</param>
+    public static Outcome Rewrite(ReadOnlySpan<byte> batch, OffsetMap map, LatestOffsets? latest, long mapEndOffset, long nowMs, long deleteRetentionMs,
         BatchPolicy policy, IBufferWriter<byte> output)
     {
         var header = new RecordBatchHeader(batch);
         int total = header.TotalSize;
-        if (policy.DiscardRecords || header.RecordsCount == 0)
+        if (policy.DiscardRecords || header.RecordsCount == 0
+            || (!header.IsControl && latest is not null && latest.NoneSet(header.BaseOffset, header.LastOffset)))
         {
             return WriteEmpty(batch, policy, output);
         }
@@ -117,8 +128,7 @@ internal static class BatchRewriter
         }
 
         var body = batch[RecordBatchHeader.HeaderSize..total];
-        byte[]? decompressed = header.Codec == CompressionCodec.None ? null : CompressionCodecs.Decompress(header.Codec, body);
-        ReadOnlySpan<byte> data = decompressed ?? body;
+        var data = Records(batch, header);
         bool hasHorizon = (header.Attributes & DeleteHorizonFlag) != 0;
         long horizon = hasHorizon ? header.BaseTimestamp : long.MaxValue;
         int count = header.RecordsCount;
@@ -182,7 +192,8 @@ internal static class BatchRewriter
 
             long baseTimestamp = header.BaseTimestamp;
             long newBase = setHorizon ? SaturatingAdd(nowMs, deleteRetentionMs) : baseTimestamp;
-            var records = new ArrayBufferWriter<byte>(data.Length + 16);
+            var records = t_rewritten ??= new ArrayBufferWriter<byte>(64 << 10);
+            records.ResetWrittenCount();
             for (int i = 0; i < count; i++)
             {
                 ref var slice = ref slices[i];
@@ -277,6 +288,21 @@ internal static class BatchRewriter
         body.CopyTo(target[RecordBatchHeader.HeaderSize..]);
         BinaryPrimitives.WriteUInt32BigEndian(target[RecordBatchHeader.CrcOffset..], RecordBatchHeader.ComputeCrc(target));
         output.Advance(size);
+    }
+
+    /// <summary>The records section, decompressed into a per-thread buffer (valid until the next call on this thread).</summary>
+    private static ReadOnlySpan<byte> Records(ReadOnlySpan<byte> batch, RecordBatchHeader header)
+    {
+        var body = batch[RecordBatchHeader.HeaderSize..header.TotalSize];
+        if (header.Codec == CompressionCodec.None)
+        {
+            return body;
+        }
+
+        var buffer = t_decompressed ??= new ArrayBufferWriter<byte>(64 << 10);
+        buffer.ResetWrittenCount();
+        CompressionCodecs.DecompressInto(header.Codec, body, buffer);
+        return buffer.WrittenSpan;
     }
 
     private static bool IsXerial(ReadOnlySpan<byte> body) =>

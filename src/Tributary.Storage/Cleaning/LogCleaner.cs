@@ -216,13 +216,15 @@ public sealed class LogCleaner : IDisposable
         var token = _stop.Token;
         long read = 0, written = 0;
         var map = new OffsetMap(OffsetMap.SlotsFor(_options.DedupeBufferSize, plan.DirtyRecords));
-        long end = BuildOffsetMap(log, plan, map, ref read, token);
+        var keyless = new List<long>();
+        long end = BuildOffsetMap(log, plan, map, keyless, ref read, token);
         if (end <= plan.FirstDirtyOffset && plan.DirtyBytes > 0)
         {
             throw new StorageException(StorageError.StorageFailure,
                 $"The cleaner's key map ({map.Capacity} keys, log.cleaner.dedupe.buffer.size) cannot hold one batch of {log.Directory}.");
         }
 
+        var latest = LatestOffsets.Build(map, plan.FirstDirtyOffset, end, keyless);
         int segmentsIn = 0, segmentsOut = 0;
         _horizons.Remove(log);
         // One walk from the log start across all groups, so a marker is judged against every batch before it.
@@ -232,7 +234,7 @@ public sealed class LogCleaner : IDisposable
         {
             token.ThrowIfCancellationRequested();
             removedAborts.Clear();
-            var cleaned = CleanGroup(log, group, map, end, now, config, transactions, removedAborts, ref read, ref written, token);
+            var cleaned = CleanGroup(log, group, map, latest, end, now, config, transactions, removedAborts, ref read, ref written, token);
             bool swapped;
             try
             {
@@ -274,7 +276,7 @@ public sealed class LogCleaner : IDisposable
     }
 
     /// <summary>Fills the map from the first dirty offset; returns the offset after the last batch indexed (the map's end).</summary>
-    private long BuildOffsetMap(PartitionLog log, CleanPlan plan, OffsetMap map, ref long read, CancellationToken token)
+    private long BuildOffsetMap(PartitionLog log, CleanPlan plan, OffsetMap map, List<long> keyless, ref long read, CancellationToken token)
     {
         long end = plan.FirstDirtyOffset;
         var transactions = new TransactionTracker(log.AbortedTransactions(plan.FirstDirtyOffset, long.MaxValue));
@@ -301,7 +303,7 @@ public sealed class LogCleaner : IDisposable
                 {
                     _ = transactions.OnControlBatch(header, bytes); // closes its transaction; markers hold no keys
                 }
-                else if (!transactions.OnDataBatch(header) && !BatchRewriter.IndexKeys(bytes, plan.FirstDirtyOffset, map))
+                else if (!transactions.OnDataBatch(header) && !BatchRewriter.IndexKeys(bytes, plan.FirstDirtyOffset, map, keyless))
                 {
                     return end; // full: the rest is for the next pass
                 }
@@ -345,7 +347,7 @@ public sealed class LogCleaner : IDisposable
     }
 
     /// <param name="removedAborts">Receives the offsets of the abort markers this group removes.</param>
-    private LogSegment CleanGroup(PartitionLog log, LogSegment[] group, OffsetMap map, long end, long now, LogConfig config,
+    private LogSegment CleanGroup(PartitionLog log, LogSegment[] group, OffsetMap map, LatestOffsets? latest, long end, long now, LogConfig config,
         TransactionTracker transactions, List<long> removedAborts, ref long read, ref long written, CancellationToken token)
     {
         var fs = log.FileSystem;
@@ -370,7 +372,7 @@ public sealed class LogCleaner : IDisposable
                     }
 
                     int before = buffer.WrittenCount;
-                    var outcome = BatchRewriter.Rewrite(bytes, map, end, now, config.DeleteRetentionMs, policy, buffer);
+                    var outcome = BatchRewriter.Rewrite(bytes, map, latest, end, now, config.DeleteRetentionMs, policy, buffer);
                     if (outcome != BatchRewriter.Outcome.Dropped)
                     {
                         var header = new RecordBatchHeader(buffer.WrittenSpan[before..]);

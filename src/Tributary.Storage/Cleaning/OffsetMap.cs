@@ -17,9 +17,13 @@ internal sealed class OffsetMap
 {
     public const int BytesPerEntry = 24;
     public const double LoadFactor = 0.9;
+    private const int InitialSlots = 1 << 16;
     // One array of 24-byte slots, so a probe costs one cache miss, not three. OffsetPlusOne is 0 in an empty slot
-    // (the array comes zeroed; no fill pass over a map of hundreds of megabytes).
-    private readonly Slot[] _slots;
+    // (the array comes zeroed; no fill pass). The array starts small and doubles up to the budget: a log with few
+    // distinct keys then probes a table that fits in cache, not one sized for every record of the pass.
+    private Slot[] _slots;
+    private readonly int _maxSlots;
+    private int _growAt;
 
     private struct Slot
     {
@@ -28,10 +32,13 @@ internal sealed class OffsetMap
         public long OffsetPlusOne;
     }
 
+    /// <param name="slots">The most slots the budget allows.</param>
     public OffsetMap(int slots)
     {
-        _slots = new Slot[Math.Max(slots, 16)];
-        Capacity = (int)(_slots.Length * LoadFactor);
+        _maxSlots = Math.Max(slots, 16);
+        _slots = new Slot[Math.Min(_maxSlots, InitialSlots)];
+        _growAt = GrowThreshold(_slots.Length);
+        Capacity = (int)(_maxSlots * LoadFactor);
     }
 
     /// <summary>The slots a memory budget buys, or fewer when <paramref name="expectedKeys"/> needs fewer.</summary>
@@ -45,32 +52,70 @@ internal sealed class OffsetMap
     /// <summary>Largest offset put so far (-1 when empty).</summary>
     public long LatestOffset { get; private set; } = -1;
 
+    // Below the budget the table doubles at half full: linear probing near 0.9 load means long probe runs, which the
+    // largest table accepts only because the budget allows no more.
+    private int GrowThreshold(int slots) => slots >= _maxSlots ? int.MaxValue : slots / 2;
+
     /// <summary>Records <paramref name="offset"/> as the latest for the key (offsets must be put in increasing order).</summary>
     public void Put(ReadOnlySpan<byte> key, long offset)
     {
         var (low, high) = Hash(key);
-        ref var slot = ref _slots[Find(low, high)];
+        ref var slot = ref _slots[Find(_slots, low, high)];
         if (slot.OffsetPlusOne == 0)
         {
             slot.Low = low;
             slot.High = high;
-            Count++;
+            if (++Count >= _growAt)
+            {
+                slot.OffsetPlusOne = offset + 1;
+                Grow();
+                LatestOffset = Math.Max(LatestOffset, offset);
+                return;
+            }
         }
 
         slot.OffsetPlusOne = offset + 1;
         LatestOffset = Math.Max(LatestOffset, offset);
     }
 
+    private void Grow()
+    {
+        var old = _slots;
+        var slots = new Slot[(int)Math.Min((long)old.Length * 2, _maxSlots)];
+        foreach (var entry in old)
+        {
+            if (entry.OffsetPlusOne != 0)
+            {
+                slots[Find(slots, entry.Low, entry.High)] = entry;
+            }
+        }
+
+        _slots = slots;
+        _growAt = GrowThreshold(slots.Length);
+    }
+
+    /// <summary>Calls <paramref name="action"/> with the latest offset of every key.</summary>
+    public void ForEachOffset(Action<long> action)
+    {
+        foreach (var slot in _slots)
+        {
+            if (slot.OffsetPlusOne != 0)
+            {
+                action(slot.OffsetPlusOne - 1);
+            }
+        }
+    }
+
     /// <summary>The latest offset of the key, or -1 when the key is not in the map.</summary>
     public long Get(ReadOnlySpan<byte> key)
     {
         var (low, high) = Hash(key);
-        return _slots[Find(low, high)].OffsetPlusOne - 1;
+        var table = _slots;
+        return table[Find(table, low, high)].OffsetPlusOne - 1;
     }
 
-    private int Find(ulong low, ulong high)
+    private static int Find(Slot[] table, ulong low, ulong high)
     {
-        var table = _slots;
         int slots = table.Length;
         int slot = (int)((low >> 32) * (ulong)slots >> 32);
         while (table[slot].OffsetPlusOne != 0 && (table[slot].Low != low || table[slot].High != high))

@@ -1,0 +1,65 @@
+using System.Text;
+using CsCheck;
+using Tributary.Storage.Cleaning;
+
+namespace Tributary.Storage.Tests;
+
+/// <summary>The cleaner's key map as it grows towards its budget, and the bitmap of offsets that survive the key test.</summary>
+public sealed class CleanerMapTests
+{
+    [Fact]
+    public void The_key_map_grows_to_its_budget_and_keeps_every_key_latest_offset()
+    {
+        var map = new OffsetMap(OffsetMap.SlotsFor(24L * 1_000_000, 1_000_000));
+        for (long offset = 0; offset < 600_000; offset++)
+        {
+            map.Put(Encoding.ASCII.GetBytes($"key-{offset % 300_000}"), offset);
+        }
+
+        Assert.Equal(300_000, map.Count);
+        Assert.Equal(599_999, map.LatestOffset);
+        for (int k = 0; k < 300_000; k++)
+        {
+            Assert.Equal(300_000 + k, map.Get(Encoding.ASCII.GetBytes($"key-{k}")));
+        }
+
+        Assert.Equal(-1, map.Get("absent"u8));
+        var offsets = new List<long>();
+        map.ForEachOffset(offsets.Add);
+        Assert.Equal(Enumerable.Range(300_000, 300_000).Select(o => (long)o), offsets.Order());
+    }
+
+    [Fact]
+    public void NoneSet_agrees_with_a_plain_set_of_offsets()
+    {
+        Gen.Select(Gen.Long[0, 1000], Gen.Int[1, 700], Gen.Long[0, 700].Array[0, 20], Gen.Long[0, 800], Gen.Int[0, 150]).Sample(sample =>
+        {
+            var (from, length, marks, first, span) = sample;
+            var map = new OffsetMap(1024);
+            var keyless = new List<long>();
+            var set = new HashSet<long>();
+            foreach (long mark in marks)
+            {
+                // Half as keys (latest offsets), half as keyless records: both must show as set.
+                if (mark % 2 == 0)
+                {
+                    map.Put(BitConverter.GetBytes(mark), from + mark);
+                }
+                else
+                {
+                    keyless.Add(from + mark);
+                }
+
+                if (mark < length)
+                {
+                    set.Add(from + mark);
+                }
+            }
+
+            var latest = LatestOffsets.Build(map, from, from + length, keyless)!;
+            long a = from + first, b = a + span;
+            bool expected = a >= from && b < from + length && !set.Any(o => o >= a && o <= b);
+            Assert.Equal(expected, latest.NoneSet(a, b));
+        }, iter: 5000);
+    }
+}
