@@ -1,3 +1,4 @@
+using System.Globalization;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using Tributary.Broker;
@@ -117,5 +118,19 @@ public sealed class BenchSmokeTests : IAsyncLifetime
             else read++;
         }
         Assert.Equal(20_000, read);
+    }
+
+    [Fact]
+    public async Task RebalanceTimesTheLastMembersJoinUntilTheGroupIsBalanced()
+    {
+        await CreateTopicAsync("bench-rebalance-smoke", 6);
+        var rebalance = new RebalanceBenchmark(new ConsumerConfig { BootstrapServers = _server.BootstrapServers },
+            new RebalanceBenchOptions("bench-rebalance-smoke", 6, Members: 3, Runs: 2, HeartbeatIntervalMs: 500, Timeout: TimeSpan.FromSeconds(60)));
+        var result = await rebalance.RunAsync(null, CancellationToken.None);
+        var runs = result.Settings["runs (ms)"].Split(' ').Select(t => double.Parse(t, CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(2, runs.Count);
+        // A member learns of the rebalance at its next heartbeat: the join cannot complete in no time, nor take a minute.
+        Assert.All(runs, ms => Assert.InRange(ms, 1, 60_000));
+        Assert.Equal(runs.Max(), double.Parse(result.Settings["max (ms)"], CultureInfo.InvariantCulture));
     }
 }

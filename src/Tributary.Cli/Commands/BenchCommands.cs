@@ -10,7 +10,7 @@ using Tributary.Cli.Output;
 namespace Tributary.Cli.Commands;
 
 /// <summary>
-/// <c>tributary bench produce|consume|e2e</c>: load generation against any Kafka-compatible cluster through
+/// <c>tributary bench produce|consume|e2e|rebalance</c>: load generation against any Kafka-compatible cluster through
 /// Confluent.Kafka (librdkafka), so the same run measures Tributary and other brokers side by side.
 /// Progress goes to stderr; the summary table (or --json) to stdout.
 /// </summary>
@@ -25,7 +25,7 @@ public static class BenchCommands
 
     public static Command Create()
     {
-        var bench = new Command("bench", "Measure throughput and latency of a Kafka-compatible cluster") { ProduceCommand(), ConsumeCommand(), EndToEndCommand() };
+        var bench = new Command("bench", "Measure throughput and latency of a Kafka-compatible cluster") { ProduceCommand(), ConsumeCommand(), EndToEndCommand(), RebalanceCommand() };
         bench.WithClientOptions();
         return bench;
     }
@@ -134,6 +134,40 @@ public static class BenchCommands
         return command;
     }
 
+    private static Command RebalanceCommand()
+    {
+        var partitions = new Option<int>("--partitions", "-p") { Description = "Partitions (when the topic is created)", DefaultValueFactory = _ => 100 };
+        var members = new Option<int>("--members", "-m") { Description = "Group size; the last member's join is timed", DefaultValueFactory = _ => 10 };
+        var runs = new Option<int>("--runs") { Description = "Runs, each with a fresh group", DefaultValueFactory = _ => 3 };
+        var heartbeat = new Option<int>("--heartbeat-interval-ms")
+        {
+            Description = "Client heartbeat.interval.ms (classic); with --protocol consumer the broker sets it, this only labels the result",
+            DefaultValueFactory = _ => 3000,
+        };
+        var protocol = new Option<string>("--protocol") { Description = "eager (classic, range), cooperative (classic, cooperative-sticky) or consumer (KIP-848)", DefaultValueFactory = _ => "eager" };
+        protocol.AcceptOnlyFromAmong("eager", "cooperative", "consumer");
+        var command = new Command("rebalance", "Time from a member's join to a balanced assignment of the whole group")
+        {
+            Topic, partitions, members, runs, heartbeat, protocol, Json,
+        };
+        command.SetGuardedAction(async (parse, ct) =>
+        {
+            var topic = parse.GetValue(Topic) ?? "bench-rebalance";
+            var count = await EnsureTopicAsync(parse, topic, parse.GetValue(partitions));
+            var options = new RebalanceBenchOptions(topic, count, parse.GetValue(members), parse.GetValue(runs), parse.GetValue(heartbeat),
+                parse.GetValue(protocol) switch
+                {
+                    "cooperative" => RebalanceProtocol.ClassicCooperative,
+                    "consumer" => RebalanceProtocol.Consumer,
+                    _ => RebalanceProtocol.ClassicEager,
+                });
+            var benchmark = new RebalanceBenchmark(ClientOptions.ConsumerConfig(parse), options);
+            var result = await benchmark.RunAsync(null, ct);
+            return Report(result, parse.GetValue(Json));
+        });
+        return command;
+    }
+
     /// <summary>Idle connections held open around the run, and the broker's resident memory before and after it.</summary>
     private static async Task<BenchResult> WithSurroundingsAsync(ParseResult parse, CancellationToken ct, Func<Task<BenchResult>> run)
     {
@@ -198,11 +232,14 @@ public static class BenchCommands
         Row("mode", result.Mode);
         Row("brokers", result.Brokers);
         Row("topic", $"{result.Topic} ({result.Partitions} partitions)");
-        Row("record size", $"{result.RecordSize} B");
-        Row("records", result.Records.ToString("N0", CultureInfo.InvariantCulture));
-        Row("seconds", result.Seconds.ToString("F2", CultureInfo.InvariantCulture));
-        Row("records/s", result.RecordsPerSecond.ToString("N0", CultureInfo.InvariantCulture));
-        Row("MB/s", result.MegabytesPerSecond.ToString("F1", CultureInfo.InvariantCulture));
+        if (result.Mode != "rebalance") // a rebalance run moves no records: its figures are in the settings rows
+        {
+            Row("record size", $"{result.RecordSize} B");
+            Row("records", result.Records.ToString("N0", CultureInfo.InvariantCulture));
+            Row("seconds", result.Seconds.ToString("F2", CultureInfo.InvariantCulture));
+            Row("records/s", result.RecordsPerSecond.ToString("N0", CultureInfo.InvariantCulture));
+            Row("MB/s", result.MegabytesPerSecond.ToString("F1", CultureInfo.InvariantCulture));
+        }
         if (result.Latency is { } l)
         {
             Row("latency p50", $"{l.P50Ms:F3} ms");
