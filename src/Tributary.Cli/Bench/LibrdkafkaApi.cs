@@ -74,6 +74,7 @@ internal sealed unsafe class LibrdkafkaApi
     public delegate* unmanaged<IntPtr, void> QueueDestroy;
     public delegate* unmanaged<IntPtr, int, long, IntPtr, int> ConsumeStartQueue;
     public delegate* unmanaged<IntPtr, int, LibrdkafkaMessage**, nuint, nint> ConsumeBatchQueue;
+    public delegate* unmanaged<IntPtr, int, LibrdkafkaMessage*> ConsumeQueue;
     public delegate* unmanaged<IntPtr, byte*, int, long*, long*, int, int> QueryWatermarkOffsets;
     public delegate* unmanaged<LibrdkafkaMessage*, void> MessageDestroy;
     public delegate* unmanaged<IntPtr, int, void> ConfSetEvents;
@@ -128,6 +129,7 @@ internal sealed unsafe class LibrdkafkaApi
             QueueDestroy = (delegate* unmanaged<IntPtr, void>)F("rd_kafka_queue_destroy"),
             ConsumeStartQueue = (delegate* unmanaged<IntPtr, int, long, IntPtr, int>)F("rd_kafka_consume_start_queue"),
             ConsumeBatchQueue = (delegate* unmanaged<IntPtr, int, LibrdkafkaMessage**, nuint, nint>)F("rd_kafka_consume_batch_queue"),
+            ConsumeQueue = (delegate* unmanaged<IntPtr, int, LibrdkafkaMessage*>)F("rd_kafka_consume_queue"),
             QueryWatermarkOffsets = (delegate* unmanaged<IntPtr, byte*, int, long*, long*, int, int>)F("rd_kafka_query_watermark_offsets"),
             MessageDestroy = (delegate* unmanaged<LibrdkafkaMessage*, void>)F("rd_kafka_message_destroy"),
             ConfSetEvents = (delegate* unmanaged<IntPtr, int, void>)F("rd_kafka_conf_set_events"),

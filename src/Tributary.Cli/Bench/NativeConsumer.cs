@@ -44,25 +44,30 @@ public sealed unsafe class NativeConsumer : IDisposable
         _started.Add(partition);
     }
 
-    /// <summary>Takes up to one batch of records from the shared queue, handing each record's value to <paramref name="visit"/>; returns how many.</summary>
+    /// <summary>
+    /// Waits up to <paramref name="timeoutMs"/> for a record on the shared queue, then takes whatever else is ready
+    /// without waiting, handing each record's value to <paramref name="visit"/>; returns how many. (A batch call with
+    /// a timeout would wait for a full batch, which is throughput's choice and adds that wait to every latency.)
+    /// </summary>
     public int ConsumeQueue(int timeoutMs, PayloadVisitor visit)
     {
-        var records = 0;
+        var first = _api.ConsumeQueue(_queue, timeoutMs);
+        if (first == null) return 0;
+        var records = Visit(first, visit);
         fixed (LibrdkafkaMessage** batch = _batch)
         {
-            var n = (int)_api.ConsumeBatchQueue(_queue, timeoutMs, batch, (nuint)_batch.Length);
-            for (var i = 0; i < n; i++)
-            {
-                var message = batch[i];
-                if (message->Err == 0)
-                {
-                    records++;
-                    visit(new ReadOnlySpan<byte>((void*)message->Payload, (int)message->Length));
-                }
-                _api.MessageDestroy(message);
-            }
+            var n = (int)_api.ConsumeBatchQueue(_queue, 0, batch, (nuint)_batch.Length);
+            for (var i = 0; i < n; i++) records += Visit(batch[i], visit);
         }
         return records;
+    }
+
+    private int Visit(LibrdkafkaMessage* message, PayloadVisitor visit)
+    {
+        var ok = message->Err == 0;
+        if (ok) visit(new ReadOnlySpan<byte>((void*)message->Payload, (int)message->Length));
+        _api.MessageDestroy(message);
+        return ok ? 1 : 0;
     }
 
     public void StartFromBeginning(int partition)
