@@ -14,7 +14,7 @@ public sealed unsafe class NativeConsumer : IDisposable
     private readonly IntPtr _topic;
     private readonly List<int> _started = [];
     private readonly LibrdkafkaMessage*[] _batch = new LibrdkafkaMessage*[10_000];
-    private readonly string _topicName;
+    private readonly byte* _topicName;
     private IntPtr _queue;
 
     /// <summary>Sees each consumed record's value; the span is valid only during the call.</summary>
@@ -23,15 +23,16 @@ public sealed unsafe class NativeConsumer : IDisposable
     public NativeConsumer(IReadOnlyDictionary<string, string> config, string topic)
     {
         _handle = _api.NewClient(ConsumerType, _api.NewConfig(config));
-        _topic = _api.TopicNew(_handle, LibrdkafkaApi.Utf8(topic), IntPtr.Zero);
-        _topicName = topic;
+        // One process-lifetime UTF-8 copy of the name serves the topic handle and every watermark query.
+        _topicName = LibrdkafkaApi.Utf8(topic);
+        _topic = _api.TopicNew(_handle, _topicName, IntPtr.Zero);
     }
 
     /// <summary>The partition's high watermark, asked of the broker.</summary>
     public long HighWatermark(int partition, int timeoutMs)
     {
         long low, high;
-        var error = _api.QueryWatermarkOffsets(_handle, LibrdkafkaApi.Utf8(_topicName), partition, &low, &high, timeoutMs);
+        var error = _api.QueryWatermarkOffsets(_handle, _topicName, partition, &low, &high, timeoutMs);
         return error == 0 ? high : throw new InvalidOperationException($"rd_kafka_query_watermark_offsets failed for partition {partition}: error {error}");
     }
 
