@@ -123,7 +123,7 @@ public sealed class GroupsTests(GroupsFixture fixture) : IClassFixture<GroupsFix
         }
         finally
         {
-            foreach (var m in members) { m.Close(); m.Dispose(); }
+            GroupsFixture.LeaveAndClose(members);
         }
     }
 
