@@ -36,27 +36,17 @@ public sealed class CleanerMapTests
         {
             var (from, length, marks, first, span) = sample;
             var map = new OffsetMap(1024);
-            var keyless = new List<long>();
             var set = new HashSet<long>();
             foreach (long mark in marks)
             {
-                // Half as keys (latest offsets), half as keyless records: both must show as set.
-                if (mark % 2 == 0)
-                {
-                    map.Put(BitConverter.GetBytes(mark), from + mark);
-                }
-                else
-                {
-                    keyless.Add(from + mark);
-                }
-
+                map.Put(BitConverter.GetBytes(mark), from + mark);
                 if (mark < length)
                 {
                     set.Add(from + mark);
                 }
             }
 
-            var latest = LatestOffsets.Build(map, from, from + length, keyless)!;
+            var latest = LatestOffsets.Build(map, from, from + length)!;
             long a = from + first, b = a + span;
             bool expected = a >= from && b < from + length && !set.Any(o => o >= a && o <= b);
             Assert.Equal(expected, latest.NoneSet(a, b));

@@ -1,3 +1,4 @@
+using System.Text;
 using CsCheck;
 using Tributary.Protocol.Records;
 using Tributary.Storage.Cleaning;
@@ -52,6 +53,37 @@ public sealed class CompactionTests : IDisposable
         Assert.Equal(0, log.LogStartOffset);
         Assert.Equal(101, log.LogEndOffset);
         Assert.Equal(1.0, 1 - log.GetCleanerStatus().DirtyRatio);
+    }
+
+    [Fact]
+    public async Task Records_without_a_key_written_before_the_topic_became_compacted_are_removed_by_cleaning()
+    {
+        // A delete-policy topic takes records without keys; AlterConfigs then turns it into a compacted one. Kafka's
+        // cleaner drops keyless records (they can never be compacted); keyed ones keep their latest value and offset.
+        using var log = PartitionLog.Open(_dir.Path, Compacted() with { CleanupCompact = false, CleanupDelete = true }, _time);
+        var keyed = new Dictionary<long, string>();
+        for (int round = 0; round < 10; round++)
+        {
+            var builder = new RecordBatchBuilder();
+            builder.Add(_time.NowMs, null, Encoding.UTF8.GetBytes($"keyless {round}a"));
+            builder.Add(_time.NowMs, Encoding.UTF8.GetBytes($"k{round % 3}"), Encoding.UTF8.GetBytes($"v{round}"));
+            builder.Add(_time.NowMs, null, Encoding.UTF8.GetBytes($"keyless {round}b"));
+            var result = await log.AppendAsync(builder.Build());
+            keyed[result.BaseOffset + 1] = $"k{round % 3}";
+        }
+
+        log.Config = Compacted();
+        log.Roll();
+        await log.AppendAsync(KeyedWorkload.Batch([("sentinel", "s")], _time.NowMs));
+        Assert.True(Cleaners.For(log, _time).Clean(log).Cleaned);
+
+        var records = KeyedWorkload.ReadAll(log);
+        Assert.All(records, r => Assert.NotNull(r.Key));
+        var survivors = records.Where(r => KeyedWorkload.KeyOf(r) != "sentinel").ToList();
+        // The last write of k0, k1 and k2 (rounds 9, 7 and 8), each at the offset it was written at.
+        Assert.Equal(["k1=v7", "k2=v8", "k0=v9"], survivors.Select(r => $"{KeyedWorkload.KeyOf(r)}={KeyedWorkload.ValueOf(r)}"));
+        Assert.All(survivors, r => Assert.Equal(keyed[r.Offset], KeyedWorkload.KeyOf(r)));
+        Assert.Equal(31, log.LogEndOffset);
     }
 
     [Fact]

@@ -57,8 +57,7 @@ internal static class BatchRewriter
 
     /// <summary>Adds each record's key at its offset (records at or after <paramref name="fromOffset"/>) to the map (data batches not aborted).</summary>
     /// <returns>False, adding nothing, when the batch could not fit in the map.</returns>
-    /// <param name="keyless">Receives the offsets of records without a key (they survive whatever the map says).</param>
-    public static bool IndexKeys(ReadOnlySpan<byte> batch, long fromOffset, OffsetMap map, List<long> keyless)
+    public static bool IndexKeys(ReadOnlySpan<byte> batch, long fromOffset, OffsetMap map)
     {
         var header = new RecordBatchHeader(batch);
         if (header.IsControl || header.RecordsCount == 0)
@@ -82,16 +81,9 @@ internal static class BatchRewriter
             _ = RecordVarint.ReadVarlong(data, ref p);
             long offset = baseOffset + RecordVarint.ReadVarint(data, ref p);
             int keyLength = RecordVarint.ReadVarint(data, ref p);
-            if (offset >= fromOffset)
+            if (offset >= fromOffset && keyLength >= 0)
             {
-                if (keyLength >= 0)
-                {
-                    map.Put(data.Slice(p, keyLength), offset);
-                }
-                else
-                {
-                    keyless.Add(offset);
-                }
+                map.Put(data.Slice(p, keyLength), offset);
             }
 
             position = end;
@@ -160,9 +152,15 @@ internal static class BatchRewriter
                     retain = true;
                     tombstoneKept = true; // a marker without data: horizon it like a tombstone
                 }
-                else if (offset >= mapEndOffset || keyLength < 0)
+                else if (offset >= mapEndOffset)
                 {
                     retain = true;
+                }
+                else if (keyLength < 0)
+                {
+                    // No key can be compacted: Kafka's cleaner drops such records (a log written before the topic
+                    // became compacted may hold them; appends to a compacted topic refuse them).
+                    retain = false;
                 }
                 else
                 {

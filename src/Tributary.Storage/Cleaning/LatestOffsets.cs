@@ -2,7 +2,7 @@ namespace Tributary.Storage.Cleaning;
 
 /// <summary>
 /// One bit per offset of the range a pass indexed ([first dirty offset, map end)): set where a record must survive
-/// the key test (the latest record of its key, or a record without a key). A dirty batch with no bit set loses all its
+/// the key test (the latest record of its key). A dirty batch with no bit set loses all its
 /// records, which the rewriter then knows from this bitmap alone, without decompressing or parsing the batch. In a log
 /// overwritten at random most batches are like that: a key's latest record is near the log end.
 /// </summary>
@@ -23,7 +23,7 @@ internal sealed class LatestOffsets
     public long End { get; }
 
     /// <returns>Null when the range is empty or too large.</returns>
-    public static LatestOffsets? Build(OffsetMap map, long from, long end, List<long> keyless)
+    public static LatestOffsets? Build(OffsetMap map, long from, long end)
     {
         if (end <= from || end - from > MaxBits)
         {
@@ -32,10 +32,6 @@ internal sealed class LatestOffsets
 
         var latest = new LatestOffsets(from, end);
         map.ForEachOffset(latest.Set);
-        foreach (long offset in keyless)
-        {
-            latest.Set(offset);
-        }
 
         return latest;
     }

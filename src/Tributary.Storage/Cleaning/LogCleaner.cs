@@ -216,15 +216,14 @@ public sealed class LogCleaner : IDisposable
         var token = _stop.Token;
         long read = 0, written = 0;
         var map = new OffsetMap(OffsetMap.SlotsFor(_options.DedupeBufferSize, plan.DirtyRecords));
-        var keyless = new List<long>();
-        long end = BuildOffsetMap(log, plan, map, keyless, ref read, token);
+        long end = BuildOffsetMap(log, plan, map, ref read, token);
         if (end <= plan.FirstDirtyOffset && plan.DirtyBytes > 0)
         {
             throw new StorageException(StorageError.StorageFailure,
                 $"The cleaner's key map ({map.Capacity} keys, log.cleaner.dedupe.buffer.size) cannot hold one batch of {log.Directory}.");
         }
 
-        var latest = LatestOffsets.Build(map, plan.FirstDirtyOffset, end, keyless);
+        var latest = LatestOffsets.Build(map, plan.FirstDirtyOffset, end);
         int segmentsIn = 0, segmentsOut = 0;
         _horizons.Remove(log);
         // One walk from the log start across all groups, so a marker is judged against every batch before it.
@@ -276,7 +275,7 @@ public sealed class LogCleaner : IDisposable
     }
 
     /// <summary>Fills the map from the first dirty offset; returns the offset after the last batch indexed (the map's end).</summary>
-    private long BuildOffsetMap(PartitionLog log, CleanPlan plan, OffsetMap map, List<long> keyless, ref long read, CancellationToken token)
+    private long BuildOffsetMap(PartitionLog log, CleanPlan plan, OffsetMap map, ref long read, CancellationToken token)
     {
         long end = plan.FirstDirtyOffset;
         var transactions = new TransactionTracker(log.AbortedTransactions(plan.FirstDirtyOffset, long.MaxValue));
@@ -303,7 +302,7 @@ public sealed class LogCleaner : IDisposable
                 {
                     _ = transactions.OnControlBatch(header, bytes); // closes its transaction; markers hold no keys
                 }
-                else if (!transactions.OnDataBatch(header) && !BatchRewriter.IndexKeys(bytes, plan.FirstDirtyOffset, map, keyless))
+                else if (!transactions.OnDataBatch(header) && !BatchRewriter.IndexKeys(bytes, plan.FirstDirtyOffset, map))
                 {
                     return end; // full: the rest is for the next pass
                 }
