@@ -94,6 +94,47 @@ public sealed class GroupsProtocolTests(GroupsFixture fixture) : IClassFixture<G
     }
 
     [Fact]
+    public async Task ALoneMemberRejoiningCompletesTheRebalanceAtOnceAndTheLastLeaveEmptiesTheGroup()
+    {
+        // Kafka completes a join as soon as every member is waiting in it, not when the rebalance timeout expires.
+        await using var raw = await RawKafkaClient.ConnectAsync(fixture.Bootstrap);
+        var group = GroupsFixture.Unique("g");
+        var request = new JoinGroupRequest
+        {
+            GroupId = group,
+            SessionTimeoutMs = 30000,
+            RebalanceTimeoutMs = 120000,
+            ProtocolType = "consumer",
+            Protocols = [new JoinGroupRequest.JoinGroupRequestProtocol { Name = "range", Metadata = GroupsFixture.Subscription("t") }],
+        };
+        var joined = await raw.SendAsync<JoinGroupResponse>(request, 0);
+        Assert.Equal(0, joined.ErrorCode);
+        var sync = new SyncGroupRequest
+        {
+            GroupId = group,
+            GenerationId = joined.GenerationId,
+            MemberId = joined.MemberId,
+            Assignments = [new SyncGroupRequest.SyncGroupRequestAssignment { MemberId = joined.MemberId, Assignment = [7] }],
+        };
+        Assert.Equal(0, (await raw.SendAsync<SyncGroupResponse>(sync, 0)).ErrorCode);
+
+        // The stable group's only member joins again (as after a subscription change): the answer comes at once,
+        // well inside the raw client's 10 s timeout, with the next generation.
+        request.MemberId = joined.MemberId;
+        var rejoined = await raw.SendAsync<JoinGroupResponse>(request, 0);
+        Assert.Equal(0, rejoined.ErrorCode);
+        Assert.Equal(joined.GenerationId + 1, rejoined.GenerationId);
+        sync.GenerationId = rejoined.GenerationId;
+        Assert.Equal(0, (await raw.SendAsync<SyncGroupResponse>(sync, 0)).ErrorCode);
+
+        // When the last member leaves, the group is Empty by the time the leave is answered.
+        Assert.Equal(0, (await raw.SendAsync<LeaveGroupResponse>(new LeaveGroupRequest { GroupId = group, MemberId = joined.MemberId }, 0)).ErrorCode);
+        var described = await raw.SendAsync<DescribeGroupsResponse>(new DescribeGroupsRequest { Groups = [group] }, 5);
+        Assert.Equal("Empty", described.Groups[0].GroupState);
+        Assert.Empty(described.Groups[0].Members);
+    }
+
+    [Fact]
     public async Task OffsetsCommitAndFetchInOldAndNewVersions()
     {
         await using var raw = await RawKafkaClient.ConnectAsync(fixture.Bootstrap);

@@ -228,6 +228,9 @@ public sealed partial class GroupCoordinator
         group.NewMemberAdded = false;
         SetState(group, GroupState.PreparingRebalance);
         ArmJoinTimer(group, delay);
+        // As Kafka's DelayedJoin: when every member is already waiting (a lone member rejoining, the last member
+        // leaving), the join completes now, so the caller's answer already reflects the new generation or state.
+        TryCompleteJoin(group);
     }
 
     private void ArmJoinTimer(Group group, long delayMs)
