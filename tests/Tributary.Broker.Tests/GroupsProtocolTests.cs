@@ -21,6 +21,16 @@ public sealed class GroupsProtocolTests(GroupsFixture fixture) : IClassFixture<G
         }],
         };
 
+    /// <summary>A range-assignor consumer's JoinGroup for topic "t".</summary>
+    private static JoinGroupRequest Join(string group, int sessionTimeoutMs, int rebalanceTimeoutMs) => new()
+    {
+        GroupId = group,
+        SessionTimeoutMs = sessionTimeoutMs,
+        RebalanceTimeoutMs = rebalanceTimeoutMs,
+        ProtocolType = "consumer",
+        Protocols = [new JoinGroupRequest.JoinGroupRequestProtocol { Name = "range", Metadata = GroupsFixture.Subscription("t") }],
+    };
+
     [Fact]
     public async Task FindCoordinatorAnswersThisBrokerForGroupsAndTransactionsInEveryVersion()
     {
@@ -41,14 +51,7 @@ public sealed class GroupsProtocolTests(GroupsFixture fixture) : IClassFixture<G
     {
         await using var raw = await RawKafkaClient.ConnectAsync(fixture.Bootstrap);
         var group = GroupsFixture.Unique("g");
-        var request = new JoinGroupRequest
-        {
-            GroupId = group,
-            SessionTimeoutMs = 10000,
-            RebalanceTimeoutMs = 10000,
-            ProtocolType = "consumer",
-            Protocols = [new JoinGroupRequest.JoinGroupRequestProtocol { Name = "range", Metadata = GroupsFixture.Subscription("t") }],
-        };
+        var request = Join(group, sessionTimeoutMs: 10000, rebalanceTimeoutMs: 10000);
         var first = await raw.SendAsync<JoinGroupResponse>(request, 4);
         Assert.Equal((short)ErrorCode.MemberIdRequired, first.ErrorCode);
         Assert.NotEmpty(first.MemberId);
@@ -99,14 +102,7 @@ public sealed class GroupsProtocolTests(GroupsFixture fixture) : IClassFixture<G
         // Kafka completes a join as soon as every member is waiting in it, not when the rebalance timeout expires.
         await using var raw = await RawKafkaClient.ConnectAsync(fixture.Bootstrap);
         var group = GroupsFixture.Unique("g");
-        var request = new JoinGroupRequest
-        {
-            GroupId = group,
-            SessionTimeoutMs = 30000,
-            RebalanceTimeoutMs = 120000,
-            ProtocolType = "consumer",
-            Protocols = [new JoinGroupRequest.JoinGroupRequestProtocol { Name = "range", Metadata = GroupsFixture.Subscription("t") }],
-        };
+        var request = Join(group, sessionTimeoutMs: 30000, rebalanceTimeoutMs: 120000);
         var joined = await raw.SendAsync<JoinGroupResponse>(request, 0);
         Assert.Equal(0, joined.ErrorCode);
         var sync = new SyncGroupRequest
