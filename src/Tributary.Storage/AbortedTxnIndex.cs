@@ -9,8 +9,8 @@ namespace Tributary.Storage;
 /// (producer id, first offset, last offset = the abort marker's offset, last stable offset after the abort).
 ///
 /// Why one file per partition rather than Kafka's one per segment: the entries are few (one per aborted
-/// transaction), and a single file keeps segment roll, retention and compaction free of producer concerns. Entries
-/// below the log start are simply never asked for.
+/// transaction), and a single file keeps segment roll and compaction free of producer concerns. When the log start
+/// moves past an entry's marker, the entry is dropped (<see cref="RemoveBelow"/>).
 ///
 /// Durability: entries are appended without fsync and the file is synced before each producer-state snapshot. At
 /// open, entries at or after the snapshot offset are dropped and rebuilt by the tail scan from the abort markers in
@@ -80,6 +80,27 @@ internal sealed class AbortedTxnIndex : IDisposable
     {
         if (_entries.RemoveAll(e => markerOffsets.Contains(e.LastOffset)) > 0)
         {
+            Rewrite();
+        }
+    }
+
+    /// <summary>
+    /// Drops the entries whose abort marker lies below <paramref name="logStartOffset"/> (retention or DeleteRecords
+    /// removed them from the log); durable on return. Kafka deletes a segment's index with the segment; without this
+    /// a partition with steady aborts would grow its index, in memory and on disk, for as long as it lives.
+    /// </summary>
+    public void RemoveBelow(long logStartOffset)
+    {
+        // Entries are in marker order: the ones to drop are a prefix.
+        int count = 0;
+        while (count < _entries.Count && _entries[count].LastOffset < logStartOffset)
+        {
+            count++;
+        }
+
+        if (count > 0)
+        {
+            _entries.RemoveRange(0, count);
             Rewrite();
         }
     }

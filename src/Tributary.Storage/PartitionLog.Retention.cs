@@ -42,6 +42,21 @@ public sealed partial class PartitionLog
                 RemoveOldestSegmentsLocked(count, _time.GetUtcNow().ToUnixTimeMilliseconds(), _config);
                 PublishLocked();
             }
+
+        ForgetAbortedBelowLogStart();
+    }
+
+    /// <summary>Outside the append lock: drops the aborted-transaction entries the log start has passed.</summary>
+    private void ForgetAbortedBelowLogStart()
+    {
+        try
+        {
+            _producers.ForgetAbortedBelow(LogStartOffset);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Only the file keeps the stale entries, which no fetch asks for; the next advance retries.
+        }
     }
 
     /// <summary>
@@ -104,6 +119,11 @@ public sealed partial class PartitionLog
         if (rolled)
         {
             ScheduleFlush();
+        }
+
+        if (count > 0)
+        {
+            ForgetAbortedBelowLogStart();
         }
 
         DeleteDueSegments(now);

@@ -67,6 +67,7 @@ public sealed partial class PartitionLog : IDisposable
         _state = null!;
         PublishLocked();
         _producers = ProducerStateManager.Load(fs, directory, segments, _logEndOffset); // PartitionLog.Producers.cs
+        ForgetAbortedBelowLogStart();
     }
 
     /// <summary>Raised (outside locks, on the flusher thread or the appending thread) whenever the high watermark moves.</summary>

@@ -266,6 +266,15 @@ internal sealed class ProducerStateManager : IDisposable
         }
     }
 
+    /// <summary>Drops the aborted transactions whose markers are below the new log start.</summary>
+    public void ForgetAbortedBelow(long logStartOffset)
+    {
+        lock (_sync)
+        {
+            _aborted.RemoveBelow(logStartOffset);
+        }
+    }
+
     public List<ActiveProducer> ActiveProducers()
     {
         lock (_sync)

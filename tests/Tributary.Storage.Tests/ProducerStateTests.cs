@@ -85,6 +85,44 @@ public sealed class ProducerStateTests
     }
 
     [Fact]
+    public async Task AbortedTransactionsTheLogStartHasPassedAreForgottenInMemoryAndOnDisk()
+    {
+        using var dir = new TempDir();
+        var config = new LogConfig { SegmentBytes = 300, FlushPolicy = FlushPolicy.PageCache };
+        var time = new ManualTime();
+        var markers = new List<long>();
+        using (var log = PartitionLog.Open(dir.Path, config, time))
+        {
+            // Ten aborted transactions of one producer, spread over several segments.
+            for (short epoch = 0; epoch < 10; epoch++)
+            {
+                await log.AppendAsync(Batch(7, epoch, 0, 2, transactional: true));
+                markers.Add((await log.AppendAsync(Marker(7, epoch, commit: false))).BaseOffset);
+            }
+
+            await log.AppendAsync(Batch(-1, -1, -1, 1));
+            Assert.Equal(10, log.AbortedTransactions(0, long.MaxValue).Count);
+
+            log.DeleteRecordsBefore(markers[3] + 1);
+            Assert.Equal(markers[4..], log.AbortedTransactions(0, long.MaxValue).Select(a => a.LastOffset));
+
+            // Size retention takes whole segments: the log start moves to a segment boundary, and the entries below
+            // it go with them.
+            log.Config = config with { RetentionBytes = 400 };
+            Assert.True(log.EnforceRetention() > 0);
+            Assert.Equal(markers.Where(m => m >= log.LogStartOffset), log.AbortedTransactions(0, long.MaxValue).Select(a => a.LastOffset));
+            Assert.True(log.LogStartOffset > markers[4], $"log start {log.LogStartOffset}");
+        }
+
+        // The file was rewritten too: a reopened log (its snapshot covers everything) reads the pruned entries.
+        long fileBytes = new FileInfo(Path.Combine(dir.Path, "aborted-transactions.txnindex")).Length;
+        using var reopened = PartitionLog.Open(dir.Path, config, time);
+        var left = reopened.AbortedTransactions(0, long.MaxValue);
+        Assert.Equal(markers.Where(m => m >= reopened.LogStartOffset), left.Select(a => a.LastOffset));
+        Assert.Equal(left.Count * 32, fileBytes);
+    }
+
+    [Fact]
     public async Task StateSurvivesReopenWithSnapshotsAndTailReplay()
     {
         using var dir = new TempDir();
