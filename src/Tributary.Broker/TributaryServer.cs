@@ -5,6 +5,7 @@ using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
 using Tributary.Broker.Transactions;
 using Tributary.Storage;
+using Tributary.Storage.Cleaning;
 
 namespace Tributary.Broker;
 
@@ -99,7 +100,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             var wildcard = IPAddress.Any.Equals(address) || IPAddress.IPv6Any.Equals(address);
             state.AdvertisedHost = config.AdvertisedHost ?? (wildcard ? "localhost" : config.ListenHost);
             state.AdvertisedPort = config.AdvertisedPort ?? listener.LocalEndPoint.Port;
-            logs.StartBackgroundTasks(settings.RetentionCheckIntervalMs, settings.Cleaner);
+            logs.StartBackgroundTasks(settings.RetentionCheckIntervalMs, settings.Cleaner, cleaner => ReportCleaning(cleaner, log));
             listener.Start();
             return Task.FromResult(new TributaryServer(config, state, logs, listener, ownedTempDir, groups, transactions));
         }
@@ -164,6 +165,19 @@ public sealed partial class TributaryServer : IAsyncDisposable
             new ListTransactionsHandler(transactions, state.Time),
         ]);
         return registry;
+    }
+
+    /// <summary>One line per cleaning pass, as Kafka's log-cleaner.log has: what was read and written, and how fast.</summary>
+    private static void ReportCleaning(LogCleaner cleaner, BrokerLog log)
+    {
+        cleaner.Cleaned += (partition, r) =>
+        {
+            double seconds = Math.Max(r.Elapsed.TotalSeconds, 1e-6);
+            log.Info($"log cleaner: cleaned {Path.GetFileName(partition.Directory)} offsets {r.FirstDirtyOffset}..{r.EndOffset}: " +
+                $"{r.SegmentsIn} segments into {r.SegmentsOut}, read {r.BytesRead / 1e6:F1} MB, wrote {r.BytesWritten / 1e6:F1} MB " +
+                $"in {r.Elapsed.TotalMilliseconds:F0} ms ({r.BytesRead / 1e6 / seconds:F1} MB/s read)");
+        };
+        cleaner.Failed += e => log.Error($"log cleaner: {e.Message}");
     }
 
     public async Task StopAsync()

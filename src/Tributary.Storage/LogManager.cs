@@ -125,7 +125,8 @@ public sealed class LogManager : IDisposable
     /// Starts retention (every <paramref name="retentionCheckIntervalMs"/>) and the log cleaner (one thread for all
     /// compacted logs of this manager; not started when <paramref name="cleaner"/> is null or disabled).
     /// </summary>
-    public void StartBackgroundTasks(long retentionCheckIntervalMs, CleanerOptions? cleaner)
+    /// <param name="observe">Called with the cleaner before its thread starts (to subscribe to its events).</param>
+    public void StartBackgroundTasks(long retentionCheckIntervalMs, CleanerOptions? cleaner, Action<LogCleaner>? observe = null)
     {
         if (_retention is not null)
         {
@@ -135,6 +136,7 @@ public sealed class LogManager : IDisposable
         if (cleaner is { Enabled: true })
         {
             _cleaner = new LogCleaner(() => _logs.Values, cleaner, _time);
+            observe?.Invoke(_cleaner);
             _cleaner.Start();
         }
 

@@ -42,9 +42,16 @@ public sealed class CompactionTests : IDisposable
 
         await SealAsync(log, model, _time);
         long sizeBefore = log.SizeInBytes;
-        var result = Cleaners.For(log, _time).Clean(log);
+        using var cleaner = Cleaners.For(log, _time);
+        var reported = new List<(PartitionLog Log, CleanResult Result)>();
+        cleaner.Cleaned += (l, r) => reported.Add((l, r));
+        var result = cleaner.Clean(log);
 
         Assert.True(result.Cleaned);
+        // The pass is reported (the broker logs it, with its bytes and speed), and the totals count it.
+        Assert.Equal([(log, result)], reported);
+        Assert.True(result.BytesRead > 0 && result.BytesWritten > 0 && result.BytesWritten < result.BytesRead);
+        Assert.Equal((result.BytesRead, result.BytesWritten), (cleaner.BytesRead, cleaner.BytesWritten));
         Assert.True(log.SizeInBytes < sizeBefore / 2, $"{log.SizeInBytes} of {sizeBefore}");
         model.AssertConsistent(log);
         var records = KeyedWorkload.ReadAll(log);

@@ -66,6 +66,12 @@ public sealed class LogCleaner : IDisposable
     /// <summary>Last failure, for diagnostics.</summary>
     public Exception? LastError { get; private set; }
 
+    /// <summary>After each pass over a log (on the cleaner thread): what it read, wrote and took, for the operator's log.</summary>
+    public event Action<PartitionLog, CleanResult>? Cleaned;
+
+    /// <summary>When a round fails (on the cleaner thread); the cleaner goes on with the next round after its backoff.</summary>
+    public event Action<Exception>? Failed;
+
     public void Start()
     {
         if (_thread is not null || !_options.Enabled)
@@ -93,6 +99,7 @@ public sealed class LogCleaner : IDisposable
             catch (Exception e) when (e is StorageException or IOException or InvalidRecordException or ObjectDisposedException or UnauthorizedAccessException)
             {
                 LastError = e;
+                Failed?.Invoke(e);
             }
 
             if (!cleaned)
@@ -271,7 +278,9 @@ public sealed class LogCleaner : IDisposable
         Interlocked.Add(ref _bytesRead, read);
         Interlocked.Add(ref _bytesWritten, written);
         Interlocked.Add(ref _cleaningTicks, started.Elapsed.Ticks);
-        return new CleanResult(segmentsIn, segmentsOut, read, written, plan.FirstDirtyOffset, end, started.Elapsed);
+        var result = new CleanResult(segmentsIn, segmentsOut, read, written, plan.FirstDirtyOffset, end, started.Elapsed);
+        Cleaned?.Invoke(log, result);
+        return result;
     }
 
     /// <summary>Fills the map from the first dirty offset; returns the offset after the last batch indexed (the map's end).</summary>
