@@ -83,6 +83,44 @@ public sealed class BenchSmokeTests : IAsyncLifetime
         Assert.Equal(2_999, producer.LastSequence);
     }
 
+    [Theory]
+    [InlineData(BenchClient.Librdkafka)]
+    [InlineData(BenchClient.DotNet)]
+    public async Task KeyedProduceFillsACompactedTopicCyclingOverTheKeys(BenchClient client)
+    {
+        // A compacted topic refuses records without keys, so this run fails unless every record carries one.
+        var topic = $"bench-keys-smoke-{client}";
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _server.BootstrapServers }).Build())
+        {
+            await admin.CreateTopicsAsync([new TopicSpecification
+            {
+                Name = topic, NumPartitions = 1, ReplicationFactor = 1, Configs = new() { ["cleanup.policy"] = "compact" },
+            }]);
+        }
+        var produce = new ProduceBenchmark(new ProducerConfig { BootstrapServers = _server.BootstrapServers },
+            new ProduceBenchOptions(topic, 1, RecordSize: 50, Count: 2_000, Client: client, Keys: 7));
+        var result = await produce.RunAsync(null, CancellationToken.None);
+        Assert.Equal((2_000, 0L), (result.Records, result.Errors));
+        Assert.Equal("7", result.Settings["keys"]);
+
+        using var consumer = new ConsumerBuilder<string, Ignore>(new ConsumerConfig
+        {
+            BootstrapServers = _server.BootstrapServers,
+            GroupId = "bench-keys",
+            EnablePartitionEof = true,
+        }).Build();
+        consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
+        var counts = new Dictionary<string, int>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        for (var r = consumer.Consume(TimeSpan.FromMilliseconds(100)); r?.IsPartitionEOF != true && DateTime.UtcNow < deadline; r = consumer.Consume(TimeSpan.FromMilliseconds(100)))
+        {
+            if (r is not null) counts[r.Message.Key] = counts.GetValueOrDefault(r.Message.Key) + 1;
+        }
+        Assert.Equal(Enumerable.Range(0, 7).Select(k => $"k{k:D11}"), counts.Keys.Order());
+        Assert.Equal(2_000, counts.Values.Sum());
+        Assert.All(counts.Values, n => Assert.InRange(n, 2_000 / 7, 2_000 / 7 + 1));
+    }
+
     [Fact]
     public async Task TransactionalProduceCommitsEveryRecord()
     {

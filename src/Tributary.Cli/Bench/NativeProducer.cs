@@ -70,10 +70,13 @@ public sealed unsafe class NativeProducer : IDisposable
     /// Queues up to <paramref name="count"/> copies of one payload to a partition in one call (rd_kafka_produce_batch),
     /// each stamped with the send time; returns how many were queued (fewer when librdkafka's queue is full).
     /// </summary>
-    public int TryProduceMany(int partition, ReadOnlySpan<byte> value, int count, long sendTimestamp)
+    /// With <paramref name="keys"/> holding any, record i gets key number <paramref name="nextKey"/> + i (librdkafka
+    /// copies keys), and <paramref name="nextKey"/> moves past the records queued.
+    public int TryProduceMany(int partition, ReadOnlySpan<byte> value, int count, long sendTimestamp, BenchKeys keys, ref long nextKey)
     {
         var messages = stackalloc LibrdkafkaMessage[count];
         fixed (byte* payload = value)
+        fixed (byte* keyTable = keys.Table)
         {
             for (var i = 0; i < count; i++)
             {
@@ -81,8 +84,15 @@ public sealed unsafe class NativeProducer : IDisposable
                 messages[i].Payload = (IntPtr)payload;
                 messages[i].Length = (nuint)value.Length;
                 messages[i].Private = (IntPtr)sendTimestamp;
+                if (keys.Count > 0)
+                {
+                    messages[i].Key = (IntPtr)(keyTable + keys.Offset(nextKey + i));
+                    messages[i].KeyLength = BenchKeys.Width;
+                }
             }
-            return _api.ProduceBatch(_topic, partition, MsgFlagCopy, messages, count);
+            var queued = _api.ProduceBatch(_topic, partition, MsgFlagCopy, messages, count);
+            nextKey += queued;
+            return queued;
         }
     }
 

@@ -18,7 +18,8 @@ public sealed record ProduceBenchOptions(
     CompressionType Compression = CompressionType.None,
     BenchClient Client = BenchClient.Librdkafka,
     bool Idempotence = false,
-    int TransactionalCommitMs = 0);
+    int TransactionalCommitMs = 0,
+    int Keys = 0);
 
 /// <summary>
 /// Which API drives librdkafka: its C API directly (the broker is what is measured), or Confluent.Kafka's .NET
@@ -33,6 +34,8 @@ public enum BenchClient { Librdkafka, DotNet }
 /// per-record allocation. With <see cref="ProduceBenchOptions.Idempotence"/> producers are idempotent; with
 /// <see cref="ProduceBenchOptions.TransactionalCommitMs"/> each producer has its own transactional.id and commits a
 /// transaction every that many milliseconds (commit flushes the transaction's records first, as librdkafka requires).
+/// With <see cref="ProduceBenchOptions.Keys"/> records carry keys cycling over that many distinct 12-byte keys, which a
+/// compacted topic needs (and which gives its cleaner something to do).
 /// </summary>
 public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOptions options)
 {
@@ -97,6 +100,7 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
                 ["idempotence"] = (options.Idempotence || Transactional) ? "true" : "false",
                 ["transactional.commit.ms"] = options.TransactionalCommitMs.ToString(),
                 ["transactions.committed"] = Interlocked.Read(ref _transactions).ToString(),
+                ["keys"] = options.Keys.ToString(),
             },
             Interlocked.Read(ref _errors));
     }
@@ -131,6 +135,8 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
         var config = ProducerConfig(index).Where(kv => kv.Value is not null).ToDictionary(kv => kv.Key, kv => kv.Value);
         var payload = new byte[options.RecordSize];
         Random.Shared.NextBytes(payload);
+        var keys = BenchKeys.Create(options.Keys);
+        long nextKey = index;
         using var producer = new NativeProducer(config, options.Topic);
         producer.OnDelivery = (error, sent) =>
         {
@@ -160,7 +166,7 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
             var p = turn++ % options.Partitions;
             var want = (int)Math.Min(Run, count - sent);
             var now = Stopwatch.GetTimestamp();
-            var queued = producer.TryProduceMany(p, payload, want, now);
+            var queued = producer.TryProduceMany(p, payload, want, now, keys, ref nextKey);
             sent += queued;
             // Serve delivery reports as they come; wait a little when librdkafka's queue is full.
             producer.Poll(queued < want ? 10 : 0);
@@ -195,8 +201,9 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
         Random.Shared.NextBytes(payload);
         var sendTimes = Enumerable.Range(0, options.Partitions).Select(_ => new SendTimes()).ToArray();
         var partitions = Enumerable.Range(0, options.Partitions).Select(p => new TopicPartition(options.Topic, p)).ToArray();
-        var message = new Message<Null, byte[]> { Value = payload };
-        Action<DeliveryReport<Null, byte[]>> onDelivery = report =>
+        var keys = BenchKeys.Create(options.Keys);
+        var message = new Message<byte[]?, byte[]> { Value = payload };
+        Action<DeliveryReport<byte[]?, byte[]>> onDelivery = report =>
         {
             var sent = sendTimes[report.Partition.Value].PopOldest();
             if (report.Error.IsError)
@@ -208,7 +215,7 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
             if (measuring.IsSet)
                 histogram.RecordValue(Math.Max(1, (Stopwatch.GetTimestamp() - sent) * 1_000_000 / Stopwatch.Frequency));
         };
-        using var producer = new ProducerBuilder<Null, byte[]>(config).Build();
+        using var producer = new ProducerBuilder<byte[]?, byte[]>(config).Build();
         var commitEvery = Stopwatch.Frequency * options.TransactionalCommitMs / 1000;
         if (Transactional)
         {
@@ -226,6 +233,8 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
                 txnStart = Stopwatch.GetTimestamp();
             }
             var p = (int)((i + index) % options.Partitions);
+            // Confluent.Kafka copies the key into librdkafka before Produce returns, so one array serves every record.
+            message.Key = keys.Next(i + index);
             var times = sendTimes[p];
             while (true)
             {
@@ -235,7 +244,7 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
                     producer.Produce(partitions[p], message, onDelivery);
                     break;
                 }
-                catch (ProduceException<Null, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+                catch (ProduceException<byte[]?, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
                 {
                     times.TakeBackNewest();
                     producer.Poll(TimeSpan.FromMilliseconds(10));

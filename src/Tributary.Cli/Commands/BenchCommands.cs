@@ -51,15 +51,22 @@ public static class BenchCommands
             DefaultValueFactory = _ => 0,
         };
 
+        var keys = new Option<int>("--keys")
+        {
+            Description = "Give records keys, cycling over this many distinct keys (what a compacted topic needs); 0: no keys",
+            DefaultValueFactory = _ => 0,
+        };
+
         var command = new Command("produce", "Records/s, MB/s and acknowledgement latency of producers")
         {
-            Topic, Partitions, Size, count, duration, warmup, producers, acks, linger, batch, compression, client, idempotence, transactionalCommit, Idle, ServerPid, Json,
+            Topic, Partitions, Size, count, duration, warmup, producers, acks, linger, batch, compression, client, idempotence, transactionalCommit, keys, Idle, ServerPid, Json,
         };
         command.SetGuardedAction(async (parse, ct) =>
         {
             var topic = parse.GetValue(Topic) ?? "bench-produce";
             var ackMode = ParseAcks(parse.GetValue(acks)!);
             if (parse.GetValue(transactionalCommit) < 0) throw new CliException("--transactional-commit-ms must be 0 or more");
+            if (parse.GetValue(keys) is < 0 or > int.MaxValue / BenchKeys.Width) throw new CliException("--keys must be between 0 and 178956970");
             if ((parse.GetValue(idempotence) || parse.GetValue(transactionalCommit) > 0) && ackMode != Acks.All)
                 throw new CliException("idempotent and transactional producers need --acks all");
             var partitions = await EnsureTopicAsync(parse, topic, parse.GetValue(Partitions));
@@ -68,7 +75,7 @@ public static class BenchCommands
                 ackMode, parse.GetValue(linger), parse.GetValue(batch),
                 Enum.Parse<CompressionType>(parse.GetValue(compression)!, ignoreCase: true),
                 parse.GetValue(client) == "dotnet" ? BenchClient.DotNet : BenchClient.Librdkafka,
-                parse.GetValue(idempotence), parse.GetValue(transactionalCommit));
+                parse.GetValue(idempotence), parse.GetValue(transactionalCommit), parse.GetValue(keys));
             var benchmark = new ProduceBenchmark(ClientOptions.ProducerConfig(parse), options);
             var result = await WithSurroundingsAsync(parse, ct, () => WithProgressAsync("produced", parse.GetValue(Json), p => benchmark.RunAsync(p, ct)));
             return Report(result, parse.GetValue(Json));
