@@ -30,6 +30,34 @@ public sealed class CleanerMapTests
     }
 
     [Fact]
+    public void A_reset_map_forgets_every_key_and_grows_again_under_its_new_budget()
+    {
+        // The cleaner keeps one map and resets it for each pass: nothing of a pass may leak into the next.
+        var map = new OffsetMap(OffsetMap.SlotsFor(24L * 1_000_000, 400_000));
+        for (long offset = 0; offset < 200_000; offset++)
+        {
+            map.Put(Encoding.ASCII.GetBytes($"old-{offset}"), offset);
+        }
+
+        foreach (int budget in new[] { 1_000, 500_000, 200 })
+        {
+            map.Reset(OffsetMap.SlotsFor(24L * 1_000_000, budget));
+            Assert.Equal((0, -1L), (map.Count, map.LatestOffset));
+            Assert.Equal(-1, map.Get(Encoding.ASCII.GetBytes("old-7")));
+            int keys = Math.Min(budget / 2, map.Capacity);
+            for (long offset = 1_000_000; offset < 1_000_000 + keys; offset++)
+            {
+                map.Put(Encoding.ASCII.GetBytes($"new-{offset}"), offset);
+            }
+
+            Assert.Equal(keys, map.Count);
+            var offsets = new List<long>();
+            map.ForEachOffset(offsets.Add);
+            Assert.Equal(Enumerable.Range(1_000_000, keys).Select(o => (long)o), offsets.Order());
+        }
+    }
+
+    [Fact]
     public void NoneSet_agrees_with_a_plain_set_of_offsets()
     {
         Gen.Select(Gen.Long[0, 1000], Gen.Int[1, 700], Gen.Long[0, 700].Array[0, 20], Gen.Long[0, 800], Gen.Int[0, 150]).Sample(sample =>

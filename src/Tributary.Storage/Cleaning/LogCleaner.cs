@@ -40,6 +40,8 @@ public sealed class LogCleaner : IDisposable
     private readonly CleanerOptions _options;
     private readonly TimeProvider _time;
     private readonly Throttler _throttler;
+    private readonly OffsetMap _map;
+    private readonly ArrayBufferWriter<byte> _groupBuffer = new(WriteChunk + (64 << 10));
     private readonly CancellationTokenSource _stop = new();
     private readonly AutoResetEvent _wake = new(false);
     private Thread? _thread;
@@ -56,6 +58,7 @@ public sealed class LogCleaner : IDisposable
         _options = options;
         _time = time;
         _throttler = new Throttler(options.IoMaxBytesPerSecond);
+        _map = new OffsetMap(16);
     }
 
     /// <summary>Totals since start, for metrics and benchmarks.</summary>
@@ -211,6 +214,15 @@ public sealed class LogCleaner : IDisposable
     /// <summary>One cleaning pass over <paramref name="log"/>, whatever its dirty ratio (tests and the admin path use it directly).</summary>
     public CleanResult Clean(PartitionLog log)
     {
+        // One pass at a time: passes share the key map and the write buffer.
+        lock (_map)
+        {
+            return CleanPass(log);
+        }
+    }
+
+    private CleanResult CleanPass(PartitionLog log)
+    {
         var started = Stopwatch.StartNew();
         long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         var config = log.Config;
@@ -222,7 +234,8 @@ public sealed class LogCleaner : IDisposable
 
         var token = _stop.Token;
         long read = 0, written = 0;
-        var map = new OffsetMap(OffsetMap.SlotsFor(_options.DedupeBufferSize, plan.DirtyRecords));
+        var map = _map;
+        map.Reset(OffsetMap.SlotsFor(_options.DedupeBufferSize, plan.DirtyRecords));
         long end = BuildOffsetMap(log, plan, map, ref read, token);
         if (end <= plan.FirstDirtyOffset && plan.DirtyBytes > 0)
         {
@@ -360,7 +373,8 @@ public sealed class LogCleaner : IDisposable
     {
         var fs = log.FileSystem;
         var cleaned = LogSegment.Create(fs, log.Directory, group[0].BaseOffset, now, PartitionLog.CleanedSuffix);
-        var buffer = new ArrayBufferWriter<byte>(WriteChunk + (64 << 10));
+        var buffer = _groupBuffer;
+        buffer.ResetWrittenCount();
         long bufferStart = 0, syncedTo = 0;
         try
         {

@@ -21,9 +21,13 @@ internal sealed class OffsetMap
     // One array of 24-byte slots, so a probe costs one cache miss, not three. OffsetPlusOne is 0 in an empty slot
     // (the array comes zeroed; no fill pass). The array starts small and doubles up to the budget: a log with few
     // distinct keys then probes a table that fits in cache, not one sized for every record of the pass.
-    private Slot[] _slots;
-    private readonly int _maxSlots;
+    private Slot[] _slots = [];
+    private int _maxSlots;
     private int _growAt;
+    // Every table this map has used, by length, kept for the next pass (Reset): the cleaner then allocates its tables
+    // once, not every pass; each would be a large-object allocation, and enough of them force full collections
+    // that pause the whole broker. At most about twice the largest table stays allocated.
+    private readonly Dictionary<int, Slot[]> _tables = [];
 
     private struct Slot
     {
@@ -33,12 +37,31 @@ internal sealed class OffsetMap
     }
 
     /// <param name="slots">The most slots the budget allows.</param>
-    public OffsetMap(int slots)
+    public OffsetMap(int slots) => Reset(slots);
+
+    /// <summary>Empties the map for a new pass with a new budget of <paramref name="slots"/>, reusing its tables.</summary>
+    public void Reset(int slots)
     {
         _maxSlots = Math.Max(slots, 16);
-        _slots = new Slot[Math.Min(_maxSlots, InitialSlots)];
+        _slots = Table(Math.Min(_maxSlots, InitialSlots));
         _growAt = GrowThreshold(_slots.Length);
         Capacity = (int)(_maxSlots * LoadFactor);
+        Count = 0;
+        LatestOffset = -1;
+    }
+
+    /// <summary>An empty table of <paramref name="length"/> slots: a kept one, cleared, or a new one.</summary>
+    private Slot[] Table(int length)
+    {
+        if (_tables.TryGetValue(length, out var table))
+        {
+            Array.Clear(table);
+            return table;
+        }
+
+        table = new Slot[length];
+        _tables[length] = table;
+        return table;
     }
 
     /// <summary>The slots a memory budget buys, or fewer when <paramref name="expectedKeys"/> needs fewer.</summary>
@@ -46,7 +69,7 @@ internal sealed class OffsetMap
         (int)Math.Clamp(Math.Min(budgetBytes / BytesPerEntry, (long)(expectedKeys / LoadFactor) + 16), 16, Array.MaxLength);
 
     /// <summary>Keys the map accepts before it counts as full.</summary>
-    public int Capacity { get; }
+    public int Capacity { get; private set; }
     public int Count { get; private set; }
     public bool IsFull => Count >= Capacity;
     /// <summary>Largest offset put so far (-1 when empty).</summary>
@@ -81,7 +104,7 @@ internal sealed class OffsetMap
     private void Grow()
     {
         var old = _slots;
-        var slots = new Slot[(int)Math.Min((long)old.Length * 2, _maxSlots)];
+        var slots = Table((int)Math.Min((long)old.Length * 2, _maxSlots));
         foreach (var entry in old)
         {
             if (entry.OffsetPlusOne != 0)
