@@ -94,6 +94,25 @@ public sealed class CompactionTests : IDisposable
     }
 
     [Fact]
+    public void The_cleaner_thread_runs_at_the_lowest_cpu_priority()
+    {
+        Assert.True(OperatingSystem.IsLinux(), "this check reads /proc");
+        using var cleaner = new LogCleaner(() => [], new CleanerOptions(), _time);
+        cleaner.Start();
+        // The thread's own stat line: its name is field 2 (in parentheses), its nice value field 19.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        string? stat = null;
+        for (; stat is null && DateTime.UtcNow < deadline; Thread.Sleep(stat is null ? 5 : 0))
+        {
+            stat = Directory.GetDirectories("/proc/self/task")
+                .Select(task => System.IO.File.ReadAllText(Path.Combine(task, "stat")))
+                .FirstOrDefault(line => line.Contains("(tributary-log-c)", StringComparison.Ordinal) && line[(line.LastIndexOf(')') + 2)..].Split(' ')[16] == "19");
+        }
+
+        Assert.NotNull(stat);
+    }
+
+    [Fact]
     public async Task The_active_segment_is_never_touched_and_a_reopened_log_reads_the_same()
     {
         var model = new KeyedWorkload();

@@ -82,7 +82,7 @@ public sealed class LogCleaner : IDisposable
             return;
         }
 
-        _thread = new Thread(Run) { IsBackground = true, Name = "tributary-log-cleaner", Priority = ThreadPriority.BelowNormal };
+        _thread = new Thread(Run) { IsBackground = true, Name = "tributary-log-cleaner" };
         _thread.Start();
     }
 
@@ -91,6 +91,7 @@ public sealed class LogCleaner : IDisposable
 
     private void Run()
     {
+        BackgroundPriority.LowerCurrentThread();
         var token = _stop.Token;
         while (!token.IsCancellationRequested)
         {
