@@ -63,29 +63,16 @@ public sealed class RecordReader
         var body = batch[RecordBatchHeader.HeaderSize..header.TotalSize];
         var records = header.Codec == CompressionCodec.None ? body : CompressionCodecs.Decompress(header.Codec, body);
         long logAppendTime = header.IsLogAppendTime ? header.MaxTimestamp : -1;
-        int position = 0;
-        for (int i = 0; i < header.RecordsCount; i++)
+        foreach (var record in new RecordPrefixes(records, header.RecordsCount))
         {
-            int length = RecordVarint.ReadVarint(records, ref position);
-            if (length < 0 || length > records.Length - position)
-            {
-                throw new InvalidRecordException("Record length runs past the end of the batch.");
-            }
-
-            int end = position + length;
-            int p = position + 1; // attributes: unused in magic 2
-            long delta = RecordVarint.ReadVarlong(records[..end], ref p);
-            int offsetDelta = RecordVarint.ReadVarint(records[..end], ref p);
-            long recordTimestamp = logAppendTime >= 0 ? logAppendTime : header.BaseTimestamp + delta;
-            long recordOffset = header.BaseOffset + offsetDelta;
+            long recordTimestamp = logAppendTime >= 0 ? logAppendTime : header.BaseTimestamp + record.TimestampDelta;
+            long recordOffset = header.BaseOffset + record.OffsetDelta;
             if (recordTimestamp >= timestamp && recordOffset >= minOffset)
             {
                 offset = recordOffset;
                 foundTimestamp = recordTimestamp;
                 return true;
             }
-
-            position = end;
         }
 
         offset = -1;
@@ -105,21 +92,14 @@ public sealed class RecordReader
         }
 
         var span = _records.Span;
-        int length = RecordVarint.ReadVarint(span, ref _position);
-        if (length < 0 || length > span.Length - _position)
-        {
-            throw new InvalidRecordException("Record length runs past the end of the batch.");
-        }
-
-        int end = _position + length;
+        var prefix = RecordPrefixes.ReadAt(span, _position, _read);
+        int end = prefix.End;
         var recordSpan = span[..end];
-        int p = _position + 1; // attributes: unused in magic 2
-        long timestampDelta = RecordVarint.ReadVarlong(recordSpan, ref p);
-        int offsetDelta = RecordVarint.ReadVarint(recordSpan, ref p);
-        var key = ReadBytes(recordSpan, ref p);
+        ReadOnlyMemory<byte>? key = prefix.HasKey ? _records.Slice(prefix.KeyStart, prefix.KeyLength) : (ReadOnlyMemory<byte>?)null;
+        int p = prefix.ValueStart;
         var value = ReadBytes(recordSpan, ref p);
         int headerCount = RecordVarint.ReadVarint(recordSpan, ref p);
-        if (headerCount < 0 || headerCount > length)
+        if (headerCount < 0 || headerCount > end - prefix.Start)
         {
             throw new InvalidRecordException("Invalid record header count.");
         }
@@ -144,8 +124,8 @@ public sealed class RecordReader
 
         _position = end;
         _read++;
-        long timestamp = _logAppendTime >= 0 ? _logAppendTime : _baseTimestamp + timestampDelta;
-        record = new DecodedRecord(_baseOffset + offsetDelta, timestamp, key, value, headers);
+        long timestamp = _logAppendTime >= 0 ? _logAppendTime : _baseTimestamp + prefix.TimestampDelta;
+        record = new DecodedRecord(_baseOffset + prefix.OffsetDelta, timestamp, key, value, headers);
         return true;
     }
 

@@ -71,22 +71,13 @@ internal static class BatchRewriter
         }
 
         var data = Records(batch, header);
-        int position = 0;
-        long baseOffset = header.BaseOffset;
-        for (int i = 0; i < header.RecordsCount; i++)
+        foreach (var record in new RecordPrefixes(data, header.RecordsCount))
         {
-            int length = RecordVarint.ReadVarint(data, ref position);
-            int end = position + length;
-            int p = position + 1;
-            _ = RecordVarint.ReadVarlong(data, ref p);
-            long offset = baseOffset + RecordVarint.ReadVarint(data, ref p);
-            int keyLength = RecordVarint.ReadVarint(data, ref p);
-            if (offset >= fromOffset && keyLength >= 0)
+            long offset = header.BaseOffset + record.OffsetDelta;
+            if (offset >= fromOffset && record.HasKey)
             {
-                map.Put(data.Slice(p, keyLength), offset);
+                map.Put(data.Slice(record.KeyStart, record.KeyLength), offset);
             }
-
-            position = end;
         }
 
         return true;
@@ -129,23 +120,14 @@ internal static class BatchRewriter
         {
             int retained = 0;
             bool tombstoneKept = false;
-            int position = 0;
-            for (int i = 0; i < count; i++)
+            foreach (var record in new RecordPrefixes(data, count))
             {
-                ref var slice = ref slices[i];
-                slice.Start = position;
-                int length = RecordVarint.ReadVarint(data, ref position);
-                if (length < 0 || length > data.Length - position)
-                {
-                    throw new InvalidRecordException("Record length runs past the end of the batch.");
-                }
-
-                slice.End = position + length;
-                int p = position + 1;
-                slice.TimestampDelta = RecordVarint.ReadVarlong(data, ref p);
-                slice.TimestampEnd = p;
-                long offset = header.BaseOffset + RecordVarint.ReadVarint(data, ref p);
-                int keyLength = RecordVarint.ReadVarint(data, ref p);
+                ref var slice = ref slices[record.Index];
+                slice.Start = record.Start;
+                slice.End = record.End;
+                slice.TimestampDelta = record.TimestampDelta;
+                slice.TimestampEnd = record.TimestampEnd;
+                long offset = header.BaseOffset + record.OffsetDelta;
                 bool retain;
                 if (header.IsControl)
                 {
@@ -156,7 +138,7 @@ internal static class BatchRewriter
                 {
                     retain = true;
                 }
-                else if (keyLength < 0)
+                else if (!record.HasKey)
                 {
                     // No key can be compacted: Kafka's cleaner drops such records (a log written before the topic
                     // became compacted may hold them; appends to a compacted topic refuse them).
@@ -164,8 +146,8 @@ internal static class BatchRewriter
                 }
                 else
                 {
-                    var key = data.Slice(p, keyLength);
-                    p += keyLength;
+                    var key = data.Slice(record.KeyStart, record.KeyLength);
+                    int p = record.ValueStart;
                     bool tombstone = RecordVarint.ReadVarint(data, ref p) < 0;
                     retain = map.Get(key) <= offset && !(tombstone && nowMs >= horizon);
                     tombstoneKept |= retain && tombstone;
@@ -173,7 +155,6 @@ internal static class BatchRewriter
 
                 slice.Retain = retain;
                 retained += retain ? 1 : 0;
-                position = slice.End;
             }
 
             bool setHorizon = tombstoneKept && !hasHorizon;

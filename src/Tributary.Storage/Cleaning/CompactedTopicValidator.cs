@@ -52,25 +52,12 @@ internal static class CompactedTopicValidator
         byte[]? decompressed = header.Codec == CompressionCodec.None ? null
             : CompressionCodecs.Decompress(header.Codec, batch[RecordBatchHeader.HeaderSize..]);
         ReadOnlySpan<byte> data = decompressed ?? batch[RecordBatchHeader.HeaderSize..];
-        int position = 0;
-        for (int i = 0; i < header.RecordsCount; i++)
+        foreach (var record in new RecordPrefixes(data, header.RecordsCount))
         {
-            int length = RecordVarint.ReadVarint(data, ref position);
-            if (length < 0 || length > data.Length - position)
+            if (!record.HasKey)
             {
-                throw new InvalidRecordException("Record length runs past the end of the batch.");
+                (errors ??= []).Add(new RecordError(record.Index, $"Compacted topic cannot accept message without key in topic partition {topicPartition}."));
             }
-
-            int end = position + length;
-            int p = position + 1; // attributes
-            _ = RecordVarint.ReadVarlong(data, ref p); // timestamp delta
-            _ = RecordVarint.ReadVarint(data, ref p); // offset delta
-            if (RecordVarint.ReadVarint(data, ref p) < 0)
-            {
-                (errors ??= []).Add(new RecordError(i, $"Compacted topic cannot accept message without key in topic partition {topicPartition}."));
-            }
-
-            position = end;
         }
     }
 }

@@ -16,6 +16,57 @@ public sealed class RecordBatchTests
             Gen.Long[-1000, 100_000]);
 
     [Fact]
+    public void Record_prefixes_agree_with_the_full_reader()
+    {
+        Gen.Select(GenRecord.Array[1, 30], Gen.Long[0, 2_000_000_000_000L]).Sample((records, baseTimestamp) =>
+        {
+            var builder = new RecordBatchBuilder { BaseOffset = 1000 };
+            foreach (var r in records)
+            {
+                builder.Add(baseTimestamp + r.TimestampDelta, r.Key, r.Value, r.Headers);
+            }
+
+            var batch = builder.Build();
+            var header = new RecordBatchHeader(batch);
+            var decoded = RecordReader.ReadAll(batch).ToList();
+            var data = batch.AsSpan(RecordBatchHeader.HeaderSize);
+            int seen = 0;
+            foreach (var prefix in new RecordPrefixes(data, header.RecordsCount))
+            {
+                var full = decoded[prefix.Index];
+                Assert.Equal(seen++, prefix.Index);
+                Assert.Equal(full.Offset, header.BaseOffset + prefix.OffsetDelta);
+                Assert.Equal(full.Timestamp, header.BaseTimestamp + prefix.TimestampDelta);
+                Assert.Equal(full.Key is not null, prefix.HasKey);
+                if (full.Key is { } key)
+                {
+                    Assert.True(key.Span.SequenceEqual(data.Slice(prefix.KeyStart, prefix.KeyLength)));
+                }
+
+                int p = prefix.ValueStart;
+                Assert.Equal(full.Value?.Length ?? -1, RecordVarint.ReadVarint(data, ref p));
+            }
+
+            Assert.Equal(records.Length, seen);
+        });
+    }
+
+    [Fact]
+    public void Record_prefixes_refuse_a_length_past_the_end()
+    {
+        var batch = new RecordBatchBuilder().Add(1, [1, 2, 3], [4, 5, 6]).Build();
+        var data = batch.AsSpan(RecordBatchHeader.HeaderSize).ToArray();
+        data[0] = 0x7E; // the first record's length varint: 63, more than is there
+        var error = Assert.Throws<InvalidRecordException>(() =>
+        {
+            foreach (var _ in new RecordPrefixes(data, 1))
+            {
+            }
+        });
+        Assert.Contains("past the end", error.Message);
+    }
+
+    [Fact]
     public void Builder_and_reader_round_trip_every_codec()
     {
         var codecs = new[] { (CompressionCodec.None, false), (CompressionCodec.Gzip, false), (CompressionCodec.Snappy, false),
