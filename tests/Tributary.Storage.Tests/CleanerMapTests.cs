@@ -32,16 +32,18 @@ public sealed class CleanerMapTests
     [Fact]
     public void A_reset_map_forgets_every_key_and_grows_again_under_its_new_budget()
     {
-        // The cleaner keeps one map and resets it for each pass: nothing of a pass may leak into the next.
-        var map = new OffsetMap(OffsetMap.SlotsFor(24L * 1_000_000, 400_000));
+        // The cleaner keeps one map and resets it for each pass: nothing of a pass may leak into the next, and what
+        // it keeps of its tables stays within its retain limit whatever budgets the passes had.
+        const long RetainLimit = 24L * 1_000_000;
+        var map = new OffsetMap(OffsetMap.SlotsFor(RetainLimit, 400_000), RetainLimit);
         for (long offset = 0; offset < 200_000; offset++)
         {
             map.Put(Encoding.ASCII.GetBytes($"old-{offset}"), offset);
         }
 
-        foreach (int budget in new[] { 1_000, 500_000, 200 })
+        foreach (int budget in new[] { 1_000, 500_000, 200, 300_001, 700_003, 123_457 })
         {
-            map.Reset(OffsetMap.SlotsFor(24L * 1_000_000, budget));
+            map.Reset(OffsetMap.SlotsFor(RetainLimit, budget));
             Assert.Equal((0, -1L), (map.Count, map.LatestOffset));
             Assert.Equal(-1, map.Get(Encoding.ASCII.GetBytes("old-7")));
             int keys = Math.Min(budget / 2, map.Capacity);
@@ -54,6 +56,7 @@ public sealed class CleanerMapTests
             var offsets = new List<long>();
             map.ForEachOffset(offsets.Add);
             Assert.Equal(Enumerable.Range(1_000_000, keys).Select(o => (long)o), offsets.Order());
+            Assert.InRange(map.RetainedBytes, 1, RetainLimit);
         }
     }
 

@@ -58,7 +58,7 @@ public sealed class LogCleaner : IDisposable
         _options = options;
         _time = time;
         _throttler = new Throttler(options.IoMaxBytesPerSecond);
-        _map = new OffsetMap(16);
+        _map = new OffsetMap(16, retainBytes: options.DedupeBufferSize);
     }
 
     /// <summary>Totals since start, for metrics and benchmarks.</summary>

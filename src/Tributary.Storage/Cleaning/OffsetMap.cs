@@ -24,10 +24,12 @@ internal sealed class OffsetMap
     private Slot[] _slots = [];
     private int _maxSlots;
     private int _growAt;
-    // Every table this map has used, by length, kept for the next pass (Reset): the cleaner then allocates its tables
-    // once, not every pass; each would be a large-object allocation, and enough of them force full collections
-    // that pause the whole broker. At most about twice the largest table stays allocated.
+    // The power-of-two tables this map has used, kept for the next pass (Reset) while they fit in the retain limit
+    // (the dedupe budget): the cleaner then allocates its usual tables once, not every pass; each would be a
+    // large-object allocation, and enough of them force full collections that pause the whole broker. A table cut
+    // to the budget (not a power of two) is allocated when needed and not kept, so what stays is bounded.
     private readonly Dictionary<int, Slot[]> _tables = [];
+    private readonly long _retainLimit;
 
     private struct Slot
     {
@@ -37,7 +39,15 @@ internal sealed class OffsetMap
     }
 
     /// <param name="slots">The most slots the budget allows.</param>
-    public OffsetMap(int slots) => Reset(slots);
+    /// <param name="retainBytes">How much of its tables the map may keep between passes; by default its budget.</param>
+    public OffsetMap(int slots, long retainBytes = -1)
+    {
+        _retainLimit = retainBytes >= 0 ? retainBytes : (long)Math.Max(slots, 16) * BytesPerEntry;
+        Reset(slots);
+    }
+
+    /// <summary>Bytes of tables kept for later passes (never more than the retain limit).</summary>
+    internal long RetainedBytes { get; private set; }
 
     /// <summary>Empties the map for a new pass with a new budget of <paramref name="slots"/>, reusing its tables.</summary>
     public void Reset(int slots)
@@ -60,7 +70,13 @@ internal sealed class OffsetMap
         }
 
         table = new Slot[length];
-        _tables[length] = table;
+        long bytes = (long)length * BytesPerEntry;
+        if (BitOperations.IsPow2(length) && RetainedBytes + bytes <= _retainLimit)
+        {
+            _tables[length] = table;
+            RetainedBytes += bytes;
+        }
+
         return table;
     }
 
