@@ -48,10 +48,7 @@ internal static class BatchRewriter
 
     private struct RecordSlice
     {
-        public int Start;
-        public int End;
-        public int TimestampEnd;
-        public long TimestampDelta;
+        public RecordPrefix Record;
         public bool Retain;
     }
 
@@ -123,10 +120,7 @@ internal static class BatchRewriter
             foreach (var record in new RecordPrefixes(data, count))
             {
                 ref var slice = ref slices[record.Index];
-                slice.Start = record.Start;
-                slice.End = record.End;
-                slice.TimestampDelta = record.TimestampDelta;
-                slice.TimestampEnd = record.TimestampEnd;
+                slice.Record = record;
                 long offset = header.BaseOffset + record.OffsetDelta;
                 bool retain;
                 if (header.IsControl)
@@ -175,11 +169,12 @@ internal static class BatchRewriter
             records.ResetWrittenCount();
             for (int i = 0; i < count; i++)
             {
-                ref var slice = ref slices[i];
-                if (!slice.Retain)
+                if (!slices[i].Retain)
                 {
                     continue;
                 }
+
+                var slice = slices[i].Record;
 
                 if (newBase == baseTimestamp)
                 {
