@@ -91,13 +91,7 @@ internal sealed class AbortedTxnIndex : IDisposable
     /// </summary>
     public void RemoveBelow(long logStartOffset)
     {
-        // Entries are in marker order: the ones to drop are a prefix.
-        int count = 0;
-        while (count < _entries.Count && _entries[count].LastOffset < logStartOffset)
-        {
-            count++;
-        }
-
+        int count = FirstEndingAtOrAfter(logStartOffset);
         if (count > 0)
         {
             _entries.RemoveRange(0, count);
@@ -138,22 +132,30 @@ internal sealed class AbortedTxnIndex : IDisposable
     /// <summary>Aborted transactions that overlap [<paramref name="from"/>, <paramref name="toExclusive"/>).</summary>
     public List<AbortedTxn> Overlapping(long from, long toExclusive)
     {
-        // Entries are in marker order, so the ones ending at or after `from` are a suffix: find it by binary search.
-        int lo = 0, hi = _entries.Count;
-        while (lo < hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            if (_entries[mid].LastOffset < from) lo = mid + 1;
-            else hi = mid;
-        }
-
         var result = new List<AbortedTxn>();
-        for (int i = lo; i < _entries.Count; i++)
+        for (int i = FirstEndingAtOrAfter(from); i < _entries.Count; i++)
         {
             if (_entries[i].FirstOffset < toExclusive) result.Add(_entries[i]);
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// The index of the first entry whose marker is at or after <paramref name="offset"/>. Entries are in marker
+    /// order, so the ones before it (ending below the offset) are a prefix: found by binary search.
+    /// </summary>
+    private int FirstEndingAtOrAfter(long offset)
+    {
+        int lo = 0, hi = _entries.Count;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (_entries[mid].LastOffset < offset) lo = mid + 1;
+            else hi = mid;
+        }
+
+        return lo;
     }
 
     public void Sync() => _file?.Flush();
