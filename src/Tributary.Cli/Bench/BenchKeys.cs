@@ -32,6 +32,6 @@ public sealed class BenchKeys
     /// <summary>Where the key of record <paramref name="sequence"/> starts in <see cref="Table"/>.</summary>
     public int Offset(long sequence) => (int)(sequence % Count) * Width;
 
-    /// <summary>The key of record <paramref name="sequence"/> as its own array (null without keys), for the .NET client.</summary>
-    public byte[]? Next(long sequence) => Count == 0 ? null : Table.AsSpan(Offset(sequence), Width).ToArray();
+    /// <summary>The key of record <paramref name="sequence"/> (there must be keys).</summary>
+    public ReadOnlySpan<byte> Key(long sequence) => Table.AsSpan(Offset(sequence), Width);
 }

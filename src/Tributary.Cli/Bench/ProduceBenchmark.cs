@@ -202,7 +202,10 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
         var sendTimes = Enumerable.Range(0, options.Partitions).Select(_ => new SendTimes()).ToArray();
         var partitions = Enumerable.Range(0, options.Partitions).Select(p => new TopicPartition(options.Topic, p)).ToArray();
         var keys = BenchKeys.Create(options.Keys);
-        var message = new Message<byte[]?, byte[]> { Value = payload };
+        // Confluent.Kafka hands the key to librdkafka, which copies it, before Produce returns: one array, refilled
+        // for each record, serves them all.
+        var key = keys.Count > 0 ? new byte[BenchKeys.Width] : null;
+        var message = new Message<byte[]?, byte[]> { Key = key, Value = payload };
         Action<DeliveryReport<byte[]?, byte[]>> onDelivery = report =>
         {
             var sent = sendTimes[report.Partition.Value].PopOldest();
@@ -233,8 +236,7 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
                 txnStart = Stopwatch.GetTimestamp();
             }
             var p = (int)((i + index) % options.Partitions);
-            // Confluent.Kafka copies the key into librdkafka before Produce returns, so one array serves every record.
-            message.Key = keys.Next(i + index);
+            if (key is not null) keys.Key(i + index).CopyTo(key);
             var times = sendTimes[p];
             while (true)
             {
