@@ -29,12 +29,17 @@ public sealed class BenchSmokeTests : IAsyncLifetime
         await admin.CreateTopicsAsync([new TopicSpecification { Name = name, NumPartitions = partitions, ReplicationFactor = 1 }]);
     }
 
-    [Fact]
-    public async Task ProduceThenConsumeCountsEveryRecord()
+    [Theory]
+    [InlineData(BenchClient.Librdkafka, CompressionType.None)]
+    [InlineData(BenchClient.Wire, CompressionType.None)]
+    [InlineData(BenchClient.Wire, CompressionType.Lz4)]
+    [InlineData(BenchClient.Wire, CompressionType.Zstd)]
+    public async Task ProduceThenConsumeCountsEveryRecord(BenchClient client, CompressionType compression)
     {
-        await CreateTopicAsync("bench-smoke", 3);
+        var topic = $"bench-smoke-{client}-{compression}";
+        await CreateTopicAsync(topic, 3);
         var produce = new ProduceBenchmark(new ProducerConfig { BootstrapServers = _server.BootstrapServers },
-            new ProduceBenchOptions("bench-smoke", 3, RecordSize: 100, Count: 5_000, Producers: 2));
+            new ProduceBenchOptions(topic, 3, RecordSize: 100, Count: 5_000, Producers: 2, Compression: compression, Client: client));
         var produced = await produce.RunAsync(null, CancellationToken.None);
         Assert.Equal(5_000, produced.Records);
         Assert.Equal(0, produced.Errors);
@@ -43,8 +48,9 @@ public sealed class BenchSmokeTests : IAsyncLifetime
         Assert.True(produced.Latency.P50Ms <= produced.Latency.P99Ms && produced.Latency.P99Ms <= produced.Latency.MaxMs);
         Assert.Contains("\"records\": 5000", produced.ToJson());
 
+        // librdkafka's consumer reads what was written: every batch decodes (CRC, codec, record framing) and counts.
         var consume = new ConsumeBenchmark(new ConsumerConfig { BootstrapServers = _server.BootstrapServers, GroupId = "bench" },
-            new ConsumeBenchOptions("bench-smoke", 3, Consumers: 2));
+            new ConsumeBenchOptions(topic, 3, Consumers: 2));
         var consumed = await consume.RunAsync(null, CancellationToken.None);
         Assert.Equal(5_000, consumed.Records);
         Assert.Equal(100, consumed.RecordSize);
@@ -68,24 +74,28 @@ public sealed class BenchSmokeTests : IAsyncLifetime
         Assert.Equal(result.Records, result.Latency!.Samples);
     }
 
-    [Fact]
-    public async Task IdempotentProduceWritesThroughOneProducerIdPerProducer()
+    [Theory]
+    [InlineData(BenchClient.Librdkafka)]
+    [InlineData(BenchClient.Wire)]
+    public async Task IdempotentProduceWritesThroughOneProducerIdPerProducer(BenchClient client)
     {
-        await CreateTopicAsync("bench-idem-smoke", 1);
+        var topic = $"bench-idem-smoke-{client}";
+        await CreateTopicAsync(topic, 1);
         var produce = new ProduceBenchmark(new ProducerConfig { BootstrapServers = _server.BootstrapServers },
-            new ProduceBenchOptions("bench-idem-smoke", 1, Count: 3_000, Idempotence: true));
+            new ProduceBenchOptions(topic, 1, Count: 3_000, Idempotence: true, Client: client, BatchBytes: 16_384));
         var result = await produce.RunAsync(null, CancellationToken.None);
         Assert.Equal(3_000, result.Records);
         Assert.Equal(0, result.Errors);
         Assert.Equal("true", result.Settings["idempotence"]);
         // The broker tracked the producer's sequences: one producer, its last sequence the 3,000th record.
-        var producer = Assert.Single(_server.State.Topics.GetPartition("bench-idem-smoke", 0)!.ActiveProducers());
+        var producer = Assert.Single(_server.State.Topics.GetPartition(topic, 0)!.ActiveProducers());
         Assert.Equal(2_999, producer.LastSequence);
     }
 
     [Theory]
     [InlineData(BenchClient.Librdkafka)]
     [InlineData(BenchClient.DotNet)]
+    [InlineData(BenchClient.Wire)]
     public async Task KeyedProduceFillsACompactedTopicCyclingOverTheKeys(BenchClient client)
     {
         // A compacted topic refuses records without keys, so this run fails unless every record carries one.
@@ -122,11 +132,33 @@ public sealed class BenchSmokeTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task TransactionalProduceCommitsEveryRecord()
+    public async Task TheWireProducerEndsTheRunWithTheBrokersErrorInsteadOfRetryingOrHanging()
     {
-        await CreateTopicAsync("bench-txn-smoke", 2);
+        // A compacted topic refuses keyless records (INVALID_RECORD): the run must stop and say so.
+        const string topic = "bench-wire-refused";
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _server.BootstrapServers }).Build())
+        {
+            await admin.CreateTopicsAsync([new TopicSpecification
+            {
+                Name = topic, NumPartitions = 1, ReplicationFactor = 1, Configs = new() { ["cleanup.policy"] = "compact" },
+            }]);
+        }
         var produce = new ProduceBenchmark(new ProducerConfig { BootstrapServers = _server.BootstrapServers },
-            new ProduceBenchOptions("bench-txn-smoke", 2, Count: 20_000, TransactionalCommitMs: 10));
+            new ProduceBenchOptions(topic, 1, Count: 1_000_000, Client: BenchClient.Wire, BatchBytes: 16_384));
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => produce.RunAsync(null, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains($"produce to {topic}-0 failed: InvalidRecord", error.Message);
+        Assert.Equal(0, _server.State.Topics.GetPartition(topic, 0)!.HighWatermark);
+    }
+
+    [Theory]
+    [InlineData(BenchClient.Librdkafka)]
+    [InlineData(BenchClient.Wire)]
+    public async Task TransactionalProduceCommitsEveryRecord(BenchClient client)
+    {
+        var topic = $"bench-txn-smoke-{client}";
+        await CreateTopicAsync(topic, 2);
+        var produce = new ProduceBenchmark(new ProducerConfig { BootstrapServers = _server.BootstrapServers },
+            new ProduceBenchOptions(topic, 2, Count: 20_000, TransactionalCommitMs: 10, Client: client, BatchBytes: 65_536));
         var result = await produce.RunAsync(null, CancellationToken.None);
         Assert.Equal(20_000, result.Records);
         Assert.Equal(0, result.Errors);
@@ -135,7 +167,7 @@ public sealed class BenchSmokeTests : IAsyncLifetime
         // sees all 20,000 records.
         for (var p = 0; p < 2; p++)
         {
-            var log = _server.State.Topics.GetPartition("bench-txn-smoke", p)!;
+            var log = _server.State.Topics.GetPartition(topic, p)!;
             Assert.Equal(log.HighWatermark, log.LastStableOffset);
         }
         using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig
@@ -145,7 +177,7 @@ public sealed class BenchSmokeTests : IAsyncLifetime
             IsolationLevel = IsolationLevel.ReadCommitted,
             EnablePartitionEof = true,
         }).Build();
-        consumer.Assign([new TopicPartitionOffset("bench-txn-smoke", 0, Offset.Beginning), new TopicPartitionOffset("bench-txn-smoke", 1, Offset.Beginning)]);
+        consumer.Assign([new TopicPartitionOffset(topic, 0, Offset.Beginning), new TopicPartitionOffset(topic, 1, Offset.Beginning)]);
         var (read, ends) = (0, new HashSet<int>());
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (ends.Count < 2 && DateTime.UtcNow < deadline)

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using Confluent.Kafka;
 using HdrHistogram;
+using Tributary.Cli.Bench.Wire;
+using Tributary.Protocol.Records;
 
 namespace Tributary.Cli.Bench;
 
@@ -22,10 +24,11 @@ public sealed record ProduceBenchOptions(
     int Keys = 0);
 
 /// <summary>
-/// Which API drives librdkafka: its C API directly (the broker is what is measured), or Confluent.Kafka's .NET
-/// producer (what a .NET application sees, including the wrapper's per-record cost).
+/// Which client drives the load: librdkafka through its C API (the broker is what is measured), Confluent.Kafka's
+/// .NET producer (what a .NET application sees, including the wrapper's per-record cost), or the benchmark's own
+/// wire-protocol producer (<see cref="Wire.WireProducer"/>: pipelined like Kafka's Java producer, producers only).
 /// </summary>
-public enum BenchClient { Librdkafka, DotNet }
+public enum BenchClient { Librdkafka, DotNet, Wire }
 
 /// <summary>
 /// Like kafka-producer-perf-test: producers push fixed-size records round-robin over the partitions as fast as the
@@ -95,7 +98,12 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
                 ["batch.size"] = options.BatchBytes.ToString(),
                 ["compression"] = options.Compression.ToString().ToLowerInvariant(),
                 ["producers"] = options.Producers.ToString(),
-                ["client"] = options.Client == BenchClient.Librdkafka ? "librdkafka C API" : "Confluent.Kafka .NET",
+                ["client"] = options.Client switch
+                {
+                    BenchClient.Librdkafka => "librdkafka C API",
+                    BenchClient.DotNet => "Confluent.Kafka .NET",
+                    _ => "Tributary wire producer",
+                },
                 ["warmup.s"] = warmup.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ["idempotence"] = (options.Idempotence || Transactional) ? "true" : "false",
                 ["transactional.commit.ms"] = options.TransactionalCommitMs.ToString(),
@@ -107,8 +115,12 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
 
     private void RunProducer(int index, LongHistogram histogram, long count, ManualResetEventSlim measuring, CancellationToken stop)
     {
-        if (options.Client == BenchClient.Librdkafka) RunNativeProducer(index, histogram, count, measuring, stop);
-        else RunDotNetProducer(index, histogram, count, measuring, stop);
+        switch (options.Client)
+        {
+            case BenchClient.Librdkafka: RunNativeProducer(index, histogram, count, measuring, stop); break;
+            case BenchClient.DotNet: RunDotNetProducer(index, histogram, count, measuring, stop); break;
+            default: RunWireProducer(index, histogram, count, measuring, stop); break;
+        }
     }
 
     private ProducerConfig ProducerConfig(int index) => new(baseConfig.ToDictionary(kv => kv.Key, kv => kv.Value))
@@ -186,6 +198,76 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
         }
         while (producer.Flush(100) != 0 && !stop.IsCancellationRequested)
         {
+        }
+    }
+
+    private void RunWireProducer(int index, LongHistogram histogram, long count, ManualResetEventSlim measuring, CancellationToken stop)
+    {
+        var payload = new byte[options.RecordSize];
+        Random.Shared.NextBytes(payload);
+        var keys = BenchKeys.Create(options.Keys);
+        long nextKey = index;
+        var histogramLock = new Lock();
+        var wireOptions = new WireProducerOptions(baseConfig.BootstrapServers, options.Topic, $"tributary-bench-{index}",
+            Acks: options.Acks == Acks.All ? (short)-1 : (short)1,
+            BatchBytes: options.BatchBytes,
+            LingerMs: options.LingerMs,
+            Codec: options.Compression switch
+            {
+                CompressionType.Gzip => CompressionCodec.Gzip,
+                CompressionType.Snappy => CompressionCodec.Snappy,
+                CompressionType.Lz4 => CompressionCodec.Lz4,
+                CompressionType.Zstd => CompressionCodec.Zstd,
+                _ => CompressionCodec.None,
+            },
+            Idempotent: options.Idempotence || Transactional,
+            TransactionalId: Transactional ? $"tributary-bench-{_runId}-{index}" : null);
+        using var producer = new WireProducer(wireOptions, (sendTicks, ackTicks, error) =>
+        {
+            if (error != Tributary.Protocol.Messages.ErrorCode.None)
+            {
+                Interlocked.Add(ref _errors, sendTicks.Length);
+                return;
+            }
+            Interlocked.Add(ref _acked, sendTicks.Length);
+            if (!measuring.IsSet) return;
+            lock (histogramLock)
+            {
+                foreach (var sent in sendTicks)
+                    histogram.RecordValue(Math.Max(1, (ackTicks - sent) * 1_000_000 / Stopwatch.Frequency));
+            }
+        });
+        // Runs of 64 records to a partition, then the next, as the librdkafka client sends them.
+        const int Run = 64;
+        var commitEvery = Stopwatch.Frequency * options.TransactionalCommitMs / 1000;
+        var txnStart = Stopwatch.GetTimestamp();
+        var turn = index;
+        long sent = 0;
+        while (sent < count && !stop.IsCancellationRequested)
+        {
+            var p = turn++ % producer.PartitionCount;
+            var run = Math.Min(Run, count - sent);
+            for (var i = 0; i < run; i++)
+            {
+                if (keys.Count > 0) producer.Append(p, keys.Key(nextKey++), hasKey: true, payload);
+                else producer.Append(p, default, hasKey: false, payload);
+            }
+            sent += run;
+            if (Transactional && Stopwatch.GetTimestamp() - txnStart >= commitEvery)
+            {
+                producer.CommitTransaction();
+                Committed(measuring);
+                txnStart = Stopwatch.GetTimestamp();
+            }
+        }
+        if (Transactional)
+        {
+            producer.CommitTransaction();
+            Committed(measuring);
+        }
+        else
+        {
+            producer.Flush();
         }
     }
 

@@ -42,8 +42,13 @@ public static class BenchCommands
         var batch = new Option<int>("--batch-size") { Description = "Producer batch.size in bytes", DefaultValueFactory = _ => 1_000_000 };
         var compression = new Option<string>("--compression", "-z") { Description = "none, gzip, snappy, lz4 or zstd", DefaultValueFactory = _ => "none" };
         compression.AcceptOnlyFromAmong("none", "gzip", "snappy", "lz4", "zstd");
-        var client = new Option<string>("--client") { Description = "librdkafka: its C API (measures the broker); dotnet: Confluent.Kafka's .NET producer", DefaultValueFactory = _ => "librdkafka" };
-        client.AcceptOnlyFromAmong("librdkafka", "dotnet");
+        var client = new Option<string>("--client")
+        {
+            Description = "librdkafka: its C API (measures the broker); dotnet: Confluent.Kafka's .NET producer; "
+                + "wire: the benchmark's own producer, pipelined like Kafka's Java client (5 requests in flight per connection)",
+            DefaultValueFactory = _ => "librdkafka",
+        };
+        client.AcceptOnlyFromAmong("librdkafka", "dotnet", "wire");
         var idempotence = new Option<bool>("--idempotence") { Description = "Idempotent producers (enable.idempotence=true; needs --acks all)" };
         var transactionalCommit = new Option<int>("--transactional-commit-ms")
         {
@@ -69,12 +74,14 @@ public static class BenchCommands
             if (parse.GetValue(keys) is < 0 or > int.MaxValue / BenchKeys.Width) throw new CliException("--keys must be between 0 and 178956970");
             if ((parse.GetValue(idempotence) || parse.GetValue(transactionalCommit) > 0) && ackMode != Acks.All)
                 throw new CliException("idempotent and transactional producers need --acks all");
+            if (parse.GetValue(client) == "wire" && ackMode == Acks.None)
+                throw new CliException("the wire producer waits for every acknowledgement: use --acks 1 or all");
             var partitions = await EnsureTopicAsync(parse, topic, parse.GetValue(Partitions));
             var options = new ProduceBenchOptions(topic, partitions, parse.GetValue(Size), parse.GetValue(count),
                 parse.GetValue(count) > 0 ? null : TimeSpan.FromSeconds(parse.GetValue(duration)), TimeSpan.FromSeconds(parse.GetValue(warmup)), parse.GetValue(producers),
                 ackMode, parse.GetValue(linger), parse.GetValue(batch),
                 Enum.Parse<CompressionType>(parse.GetValue(compression)!, ignoreCase: true),
-                parse.GetValue(client) == "dotnet" ? BenchClient.DotNet : BenchClient.Librdkafka,
+                parse.GetValue(client) switch { "dotnet" => BenchClient.DotNet, "wire" => BenchClient.Wire, _ => BenchClient.Librdkafka },
                 parse.GetValue(idempotence), parse.GetValue(transactionalCommit), parse.GetValue(keys));
             var benchmark = new ProduceBenchmark(ClientOptions.ProducerConfig(parse), options);
             var result = await WithSurroundingsAsync(parse, ct, () => WithProgressAsync("produced", parse.GetValue(Json), p => benchmark.RunAsync(p, ct)));
