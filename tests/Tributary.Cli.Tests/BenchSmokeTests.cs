@@ -131,6 +131,25 @@ public sealed class BenchSmokeTests : IAsyncLifetime
         Assert.All(counts.Values, n => Assert.InRange(n, 2_000 / 7, 2_000 / 7 + 1));
     }
 
+    [Theory]
+    [InlineData(BenchClient.Librdkafka)]
+    [InlineData(BenchClient.DotNet)]
+    [InlineData(BenchClient.Wire)]
+    public async Task ARateHoldsTheProducersToTheSchedule(BenchClient client)
+    {
+        // 3,000 records at 10,000 a second cannot be sent in less than 0.3 s, however fast the machine: a lower bound
+        // only, so the test does not depend on how busy the machine is.
+        var topic = $"bench-rate-{client}";
+        await CreateTopicAsync(topic, 2);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var produce = new ProduceBenchmark(new ProducerConfig { BootstrapServers = _server.BootstrapServers },
+            new ProduceBenchOptions(topic, 2, Count: 3_000, Producers: 2, Client: client, Rate: 10_000));
+        var result = await produce.RunAsync(null, CancellationToken.None);
+        Assert.Equal((3_000, 0L), (result.Records, result.Errors));
+        Assert.Equal("10000", result.Settings["rate"]);
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(0.3), $"3,000 records at 10,000/s took {clock.Elapsed.TotalSeconds:0.000} s");
+    }
+
     [Fact]
     public async Task TheWireProducerEndsTheRunWithTheBrokersErrorInsteadOfRetryingOrHanging()
     {

@@ -97,15 +97,13 @@ public sealed class EndToEndBenchmark(ProducerConfig producerConfig, ConsumerCon
     /// </summary>
     private long Paced(CancellationToken stop, Func<int, long, bool> send, Action<int> poll, Action flush)
     {
-        var start = Stopwatch.GetTimestamp();
-        var end = start + (long)((options.Warmup + options.Duration).TotalSeconds * Stopwatch.Frequency);
-        var ticksPerRecord = (double)Stopwatch.Frequency / options.Rate;
+        var pacer = new RatePacer(options.Rate);
+        var end = Stopwatch.GetTimestamp() + (long)((options.Warmup + options.Duration).TotalSeconds * Stopwatch.Frequency);
         long sent = 0;
         while (!stop.IsCancellationRequested)
         {
-            var now = Stopwatch.GetTimestamp();
-            if (now >= end) break;
-            var due = (long)((now - start) / ticksPerRecord);
+            if (Stopwatch.GetTimestamp() >= end) break;
+            var due = pacer.Due();
             while (sent < due && !stop.IsCancellationRequested)
             {
                 if (send((int)(sent % options.Partitions), Stopwatch.GetTimestamp()))

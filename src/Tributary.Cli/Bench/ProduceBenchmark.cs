@@ -21,7 +21,8 @@ public sealed record ProduceBenchOptions(
     BenchClient Client = BenchClient.Librdkafka,
     bool Idempotence = false,
     int TransactionalCommitMs = 0,
-    int Keys = 0);
+    int Keys = 0,
+    long Rate = 0);
 
 /// <summary>
 /// Which client drives the load: librdkafka through its C API (the broker is what is measured), Confluent.Kafka's
@@ -109,6 +110,7 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
                 ["transactional.commit.ms"] = options.TransactionalCommitMs.ToString(),
                 ["transactions.committed"] = Interlocked.Read(ref _transactions).ToString(),
                 ["keys"] = options.Keys.ToString(),
+                ["rate"] = options.Rate > 0 ? options.Rate.ToString() : "unlimited",
             },
             Interlocked.Read(ref _errors));
     }
@@ -173,10 +175,18 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
             producer.BeginTransaction();
         }
         var txnStart = Stopwatch.GetTimestamp();
+        var pacer = Pacer();
         while (sent < count && !stop.IsCancellationRequested)
         {
             var p = turn++ % options.Partitions;
             var want = (int)Math.Min(Run, count - sent);
+            if (pacer is not null && (want = (int)Math.Min(want, pacer.Due() - sent)) <= 0)
+            {
+                // Caught up with the schedule: serve delivery reports for a millisecond, then send what fell due.
+                producer.Poll(1);
+                turn--;
+                continue;
+            }
             var now = Stopwatch.GetTimestamp();
             var queued = producer.TryProduceMany(p, payload, want, now, keys, ref nextKey);
             sent += queued;
@@ -243,10 +253,18 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
         var txnStart = Stopwatch.GetTimestamp();
         var turn = index;
         long sent = 0;
+        var pacer = Pacer();
         while (sent < count && !stop.IsCancellationRequested)
         {
-            var p = turn++ % producer.PartitionCount;
             var run = Math.Min(Run, count - sent);
+            if (pacer is not null && (run = Math.Min(run, pacer.Due() - sent)) <= 0)
+            {
+                // Caught up: send batches whose linger has passed, then wait for the schedule.
+                producer.SendLingered();
+                Thread.Sleep(1);
+                continue;
+            }
+            var p = turn++ % producer.PartitionCount;
             for (var i = 0; i < run; i++)
             {
                 if (keys.Count > 0) producer.Append(p, keys.Key(nextKey++), hasKey: true, payload);
@@ -270,6 +288,9 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
             producer.Flush();
         }
     }
+
+    /// <summary>With a --rate, each producer's share of it as a schedule (open loop: a late moment is caught up after).</summary>
+    private RatePacer? Pacer() => options.Rate > 0 ? new RatePacer((double)options.Rate / options.Producers) : null;
 
     private void RunDotNetProducer(int index, LongHistogram histogram, long count, ManualResetEventSlim measuring, CancellationToken stop)
     {
@@ -308,8 +329,10 @@ public sealed class ProduceBenchmark(ProducerConfig baseConfig, ProduceBenchOpti
             producer.BeginTransaction();
         }
         var txnStart = Stopwatch.GetTimestamp();
+        var pacer = Pacer();
         for (long i = 0; i < count && !stop.IsCancellationRequested; i++)
         {
+            while (pacer is not null && i >= pacer.Due() && !stop.IsCancellationRequested) producer.Poll(TimeSpan.FromMilliseconds(1));
             if (Transactional && Stopwatch.GetTimestamp() - txnStart >= commitEvery)
             {
                 producer.CommitTransaction(TimeSpan.FromMinutes(1));

@@ -62,9 +62,15 @@ public static class BenchCommands
             DefaultValueFactory = _ => 0,
         };
 
+        var rate = new Option<long>("--rate", "-r")
+        {
+            Description = "Offered records per second, shared by the producers (open loop, for latency at a given load); 0: as fast as they go",
+            DefaultValueFactory = _ => 0,
+        };
+
         var command = new Command("produce", "Records/s, MB/s and acknowledgement latency of producers")
         {
-            Topic, Partitions, Size, count, duration, warmup, producers, acks, linger, batch, compression, client, idempotence, transactionalCommit, keys, Idle, ServerPid, Json,
+            Topic, Partitions, Size, count, duration, warmup, producers, acks, linger, batch, compression, client, idempotence, transactionalCommit, keys, rate, Idle, ServerPid, Json,
         };
         command.SetGuardedAction(async (parse, ct) =>
         {
@@ -74,6 +80,7 @@ public static class BenchCommands
             if (parse.GetValue(keys) is < 0 or > int.MaxValue / BenchKeys.Width) throw new CliException("--keys must be between 0 and 178956970");
             if ((parse.GetValue(idempotence) || parse.GetValue(transactionalCommit) > 0) && ackMode != Acks.All)
                 throw new CliException("idempotent and transactional producers need --acks all");
+            if (parse.GetValue(rate) < 0) throw new CliException("--rate must be 0 or more");
             if (parse.GetValue(client) == "wire" && ackMode == Acks.None)
                 throw new CliException("the wire producer waits for every acknowledgement: use --acks 1 or all");
             var partitions = await EnsureTopicAsync(parse, topic, parse.GetValue(Partitions));
@@ -82,7 +89,7 @@ public static class BenchCommands
                 ackMode, parse.GetValue(linger), parse.GetValue(batch),
                 Enum.Parse<CompressionType>(parse.GetValue(compression)!, ignoreCase: true),
                 parse.GetValue(client) switch { "dotnet" => BenchClient.DotNet, "wire" => BenchClient.Wire, _ => BenchClient.Librdkafka },
-                parse.GetValue(idempotence), parse.GetValue(transactionalCommit), parse.GetValue(keys));
+                parse.GetValue(idempotence), parse.GetValue(transactionalCommit), parse.GetValue(keys), parse.GetValue(rate));
             var benchmark = new ProduceBenchmark(ClientOptions.ProducerConfig(parse), options);
             var result = await WithSurroundingsAsync(parse, ct, () => WithProgressAsync("produced", parse.GetValue(Json), p => benchmark.RunAsync(p, ct)));
             return Report(result, parse.GetValue(Json));

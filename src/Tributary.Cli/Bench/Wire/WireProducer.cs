@@ -140,6 +140,16 @@ public sealed class WireProducer : IDisposable
         open.LastTimestampDelta = timestampDelta;
     }
 
+    /// <summary>Sends the open batches whose linger has passed; for a caller that has no record to append for a while.</summary>
+    public void SendLingered()
+    {
+        var now = Stopwatch.GetTimestamp();
+        foreach (var state in _partitions)
+        {
+            if (state.Open is { } open && now - open.FirstTicks >= _lingerTicks) Send(state);
+        }
+    }
+
     /// <summary>Sends every open batch and waits until all sent batches are acknowledged.</summary>
     public void Flush(CancellationToken cancellation = default)
     {
