@@ -105,6 +105,10 @@ public sealed class LogCleaner : IDisposable
                 LastError = e;
                 Failed?.Invoke(e);
             }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                break; // stopping mid-pass: the partial cleaned segment was deleted, the log is as it was
+            }
 
             if (!cleaned)
             {
