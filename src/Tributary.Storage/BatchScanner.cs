@@ -44,6 +44,16 @@ internal sealed class BatchScanner : IDisposable
     /// </summary>
     public bool AllowGaps { get; init; }
 
+    /// <summary>
+    /// Read a batch's header alone when it is not already buffered, and its body only when <see cref="Bytes"/> asks: a
+    /// caller that decides from headers which batches it needs (the cleaner skipping batches it will empty) then reads
+    /// 61 bytes of those it does not, instead of everything through the read-ahead.
+    /// </summary>
+    public bool LazyBodies { get; init; }
+
+    /// <summary>Bytes read from the file so far.</summary>
+    public long BytesRead { get; private set; }
+
     /// <summary>End of the last batch returned (the start position before the first).</summary>
     public long Position { get; private set; }
 
@@ -59,7 +69,7 @@ internal sealed class BatchScanner : IDisposable
             return false;
         }
 
-        var header = Ensure(Position, (int)Math.Min(remaining, RecordBatchHeader.HeaderSize));
+        var header = Ensure(Position, (int)Math.Min(remaining, RecordBatchHeader.HeaderSize), readAhead: !LazyBodies);
         if (header.Length < RecordBatchHeader.HeaderSize)
         {
             return Stop();
@@ -97,6 +107,9 @@ internal sealed class BatchScanner : IDisposable
     /// <summary>The bytes of a batch just returned by <see cref="TryNext"/>; valid until the next call.</summary>
     public ReadOnlySpan<byte> Bytes(in ScannedBatch batch) => Ensure(batch.Position, batch.Size);
 
+    /// <summary>The header of a batch just returned by <see cref="TryNext"/> (already read); valid until the next call.</summary>
+    public ReadOnlySpan<byte> Header(in ScannedBatch batch) => Ensure(batch.Position, RecordBatchHeader.HeaderSize);
+
     public void Dispose()
     {
         ArrayPool<byte>.Shared.Return(_buffer);
@@ -109,7 +122,7 @@ internal sealed class BatchScanner : IDisposable
         return false;
     }
 
-    private ReadOnlySpan<byte> Ensure(long position, int length)
+    private ReadOnlySpan<byte> Ensure(long position, int length, bool readAhead = true)
     {
         if (position >= _bufferStart && position + length <= _bufferStart + _bufferLength)
         {
@@ -123,7 +136,8 @@ internal sealed class BatchScanner : IDisposable
         }
 
         _bufferStart = position;
-        _bufferLength = _file.Read(position, _buffer.AsSpan(0, (int)Math.Min(_buffer.Length, _end - position)));
+        _bufferLength = _file.Read(position, _buffer.AsSpan(0, readAhead ? (int)Math.Min(_buffer.Length, _end - position) : length));
+        BytesRead += _bufferLength;
         return _buffer.AsSpan(0, Math.Min(length, _bufferLength));
     }
 }

@@ -3,8 +3,8 @@ namespace Tributary.Storage.Cleaning;
 /// <summary>
 /// One bit per offset of the range a pass indexed ([first dirty offset, map end)): set where a record must survive
 /// the key test (the latest record of its key). A dirty batch with no bit set loses all its
-/// records, which the rewriter then knows from this bitmap alone, without decompressing or parsing the batch. In a log
-/// overwritten at random most batches are like that: a key's latest record is near the log end.
+/// records, which the cleaner then knows from this bitmap and the batch's header alone, without reading the rest of the
+/// batch. In a log overwritten many times most batches are like that: a key's latest record is near the log end.
 /// </summary>
 internal sealed class LatestOffsets
 {

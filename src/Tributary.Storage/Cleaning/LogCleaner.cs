@@ -386,12 +386,37 @@ public sealed class LogCleaner : IDisposable
             for (int g = 0; g < group.Length; g++)
             {
                 var segment = group[g];
-                using var scanner = new BatchScanner(segment.Log, 0, segment.Size, 0, verify: false);
+                using var scanner = new BatchScanner(segment.Log, 0, segment.Size, 0, verify: false) { LazyBodies = true };
+                long accounted = 0;
                 while (scanner.TryNext(out var batch))
                 {
+                    if (scanner.BytesRead - accounted >= WriteChunk)
+                    {
+                        // Reads are paced as they happen: charging a whole segment at its end would let the cleaner
+                        // read it at full speed and then sleep, bursts that producers feel in their latency.
+                        _throttler.Account(scanner.BytesRead - accounted, token);
+                        accounted = scanner.BytesRead;
+                    }
+
                     bool lastOfGroup = g == group.Length - 1 && batch.Position + batch.Size == segment.Size;
-                    var bytes = scanner.Bytes(batch);
-                    var policy = Policy(transactions, new RecordBatchHeader(bytes), bytes, lastOfGroup, now);
+                    var bytes = scanner.Header(batch);
+                    BatchRewriter.BatchPolicy policy;
+                    if (new RecordBatchHeader(bytes) is { IsControl: false, RecordsCount: > 0 } data)
+                    {
+                        // A data batch's fate is mostly known from its header: aborted, or holding no key's latest
+                        // record (most of a log overwritten many times), it is emptied from the header alone, and its
+                        // records are never read.
+                        policy = Policy(transactions, data, bytes, lastOfGroup, now);
+                        if (!policy.DiscardRecords && latest?.NoneSet(data.BaseOffset, data.LastOffset) != true)
+                        {
+                            bytes = scanner.Bytes(batch);
+                        }
+                    }
+                    else
+                    {
+                        bytes = scanner.Bytes(batch);
+                        policy = Policy(transactions, new RecordBatchHeader(bytes), bytes, lastOfGroup, now);
+                    }
                     if (policy.DiscardRecords && new RecordBatchHeader(bytes) is { IsControl: true, RecordsCount: > 0 } marker
                         && ProducerStateManager.ControlType(bytes) == 0)
                     {
@@ -430,8 +455,8 @@ public sealed class LogCleaner : IDisposable
                     }
                 }
 
-                read += segment.Size;
-                _throttler.Account(segment.Size, token);
+                read += scanner.BytesRead;
+                _throttler.Account(scanner.BytesRead - accounted, token);
             }
 
             cleaned.Log.Write(bufferStart, buffer.WrittenSpan);
