@@ -26,8 +26,8 @@ public delegate void BatchAcknowledged(ReadOnlySpan<long> sendTicks, long ackTic
 /// appended straight into a per-partition magic-2 batch; a batch is sent when it reaches the batch size or its
 /// linger has passed; up to five Produce requests are in flight per connection (the Java default), so acknowledgements
 /// overlap and the broker can share one fdatasync among them. Idempotent producers number each batch's first record;
-/// transactional ones add each partition to the transaction before its first batch and end it with EndTxn once every
-/// batch is acknowledged. It exists because librdkafka's idempotent producer lets only one request per partition be in
+/// transactional ones add the partitions with records waiting to the transaction (one request) before sending their
+/// first batches, and end it with EndTxn once every batch is acknowledged. It exists because librdkafka's idempotent producer lets only one request per partition be in
 /// flight and polls in a loop meanwhile (its in-flight cap compares a count of messages with the limit meant for
 /// requests), so its figures measure that client, not the broker's cost of idempotence.
 /// A failed batch is not retried: the run ends with the broker's error, which a benchmark should report, not hide.
@@ -196,8 +196,11 @@ public sealed class WireProducer : IDisposable
         state.Open = null;
         if (_coordinator is not null && !state.InTransaction)
         {
-            AddPartitionToTransaction(state.Index);
-            state.InTransaction = true;
+            // As Kafka's producer does, one request adds every partition that has records waiting, not one round trip
+            // (a durable write on the coordinator) per partition.
+            var joining = _partitions.Where(p => !p.InTransaction && (p.Open is not null || p == state)).ToList();
+            AddPartitionsToTransaction(joining.Select(p => p.Index).ToList());
+            foreach (var p in joining) p.InTransaction = true;
         }
         var sequence = -1;
         if (_producerId >= 0)
@@ -358,14 +361,14 @@ public sealed class WireProducer : IDisposable
         _producerEpoch = response.ProducerEpoch;
     }
 
-    private void AddPartitionToTransaction(int partition) => Retry("AddPartitionsToTxn", () =>
+    private void AddPartitionsToTransaction(List<int> partitions) => Retry("AddPartitionsToTxn", () =>
     {
         var response = _coordinator!.Call<AddPartitionsToTxnResponse>(new AddPartitionsToTxnRequest
         {
             V3AndBelowTransactionalId = _options.TransactionalId!,
             V3AndBelowProducerId = _producerId,
             V3AndBelowProducerEpoch = _producerEpoch,
-            V3AndBelowTopics = [new() { Name = _options.Topic, Partitions = [partition] }],
+            V3AndBelowTopics = [new() { Name = _options.Topic, Partitions = partitions }],
         }, Version(ApiKey.AddPartitionsToTxn), RequestTimeout);
         var error = response.ResultsByTopicV3AndBelow.SelectMany(t => t.ResultsByPartition).Select(r => (ErrorCode)r.PartitionErrorCode)
             .FirstOrDefault(e => e != ErrorCode.None);
