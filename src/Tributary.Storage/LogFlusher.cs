@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-
 namespace Tributary.Storage;
 
 /// <summary>
@@ -16,7 +14,11 @@ namespace Tributary.Storage;
 internal sealed class LogFlusher : IDisposable
 {
     private const int Threads = 4;
-    private readonly BlockingCollection<PartitionLog> _queue = new(new ConcurrentQueue<PartitionLog>());
+    // A plain monitor queue rather than a BlockingCollection: its semaphore spins (sched_yield) before it blocks, and
+    // four idle flusher threads spinning between syncs took CPU the clients and the broker's other threads needed.
+    private readonly Queue<PartitionLog> _queue = new();
+    private readonly object _gate = new();
+    private bool _stopped;
     private readonly Thread[] _threads;
 
     public LogFlusher(string name)
@@ -34,22 +36,28 @@ internal sealed class LogFlusher : IDisposable
 
     public void Schedule(PartitionLog log)
     {
-        try
+        lock (_gate)
         {
-            _queue.Add(log);
-            return;
-        }
-        catch (InvalidOperationException)
-        {
-            // Stopped: flush on the caller's thread rather than leave appends waiting forever.
+            if (!_stopped)
+            {
+                _queue.Enqueue(log);
+                Monitor.Pulse(_gate);
+                return;
+            }
         }
 
+        // Stopped: flush on the caller's thread rather than leave appends waiting forever.
         log.FlushPending();
     }
 
     public void Dispose()
     {
-        _queue.CompleteAdding();
+        lock (_gate)
+        {
+            _stopped = true;
+            Monitor.PulseAll(_gate);
+        }
+
         foreach (var thread in _threads)
         {
             if (Thread.CurrentThread != thread)
@@ -61,8 +69,24 @@ internal sealed class LogFlusher : IDisposable
 
     private void Run()
     {
-        foreach (var log in _queue.GetConsumingEnumerable())
+        while (true)
         {
+            PartitionLog log;
+            lock (_gate)
+            {
+                while (_queue.Count == 0)
+                {
+                    if (_stopped)
+                    {
+                        return; // what was scheduled before the stop has been flushed
+                    }
+
+                    Monitor.Wait(_gate);
+                }
+
+                log = _queue.Dequeue();
+            }
+
             try
             {
                 log.FlushPending();
