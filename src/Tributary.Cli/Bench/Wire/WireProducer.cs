@@ -135,7 +135,13 @@ public sealed class WireProducer : IDisposable
         p += value.Length;
         span[p++] = 0;
         open.Length += p;
-        if (open.Count == open.SendTicks.Length) Array.Resize(ref open.SendTicks, open.Count * 2);
+        if (open.Count == open.SendTicks.Length)
+        {
+            var larger = ArrayPool<long>.Shared.Rent(open.Count * 2);
+            open.SendTicks.CopyTo(larger, 0);
+            ArrayPool<long>.Shared.Return(open.SendTicks);
+            open.SendTicks = larger;
+        }
         open.SendTicks[open.Count++] = now;
         open.LastTimestampDelta = timestampDelta;
     }
