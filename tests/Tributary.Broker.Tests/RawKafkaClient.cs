@@ -77,22 +77,10 @@ public sealed class RawKafkaClient : IAsyncDisposable
     public static TResponse ParseResponse<TResponse>(byte[] frame, short apiKey, short version, int expectedCorrelationId)
         where TResponse : IKafkaResponse, new()
     {
-        var reader = new KafkaReader(frame);
-        var correlationId = reader.ReadInt32();
+        var correlationId = BinaryPrimitives.ReadInt32BigEndian(frame);
         if (correlationId != expectedCorrelationId)
             throw new InvalidDataException($"correlation id {correlationId}, expected {expectedCorrelationId}");
-        if (ApiMessages.ResponseHeaderVersion(apiKey, version) >= 1)
-        {
-            var tags = reader.ReadUnsignedVarInt();
-            for (var i = 0u; i < tags; i++)
-            {
-                reader.ReadUnsignedVarInt();
-                reader.SkipTaggedField();
-            }
-        }
-        var response = new TResponse();
-        response.Read(ref reader, version);
-        return response;
+        return ClientFrames.ReadResponse<TResponse>(frame, apiKey, version, out _);
     }
 
     /// <summary>One response frame without its 4-byte size, or null if the broker closed the connection first.</summary>

@@ -127,30 +127,13 @@ public static class TxnCommands
         var stream = client.GetStream();
         using (var writer = new KafkaWriter())
         {
-            var sizeAt = writer.ReserveInt32();
-            new RequestHeader { RequestApiKey = request.ApiKey, RequestApiVersion = version, CorrelationId = 1, ClientId = "tributary-cli" }
-                .Write(writer, ApiMessages.RequestHeaderVersion(request.ApiKey, version));
-            request.Write(writer, version);
-            writer.PatchInt32(sizeAt, writer.WrittenSpan.Length - 4);
+            ClientFrames.WriteRequest(writer, request, version, correlationId: 1, "tributary-cli");
             await stream.WriteAsync(writer.WrittenMemory, cts.Token);
         }
         var size = new byte[4];
         await stream.ReadExactlyAsync(size, cts.Token);
         var frame = new byte[BinaryPrimitives.ReadInt32BigEndian(size)];
         await stream.ReadExactlyAsync(frame, cts.Token);
-        var reader = new KafkaReader(frame);
-        reader.ReadInt32(); // correlation id
-        if (ApiMessages.ResponseHeaderVersion(request.ApiKey, version) >= 1)
-        {
-            var tags = reader.ReadUnsignedVarInt();
-            for (var i = 0u; i < tags; i++)
-            {
-                reader.ReadUnsignedVarInt();
-                reader.SkipTaggedField();
-            }
-        }
-        var response = new TResponse();
-        response.Read(ref reader, version);
-        return response;
+        return ClientFrames.ReadResponse<TResponse>(frame, request.ApiKey, version, out _);
     }
 }

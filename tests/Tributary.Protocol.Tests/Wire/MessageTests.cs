@@ -96,4 +96,29 @@ public sealed class MessageTests
         Assert.Equal(1, ApiMessages.ResponseHeaderVersion((short)ApiKey.Metadata, 9));
         Assert.Equal(0, ApiMessages.RequestHeaderVersion((short)ApiKey.ControlledShutdown, 0));
     }
+
+    [Theory]
+    [InlineData((short)8)] // request header v1, response header v0
+    [InlineData((short)9)] // flexible: request header v2, response header v1 with tagged fields
+    public void ClientFramesWriteARequestAndReadAResponseWithTheHeaderTheirVersionUses(short version)
+    {
+        using var writer = new KafkaWriter();
+        var request = new ProduceRequest { Acks = -1, TimeoutMs = 30_000, TopicData = [new() { Name = "t" }] };
+        ClientFrames.WriteRequest(writer, request, version, correlationId: 7, "cli");
+        var frame = writer.WrittenSpan.ToArray();
+        var reader = new KafkaReader(frame);
+        Assert.Equal(frame.Length - 4, reader.ReadInt32());
+        var header = new RequestHeader();
+        header.Read(ref reader, ApiMessages.RequestHeaderVersion((short)ApiKey.Produce, version));
+        Assert.Equal(((short)ApiKey.Produce, version, 7, "cli"), (header.RequestApiKey, header.RequestApiVersion, header.CorrelationId, header.ClientId));
+        var read = new ProduceRequest();
+        read.Read(ref reader, version);
+        Assert.Equal(("t", 30_000, 0), (read.TopicData.Single().Name, read.TimeoutMs, reader.Remaining));
+
+        using var responseWriter = new KafkaWriter();
+        new ResponseHeader { CorrelationId = 7 }.Write(responseWriter, ApiMessages.ResponseHeaderVersion((short)ApiKey.Produce, version));
+        new ProduceResponse { ThrottleTimeMs = 12, Responses = [new() { Name = "t" }] }.Write(responseWriter, version);
+        var response = ClientFrames.ReadResponse<ProduceResponse>(responseWriter.WrittenSpan.ToArray(), (short)ApiKey.Produce, version, out var correlationId);
+        Assert.Equal((7, 12, "t"), (correlationId, response.ThrottleTimeMs, response.Responses.Single().Name));
+    }
 }

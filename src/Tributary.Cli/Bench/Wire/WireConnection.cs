@@ -64,11 +64,7 @@ public sealed class WireConnection : IDisposable
             if (_failure is { } failure) throw new IOException($"connection to {Endpoint} failed", failure);
             var correlationId = ++_nextCorrelationId;
             _writer.Reset();
-            var sizeAt = _writer.ReserveInt32();
-            new RequestHeader { RequestApiKey = request.ApiKey, RequestApiVersion = version, CorrelationId = correlationId, ClientId = _clientId }
-                .Write(_writer, ApiMessages.RequestHeaderVersion(request.ApiKey, version));
-            request.Write(_writer, version);
-            _writer.PatchInt32(sizeAt, _writer.TotalLength - 4);
+            ClientFrames.WriteRequest(_writer, request, version, correlationId, _clientId);
             _writer.GetSegments(_segments);
             _pending.Enqueue(new Pending(correlationId, request.ApiKey, version, onResponse));
             SendAll();
@@ -105,24 +101,9 @@ public sealed class WireConnection : IDisposable
         return done.Task.Result;
     }
 
-    /// <summary>Parses a response frame: the correlation id, the header's tagged fields when flexible, then the body.</summary>
-    public static TResponse Parse<TResponse>(byte[] frame, short apiKey, short version) where TResponse : IKafkaResponse, new()
-    {
-        var reader = new KafkaReader(frame);
-        reader.ReadInt32();
-        if (ApiMessages.ResponseHeaderVersion(apiKey, version) >= 1)
-        {
-            var tags = reader.ReadUnsignedVarInt();
-            for (var i = 0u; i < tags; i++)
-            {
-                reader.ReadUnsignedVarInt();
-                reader.SkipTaggedField();
-            }
-        }
-        var response = new TResponse();
-        response.Read(ref reader, version);
-        return response;
-    }
+    /// <summary>Parses a response frame (correlation id onwards).</summary>
+    public static TResponse Parse<TResponse>(byte[] frame, short apiKey, short version) where TResponse : IKafkaResponse, new() =>
+        ClientFrames.ReadResponse<TResponse>(frame, apiKey, version, out _);
 
     private void SendAll()
     {
