@@ -23,10 +23,10 @@ public sealed class BenchSmokeTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.StopAsync();
 
-    private async Task CreateTopicAsync(string name, int partitions)
+    private async Task CreateTopicAsync(string name, int partitions, Dictionary<string, string>? configs = null)
     {
         using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _server.BootstrapServers }).Build();
-        await admin.CreateTopicsAsync([new TopicSpecification { Name = name, NumPartitions = partitions, ReplicationFactor = 1 }]);
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = name, NumPartitions = partitions, ReplicationFactor = 1, Configs = configs }]);
     }
 
     [Theory]
@@ -100,13 +100,7 @@ public sealed class BenchSmokeTests : IAsyncLifetime
     {
         // A compacted topic refuses records without keys, so this run fails unless every record carries one.
         var topic = $"bench-keys-smoke-{client}";
-        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _server.BootstrapServers }).Build())
-        {
-            await admin.CreateTopicsAsync([new TopicSpecification
-            {
-                Name = topic, NumPartitions = 1, ReplicationFactor = 1, Configs = new() { ["cleanup.policy"] = "compact" },
-            }]);
-        }
+        await CreateTopicAsync(topic, 1, new() { ["cleanup.policy"] = "compact" });
         var produce = new ProduceBenchmark(new ProducerConfig { BootstrapServers = _server.BootstrapServers },
             new ProduceBenchOptions(topic, 1, RecordSize: 50, Count: 2_000, Client: client, Keys: 7));
         var result = await produce.RunAsync(null, CancellationToken.None);
@@ -155,13 +149,7 @@ public sealed class BenchSmokeTests : IAsyncLifetime
     {
         // A compacted topic refuses keyless records (INVALID_RECORD): the run must stop and say so.
         const string topic = "bench-wire-refused";
-        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _server.BootstrapServers }).Build())
-        {
-            await admin.CreateTopicsAsync([new TopicSpecification
-            {
-                Name = topic, NumPartitions = 1, ReplicationFactor = 1, Configs = new() { ["cleanup.policy"] = "compact" },
-            }]);
-        }
+        await CreateTopicAsync(topic, 1, new() { ["cleanup.policy"] = "compact" });
         var produce = new ProduceBenchmark(new ProducerConfig { BootstrapServers = _server.BootstrapServers },
             new ProduceBenchOptions(topic, 1, Count: 1_000_000, Client: BenchClient.Wire, BatchBytes: 16_384));
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => produce.RunAsync(null, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60)));

@@ -89,7 +89,7 @@ public sealed class WireConnection : IDisposable
             {
                 try
                 {
-                    done.TrySetResult(Parse<TResponse>(frame!, request.ApiKey, version));
+                    done.TrySetResult(ClientFrames.ReadResponse<TResponse>(frame!, request.ApiKey, version, out _));
                 }
                 catch (Exception e)
                 {
@@ -100,10 +100,6 @@ public sealed class WireConnection : IDisposable
         if (!done.Task.Wait(timeout)) throw new TimeoutException($"{(ApiKey)request.ApiKey} v{version} to {Endpoint}: no answer in {timeout.TotalSeconds:0} s");
         return done.Task.Result;
     }
-
-    /// <summary>Parses a response frame (correlation id onwards).</summary>
-    public static TResponse Parse<TResponse>(byte[] frame, short apiKey, short version) where TResponse : IKafkaResponse, new() =>
-        ClientFrames.ReadResponse<TResponse>(frame, apiKey, version, out _);
 
     private void SendAll()
     {

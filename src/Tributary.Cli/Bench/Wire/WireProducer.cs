@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using Tributary.Protocol.Messages;
 using Tributary.Protocol.Records;
+using Tributary.Protocol.Wire;
 
 namespace Tributary.Cli.Bench.Wire;
 
@@ -274,7 +275,7 @@ public sealed class WireProducer : IDisposable
         {
             try
             {
-                var response = WireConnection.Parse<ProduceResponse>(frame, (short)ApiKey.Produce, version);
+                var response = ClientFrames.ReadResponse<ProduceResponse>(frame, (short)ApiKey.Produce, version, out _);
                 var partition = response.Responses.SingleOrDefault()?.PartitionResponses.SingleOrDefault();
                 code = partition is null ? ErrorCode.UnknownServerError : (ErrorCode)partition.ErrorCode;
                 message = partition?.ErrorMessage ?? (partition is null ? "response without the partition" : null);
