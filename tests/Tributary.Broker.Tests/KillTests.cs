@@ -156,11 +156,33 @@ public sealed class KillTests(ITestOutputHelper output)
         Assert.Equal(highWatermark, next);
     }
 
+    /// <summary>
+    /// A free loopback port below the kernel's ephemeral range. A killed broker's port must stay unused until its
+    /// successor binds it: the producer keeps retrying it, and another test's broker that took it with bind(0) would
+    /// acknowledge the retries into an empty log of its own. Ports outside the ephemeral range are never handed out
+    /// by bind(0) or to outgoing connections.
+    /// </summary>
     internal static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        var ephemeralLow = 32768;
+        if (File.Exists("/proc/sys/net/ipv4/ip_local_port_range")
+            && int.TryParse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[0], out var low))
+            ephemeralLow = low;
+        var lowest = Math.Min(10_000, ephemeralLow / 2);
+        for (var attempt = 0; attempt < 1000; attempt++)
+        {
+            var port = Random.Shared.Next(lowest, ephemeralLow);
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+            }
+        }
+        throw new InvalidOperationException($"no free loopback port in {lowest}..{ephemeralLow - 1}");
     }
 
     /// <summary>The CLI's build output next to ours (same configuration); built once if it is not there yet.</summary>
