@@ -202,16 +202,19 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
             _log.Error($"transaction coordinator: writing the state of {transactionalId} failed: {e.Message}");
             return false;
         }
-        if (_txns.Remove(transactionalId, out var previous))
-        {
-            _open.TryRemove(previous.ProducerId, out _);
-            TrackPendingOffsets(previous, -1);
-        }
+        // Produce and OffsetFetch read _open and _pendingOffsets from other threads: install the new state before
+        // retiring the old one, so they see one or the other and never a gap where the transaction does not exist.
+        _txns.Remove(transactionalId, out var previous);
         if (next is not null)
         {
             TrackPendingOffsets(next, +1);
             _txns[transactionalId] = next;
             _open[next.ProducerId] = (next.Epoch, next.State == TransactionState.Ongoing, [.. next.Partitions]);
+        }
+        if (previous is not null)
+        {
+            if (next is null || next.ProducerId != previous.ProducerId) _open.TryRemove(previous.ProducerId, out _);
+            TrackPendingOffsets(previous, -1);
         }
         return true;
     }

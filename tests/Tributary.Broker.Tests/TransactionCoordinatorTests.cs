@@ -1,0 +1,60 @@
+using Tributary.Broker.Groups;
+using ErrorCode = Tributary.Protocol.Messages.ErrorCode;
+
+namespace Tributary.Broker.Tests;
+
+/// <summary>The transaction coordinator's state as other threads see it while transactions change.</summary>
+public sealed class TransactionCoordinatorTests(BrokerFixture broker) : IClassFixture<BrokerFixture>
+{
+    /// <summary>
+    /// Every change to an open transaction (another partition, the group's offsets) is a new state the coordinator
+    /// installs while Produce and OffsetFetch read it from other threads. Those readers must see the old state or the
+    /// new one, never a moment where the producer has no transaction (a valid Produce refused with
+    /// INVALID_PRODUCER_ID_MAPPING) or the staged offset is not pending (a require_stable fetch answered too early).
+    /// </summary>
+    [Fact]
+    public async Task ProduceAndOffsetFetchChecksNeverSeeATransactionVanishWhileItChanges()
+    {
+        const string topic = "txn-state-swap";
+        await broker.CreateTopicAsync(topic, partitions: 2);
+        var coordinator = broker.Server.Transactions;
+        var (error, producerId, epoch) = await coordinator.InitProducerIdAsync("txn-state-swap", 60_000, -1, -1);
+        Assert.Equal(ErrorCode.None, error);
+        Assert.Equal(ErrorCode.None, (await coordinator.AddPartitionsAsync("txn-state-swap", producerId, epoch, [(topic, 0)])).Error);
+        Assert.Equal(ErrorCode.None, await coordinator.AddOffsetsAsync("txn-state-swap", producerId, epoch, "swap-group"));
+        Assert.Equal(ErrorCode.None, await coordinator.TxnOffsetCommitAsync("txn-state-swap", "swap-group", producerId, epoch,
+            [new OffsetToCommit(topic, 0, 1, -1, null, -1)]));
+
+        var stop = 0;
+        var refusals = new List<string>();
+        var checks = 0L;
+        var reader = new Thread(() =>
+        {
+            while (Volatile.Read(ref stop) == 0)
+            {
+                var write = coordinator.VerifyTransactionalWrite(producerId, epoch, topic, 0);
+                if (write != ErrorCode.None) refusals.Add($"Produce checked as {write}");
+                if (!coordinator.HasPendingOffset("swap-group", topic, 0)) refusals.Add("staged offset not pending");
+                checks++;
+                if (refusals.Count > 0) return;
+            }
+        });
+        reader.Start();
+        try
+        {
+            for (var i = 2; i < 400 && !reader.Join(0); i++)
+            {
+                Assert.Equal(ErrorCode.None, await coordinator.TxnOffsetCommitAsync("txn-state-swap", "swap-group", producerId, epoch,
+                    [new OffsetToCommit(topic, 0, i, -1, null, -1)]));
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref stop, 1);
+            reader.Join();
+        }
+        Assert.Empty(refusals);
+        Assert.True(checks > 0);
+        Assert.Equal(ErrorCode.None, await coordinator.EndTxnAsync("txn-state-swap", producerId, epoch, commit: true));
+    }
+}
