@@ -12,11 +12,12 @@ public struct FetchSlice : IDisposable
     private byte[]? _buffer;
     private readonly int _length;
 
-    internal FetchSlice(byte[]? buffer, int length, long firstOffset, long highWatermark, long logStartOffset)
+    internal FetchSlice(byte[]? buffer, int length, long firstOffset, long nextOffset, long highWatermark, long logStartOffset)
     {
         _buffer = buffer;
         _length = length;
         FirstOffset = firstOffset;
+        NextOffset = nextOffset;
         HighWatermark = highWatermark;
         LogStartOffset = logStartOffset;
     }
@@ -26,6 +27,8 @@ public struct FetchSlice : IDisposable
     public readonly bool IsEmpty => _length == 0;
     /// <summary>Base offset of the first batch returned (may be below the offset asked for); -1 when empty.</summary>
     public long FirstOffset { get; }
+    /// <summary>One past the last offset of the last batch returned; -1 when empty.</summary>
+    public long NextOffset { get; }
     public long HighWatermark { get; }
     public long LogStartOffset { get; }
 

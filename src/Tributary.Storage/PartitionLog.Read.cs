@@ -10,6 +10,20 @@ public sealed partial class PartitionLog
     private const int OffsetsHeaderSize = RecordBatchHeader.LastOffsetDeltaOffset + 4;
 
     /// <summary>
+    /// A read_committed read: the batches below <paramref name="lastStableOffset"/> (as <see cref="Read"/>) and the
+    /// aborted transactions that begin within them, which the consumer must drop. The aborted transactions are taken
+    /// before the batches are read: retention or DeleteRecords running in between may forget an abort whose records
+    /// the read still returns, and those records would then pass as committed.
+    /// </summary>
+    public FetchSlice ReadCommitted(long offset, int maxBytes, long lastStableOffset, out IReadOnlyList<AbortedTxn> aborted)
+    {
+        var candidates = AbortedTransactions(offset, lastStableOffset);
+        var slice = Read(offset, maxBytes, lastStableOffset);
+        aborted = candidates.Count == 0 || slice.IsEmpty ? [] : [.. candidates.Where(a => a.FirstOffset < slice.NextOffset)];
+        return slice;
+    }
+
+    /// <summary>
     /// Copies whole batches, starting with the one that contains <paramref name="offset"/>, into a pooled
     /// buffer: at most <paramref name="maxBytes"/>, but always the whole first batch (KIP-74), and only batches
     /// below the high watermark and starting below <paramref name="maxOffsetExclusive"/> when given (a bound on
@@ -84,7 +98,7 @@ public sealed partial class PartitionLog
         return Empty(state);
     }
 
-    private static FetchSlice Empty(ReadState state) => new(null, 0, -1, state.HighWatermark, state.LogStartOffset);
+    private static FetchSlice Empty(ReadState state) => new(null, 0, -1, -1, state.HighWatermark, state.LogStartOffset);
 
     private static FetchSlice CopyBatches(LogSegment segment, long position, int firstSize, long limit, long upper, int maxBytes, ReadState state)
     {
@@ -102,15 +116,18 @@ public sealed partial class PartitionLog
         }
 
         int end = 0;
+        long nextOffset = -1;
         while (read - end >= OffsetsHeaderSize)
         {
             var batch = buffer.AsSpan(end, read - end);
             int size = RecordBatchHeader.ReadTotalSize(batch);
-            if (size > batch.Length || BinaryPrimitives.ReadInt64BigEndian(batch) >= upper)
+            long baseOffset = BinaryPrimitives.ReadInt64BigEndian(batch);
+            if (size > batch.Length || baseOffset >= upper)
             {
                 break;
             }
 
+            nextOffset = baseOffset + BinaryPrimitives.ReadInt32BigEndian(batch[RecordBatchHeader.LastOffsetDeltaOffset..]) + 1;
             end += size;
         }
 
@@ -120,7 +137,7 @@ public sealed partial class PartitionLog
             return Empty(state);
         }
 
-        return new FetchSlice(buffer, end, BinaryPrimitives.ReadInt64BigEndian(buffer), state.HighWatermark, state.LogStartOffset);
+        return new FetchSlice(buffer, end, BinaryPrimitives.ReadInt64BigEndian(buffer), nextOffset, state.HighWatermark, state.LogStartOffset);
     }
 
     /// <summary>Index of the last segment whose base offset is ≤ offset (0 when none).</summary>

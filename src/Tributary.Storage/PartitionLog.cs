@@ -201,7 +201,7 @@ public sealed partial class PartitionLog : IDisposable
         }
 
         // Idempotence and transactions (PartitionLog.Producers.cs): a retried batch gets its original offsets.
-        var producerAppend = PrepareProducerState(batches, now, out var duplicate);
+        var producerAppend = PrepareProducerState(batches, now, logAppendTime, out var duplicate);
         if (duplicate is { } original)
         {
             return original;

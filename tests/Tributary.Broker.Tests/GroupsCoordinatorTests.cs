@@ -171,6 +171,25 @@ public sealed class GroupsCoordinatorTests : IAsyncLifetime
         Assert.Null(fetched.Offsets[1].Offset);
     }
 
+    /// <summary>
+    /// Commits sent back to back (commitAsync, auto-commit) are appended in order and often share one fsync; their
+    /// completions must be applied in that order too, or memory keeps the older offset while the log holds the newer.
+    /// </summary>
+    [Fact]
+    public async Task CommitsThatShareAnFsyncAreAppliedInTheOrderTheyWereAppended()
+    {
+        var regressions = new List<long>();
+        for (var i = 0; i < 500; i++)
+        {
+            var first = _coordinator.CommitOffsetsAsync("pipelined", -1, "", null, [new OffsetToCommit("t", 0, 2 * i + 1, -1, null, -1)]);
+            var second = _coordinator.CommitOffsetsAsync("pipelined", -1, "", null, [new OffsetToCommit("t", 0, 2 * i + 2, -1, null, -1)]);
+            await Task.WhenAll(first, second);
+            var offset = (await _coordinator.FetchOffsetsAsync("pipelined", [("t", 0)])).Offsets.Single().Offset!.Offset;
+            if (offset != 2 * i + 2) regressions.Add(offset);
+        }
+        Assert.Empty(regressions);
+    }
+
     [Fact]
     public async Task AnEmptyConsumerProtocolGroupBecomesClassicWhenAClassicMemberJoins()
     {

@@ -57,4 +57,31 @@ public sealed class TransactionCoordinatorTests(BrokerFixture broker) : IClassFi
         Assert.True(checks > 0);
         Assert.Equal(ErrorCode.None, await coordinator.EndTxnAsync("txn-state-swap", producerId, epoch, commit: true));
     }
+
+    /// <summary>
+    /// KIP-360: a producer that hit an abortable error re-initialises with its id and epoch, and a lost answer to that
+    /// may be retried. But once a new instance initialised the transactional id, the old instance's recovery request
+    /// must be fenced, not mistaken for a retry: it would get the new instance's epoch and both would write as one.
+    /// </summary>
+    [Fact]
+    public async Task AnOldInstancesRecoveryAfterANewInstanceInitialisedIsFencedWhileARealRetryIsAnswered()
+    {
+        var coordinator = broker.Server.Transactions;
+        var (error, producerId, epoch) = await coordinator.InitProducerIdAsync("txn-recovery", 60_000, -1, -1);
+        Assert.Equal(ErrorCode.None, error);
+
+        // The new instance: no producer id of its own yet.
+        var successor = await coordinator.InitProducerIdAsync("txn-recovery", 60_000, -1, -1);
+        Assert.Equal((ErrorCode.None, producerId, (short)(epoch + 1)), successor);
+
+        // The old instance's recovery bump, carrying the epoch it was fenced from.
+        var zombie = await coordinator.InitProducerIdAsync("txn-recovery", 60_000, producerId, epoch);
+        Assert.Equal(ErrorCode.ProducerFenced, zombie.Error);
+
+        // The successor's own recovery bump, then its retry of it, answered alike.
+        var bump = await coordinator.InitProducerIdAsync("txn-recovery", 60_000, producerId, successor.Epoch);
+        Assert.Equal((ErrorCode.None, producerId, (short)(epoch + 2)), bump);
+        var retry = await coordinator.InitProducerIdAsync("txn-recovery", 60_000, producerId, successor.Epoch);
+        Assert.Equal(bump, retry);
+    }
 }

@@ -35,6 +35,73 @@ public sealed class ProducerStateTests
     }
 
     [Fact]
+    public async Task ARetriedBatchOnALogAppendTimeTopicIsAnsweredWithItsOriginalAppendTime()
+    {
+        using var dir = new TempDir();
+        var time = new ManualTime();
+        using var log = PartitionLog.Open(dir.Path, new LogConfig { TimestampType = TimestampType.LogAppendTime }, time);
+        var first = await log.AppendAsync(Batch(7, 0, 0, 2));
+        Assert.Equal(time.NowMs, first.LogAppendTime);
+        time.Advance(5_000);
+        var retry = await log.AppendAsync(Batch(7, 0, 0, 2));
+        Assert.Equal(first, retry);
+
+        using var createTime = new TempDir();
+        using var plain = PartitionLog.Open(createTime.Path, new LogConfig(), time);
+        await plain.AppendAsync(Batch(7, 0, 0, 2));
+        Assert.Equal(-1, (await plain.AppendAsync(Batch(7, 0, 0, 2))).LogAppendTime);
+    }
+
+    [Fact]
+    public async Task AReadCommittedReadKeepsTheAbortsOfWhatItReturnsWhenDeleteRecordsRunsDuringIt()
+    {
+        using var dir = new TempDir();
+        var fs = new FaultyFileSystem();
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime(), fs, LogFlusher.Shared);
+        await log.AppendAsync(Batch(7, 0, 0, 2, transactional: true)); // 0-1, aborted
+        await log.AppendAsync(Marker(7, 0, commit: false));            // 2
+        await log.AppendAsync(Batch(-1, -1, -1, 2));                     // 3-4
+        log.Roll();
+        await log.AppendAsync(Batch(-1, -1, -1, 2));                     // 5-6
+
+        // A lagging consumer's read is held inside the old segment while DeleteRecords moves the log start past it.
+        fs.HoldNextLogRead = true;
+        var read = Task.Run(() =>
+        {
+            using var slice = log.ReadCommitted(0, 1 << 20, log.LastStableOffset, out var aborted);
+            return (slice.FirstOffset, slice.NextOffset, aborted);
+        });
+        Assert.True(fs.ReadEntered.Wait(TimeSpan.FromSeconds(10)));
+        log.DeleteRecordsBefore(5);
+        fs.ReadGate.Set();
+        var (first, next, aborted) = await read;
+        Assert.Equal((0L, 5L), (first, next));
+        Assert.Equal(7, Assert.Single(aborted).ProducerId);
+    }
+
+    [Fact]
+    public async Task AReadCommittedReadReportsOnlyTheAbortsThatBeginWithinWhatItReturns()
+    {
+        using var dir = new TempDir();
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime());
+        for (short epoch = 0; epoch < 3; epoch++)
+        {
+            await log.AppendAsync(Batch(7, epoch, 0, 2, transactional: true));
+            await log.AppendAsync(Marker(7, epoch, commit: false));
+        }
+        // Each transaction is 2 records and a marker: 0-2, 3-5, 6-8. A read of one batch returns 0-1 only.
+        using (var slice = log.ReadCommitted(0, 1, log.LastStableOffset, out var aborted))
+        {
+            Assert.Equal(2, slice.NextOffset);
+            Assert.Equal(0, Assert.Single(aborted).FirstOffset);
+        }
+        using (var slice = log.ReadCommitted(4, 1 << 20, log.LastStableOffset, out var aborted))
+        {
+            Assert.Equal([3L, 6L], aborted.Select(a => a.FirstOffset));
+        }
+    }
+
+    [Fact]
     public async Task GapsAndStaleEpochsAreRejected()
     {
         using var dir = new TempDir();

@@ -56,6 +56,11 @@ internal sealed class FaultyFileSystem : ISegmentFileSystem
     public ManualResetEventSlim FlushGate { get; } = new(false);
     public SemaphoreSlim FlushEntered { get; } = new(0);
 
+    /// <summary>When set, the next read of a segment's .log file signals <see cref="ReadEntered"/> and waits on <see cref="ReadGate"/>.</summary>
+    public volatile bool HoldNextLogRead;
+    public ManualResetEventSlim ReadEntered { get; } = new(false);
+    public ManualResetEventSlim ReadGate { get; } = new(false);
+
     public int FlushCount => Volatile.Read(ref _flushes);
     public int WriteCount => Volatile.Read(ref _writes);
 
@@ -83,7 +88,17 @@ internal sealed class FaultyFileSystem : ISegmentFileSystem
     {
         public string Path => inner.Path;
         public long Length => inner.Length;
-        public int Read(long position, Span<byte> destination) => inner.Read(position, destination);
+        public int Read(long position, Span<byte> destination)
+        {
+            if (fs.HoldNextLogRead && Path.EndsWith(".log", StringComparison.Ordinal))
+            {
+                fs.HoldNextLogRead = false;
+                fs.ReadEntered.Set();
+                fs.ReadGate.Wait();
+            }
+
+            return inner.Read(position, destination);
+        }
 
         public void Write(long position, ReadOnlySpan<byte> source)
         {

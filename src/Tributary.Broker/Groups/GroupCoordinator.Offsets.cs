@@ -21,25 +21,27 @@ public sealed partial class GroupCoordinator
     }
 
     /// <summary>Committed offsets of a group: the partitions asked for, or all when <paramref name="partitions"/> is null.
-    /// Partitions without a commit come back with offset -1.</summary>
-    public Task<(ErrorCode Error, List<(string Topic, int Partition, CommittedOffset? Offset)> Offsets)> FetchOffsetsAsync(
+    /// Partitions without a commit come back with offset -1. Unstable: an undecided transaction holds an offset for the
+    /// partition (OffsetFetch's require_stable). It is read on the loop together with the offset, where a committing
+    /// transaction installs its offsets before it stops being pending, so an old offset is never reported stable.</summary>
+    public Task<(ErrorCode Error, List<(string Topic, int Partition, CommittedOffset? Offset, bool Unstable)> Offsets)> FetchOffsetsAsync(
         string groupId, IReadOnlyList<(string Topic, int Partition)>? partitions)
     {
-        if (!_loaded) return Task.FromResult((ErrorCode.CoordinatorLoadInProgress, new List<(string, int, CommittedOffset?)>()));
+        if (!_loaded) return Task.FromResult((ErrorCode.CoordinatorLoadInProgress, new List<(string, int, CommittedOffset?, bool)>()));
         return Run(() =>
         {
-            var result = new List<(string, int, CommittedOffset?)>();
+            var result = new List<(string, int, CommittedOffset?, bool)>();
             _groups.TryGetValue(groupId, out var group);
             if (partitions is null)
             {
                 if (group is not null)
                     foreach (var ((topic, partition), offset) in group.Offsets.OrderBy(o => o.Key.Topic, StringComparer.Ordinal).ThenBy(o => o.Key.Partition))
-                        result.Add((topic, partition, offset));
+                        result.Add((topic, partition, offset, IsOffsetUnstable(groupId, topic, partition)));
             }
             else
             {
                 foreach (var (topic, partition) in partitions)
-                    result.Add((topic, partition, group?.Offsets.GetValueOrDefault((topic, partition))));
+                    result.Add((topic, partition, group?.Offsets.GetValueOrDefault((topic, partition)), IsOffsetUnstable(groupId, topic, partition)));
             }
             return (ErrorCode.None, result);
         });

@@ -184,24 +184,44 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
             completed(null);
             return;
         }
+        PartitionLog? partition = null;
         Task<AppendResult> append;
         try
         {
             var builder = new RecordBatchBuilder();
             var now = NowMs;
             foreach (var (key, value) in records) builder.Add(now, key, value);
-            append = OffsetsPartition(groupId).AppendAsync(builder.Build()).AsTask();
+            partition = OffsetsPartition(groupId);
+            append = partition.AppendAsync(builder.Build()).AsTask();
         }
         catch (Exception e)
         {
             append = Task.FromException<AppendResult>(e);
         }
-        append.ContinueWith(t =>
+        // Appends that share an fsync complete together, each on its own pool thread: post their completions in log
+        // order, or a later commit applied before an earlier one would leave the earlier offset in memory.
+        var chain = partition ?? (object)this;
+        var previous = _completions.GetValueOrDefault(chain, Task.CompletedTask);
+        _completions[chain] = PostInOrderAsync(previous, append, groupId, completed);
+    }
+
+    /// <summary>The last completion posted (or waiting to be) per offsets partition; touched only on the loop.</summary>
+    private readonly Dictionary<object, Task> _completions = [];
+
+    private async Task PostInOrderAsync(Task previous, Task<AppendResult> append, string groupId, Action<Exception?> completed)
+    {
+        await previous.ConfigureAwait(false);
+        Exception? error = null;
+        try
         {
-            var error = t.Exception?.GetBaseException();
-            if (error is not null) _log.Error($"group coordinator: append for group {groupId} failed: {error.Message}");
-            Post(() => completed(error));
-        }, TaskScheduler.Default);
+            await append.ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            error = e;
+            _log.Error($"group coordinator: append for group {groupId} failed: {e.Message}");
+        }
+        Post(() => completed(error));
     }
 
     private (byte[] Key, byte[]? Value) GroupMetadataRecord(Group group) =>

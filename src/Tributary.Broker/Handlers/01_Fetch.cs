@@ -181,11 +181,15 @@ public sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, 
             if (budget <= 0 && total > 0) continue;
             try
             {
-                var slice = log.Read(partition.FetchOffset, Math.Max(budget, 1), readCommitted ? read.LastStableOffset : null);
+                FetchSlice slice;
                 if (readCommitted)
                 {
-                    read.Aborted = [.. log.AbortedTransactions(partition.FetchOffset, read.LastStableOffset).Select(a =>
-                        new FetchResponse.AbortedTransaction { ProducerId = a.ProducerId, FirstOffset = a.FirstOffset })];
+                    slice = log.ReadCommitted(partition.FetchOffset, Math.Max(budget, 1), read.LastStableOffset, out var aborted);
+                    read.Aborted = [.. aborted.Select(a => new FetchResponse.AbortedTransaction { ProducerId = a.ProducerId, FirstOffset = a.FirstOffset })];
+                }
+                else
+                {
+                    slice = log.Read(partition.FetchOffset, Math.Max(budget, 1));
                 }
                 read.Slice = slice;
                 read.HighWatermark = slice.HighWatermark;

@@ -38,7 +38,7 @@ public sealed class OffsetFetchHandler(GroupCoordinator coordinator) : ApiHandle
                             CommittedOffset = o.Offset?.Offset ?? -1,
                             CommittedLeaderEpoch = o.Offset?.LeaderEpoch ?? -1,
                             Metadata = o.Offset?.Metadata ?? "",
-                            ErrorCode = request.RequireStable && coordinator.IsOffsetUnstable(g.GroupId, o.Topic, o.Partition) ? (short)ErrorCode.UnstableOffsetCommit : (short)0,
+                            ErrorCode = request.RequireStable && o.Unstable ? (short)ErrorCode.UnstableOffsetCommit : (short)0,
                         })],
                     });
                 }
@@ -60,7 +60,7 @@ public sealed class OffsetFetchHandler(GroupCoordinator coordinator) : ApiHandle
                     CommittedOffset = o.Offset?.Offset ?? -1,
                     CommittedLeaderEpoch = o.Offset?.LeaderEpoch ?? -1,
                     Metadata = o.Offset?.Metadata ?? "",
-                    ErrorCode = context.ApiVersion >= 7 && request.RequireStable && coordinator.IsOffsetUnstable(request.GroupId, o.Topic, o.Partition)
+                    ErrorCode = context.ApiVersion >= 7 && request.RequireStable && o.Unstable
                         ? (short)ErrorCode.UnstableOffsetCommit
                         : context.ApiVersion < 2 ? (short)groupError : (short)0,
                 })],

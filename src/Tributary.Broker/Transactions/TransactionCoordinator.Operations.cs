@@ -48,17 +48,18 @@ public sealed partial class TransactionCoordinator
                 current = _txns[transactionalId];
             }
             var next = current.Clone();
+            next.LastProducerId = current.ProducerId;
+            // Only a recovery bump (the producer sent its id and epoch) may be retried. A new instance's bump must
+            // fence the old one: were its epoch remembered, the old instance's recovery request would pass as a retry
+            // and get the new instance's epoch.
+            next.LastEpoch = producerId >= 0 ? current.Epoch : (short)-1;
             if (current.Epoch >= short.MaxValue - 1)
             {
-                next.LastProducerId = current.ProducerId;
                 next.ProducerId = _ids.Next();
                 next.Epoch = 0;
-                next.LastEpoch = -1;
             }
             else
             {
-                next.LastProducerId = current.ProducerId;
-                next.LastEpoch = current.Epoch;
                 next.Epoch = (short)(current.Epoch + 1);
             }
             next.TimeoutMs = timeoutMs;
