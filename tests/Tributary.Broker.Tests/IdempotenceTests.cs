@@ -16,7 +16,7 @@ public sealed class IdempotenceTests(BrokerFixture broker) : IClassFixture<Broke
         return b.Build();
     }
 
-    internal static async Task<ProduceResponse.PartitionProduceResponse> ProduceAsync(RawKafkaClient raw, string topic, byte[] records, string? transactionalId = null)
+    internal static async Task<ProduceResponse.PartitionProduceResponse> ProduceAsync(RawKafkaClient raw, string topic, byte[] records, string? transactionalId = null, short version = 9)
     {
         var request = new ProduceRequest
         {
@@ -25,7 +25,7 @@ public sealed class IdempotenceTests(BrokerFixture broker) : IClassFixture<Broke
             TransactionalId = transactionalId,
             TopicData = [new() { Name = topic, PartitionData = [new() { Index = 0, Records = records }] }],
         };
-        var response = await raw.SendAsync<ProduceResponse>(request, 9);
+        var response = await raw.SendAsync<ProduceResponse>(request, version);
         return Assert.Single(Assert.Single(response.Responses).PartitionResponses);
     }
 

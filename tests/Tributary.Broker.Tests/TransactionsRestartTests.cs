@@ -151,6 +151,16 @@ public sealed class TransactionsRestartTests : IDisposable
             Topics = [new() { Name = "txn-stable", Partitions = [new() { PartitionIndex = 0, CommittedOffset = 5 }] }],
         }, 3);
         Assert.Equal(0, staged.Topics[0].Partitions[0].ErrorCode);
+        var stale = await raw.SendAsync<TxnOffsetCommitResponse>(new TxnOffsetCommitRequest
+        {
+            TransactionalId = "txn-stable",
+            GroupId = "g-stable",
+            ProducerId = pid,
+            ProducerEpoch = (short)(epoch - 1),
+            Topics = [new() { Name = "txn-stable", Partitions = [new() { PartitionIndex = 0, CommittedOffset = 4 }] }],
+        }, 3);
+        // Kafka never answers PRODUCER_FENCED to TxnOffsetCommit, in any version.
+        Assert.Equal(ErrorCode.InvalidProducerEpoch, (ErrorCode)stale.Topics[0].Partitions[0].ErrorCode);
 
         async Task<OffsetFetchResponse.OffsetFetchResponsePartition> Fetch(bool requireStable) =>
             (await raw.SendAsync<OffsetFetchResponse>(new OffsetFetchRequest
@@ -186,6 +196,10 @@ public sealed class TransactionsRestartTests : IDisposable
         Assert.Equal(ErrorCode.None, (ErrorCode)add.ResultsByTopicV3AndBelow[0].ResultsByPartition[0].PartitionErrorCode);
         var refused = await IdempotenceTests.ProduceAsync(raw, "txn-verify", IdempotenceTests.Batch(pid, epoch, 0, 1, transactional: true), "txn-verify");
         Assert.Equal(ErrorCode.InvalidTxnState, (ErrorCode)refused.ErrorCode); // partition 0 was never added
+        var abortable = await IdempotenceTests.ProduceAsync(raw, "txn-verify", IdempotenceTests.Batch(pid, epoch, 0, 1, transactional: true), "txn-verify", version: 11);
+        Assert.Equal(ErrorCode.TransactionAbortable, (ErrorCode)abortable.ErrorCode); // the newer code from v11
+        var future = await IdempotenceTests.ProduceAsync(raw, "txn-verify", IdempotenceTests.Batch(pid, (short)(epoch + 1), 0, 1, transactional: true), "txn-verify");
+        Assert.Equal(ErrorCode.InvalidProducerEpoch, (ErrorCode)future.ErrorCode); // an epoch the coordinator never gave out
 
         var control = new Protocol.Records.RecordBatchBuilder { ProducerId = pid, ProducerEpoch = epoch, IsTransactional = true, IsControl = true }
             .Add(0, [0, 0, 0, 1], [0, 0, 0, 0, 0, 0]).Build();

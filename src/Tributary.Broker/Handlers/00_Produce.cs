@@ -42,7 +42,7 @@ public sealed class ProduceHandler(BrokerState broker, Transactions.TransactionC
                 else if (log is null) result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
                 else if (context.ApiVersion < 3) result.ErrorCode = (short)ErrorCode.UnsupportedForMessageFormat;
                 else if (partitionData.Records is not { Length: > 0 } records) result.ErrorCode = (short)ErrorCode.InvalidRecord;
-                else if (TransactionCheck(topic!.Name, partitionData.Index, records) is { } txnError) result.ErrorCode = (short)txnError;
+                else if (TransactionCheck(topic!.Name, partitionData.Index, records, context.ApiVersion) is { } txnError) result.ErrorCode = (short)txnError;
                 else if (broker.SchemaValidator?.Validate(topic!.Name, topic.Configs, records) is { } invalid) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.InvalidRecord, invalid);
                 else appends.Add((result, StartAppend(log, MemoryMarshal.AsMemory(records), context.Cancellation)));
             }
@@ -67,8 +67,12 @@ public sealed class ProduceHandler(BrokerState broker, Transactions.TransactionC
         return request.Acks == 0 ? null : response;
     }
 
-    /// <summary>Exactly-once checks on the first batch's header (one producer writes one request); null when it passes.</summary>
-    private ErrorCode? TransactionCheck(string topic, int partition, ReadOnlyMemory<byte> records)
+    /// <summary>
+    /// Exactly-once checks on the first batch's header (one producer writes one request); null when it passes. A write
+    /// to a partition outside the open transaction is TRANSACTION_ABORTABLE from v11, which clients abort and go on
+    /// from, and INVALID_TXN_STATE before, as Kafka answers.
+    /// </summary>
+    private ErrorCode? TransactionCheck(string topic, int partition, ReadOnlyMemory<byte> records, short version)
     {
         if (records.Length < Protocol.Records.RecordBatchHeader.HeaderSize) return null;
         var header = new Protocol.Records.RecordBatchHeader(records.Span);
@@ -76,6 +80,7 @@ public sealed class ProduceHandler(BrokerState broker, Transactions.TransactionC
         if (header.IsControl) return ErrorCode.InvalidRecord;
         if (!header.IsTransactional || transactions is null) return null;
         var error = transactions.VerifyTransactionalWrite(header.ProducerId, header.ProducerEpoch, topic, partition);
+        if (error == ErrorCode.InvalidTxnState && version >= 11) error = ErrorCode.TransactionAbortable;
         return error == ErrorCode.None ? null : error;
     }
 

@@ -9,7 +9,8 @@ namespace Tributary.Broker.Handlers;
 /// TxnOffsetCommit v0-4: offsets staged in the transaction (after AddOffsetsToTxn for the group) and committed to
 /// the group only if the transaction commits. The producer's id and epoch are checked against the transaction, and
 /// from v3 the member id and generation against the group (KIP-447: a zombie consumer's producer is refused).
-/// PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v3.
+/// A fenced producer gets INVALID_PRODUCER_EPOCH in every version: Kafka checks the epoch where it appends the staged
+/// offsets, and never answers PRODUCER_FENCED here.
 /// </summary>
 public sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions, GroupCoordinator groups) : ApiHandler<TxnOffsetCommitRequest, TxnOffsetCommitResponse>
 {
@@ -25,7 +26,7 @@ public sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions, 
             ? await groups.ValidateTransactionalCommitAsync(request.GroupId, request.GenerationId, request.MemberId, request.GroupInstanceId).ConfigureAwait(false)
             : ErrorCode.None;
         if (error == ErrorCode.None) error = await transactions.TxnOffsetCommitAsync(request.TransactionalId, request.GroupId, request.ProducerId, request.ProducerEpoch, offsets).ConfigureAwait(false);
-        var code = (short)TransactionErrors.ForVersion(error, context.ApiVersion, fencedSince: 3);
+        var code = (short)(error == ErrorCode.ProducerFenced ? ErrorCode.InvalidProducerEpoch : error);
         return new TxnOffsetCommitResponse
         {
             Topics = [.. request.Topics.Select(t => new TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic

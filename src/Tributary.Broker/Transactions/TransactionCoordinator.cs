@@ -157,8 +157,8 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
     {
         if (!_loaded) return Protocol.Messages.ErrorCode.None; // the log's own epoch checks still apply
         if (!_open.TryGetValue(producerId, out var open)) return Protocol.Messages.ErrorCode.InvalidProducerIdMapping;
-        if (epoch < open.Epoch) return Protocol.Messages.ErrorCode.InvalidProducerEpoch;
-        return epoch == open.Epoch && open.Ongoing && open.Partitions.Contains((topic, partition))
+        if (epoch != open.Epoch) return Protocol.Messages.ErrorCode.InvalidProducerEpoch;
+        return open.Ongoing && open.Partitions.Contains((topic, partition))
             ? Protocol.Messages.ErrorCode.None
             : Protocol.Messages.ErrorCode.InvalidTxnState;
     }
