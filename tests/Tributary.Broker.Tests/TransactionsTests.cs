@@ -103,6 +103,12 @@ public sealed class TransactionsTests(BrokerFixture broker) : IClassFixture<Brok
             var offsets = await admin.ListOffsetsAsync([new TopicPartitionOffsetSpec { TopicPartition = new TopicPartition("txn-lso", 0), OffsetSpec = OffsetSpec.Latest() }],
                 new ListOffsetsOptions { IsolationLevel = IsolationLevel.ReadCommitted });
             Assert.Equal(0, offsets.ResultInfos[0].TopicPartitionOffsetError.Offset.Value);
+            // A timestamp lookup only answers with offsets the asker could fetch.
+            async Task<long> ByTimestamp(IsolationLevel isolation) =>
+                (await admin.ListOffsetsAsync([new TopicPartitionOffsetSpec { TopicPartition = new TopicPartition("txn-lso", 0), OffsetSpec = OffsetSpec.ForTimestamp(0) }],
+                    new ListOffsetsOptions { IsolationLevel = isolation })).ResultInfos[0].TopicPartitionOffsetError.Offset.Value;
+            Assert.Equal(-1, await ByTimestamp(IsolationLevel.ReadCommitted));
+            Assert.Equal(0, await ByTimestamp(IsolationLevel.ReadUncommitted));
         }
         producer.CommitTransaction(TimeSpan.FromSeconds(30));
         Assert.Equal(7, log.LastStableOffset);

@@ -61,6 +61,13 @@ public sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOffs
                 result.ErrorCode = (short)ErrorCode.UnsupportedVersion;
                 return result;
             }
+            // A timestamp lookup answers only with offsets the asker may fetch: below the last stable offset for
+            // read_committed, below the high watermark otherwise (Kafka's lastFetchableOffset).
+            if (partition.Timestamp is not (Latest or Earliest or EarliestLocal) && lookup.Offset >= 0
+                && lookup.Offset >= (readCommitted ? log.LastStableOffset : log.HighWatermark))
+            {
+                lookup = new TimestampLookup(-1, -1);
+            }
             result.Offset = lookup.Offset;
             result.Timestamp = lookup.Timestamp;
             if (lookup.Offset < 0) result.LeaderEpoch = -1;
