@@ -27,6 +27,7 @@ internal sealed class AbortedTxnIndex : IDisposable
     private readonly List<AbortedTxn> _entries = [];
     private ISegmentFile? _file;
     private long _length;
+    private bool _rewritePending;
 
     private AbortedTxnIndex(ISegmentFileSystem fs, string path)
     {
@@ -119,14 +120,28 @@ internal sealed class AbortedTxnIndex : IDisposable
         _file = null;
         _fs.MoveFile(temp, _path);
         _fs.SyncDirectory(Path.GetDirectoryName(_path)!);
+        _rewritePending = false;
         Open();
     }
 
+    /// <summary>
+    /// Records an abort whose marker is already in the log. A failed write (a full disk) must not fail that append:
+    /// the entry is kept in memory and the file rewritten whole at the next <see cref="Sync"/>, before a snapshot
+    /// relies on it; until then a restart rebuilds the entry from its marker, which lies after the last snapshot.
+    /// </summary>
     public void Add(AbortedTxn entry)
     {
-        Open();
         _entries.Add(entry);
-        Write(entry);
+        if (_rewritePending) return;
+        try
+        {
+            Open();
+            Write(entry);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _rewritePending = true;
+        }
     }
 
     /// <summary>Aborted transactions that overlap [<paramref name="from"/>, <paramref name="toExclusive"/>).</summary>
@@ -158,7 +173,12 @@ internal sealed class AbortedTxnIndex : IDisposable
         return lo;
     }
 
-    public void Sync() => _file?.Flush();
+    /// <summary>Makes every entry durable (a snapshot follows); throws when the file cannot be written.</summary>
+    public void Sync()
+    {
+        if (_rewritePending) Rewrite();
+        else _file?.Flush();
+    }
 
     private void Write(AbortedTxn entry)
     {

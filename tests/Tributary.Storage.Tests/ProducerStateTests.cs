@@ -101,6 +101,35 @@ public sealed class ProducerStateTests
         }
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AnAbortMarkerIsAppendedWhenItsIndexEntryCannotBeWrittenAndTheAbortOutlivesARestart(bool diskFreedBeforeClose)
+    {
+        using var dir = new TempDir();
+        var fs = new FaultyFileSystem();
+        var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime(), fs, LogFlusher.Shared);
+        try
+        {
+            await log.AppendAsync(Batch(7, 0, 0, 2, transactional: true)); // 0-1
+            fs.DiskFullFor = ".txnindex";
+            var marker = await log.AppendAsync(Marker(7, 0, commit: false));
+            Assert.Equal(2, marker.BaseOffset);
+            Assert.Equal(3, (await log.AppendAsync(Batch(-1, -1, -1, 1))).BaseOffset); // no offset reused
+            Assert.Equal(0, Assert.Single(log.AbortedTransactions(0, 4)).FirstOffset);
+            if (diskFreedBeforeClose) fs.DiskFullFor = null;
+        }
+        finally
+        {
+            log.Dispose(); // snapshots the producer state: only with the index entry durable
+        }
+
+        fs.DiskFullFor = null;
+        using var reopened = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime(), fs, LogFlusher.Shared);
+        Assert.Equal(4, reopened.LogEndOffset);
+        Assert.Equal(0, Assert.Single(reopened.AbortedTransactions(0, 4)).FirstOffset);
+    }
+
     [Fact]
     public async Task GapsAndStaleEpochsAreRejected()
     {

@@ -49,6 +49,8 @@ internal sealed class FaultyFileSystem : ISegmentFileSystem
     private int _directorySyncs;
 
     public volatile bool DiskFull;
+    /// <summary>Writes to files whose name ends with this fail with ENOSPC (a full disk hit by one file only).</summary>
+    public volatile string? DiskFullFor;
     /// <summary>Syncs fail with EIO.</summary>
     public volatile bool FailFlushes;
     /// <summary>When set, each sync waits on <see cref="FlushGate"/> after signalling <see cref="FlushEntered"/>.</summary>
@@ -103,7 +105,7 @@ internal sealed class FaultyFileSystem : ISegmentFileSystem
         public void Write(long position, ReadOnlySpan<byte> source)
         {
             Interlocked.Increment(ref fs._writes);
-            if (fs.DiskFull)
+            if (fs.DiskFull || (fs.DiskFullFor is { } suffix && Path.EndsWith(suffix, StringComparison.Ordinal)))
             {
                 inner.Write(position, source[..(source.Length / 2)]);
                 throw new IOException("No space left on device", Enospc);
