@@ -241,14 +241,23 @@ public sealed class TransactionsTests(BrokerFixture broker) : IClassFixture<Brok
         Send(producer, "txn-admin", "x", 2);
         await using var raw = await RawKafkaClient.ConnectAsync(broker.Bootstrap);
         var listed = await raw.SendAsync<Tributary.Protocol.Messages.ListTransactionsResponse>(
-            new Tributary.Protocol.Messages.ListTransactionsRequest { StateFilters = ["Ongoing", "Bogus"] }, 1);
+            new Tributary.Protocol.Messages.ListTransactionsRequest { StateFilters = ["Ongoing", "Bogus", "1", "Ongoing,Empty"] }, 1);
         Assert.Contains(listed.TransactionStates, t => t.TransactionalId == "txn-admin" && t.TransactionState == "Ongoing");
-        Assert.Equal(["Bogus"], listed.UnknownStateFilters);
+        Assert.Equal(["Bogus", "1", "Ongoing,Empty"], listed.UnknownStateFilters); // only exact state names filter
+        var longRunning = await raw.SendAsync<Tributary.Protocol.Messages.ListTransactionsResponse>(
+            new Tributary.Protocol.Messages.ListTransactionsRequest { DurationFilter = 3_600_000 }, 1);
+        Assert.DoesNotContain(longRunning.TransactionStates, t => t.TransactionalId == "txn-admin"); // open for less than an hour
         var described = await raw.SendAsync<Tributary.Protocol.Messages.DescribeTransactionsResponse>(
             new Tributary.Protocol.Messages.DescribeTransactionsRequest { TransactionalIds = ["txn-admin", "nope"] }, 0);
         Assert.Equal("Ongoing", described.TransactionStates[0].TransactionState);
         Assert.Contains(described.TransactionStates[0].Topics, t => t.Topic == "txn-admin");
         Assert.Equal((short)Tributary.Protocol.Messages.ErrorCode.TransactionalIdNotFound, described.TransactionStates[1].ErrorCode);
+        var started = described.TransactionStates[0].TransactionStartTimeMs;
+        Assert.True(started > 0);
         producer.CommitTransaction(TimeSpan.FromSeconds(30));
+        // A completed transaction still reports when it began, as Kafka's DescribeTransactions does.
+        var completed = (await raw.SendAsync<Tributary.Protocol.Messages.DescribeTransactionsResponse>(
+            new Tributary.Protocol.Messages.DescribeTransactionsRequest { TransactionalIds = ["txn-admin"] }, 0)).TransactionStates.Single();
+        Assert.Equal(("CompleteCommit", started), (completed.TransactionState, completed.TransactionStartTimeMs));
     }
 }

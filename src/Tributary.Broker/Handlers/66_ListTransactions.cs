@@ -17,7 +17,8 @@ public sealed class ListTransactionsHandler(TransactionCoordinator transactions,
         var states = new HashSet<TransactionState>();
         foreach (var name in request.StateFilters)
         {
-            if (Enum.TryParse<TransactionState>(name, ignoreCase: false, out var state)) states.Add(state);
+            // Only the exact names: Enum.TryParse would also take "1" or "Ongoing,Empty".
+            if (Array.IndexOf(Enum.GetNames<TransactionState>(), name) >= 0) states.Add(Enum.Parse<TransactionState>(name));
             else response.UnknownStateFilters.Add(name);
         }
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -25,7 +26,7 @@ public sealed class ListTransactionsHandler(TransactionCoordinator transactions,
         {
             if (request.StateFilters.Count > 0 && !states.Contains(d.State)) continue;
             if (request.ProducerIdFilters.Count > 0 && !request.ProducerIdFilters.Contains(d.ProducerId)) continue;
-            if (request.DurationFilter >= 0 && (d.StartTimeMs < 0 || now - d.StartTimeMs < request.DurationFilter)) continue;
+            if (request.DurationFilter >= 0 && (d.StartTimeMs < 0 || now - d.StartTimeMs <= request.DurationFilter)) continue;
             response.TransactionStates.Add(new ListTransactionsResponse.TransactionStateData { TransactionalId = d.TransactionalId, ProducerId = d.ProducerId, TransactionState = d.State.ToString() });
         }
         return response;

@@ -226,7 +226,6 @@ public sealed partial class TransactionCoordinator
         }
         var complete = prepared.Clone();
         complete.State = commit ? TransactionState.CompleteCommit : TransactionState.CompleteAbort;
-        complete.StartTimeMs = -1;
         complete.LastUpdateMs = NowMs;
         complete.Partitions.Clear();
         complete.Groups.Clear();

@@ -38,7 +38,7 @@ public static class TxnCommands
                     new DescribeTransactionsRequest { TransactionalIds = [.. listed.TransactionStates.Select(t => t.TransactionalId)] }, 0);
                 foreach (var t in described.TransactionStates.OrderBy(t => t.TransactionalId, StringComparer.Ordinal))
                     table.AddText(t.TransactionalId, t.TransactionState, t.ProducerId.ToString(), t.ProducerEpoch.ToString(), t.TransactionTimeoutMs.ToString(),
-                        Age(now, t.TransactionStartTimeMs), Partitions(t));
+                        Age(now, t), Partitions(t));
             }
             Terminal.Write(table);
             return 0;
@@ -68,7 +68,7 @@ public static class TxnCommands
             Terminal.Info($"Producer id:      {t.ProducerId}");
             Terminal.Info($"Producer epoch:   {t.ProducerEpoch}");
             Terminal.Info($"Timeout:          {t.TransactionTimeoutMs} ms");
-            Terminal.Info($"Age:              {Age(now, t.TransactionStartTimeMs)}");
+            Terminal.Info($"Age:              {Age(now, t)}");
             var table = Terminal.NewTable("TOPIC", "#PARTITION");
             foreach (var topic in t.Topics.OrderBy(x => x.Topic, StringComparer.Ordinal))
                 foreach (var p in topic.Partitions.Order()) table.AddText(topic.Topic, p.ToString());
@@ -112,7 +112,11 @@ public static class TxnCommands
         return command;
     }
 
-    private static string Age(long now, long startMs) => startMs < 0 ? "" : TimeSpan.FromMilliseconds(Math.Max(0, now - startMs)).ToString(@"d\.hh\:mm\:ss");
+    /// <summary>How long the open transaction has run; blank once it ended (the broker still reports when it began, as Kafka does).</summary>
+    private static string Age(long now, DescribeTransactionsResponse.TransactionStateData t) =>
+        t.TransactionStartTimeMs < 0 || t.TransactionState is not ("Ongoing" or "PrepareCommit" or "PrepareAbort" or "PrepareEpochFence")
+            ? ""
+            : TimeSpan.FromMilliseconds(Math.Max(0, now - t.TransactionStartTimeMs)).ToString(@"d\.hh\:mm\:ss");
 
     private static string Partitions(DescribeTransactionsResponse.TransactionStateData t) =>
         string.Join(",", t.Topics.SelectMany(x => x.Partitions.Order().Select(p => $"{x.Topic}-{p}")));
