@@ -229,6 +229,23 @@ public sealed class BadInputTests(StrictBrokerFixture fixture) : IClassFixture<S
     }
 
     [Fact]
+    public async Task Two_batches_for_one_partition_are_INVALID_RECORD_and_the_log_is_unchanged()
+    {
+        var topic = await SeedAsync();
+        var first = new RecordBatchBuilder().Add(Now(), null, Encoding.UTF8.GetBytes("one")).Build();
+        var second = new RecordBatchBuilder().Add(Now(), null, Encoding.UTF8.GetBytes("two")).Build();
+        var before = HighWatermark(topic);
+        await using (var raw = await RawKafkaClient.ConnectAsync(_broker.Bootstrap))
+        {
+            // Kafka allows one batch per partition from Produce v3; the checks of a batch's header cover only that one.
+            var error = await ProduceRawAsync(raw, topic, [.. first, .. second]);
+            Assert.Equal((short)KafkaErrorCode.InvalidRecord, error);
+        }
+        Assert.Equal(before, HighWatermark(topic));
+        await VerifyAsync(topic);
+    }
+
+    [Fact]
     public async Task Magic_v1_message_set_is_UNSUPPORTED_FOR_MESSAGE_FORMAT()
     {
         var topic = await SeedAsync();

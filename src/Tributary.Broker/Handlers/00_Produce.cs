@@ -35,13 +35,14 @@ public sealed class ProduceHandler(BrokerState broker, Transactions.TransactionC
             var topic = broker.Topics.Get(topicData.Name);
             foreach (var partitionData in topicData.PartitionData)
             {
-                var result = new ProduceResponse.PartitionProduceResponse { Index = partitionData.Index };
+                var result = new ProduceResponse.PartitionProduceResponse { Index = partitionData.Index, BaseOffset = -1 };
                 topicResponse.PartitionResponses.Add(result);
                 var log = topic is null ? null : broker.Topics.GetPartition(topic.Name, partitionData.Index);
                 if (!acksValid) result.ErrorCode = (short)ErrorCode.InvalidRequiredAcks;
                 else if (log is null) result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
                 else if (context.ApiVersion < 3) result.ErrorCode = (short)ErrorCode.UnsupportedForMessageFormat;
                 else if (partitionData.Records is not { Length: > 0 } records) result.ErrorCode = (short)ErrorCode.InvalidRecord;
+                else if (!IsOneBatch(records.Span)) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.InvalidRecord, OneBatchOnly);
                 else if (TransactionCheck(topic!.Name, partitionData.Index, records, context.ApiVersion) is { } txnError) result.ErrorCode = (short)txnError;
                 else if (broker.SchemaValidator?.Validate(topic!.Name, topic.Configs, records) is { } invalid) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.InvalidRecord, invalid);
                 else appends.Add((result, StartAppend(log, MemoryMarshal.AsMemory(records), context.Cancellation)));
@@ -66,6 +67,15 @@ public sealed class ProduceHandler(BrokerState broker, Transactions.TransactionC
         }
         return request.Acks == 0 ? null : response;
     }
+
+    private const string OneBatchOnly = "Produce requests with version 3 and above must contain exactly one record batch per partition";
+
+    /// <summary>
+    /// Kafka's rule for Produce v3+ (the versions served): one record batch per partition, so the exactly-once checks
+    /// of its header cover everything written.
+    /// </summary>
+    private static bool IsOneBatch(ReadOnlySpan<byte> records) =>
+        records.Length < Protocol.Records.RecordBatchHeader.HeaderSize || Protocol.Records.RecordBatchHeader.ReadTotalSize(records) >= records.Length;
 
     /// <summary>
     /// Exactly-once checks on the first batch's header (one producer writes one request); null when it passes. A write
