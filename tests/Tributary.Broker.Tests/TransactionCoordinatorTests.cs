@@ -1,4 +1,7 @@
 using Tributary.Broker.Groups;
+using Tributary.Broker.Handlers;
+using Tributary.Broker.Network;
+using Tributary.Protocol.Messages;
 using ErrorCode = Tributary.Protocol.Messages.ErrorCode;
 
 namespace Tributary.Broker.Tests;
@@ -83,5 +86,52 @@ public sealed class TransactionCoordinatorTests(BrokerFixture broker) : IClassFi
         Assert.Equal((ErrorCode.None, producerId, (short)(epoch + 2)), bump);
         var retry = await coordinator.InitProducerIdAsync("txn-recovery", 60_000, producerId, successor.Epoch);
         Assert.Equal(bump, retry);
+    }
+
+    /// <summary>
+    /// require_stable: OffsetFetch must never answer a group's old offset as stable while a committing transaction
+    /// replaces it. The stability check is held open here until the transaction has finished, if it can: were the
+    /// check made apart from the offset read, the transaction would finish in between and the old offset would pass
+    /// as stable. Made on the group loop together with the read, the transaction cannot install its offset until the
+    /// check is done, so the wait ends unfinished and the answer is UNSTABLE_OFFSET_COMMIT.
+    /// </summary>
+    [Fact]
+    public async Task ARequireStableOffsetFetchNeverAnswersTheOffsetACommittingTransactionReplaces()
+    {
+        const string topic = "txn-stable-check", group = "stable-check", txnId = "txn-stable-check";
+        await broker.CreateTopicAsync(topic);
+        var groups = broker.Server.Groups;
+        var coordinator = broker.Server.Transactions;
+        Assert.Equal(ErrorCode.None, (await groups.CommitOffsetsAsync(group, -1, "", null, [new OffsetToCommit(topic, 0, 10, -1, null, -1)])).GroupError);
+        var (error, producerId, epoch) = await coordinator.InitProducerIdAsync(txnId, 60_000, -1, -1);
+        Assert.Equal(ErrorCode.None, error);
+        Assert.Equal(ErrorCode.None, await coordinator.AddOffsetsAsync(txnId, producerId, epoch, group));
+        Assert.Equal(ErrorCode.None, await coordinator.TxnOffsetCommitAsync(txnId, group, producerId, epoch, [new OffsetToCommit(topic, 0, 42, -1, null, -1)]));
+
+        var original = groups.PendingTransactionalOffset!;
+        Task<ErrorCode>? commit = null;
+        groups.PendingTransactionalOffset = (g, t, p) =>
+        {
+            if (commit is null)
+            {
+                commit = Task.Run(() => coordinator.EndTxnAsync(txnId, producerId, epoch, commit: true));
+                commit.Wait(TimeSpan.FromSeconds(1));
+            }
+            return original(g, t, p);
+        };
+        try
+        {
+            var request = new OffsetFetchRequest { GroupId = group, RequireStable = true, Topics = [new() { Name = topic, PartitionIndexes = [0] }] };
+            var response = (OffsetFetchResponse)(await new OffsetFetchHandler(groups).HandleAsync(new RequestContext(7, 1, null, null, default), request))!;
+            var answer = response.Topics.Single().Partitions.Single();
+            Assert.True(answer.ErrorCode == (short)ErrorCode.UnstableOffsetCommit || answer.CommittedOffset == 42,
+                $"require_stable OffsetFetch answered offset {answer.CommittedOffset} with error {(ErrorCode)answer.ErrorCode}");
+        }
+        finally
+        {
+            groups.PendingTransactionalOffset = original;
+        }
+        Assert.Equal(ErrorCode.None, await commit!);
+        Assert.Equal(42, (await groups.FetchOffsetsAsync(group, [(topic, 0)])).Offsets.Single().Offset!.Offset);
     }
 }
