@@ -22,10 +22,20 @@ public sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions, 
     {
         var offsets = request.Topics.SelectMany(t => t.Partitions.Select(p =>
             new OffsetToCommit(t.Name, p.PartitionIndex, p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata, -1))).ToList();
-        var error = context.ApiVersion >= 3
-            ? await groups.ValidateTransactionalCommitAsync(request.GroupId, request.GenerationId, request.MemberId, request.GroupInstanceId).ConfigureAwait(false)
-            : ErrorCode.None;
-        if (error == ErrorCode.None) error = await transactions.TxnOffsetCommitAsync(request.TransactionalId, request.GroupId, request.ProducerId, request.ProducerEpoch, offsets).ConfigureAwait(false);
+        var partitions = offsets.Select(o => (o.Topic, o.Partition)).ToList();
+        var error = await groups.BeginTransactionalCommitAsync(request.GroupId, request.GenerationId, request.MemberId, request.GroupInstanceId,
+            partitions, checkMember: context.ApiVersion >= 3).ConfigureAwait(false);
+        if (error == ErrorCode.None)
+        {
+            try
+            {
+                error = await transactions.TxnOffsetCommitAsync(request.TransactionalId, request.GroupId, request.ProducerId, request.ProducerEpoch, offsets).ConfigureAwait(false);
+            }
+            finally
+            {
+                groups.EndTransactionalCommit(request.GroupId, partitions);
+            }
+        }
         var code = (short)(error == ErrorCode.ProducerFenced ? ErrorCode.InvalidProducerEpoch : error);
         return new TxnOffsetCommitResponse
         {
