@@ -44,50 +44,40 @@ async function waitFor(cond, what, timeoutMs = 30000) {
 }
 
 /**
- * Reads a whole topic through a fresh group until every partition has delivered its sentinel (the last record a
- * scenario wrote there, in a committed transaction), so everything before it has been delivered too. Returns the
- * records per partition in delivery order.
+ * Reads a topic from the start through a fresh group until `done(records)` holds; returns the records in delivery
+ * order (per partition, offset order).
  */
-async function readAll(kafka, topic, partitions, { readUncommitted, sentinel = v => v.startsWith('sentinel') }) {
+async function readUntil(kafka, topic, done, what, { readUncommitted = false } = {}) {
   const consumer = kafka.consumer({ groupId: `compat-read-${RUN}-${Math.random().toString(36).slice(2)}`, readUncommitted, maxWaitTimeInMs: 100 })
-  const got = Array.from({ length: partitions }, () => [])
-  const done = new Set()
+  const got = []
   await consumer.connect()
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true })
     await consumer.run({
       autoCommit: false,
       eachMessage: async ({ partition, message }) => {
-        const value = message.value.toString()
-        got[partition].push({ partition, offset: Number(message.offset), key: message.key && message.key.toString(), value })
-        if (sentinel(value)) done.add(partition)
+        got.push({ partition, offset: Number(message.offset), key: message.key && message.key.toString(), value: message.value.toString() })
       },
     })
-    await waitFor(() => done.size === partitions, `sentinels on all ${partitions} partitions of ${topic} (have ${[...done]})`)
+    await waitFor(() => done(got), `${what} from ${topic} (have ${got.length} records)`)
   } finally {
     await consumer.disconnect()
   }
   return got
 }
+
+/**
+ * Reads a whole topic until every partition has delivered its sentinel (the last record a scenario wrote there, in a
+ * committed transaction), so everything before it has been delivered too.
+ */
+const readAll = (kafka, topic, partitions, { readUncommitted, sentinel = v => v.startsWith('sentinel') }) =>
+  readUntil(kafka, topic, got => new Set(got.filter(r => sentinel(r.value)).map(r => r.partition)).size === partitions,
+    `sentinels on all ${partitions} partitions`, { readUncommitted })
 
 async function writeSentinels(producer, topic, partitions) {
   const txn = await producer.transaction()
   await txn.send({ topic, messages: Array.from({ length: partitions }, (_, p) => ({ partition: p, key: 's', value: `sentinel-${p}` })) })
   await txn.commit()
-}
-
-async function readExactly(kafka, topic, count) {
-  const consumer = kafka.consumer({ groupId: `compat-read-${RUN}-${Math.random().toString(36).slice(2)}`, maxWaitTimeInMs: 100 })
-  const got = []
-  await consumer.connect()
-  try {
-    await consumer.subscribe({ topics: [topic], fromBeginning: true })
-    await consumer.run({ autoCommit: false, eachMessage: async ({ partition, message }) => { got.push({ partition, offset: Number(message.offset), value: message.value.toString() }) } })
-    await waitFor(() => got.length >= count, `${count} records from ${topic} (have ${got.length})`)
-  } finally {
-    await consumer.disconnect()
-  }
-  return got
 }
 
 async function main() {
@@ -119,7 +109,7 @@ async function main() {
       } finally {
         await producer.disconnect()
       }
-      const got = await readExactly(kafka, T_IDEM, 2000)
+      const got = await readUntil(kafka, T_IDEM, rs => rs.length >= 2000, '2000 records')
       const values = new Set(got.map(r => r.value))
       if (got.length !== 2000 || values.size !== 2000) fail(`read ${got.length} records, ${values.size} distinct, expected 2000`)
       for (let p = 0; p < 3; p++) {
@@ -148,8 +138,8 @@ async function main() {
       } finally {
         await producer.disconnect()
       }
-      const committed = (await readAll(kafka, T_TXN, 3, { readUncommitted: false })).flat()
-      const uncommitted = (await readAll(kafka, T_TXN, 3, { readUncommitted: true })).flat()
+      const committed = await readAll(kafka, T_TXN, 3, { readUncommitted: false })
+      const uncommitted = await readAll(kafka, T_TXN, 3, { readUncommitted: true })
       const count = (rs, prefix) => rs.filter(r => r.value.startsWith(prefix)).length
       if (count(committed, 'a-') !== 300 || count(committed, 'c-') !== 100 || count(committed, 'b-') !== 0) {
         fail(`read_committed saw a=${count(committed, 'a-')} b=${count(committed, 'b-')} c=${count(committed, 'c-')}, expected 300/0/100`)
@@ -260,7 +250,7 @@ async function main() {
       } finally {
         await producer.disconnect()
       }
-      const out = (await readAll(kafka, T_OUT, 3, { readUncommitted: false })).flat().filter(r => !r.value.startsWith('sentinel'))
+      const out = (await readAll(kafka, T_OUT, 3, { readUncommitted: false })).filter(r => !r.value.startsWith('sentinel'))
       const values = out.map(r => r.value)
       if (values.some(v => v.startsWith('aborted-'))) fail(`read_committed delivered aborted outputs: ${values.filter(v => v.startsWith('aborted-')).slice(0, 3)}`)
       if (out.length !== N || new Set(values).size !== N) fail(`output holds ${out.length} records, ${new Set(values).size} distinct, expected ${N}`)
@@ -302,7 +292,7 @@ async function main() {
         const code = error.type || (error.originalError && error.originalError.type) || error.name
         if (!/PRODUCER_FENCED|INVALID_PRODUCER_EPOCH|INVALID_TXN_STATE/.test(`${code} ${error.message}`)) fail(`the fenced producer failed with ${code}: ${error.message}`)
         await writeSentinels(successor, T_FENCE, 1)
-        const seen = (await readAll(kafka, T_FENCE, 1, { readUncommitted: false, sentinel: v => v === 'sentinel-0' })).flat().map(r => r.value)
+        const seen = (await readAll(kafka, T_FENCE, 1, { readUncommitted: false, sentinel: v => v === 'sentinel-0' })).map(r => r.value)
         if (seen.some(v => v.startsWith('zombie'))) fail(`read_committed saw the zombie's records: ${seen}`)
         if (!seen.includes('successor-1')) fail(`read_committed lacks the successor's record: ${seen}`)
         ok('fencing', `after a second producer initialised the same transactionalId the first failed with ${code}; read_committed holds the successor's record and none of the zombie's`)
