@@ -205,7 +205,7 @@ public sealed partial class PartitionLog
 
             int startRelative = segment.TimeIndex.StartFor(timestamp);
             long position = segment.OffsetIndex.FloorPosition(startRelative);
-            var found = ScanForTimestamp(segment, position, limit, timestamp, state.LogStartOffset);
+            var found = ScanForTimestamp(segment, position, limit, timestamp, state.LogStartOffset, CompressionCodecs.MaxDecompressedBytes(_config.MaxMessageBytes));
             if (found.Offset >= 0)
             {
                 return found;
@@ -236,7 +236,7 @@ public sealed partial class PartitionLog
         return max < 0 ? TimestampLookup.None : FindOffsetByTimestamp(max);
     }
 
-    private static TimestampLookup ScanForTimestamp(LogSegment segment, long position, long limit, long timestamp, long logStartOffset)
+    private static TimestampLookup ScanForTimestamp(LogSegment segment, long position, long limit, long timestamp, long logStartOffset, int maxDecompressedBytes)
     {
         using var scanner = new BatchScanner(segment.Log, position, limit, 0, verify: false);
         while (scanner.TryNext(out var batch))
@@ -246,7 +246,7 @@ public sealed partial class PartitionLog
                 continue;
             }
 
-            if (RecordReader.TryFindFirstAtOrAfter(scanner.Bytes(batch), timestamp, logStartOffset, out var offset, out var found))
+            if (RecordReader.TryFindFirstAtOrAfter(scanner.Bytes(batch), timestamp, logStartOffset, maxDecompressedBytes, out var offset, out var found))
             {
                 return new TimestampLookup(offset, found);
             }

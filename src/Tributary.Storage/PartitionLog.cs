@@ -6,7 +6,8 @@ namespace Tributary.Storage;
 /// <summary>
 /// The log of one partition: an ordered list of <see cref="LogSegment"/>s, the last one active.
 ///
-/// Append: validate the request's batch headers and CRCs (no record decoding), then under the append
+/// Append: validate the request's batches (headers, CRCs, and that each holds the records it announces; see
+/// <see cref="RecordBatchValidator"/>: nothing is stored or counted from a batch that lies), then under the append
 /// lock assign offsets by patching each batch's base offset in the caller's buffer (outside the CRC), write
 /// all bytes with one pwrite at the end of the active segment, and add index entries. Durable policy: the
 /// append then awaits its <see cref="FlushGeneration"/>, completed by <see cref="LogFlusher"/> after an
@@ -116,7 +117,8 @@ public sealed partial class PartitionLog : IDisposable
             return ValueTask.FromException<AppendResult>(new StorageException(Map(error), message ?? error.ToString()));
         }
 
-        if (config.CleanupCompact && Cleaning.CompactedTopicValidator.Check(batches.Span, System.IO.Path.GetFileName(_directory)) is { } keyless)
+        if (config.CleanupCompact && Cleaning.CompactedTopicValidator.Check(batches.Span, System.IO.Path.GetFileName(_directory),
+            CompressionCodecs.MaxDecompressedBytes(config.MaxMessageBytes)) is { } keyless)
         {
             return ValueTask.FromException<AppendResult>(keyless);
         }

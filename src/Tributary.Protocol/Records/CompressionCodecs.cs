@@ -9,8 +9,10 @@ namespace Tributary.Protocol.Records;
 
 /// <summary>
 /// Compresses and decompresses the records section of a batch. Off the hot path: the broker stores and
-/// serves batches compressed as the producer sent them; this is for reading records inside the broker
-/// (timestamp lookups, internal topics) and for tests.
+/// serves batches compressed as the producer sent them; this is for validating appends, reading records inside the
+/// broker (timestamp lookups, the cleaner, internal topics) and for tests. Every decompression is bounded (see
+/// <see cref="MaxDecompressedBytes"/>) and grows its output as data arrives, so a small batch that claims or expands
+/// to gigabytes costs at most the bound.
 /// Snappy comes in two shapes: librdkafka writes one raw snappy block, the Java client writes xerial's
 /// framing ("\x82SNAPPY\0", version, compatible version, then [int32 BE length][raw block]...). Both are read.
 /// </summary>
@@ -19,51 +21,67 @@ public static class CompressionCodecs
     private static ReadOnlySpan<byte> XerialMagic => [0x82, (byte)'S', (byte)'N', (byte)'A', (byte)'P', (byte)'P', (byte)'Y', 0];
     private const int XerialHeaderSize = 16;
 
-    public static byte[] Decompress(CompressionCodec codec, ReadOnlySpan<byte> source)
+    /// <summary>
+    /// How far one batch's records section may expand: 64 times the topic's <c>max.message.bytes</c> (64 MiB under
+    /// Kafka's default), at most 1 GiB. A producer's batch is bounded before compression by its own
+    /// <c>batch.size</c>/<c>message.max.bytes</c>; 64 times the compressed limit leaves room for very compressible
+    /// data while a decompression bomb (zstd and gzip expand 1:1000 and more) costs at most that much CPU.
+    /// Decompression beyond the bound stops and the batch is refused (MESSAGE_TOO_LARGE, Kafka's RecordTooLargeException).
+    /// </summary>
+    public static int MaxDecompressedBytes(int maxMessageBytes) => (int)Math.Clamp(64L * Math.Max(maxMessageBytes, 0), 64 << 10, 1 << 30);
+
+    /// <summary>The bound under Kafka's default max.message.bytes, for readers that know no topic configuration.</summary>
+    public static readonly int DefaultMaxDecompressedBytes = MaxDecompressedBytes(1048588);
+
+    /// <summary>Decompresses into a new array of exactly the decompressed size, never more than <paramref name="maxBytes"/>.</summary>
+    /// <exception cref="DecompressionLimitException">The data expands beyond <paramref name="maxBytes"/>.</exception>
+    /// <exception cref="InvalidRecordException">The data cannot be decompressed.</exception>
+    public static byte[] Decompress(CompressionCodec codec, ReadOnlySpan<byte> source, int maxBytes = -1)
+    {
+        using var pooled = DecompressPooled(codec, source, maxBytes < 0 ? DefaultMaxDecompressedBytes : maxBytes);
+        return pooled.Span.ToArray();
+    }
+
+    /// <summary>
+    /// Decompresses into pooled memory that grows as output arrives (never to a size the data merely claims), at most
+    /// <paramref name="maxBytes"/>. The caller disposes the result, which returns the memory.
+    /// </summary>
+    /// <exception cref="DecompressionLimitException">The data expands beyond <paramref name="maxBytes"/>.</exception>
+    /// <exception cref="InvalidRecordException">The data cannot be decompressed.</exception>
+    public static PooledBytes DecompressPooled(CompressionCodec codec, ReadOnlySpan<byte> source, int maxBytes)
     {
         try
         {
             return codec switch
             {
-                CompressionCodec.None => source.ToArray(),
-                CompressionCodec.Gzip => DecompressStream(source, s => new GZipStream(s, CompressionMode.Decompress)),
-                CompressionCodec.Snappy => DecompressSnappy(source),
-                CompressionCodec.Lz4 => DecompressStream(source, s => LZ4Stream.Decode(s)),
-                CompressionCodec.Zstd => DecompressStream(source, s => new DecompressionStream(s)),
+                CompressionCodec.None => PooledBytes.CopyOf(source, maxBytes),
+                CompressionCodec.Snappy => DecompressSnappy(source, maxBytes),
+                CompressionCodec.Gzip or CompressionCodec.Lz4 or CompressionCodec.Zstd => DecompressStream(codec, source, maxBytes),
                 _ => throw new InvalidRecordException($"Unknown compression codec {(int)codec}."),
             };
         }
-        catch (InvalidRecordException)
-        {
-            throw;
-        }
-        catch (Exception e) when (e is InvalidDataException or IOException or InvalidOperationException or ArgumentException or ZstdException)
+        catch (Exception e) when (IsCodecFailure(e))
         {
             throw new InvalidRecordException($"Cannot decompress {codec} record data: {e.Message}", e);
         }
     }
+
+    /// <summary>What the decoders throw for data they cannot decode.</summary>
+    internal static bool IsCodecFailure(Exception e) =>
+        e is InvalidDataException or IOException or InvalidOperationException or ArgumentException or ZstdException or IndexOutOfRangeException;
 
     /// <summary>
-    /// Decompresses into <paramref name="target"/>, appending: lets a caller that decompresses many batches (the log
-    /// cleaner) reuse one buffer. LZ4 frames decode straight from the span, without the stream copies.
+    /// A stream decoding gzip, LZ4 frames or zstd from <paramref name="compressed"/> (left open). Each decoder's own
+    /// memory is bounded by its format: gzip 32 KiB, an LZ4 frame's block at most 4 MiB, a zstd window at most 128 MiB
+    /// (zstd's default windowLogMax of 27, as Kafka's zstd-jni).
     /// </summary>
-    public static void DecompressInto(CompressionCodec codec, ReadOnlySpan<byte> source, ArrayBufferWriter<byte> target)
+    internal static Stream OpenDecoder(CompressionCodec codec, Stream compressed) => codec switch
     {
-        if (codec != CompressionCodec.Lz4)
-        {
-            target.Write(Decompress(codec, source));
-            return;
-        }
-
-        try
-        {
-            LZ4Frame.Decode(source, target);
-        }
-        catch (Exception e) when (e is InvalidDataException or IOException or InvalidOperationException or ArgumentException)
-        {
-            throw new InvalidRecordException($"Cannot decompress {codec} record data: {e.Message}", e);
-        }
-    }
+        CompressionCodec.Gzip => new GZipStream(compressed, CompressionMode.Decompress, leaveOpen: true),
+        CompressionCodec.Lz4 => LZ4Stream.Decode(compressed, leaveOpen: true),
+        CompressionCodec.Zstd => new DecompressionStream(compressed, leaveOpen: true),
+        _ => throw new ArgumentOutOfRangeException(nameof(codec)),
+    };
 
     public static byte[] Compress(CompressionCodec codec, ReadOnlySpan<byte> source, bool xerialSnappy = false)
     {
@@ -102,47 +120,124 @@ public static class CompressionCodecs
         }
     }
 
-    private static byte[] DecompressStream(ReadOnlySpan<byte> source, Func<Stream, Stream> open)
+    private static unsafe PooledBytes DecompressStream(CompressionCodec codec, ReadOnlySpan<byte> source, int maxBytes)
     {
-        // The source is copied once so the decoder can read it as a stream; fine off the hot path.
-        using var input = new MemoryStream(source.ToArray(), writable: false);
-        using var decoder = open(input);
-        using var output = new MemoryStream(source.Length * 2);
-        decoder.CopyTo(output);
-        return output.ToArray();
+        var output = new PooledBytes(Math.Min(maxBytes, Math.Max(4096, source.Length * 4)));
+        try
+        {
+            fixed (byte* pointer = source)
+            {
+                using var input = new UnmanagedMemoryStream(pointer, source.Length);
+                using var decoder = OpenDecoder(codec, input);
+                while (true)
+                {
+                    int room = Math.Min(output.Free.Length, maxBytes - output.Length);
+                    if (room == 0)
+                    {
+                        if (output.Length >= maxBytes)
+                        {
+                            Span<byte> probe = stackalloc byte[1];
+                            if (decoder.Read(probe) > 0)
+                            {
+                                throw new DecompressionLimitException(maxBytes);
+                            }
+
+                            break;
+                        }
+
+                        output.Grow(maxBytes);
+                        continue;
+                    }
+
+                    int read = decoder.Read(output.Free[..room]);
+                    if (read == 0)
+                    {
+                        break;
+                    }
+
+                    output.Advance(read);
+                }
+            }
+
+            return output;
+        }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
     }
 
-    private static byte[] DecompressSnappy(ReadOnlySpan<byte> source)
+    /// <summary>
+    /// Snappy decodes whole blocks, so each block's claimed length is checked before any memory is taken: against the
+    /// bound, and against what the block could possibly hold (a snappy copy element writes at most 64 bytes for 2-3
+    /// input bytes, so no valid block expands more than 22 times, plus a few bytes).
+    /// </summary>
+    private static PooledBytes DecompressSnappy(ReadOnlySpan<byte> source, int maxBytes)
     {
         if (!source.StartsWith(XerialMagic))
         {
-            return Snappy.DecompressToArray(source);
+            var whole = new PooledBytes(ClaimedSnappyLength(source, maxBytes));
+            try
+            {
+                whole.Advance(Snappy.Decompress(source, whole.Free));
+                return whole;
+            }
+            catch
+            {
+                whole.Dispose();
+                throw;
+            }
         }
 
-        var output = new ArrayBufferWriter<byte>(source.Length * 2);
-        int position = XerialHeaderSize;
-        while (position < source.Length)
+        var output = new PooledBytes(Math.Min(maxBytes, Math.Max(4096, source.Length * 4)));
+        try
         {
-            if (source.Length - position < 4)
+            int position = XerialHeaderSize;
+            while (position < source.Length)
             {
-                throw new InvalidRecordException("Truncated xerial snappy block length.");
+                if (source.Length - position < 4)
+                {
+                    throw new InvalidRecordException("Truncated xerial snappy block length.");
+                }
+
+                int blockLength = BinaryPrimitives.ReadInt32BigEndian(source[position..]);
+                position += 4;
+                if (blockLength < 0 || blockLength > source.Length - position)
+                {
+                    throw new InvalidRecordException("xerial snappy block runs past the end of the data.");
+                }
+
+                var block = source.Slice(position, blockLength);
+                int length = ClaimedSnappyLength(block, maxBytes - output.Length);
+                output.Reserve(length, maxBytes);
+                output.Advance(Snappy.Decompress(block, output.Free));
+                position += blockLength;
             }
 
-            int blockLength = BinaryPrimitives.ReadInt32BigEndian(source[position..]);
-            position += 4;
-            if (blockLength < 0 || blockLength > source.Length - position)
-            {
-                throw new InvalidRecordException("xerial snappy block runs past the end of the data.");
-            }
+            return output;
+        }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
+    }
 
-            var block = source.Slice(position, blockLength);
-            int length = Snappy.GetUncompressedLength(block);
-            int written = Snappy.Decompress(block, output.GetSpan(length));
-            output.Advance(written);
-            position += blockLength;
+    private static int ClaimedSnappyLength(ReadOnlySpan<byte> block, int maxBytes)
+    {
+        int length = Snappy.GetUncompressedLength(block);
+        if (length > maxBytes)
+        {
+            throw new DecompressionLimitException(maxBytes);
         }
 
-        return output.WrittenSpan.ToArray();
+        if (length < 0 || length > 22L * block.Length + 64)
+        {
+            throw new InvalidRecordException($"Snappy block claims {length} bytes, more than {block.Length} compressed bytes can hold.");
+        }
+
+        return length;
     }
 
     private static byte[] CompressXerial(ReadOnlySpan<byte> source)

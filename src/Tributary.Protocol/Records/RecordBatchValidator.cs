@@ -1,10 +1,13 @@
 namespace Tributary.Protocol.Records;
 
 /// <summary>
-/// Checks the record batches of a produce request without decoding any record: per batch, the framing
-/// (length fits, at least a header), magic 2, the CRC-32C, the codec id, the size limit, and the counts
-/// (recordsCount ≥ 1 and lastOffsetDelta = recordsCount - 1, which holds for every batch a producer sends).
-/// Messages are constant strings so a rejection does not allocate either.
+/// Checks the record batches of a produce request as Kafka's LogValidator does, without materialising any record:
+/// per batch, the framing (length fits, at least a header), magic 2, the CRC-32C, the codec id, the size limit, the
+/// counts (recordsCount ≥ 1 and lastOffsetDelta = recordsCount - 1, which holds for every batch a producer sends),
+/// and that the records section holds exactly those records (<see cref="RecordWalker"/>; compressed sections are
+/// decompressed once, bounded). So a batch that lies about its records is never stored and never moves the log end.
+/// Uncompressed batches are checked in place without allocating; messages are constant strings so a rejection does
+/// not allocate either.
 /// </summary>
 public static class RecordBatchValidator
 {
@@ -110,6 +113,12 @@ public static class RecordBatchValidator
                 return RecordsError.InvalidRecord;
             }
 
+            var recordsError = WalkRecords(batch[RecordBatchHeader.HeaderSize..], codec, recordsCount, maxBatchBytes, out message);
+            if (recordsError != RecordsError.None)
+            {
+                return recordsError;
+            }
+
             if (batches == 0)
             {
                 firstTimestamp = header.BaseTimestamp;
@@ -132,5 +141,73 @@ public static class RecordBatchValidator
             baseSequence, lastSequence, transactional, control, codecs);
         message = null;
         return RecordsError.None;
+    }
+
+    /// <summary>
+    /// The records section holds exactly the announced records (<see cref="RecordWalker"/>). An uncompressed section
+    /// is walked in place without allocating. A compressed one is decompressed once, as it is walked, through a pooled
+    /// window (snappy, decoded whole, into pooled memory), to at most <see cref="CompressionCodecs.MaxDecompressedBytes"/>:
+    /// beyond it MESSAGE_TOO_LARGE, undecodable data CORRUPT_MESSAGE, records that lie INVALID_RECORD, as Kafka answers.
+    /// </summary>
+    private static RecordsError WalkRecords(ReadOnlySpan<byte> body, CompressionCodec codec, int count, int maxBatchBytes, out string? message)
+    {
+        if (codec == CompressionCodec.None)
+        {
+            var source = new SpanRecordSource(body);
+            message = RecordWalker.Walk(ref source, count);
+            return message is null ? RecordsError.None : RecordsError.InvalidRecord;
+        }
+
+        int maxBytes = CompressionCodecs.MaxDecompressedBytes(maxBatchBytes);
+        try
+        {
+            if (codec == CompressionCodec.Snappy)
+            {
+                using var decompressed = CompressionCodecs.DecompressPooled(codec, body, maxBytes);
+                var source = new SpanRecordSource(decompressed.Span);
+                message = RecordWalker.Walk(ref source, count);
+                return message is null ? RecordsError.None : RecordsError.InvalidRecord;
+            }
+
+            return WalkStream(body, codec, count, maxBytes, out message);
+        }
+        catch (DecompressionLimitException)
+        {
+            message = TooLarge;
+            return RecordsError.MessageTooLarge;
+        }
+        catch (Exception e) when (e is InvalidRecordException || CompressionCodecs.IsCodecFailure(e))
+        {
+            message = "Record batch's compressed records cannot be decompressed.";
+            return RecordsError.CorruptMessage;
+        }
+    }
+
+    private const string TooLarge = "Record batch expands beyond 64 x max.message.bytes when decompressed.";
+
+    private static unsafe RecordsError WalkStream(ReadOnlySpan<byte> body, CompressionCodec codec, int count, int maxBytes, out string? message)
+    {
+        var window = PooledBytes.Pool.Rent(16 << 10);
+        try
+        {
+            fixed (byte* pointer = body)
+            {
+                using var input = new UnmanagedMemoryStream(pointer, body.Length);
+                using var decoder = CompressionCodecs.OpenDecoder(codec, input);
+                var source = new StreamRecordSource(decoder, window, maxBytes);
+                message = RecordWalker.Walk(ref source, count);
+                if (source.LimitExceeded)
+                {
+                    message = TooLarge;
+                    return RecordsError.MessageTooLarge;
+                }
+
+                return message is null ? RecordsError.None : RecordsError.InvalidRecord;
+            }
+        }
+        finally
+        {
+            PooledBytes.Pool.Return(window);
+        }
     }
 }

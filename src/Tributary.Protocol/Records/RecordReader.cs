@@ -19,7 +19,9 @@ public sealed class RecordReader
     private int _read;
 
     /// <param name="batch">Exactly one whole batch, header included.</param>
-    public RecordReader(ReadOnlyMemory<byte> batch)
+    /// <param name="maxDecompressedBytes">Bound on a compressed records section's decompressed size; negative for
+    /// <see cref="CompressionCodecs.DefaultMaxDecompressedBytes"/>.</param>
+    public RecordReader(ReadOnlyMemory<byte> batch, int maxDecompressedBytes = -1)
     {
         var span = batch.Span;
         if (span.Length < RecordBatchHeader.HeaderSize)
@@ -44,15 +46,18 @@ public sealed class RecordReader
         _logAppendTime = header.IsLogAppendTime ? header.MaxTimestamp : -1;
         _count = header.RecordsCount;
         var body = batch[RecordBatchHeader.HeaderSize..total];
-        _records = header.Codec == CompressionCodec.None ? body : CompressionCodecs.Decompress(header.Codec, body.Span);
+        _records = header.Codec == CompressionCodec.None ? body : CompressionCodecs.Decompress(header.Codec, body.Span, maxDecompressedBytes);
     }
 
     /// <summary>
     /// The first record of one whole batch with a timestamp at or after <paramref name="timestamp"/> and an offset at
     /// or after <paramref name="minOffset"/>. Reads only each record's length, timestamp and offset deltas, in place
-    /// for uncompressed batches, so a lookup allocates nothing (compressed batches are decompressed first).
+    /// for uncompressed batches, so a lookup allocates nothing (compressed batches are decompressed first, into pooled
+    /// memory returned at the end, to at most <paramref name="maxDecompressedBytes"/>).
     /// </summary>
-    public static bool TryFindFirstAtOrAfter(ReadOnlySpan<byte> batch, long timestamp, long minOffset, out long offset, out long foundTimestamp)
+    /// <exception cref="InvalidRecordException">The batch cannot be decoded, or expands beyond the bound.</exception>
+    public static bool TryFindFirstAtOrAfter(ReadOnlySpan<byte> batch, long timestamp, long minOffset, int maxDecompressedBytes,
+        out long offset, out long foundTimestamp)
     {
         var header = new RecordBatchHeader(batch);
         if (header.Magic != 2 || header.TotalSize > batch.Length || header.TotalSize < RecordBatchHeader.HeaderSize)
@@ -61,7 +66,9 @@ public sealed class RecordReader
         }
 
         var body = batch[RecordBatchHeader.HeaderSize..header.TotalSize];
-        var records = header.Codec == CompressionCodec.None ? body : CompressionCodecs.Decompress(header.Codec, body);
+        using var decompressed = header.Codec == CompressionCodec.None ? default
+            : CompressionCodecs.DecompressPooled(header.Codec, body, maxDecompressedBytes);
+        var records = header.Codec == CompressionCodec.None ? body : decompressed.Span;
         long logAppendTime = header.IsLogAppendTime ? header.MaxTimestamp : -1;
         foreach (var record in new RecordPrefixes(records, header.RecordsCount))
         {

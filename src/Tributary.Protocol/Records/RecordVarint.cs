@@ -71,4 +71,11 @@ public static class RecordVarint
 }
 
 /// <summary>Thrown when record data inside a batch cannot be decoded.</summary>
-public sealed class InvalidRecordException(string message, Exception? inner = null) : Exception(message, inner);
+public class InvalidRecordException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>Thrown when a batch's records section expands beyond the bound it was decompressed under.</summary>
+public sealed class DecompressionLimitException(int maxBytes)
+    : InvalidRecordException($"Record batch expands to more than {maxBytes} bytes when decompressed (64 x max.message.bytes).")
+{
+    public int MaxBytes => maxBytes;
+}

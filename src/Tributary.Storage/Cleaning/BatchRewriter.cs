@@ -28,8 +28,8 @@ namespace Tributary.Storage.Cleaning;
 internal static class BatchRewriter
 {
     public const short DeleteHorizonFlag = 0x40;
-    // Reused across batches (the cleaner is one thread; tests may clean from others, hence per thread).
-    [ThreadStatic] private static ArrayBufferWriter<byte>? t_decompressed;
+    // Reused across batches (the cleaner is one thread; tests may clean from others, hence per thread). Decompressed
+    // sections are pooled per batch instead (bounded by maxDecompressedBytes, returned when the batch is done).
     [ThreadStatic] private static ArrayBufferWriter<byte>? t_rewritten;
 
     /// <summary>Whole-batch decisions taken before the records are looked at.</summary>
@@ -54,7 +54,9 @@ internal static class BatchRewriter
 
     /// <summary>Adds each record's key at its offset (records at or after <paramref name="fromOffset"/>) to the map (data batches not aborted).</summary>
     /// <returns>False, adding nothing, when the batch could not fit in the map.</returns>
-    public static bool IndexKeys(ReadOnlySpan<byte> batch, long fromOffset, OffsetMap map)
+    /// <param name="maxDecompressedBytes">Bound on a compressed records section (<see cref="CompressionCodecs.MaxDecompressedBytes"/>).</param>
+    /// <exception cref="InvalidRecordException">The batch cannot be decoded, or expands beyond the bound.</exception>
+    public static bool IndexKeys(ReadOnlySpan<byte> batch, long fromOffset, OffsetMap map, int maxDecompressedBytes)
     {
         var header = new RecordBatchHeader(batch);
         if (header.IsControl || header.RecordsCount == 0)
@@ -67,7 +69,8 @@ internal static class BatchRewriter
             return false;
         }
 
-        var data = Records(batch, header);
+        using var decompressed = Decompress(batch, header, maxDecompressedBytes);
+        var data = header.Codec == CompressionCodec.None ? Body(batch, header) : decompressed.Span;
         foreach (var record in new RecordPrefixes(data, header.RecordsCount))
         {
             long offset = header.BaseOffset + record.OffsetDelta;
@@ -82,8 +85,9 @@ internal static class BatchRewriter
 
     /// <summary>Writes the surviving form of <paramref name="batch"/> (if any) to <paramref name="output"/>.</summary>
     /// <param name="latest">Where the key test keeps records, when known: a batch it shows keeps none is emptied unread.</param>
+    /// <exception cref="InvalidRecordException">The batch cannot be decoded, or expands beyond <paramref name="maxDecompressedBytes"/>.</exception>
     public static Outcome Rewrite(ReadOnlySpan<byte> batch, OffsetMap map, LatestOffsets? latest, long mapEndOffset, long nowMs, long deleteRetentionMs,
-        BatchPolicy policy, IBufferWriter<byte> output)
+        BatchPolicy policy, IBufferWriter<byte> output, int maxDecompressedBytes)
     {
         var header = new RecordBatchHeader(batch);
         int total = header.TotalSize;
@@ -107,8 +111,9 @@ internal static class BatchRewriter
             return Outcome.CopiedUnchanged;
         }
 
-        var body = batch[RecordBatchHeader.HeaderSize..total];
-        var data = Records(batch, header);
+        var body = Body(batch, header);
+        using var decompressed = Decompress(batch, header, maxDecompressedBytes);
+        var data = header.Codec == CompressionCodec.None ? body : decompressed.Span;
         bool hasHorizon = (header.Attributes & DeleteHorizonFlag) != 0;
         long horizon = hasHorizon ? header.BaseTimestamp : long.MaxValue;
         int count = header.RecordsCount;
@@ -264,20 +269,11 @@ internal static class BatchRewriter
         output.Advance(size);
     }
 
-    /// <summary>The records section, decompressed into a per-thread buffer (valid until the next call on this thread).</summary>
-    private static ReadOnlySpan<byte> Records(ReadOnlySpan<byte> batch, RecordBatchHeader header)
-    {
-        var body = batch[RecordBatchHeader.HeaderSize..header.TotalSize];
-        if (header.Codec == CompressionCodec.None)
-        {
-            return body;
-        }
+    private static ReadOnlySpan<byte> Body(ReadOnlySpan<byte> batch, RecordBatchHeader header) => batch[RecordBatchHeader.HeaderSize..header.TotalSize];
 
-        var buffer = t_decompressed ??= new ArrayBufferWriter<byte>(64 << 10);
-        buffer.ResetWrittenCount();
-        CompressionCodecs.DecompressInto(header.Codec, body, buffer);
-        return buffer.WrittenSpan;
-    }
+    /// <summary>A compressed batch's records section in pooled memory (the caller disposes it); nothing for an uncompressed one.</summary>
+    private static PooledBytes Decompress(ReadOnlySpan<byte> batch, RecordBatchHeader header, int maxBytes) =>
+        header.Codec == CompressionCodec.None ? default : CompressionCodecs.DecompressPooled(header.Codec, Body(batch, header), maxBytes);
 
     private static bool IsXerial(ReadOnlySpan<byte> body) =>
         body.Length >= 8 && body[..8].SequenceEqual((ReadOnlySpan<byte>)[0x82, (byte)'S', (byte)'N', (byte)'A', (byte)'P', (byte)'P', (byte)'Y', 0]);

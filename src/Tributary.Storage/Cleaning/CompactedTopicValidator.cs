@@ -7,12 +7,13 @@ namespace Tributary.Storage.Cleaning;
 /// key, so a keyless record could never be compacted). An append holding keyless records is refused whole with
 /// INVALID_RECORD and one record error per keyless record (its index in its batch), as Kafka answers. Only compacted
 /// logs pay for this walk over the records (compressed batches are decompressed for it, as Kafka does); markers come
-/// from the coordinator and are not checked.
+/// from the coordinator and are not checked. Runs after <see cref="RecordBatchValidator"/>, so a compressed body
+/// here is known to decompress within the bound.
 /// </summary>
 internal static class CompactedTopicValidator
 {
     /// <returns>Null when every record has a key; else the refusal (batches already validated structurally).</returns>
-    public static StorageException? Check(ReadOnlySpan<byte> batches, string topicPartition)
+    public static StorageException? Check(ReadOnlySpan<byte> batches, string topicPartition, int maxDecompressedBytes)
     {
         List<RecordError>? errors = null;
         try
@@ -23,7 +24,7 @@ internal static class CompactedTopicValidator
                 int size = header.TotalSize;
                 if (!header.IsControl)
                 {
-                    CollectKeyless(batches.Slice(position, size), header, topicPartition, ref errors);
+                    CollectKeyless(batches.Slice(position, size), header, topicPartition, maxDecompressedBytes, ref errors);
                 }
 
                 position += size;
@@ -47,11 +48,13 @@ internal static class CompactedTopicValidator
         };
     }
 
-    private static void CollectKeyless(ReadOnlySpan<byte> batch, RecordBatchHeader header, string topicPartition, ref List<RecordError>? errors)
+    private static void CollectKeyless(ReadOnlySpan<byte> batch, RecordBatchHeader header, string topicPartition, int maxDecompressedBytes,
+        ref List<RecordError>? errors)
     {
-        byte[]? decompressed = header.Codec == CompressionCodec.None ? null
-            : CompressionCodecs.Decompress(header.Codec, batch[RecordBatchHeader.HeaderSize..]);
-        ReadOnlySpan<byte> data = decompressed ?? batch[RecordBatchHeader.HeaderSize..];
+        var body = batch[RecordBatchHeader.HeaderSize..];
+        using var decompressed = header.Codec == CompressionCodec.None ? default
+            : CompressionCodecs.DecompressPooled(header.Codec, body, maxDecompressedBytes);
+        var data = header.Codec == CompressionCodec.None ? body : decompressed.Span;
         foreach (var record in new RecordPrefixes(data, header.RecordsCount))
         {
             if (!record.HasKey)

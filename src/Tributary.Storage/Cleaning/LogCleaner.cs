@@ -329,7 +329,7 @@ public sealed class LogCleaner : IDisposable
                 {
                     _ = transactions.OnControlBatch(header, bytes); // closes its transaction; markers hold no keys
                 }
-                else if (!transactions.OnDataBatch(header) && !BatchRewriter.IndexKeys(bytes, plan.FirstDirtyOffset, map))
+                else if (!transactions.OnDataBatch(header) && !BatchRewriter.IndexKeys(bytes, plan.FirstDirtyOffset, map, CompressionCodecs.MaxDecompressedBytes(log.Config.MaxMessageBytes)))
                 {
                     return end; // full: the rest is for the next pass
                 }
@@ -424,7 +424,8 @@ public sealed class LogCleaner : IDisposable
                     }
 
                     int before = buffer.WrittenCount;
-                    var outcome = BatchRewriter.Rewrite(bytes, map, latest, end, now, config.DeleteRetentionMs, policy, buffer);
+                    var outcome = BatchRewriter.Rewrite(bytes, map, latest, end, now, config.DeleteRetentionMs, policy, buffer,
+                        CompressionCodecs.MaxDecompressedBytes(config.MaxMessageBytes));
                     if (outcome != BatchRewriter.Outcome.Dropped)
                     {
                         var header = new RecordBatchHeader(buffer.WrittenSpan[before..]);
