@@ -22,6 +22,7 @@ public sealed class PoisonBatchCleanerTests(ITestOutputHelper output)
     {
         ["log.cleaner.backoff.ms"] = "100",
         ["log.retention.check.interval.ms"] = "100",
+        ["schema.registry.listeners"] = "http://127.0.0.1:0",
     };
 
     private static readonly Dictionary<string, string> Compacting = new()
