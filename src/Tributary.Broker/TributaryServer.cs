@@ -178,6 +178,8 @@ public sealed partial class TributaryServer : IAsyncDisposable
                 $"in {r.Elapsed.TotalMilliseconds:F0} ms ({r.BytesRead / 1e6 / seconds:F1} MB/s read)");
         };
         cleaner.Failed += e => log.Error($"log cleaner: {e.Message}");
+        cleaner.MarkedUncleanable += (partition, e) =>
+            log.Error($"log cleaner: {Path.GetFileName(partition.Directory)} marked uncleanable, skipped until restart: {e.GetType().Name}: {e.Message}");
     }
 
     public async Task StopAsync()

@@ -3,8 +3,8 @@ using Tributary.Storage.FileSystem;
 
 namespace Tributary.Storage;
 
-/// <summary>What <c>topic describe</c> shows about compaction: the dirty ratio now and when the cleaner last finished a pass.</summary>
-public readonly record struct CleanerStatus(long FirstDirtyOffset, double DirtyRatio, long LastCleanTimeMs, long CleanableBytes);
+/// <summary>What <c>topic describe</c> shows about compaction: the dirty ratio now, when the cleaner last finished a pass, and why it skips the log (null if it does not).</summary>
+public readonly record struct CleanerStatus(long FirstDirtyOffset, double DirtyRatio, long LastCleanTimeMs, long CleanableBytes, string? UncleanableReason);
 
 /// <summary>The cleaner's side of the log: a snapshot to plan from, and the crash-safe swap of cleaned segments.</summary>
 public sealed partial class PartitionLog
@@ -19,6 +19,7 @@ public sealed partial class PartitionLog
     private readonly object _swapLock = new();
     private CleanerCheckpoint.Entry? _cleanerCheckpoint;
     private bool _cleanerBroken;
+    private string? _uncleanableReason;
 
     /// <summary>
     /// Segments the cleaner may rewrite: closed, before the high-watermark segment and wholly below the last stable
@@ -46,7 +47,16 @@ public sealed partial class PartitionLog
     /// <summary>Drops the aborted-transaction entries whose abort markers (at these offsets) the cleaner is removing; durable on return.</summary>
     internal void ForgetAbortedTransactions(IReadOnlyCollection<long> markerOffsets) => _producers.ForgetAborted(markerOffsets);
 
-    internal bool CleanerBroken => Volatile.Read(ref _cleanerBroken);
+    internal bool CleanerBroken => Volatile.Read(ref _cleanerBroken) || UncleanableReason is not null;
+
+    /// <summary>
+    /// Why the cleaner skips this log (Kafka's uncleanable partition), or null: a pass failed on the log's own data, a
+    /// batch it cannot read. Held in memory only, so the next start tries once more, and a deleted and re-created
+    /// topic starts clean; the log itself keeps serving reads and appends.
+    /// </summary>
+    public string? UncleanableReason => Volatile.Read(ref _uncleanableReason);
+
+    internal void MarkUncleanable(string reason) => Volatile.Write(ref _uncleanableReason, reason);
 
     internal CleanerCheckpoint.Entry CleanerCheckpointEntry
     {
@@ -87,7 +97,7 @@ public sealed partial class PartitionLog
         }
 
         double ratio = clean + dirty == 0 ? 0 : (double)dirty / (clean + dirty);
-        return new CleanerStatus(entry.FirstDirtyOffset, ratio, entry.LastCleanTimeMs, clean + dirty);
+        return new CleanerStatus(entry.FirstDirtyOffset, ratio, entry.LastCleanTimeMs, clean + dirty, UncleanableReason);
     }
 
     /// <summary>

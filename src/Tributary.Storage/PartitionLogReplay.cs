@@ -11,8 +11,11 @@ public static class PartitionLogReplay
     /// <summary>
     /// Every data record from the log start to the high watermark, in offset order; control batches (transaction
     /// markers) are skipped. Steps over whole batches, so a batch that compaction left empty does not end the replay.
+    /// A batch whose records cannot be decoded (corrupt compressed body, bad record framing) is skipped whole and
+    /// passed to <paramref name="undecodable"/> with its base offset: as Kafka's loaders, one bad batch must not stop
+    /// the state behind it from loading.
     /// </summary>
-    public static IEnumerable<DecodedRecord> ReplayRecords(this PartitionLog log, int chunkBytes = 1 << 20)
+    public static IEnumerable<DecodedRecord> ReplayRecords(this PartitionLog log, int chunkBytes = 1 << 20, Action<long, Exception>? undecodable = null)
     {
         var offset = log.LogStartOffset;
         while (offset < log.HighWatermark)
@@ -33,9 +36,20 @@ public static class PartitionLogReplay
                     if (!header.IsControl)
                     {
                         // Records are copied out: the slice's buffer goes back to the pool when this chunk is done.
-                        foreach (var record in RecordReader.ReadAll(batch))
+                        var before = records.Count;
+                        try
                         {
-                            if (record.Offset >= offset) records.Add(Detach(record));
+                            foreach (var record in RecordReader.ReadAll(batch))
+                            {
+                                if (record.Offset >= offset) records.Add(Detach(record));
+                            }
+                        }
+                        catch (Exception e) when (e is not OutOfMemoryException)
+                        {
+                            // Stored bytes passed the CRC, so any failure here is the batch's content (codecs throw
+                            // more than InvalidRecordException on garbage): drop what it yielded and go on.
+                            records.RemoveRange(before, records.Count - before);
+                            undecodable?.Invoke(header.BaseOffset, e);
                         }
                     }
                     batches = batches[size..];

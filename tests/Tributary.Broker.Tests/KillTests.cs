@@ -219,17 +219,26 @@ public sealed class KillTests(ITestOutputHelper output)
 
         private ServeProcess(Process process) => _process = process;
 
-        public static async Task<ServeProcess> StartAsync(string cli, string dataDir, int port, ITestOutputHelper output)
+        /// <summary>Every line the process wrote so far, stdout and stderr.</summary>
+        public IReadOnlyCollection<string> Lines => _lines;
+        private readonly ConcurrentQueue<string> _lines = new();
+
+        public bool HasExited => _process.HasExited;
+
+        /// <param name="settings">Broker settings, each passed as <c>--set name=value</c>.</param>
+        public static async Task<ServeProcess> StartAsync(string cli, string dataDir, int port, ITestOutputHelper output, IReadOnlyDictionary<string, string>? settings = null)
         {
-            var info = new ProcessStartInfo(DotnetHost(), [cli, "serve", "--data-dir", dataDir, "--listen", $"127.0.0.1:{port}"])
+            string[] args = [cli, "serve", "--data-dir", dataDir, "--listen", $"127.0.0.1:{port}",
+                .. (settings ?? new Dictionary<string, string>()).SelectMany(s => (string[])["--set", $"{s.Key}={s.Value}"])];
+            var info = new ProcessStartInfo(DotnetHost(), args)
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
             };
             var process = Process.Start(info)!;
             var serve = new ServeProcess(process);
-            process.OutputDataReceived += (_, e) => Log(output, e.Data);
-            process.ErrorDataReceived += (_, e) => Log(output, e.Data);
+            process.OutputDataReceived += (_, e) => serve.OnLine(output, e.Data);
+            process.ErrorDataReceived += (_, e) => serve.OnLine(output, e.Data);
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
             try
@@ -244,9 +253,10 @@ public sealed class KillTests(ITestOutputHelper output)
             return serve;
         }
 
-        private static void Log(ITestOutputHelper output, string? line)
+        private void OnLine(ITestOutputHelper output, string? line)
         {
             if (line is null) return;
+            _lines.Enqueue(line);
             try
             {
                 output.WriteLine("serve: " + line);

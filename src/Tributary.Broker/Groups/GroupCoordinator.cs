@@ -251,39 +251,64 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
         {
             var log = _topics.GetPartition(topic.Name, p);
             if (log is null) continue;
-            foreach (var record in log.ReplayRecords())
+            var partition = p;
+            foreach (var record in log.ReplayRecords(undecodable: (offset, e) => ReportUndecodable(partition, offset, e)))
             {
-                if (record.Key is not { } key || OffsetsTopicRecords.ReadKey(key.Span) is not { } parsed) continue;
-                if (!groups.TryGetValue(parsed.Group, out var g)) groups[parsed.Group] = g = new ReplayedGroup();
-                switch (parsed)
+                try
                 {
-                    case OffsetsTopicRecords.OffsetKey k when record.Value is { } v:
-                        g.Offsets[(k.Topic, k.Partition)] = OffsetsTopicRecords.ReadOffsetValue(v.Span);
-                        break;
-                    case OffsetsTopicRecords.OffsetKey k:
-                        g.Offsets.Remove((k.Topic, k.Partition));
-                        break;
-                    case OffsetsTopicRecords.GroupKey when record.Value is { } v:
-                        g.Classic = OffsetsTopicRecords.ReadGroupValue(v.Span);
-                        break;
-                    case OffsetsTopicRecords.GroupKey:
-                        // Tombstone: the group was deleted; its offsets were tombstoned before it.
-                        g.Classic = null;
-                        g.Offsets.Clear();
-                        break;
-                    case OffsetsTopicRecords.ConsumerKey k when record.Value is { } v:
-                        g.ConsumerRecords[(k.Type, k.MemberId ?? "")] = v;
-                        break;
-                    case OffsetsTopicRecords.ConsumerKey k:
-                        g.ConsumerRecords.Remove((k.Type, k.MemberId ?? ""));
-                        break;
+                    ReplayRecord(record);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // One record the coordinator cannot read must not keep every group "loading" for ever: it is
+                    // skipped (its key keeps its last good value), as Kafka's loader skips what it cannot decode.
+                    ReportUndecodable(partition, record.Offset, e);
                 }
             }
         }
+        // Throws if the record cannot be decoded; a group entry it created is dropped below when it holds nothing.
+        void ReplayRecord(DecodedRecord record)
+        {
+            if (record.Key is not { } key || OffsetsTopicRecords.ReadKey(key.Span) is not { } parsed) return;
+            if (!groups.TryGetValue(parsed.Group, out var g)) groups[parsed.Group] = g = new ReplayedGroup();
+            switch (parsed)
+            {
+                case OffsetsTopicRecords.OffsetKey k when record.Value is { } v:
+                    g.Offsets[(k.Topic, k.Partition)] = OffsetsTopicRecords.ReadOffsetValue(v.Span);
+                    break;
+                case OffsetsTopicRecords.OffsetKey k:
+                    g.Offsets.Remove((k.Topic, k.Partition));
+                    break;
+                case OffsetsTopicRecords.GroupKey when record.Value is { } v:
+                    g.Classic = OffsetsTopicRecords.ReadGroupValue(v.Span);
+                    break;
+                case OffsetsTopicRecords.GroupKey:
+                    // Tombstone: the group was deleted; its offsets were tombstoned before it.
+                    g.Classic = null;
+                    g.Offsets.Clear();
+                    break;
+                case OffsetsTopicRecords.ConsumerKey k when record.Value is { } v:
+                    g.ConsumerRecords[(k.Type, k.MemberId ?? "")] = v;
+                    break;
+                case OffsetsTopicRecords.ConsumerKey k:
+                    g.ConsumerRecords.Remove((k.Type, k.MemberId ?? ""));
+                    break;
+            }
+        }
+
         var result = new List<Group>();
         foreach (var (id, replayed) in groups)
         {
-            var consumer = RebuildConsumerGroup(replayed.ConsumerRecords);
+            ConsumerGroup? consumer = null;
+            try
+            {
+                consumer = RebuildConsumerGroup(replayed.ConsumerRecords);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // Its members rejoin as after a session timeout; the group's committed offsets still load.
+                _log.Error($"group coordinator: skipped the undecodable consumer-protocol state of group {id}: {e.GetType().Name}: {e.Message}");
+            }
             var metadata = replayed.Classic;
             if (replayed.Offsets.Count == 0 && metadata is null && consumer is null) continue;
             var group = new Group(id) { Consumer = consumer };
@@ -313,6 +338,9 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
         }
         return result;
     }
+
+    private void ReportUndecodable(int partition, long offset, Exception e) =>
+        _log.Error($"group coordinator: skipped an undecodable record of {GroupSettings.OffsetsTopic}-{partition} at offset {offset}: {e.GetType().Name}: {e.Message}");
 
     /// <summary>Puts a replayed group in place; its members get a fresh session timeout to come back.</summary>
     private void Install(Group group)

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
 using Tributary.Protocol.Messages;
 using Tributary.Storage;
@@ -33,6 +34,21 @@ public sealed class ProduceHandler(BrokerState broker, Transactions.TransactionC
             var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topicData.Name };
             response.Responses.Add(topicResponse);
             var topic = broker.Topics.Get(topicData.Name);
+            if (acksValid && topic is not null && InternalTopics.IsOwned(topic))
+            {
+                // Only the broker writes its internal topics (as Kafka: "Cannot append to internal topic").
+                foreach (var partitionData in topicData.PartitionData)
+                {
+                    topicResponse.PartitionResponses.Add(new ProduceResponse.PartitionProduceResponse
+                    {
+                        Index = partitionData.Index,
+                        BaseOffset = -1,
+                        ErrorCode = (short)ErrorCode.InvalidTopicException,
+                        ErrorMessage = $"Cannot append to internal topic {topic.Name}",
+                    });
+                }
+                continue;
+            }
             foreach (var partitionData in topicData.PartitionData)
             {
                 var result = new ProduceResponse.PartitionProduceResponse { Index = partitionData.Index, BaseOffset = -1 };

@@ -1,3 +1,4 @@
+using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
 using Tributary.Protocol.Messages;
 using Tributary.Storage;
@@ -21,10 +22,17 @@ public sealed class DeleteRecordsHandler(BrokerState broker) : ApiHandler<Delete
         {
             var topicResult = new DeleteRecordsResponse.DeleteRecordsTopicResult { Name = topic.Name };
             response.Topics.Add(topicResult);
+            var owned = broker.Topics.Get(topic.Name) is { } info && InternalTopics.IsOwned(info);
             foreach (var p in topic.Partitions)
             {
                 var result = new DeleteRecordsResponse.DeleteRecordsPartitionResult { PartitionIndex = p.PartitionIndex, LowWatermark = -1 };
                 topicResult.Partitions.Add(result);
+                if (owned)
+                {
+                    // As Kafka: "Cannot delete records of internal topic"; their state would be lost with them.
+                    result.ErrorCode = (short)ErrorCode.InvalidTopicException;
+                    continue;
+                }
                 var log = broker.Topics.GetPartition(topic.Name, p.PartitionIndex);
                 if (log is null)
                 {

@@ -1,3 +1,4 @@
+using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
 using Tributary.Protocol.Messages;
 
@@ -22,6 +23,12 @@ public sealed class CreatePartitionsHandler(BrokerState broker) : ApiHandler<Cre
             {
                 result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
                 result.ErrorMessage = $"The topic '{t.Name}' does not exist.";
+            }
+            else if (InternalTopics.IsOwned(topic))
+            {
+                // A group's or transactional id's partition is its hash modulo the count: more partitions would strand their state.
+                result.ErrorCode = (short)ErrorCode.PolicyViolation;
+                result.ErrorMessage = $"Topic {topic.Name} is an internal topic; its partition count cannot change.";
             }
             else if (t.Count <= topic.PartitionCount)
             {

@@ -57,6 +57,7 @@ public sealed class TopicConfigChanger(BrokerState broker)
             if (configs.TryGetValue(change.Name, out var value) && TopicConfigDefinitions.Validate(change.Name, value) is { } problem)
                 return (ErrorCode.InvalidConfig, problem);
         }
+        if (InternalTopics.ConfigProblem(topic, configs, broker.Settings.TopicDefault) is { } broken) return (ErrorCode.PolicyViolation, broken);
         if (!validateOnly) broker.Topics.ReplaceConfigs(resourceName, configs);
         return (ErrorCode.None, null);
     }

@@ -229,15 +229,28 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
         {
             var log = _topics.GetPartition(topic.Name, p);
             if (log is null) continue;
-            foreach (var record in log.ReplayRecords())
+            var partition = p;
+            foreach (var record in log.ReplayRecords(undecodable: (offset, e) => ReportUndecodable(partition, offset, e)))
             {
-                if (record.Key is not { } key || TransactionStateRecords.ReadKey(key.Span) is not { } id) continue;
-                if (record.Value is { } value) result[id] = TransactionStateRecords.ReadValue(id, value.Span);
-                else result.Remove(id);
+                try
+                {
+                    if (record.Key is not { } key || TransactionStateRecords.ReadKey(key.Span) is not { } id) continue;
+                    if (record.Value is { } value) result[id] = TransactionStateRecords.ReadValue(id, value.Span);
+                    else result.Remove(id);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // Skipped, the id keeping its last good state: a failure here used to end the replay and load
+                    // only the ids read before it (failing open with partial state).
+                    ReportUndecodable(partition, record.Offset, e);
+                }
             }
         }
         return [.. result.Values];
     }
+
+    private void ReportUndecodable(int partition, long offset, Exception e) =>
+        _log.Error($"transaction coordinator: skipped an undecodable record of {TransactionSettings.StateTopic}-{partition} at offset {offset}: {e.GetType().Name}: {e.Message}");
 
     // ---- markers -----------------------------------------------------------------------------------------------
 

@@ -30,7 +30,9 @@ namespace Tributary.Storage.Cleaning;
 /// batch with an active producer's last sequence stays, emptied, so producer state rebuilt from the log survives.
 /// Reads and writes are throttled (log.cleaner.io.max.bytes.per.second). Nothing here holds the append lock
 /// except the array swap, so producers and consumers are not held up; a failure (disk full, IO error) discards the
-/// cleaned files and the log is retried at the next round.
+/// cleaned files and the log is retried at the next round. A failure on the log's own data (a batch that cannot be
+/// decompressed or parsed) marks that log uncleanable until restart (<see cref="PartitionLog.UncleanableReason"/>),
+/// and the cleaner goes on with the others.
 /// </summary>
 public sealed class LogCleaner : IDisposable
 {
@@ -75,6 +77,9 @@ public sealed class LogCleaner : IDisposable
     /// <summary>When a round fails (on the cleaner thread); the cleaner goes on with the next round after its backoff.</summary>
     public event Action<Exception>? Failed;
 
+    /// <summary>When a log is marked uncleanable (on the cleaner thread), with the failure; it is skipped until restart.</summary>
+    public event Action<PartitionLog, Exception>? MarkedUncleanable;
+
     public void Start()
     {
         if (_thread is not null || !_options.Enabled)
@@ -100,14 +105,16 @@ public sealed class LogCleaner : IDisposable
             {
                 cleaned = CleanOnce().Cleaned;
             }
-            catch (Exception e) when (e is StorageException or IOException or InvalidRecordException or ObjectDisposedException or UnauthorizedAccessException)
-            {
-                LastError = e;
-                Failed?.Invoke(e);
-            }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
                 break; // stopping mid-pass: the partial cleaned segment was deleted, the log is as it was
+            }
+            catch (Exception e)
+            {
+                // Nothing may end this thread but stopping: an exception escaping it would abort the process, and at
+                // every restart again. A failure of one log's data was already handled in CleanOnce.
+                LastError = e;
+                Failed?.Invoke(e);
             }
 
             if (!cleaned)
@@ -160,7 +167,27 @@ public sealed class LogCleaner : IDisposable
         {
             return CleanResult.Nothing; // closed under us (topic deleted, shutdown)
         }
+        catch (Exception e) when (IsFaultOfLog(e))
+        {
+            // As Kafka's uncleanable partitions: the log's data defeats the cleaner (a batch it cannot decompress or
+            // parse), so retrying would fail the same way and, as the dirtiest log, starve every other one. Skip it from
+            // now on and take the next log in the same round.
+            best.MarkUncleanable(e.Message);
+            MarkedUncleanable?.Invoke(best, e);
+            return CleanOnce();
+        }
     }
+
+    /// <summary>
+    /// A failure that belongs to the log being cleaned rather than to the disk or to stopping: disk and IO failures
+    /// (full, read-only, failed rename) are the directory's and are retried after the backoff, as before.
+    /// </summary>
+    private bool IsFaultOfLog(Exception e) =>
+        e is not (IOException or UnauthorizedAccessException or StorageException or OutOfMemoryException)
+        && !(e is OperationCanceledException && _stop.IsCancellationRequested);
+
+    /// <summary>The logs the cleaner skips because a pass failed on their data (Kafka's <c>uncleanable-partitions</c>).</summary>
+    public IReadOnlyList<PartitionLog> UncleanableLogs => [.. _logs().Where(l => l.UncleanableReason is not null)];
 
     /// <param name="DirtyRecords">At most this many records are dirty (dirty segments were never cleaned, so their offsets are dense): sizes the key map.</param>
     private readonly record struct CleanPlan(LogSegment[] Segments, long FirstDirtyOffset, long CleanBytes, long DirtyBytes, long DirtyRecords, long OldestDirtyTimestamp)
