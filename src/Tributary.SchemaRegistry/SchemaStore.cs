@@ -483,13 +483,17 @@ public sealed class SchemaStore
             throw RegistryException.InvalidSchemaType(request.SchemaType);
         var resolved = new List<KeyValuePair<string, string>>();
         var seen = new HashSet<(string, int)>();
-        ResolveReferences(request.Schema, request.References, resolved, seen);
+        ResolveReferences(request.Schema, request.References, resolved, seen, 1);
         return provider.Parse(request.Schema, resolved);
     }
 
-    /// <summary>Depth-first, dependencies before dependents, each subject version once.</summary>
-    private void ResolveReferences(string schema, IReadOnlyList<SchemaReference> references, List<KeyValuePair<string, string>> resolved, HashSet<(string, int)> seen)
+    /// <summary>
+    /// Depth-first, dependencies before dependents, each subject version once. References to "latest" can make a
+    /// chain longer after registration, so its depth is bounded here.
+    /// </summary>
+    private void ResolveReferences(string schema, IReadOnlyList<SchemaReference> references, List<KeyValuePair<string, string>> resolved, HashSet<(string, int)> seen, int depth)
     {
+        if (references.Count > 0) SchemaNesting.Check(depth);
         foreach (var reference in references)
         {
             SubjectVersion target;
@@ -502,7 +506,7 @@ public sealed class SchemaStore
                 throw RegistryException.InvalidSchema($"{schema}, details: No schema reference found for subject \"{reference.Subject}\" and version {reference.Version}");
             }
             if (!seen.Add((target.Subject, target.Version))) continue;
-            ResolveReferences(schema, target.Content.References, resolved, seen);
+            ResolveReferences(schema, target.Content.References, resolved, seen, depth + 1);
             resolved.Add(new(reference.Name, target.Content.Schema));
         }
     }
