@@ -45,7 +45,7 @@ public sealed partial class TributaryServer
             if (topics.Get(SchemasTopic) is null)
                 topics.Create(SchemasTopic, 1, new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, isInternal: true);
             var log = topics.GetPartition(SchemasTopic, 0) ?? throw new InvalidOperationException($"{SchemasTopic} has no partition 0");
-            var store = new SchemaStore(new PartitionSchemaLog(log, server.State.Time), level);
+            var store = new SchemaStore(new PartitionSchemaLog(log, server.State.Time), level, report: server.State.Log.Warn);
             server._schemaRegistry = await SchemaRegistryServer.StartAsync(store, listeners, server.State.Identity.ClusterId, cancellationToken).ConfigureAwait(false);
             server.State.SchemaValidator = new RecordSchemaValidator(store);
             server.State.Log.Info($"schema registry listening on {server._schemaRegistry.Url}");

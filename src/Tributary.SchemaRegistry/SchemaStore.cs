@@ -34,12 +34,53 @@ public sealed class SchemaStore
     private string? _globalMode;
     private int _maxId;
 
-    public SchemaStore(ISchemaLog log, CompatibilityLevel defaultCompatibility = CompatibilityLevel.Backward, IEnumerable<ISchemaProvider>? providers = null)
+    /// <param name="report">Told about each record replay skips; the broker logs it.</param>
+    public SchemaStore(ISchemaLog log, CompatibilityLevel defaultCompatibility = CompatibilityLevel.Backward, IEnumerable<ISchemaProvider>? providers = null, Action<string>? report = null)
     {
         _log = log;
         DefaultCompatibility = defaultCompatibility;
         _providers = (providers ?? DefaultProviders()).ToDictionary(p => p.SchemaType, StringComparer.Ordinal);
-        foreach (var (key, value) in log.ReadAll()) Apply(key, value);
+        Replay(report);
+    }
+
+    /// <summary>Records replay skipped because they are not in Confluent's layouts.</summary>
+    public int SkippedRecords { get; private set; }
+
+    /// <summary>
+    /// Rebuilds the state from the log. A record that does not decode is skipped and reported, as Kafka's coordinators
+    /// skip what they cannot read: one bad record must not keep the registry (and the broker) from starting.
+    /// </summary>
+    private void Replay(Action<string>? report)
+    {
+        var position = 0;
+        foreach (var (key, value) in _log.ReadAll())
+        {
+            SchemaLogEntry entry;
+            try
+            {
+                entry = SchemaLogEntry.Decode(key, value);
+            }
+            catch (SchemaLogFormatException e)
+            {
+                SkippedRecords++;
+                report?.Invoke($"_schemas: skipped record {position} (key {Preview(key)}): {e.Message}");
+                continue;
+            }
+            finally
+            {
+                position++;
+            }
+            Apply(entry);
+        }
+    }
+
+    /// <summary>The start of a record key for a log line: bounded, control characters escaped.</summary>
+    private static string Preview(byte[] bytes)
+    {
+        const int Shown = 120;
+        var text = System.Text.Encoding.UTF8.GetString(bytes, 0, Math.Min(bytes.Length, Shown));
+        var escaped = string.Concat(text.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
+        return bytes.Length > Shown ? escaped + "…" : escaped;
     }
 
     public CompatibilityLevel DefaultCompatibility { get; }
@@ -442,13 +483,17 @@ public sealed class SchemaStore
             throw RegistryException.InvalidSchemaType(request.SchemaType);
         var resolved = new List<KeyValuePair<string, string>>();
         var seen = new HashSet<(string, int)>();
-        ResolveReferences(request.Schema, request.References, resolved, seen);
+        ResolveReferences(request.Schema, request.References, resolved, seen, 1);
         return provider.Parse(request.Schema, resolved);
     }
 
-    /// <summary>Depth-first, dependencies before dependents, each subject version once.</summary>
-    private void ResolveReferences(string schema, IReadOnlyList<SchemaReference> references, List<KeyValuePair<string, string>> resolved, HashSet<(string, int)> seen)
+    /// <summary>
+    /// Depth-first, dependencies before dependents, each subject version once. References to "latest" can make a
+    /// chain longer after registration, so its depth is bounded here.
+    /// </summary>
+    private void ResolveReferences(string schema, IReadOnlyList<SchemaReference> references, List<KeyValuePair<string, string>> resolved, HashSet<(string, int)> seen, int depth)
     {
+        if (references.Count > 0) SchemaNesting.Check(depth);
         foreach (var reference in references)
         {
             SubjectVersion target;
@@ -461,7 +506,7 @@ public sealed class SchemaStore
                 throw RegistryException.InvalidSchema($"{schema}, details: No schema reference found for subject \"{reference.Subject}\" and version {reference.Version}");
             }
             if (!seen.Add((target.Subject, target.Version))) continue;
-            ResolveReferences(schema, target.Content.References, resolved, seen);
+            ResolveReferences(schema, target.Content.References, resolved, seen, depth + 1);
             resolved.Add(new(reference.Name, target.Content.Schema));
         }
     }
@@ -532,37 +577,23 @@ public sealed class SchemaStore
         {
             throw RegistryException.Store(e.Message);
         }
-        Apply(key, value);
+        Apply(SchemaLogEntry.Decode(key, value));
     }
 
     /// <summary>Applies one record of the log to the in-memory state (replay and live writes alike).</summary>
-    private void Apply(byte[] keyBytes, byte[]? valueBytes)
+    private void Apply(SchemaLogEntry entry)
     {
-        JsonObject key;
-        JsonObject? value;
-        try
-        {
-            key = JsonNode.Parse(keyBytes) as JsonObject ?? throw new JsonException("key is not an object");
-            value = valueBytes is null ? null : JsonNode.Parse(valueBytes) as JsonObject;
-        }
-        catch (JsonException)
-        {
-            return; // not a registry record: skip, as Confluent skips unknown records
-        }
-        var subject = (string?)key["subject"];
         var changedIds = new List<int>();
         lock (_sync)
         {
-            switch ((string?)key["keytype"])
+            switch (entry)
             {
-                case "SCHEMA" when subject is not null:
+                case SchemaLogEntry.Schema(var subject, var version, var value):
                     {
-                        var version = (int)key["version"]!;
                         var versions = _subjects.TryGetValue(subject, out var vs) ? vs : _subjects[subject] = new SortedDictionary<int, SubjectVersion>();
                         if (versions.TryGetValue(version, out var previous)) versions.Remove(version);
-                        if (value is not null)
+                        if (value is { } v)
                         {
-                            var v = SchemaLogRecords.ParseSchemaValue(value);
                             versions[version] = v;
                             _maxId = Math.Max(_maxId, v.Id);
                             if (!_byId.ContainsKey(v.Id))
@@ -582,29 +613,27 @@ public sealed class SchemaStore
                         if (versions.Count == 0) _subjects.Remove(subject);
                         break;
                     }
-                case "CONFIG":
+                case SchemaLogEntry.Config(var subject, var value):
                     if (subject is null) _globalConfig = value;
                     else if (value is null) _subjectConfigs.Remove(subject);
                     else _subjectConfigs[subject] = value;
                     break;
-                case "MODE":
-                    var mode = (string?)value?["mode"];
+                case SchemaLogEntry.Mode(var subject, var mode):
                     if (subject is null) _globalMode = mode;
                     else if (mode is null) _subjectModes.Remove(subject);
                     else _subjectModes[subject] = mode;
                     break;
-                case "DELETE_SUBJECT" when subject is not null && value is not null:
+                case SchemaLogEntry.DeleteSubject(var subject, var upTo):
                     {
-                        var upTo = value["version"] is JsonValue uv && uv.TryGetValue<int>(out var n) ? n : int.MaxValue;
                         if (_subjects.TryGetValue(subject, out var vs))
                             foreach (var v in vs.Values.Where(v => v.Version <= upTo).ToList())
                                 vs[v.Version] = v with { Deleted = true };
                         break;
                     }
-                case "NOOP" when (value is null ? null : value["tributaryMaxId"]) is JsonValue mv && mv.TryGetValue<int>(out var recordedMax):
+                case SchemaLogEntry.MaxId(var recordedMax):
                     _maxId = Math.Max(_maxId, recordedMax);
                     break;
-                case "CLEAR_SUBJECT" when subject is not null && value is not null:
+                case SchemaLogEntry.ClearSubject(var subject):
                     if (_subjects.TryGetValue(subject, out var cleared))
                         foreach (var v in cleared.Values.Where(v => v.Deleted).ToList())
                             cleared.Remove(v.Version);

@@ -22,11 +22,18 @@ internal sealed class AvroCompatibility
     private readonly List<string> _issues = [];
     private readonly HashSet<(AvroType, AvroType)> _inProgress;
 
-    private AvroCompatibility(HashSet<(AvroType, AvroType)> inProgress) => _inProgress = inProgress;
+    /// <summary>Nested <see cref="Visit"/> calls, trials included; bounded by <see cref="SchemaNesting.MaxDepth"/>.</summary>
+    private int _depth;
+
+    private AvroCompatibility(HashSet<(AvroType, AvroType)> inProgress, int depth)
+    {
+        _inProgress = inProgress;
+        _depth = depth;
+    }
 
     public static IReadOnlyList<string> Check(AvroType reader, AvroType writer)
     {
-        var checker = new AvroCompatibility(new HashSet<(AvroType, AvroType)>(PairComparer.Instance));
+        var checker = new AvroCompatibility(new HashSet<(AvroType, AvroType)>(PairComparer.Instance), 0);
         checker.Visit(reader, writer, "");
         return checker._issues;
     }
@@ -34,12 +41,26 @@ internal sealed class AvroCompatibility
     /// <summary>A trial check (a union branch): shares the in-progress pairs so recursion through unions terminates.</summary>
     private bool Compatible(AvroType reader, AvroType writer)
     {
-        var trial = new AvroCompatibility(_inProgress);
+        var trial = new AvroCompatibility(_inProgress, _depth);
         trial.Visit(reader, writer, "");
         return trial._issues.Count == 0;
     }
 
+    /// <exception cref="RegistryException">42201 when the pair of schemas nests deeper than <see cref="SchemaNesting.MaxDepth"/>.</exception>
     private void Visit(AvroType reader, AvroType writer, string path)
+    {
+        SchemaNesting.Check(++_depth);
+        try
+        {
+            VisitPair(reader, writer, path);
+        }
+        finally
+        {
+            _depth--;
+        }
+    }
+
+    private void VisitPair(AvroType reader, AvroType writer, string path)
     {
         if (writer is AvroUnion wu)
         {

@@ -8,10 +8,13 @@ namespace Tributary.SchemaRegistry.Avro;
 /// </summary>
 internal static class AvroNormalForm
 {
-    public static string Write(AvroType root) => ToNode(root, new HashSet<string>(StringComparer.Ordinal))!.ToJsonString(Http.RegistryJson.Options);
+    /// <exception cref="RegistryException">42201 when named types nest deeper than <see cref="SchemaNesting.MaxDepth"/>.</exception>
+    public static string Write(AvroType root) => ToNode(root, new HashSet<string>(StringComparer.Ordinal), 1)!.ToJsonString(Http.RegistryJson.Options);
 
-    private static JsonNode ToNode(AvroType type, HashSet<string> written)
+    /// <remarks>A named type defined elsewhere (a reference) is written in full where first used, so the depth follows names, not the text.</remarks>
+    private static JsonNode ToNode(AvroType type, HashSet<string> written, int depth)
     {
+        SchemaNesting.Check(depth);
         switch (type)
         {
             case AvroNamed named when !written.Add(named.FullName):
@@ -23,7 +26,7 @@ internal static class AvroNormalForm
                     var fields = new JsonArray();
                     foreach (var f in r.Fields)
                     {
-                        var fo = new JsonObject { ["name"] = f.Name, ["type"] = ToNode(f.Type, written) };
+                        var fo = new JsonObject { ["name"] = f.Name, ["type"] = ToNode(f.Type, written, depth + 1) };
                         if (f.HasDefault) fo["default"] = f.Default?.DeepClone();
                         if (f.Aliases.Count > 0) fo["aliases"] = new JsonArray(f.Aliases.Order(StringComparer.Ordinal).Select(a => (JsonNode)JsonValue.Create(a)).ToArray());
                         if (f.Order is not null and not "ascending") fo["order"] = f.Order;
@@ -48,11 +51,11 @@ internal static class AvroNormalForm
                     return WithLogical(obj, f);
                 }
             case AvroArray a:
-                return WithLogical(new JsonObject { ["type"] = "array", ["items"] = ToNode(a.Items, written) }, a);
+                return WithLogical(new JsonObject { ["type"] = "array", ["items"] = ToNode(a.Items, written, depth + 1) }, a);
             case AvroMap m:
-                return WithLogical(new JsonObject { ["type"] = "map", ["values"] = ToNode(m.Values, written) }, m);
+                return WithLogical(new JsonObject { ["type"] = "map", ["values"] = ToNode(m.Values, written, depth + 1) }, m);
             case AvroUnion u:
-                return new JsonArray(u.Branches.Select(b => ToNode(b, written)).ToArray());
+                return new JsonArray(u.Branches.Select(b => ToNode(b, written, depth + 1)).ToArray());
             default:
                 return type.LogicalType is null ? JsonValue.Create(type.Kind) : WithLogical(new JsonObject { ["type"] = type.Kind }, type);
         }

@@ -27,6 +27,9 @@ internal sealed class JsonSchemaCompatibility
     private readonly List<string> _issues = [];
     private readonly HashSet<(JsonNode?, JsonNode?)> _visiting = new(new PairComparer());
 
+    /// <summary>Nested <see cref="Compare"/> calls, trials included: <c>$ref</c> chains make this deeper than the text.</summary>
+    private int _depth;
+
     private JsonSchemaCompatibility(JsonParsedSchema reader, JsonParsedSchema writer)
     {
         _reader = reader;
@@ -42,7 +45,7 @@ internal sealed class JsonSchemaCompatibility
 
     private bool Accepts(JsonNode? writer, JsonNode? reader)
     {
-        var c = new JsonSchemaCompatibility(_reader, _writer);
+        var c = new JsonSchemaCompatibility(_reader, _writer) { _depth = _depth };
         foreach (var pair in _visiting) c._visiting.Add(pair);
         c.Compare(writer, reader, "#");
         return c._issues.Count == 0;
@@ -90,7 +93,21 @@ internal sealed class JsonSchemaCompatibility
 
     private static bool IsOpenEverything(JsonNode? n) => n is null || n.GetValueKind() == JsonValueKind.True || n is JsonObject { Count: 0 };
 
+    /// <exception cref="RegistryException">42201 when the comparison nests deeper than <see cref="SchemaNesting.MaxDepth"/>.</exception>
     private void Compare(JsonNode? writer, JsonNode? reader, string path)
+    {
+        SchemaNesting.Check(++_depth);
+        try
+        {
+            ComparePair(writer, reader, path);
+        }
+        finally
+        {
+            _depth--;
+        }
+    }
+
+    private void ComparePair(JsonNode? writer, JsonNode? reader, string path)
     {
         writer = Resolve(writer, _writer);
         reader = Resolve(reader, _reader);

@@ -25,6 +25,8 @@ public sealed partial class ProtobufSchemaProvider : ISchemaProvider
         }
         catch (RegistryException) when (ProtobufDescriptorText.TryDecode(schema) is { } descriptor && DescribesSomething(descriptor))
         {
+            // Measured before it is written as text (ToProto recurses per nested message); the text is measured again.
+            SchemaNesting.Check(ProtobufNesting.Of(descriptor));
             return ParseText(ProtobufDescriptorText.ToProto(descriptor), references);
         }
     }
@@ -35,6 +37,9 @@ public sealed partial class ProtobufSchemaProvider : ISchemaProvider
 
     private static ProtobufParsedSchema ParseText(string schema, IReadOnlyList<KeyValuePair<string, string>> references)
     {
+        // protobuf-net's parser recurses once per level: measure every file before it reads one.
+        SchemaNesting.Check(ProtobufNesting.Of(schema));
+        foreach (var (_, text) in references) SchemaNesting.Check(ProtobufNesting.Of(text));
         var files = references.GroupBy(r => r.Key).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal);
         var set = new FileDescriptorSet { FileSystem = new ReferenceFileSystem(files), AllowNameOnlyImport = true };
         set.AddImportPath("");

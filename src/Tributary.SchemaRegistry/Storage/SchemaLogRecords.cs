@@ -59,6 +59,8 @@ internal static class SchemaLogRecords
                 (string?)r["name"] ?? "", (string?)r["subject"] ?? "", r["version"] is JsonValue v && v.TryGetValue<int>(out var n) ? n : -1)).ToList()
             : [];
 
+    /// <exception cref="SchemaLogFormatException">A required field is missing.</exception>
+    /// <exception cref="InvalidOperationException">A field holds another JSON type (see <see cref="SchemaLogEntry.Decode"/>).</exception>
     public static SubjectVersion ParseSchemaValue(JsonObject value)
     {
         var content = new SchemaContent(
@@ -67,7 +69,12 @@ internal static class SchemaLogRecords
             ReferencesFromJson(value["references"]),
             value["metadata"]?.DeepClone(),
             value["ruleSet"]?.DeepClone());
-        return new SubjectVersion((string)value["subject"]!, (int)value["version"]!, (int)value["id"]!, content, value["deleted"] is JsonValue d && d.GetValue<bool>());
+        return new SubjectVersion(
+            (string?)value["subject"] ?? throw new SchemaLogFormatException("a schema value without a subject"),
+            (int?)value["version"] ?? throw new SchemaLogFormatException("a schema value without a version"),
+            (int?)value["id"] ?? throw new SchemaLogFormatException("a schema value without an id"),
+            content,
+            (bool?)value["deleted"] ?? false);
     }
 
     public static byte[] Serialize(JsonNode node) => JsonSerializer.SerializeToUtf8Bytes(node, Http.RegistryJson.Options);
