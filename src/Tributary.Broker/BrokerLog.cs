@@ -20,7 +20,7 @@ public sealed class BrokerLog(LogLevel minimum, TextWriter? output = null)
 
     public bool IsEnabled(LogLevel level) => level >= Minimum;
 
-    private void Write(LogLevel level, string message)
+    public void Write(LogLevel level, string message)
     {
         if (level < Minimum) return;
         var line = $"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ} {level.ToString().ToUpperInvariant(),-5} {message}";

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Tributary.Broker.Metadata;
+using Tributary.Broker.Network;
 using Tributary.Storage;
 
 namespace Tributary.Broker;
@@ -28,6 +29,7 @@ public sealed class BrokerSettings
             var other => throw new ArgumentException($"log.flush.policy must be 'durable' or 'page-cache', not '{other}'"),
         };
         MaxConnectionsInFlightPerConnection = Int("queued.max.requests.per.connection", 128);
+        Connections = ConnectionLimits.From(this);
         Cleaner = new Tributary.Storage.Cleaning.CleanerOptions
         {
             Enabled = Bool("log.cleaner.enable", true),
@@ -46,6 +48,8 @@ public sealed class BrokerSettings
     public bool DeleteTopicEnable { get; }
     public FlushPolicy FlushPolicy { get; }
     public int MaxConnectionsInFlightPerConnection { get; }
+    /// <summary>max.connections[.per.ip[.overrides]], connections.max.idle.ms, queued.max.request.bytes and Tributary's response budget.</summary>
+    public ConnectionLimits Connections { get; }
     /// <summary>log.cleaner.enable, log.cleaner.dedupe.buffer.size, log.cleaner.io.max.bytes.per.second, log.cleaner.backoff.ms.</summary>
     public Tributary.Storage.Cleaning.CleanerOptions Cleaner { get; }
 
@@ -87,10 +91,10 @@ public sealed class BrokerSettings
         }
     }
 
-    private int Int(string name, int fallback) =>
+    internal int Int(string name, int fallback) =>
         Get(name) is { } v ? int.TryParse(v, CultureInfo.InvariantCulture, out var n) ? n : throw new ArgumentException($"{name} must be an integer, not '{v}'") : fallback;
 
-    private long Long(string name, long fallback) =>
+    internal long Long(string name, long fallback) =>
         Get(name) is { } v ? long.TryParse(v, CultureInfo.InvariantCulture, out var n) ? n : throw new ArgumentException($"{name} must be an integer, not '{v}'") : fallback;
 
     private bool Bool(string name, bool fallback) =>

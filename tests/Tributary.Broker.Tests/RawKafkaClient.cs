@@ -19,11 +19,13 @@ public sealed class RawKafkaClient : IAsyncDisposable
 
     private RawKafkaClient(Socket socket) => _socket = socket;
 
-    public static async Task<RawKafkaClient> ConnectAsync(string bootstrap)
+    /// <summary>Connects, from <paramref name="localAddress"/> when given (any 127.x.y.z works on loopback, to test per-address limits).</summary>
+    public static async Task<RawKafkaClient> ConnectAsync(string bootstrap, IPAddress? localAddress = null)
     {
         var colon = bootstrap.LastIndexOf(':');
         var endpoint = new IPEndPoint(IPAddress.Parse(bootstrap[..colon]), int.Parse(bootstrap[(colon + 1)..]));
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        if (localAddress is not null) socket.Bind(new IPEndPoint(localAddress, 0));
         using var cts = new CancellationTokenSource(DefaultTimeout);
         await socket.ConnectAsync(endpoint, cts.Token);
         return new RawKafkaClient(socket);

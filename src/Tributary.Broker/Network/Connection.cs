@@ -12,29 +12,57 @@ namespace Tributary.Broker.Network;
 /// <summary>
 /// One client connection. A reader loop frames requests (size checked before any allocation), parses them and
 /// starts their handlers at once, so pipelined produce requests share group commits; a writer loop sends the
-/// responses strictly in request order, as Kafka requires. The number of requests in flight is bounded, which
-/// pushes back on a client that sends faster than it reads.
+/// responses strictly in request order, as Kafka requires.
 ///
-/// Anything malformed (a bad size, an unknown API key, a body that does not parse) closes this connection with one
-/// log line; other connections never notice.
+/// Memory a client can pin is bounded three ways, each by making the reader stop reading (TCP then pushes back on
+/// the client, as Kafka's muted channels do): at most queued.max.requests.per.connection requests in flight; at
+/// most queued.max.response.bytes.per.connection of response bytes in flight (a fetch reserves its max_bytes when
+/// it starts, every response is charged its real size when written, and both are given back once it is sent), so a
+/// client that never reads holds one budget, not a response per request; and the broker-wide
+/// queued.max.request.bytes. A frame's buffer grows as its bytes arrive, so a size prefix alone pins nothing, and a
+/// frame that does not arrive whole within socket.request.receive.timeout.ms closes the connection, as does a
+/// connection idle (no byte either way, no handler running) for connections.max.idle.ms: the listener's sweeper
+/// checks both through <see cref="CloseIfExpired"/>.
+///
+/// Anything malformed (a bad size, an unknown API key, a body that does not parse) or a failing handler closes this
+/// connection with one log line, and closed means closed: the socket is shut down at once and the peer sees the end
+/// of the stream; other connections never notice.
 /// </summary>
 public sealed class Connection : IAsyncDisposable
 {
+    /// <summary>A frame's first buffer; larger frames double as their bytes arrive.</summary>
+    private const int InitialFrameBytes = 1 << 20;
+
     private readonly Socket _socket;
     private readonly ApiRegistry _registry;
     private readonly BrokerLog _log;
     private readonly int _maxRequestBytes;
+    private readonly ConnectionLimits _limits;
+    private readonly RequestMemoryPool _requestMemory;
+    private readonly TimeProvider _time;
     private readonly EndPoint? _remote;
     private readonly CancellationTokenSource _closing;
     private readonly Channel<PendingResponse> _responses;
+    private readonly SemaphoreSlim _responseDrained = new(0, 1);
+    private long _lastActivity;
+    private long _frameStarted;
+    private long _responseBytes;
+    private int _inFlight;
+    private int _sending;
+    private int _closed;
 
-    public Connection(Socket socket, ApiRegistry registry, BrokerLog log, int maxRequestBytes, int maxInFlight, CancellationToken brokerStopping)
+    public Connection(Socket socket, ApiRegistry registry, BrokerLog log, int maxRequestBytes, int maxInFlight, ConnectionLimits limits,
+        RequestMemoryPool requestMemory, TimeProvider time, CancellationToken brokerStopping)
     {
         _socket = socket;
         _registry = registry;
         _log = log;
         _maxRequestBytes = maxRequestBytes;
+        _limits = limits;
+        _requestMemory = requestMemory;
+        _time = time;
         _remote = socket.RemoteEndPoint;
+        _lastActivity = time.GetTimestamp();
         _closing = CancellationTokenSource.CreateLinkedTokenSource(brokerStopping);
         _responses = Channel.CreateBounded<PendingResponse>(new BoundedChannelOptions(maxInFlight)
         {
@@ -44,6 +72,9 @@ public sealed class Connection : IAsyncDisposable
     }
 
     public EndPoint? Remote => _remote;
+
+    /// <summary>Response bytes reserved or being sent on this connection (at most about one budget plus one response).</summary>
+    public long QueuedResponseBytes => Interlocked.Read(ref _responseBytes);
 
     public async Task RunAsync()
     {
@@ -70,27 +101,29 @@ public sealed class Connection : IAsyncDisposable
         {
             while (!token.IsCancellationRequested)
             {
-                if (!await ReadFullyAsync(stream, sizeBuffer, token).ConfigureAwait(false)) return;
+                if (!await ReadSizeAsync(stream, sizeBuffer, token).ConfigureAwait(false)) return;
                 var size = BinaryPrimitives.ReadInt32BigEndian(sizeBuffer);
                 if (size < 8 || size > _maxRequestBytes)
                 {
-                    _log.Warn($"closing connection from {_remote}: request size {size} is outside 8..{_maxRequestBytes} (socket.request.max.bytes)");
+                    Close($"request size {size} is outside 8..{_maxRequestBytes} (socket.request.max.bytes)");
                     return;
                 }
-                var frame = ArrayPool<byte>.Shared.Rent(size);
-                if (!await ReadFullyAsync(stream, frame.AsMemory(0, size), token).ConfigureAwait(false))
+                await _requestMemory.TakeAsync(size, token).ConfigureAwait(false);
+                byte[]? frame = null;
+                try
                 {
-                    ArrayPool<byte>.Shared.Return(frame);
-                    if (!token.IsCancellationRequested) _log.Warn($"closing connection from {_remote}: frame truncated (expected {size} bytes)");
-                    return;
+                    frame = await ReadFrameAsync(stream, size, token).ConfigureAwait(false);
                 }
-                if (Dispatch(frame, size) is not { } pending)
+                finally
                 {
-                    ArrayPool<byte>.Shared.Return(frame);
+                    if (frame is null) _requestMemory.Give(size);
+                }
+                if (frame is null)
+                {
+                    if (!token.IsCancellationRequested) Close($"frame truncated (expected {size} bytes)");
                     return;
                 }
-                // The bounded channel is the backpressure: when it is full the reader waits here, so it stops reading.
-                await _responses.Writer.WriteAsync(pending, token).ConfigureAwait(false);
+                if (!await DispatchAsync(frame, size, token).ConfigureAwait(false)) return;
             }
         }
         catch (OperationCanceledException)
@@ -102,7 +135,7 @@ public sealed class Connection : IAsyncDisposable
         }
     }
 
-    private static async ValueTask<bool> ReadFullyAsync(Stream stream, Memory<byte> buffer, CancellationToken token)
+    private async ValueTask<bool> ReadSizeAsync(Stream stream, Memory<byte> buffer, CancellationToken token)
     {
         var read = 0;
         while (read < buffer.Length)
@@ -110,12 +143,134 @@ public sealed class Connection : IAsyncDisposable
             var n = await stream.ReadAsync(buffer[read..], token).ConfigureAwait(false);
             if (n == 0) return false;
             read += n;
+            Volatile.Write(ref _lastActivity, _time.GetTimestamp());
         }
         return true;
     }
 
-    /// <summary>Parses one frame and starts its handler; null closes the connection (the frame is then the caller's to return).</summary>
-    private PendingResponse? Dispatch(byte[] frame, int size)
+    /// <summary>The whole frame in a pooled buffer that grows as bytes arrive, or null at end of stream (the buffer then returned).</summary>
+    private async ValueTask<byte[]?> ReadFrameAsync(Stream stream, int size, CancellationToken token)
+    {
+        var frame = ArrayPool<byte>.Shared.Rent(Math.Min(size, InitialFrameBytes));
+        var read = 0;
+        Volatile.Write(ref _frameStarted, _time.GetTimestamp());
+        try
+        {
+            while (read < size)
+            {
+                if (read == frame.Length)
+                {
+                    var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(2L * frame.Length, size));
+                    frame.AsSpan(0, read).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(frame);
+                    frame = larger;
+                }
+                var n = await stream.ReadAsync(frame.AsMemory(read, Math.Min(frame.Length, size) - read), token).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    ArrayPool<byte>.Shared.Return(frame);
+                    return null;
+                }
+                read += n;
+                Volatile.Write(ref _lastActivity, _time.GetTimestamp());
+            }
+            return frame;
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+            throw;
+        }
+        finally
+        {
+            Volatile.Write(ref _frameStarted, 0);
+        }
+    }
+
+    /// <summary>Parses one frame, waits for response budget, starts its handler and queues it; false closes the connection.</summary>
+    private async ValueTask<bool> DispatchAsync(byte[] frame, int size, CancellationToken token)
+    {
+        if (Parse(frame, size) is not { } parsed)
+        {
+            ReturnFrame(frame, size);
+            return false;
+        }
+        var reserved = 0L;
+        PendingResponse pending;
+        try
+        {
+            if (parsed.Request is FetchRequest fetch)
+            {
+                reserved = Math.Min(fetch.MaxBytes <= 0 ? int.MaxValue : fetch.MaxBytes, _limits.ResponseBudgetBytes);
+                await ReserveResponseBytesAsync(reserved, token).ConfigureAwait(false);
+            }
+            ValueTask<IKafkaResponse?> response;
+            try
+            {
+                response = parsed.Immediate is { } immediate
+                    ? new ValueTask<IKafkaResponse?>(immediate)
+                    : parsed.Handler.HandleAsync(parsed.Context, parsed.Request!);
+            }
+            catch (Exception e)
+            {
+                response = ValueTask.FromException<IKafkaResponse?>(e);
+            }
+            pending = new PendingResponse(parsed.Context, response, frame, size, parsed.ApiKey, parsed.Version, reserved);
+        }
+        catch
+        {
+            ReturnFrame(frame, size);
+            GiveResponseBytes(reserved);
+            throw;
+        }
+        Interlocked.Increment(ref _inFlight);
+        try
+        {
+            // The bounded channel is the count backpressure: when it is full the reader waits here, so it stops reading.
+            await _responses.Writer.WriteAsync(pending, token).ConfigureAwait(false);
+        }
+        catch
+        {
+            // The handler may still read the frame, so only its accounting is given back; the array goes to the GC.
+            Interlocked.Decrement(ref _inFlight);
+            _requestMemory.Give(size);
+            GiveResponseBytes(reserved);
+            throw;
+        }
+        return true;
+    }
+
+    /// <summary>Waits until this connection's response bytes leave room for <paramref name="bytes"/> more; one request always proceeds alone.</summary>
+    private async ValueTask ReserveResponseBytesAsync(long bytes, CancellationToken token)
+    {
+        while (true)
+        {
+            var held = Interlocked.Read(ref _responseBytes);
+            if (held == 0 || held + bytes <= _limits.ResponseBudgetBytes) break;
+            await _responseDrained.WaitAsync(token).ConfigureAwait(false);
+        }
+        Interlocked.Add(ref _responseBytes, bytes);
+    }
+
+    private void GiveResponseBytes(long bytes)
+    {
+        if (bytes == 0) return;
+        Interlocked.Add(ref _responseBytes, -bytes);
+        if (_responseDrained.CurrentCount == 0)
+        {
+            try
+            {
+                _responseDrained.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+                // Another release won the race; the reader re-checks the budget either way.
+            }
+        }
+    }
+
+    /// <summary>Parses one frame; null closes the connection (the frame is then the caller's to return).</summary>
+    private ParsedRequest? Parse(byte[] frame, int size)
     {
         var memory = frame.AsMemory(0, size);
         var apiKey = BinaryPrimitives.ReadInt16BigEndian(frame);
@@ -124,7 +279,7 @@ public sealed class Connection : IAsyncDisposable
         var handler = _registry.Get(apiKey);
         if (handler is null)
         {
-            _log.Warn($"closing connection from {_remote}: unsupported API key {apiKey} (correlation id {correlationId})");
+            Close($"unsupported API key {apiKey} (correlation id {correlationId})");
             return null;
         }
         if (!handler.Supports(version))
@@ -133,9 +288,9 @@ public sealed class Connection : IAsyncDisposable
             {
                 // KIP-511: a client newer than us learns our versions from a v0-shaped error response.
                 var context = new RequestContext(0, correlationId, null, _remote, _closing.Token);
-                return new PendingResponse(context, new ValueTask<IKafkaResponse?>(apiVersions.UnsupportedVersionResponse()), frame, apiKey, 0);
+                return new ParsedRequest(handler, null, context, apiKey, 0, apiVersions.UnsupportedVersionResponse());
             }
-            _log.Warn($"closing connection from {_remote}: {(ApiKey)apiKey} v{version} is not supported (we serve v{handler.MinVersion}-{handler.MaxVersion})");
+            Close($"{(ApiKey)apiKey} v{version} is not supported (we serve v{handler.MinVersion}-{handler.MaxVersion})");
             return null;
         }
         IKafkaRequest request;
@@ -160,20 +315,10 @@ public sealed class Connection : IAsyncDisposable
         catch (Exception e) when (e is ProtocolException or ArgumentException or OverflowException or FormatException)
         {
             // Only input can make parsing fail, whatever the exception: close this connection, never the broker.
-            _log.Warn($"closing connection from {_remote}: malformed {(ApiKey)apiKey} v{version} request: {e.Message}");
+            Close($"malformed {(ApiKey)apiKey} v{version} request: {e.Message}");
             return null;
         }
-        var ctx = new RequestContext(version, correlationId, clientId, _remote, _closing.Token);
-        ValueTask<IKafkaResponse?> pending;
-        try
-        {
-            pending = handler.HandleAsync(ctx, request);
-        }
-        catch (Exception e)
-        {
-            pending = ValueTask.FromException<IKafkaResponse?>(e);
-        }
-        return new PendingResponse(ctx, pending, frame, apiKey, version);
+        return new ParsedRequest(handler, request, new RequestContext(version, correlationId, clientId, _remote, _closing.Token), apiKey, version, null);
     }
 
     private async Task WriteLoopAsync()
@@ -183,23 +328,23 @@ public sealed class Connection : IAsyncDisposable
         var failed = false;
         await foreach (var pending in _responses.Reader.ReadAllAsync().ConfigureAwait(false))
         {
+            var charged = pending.Reserved;
             try
             {
-                IKafkaResponse? response;
+                // Awaited even after a failure: the handler may still be reading the frame, which goes back to the pool below.
+                IKafkaResponse? response = null;
                 try
                 {
                     response = await pending.Response.ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    _log.Error($"closing connection from {_remote}: {(ApiKey)pending.ApiKey} v{pending.Version} failed: {e}");
+                    if (!failed) Close($"{(ApiKey)pending.ApiKey} v{pending.Version} failed: {e}", LogLevel.Error);
                     failed = true;
-                    response = null;
                 }
                 catch (OperationCanceledException)
                 {
                     failed = true;
-                    response = null;
                 }
                 if (response is null || failed) continue;
                 writer.Reset();
@@ -208,6 +353,13 @@ public sealed class Connection : IAsyncDisposable
                 if (ApiMessages.ResponseHeaderVersion(pending.ApiKey, pending.Version) >= 1) writer.WriteUnsignedVarInt(0);
                 response.Write(writer, pending.Version);
                 writer.PatchInt32(sizeAt, writer.TotalLength - 4);
+                // Charge the real size while it is being sent, so a response larger than its reservation still counts.
+                if (writer.TotalLength > charged)
+                {
+                    Interlocked.Add(ref _responseBytes, writer.TotalLength - charged);
+                    charged = writer.TotalLength;
+                }
+                Volatile.Write(ref _sending, 1);
                 if (writer.HasExternalSegments)
                 {
                     writer.GetSegments(segments);
@@ -217,19 +369,23 @@ public sealed class Connection : IAsyncDisposable
                 {
                     await _socket.SendAsync(writer.WrittenMemory, SocketFlags.None, _closing.Token).ConfigureAwait(false);
                 }
+                Volatile.Write(ref _lastActivity, _time.GetTimestamp());
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
             {
                 failed = true;
+                CloseSocket();
             }
             finally
             {
+                Volatile.Write(ref _sending, 0);
                 pending.Context.ReleaseResources();
-                ArrayPool<byte>.Shared.Return(pending.Frame);
+                ReturnFrame(pending.Frame, pending.Size);
+                Interlocked.Decrement(ref _inFlight);
+                GiveResponseBytes(charged);
                 // An idle connection keeps no response buffer: a thousand idle clients cost a thousand sockets, not 64 MB.
                 if (_responses.Reader.Count == 0) writer.Release();
             }
-            if (failed) CloseSocket();
         }
     }
 
@@ -252,9 +408,46 @@ public sealed class Connection : IAsyncDisposable
         }
     }
 
+    private void ReturnFrame(byte[] frame, int size)
+    {
+        ArrayPool<byte>.Shared.Return(frame);
+        _requestMemory.Give(size);
+    }
+
+    /// <summary>
+    /// Closes the connection if its frame in progress is overdue or it has been idle too long; the listener's sweeper
+    /// calls this. A connection waiting for a handler (a long poll, a rebalance) is not idle; one whose send is stuck
+    /// because the client does not read is.
+    /// </summary>
+    public bool CloseIfExpired(long now)
+    {
+        var frameStarted = Volatile.Read(ref _frameStarted);
+        if (frameStarted != 0 && _time.GetElapsedTime(frameStarted, now).TotalMilliseconds > _limits.RequestReceiveTimeoutMs)
+            return Close($"a request frame did not arrive whole within {_limits.RequestReceiveTimeoutMs} ms (socket.request.receive.timeout.ms)", LogLevel.Info);
+        var idle = _time.GetElapsedTime(Volatile.Read(ref _lastActivity), now).TotalMilliseconds;
+        if (idle > _limits.IdleMs && (Volatile.Read(ref _inFlight) == 0 || Volatile.Read(ref _sending) == 1))
+            return Close($"idle for more than {_limits.IdleMs} ms (connections.max.idle.ms)", LogLevel.Debug);
+        return false;
+    }
+
+    /// <summary>Logs why, once, and shuts the socket down so the peer sees the end of the stream now, not at dispose.</summary>
+    private bool Close(string reason, LogLevel level = LogLevel.Warn)
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0) return false;
+        _log.Write(level, $"closing connection from {_remote}: {reason}");
+        CloseSocket();
+        return true;
+    }
+
     private void CloseSocket()
     {
-        if (!_closing.IsCancellationRequested) _closing.Cancel();
+        try
+        {
+            if (!_closing.IsCancellationRequested) _closing.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
         try
         {
             _socket.Shutdown(SocketShutdown.Both);
@@ -266,11 +459,17 @@ public sealed class Connection : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
+        Interlocked.Exchange(ref _closed, 1);
         CloseSocket();
         _socket.Dispose();
         _closing.Dispose();
         return ValueTask.CompletedTask;
     }
 
-    private readonly record struct PendingResponse(RequestContext Context, ValueTask<IKafkaResponse?> Response, byte[] Frame, short ApiKey, short Version);
+    /// <summary>A request to hand to its handler, or (Immediate set) one already answered without it.</summary>
+    private readonly record struct ParsedRequest(ApiHandler Handler, IKafkaRequest? Request, RequestContext Context, short ApiKey, short Version,
+        IKafkaResponse? Immediate);
+
+    private readonly record struct PendingResponse(RequestContext Context, ValueTask<IKafkaResponse?> Response, byte[] Frame, int Size, short ApiKey,
+        short Version, long Reserved);
 }
