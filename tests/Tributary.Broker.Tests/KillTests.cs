@@ -194,6 +194,8 @@ public sealed class KillTests(ITestOutputHelper output)
         // Our own output is tests/Tributary.Broker.Tests/bin/<Configuration>/<tfm>/.
         var tfmDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var configuration = tfmDir.Parent!.Name;
+        // TRIBUTARY_CLI points at another build (e.g. the previous commit's, to measure an attack before a fix).
+        if (Environment.GetEnvironmentVariable("TRIBUTARY_CLI") is { Length: > 0 } other && File.Exists(other)) return other;
         var cli = Path.Combine(dir.FullName, "src", "Tributary.Cli", "bin", configuration, tfmDir.Name, "tributary.dll");
         if (File.Exists(cli)) return cli;
 
@@ -219,13 +221,23 @@ public sealed class KillTests(ITestOutputHelper output)
 
         private ServeProcess(Process process) => _process = process;
 
-        public static async Task<ServeProcess> StartAsync(string cli, string dataDir, int port, ITestOutputHelper output)
+        /// <summary>The broker's process id (prlimit execs the broker in place, so the same process).</summary>
+        public int Pid => _process.Id;
+
+        public bool HasExited => _process.HasExited;
+
+        /// <param name="openFileLimit">When set, the child runs under `prlimit --nofile=N:N` (a lowered `ulimit -n`).</param>
+        /// <param name="settings">Extra `--set name=value` settings.</param>
+        public static async Task<ServeProcess> StartAsync(string cli, string dataDir, int port, ITestOutputHelper output,
+            int? openFileLimit = null, IReadOnlyDictionary<string, string>? settings = null)
         {
-            var info = new ProcessStartInfo(DotnetHost(), [cli, "serve", "--data-dir", dataDir, "--listen", $"127.0.0.1:{port}"])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
+            List<string> args = [cli, "serve", "--data-dir", dataDir, "--listen", $"127.0.0.1:{port}"];
+            foreach (var (name, value) in settings ?? new Dictionary<string, string>()) args.AddRange(["--set", $"{name}={value}"]);
+            var info = openFileLimit is { } limit
+                ? new ProcessStartInfo("prlimit", [$"--nofile={limit}:{limit}", DotnetHost(), .. args])
+                : new ProcessStartInfo(DotnetHost(), args);
+            info.RedirectStandardOutput = true;
+            info.RedirectStandardError = true;
             var process = Process.Start(info)!;
             var serve = new ServeProcess(process);
             process.OutputDataReceived += (_, e) => Log(output, e.Data);
