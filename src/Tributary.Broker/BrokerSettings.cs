@@ -37,6 +37,7 @@ public sealed class BrokerSettings
             IoMaxBytesPerSecond = Get("log.cleaner.io.max.bytes.per.second") is { } rate ? double.Parse(rate, CultureInfo.InvariantCulture) : double.MaxValue,
             BackoffMs = Long("log.cleaner.backoff.ms", 15_000),
         };
+        TopicLimits = TopicLimits.From(Get);
         ValidateTopicDefaults();
     }
 
@@ -52,6 +53,8 @@ public sealed class BrokerSettings
     public ConnectionLimits Connections { get; }
     /// <summary>log.cleaner.enable, log.cleaner.dedupe.buffer.size, log.cleaner.io.max.bytes.per.second, log.cleaner.backoff.ms.</summary>
     public Tributary.Storage.Cleaning.CleanerOptions Cleaner { get; }
+    /// <summary>max.broker.partitions, controller.mutation.rate, controller.quota.window.*, log.max.open.files.</summary>
+    public TopicLimits TopicLimits { get; }
 
     public string? Get(string name) => _settings.TryGetValue(name, out var v) ? v : null;
 

@@ -12,6 +12,8 @@ public sealed class BrokerState(BrokerSettings settings, ClusterIdentity identit
     public TimeProvider Time { get; } = time;
     public BrokerLog Log { get; } = log;
     public FetchSessionCache FetchSessions { get; } = new(time);
+    /// <summary>Partitions created and deleted per client id (controller.mutation.rate).</summary>
+    public ControllerMutationQuota MutationQuota { get; } = new(settings.TopicLimits, time);
 
     /// <summary>Host and port clients are told to connect to (Metadata, DescribeCluster).</summary>
     public string AdvertisedHost { get; set; } = "localhost";

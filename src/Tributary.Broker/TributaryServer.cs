@@ -82,11 +82,12 @@ public sealed partial class TributaryServer : IAsyncDisposable
         var dataDir = Path.GetFullPath(config.DataDir);
         Directory.CreateDirectory(dataDir);
         var time = TimeProvider.System;
-        var logs = new LogManager(dataDir, time);
+        var logs = new LogManager(dataDir, time, settings.TopicLimits.MaxOpenFiles);
         try
         {
             var identity = ClusterIdentity.LoadOrCreate(dataDir, settings.NodeId);
             var topics = new TopicCatalog(dataDir, logs, settings);
+            OpenFileLimitCheck.Run(dataDir, logs, topics.PartitionTotal, settings.TopicLimits.MaxBrokerPartitions, log);
             var state = new BrokerState(settings, identity, topics, time, log);
             var groups = new GroupCoordinator(topics, GroupSettings.From(settings), time, log);
             groups.Start();

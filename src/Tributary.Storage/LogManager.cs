@@ -8,8 +8,18 @@ namespace Tributary.Storage;
 /// <summary>
 /// Owns every partition log under one data directory, laid out as <c>&lt;dataDir&gt;/&lt;topic&gt;-&lt;partition&gt;/</c>
 /// (Kafka's layout; topic names cannot contain '/', and the partition is whatever follows the last '-').
-/// All its logs share one <see cref="LogFlusher"/>. Topic deletion renames the directories to
-/// <c>&lt;name&gt;.&lt;id&gt;-delete</c> first (atomic), then deletes them; leftovers are removed at start.
+/// All its logs share one <see cref="LogFlusher"/> and one <see cref="PooledFileSystem"/>, which bounds the descriptors
+/// their segment files hold (log.max.open.files).
+///
+/// Topic incarnations: each partition directory carries the id of the topic it belongs to
+/// (<see cref="PartitionMetadataFile"/>). A directory is adopted only by the topic of that id; a directory with
+/// another id (or, for a topic being created, any directory at all) is stale and is deleted, never served.
+///
+/// Deletion: the caller first removes the topic from its durable catalog (the commit point), then
+/// <see cref="DeleteTopic"/> renames each directory to Kafka's <c>&lt;topic&gt;-&lt;p&gt;.&lt;uniqueId&gt;-delete</c>,
+/// syncs the data directory, and removes the renamed directories in the background. A crash at any point leaves
+/// either a directory the catalog no longer names (removed at the next start by <see cref="RemoveStale"/>) or a
+/// <c>-delete</c> directory (removed at start); neither is ever opened again.
 /// </summary>
 public sealed class LogManager : IDisposable
 {
@@ -17,31 +27,36 @@ public sealed class LogManager : IDisposable
     private readonly string _dataDir;
     private readonly TimeProvider _time;
     private readonly ISegmentFileSystem _fs;
+    private readonly PooledFileSystem? _pool;
     private readonly LogFlusher _flusher;
     private readonly ConcurrentDictionary<(string Topic, int Partition), PartitionLog> _logs = new();
     private readonly object _createLock = new();
     private readonly List<(string Topic, int Partition)> _discovered = [];
+    private readonly List<Task> _deletions = [];
     private CancellationTokenSource? _stop;
     private Task? _retention;
     private LogCleaner? _cleaner;
 
-    public LogManager(string dataDir, TimeProvider time)
-        : this(dataDir, time, LocalFileSystem.Instance)
+    /// <param name="maxOpenFiles">Segment files kept open at most (log.max.open.files); 0 or less for half of <c>ulimit -n</c>.</param>
+    public LogManager(string dataDir, TimeProvider time, int maxOpenFiles = 0)
+        : this(dataDir, time, new PooledFileSystem(LocalFileSystem.Instance, maxOpenFiles > 0 ? maxOpenFiles : OpenFileLimit.DefaultSegmentFiles()))
     {
     }
 
-    internal LogManager(string dataDir, TimeProvider time, ISegmentFileSystem fs)
+    /// <summary>Over another file system (tests inject faults and crashes through it); no descriptor pool unless <paramref name="fs"/> is one.</summary>
+    public LogManager(string dataDir, TimeProvider time, ISegmentFileSystem fs)
     {
         _dataDir = dataDir;
         _time = time;
         _fs = fs;
+        _pool = fs as PooledFileSystem;
         _fs.CreateDirectory(dataDir);
         foreach (string directory in _fs.EnumerateDirectories(dataDir).ToList())
         {
             string name = Path.GetFileName(directory);
             if (name.EndsWith(DeleteSuffix, StringComparison.Ordinal))
             {
-                _fs.DeleteDirectory(directory);
+                DeleteInBackground(directory);
             }
             else if (TryParse(name, out var key))
             {
@@ -53,6 +68,12 @@ public sealed class LogManager : IDisposable
     }
 
     public string DataDirectory => _dataDir;
+
+    /// <summary>Segment file descriptors open now (the pool's count); -1 without a pool.</summary>
+    public int OpenFileHandles => _pool?.OpenHandles ?? -1;
+
+    /// <summary>The most segment file descriptors kept open (log.max.open.files); -1 without a pool.</summary>
+    public int MaxOpenFiles => _pool?.Capacity ?? -1;
 
     /// <summary>Partitions found on disk when the manager started.</summary>
     public IEnumerable<(string Topic, int Partition)> ExistingPartitions()
@@ -69,9 +90,16 @@ public sealed class LogManager : IDisposable
     public PartitionLog? Get(string topic, int partition) => _logs.TryGetValue((topic, partition), out var log) ? log : null;
 
     /// <summary>Opens (running recovery) or creates the partition's log. An already open log keeps its config: set <see cref="PartitionLog.Config"/> to alter it.</summary>
-    public PartitionLog GetOrCreate(string topic, int partition, LogConfig config)
+    public PartitionLog GetOrCreate(string topic, int partition, LogConfig config) => GetOrCreate(topic, partition, config, topicId: null, fresh: false);
+
+    /// <summary>
+    /// Opens or creates the partition's log for the topic incarnation <paramref name="topicId"/>. A directory of another
+    /// incarnation is deleted first; so is any directory when <paramref name="fresh"/> (the topic is being created now).
+    /// A directory without an id (written before ids existed) is adopted and stamped, unless fresh.
+    /// </summary>
+    public PartitionLog GetOrCreate(string topic, int partition, LogConfig config, Guid? topicId, bool fresh)
     {
-        if (_logs.TryGetValue((topic, partition), out var existing))
+        if (!fresh && _logs.TryGetValue((topic, partition), out var existing))
         {
             return existing;
         }
@@ -80,16 +108,77 @@ public sealed class LogManager : IDisposable
         {
             if (_logs.TryGetValue((topic, partition), out existing))
             {
-                return existing;
+                if (!fresh)
+                {
+                    return existing;
+                }
+
+                _logs.TryRemove((topic, partition), out _);
+                existing.Dispose();
             }
 
-            var log = PartitionLog.Open(PartitionDirectory(topic, partition), config, _time, _fs, _flusher);
+            string directory = PartitionDirectory(topic, partition);
+            if (topicId is { } id && _fs.DirectoryExists(directory))
+            {
+                var stamped = PartitionMetadataFile.Read(_fs, directory);
+                if (fresh || (stamped is { } other && other != id))
+                {
+                    MarkDeleted([directory]);
+                }
+            }
+
+            var log = PartitionLog.Open(directory, config, _time, _fs, _flusher);
+            try
+            {
+                if (topicId is { } stamp && PartitionMetadataFile.Read(_fs, directory) != stamp)
+                {
+                    PartitionMetadataFile.Write(_fs, directory, stamp);
+                }
+            }
+            catch
+            {
+                log.Dispose();
+                throw;
+            }
+
             _logs[(topic, partition)] = log;
             return log;
         }
     }
 
-    /// <summary>Closes and removes every partition of <paramref name="topic"/>, open or only on disk.</summary>
+    /// <summary>
+    /// At start, after the catalog is loaded: deletes every partition directory the catalog does not name (a topic
+    /// deleted or half-created before a crash, a partition beyond the topic's count) or whose stamped topic id is not
+    /// the catalog's. Returns the directories removed.
+    /// </summary>
+    public IReadOnlyList<string> RemoveStale(IReadOnlyDictionary<string, (Guid Id, int Partitions)> catalog)
+    {
+        lock (_createLock)
+        {
+            var stale = new List<string>();
+            foreach (var key in _discovered.ToList())
+            {
+                string directory = PartitionDirectory(key.Topic, key.Partition);
+                bool keep = false;
+                if (catalog.TryGetValue(key.Topic, out var topic) && key.Partition < topic.Partitions)
+                {
+                    var stamped = PartitionMetadataFile.Read(_fs, directory);
+                    keep = stamped is null || stamped == topic.Id;
+                }
+
+                if (!keep)
+                {
+                    stale.Add(directory);
+                    _discovered.Remove(key);
+                }
+            }
+
+            MarkDeleted(stale);
+            return stale;
+        }
+    }
+
+    /// <summary>Closes every partition of <paramref name="topic"/>, open or only on disk, and deletes their directories (crash-safe, see the class comment).</summary>
     public void DeleteTopic(string topic)
     {
         lock (_createLock)
@@ -103,16 +192,89 @@ public sealed class LogManager : IDisposable
             }
 
             _discovered.RemoveAll(k => k.Topic == topic);
-            foreach (string directory in _fs.EnumerateDirectories(_dataDir).ToList())
+            MarkDeleted(_fs.EnumerateDirectories(_dataDir)
+                .Where(d => TryParse(Path.GetFileName(d), out var key) && key.Topic == topic)
+                .ToList());
+        }
+    }
+
+    /// <summary>Closes a partition whose creation was not committed and deletes its directory; failures are left to the next start.</summary>
+    public void Discard(string topic, int partition)
+    {
+        lock (_createLock)
+        {
+            if (_logs.TryRemove((topic, partition), out var log))
             {
-                if (TryParse(Path.GetFileName(directory), out var key) && key.Topic == topic)
+                log.Dispose();
+            }
+
+            string directory = PartitionDirectory(topic, partition);
+            try
+            {
+                if (_fs.DirectoryExists(directory))
                 {
-                    string doomed = $"{directory}.{Guid.NewGuid():N}{DeleteSuffix}";
-                    _fs.MoveDirectory(directory, doomed);
-                    _fs.DeleteDirectory(doomed);
+                    MarkDeleted([directory]);
                 }
             }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Not in the catalog: RemoveStale deletes it at the next start.
+            }
         }
+    }
+
+    /// <summary>Renames the directories to <c>-delete</c> names, makes the renames durable, and deletes them in the background.</summary>
+    private void MarkDeleted(IReadOnlyList<string> directories)
+    {
+        if (directories.Count == 0)
+        {
+            return;
+        }
+
+        var doomed = new List<string>(directories.Count);
+        foreach (string directory in directories)
+        {
+            string target = $"{directory}.{Guid.NewGuid():N}{DeleteSuffix}";
+            _fs.MoveDirectory(directory, target);
+            doomed.Add(target);
+        }
+
+        _fs.SyncDirectory(_dataDir);
+        foreach (string directory in doomed)
+        {
+            DeleteInBackground(directory);
+        }
+    }
+
+    private void DeleteInBackground(string directory)
+    {
+        lock (_deletions)
+        {
+            _deletions.RemoveAll(t => t.IsCompleted);
+            _deletions.Add(Task.Run(() =>
+            {
+                try
+                {
+                    _fs.DeleteDirectory(directory);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // Left for the next start, which deletes every -delete directory.
+                }
+            }));
+        }
+    }
+
+    /// <summary>Waits for the background deletion of <c>-delete</c> directories started so far.</summary>
+    public void WaitForDeletions()
+    {
+        Task[] pending;
+        lock (_deletions)
+        {
+            pending = [.. _deletions];
+        }
+
+        Task.WaitAll(pending);
     }
 
     /// <summary>The compaction thread, once started by <see cref="StartBackgroundTasks(long, CleanerOptions?)"/>.</summary>
@@ -206,6 +368,7 @@ public sealed class LogManager : IDisposable
 
         _logs.Clear();
         _flusher.Dispose();
+        WaitForDeletions();
     }
 
     private string PartitionDirectory(string topic, int partition) =>

@@ -194,6 +194,8 @@ public sealed class KillTests(ITestOutputHelper output)
         // Our own output is tests/Tributary.Broker.Tests/bin/<Configuration>/<tfm>/.
         var tfmDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var configuration = tfmDir.Parent!.Name;
+        // TRIBUTARY_CLI points at another build (e.g. the previous commit's, to measure an attack before a fix).
+        if (Environment.GetEnvironmentVariable("TRIBUTARY_CLI") is { Length: > 0 } other && File.Exists(other)) return other;
         var cli = Path.Combine(dir.FullName, "src", "Tributary.Cli", "bin", configuration, tfmDir.Name, "tributary.dll");
         if (File.Exists(cli)) return cli;
 
@@ -223,18 +225,23 @@ public sealed class KillTests(ITestOutputHelper output)
         public IReadOnlyCollection<string> Lines => _lines;
         private readonly ConcurrentQueue<string> _lines = new();
 
+        /// <summary>The broker's process id (prlimit execs the broker in place, so the same process).</summary>
+        public int Pid => _process.Id;
+
         public bool HasExited => _process.HasExited;
 
         /// <param name="settings">Broker settings, each passed as <c>--set name=value</c>.</param>
-        public static async Task<ServeProcess> StartAsync(string cli, string dataDir, int port, ITestOutputHelper output, IReadOnlyDictionary<string, string>? settings = null)
+        /// <param name="openFileLimit">When set, the child runs under `prlimit --nofile=N:N` (a lowered `ulimit -n`).</param>
+        public static async Task<ServeProcess> StartAsync(string cli, string dataDir, int port, ITestOutputHelper output,
+            IReadOnlyDictionary<string, string>? settings = null, int? openFileLimit = null)
         {
-            string[] args = [cli, "serve", "--data-dir", dataDir, "--listen", $"127.0.0.1:{port}",
-                .. (settings ?? new Dictionary<string, string>()).SelectMany(s => (string[])["--set", $"{s.Key}={s.Value}"])];
-            var info = new ProcessStartInfo(DotnetHost(), args)
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
+            List<string> args = [cli, "serve", "--data-dir", dataDir, "--listen", $"127.0.0.1:{port}"];
+            foreach (var (name, value) in settings ?? new Dictionary<string, string>()) args.AddRange(["--set", $"{name}={value}"]);
+            var info = openFileLimit is { } limit
+                ? new ProcessStartInfo("prlimit", [$"--nofile={limit}:{limit}", DotnetHost(), .. args])
+                : new ProcessStartInfo(DotnetHost(), args);
+            info.RedirectStandardOutput = true;
+            info.RedirectStandardError = true;
             var process = Process.Start(info)!;
             var serve = new ServeProcess(process);
             process.OutputDataReceived += (_, e) => serve.OnLine(output, e.Data);

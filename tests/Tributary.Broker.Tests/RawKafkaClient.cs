@@ -66,12 +66,12 @@ public sealed class RawKafkaClient : IAsyncDisposable
     public void ShutdownSend() => _socket.Shutdown(SocketShutdown.Send);
 
     /// <summary>Sends a request and parses the response; fails if the correlation id does not match or the broker closes.</summary>
-    public async Task<TResponse> SendAsync<TResponse>(IKafkaRequest request, short version)
+    public async Task<TResponse> SendAsync<TResponse>(IKafkaRequest request, short version, TimeSpan? timeout = null, string? clientId = "raw-test")
         where TResponse : IKafkaResponse, new()
     {
         var correlationId = NextCorrelationId();
-        await SendRawAsync(Frame(request.ApiKey, version, correlationId, Body(request, version)));
-        var frame = await ReadFrameAsync() ?? throw new IOException($"the broker closed the connection instead of answering {(ApiKey)request.ApiKey} v{version}");
+        await SendRawAsync(Frame(request.ApiKey, version, correlationId, Body(request, version), clientId));
+        var frame = await ReadFrameAsync(timeout) ?? throw new IOException($"the broker closed the connection instead of answering {(ApiKey)request.ApiKey} v{version}");
         return ParseResponse<TResponse>(frame, request.ApiKey, version, correlationId);
     }
 
@@ -86,9 +86,9 @@ public sealed class RawKafkaClient : IAsyncDisposable
     }
 
     /// <summary>One response frame without its 4-byte size, or null if the broker closed the connection first.</summary>
-    public async Task<byte[]?> ReadFrameAsync()
+    public async Task<byte[]?> ReadFrameAsync(TimeSpan? timeout = null)
     {
-        using var cts = new CancellationTokenSource(DefaultTimeout);
+        using var cts = new CancellationTokenSource(timeout ?? DefaultTimeout);
         var sizeBytes = new byte[4];
         if (!await ReadFullyAsync(sizeBytes, cts.Token)) return null;
         var size = BinaryPrimitives.ReadInt32BigEndian(sizeBytes);

@@ -43,6 +43,7 @@ public sealed class LogManagerTests : IDisposable
         {
             manager.GetOrCreate("a", 0, new LogConfig());
             manager.DeleteTopic("a");
+            manager.WaitForDeletions();
             Assert.Null(manager.Get("a", 0));
             Assert.Equal(["a-b-0"], Directory.GetDirectories(_dir.Path).Select(Path.GetFileName));
             Assert.Equal(1, manager.GetOrCreate("a-b", 0, new LogConfig()).LogEndOffset);

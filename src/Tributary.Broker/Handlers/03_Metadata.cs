@@ -48,10 +48,17 @@ public sealed class MetadataHandler(BrokerState broker, TopicCreator creator) : 
                 response.Topics.Add(new MetadataResponse.MetadataResponseTopic { Name = requested.Name, ErrorCode = (short)ErrorCode.InvalidTopicException });
                 continue;
             }
+            var error = ErrorCode.UnknownTopicOrPartition;
             if (topic is null && autoCreate && broker.Settings.AutoCreateTopics)
-                topic = creator.CreateDefault(requested.Name);
+            {
+                var outcome = creator.CreateDefault(requested.Name, context.ClientId);
+                topic = outcome.Topic;
+                response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, outcome.ThrottleTimeMs);
+                // The limits' refusals are told as they are, so a client knows to slow down or that the broker is full.
+                if (outcome.Error is ErrorCode.ThrottlingQuotaExceeded or ErrorCode.PolicyViolation or ErrorCode.KafkaStorageError) error = outcome.Error;
+            }
             response.Topics.Add(topic is null
-                ? new MetadataResponse.MetadataResponseTopic { Name = requested.Name, ErrorCode = (short)ErrorCode.UnknownTopicOrPartition }
+                ? new MetadataResponse.MetadataResponseTopic { Name = requested.Name, ErrorCode = (short)error }
                 : Describe(topic));
         }
         return new(response);

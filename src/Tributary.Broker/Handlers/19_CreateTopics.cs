@@ -7,7 +7,8 @@ namespace Tributary.Broker.Handlers;
 /// <summary>
 /// CreateTopics v0-7: partitions (-1 for num.partitions), replication factor (1 or -1 on a single broker), topic
 /// configs validated against Kafka's names and types, validate_only. v5+ answers with the resulting configs; v7 with
-/// the topic id. Manual replica assignments are accepted when they name only this broker.
+/// the topic id. Manual replica assignments are accepted when they name only this broker. Limits: max.broker.partitions
+/// (POLICY_VIOLATION) and the controller mutation quota (THROTTLING_QUOTA_EXCEEDED from v6, with throttle_time_ms).
 /// </summary>
 public sealed class CreateTopicsHandler(BrokerState broker, TopicCreator creator, TopicConfigDescriber describer)
     : ApiHandler<CreateTopicsRequest, CreateTopicsResponse>
@@ -15,6 +16,9 @@ public sealed class CreateTopicsHandler(BrokerState broker, TopicCreator creator
     public override ApiKey Key => ApiKey.CreateTopics;
     public override short MinVersion => 0;
     public override short MaxVersion => 7;
+
+    /// <summary>From v6 a topic over the controller mutation quota is refused with THROTTLING_QUOTA_EXCEEDED (KIP-599); before, it is created and only the throttle time is told.</summary>
+    private const short StrictQuotaVersion = 6;
 
     protected override ValueTask<CreateTopicsResponse?> HandleAsync(RequestContext context, CreateTopicsRequest request)
     {
@@ -51,7 +55,20 @@ public sealed class CreateTopicsHandler(BrokerState broker, TopicCreator creator
             }
             var configs = new Dictionary<string, string?>(StringComparer.Ordinal);
             foreach (var c in topic.Configs) configs[c.Name] = c.Value;
-            var outcome = creator.Create(topic.Name, partitions, replication, configs, request.validateOnly);
+            var outcome = creator.Create(topic.Name, partitions, replication, configs, validateOnly: true);
+            if (outcome.Error == ErrorCode.None && !request.validateOnly)
+            {
+                var throttle = broker.MutationQuota.ThrottleTimeMs(context.ClientId);
+                if (throttle > 0 && context.ApiVersion >= StrictQuotaVersion)
+                {
+                    response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, throttle);
+                    result.ErrorCode = (short)ErrorCode.ThrottlingQuotaExceeded;
+                    result.ErrorMessage = TopicCreator.ThrottledMessage;
+                    continue;
+                }
+                outcome = creator.Create(topic.Name, partitions, replication, configs, validateOnly: false);
+                if (outcome.Error == ErrorCode.None) broker.MutationQuota.Record(context.ClientId, outcome.Partitions);
+            }
             result.ErrorCode = (short)outcome.Error;
             result.ErrorMessage = outcome.Message;
             if (outcome.Error != ErrorCode.None) continue;
@@ -71,6 +88,7 @@ public sealed class CreateTopicsHandler(BrokerState broker, TopicCreator creator
                 })
                 .ToList();
         }
+        response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, broker.MutationQuota.ThrottleTimeMs(context.ClientId));
         return new(response);
     }
 }

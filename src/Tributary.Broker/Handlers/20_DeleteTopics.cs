@@ -1,3 +1,4 @@
+using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
 using Tributary.Protocol.Messages;
 
@@ -5,13 +6,17 @@ namespace Tributary.Broker.Handlers;
 
 /// <summary>
 /// DeleteTopics v0-6: by name, and by topic id from v6. The topic disappears from metadata at once and its partition
-/// directories are removed (renamed first, so a crash never leaves half a topic). Internal topics cannot be deleted.
+/// directories are renamed to <c>-delete</c> and removed in the background (crash-safe: see TopicCatalog). Internal
+/// topics cannot be deleted. Deleted partitions count against the controller mutation quota, which refuses with
+/// THROTTLING_QUOTA_EXCEEDED from v5 (KIP-599).
 /// </summary>
 public sealed class DeleteTopicsHandler(BrokerState broker) : ApiHandler<DeleteTopicsRequest, DeleteTopicsResponse>
 {
     public override ApiKey Key => ApiKey.DeleteTopics;
     public override short MinVersion => 0;
     public override short MaxVersion => 6;
+
+    private const short StrictQuotaVersion = 5;
 
     protected override ValueTask<DeleteTopicsResponse?> HandleAsync(RequestContext context, DeleteTopicsRequest request)
     {
@@ -39,11 +44,18 @@ public sealed class DeleteTopicsHandler(BrokerState broker) : ApiHandler<DeleteT
                 result.ErrorCode = (short)ErrorCode.InvalidTopicException;
                 result.ErrorMessage = $"Topic {topic.Name} is an internal topic and cannot be deleted.";
             }
-            else
+            else if (broker.MutationQuota.ThrottleTimeMs(context.ClientId) is > 0 and var throttle && context.ApiVersion >= StrictQuotaVersion)
             {
-                broker.Topics.Delete(topic.Name);
+                response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, throttle);
+                result.ErrorCode = (short)ErrorCode.ThrottlingQuotaExceeded;
+                result.ErrorMessage = TopicCreator.ThrottledMessage;
+            }
+            else if (broker.Topics.Delete(topic.Name))
+            {
+                broker.MutationQuota.Record(context.ClientId, topic.PartitionCount);
             }
         }
+        response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, broker.MutationQuota.ThrottleTimeMs(context.ClientId));
         return new(response);
     }
 }

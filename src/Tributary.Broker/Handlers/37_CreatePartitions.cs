@@ -1,15 +1,22 @@
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
 using Tributary.Protocol.Messages;
+using Tributary.Storage;
 
 namespace Tributary.Broker.Handlers;
 
-/// <summary>CreatePartitions v0-3: grows a topic to a larger partition count (never shrinks), with validate_only.</summary>
+/// <summary>
+/// CreatePartitions v0-3: grows a topic to a larger partition count (never shrinks), with validate_only. Limits:
+/// max.broker.partitions (POLICY_VIOLATION) and the controller mutation quota (THROTTLING_QUOTA_EXCEEDED from v3).
+/// </summary>
 public sealed class CreatePartitionsHandler(BrokerState broker) : ApiHandler<CreatePartitionsRequest, CreatePartitionsResponse>
 {
     public override ApiKey Key => ApiKey.CreatePartitions;
     public override short MinVersion => 0;
     public override short MaxVersion => 3;
+
+    /// <summary>From v3 the controller mutation quota refuses (KIP-599).</summary>
+    private const short StrictQuotaVersion = 3;
 
     protected override ValueTask<CreatePartitionsResponse?> HandleAsync(RequestContext context, CreatePartitionsRequest request)
     {
@@ -42,11 +49,52 @@ public sealed class CreatePartitionsHandler(BrokerState broker) : ApiHandler<Cre
                 result.ErrorCode = (short)ErrorCode.InvalidReplicaAssignment;
                 result.ErrorMessage = $"Replica assignments must list one entry per new partition naming only broker {broker.NodeId}.";
             }
+            else if (Limit(topic.PartitionCount, t.Count) is { } policy)
+            {
+                result.ErrorCode = (short)ErrorCode.PolicyViolation;
+                result.ErrorMessage = policy;
+            }
             else if (!request.ValidateOnly)
             {
-                broker.Topics.AddPartitions(topic, t.Count);
+                var throttle = broker.MutationQuota.ThrottleTimeMs(context.ClientId);
+                if (throttle > 0 && context.ApiVersion >= StrictQuotaVersion)
+                {
+                    response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, throttle);
+                    result.ErrorCode = (short)ErrorCode.ThrottlingQuotaExceeded;
+                    result.ErrorMessage = TopicCreator.ThrottledMessage;
+                    continue;
+                }
+                (result.ErrorCode, result.ErrorMessage) = AddPartitions(topic, t.Count);
+                if (result.ErrorCode == 0) broker.MutationQuota.Record(context.ClientId, t.Count - topic.PartitionCount);
             }
         }
+        response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, broker.MutationQuota.ThrottleTimeMs(context.ClientId));
         return new(response);
+    }
+
+    private string? Limit(int current, int wanted)
+    {
+        var limit = broker.Settings.TopicLimits.MaxBrokerPartitions;
+        var total = broker.Topics.PartitionTotal;
+        return limit > 0 && (long)total + wanted - current > limit ? new PartitionLimitException(total, wanted - current, limit).Message : null;
+    }
+
+    private (short, string?) AddPartitions(TopicInfo topic, int count)
+    {
+        var limit = broker.Settings.TopicLimits.MaxBrokerPartitions;
+        try
+        {
+            broker.Topics.AddPartitions(topic, count, limit > 0 ? limit : int.MaxValue);
+            return (0, null);
+        }
+        catch (PartitionLimitException e)
+        {
+            return ((short)ErrorCode.PolicyViolation, e.Message);
+        }
+        catch (Exception e) when (e is StorageException or IOException or UnauthorizedAccessException)
+        {
+            broker.Log.Warn($"Adding partitions to topic '{topic.Name}' failed: {e.Message}");
+            return ((short)ErrorCode.KafkaStorageError, $"Could not create the new partitions of topic '{topic.Name}': {e.Message}");
+        }
     }
 }

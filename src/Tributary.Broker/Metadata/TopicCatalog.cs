@@ -10,6 +10,11 @@ public sealed record TopicInfo(string Name, Guid Id, int PartitionCount, IReadOn
 /// The broker's topics: names, ids, partition counts and config overrides, with their partition logs.
 /// Reads are lock-free snapshots; changes are serialized and persisted to <c>topics.json</c> (write temp, fsync,
 /// rename) before they are visible, so a crash never leaves a half-written catalog.
+///
+/// The catalog is the commit point of topic changes; the partition directories follow it and carry the topic id
+/// (see <see cref="LogManager"/>). Creation opens fresh directories (deleting any stale one) and then saves; deletion
+/// saves and then renames the directories away. At start every directory the saved catalog does not name with the
+/// same id is deleted before any is opened, so a crash at any step never brings a deleted topic's records back.
 /// </summary>
 public sealed class TopicCatalog
 {
@@ -20,6 +25,7 @@ public sealed class TopicCatalog
     private readonly ConcurrentDictionary<(string, int), PartitionLog> _partitions = new();
     private volatile Dictionary<string, TopicInfo> _byName = new(StringComparer.Ordinal);
     private volatile Dictionary<Guid, TopicInfo> _byId = new();
+    private volatile int _partitionTotal;
 
     public TopicCatalog(string dataDir, LogManager logs, BrokerSettings settings)
     {
@@ -31,10 +37,14 @@ public sealed class TopicCatalog
             var stored = JsonSerializer.Deserialize<List<StoredTopic>>(File.ReadAllText(_path)) ?? [];
             Publish(stored.Select(t => new TopicInfo(t.Name, t.Id, t.Partitions, t.Configs, t.Internal)));
         }
+        _logs.RemoveStale(_byName.Values.ToDictionary(t => t.Name, t => (t.Id, t.PartitionCount), StringComparer.Ordinal));
         foreach (var topic in _byName.Values)
             for (var p = 0; p < topic.PartitionCount; p++)
-                OpenPartition(topic, p);
+                OpenPartition(topic, p, fresh: false);
     }
+
+    /// <summary>Partitions of all topics.</summary>
+    public int PartitionTotal => _partitionTotal;
 
     public IReadOnlyCollection<TopicInfo> Topics => _byName.Values;
 
@@ -46,15 +56,19 @@ public sealed class TopicCatalog
 
     public LogConfig LogConfigFor(TopicInfo topic) => TopicConfigDefinitions.ToLogConfig(topic.Configs, _settings);
 
-    /// <summary>Creates a topic; returns null when it already exists.</summary>
-    public TopicInfo? Create(string name, int partitions, IReadOnlyDictionary<string, string> configs, bool isInternal = false)
+    /// <summary>
+    /// Creates a topic; returns null when it already exists. Throws <see cref="PartitionLimitException"/> when the
+    /// broker would then hold more than <paramref name="partitionLimit"/> partitions, and a storage error (after undoing
+    /// what it opened) when the partitions cannot be created.
+    /// </summary>
+    public TopicInfo? Create(string name, int partitions, IReadOnlyDictionary<string, string> configs, bool isInternal = false, int partitionLimit = int.MaxValue)
     {
         lock (_writeLock)
         {
             if (_byName.ContainsKey(name)) return null;
+            if ((long)_partitionTotal + partitions > partitionLimit) throw new PartitionLimitException(_partitionTotal, partitions, partitionLimit);
             var topic = new TopicInfo(name, NewTopicId(), partitions, new Dictionary<string, string>(configs, StringComparer.Ordinal), isInternal);
-            for (var p = 0; p < partitions; p++) OpenPartition(topic, p);
-            Save(_byName.Values.Append(topic));
+            OpenNewPartitions(topic, 0, () => Save(_byName.Values.Append(topic)));
             return topic;
         }
     }
@@ -66,20 +80,46 @@ public sealed class TopicCatalog
             if (!_byName.TryGetValue(name, out var topic)) return false;
             Save(_byName.Values.Where(t => t.Name != name));
             for (var p = 0; p < topic.PartitionCount; p++) _partitions.TryRemove((name, p), out _);
-            _logs.DeleteTopic(name);
+            try
+            {
+                _logs.DeleteTopic(name);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or StorageException)
+            {
+                // Deleted from the catalog, which is what counts: the directories no longer belong to any topic and
+                // are removed at the next start (or when the name is created again).
+            }
             return true;
         }
     }
 
-    public TopicInfo AddPartitions(TopicInfo topic, int newCount)
+    /// <summary>Grows a topic; limits and failures as <see cref="Create"/>.</summary>
+    public TopicInfo AddPartitions(TopicInfo topic, int newCount, int partitionLimit = int.MaxValue)
     {
         lock (_writeLock)
         {
             var current = _byName[topic.Name];
+            var added = newCount - current.PartitionCount;
+            if ((long)_partitionTotal + added > partitionLimit) throw new PartitionLimitException(_partitionTotal, added, partitionLimit);
             var updated = current with { PartitionCount = newCount };
-            for (var p = current.PartitionCount; p < newCount; p++) OpenPartition(updated, p);
-            Save(_byName.Values.Select(t => t.Name == topic.Name ? updated : t));
+            OpenNewPartitions(updated, current.PartitionCount, () => Save(_byName.Values.Select(t => t.Name == topic.Name ? updated : t)));
             return updated;
+        }
+    }
+
+    /// <summary>Opens fresh logs for partitions <paramref name="from"/>.. of <paramref name="topic"/>, then commits; on failure closes what it opened.</summary>
+    private void OpenNewPartitions(TopicInfo topic, int from, Action commit)
+    {
+        try
+        {
+            for (var p = from; p < topic.PartitionCount; p++) OpenPartition(topic, p, fresh: true);
+            commit();
+        }
+        catch
+        {
+            for (var p = from; p < topic.PartitionCount; p++)
+                if (_partitions.TryRemove((topic.Name, p), out _)) _logs.Discard(topic.Name, p);
+            throw;
         }
     }
 
@@ -96,8 +136,8 @@ public sealed class TopicCatalog
         }
     }
 
-    private void OpenPartition(TopicInfo topic, int partition) =>
-        _partitions[(topic.Name, partition)] = _logs.GetOrCreate(topic.Name, partition, LogConfigFor(topic));
+    private void OpenPartition(TopicInfo topic, int partition, bool fresh) =>
+        _partitions[(topic.Name, partition)] = _logs.GetOrCreate(topic.Name, partition, LogConfigFor(topic), topic.Id, fresh);
 
     private Guid NewTopicId()
     {
@@ -130,6 +170,7 @@ public sealed class TopicCatalog
         var byName = topics.ToDictionary(t => t.Name, StringComparer.Ordinal);
         _byName = byName;
         _byId = byName.Values.ToDictionary(t => t.Id);
+        _partitionTotal = byName.Values.Sum(t => t.PartitionCount);
     }
 
     private sealed record StoredTopic(string Name, Guid Id, int Partitions, Dictionary<string, string> Configs, bool Internal);

@@ -1,17 +1,33 @@
 using Tributary.Protocol.Messages;
+using Tributary.Storage;
 
 namespace Tributary.Broker.Metadata;
 
-/// <summary>Validates and creates topics for CreateTopics and for auto-creation, with Kafka's errors and messages.</summary>
+/// <summary>
+/// Validates and creates topics for CreateTopics and for auto-creation, with Kafka's errors and messages, under the
+/// broker's <see cref="TopicLimits"/>: max.broker.partitions (POLICY_VIOLATION) here, the mutation quota by the callers
+/// (its mode depends on the API and version). A storage failure (out of descriptors, disk) is KAFKA_STORAGE_ERROR for
+/// that topic and leaves nothing behind.
+/// </summary>
 public sealed class TopicCreator(BrokerState broker)
 {
-    public readonly record struct Outcome(ErrorCode Error, string? Message, TopicInfo? Topic, int Partitions);
+    public const string ThrottledMessage = "The throttling quota has been exceeded.";
 
-    /// <summary>Auto-creation with the broker's defaults; null if the topic cannot be created.</summary>
-    public TopicInfo? CreateDefault(string name)
+    public readonly record struct Outcome(ErrorCode Error, string? Message, TopicInfo? Topic, int Partitions, int ThrottleTimeMs = 0);
+
+    /// <summary>
+    /// Auto-creation (Metadata) with the broker's defaults, under the same limits as CreateTopics, the quota in strict
+    /// mode: THROTTLING_QUOTA_EXCEEDED with a throttle time while the client's bucket is empty. An existing topic
+    /// (created meanwhile) is returned as success.
+    /// </summary>
+    public Outcome CreateDefault(string name, string? clientId)
     {
+        var throttle = broker.MutationQuota.ThrottleTimeMs(clientId);
+        if (throttle > 0) return new(ErrorCode.ThrottlingQuotaExceeded, ThrottledMessage, null, 0, throttle);
         var outcome = Create(name, -1, -1, new Dictionary<string, string?>(), validateOnly: false);
-        return outcome.Topic ?? broker.Topics.Get(name);
+        if (outcome.Topic is not null) broker.MutationQuota.Record(clientId, outcome.Partitions);
+        else if (broker.Topics.Get(name) is { } existing) return new(ErrorCode.None, null, existing, existing.PartitionCount);
+        return outcome;
     }
 
     /// <param name="partitions">-1 for num.partitions.</param>
@@ -33,8 +49,24 @@ public sealed class TopicCreator(BrokerState broker)
             if (TopicConfigDefinitions.Validate(key, value) is { } problem) return new(ErrorCode.InvalidConfig, problem, null, 0);
             if (value is not null) accepted[key] = value.Trim();
         }
+        var limit = broker.Settings.TopicLimits.MaxBrokerPartitions;
+        if (limit > 0 && (long)broker.Topics.PartitionTotal + count > limit)
+            return new(ErrorCode.PolicyViolation, new PartitionLimitException(broker.Topics.PartitionTotal, count, limit).Message, null, 0);
         if (validateOnly) return new(ErrorCode.None, null, null, count);
-        var topic = broker.Topics.Create(name, count, accepted, TopicNames.IsInternal(name));
+        TopicInfo? topic;
+        try
+        {
+            topic = broker.Topics.Create(name, count, accepted, TopicNames.IsInternal(name), limit > 0 ? limit : int.MaxValue);
+        }
+        catch (PartitionLimitException e)
+        {
+            return new(ErrorCode.PolicyViolation, e.Message, null, 0);
+        }
+        catch (Exception e) when (e is StorageException or IOException or UnauthorizedAccessException)
+        {
+            broker.Log.Warn($"Creating topic '{name}' with {count} partition(s) failed: {e.Message}");
+            return new(ErrorCode.KafkaStorageError, $"Could not create the partitions of topic '{name}': {e.Message}", null, 0);
+        }
         return topic is null
             ? new(ErrorCode.TopicAlreadyExists, $"Topic '{name}' already exists.", null, 0)
             : new(ErrorCode.None, null, topic, count);

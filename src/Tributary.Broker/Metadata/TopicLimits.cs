@@ -1,0 +1,30 @@
+using System.Globalization;
+
+namespace Tributary.Broker.Metadata;
+
+/// <summary>
+/// Limits on creating and deleting partitions, so no client can make the broker hold more partitions than it can
+/// serve, or churn them faster than it can.
+/// <list type="bullet">
+/// <item><c>max.broker.partitions</c> (default 4000, the partitions-per-broker figure Kafka's operators plan with;
+/// the name is KIP-578's): a creation that would bring the broker above it is refused with POLICY_VIOLATION, whatever
+/// the API (CreateTopics, CreatePartitions, auto-creation by Metadata or Produce). Internal topics are not refused.</item>
+/// <item><c>controller.mutation.rate</c> (default 200 partitions/s per client id): the default of Kafka's
+/// <c>controller_mutation_rate</c> client quota (KIP-599), which Kafka leaves unlimited unless set; with Kafka's
+/// window settings <c>controller.quota.window.num</c> (11) and <c>controller.quota.window.size.seconds</c> (1)
+/// a client may burst rate × num × size partitions. 0 or less disables it.</item>
+/// <item><c>log.max.open.files</c> (default half of <c>ulimit -n</c>): segment files kept open at most (Tributary's).</item>
+/// </list>
+/// </summary>
+public sealed record TopicLimits(int MaxBrokerPartitions, double MutationRate, int QuotaWindowNum, int QuotaWindowSizeSeconds, int MaxOpenFiles)
+{
+    public static TopicLimits From(Func<string, string?> get) => new(
+        Int(get, "max.broker.partitions", 4000),
+        get("controller.mutation.rate") is { } rate ? double.Parse(rate, CultureInfo.InvariantCulture) : 200,
+        Int(get, "controller.quota.window.num", 11),
+        Int(get, "controller.quota.window.size.seconds", 1),
+        Int(get, "log.max.open.files", 0));
+
+    private static int Int(Func<string, string?> get, string name, int fallback) =>
+        get(name) is { } value ? int.Parse(value, NumberStyles.Integer, CultureInfo.InvariantCulture) : fallback;
+}
