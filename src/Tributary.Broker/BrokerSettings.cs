@@ -28,6 +28,8 @@ public sealed class BrokerSettings
             var other => throw new ArgumentException($"log.flush.policy must be 'durable' or 'page-cache', not '{other}'"),
         };
         MaxConnectionsInFlightPerConnection = Int("queued.max.requests.per.connection", 128);
+        FetchMaxBytes = Int("fetch.max.bytes", 57_671_680);
+        if (FetchMaxBytes < 1024) throw new ArgumentException($"fetch.max.bytes must be at least 1024, not {FetchMaxBytes}");
         Cleaner = new Tributary.Storage.Cleaning.CleanerOptions
         {
             Enabled = Bool("log.cleaner.enable", true),
@@ -46,6 +48,8 @@ public sealed class BrokerSettings
     public bool DeleteTopicEnable { get; }
     public FlushPolicy FlushPolicy { get; }
     public int MaxConnectionsInFlightPerConnection { get; }
+    /// <summary>fetch.max.bytes (Kafka's default, 55 MiB): the most record bytes one fetch response carries, whatever the request asks.</summary>
+    public int FetchMaxBytes { get; }
     /// <summary>log.cleaner.enable, log.cleaner.dedupe.buffer.size, log.cleaner.io.max.bytes.per.second, log.cleaner.backoff.ms.</summary>
     public Tributary.Storage.Cleaning.CleanerOptions Cleaner { get; }
 
