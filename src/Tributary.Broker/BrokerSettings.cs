@@ -30,6 +30,8 @@ public sealed class BrokerSettings
         };
         MaxConnectionsInFlightPerConnection = Int("queued.max.requests.per.connection", 128);
         Connections = ConnectionLimits.From(this);
+        FetchMaxBytes = Int("fetch.max.bytes", 57_671_680);
+        if (FetchMaxBytes < 1024) throw new ArgumentException($"fetch.max.bytes must be at least 1024, not {FetchMaxBytes}");
         Cleaner = new Tributary.Storage.Cleaning.CleanerOptions
         {
             Enabled = Bool("log.cleaner.enable", true),
@@ -51,6 +53,8 @@ public sealed class BrokerSettings
     public int MaxConnectionsInFlightPerConnection { get; }
     /// <summary>max.connections[.per.ip[.overrides]], connections.max.idle.ms, queued.max.request.bytes and Tributary's response budget.</summary>
     public ConnectionLimits Connections { get; }
+    /// <summary>fetch.max.bytes (Kafka's default, 55 MiB): the most record bytes one fetch response carries, whatever the request asks.</summary>
+    public int FetchMaxBytes { get; }
     /// <summary>log.cleaner.enable, log.cleaner.dedupe.buffer.size, log.cleaner.io.max.bytes.per.second, log.cleaner.backoff.ms.</summary>
     public Tributary.Storage.Cleaning.CleanerOptions Cleaner { get; }
     /// <summary>max.broker.partitions, controller.mutation.rate, controller.quota.window.*, log.max.open.files.</summary>

@@ -15,28 +15,29 @@ public sealed partial class PartitionLog
     /// before the batches are read: retention or DeleteRecords running in between may forget an abort whose records
     /// the read still returns, and those records would then pass as committed.
     /// </summary>
-    public FetchSlice ReadCommitted(long offset, int maxBytes, long lastStableOffset, out IReadOnlyList<AbortedTxn> aborted)
+    public FetchSlice ReadCommitted(long offset, int maxBytes, long lastStableOffset, out IReadOnlyList<AbortedTxn> aborted, bool minOneBatch = true)
     {
         var candidates = AbortedTransactions(offset, lastStableOffset);
-        var slice = Read(offset, maxBytes, lastStableOffset);
+        var slice = Read(offset, maxBytes, lastStableOffset, minOneBatch);
         aborted = candidates.Count == 0 || slice.IsEmpty ? [] : [.. candidates.Where(a => a.FirstOffset < slice.NextOffset)];
         return slice;
     }
 
     /// <summary>
     /// Copies whole batches, starting with the one that contains <paramref name="offset"/>, into a pooled
-    /// buffer: at most <paramref name="maxBytes"/>, but always the whole first batch (KIP-74), and only batches
+    /// buffer: at most <paramref name="maxBytes"/>, but the whole first batch even when larger if
+    /// <paramref name="minOneBatch"/> (KIP-74; otherwise nothing is read when it does not fit), and only batches
     /// below the high watermark and starting below <paramref name="maxOffsetExclusive"/> when given (a bound on
     /// a batch boundary, as the last stable offset is, cuts exactly). Reads within one
     /// segment; no per-record work: the offset index gives a batch boundary, a few header reads find the
     /// batch, one pread copies the data.
     /// </summary>
     /// <exception cref="StorageException">OffsetOutOfRange when offset is below the log start or above the high watermark.</exception>
-    public FetchSlice Read(long offset, int maxBytes, long? maxOffsetExclusive = null)
+    public FetchSlice Read(long offset, int maxBytes, long? maxOffsetExclusive = null, bool minOneBatch = true)
     {
         try
         {
-            return ReadCore(offset, maxBytes, maxOffsetExclusive);
+            return ReadCore(offset, maxBytes, maxOffsetExclusive, minOneBatch);
         }
         catch (ObjectDisposedException e)
         {
@@ -54,7 +55,7 @@ public sealed partial class PartitionLog
         }
     }
 
-    private FetchSlice ReadCore(long offset, int maxBytes, long? maxOffsetExclusive)
+    private FetchSlice ReadCore(long offset, int maxBytes, long? maxOffsetExclusive, bool minOneBatch)
     {
         var state = _state;
         if (offset < state.LogStartOffset || offset > state.HighWatermark)
@@ -88,7 +89,7 @@ public sealed partial class PartitionLog
                 long lastOffset = baseOffset + BinaryPrimitives.ReadInt32BigEndian(header[RecordBatchHeader.LastOffsetDeltaOffset..]);
                 if (lastOffset >= offset)
                 {
-                    return baseOffset >= upper ? Empty(state) : CopyBatches(segment, position, size, limit, upper, maxBytes, state);
+                    return baseOffset >= upper || (!minOneBatch && size > maxBytes) ? Empty(state) : CopyBatches(segment, position, size, limit, upper, maxBytes, state);
                 }
 
                 position += size;

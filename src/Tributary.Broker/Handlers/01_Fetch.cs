@@ -8,8 +8,11 @@ namespace Tributary.Broker.Handlers;
 
 /// <summary>
 /// Fetch v4-16. Records are served as the stored bytes: whole batches copied from the segment into a pooled buffer
-/// that lives until the response is sent. Limits: partition_max_bytes per partition and max_bytes per response, but
-/// the first batch is always returned whole even when larger (KIP-74), so a consumer is never stuck.
+/// that lives until the response is sent. Limits: partition_max_bytes per partition and max_bytes per response, the
+/// latter capped by the broker's fetch.max.bytes (so a response stays far below what int32 sizes can carry, and the
+/// cap applies before anything is read); only the first non-empty partition may exceed them, by its first batch
+/// (KIP-74), so a consumer is never stuck. A partition named more than once is answered once, as Kafka's request
+/// map does: at the place it was first named, with the offset and max bytes it was last named with.
 /// Long polling: when fewer than min_bytes are ready the fetch waits, without spinning, until a high watermark of one
 /// of its partitions advances or max_wait_ms ends. Fetch sessions (KIP-227, v7+): full and incremental requests,
 /// with incremental responses carrying only partitions with news. v13+ names topics by id.
@@ -24,6 +27,12 @@ public sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, 
     public override short MaxVersion => 16;
 
     private const int FinalEpoch = -1;
+
+    /// <summary>
+    /// Records one response may carry whatever fetch.max.bytes says: the int32 frame size must also hold the first
+    /// batch's overshoot (KIP-74; a batch is at most a segment) and every partition's header.
+    /// </summary>
+    private const int MaxResponseRecordBytes = 1 << 30;
 
     protected override async ValueTask<FetchResponse?> HandleAsync(RequestContext context, FetchRequest request)
     {
@@ -76,17 +85,45 @@ public sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, 
 
     private static FetchResponse SessionError(ErrorCode error) => new() { ErrorCode = (short)error, SessionId = 0 };
 
-    /// <summary>The partitions of a sessionless request, in request order.</summary>
+    /// <summary>The distinct partitions of a sessionless request, in the order they were first named.</summary>
     private List<SessionPartition> Requested(FetchRequest request, bool usesTopicIds)
     {
         var list = new List<SessionPartition>();
+        // Built only once a second partition is named: the usual single-partition fetch pays nothing for it.
+        Dictionary<(Guid, string, int), SessionPartition>? seen = null;
+        SessionPartition? first = null;
         foreach (var topic in request.Topics)
         {
             var (name, id) = Resolve(topic.Topic, topic.TopicId, usesTopicIds);
             foreach (var p in topic.Partitions)
-                list.Add(new SessionPartition(name, id, p.Partition) { FetchOffset = p.FetchOffset, MaxBytes = p.PartitionMaxBytes });
+            {
+                SessionPartition? partition;
+                if (first is null)
+                {
+                    partition = first = new SessionPartition(name, id, p.Partition);
+                    list.Add(partition);
+                }
+                else
+                {
+                    if (seen is null)
+                    {
+                        seen = [];
+                        seen[Key(first.TopicId, first.Topic, first.Partition)] = first;
+                    }
+                    if (!seen.TryGetValue(Key(id, name, p.Partition), out partition))
+                    {
+                        seen[Key(id, name, p.Partition)] = partition = new SessionPartition(name, id, p.Partition);
+                        list.Add(partition);
+                    }
+                }
+                partition.FetchOffset = p.FetchOffset;
+                partition.MaxBytes = p.PartitionMaxBytes;
+            }
         }
         return list;
+
+        // v13+ names topics by id alone (an unknown id has no name); earlier versions by name alone.
+        (Guid, string, int) Key(Guid id, string name, int partition) => usesTopicIds ? (id, "", partition) : (Guid.Empty, name, partition);
     }
 
     /// <summary>A topic named by id that we do not know keeps its id and an empty name; its partitions answer UNKNOWN_TOPIC_ID.</summary>
@@ -125,11 +162,13 @@ public sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, 
         while (true)
         {
             using var waiter = new HighWatermarkWaiter();
-            var reads = ReadAll(context.ApiVersion, request, partitions, waiter);
-            var bytes = reads.Sum(r => r.Slice.Length);
+            var reads = ReadAll(context.ApiVersion, request, partitions, waiter, out var responseFull);
+            var bytes = reads.Sum(r => (long)r.Slice.Length);
             var hasError = reads.Any(r => r.Error != ErrorCode.None);
             var remaining = broker.Time.GetElapsedTime(broker.Time.GetTimestamp(), deadline);
-            if (bytes >= Math.Max(1, request.MinBytes) || hasError || remaining <= TimeSpan.Zero || context.Cancellation.IsCancellationRequested)
+            // A response that is as full as the byte limits let it be satisfies any min_bytes (Kafka counts the bytes
+            // available, not the bytes that fit).
+            if (bytes >= Math.Max(1, request.MinBytes) || responseFull || hasError || remaining <= TimeSpan.Zero || context.Cancellation.IsCancellationRequested)
                 return Respond(context, request, reads, session, incremental);
             foreach (var r in reads) r.Slice.Dispose();
             try
@@ -156,11 +195,16 @@ public sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, 
         public List<FetchResponse.AbortedTransaction>? Aborted { get; set; }
     }
 
-    private List<PartitionRead> ReadAll(short version, FetchRequest request, List<SessionPartition> partitions, HighWatermarkWaiter waiter)
+    /// <summary>
+    /// Reads every partition within the byte limits. <paramref name="responseFull"/> tells whether the response budget
+    /// (not a partition's own limit) left readable data behind.
+    /// </summary>
+    private List<PartitionRead> ReadAll(short version, FetchRequest request, List<SessionPartition> partitions, HighWatermarkWaiter waiter, out bool responseFull)
     {
-        var responseBudget = request.MaxBytes <= 0 ? int.MaxValue : request.MaxBytes;
+        responseFull = false;
+        var responseBudget = Math.Min(Math.Min(request.MaxBytes <= 0 ? int.MaxValue : request.MaxBytes, broker.Settings.FetchMaxBytes), MaxResponseRecordBytes);
         var reads = new List<PartitionRead>(partitions.Count);
-        var total = 0;
+        var total = 0L;
         foreach (var partition in partitions)
         {
             var read = new PartitionRead(partition);
@@ -177,24 +221,32 @@ public sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, 
             read.LogStartOffset = log.LogStartOffset;
             var readCommitted = request.IsolationLevel == 1;
             read.LastStableOffset = log.LastStableOffset;
-            var budget = Math.Min(partition.MaxBytes, responseBudget - total);
-            if (budget <= 0 && total > 0) continue;
+            var budget = (int)Math.Min(partition.MaxBytes, responseBudget - total);
+            var readableEnd = readCommitted ? read.LastStableOffset : read.HighWatermark;
+            if (budget <= 0 && total > 0)
+            {
+                responseFull |= partition.FetchOffset < readableEnd;
+                continue;
+            }
+            // Only the first non-empty partition may exceed the budget (by its first batch); later ones stop short of it.
+            var minOneBatch = total == 0;
             try
             {
                 FetchSlice slice;
                 if (readCommitted)
                 {
-                    slice = log.ReadCommitted(partition.FetchOffset, Math.Max(budget, 1), read.LastStableOffset, out var aborted);
+                    slice = log.ReadCommitted(partition.FetchOffset, Math.Max(budget, 1), read.LastStableOffset, out var aborted, minOneBatch);
                     read.Aborted = [.. aborted.Select(a => new FetchResponse.AbortedTransaction { ProducerId = a.ProducerId, FirstOffset = a.FirstOffset })];
                 }
                 else
                 {
-                    slice = log.Read(partition.FetchOffset, Math.Max(budget, 1));
+                    slice = log.Read(partition.FetchOffset, Math.Max(budget, 1), minOneBatch: minOneBatch);
                 }
                 read.Slice = slice;
                 read.HighWatermark = slice.HighWatermark;
                 read.LogStartOffset = slice.LogStartOffset;
                 total += slice.Length;
+                responseFull |= budget < partition.MaxBytes && (slice.IsEmpty ? partition.FetchOffset : slice.NextOffset) < readableEnd;
             }
             catch (StorageException e)
             {
