@@ -11,8 +11,8 @@ namespace Tributary.Broker;
 /// </summary>
 public static class OpenFileLimitCheck
 {
-    /// <summary>Below this the runtime, the listener and a handful of connections and segments do not fit.</summary>
-    public const int Minimum = 256;
+    /// <summary>Below this the runtime (two descriptors per loaded assembly), the listeners and a handful of connections and segments do not fit.</summary>
+    public const int Minimum = 512;
 
     /// <summary>Descriptors kept for the runtime, sockets and short-lived files beyond the segment files.</summary>
     private const int Headroom = 1024;
@@ -25,7 +25,7 @@ public static class OpenFileLimitCheck
             throw new InvalidOperationException(
                 $"The open-file limit (ulimit -n) is {limit}; Tributary needs at least {Minimum}. Raise it (e.g. `ulimit -n 65536` before starting, or LimitNOFILE= in a systemd unit).");
         if (logs.MaxOpenFiles >= limit)
-            log.Warn($"log.max.open.files={logs.MaxOpenFiles} is not below the open-file limit (ulimit -n = {limit}); connections may be refused for lack of descriptors. Leave it unset (half the limit) or raise ulimit -n.");
+            log.Warn($"log.max.open.files={logs.MaxOpenFiles} is not below the open-file limit (ulimit -n = {limit}); connections may be refused for lack of descriptors. Leave it unset (half of what the runtime leaves) or raise ulimit -n.");
         var segmentFiles = CountSegmentFiles(dataDir);
         if (segmentFiles > logs.MaxOpenFiles)
             log.Warn($"The data directory {dataDir} holds {segmentFiles} segment and index files but at most {logs.MaxOpenFiles} stay open (log.max.open.files; ulimit -n = {limit}): the others are reopened when used, which slows reads of cold partitions. To keep them all open, raise ulimit -n to at least {segmentFiles + Headroom} and log.max.open.files to {segmentFiles}.");

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
@@ -5,6 +6,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Tributary.SchemaRegistry.Http;
 
@@ -39,6 +41,7 @@ public sealed class SchemaRegistryServer : IAsyncDisposable
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = MaxRequestBodyBytes;
             k.Listen(host, port);
         });
         builder.Services.AddRoutingCore();
@@ -69,12 +72,25 @@ public sealed class SchemaRegistryServer : IAsyncDisposable
                 await RegistryJson.WriteErrorAsync(context, 415, 415, "HTTP 415 Unsupported Media Type").ConfigureAwait(false);
                 return;
             }
+            if (context.Request.ContentLength > MaxRequestBodyBytes)
+            {
+                await RefuseTooLargeAsync(context, $"Request body of {context.Request.ContentLength} bytes").ConfigureAwait(false);
+                return;
+            }
+            // A body of undeclared length (chunked) is counted as it is read; Kestrel's own limit would end the
+            // connection there, where this one answers 413 and drains what is left.
+            if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = null;
+            context.Request.Body = new BoundedRequestBody(context.Request.Body, MaxRequestBodyBytes);
         }
         try
         {
             await next(context).ConfigureAwait(false);
             if (context.Response.StatusCode == 405 && !context.Response.HasStarted)
                 await RegistryJson.WriteErrorAsync(context, 405, 405, "HTTP 405 Method Not Allowed").ConfigureAwait(false);
+        }
+        catch (BoundedRequestBody.TooLargeException) when (!context.Response.HasStarted)
+        {
+            await RefuseTooLargeAsync(context, "Request body").ConfigureAwait(false);
         }
         catch (RegistryException e) when (!context.Response.HasStarted)
         {
@@ -83,6 +99,50 @@ public sealed class SchemaRegistryServer : IAsyncDisposable
         catch (Exception e) when (!context.Response.HasStarted && e is not OperationCanceledException)
         {
             await RegistryJson.WriteErrorAsync(context, 500, 50001, $"Internal error: {e.Message}").ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The largest request body read (Kestrel's default, 30 MB). A schema is text a person wrote; far larger bodies are
+    /// refused with 413 before any of them is parsed.
+    /// </summary>
+    public const long MaxRequestBodyBytes = 30_000_000;
+
+    /// <summary>Bodies up to this size are read and discarded after a 413, so the client sees the answer, not a reset.</summary>
+    private const long MaxDrainedBytes = 256L << 20;
+
+    /// <summary>
+    /// 413 with Confluent's error body. A client that sends its whole body before it reads the answer (most do) would
+    /// see its connection reset if the server closed with the body unread, so after the answer the rest of the body is
+    /// read and dropped through one small buffer, up to a size and time bound; then the connection closes.
+    /// </summary>
+    private static async Task RefuseTooLargeAsync(HttpContext context, string what)
+    {
+        context.Response.Headers.Connection = "close";
+        await RegistryJson.WriteErrorAsync(context, 413, 413, $"{what} exceeds the limit of {MaxRequestBodyBytes} bytes").ConfigureAwait(false);
+        await context.Response.CompleteAsync().ConfigureAwait(false);
+        if (context.Request.ContentLength > MaxDrainedBytes) return;
+        var body = context.Request.Body is BoundedRequestBody bounded ? bounded.Inner : context.Request.Body;
+        var buffer = ArrayPool<byte>.Shared.Rent(64 << 10);
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+            timeout.CancelAfter(TimeSpan.FromSeconds(10));
+            if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = null;
+            for (long drained = 0; drained < MaxDrainedBytes;)
+            {
+                var read = await body.ReadAsync(buffer, timeout.Token).ConfigureAwait(false);
+                if (read == 0) break;
+                drained += read;
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or BadHttpRequestException)
+        {
+            // The client went away or was too slow: the connection closes either way.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

@@ -37,7 +37,7 @@ public sealed class LogManager : IDisposable
     private Task? _retention;
     private LogCleaner? _cleaner;
 
-    /// <param name="maxOpenFiles">Segment files kept open at most (log.max.open.files); 0 or less for half of <c>ulimit -n</c>.</param>
+    /// <param name="maxOpenFiles">Segment files kept open at most (log.max.open.files); 0 or less for <see cref="OpenFileLimit.DefaultSegmentFiles"/>.</param>
     public LogManager(string dataDir, TimeProvider time, int maxOpenFiles = 0)
         : this(dataDir, time, new PooledFileSystem(LocalFileSystem.Instance, maxOpenFiles > 0 ? maxOpenFiles : OpenFileLimit.DefaultSegmentFiles()))
     {

@@ -236,7 +236,10 @@ public sealed class KillTests(ITestOutputHelper output)
             IReadOnlyDictionary<string, string>? settings = null, int? openFileLimit = null)
         {
             List<string> args = [cli, "serve", "--data-dir", dataDir, "--listen", $"127.0.0.1:{port}"];
-            foreach (var (name, value) in settings ?? new Dictionary<string, string>()) args.AddRange(["--set", $"{name}={value}"]);
+            // An ephemeral registry port unless the test names one, so children never contend for 8081.
+            var all = new Dictionary<string, string> { [TributaryServer.SchemaRegistryListenersSetting] = "http://127.0.0.1:0" };
+            foreach (var (name, value) in settings ?? new Dictionary<string, string>()) all[name] = value;
+            foreach (var (name, value) in all) args.AddRange(["--set", $"{name}={value}"]);
             var info = openFileLimit is { } limit
                 ? new ProcessStartInfo("prlimit", [$"--nofile={limit}:{limit}", DotnetHost(), .. args])
                 : new ProcessStartInfo(DotnetHost(), args);

@@ -296,3 +296,58 @@ public sealed class CompatibilityEndpointTests(RegistryFixture fixture) : IClass
         Assert.Equal("[]", (await _http.GetJson("/contexts?contextPrefix=.other")).Body!.ToJsonString());
     }
 }
+
+/// <summary>Issue 20 #14: a body past the registry's limit is answered 413 with an error body, never a reset.</summary>
+public sealed class RequestBodyLimitTests(RegistryFixture fixture) : IClassFixture<RegistryFixture>
+{
+    private readonly HttpClient _http = fixture.Http;
+
+    /// <summary>A body of <paramref name="length"/> bytes made of spaces inside a JSON string, produced as it is sent.</summary>
+    private sealed class LargeJsonContent(long length, bool chunked) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+        {
+            var head = "{\"schema\":\""u8.ToArray();
+            var tail = "\"}"u8.ToArray();
+            await stream.WriteAsync(head);
+            var filler = new byte[1 << 20];
+            Array.Fill(filler, (byte)' ');
+            for (var left = length - head.Length - tail.Length; left > 0; left -= filler.Length)
+                await stream.WriteAsync(filler.AsMemory(0, (int)Math.Min(left, filler.Length)));
+            await stream.WriteAsync(tail);
+        }
+
+        protected override bool TryComputeLength(out long size)
+        {
+            size = length;
+            return !chunked;
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_100_MiB_body_is_413_with_an_error_body_and_the_registry_keeps_serving(bool chunked)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/subjects/huge-value/versions") { Content = new LargeJsonContent(100L << 20, chunked) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue(RegistryHttp.ContentType);
+        using var response = await _http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        Assert.Equal(413, (int)body["error_code"]!);
+        Assert.Contains("exceeds the limit", (string)body["message"]!, StringComparison.Ordinal);
+
+        var (status, _) = await _http.GetJson("/subjects");
+        Assert.Equal(200, status);
+    }
+
+    [Fact]
+    public async Task A_body_just_under_the_limit_is_read()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/subjects/large-value/versions") { Content = new LargeJsonContent(SchemaRegistryServer.MaxRequestBodyBytes, chunked: false) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue(RegistryHttp.ContentType);
+        using var response = await _http.SendAsync(request);
+        // Read and parsed: the schema (spaces only) is empty, which is Confluent's 42201, not 413.
+        Assert.Equal((HttpStatusCode)422, response.StatusCode);
+    }
+}

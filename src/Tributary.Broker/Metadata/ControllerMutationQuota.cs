@@ -52,7 +52,9 @@ public sealed class ControllerMutationQuota(TopicLimits limits, TimeProvider tim
         lock (_buckets)
         {
             var key = clientId ?? "";
-            _buckets[key] = _buckets[key] with { Tokens = Refill(key) - partitions };
+            // Refill first: it stamps the bucket with now, which the recorded bucket must keep.
+            var tokens = Refill(key);
+            _buckets[key] = _buckets[key] with { Tokens = tokens - partitions };
         }
     }
 

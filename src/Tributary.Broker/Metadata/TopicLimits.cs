@@ -13,7 +13,7 @@ namespace Tributary.Broker.Metadata;
 /// <c>controller_mutation_rate</c> client quota (KIP-599), which Kafka leaves unlimited unless set; with Kafka's
 /// window settings <c>controller.quota.window.num</c> (11) and <c>controller.quota.window.size.seconds</c> (1)
 /// a client may burst rate × num × size partitions. 0 or less disables it.</item>
-/// <item><c>log.max.open.files</c> (default half of <c>ulimit -n</c>): segment files kept open at most (Tributary's).</item>
+/// <item><c>log.max.open.files</c> (default half of what <c>ulimit -n</c> leaves beyond the runtime's 384): segment files kept open at most (Tributary's).</item>
 /// </list>
 /// </summary>
 public sealed record TopicLimits(int MaxBrokerPartitions, double MutationRate, int QuotaWindowNum, int QuotaWindowSizeSeconds, int MaxOpenFiles)

@@ -26,10 +26,16 @@ public static partial class OpenFileLimit
     }
 
     /// <summary>
-    /// Descriptors the segment file pool may keep open when log.max.open.files is not set: half the limit, the other
-    /// half left to connections, sockets of the runtime and short-lived files; 4096 where the limit is unknown.
+    /// Descriptors the runtime holds whatever the data: .NET keeps two per loaded assembly (about 150 when the broker
+    /// and registry have started, more as code is first used), plus pipes, the listeners and the log.
     /// </summary>
-    public static int DefaultSegmentFiles() => (int)Math.Clamp((Current() ?? 8192) / 2, 16, 1 << 20);
+    public const int RuntimeReserve = 384;
+
+    /// <summary>
+    /// Descriptors the segment file pool may keep open when log.max.open.files is not set: half of what the runtime's
+    /// reserve leaves, the other half to connections and short-lived files; 4096 where the limit is unknown.
+    /// </summary>
+    public static int DefaultSegmentFiles() => (int)Math.Clamp(((Current() ?? 8192 + RuntimeReserve) - RuntimeReserve) / 2, 16, 1 << 20);
 
     [StructLayout(LayoutKind.Sequential)]
     private struct RLimit

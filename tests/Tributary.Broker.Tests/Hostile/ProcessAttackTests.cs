@@ -62,13 +62,13 @@ public sealed class ProcessAttackTests(ITestOutputHelper output)
     [Fact]
     public async Task OutOfDescriptorsTheListenerBacksOffQuietlyAndRecoversWhenConnectionsClose()
     {
-        using var broker = await ServeChild.StartAsync(output, maxOpenFiles: 400);
+        using var broker = await ServeChild.StartAsync(output, maxOpenFiles: OpenFileLimitCheck.Minimum);
         var endpoint = new IPEndPoint(IPAddress.Loopback, int.Parse(broker.Bootstrap.Split(':')[1]));
         var idle = new List<Socket>();
         try
         {
             // The kernel completes these handshakes in the listen backlog whether or not the broker can accept them.
-            for (var i = 0; i < 600; i++)
+            for (var i = 0; i < 800; i++)
             {
                 var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
                 idle.Add(socket);
