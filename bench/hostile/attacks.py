@@ -257,9 +257,9 @@ class Kafka:
         records = r.bytes_()
         return error, hw, records
 
-    def list_offsets_latest(self, topic, partition=0):
-        body = struct.pack(">i", -1) + karray([kstr(topic) + karray([struct.pack(">iq", partition, -1)])])
-        r = self.call(2, 1, body)
+    def list_offsets_latest(self, topic, partition=0, timestamp=-1, timeout=None):
+        body = struct.pack(">i", -1) + karray([kstr(topic) + karray([struct.pack(">iq", partition, timestamp)])])
+        r = self.call(2, 1, body, timeout=timeout)
         r.take(">i")
         r.string()
         r.take(">i")
@@ -448,6 +448,7 @@ class Sampler:
     def stop(self):
         self.stop_ev.set()
         self.t.join()
+        self.peak = max(self.peak, self.b.rss())
         c = self.b.cpu()
         if c is not None:
             self.last_cpu = c
@@ -854,9 +855,33 @@ def attack_7(run, codec_name):
             k.close()
         except Exception as e:  # noqa: BLE001
             fetch_res = "failed: %s" % (str(e) or type(e).__name__)
+    lookup_res = None
+    if err == 0 and b.alive():
+        # A timestamp lookup over the stored bomb (ListOffsets by time) decompresses it.
+        t1 = time.time()
+        try:
+            k = Kafka(b.bootstrap, timeout=120)
+            lerr, off = k.list_offsets_latest("bomb", timestamp=0, timeout=120)
+            lookup_res = "error %d, offset %d, %.2f s" % (lerr, off, time.time() - t1)
+            k.close()
+        except Exception as e:  # noqa: BLE001
+            lookup_res = "failed: %s" % (str(e) or type(e).__name__)
+    compact_res = None
+    if b.alive():
+        # The same batch to a compacted topic: the key check decompresses it on append.
+        t1 = time.time()
+        try:
+            k = Kafka(b.bootstrap, timeout=120)
+            k.create_topics([("bombc", 1, {"cleanup.policy": "compact"})])
+            cerr, _ = k.produce("bombc", bomb, timeout=120)
+            compact_res = "error %d, %.2f s" % (cerr, time.time() - t1)
+            k.close()
+        except Exception as e:  # noqa: BLE001
+            compact_res = "failed: %s" % (str(e) or type(e).__name__)
     time.sleep(1)
     run.finish(b, s, "7 %s bomb %d KiB -> 1 GiB" % (codec_name, len(bomb) >> 10),
-               dict(batch_bytes=len(bomb), produce=res, seconds=round(took, 2), fetch_after=fetch_res))
+               dict(batch_bytes=len(bomb), produce=res, seconds=round(took, 2), fetch_after=fetch_res,
+                    timestamp_lookup=lookup_res, produce_to_compacted=compact_res))
 
 
 # #8 a 70-byte batch claiming 2^31-1 records

@@ -9,6 +9,7 @@ namespace Tributary.Broker.Tests;
 /// vacuously otherwise). Producers get KAFKA_STORAGE_ERROR, consumers keep reading every acknowledged record,
 /// and once space returns (a filler file is removed) producing works again without a restart.
 /// </summary>
+[Trait("Category", "Slow")]
 public sealed class CompactionDiskFullTests : IAsyncLifetime
 {
     private readonly string _mount = Path.Combine(Path.GetTempPath(), "tributary-full-" + Guid.NewGuid().ToString("N"));

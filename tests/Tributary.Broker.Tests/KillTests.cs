@@ -14,6 +14,7 @@ namespace Tributary.Broker.Tests;
 /// has requests in flight, then restarted on the same data directory. Every record whose delivery was acknowledged
 /// must still be there, at the offset the acknowledgement named, with its value, and the offsets must stay dense.
 /// </summary>
+[Trait("Category", "Slow")]
 public sealed class KillTests(ITestOutputHelper output)
 {
     private const string Topic = "kill-test";

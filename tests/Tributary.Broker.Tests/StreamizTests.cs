@@ -11,6 +11,7 @@ namespace Tributary.Broker.Tests;
 /// through a repartition topic and a count backed by a changelog topic, all under exactly_once_v2 (one transactional
 /// producer per thread, input offsets committed with SendOffsetsToTransaction).
 /// </summary>
+[Trait("Category", "Slow")]
 public sealed class StreamizTests(BrokerFixture broker) : IClassFixture<BrokerFixture>
 {
     private static readonly string[] Words = ["apple", "pear", "plum", "fig", "kiwi"];

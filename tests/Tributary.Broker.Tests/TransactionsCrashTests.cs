@@ -10,6 +10,7 @@ namespace Tributary.Broker.Tests;
 /// ending the transaction) and restarts with the same transactional.id. The output must hold every input record
 /// exactly once, in order per key. Each seed is a different run.
 /// </summary>
+[Trait("Category", "Slow")]
 public sealed class TransactionsCrashTests(Xunit.Abstractions.ITestOutputHelper output) : IDisposable
 {
     private const int Records = 240;

@@ -11,6 +11,7 @@ namespace Tributary.Broker.Tests;
 /// readers, every transaction whose commit was acknowledged must be there, and the same transactional.id must be
 /// able to carry on (its successor resolves whatever the kill left open).
 /// </summary>
+[Trait("Category", "Slow")]
 public sealed class TransactionsKillTests(ITestOutputHelper output)
 {
     private const string Topic = "txn-kill";

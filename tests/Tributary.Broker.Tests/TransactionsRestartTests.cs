@@ -6,6 +6,7 @@ using IsolationLevel = Confluent.Kafka.IsolationLevel;
 namespace Tributary.Broker.Tests;
 
 /// <summary>Transactions across broker restarts, transaction timeouts and the KIP-890 produce check.</summary>
+[Trait("Category", "Slow")]
 public sealed class TransactionsRestartTests : IDisposable
 {
     private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "tributary-txn-" + Guid.NewGuid().ToString("N"));

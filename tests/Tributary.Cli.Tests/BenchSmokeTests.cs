@@ -11,6 +11,7 @@ namespace Tributary.Cli.Tests;
 /// The bench tool against an in-process broker with tiny counts: it must run, count exactly and report
 /// latencies. No timing assertions: the figures themselves come from real runs, not from tests.
 /// </summary>
+[Trait("Category", "Slow")]
 public sealed class BenchSmokeTests : IAsyncLifetime
 {
     private TributaryServer _server = null!;

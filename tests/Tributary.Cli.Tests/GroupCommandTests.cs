@@ -15,6 +15,7 @@ namespace Tributary.Cli.Tests;
 /// The topic has 3 partitions of 10 records each; record i of every partition is stamped start + i hours, with start
 /// 10 hours ago, so time-based seeks have exact expected offsets.
 /// </summary>
+[Trait("Category", "Slow")]
 public sealed class GroupCommandTests : IAsyncLifetime
 {
     private const string Topic = "cli-seek";
