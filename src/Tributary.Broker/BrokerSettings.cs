@@ -29,6 +29,7 @@ public sealed class BrokerSettings
             var other => throw new ArgumentException($"log.flush.policy must be 'durable' or 'page-cache', not '{other}'"),
         };
         MaxConnectionsInFlightPerConnection = Int("queued.max.requests.per.connection", 128);
+        TopicLimits = TopicLimits.From(Get);
         Connections = ConnectionLimits.From(this);
         FetchMaxBytes = Int("fetch.max.bytes", 57_671_680);
         if (FetchMaxBytes < 1024) throw new ArgumentException($"fetch.max.bytes must be at least 1024, not {FetchMaxBytes}");
@@ -39,7 +40,6 @@ public sealed class BrokerSettings
             IoMaxBytesPerSecond = Get("log.cleaner.io.max.bytes.per.second") is { } rate ? double.Parse(rate, CultureInfo.InvariantCulture) : double.MaxValue,
             BackoffMs = Long("log.cleaner.backoff.ms", 15_000),
         };
-        TopicLimits = TopicLimits.From(Get);
         ValidateTopicDefaults();
     }
 

@@ -7,7 +7,10 @@ namespace Tributary.Broker.Network;
 /// The limits that keep clients from exhausting the broker's descriptors and memory, under Kafka's names and with
 /// Kafka's defaults where Kafka has the setting:
 /// <list type="bullet">
-/// <item><c>max.connections</c> (unbounded): at the limit the listener stops accepting until a connection closes.</item>
+/// <item><c>max.connections</c>: at the limit the listener stops accepting until a connection closes. Kafka leaves it
+/// unbounded; here it defaults to the descriptors <c>ulimit -n</c> leaves after the runtime's reserve and the segment
+/// file pool, so idle connections alone can never take the descriptors the logs need (unbounded where the limit is
+/// unknown).</item>
 /// <item><c>max.connections.per.ip</c> (unbounded) and <c>max.connections.per.ip.overrides</c> ("host:count,..."):
 /// a connection over its address's limit is closed right after accept.</item>
 /// <item><c>connections.max.idle.ms</c> (600000): a connection that neither sent nor received a byte for this long is closed.</item>
@@ -42,7 +45,7 @@ public sealed class ConnectionLimits
     {
         var limits = new ConnectionLimits
         {
-            MaxConnections = Positive(settings, "max.connections", settings.Int("max.connections", int.MaxValue)),
+            MaxConnections = Positive(settings, "max.connections", settings.Int("max.connections", DefaultMaxConnections(settings.TopicLimits.MaxOpenFiles))),
             MaxConnectionsPerIp = settings.Int("max.connections.per.ip", int.MaxValue),
             MaxConnectionsPerIpOverrides = ParseOverrides(settings.Get("max.connections.per.ip.overrides")),
             IdleMs = settings.Long("connections.max.idle.ms", 600_000),
@@ -57,6 +60,14 @@ public sealed class ConnectionLimits
         if (limits.QueuedMaxRequestBytes == 0 || limits.QueuedMaxRequestBytes < -1)
             throw new ArgumentException("queued.max.request.bytes must be -1 (unbounded) or positive");
         return limits;
+    }
+
+    /// <summary>What <c>ulimit -n</c> leaves for sockets once the runtime and the segment file pool have theirs.</summary>
+    internal static int DefaultMaxConnections(int maxOpenFiles)
+    {
+        if (Tributary.Storage.FileSystem.OpenFileLimit.Current() is not { } limit) return int.MaxValue;
+        var segmentFiles = maxOpenFiles > 0 ? maxOpenFiles : Tributary.Storage.FileSystem.OpenFileLimit.DefaultSegmentFiles();
+        return (int)Math.Clamp(limit - Tributary.Storage.FileSystem.OpenFileLimit.RuntimeReserve - segmentFiles, 64, int.MaxValue);
     }
 
     private static T Positive<T>(BrokerSettings settings, string name, T value) where T : System.Numerics.INumber<T> =>

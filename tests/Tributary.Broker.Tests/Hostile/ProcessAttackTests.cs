@@ -62,7 +62,8 @@ public sealed class ProcessAttackTests(ITestOutputHelper output)
     [Fact]
     public async Task OutOfDescriptorsTheListenerBacksOffQuietlyAndRecoversWhenConnectionsClose()
     {
-        using var broker = await ServeChild.StartAsync(output, maxOpenFiles: OpenFileLimitCheck.Minimum);
+        // max.connections raised past the descriptors, so accept itself runs out (the default stops short of that).
+        using var broker = await ServeChild.StartAsync(output, new Dictionary<string, string> { ["max.connections"] = "100000" }, maxOpenFiles: OpenFileLimitCheck.Minimum);
         var endpoint = new IPEndPoint(IPAddress.Loopback, int.Parse(broker.Bootstrap.Split(':')[1]));
         var idle = new List<Socket>();
         try
@@ -100,5 +101,43 @@ public sealed class ProcessAttackTests(ITestOutputHelper output)
         }
         await NormalClient.RoundTripAsync(broker.Bootstrap);
         Assert.False(broker.HasExited);
+    }
+
+    [Fact]
+    public async Task IdleConnectionsStopAtTheDefaultMaxConnectionsAndLeaveDescriptorsForTheLogs()
+    {
+        // ulimit -n 512: 384 for the runtime, 64 for segment files, so max.connections defaults to 64.
+        using var broker = await ServeChild.StartAsync(output, maxOpenFiles: OpenFileLimitCheck.Minimum);
+        await using var client = await RawKafkaClient.ConnectAsync(broker.Bootstrap);
+        var endpoint = new IPEndPoint(IPAddress.Loopback, int.Parse(broker.Bootstrap.Split(':')[1]));
+        var idle = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 800; i++)
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                idle.Add(socket);
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await socket.ConnectAsync(endpoint, timeout.Token);
+            }
+
+            // The connection made before the flood creates topics (three segment files each) and writes to them.
+            for (var t = 0; t < 20; t++)
+            {
+                var topic = $"after-flood-{t}";
+                var created = await client.SendAsync<CreateTopicsResponse>(new CreateTopicsRequest { Topics = [new() { Name = topic, NumPartitions = 1, ReplicationFactor = 1 }] }, 5);
+                Assert.Equal(0, Assert.Single(created.Topics).ErrorCode);
+                var batch = new Tributary.Protocol.Records.RecordBatchBuilder().Add(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), null, "x"u8.ToArray()).Build();
+                var produced = await client.SendAsync<ProduceResponse>(new ProduceRequest { Acks = -1, TimeoutMs = 10_000, TopicData = [new() { Name = topic, PartitionData = [new() { Index = 0, Records = batch }] }] }, 7);
+                Assert.Equal(0, Assert.Single(Assert.Single(produced.Responses).PartitionResponses).ErrorCode);
+            }
+            Assert.DoesNotContain(broker.LogLines, l => l.Contains("accept failed", StringComparison.Ordinal));
+            Assert.False(broker.HasExited);
+        }
+        finally
+        {
+            foreach (var socket in idle) socket.Dispose();
+        }
+        await NormalClient.RoundTripAsync(broker.Bootstrap);
     }
 }
