@@ -153,8 +153,7 @@ public static class RecordBatchValidator
     {
         if (codec == CompressionCodec.None)
         {
-            var source = new SpanRecordSource(body);
-            message = RecordWalker.Walk(ref source, count);
+            message = RecordWalker.Walk(body, count);
             return message is null ? RecordsError.None : RecordsError.InvalidRecord;
         }
 
@@ -164,8 +163,7 @@ public static class RecordBatchValidator
             if (codec == CompressionCodec.Snappy)
             {
                 using var decompressed = CompressionCodecs.DecompressPooled(codec, body, maxBytes);
-                var source = new SpanRecordSource(decompressed.Span);
-                message = RecordWalker.Walk(ref source, count);
+                message = RecordWalker.Walk(decompressed.Span, count);
                 return message is null ? RecordsError.None : RecordsError.InvalidRecord;
             }
 
