@@ -21,6 +21,24 @@ public sealed class BrokerState(BrokerSettings settings, ClusterIdentity identit
 
     public int NodeId => Identity.NodeId;
 
-    /// <summary>Broker-side schema validation for topics that turn it on; null when the schema registry is off.</summary>
+    /// <summary>Broker-side schema validation for topics that turn it on; null until the schema registry is running.</summary>
     public SchemaRegistry.Validation.RecordSchemaValidator? SchemaValidator { get; set; }
+
+    /// <summary>Why <see cref="SchemaValidator"/> is null, so a topic that asks for validation is refused accordingly.</summary>
+    public SchemaRegistryStatus SchemaRegistryStatus { get; set; } = SchemaRegistryStatus.Disabled;
+}
+
+/// <summary>The schema registry's state as far as produce validation is concerned.</summary>
+public enum SchemaRegistryStatus
+{
+    /// <summary>schema.registry.enable=false.</summary>
+    Disabled,
+
+    /// <summary>Replaying _schemas and binding its listener: retriable.</summary>
+    Starting,
+
+    /// <summary>It could not start (the reason is logged).</summary>
+    Failed,
+
+    Running,
 }

@@ -32,6 +32,7 @@ public sealed partial class TributaryServer
         var settings = server.Config.Settings;
         if (settings.TryGetValue(SchemaRegistryEnableSetting, out var enabled) && string.Equals(enabled, "false", StringComparison.OrdinalIgnoreCase))
             return server;
+        server.State.SchemaRegistryStatus = SchemaRegistryStatus.Starting;
         var listeners = settings.GetValueOrDefault(SchemaRegistryListenersSetting) ?? "http://0.0.0.0:8081";
         var level = CompatibilityLevel.Backward;
         if (settings.TryGetValue(SchemaCompatibilitySetting, out var levelName) && !CompatibilityLevels.TryParse(levelName, out level))
@@ -48,10 +49,12 @@ public sealed partial class TributaryServer
             var store = new SchemaStore(new PartitionSchemaLog(log, server.State.Time), level, report: server.State.Log.Warn);
             server._schemaRegistry = await SchemaRegistryServer.StartAsync(store, listeners, server.State.Identity.ClusterId, cancellationToken).ConfigureAwait(false);
             server.State.SchemaValidator = new RecordSchemaValidator(store);
+            server.State.SchemaRegistryStatus = SchemaRegistryStatus.Running;
             server.State.Log.Info($"schema registry listening on {server._schemaRegistry.Url}");
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException or UriFormatException)
         {
+            server.State.SchemaRegistryStatus = SchemaRegistryStatus.Failed;
             server.State.Log.Error($"schema registry not started on {listeners}: {e.Message}");
         }
         return server;

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
 using Tributary.Protocol.Messages;
+using Tributary.SchemaRegistry.Validation;
 using Tributary.Storage;
 
 namespace Tributary.Broker.Handlers;
@@ -60,6 +61,7 @@ public sealed class ProduceHandler(BrokerState broker, Transactions.TransactionC
                 else if (partitionData.Records is not { Length: > 0 } records) result.ErrorCode = (short)ErrorCode.InvalidRecord;
                 else if (!IsOneBatch(records.Span)) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.InvalidRecord, OneBatchOnly);
                 else if (TransactionCheck(topic!.Name, partitionData.Index, records, context.ApiVersion) is { } txnError) result.ErrorCode = (short)txnError;
+                else if (broker.SchemaValidator is null && RecordSchemaValidator.IsRequired(topic!.Configs)) (result.ErrorCode, result.ErrorMessage) = CannotValidate(topic.Name);
                 else if (broker.SchemaValidator?.Validate(topic!.Name, topic.Configs, records) is { } invalid) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.InvalidRecord, invalid);
                 else appends.Add((result, StartAppend(log, MemoryMarshal.AsMemory(records), context.Cancellation)));
             }
@@ -83,6 +85,17 @@ public sealed class ProduceHandler(BrokerState broker, Transactions.TransactionC
         }
         return request.Acks == 0 ? null : response;
     }
+
+    /// <summary>
+    /// A topic that asks for schema validation never takes unvalidated bytes: while the registry starts the answer is
+    /// LEADER_NOT_AVAILABLE, which producers retry; when it is disabled or failed to start, INVALID_RECORD saying why.
+    /// </summary>
+    private (short, string) CannotValidate(string topic) => broker.SchemaRegistryStatus switch
+    {
+        SchemaRegistryStatus.Starting => ((short)ErrorCode.LeaderNotAvailable, $"Topic {topic} validates records against the schema registry, which is still loading; retry."),
+        SchemaRegistryStatus.Failed => ((short)ErrorCode.InvalidRecord, $"Topic {topic} validates records against the schema registry, which failed to start (see the broker log)."),
+        _ => ((short)ErrorCode.InvalidRecord, $"Topic {topic} validates records against the schema registry, which is disabled on this broker (schema.registry.enable=false)."),
+    };
 
     private const string OneBatchOnly = "Produce requests with version 3 and above must contain exactly one record batch per partition";
 

@@ -15,6 +15,9 @@ public sealed class RecordSchemaValidator(SchemaStore store)
     public const string ValueConfig = "confluent.value.schema.validation";
     public const string KeyConfig = "confluent.key.schema.validation";
 
+    /// <summary>Whether a topic's configs turn validation on for its keys or values.</summary>
+    public static bool IsRequired(IReadOnlyDictionary<string, string> topicConfigs) => IsOn(topicConfigs, ValueConfig) || IsOn(topicConfigs, KeyConfig);
+
     /// <summary>Null when the batches may be appended, else the reason (naming the record) they may not.</summary>
     public string? Validate(string topic, IReadOnlyDictionary<string, string> topicConfigs, ReadOnlyMemory<byte> batches)
     {
