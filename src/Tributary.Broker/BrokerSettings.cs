@@ -6,42 +6,52 @@ using Tributary.Storage;
 namespace Tributary.Broker;
 
 /// <summary>
-/// Typed view of the broker's Kafka-named settings, resolved once at start. Kafka's alternative spellings are honoured
-/// (log.retention.ms over .minutes over .hours; log.roll.ms over log.roll.hours).
+/// Typed view of the broker's Kafka-named settings, resolved once at start. Every value given is checked against
+/// <see cref="BrokerSettingDefinitions"/> first, so a bad one stops start-up with one line naming it; names the table
+/// does not know are kept in <see cref="UnknownNames"/> for the broker to warn about. Defaults come from the table.
+/// Kafka's alternative spellings are honoured (log.retention.ms over .minutes over .hours; log.roll.ms over
+/// log.roll.hours; node.id over broker.id).
 /// </summary>
 public sealed class BrokerSettings
 {
     private readonly Dictionary<string, string> _settings;
 
+    /// <exception cref="ArgumentException">A setting's value does not suit it; the message names the setting.</exception>
     public BrokerSettings(IReadOnlyDictionary<string, string> settings)
     {
-        _settings = new Dictionary<string, string>(settings, StringComparer.Ordinal);
-        NodeId = Int("node.id", Int("broker.id", 1));
-        DefaultPartitions = Int("num.partitions", 1);
-        AutoCreateTopics = Bool("auto.create.topics.enable", true);
-        MaxRequestBytes = Int("socket.request.max.bytes", 100 * 1024 * 1024);
-        RetentionCheckIntervalMs = Long("log.retention.check.interval.ms", 300_000);
-        DeleteTopicEnable = Bool("delete.topic.enable", true);
-        FlushPolicy = Get("log.flush.policy") switch
+        _settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        var unknown = new List<string>();
+        foreach (var (name, value) in settings)
         {
-            null or "durable" or "fsync" => FlushPolicy.Durable,
-            "page-cache" or "pagecache" => FlushPolicy.PageCache,
-            var other => throw new ArgumentException($"log.flush.policy must be 'durable' or 'page-cache', not '{other}'"),
-        };
-        MaxConnectionsInFlightPerConnection = Int("queued.max.requests.per.connection", 128);
-        TopicLimits = TopicLimits.From(Get);
+            var trimmed = value.Trim();
+            _settings[name] = trimmed;
+            if (!BrokerSettingDefinitions.TryGet(name, out var definition)) unknown.Add(name);
+            else if (BrokerSettingDefinitions.Check(definition, trimmed) is { } problem) throw new ArgumentException($"{name}: invalid value '{value}': {problem}");
+        }
+        UnknownNames = unknown;
+        NodeId = Get("node.id") is not null || Get("broker.id") is null ? Int("node.id") : Int("broker.id");
+        DefaultPartitions = Int("num.partitions");
+        AutoCreateTopics = Bool("auto.create.topics.enable");
+        MaxRequestBytes = Int("socket.request.max.bytes");
+        RetentionCheckIntervalMs = Long("log.retention.check.interval.ms");
+        DeleteTopicEnable = Bool("delete.topic.enable");
+        FlushPolicy = Text("log.flush.policy").ToLowerInvariant() is "durable" or "fsync" ? FlushPolicy.Durable : FlushPolicy.PageCache;
+        MaxConnectionsInFlightPerConnection = Int("queued.max.requests.per.connection");
+        TopicLimits = TopicLimits.From(this);
         Connections = ConnectionLimits.From(this);
-        FetchMaxBytes = Int("fetch.max.bytes", 57_671_680);
-        if (FetchMaxBytes < 1024) throw new ArgumentException($"fetch.max.bytes must be at least 1024, not {FetchMaxBytes}");
+        FetchMaxBytes = Int("fetch.max.bytes");
         Cleaner = new Tributary.Storage.Cleaning.CleanerOptions
         {
-            Enabled = Bool("log.cleaner.enable", true),
-            DedupeBufferSize = Long("log.cleaner.dedupe.buffer.size", 128L << 20),
+            Enabled = Bool("log.cleaner.enable"),
+            DedupeBufferSize = Long("log.cleaner.dedupe.buffer.size"),
             IoMaxBytesPerSecond = Get("log.cleaner.io.max.bytes.per.second") is { } rate ? double.Parse(rate, CultureInfo.InvariantCulture) : double.MaxValue,
-            BackoffMs = Long("log.cleaner.backoff.ms", 15_000),
+            BackoffMs = Long("log.cleaner.backoff.ms"),
         };
         ValidateTopicDefaults();
     }
+
+    /// <summary>Names given that no broker setting has (Kafka: "supplied but isn't a known config"); warned about at start.</summary>
+    public IReadOnlyList<string> UnknownNames { get; }
 
     public int NodeId { get; }
     public int DefaultPartitions { get; }
@@ -98,12 +108,17 @@ public sealed class BrokerSettings
         }
     }
 
-    internal int Int(string name, int fallback) =>
-        Get(name) is { } v ? int.TryParse(v, CultureInfo.InvariantCulture, out var n) ? n : throw new ArgumentException($"{name} must be an integer, not '{v}'") : fallback;
+    /// <summary>The value given or the table's default (values given were checked at start, so parsing cannot fail).</summary>
+    internal string Text(string name) => Get(name) ?? BrokerSettingDefinitions.Get(name).Default ?? throw new InvalidOperationException($"{name} has no default");
 
-    internal long Long(string name, long fallback) =>
-        Get(name) is { } v ? long.TryParse(v, CultureInfo.InvariantCulture, out var n) ? n : throw new ArgumentException($"{name} must be an integer, not '{v}'") : fallback;
+    internal int Int(string name) => int.Parse(Text(name), NumberStyles.Integer, CultureInfo.InvariantCulture);
 
-    private bool Bool(string name, bool fallback) =>
-        Get(name) is { } v ? bool.TryParse(v, out var b) ? b : throw new ArgumentException($"{name} must be true or false, not '{v}'") : fallback;
+    internal long Long(string name) => long.Parse(Text(name), NumberStyles.Integer, CultureInfo.InvariantCulture);
+
+    internal double Double(string name) => double.Parse(Text(name), NumberStyles.Float, CultureInfo.InvariantCulture);
+
+    internal bool Bool(string name) => bool.Parse(Text(name));
+
+    /// <summary>For settings whose default is computed: null when not given.</summary>
+    internal int? IntOrNull(string name) => Get(name) is { } v ? int.Parse(v, NumberStyles.Integer, CultureInfo.InvariantCulture) : null;
 }

@@ -29,17 +29,13 @@ public sealed partial class TributaryServer
     private static async Task<TributaryServer> WithSchemaRegistryAsync(Task<TributaryServer> starting, CancellationToken cancellationToken)
     {
         var server = await starting.ConfigureAwait(false);
-        var settings = server.Config.Settings;
-        if (settings.TryGetValue(SchemaRegistryEnableSetting, out var enabled) && string.Equals(enabled, "false", StringComparison.OrdinalIgnoreCase))
+        var settings = server.State.Settings;
+        // The status is Starting from the broker's start (BrokerState), so no produce slips past validation meanwhile.
+        if (server.State.SchemaRegistryStatus == SchemaRegistryStatus.Disabled)
             return server;
-        server.State.SchemaRegistryStatus = SchemaRegistryStatus.Starting;
-        var listeners = settings.GetValueOrDefault(SchemaRegistryListenersSetting) ?? "http://0.0.0.0:8081";
-        var level = CompatibilityLevel.Backward;
-        if (settings.TryGetValue(SchemaCompatibilitySetting, out var levelName) && !CompatibilityLevels.TryParse(levelName, out level))
-        {
-            await server.StopAsync().ConfigureAwait(false);
-            throw new ArgumentException($"{SchemaCompatibilitySetting}: unknown level '{levelName}'");
-        }
+        var listeners = settings.Text(SchemaRegistryListenersSetting);
+        // Checked against the settings table at start.
+        CompatibilityLevels.TryParse(settings.Text(SchemaCompatibilitySetting), out var level);
         try
         {
             var topics = server.State.Topics;

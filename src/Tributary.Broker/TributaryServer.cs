@@ -78,7 +78,9 @@ public sealed partial class TributaryServer : IAsyncDisposable
     {
         cancellationToken.ThrowIfCancellationRequested();
         var settings = new BrokerSettings(config.Settings);
-        var log = new BrokerLog(config.Settings.TryGetValue("log.level", out var level) && Enum.TryParse<LogLevel>(level, true, out var parsed) ? parsed : logLevel);
+        var log = new BrokerLog(settings.Get("log.level") is { } level ? Enum.Parse<LogLevel>(level, ignoreCase: true) : logLevel);
+        foreach (var name in settings.UnknownNames)
+            log.Warn($"The setting {name} was supplied but isn't a known config (tributary serve --help-config lists them).");
         var dataDir = Path.GetFullPath(config.DataDir);
         Directory.CreateDirectory(dataDir);
         var time = TimeProvider.System;
@@ -88,7 +90,10 @@ public sealed partial class TributaryServer : IAsyncDisposable
             var identity = ClusterIdentity.LoadOrCreate(dataDir, settings.NodeId);
             var topics = new TopicCatalog(dataDir, logs, settings);
             OpenFileLimitCheck.Run(dataDir, logs, topics.PartitionTotal, settings.TopicLimits.MaxBrokerPartitions, log);
-            var state = new BrokerState(settings, identity, topics, time, log);
+            var state = new BrokerState(settings, identity, topics, time, log)
+            {
+                SchemaRegistryStatus = settings.Bool(SchemaRegistryEnableSetting) ? SchemaRegistryStatus.Starting : SchemaRegistryStatus.Disabled,
+            };
             var groups = new GroupCoordinator(topics, GroupSettings.From(settings), time, log);
             groups.Start();
             var transactions = new TransactionCoordinator(topics, groups, TransactionSettings.From(settings), new ProducerIdManager(dataDir), time, log);

@@ -82,6 +82,26 @@ public sealed class AdminTests(BrokerFixture broker) : IClassFixture<BrokerFixtu
         var entries = (await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Broker, Name = "1" }]))[0].Entries;
         Assert.Equal("true", entries["auto.create.topics.enable"].Value);
         Assert.Equal("1", entries["num.partitions"].Value);
+        // The answer is the settings table: every setting, read-only, nothing else.
+        Assert.Equal(BrokerSettingDefinitions.All.Select(d => d.Name).Order(), entries.Keys.Order());
+        Assert.All(entries.Values, e => Assert.True(e.IsReadOnly, e.Name));
+        Assert.Equal(broker.Server.State.Settings.Connections.MaxConnections.ToString(), entries["max.connections"].Value);
+        Assert.Equal("604800000", entries["log.retention.ms"].Value);
+    }
+
+    [Fact]
+    public async Task DescribeBrokerConfigsCarriesTheTablesDocumentation()
+    {
+        await using var raw = await RawKafkaClient.ConnectAsync(broker.Bootstrap);
+        var request = new Tributary.Protocol.Messages.DescribeConfigsRequest
+        {
+            Resources = [new() { ResourceType = 4, ResourceName = "" }],
+            IncludeDocumentation = true,
+        };
+        var response = await raw.SendAsync<Tributary.Protocol.Messages.DescribeConfigsResponse>(request, 4);
+        var configs = Assert.Single(response.Results).Configs.ToDictionary(c => c.Name);
+        Assert.Equal(BrokerSettingDefinitions.Get("fetch.max.bytes").Doc, configs["fetch.max.bytes"].Documentation);
+        Assert.Equal(3, configs["num.partitions"].ConfigType); // INT
     }
 
     [Fact]

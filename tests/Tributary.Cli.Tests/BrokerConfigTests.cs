@@ -56,3 +56,60 @@ public sealed class BrokerConfigTests
         Assert.Throws<ArgumentException>(() => new BrokerSettings(new Dictionary<string, string> { ["log.flush.policy"] = "sometimes" }));
     }
 }
+
+/// <summary>Issue 12 #3: one table of broker settings; bad values stop start-up, unknown names are reported.</summary>
+public sealed class BrokerSettingsTableTests
+{
+    public static TheoryData<string> Names => [.. BrokerSettingDefinitions.All.Select(d => d.Name)];
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void Every_default_passes_its_own_check(string name)
+    {
+        var def = BrokerSettingDefinitions.Get(name);
+        if (def.Default is { Length: > 0 } value) Assert.Null(BrokerSettingDefinitions.Check(def, value));
+        Assert.False(string.IsNullOrWhiteSpace(def.Doc));
+    }
+
+    [Theory]
+    [InlineData("num.partitions", "abc")]
+    [InlineData("num.partitions", "0")]
+    [InlineData("auto.create.topics.enable", "yes")]
+    [InlineData("schema.registry.enable", "maybe")] // was read as true
+    [InlineData("log.level", "verbose")] // was ignored
+    [InlineData("controller.mutation.rate", "fast")]
+    [InlineData("fetch.max.bytes", "10")]
+    [InlineData("transaction.abort.timed.out.transaction.cleanup.interval.ms", "1")] // was raised to 10 silently
+    [InlineData("schema.compatibility.level", "SIDEWAYS")]
+    [InlineData("log.segment.bytes", "-5")] // a topic config's broker default, checked by the topic table
+    public void A_bad_value_stops_start_up_naming_the_setting(string name, string value)
+    {
+        var e = Assert.Throws<ArgumentException>(() => new BrokerSettings(new Dictionary<string, string> { [name] = value }));
+        Assert.StartsWith(name + ":", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Unknown_names_are_kept_for_a_warning_and_known_ones_are_not()
+    {
+        var settings = new BrokerSettings(new Dictionary<string, string> { ["log.retention.hourz"] = "1", ["num.partitions"] = "3" });
+        Assert.Equal(["log.retention.hourz"], settings.UnknownNames);
+        Assert.Equal(3, settings.DefaultPartitions);
+    }
+
+    [Fact]
+    public void Defaults_come_from_the_table()
+    {
+        var settings = new BrokerSettings(new Dictionary<string, string>());
+        Assert.Equal(int.Parse(BrokerSettingDefinitions.Get("num.partitions").Default!), settings.DefaultPartitions);
+        Assert.Equal(int.Parse(BrokerSettingDefinitions.Get("fetch.max.bytes").Default!), settings.FetchMaxBytes);
+        Assert.Equal(long.Parse(BrokerSettingDefinitions.Get("connections.max.idle.ms").Default!), settings.Connections.IdleMs);
+        Assert.Equal(int.Parse(BrokerSettingDefinitions.Get("offsets.topic.num.partitions").Default!), Tributary.Broker.Groups.GroupSettings.From(settings).OffsetsTopicPartitions);
+    }
+
+    [Fact]
+    public void Help_config_lists_every_setting()
+    {
+        var help = Tributary.Cli.Commands.ServeCommand.SettingsHelp();
+        foreach (var def in BrokerSettingDefinitions.All) Assert.Contains("\n" + def.Name + "  (", help, StringComparison.Ordinal);
+    }
+}

@@ -64,6 +64,7 @@ public sealed class DescribeConfigsHandler(BrokerState broker, TopicConfigDescri
                     IsSensitive = c.Sensitive,
                     ConfigType = c.Type,
                     Synonyms = c.Synonyms.Select(s => new DescribeConfigsResponse.DescribeConfigsSynonym { Name = s.Name, Value = s.Value, Source = s.Source }).ToList(),
+                    Documentation = request.IncludeDocumentation ? c.Documentation : null,
                 });
             }
         }

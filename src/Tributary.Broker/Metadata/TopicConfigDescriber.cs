@@ -1,7 +1,7 @@
 namespace Tributary.Broker.Metadata;
 
 /// <summary>One config as DescribeConfigs reports it, with Kafka's source codes and types.</summary>
-public sealed record DescribedConfig(string Name, string? Value, bool ReadOnly, sbyte Source, bool Sensitive, sbyte Type, IReadOnlyList<(string Name, string? Value, sbyte Source)> Synonyms)
+public sealed record DescribedConfig(string Name, string? Value, bool ReadOnly, sbyte Source, bool Sensitive, sbyte Type, IReadOnlyList<(string Name, string? Value, sbyte Source)> Synonyms, string? Documentation = null)
 {
     public bool IsDefault => Source == ConfigSources.Default;
 }
@@ -64,26 +64,35 @@ public sealed class TopicConfigDescriber(BrokerSettings settings)
     }
 
     /// <summary>The broker's settings: what was set (static broker config) and the known defaults.</summary>
+    /// <summary>
+    /// Every broker setting of <see cref="BrokerSettingDefinitions"/>, read-only (none is dynamic yet), with the value in
+    /// effect: the one given, else the default, else the value computed at start (node.id, max.connections,
+    /// log.max.open.files); settings that only stand in for another (log.retention.hours, ...) are null unless given.
+    /// </summary>
     public IEnumerable<DescribedConfig> DescribeBroker()
     {
-        var known = new SortedDictionary<string, string>(StringComparer.Ordinal)
+        foreach (var def in BrokerSettingDefinitions.All)
         {
-            ["node.id"] = settings.NodeId.ToString(),
-            ["broker.id"] = settings.NodeId.ToString(),
-            ["num.partitions"] = settings.DefaultPartitions.ToString(),
-            ["auto.create.topics.enable"] = settings.AutoCreateTopics ? "true" : "false",
-            ["socket.request.max.bytes"] = settings.MaxRequestBytes.ToString(),
-            ["log.retention.check.interval.ms"] = settings.RetentionCheckIntervalMs.ToString(),
-            ["delete.topic.enable"] = settings.DeleteTopicEnable ? "true" : "false",
-            ["log.flush.policy"] = settings.FlushPolicy == Storage.FlushPolicy.Durable ? "durable" : "page-cache",
-        };
-        foreach (var def in TopicConfigDefinitions.All)
-            if (def.BrokerSetting is { } name) known[name] = settings.TopicDefault(def.Name);
-        foreach (var (name, value) in settings.All) known[name] = value;
-        foreach (var (name, value) in known)
-        {
-            var source = settings.All.ContainsKey(name) ? ConfigSources.StaticBroker : ConfigSources.Default;
-            yield return new DescribedConfig(name, value, true, source, false, ConfigTypes.Of(name, value), []);
+            var given = settings.Get(def.Name);
+            var value = given ?? def.Name switch
+            {
+                "node.id" or "broker.id" => settings.NodeId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "max.connections" => settings.Connections.MaxConnections.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "log.max.open.files" when settings.TopicLimits.MaxOpenFiles > 0 => settings.TopicLimits.MaxOpenFiles.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                _ => def.Default,
+            };
+            var source = given is not null ? ConfigSources.StaticBroker : ConfigSources.Default;
+            yield return new DescribedConfig(def.Name, value, !def.Dynamic, source, false, TypeCode(def.Type), [], def.Doc);
         }
     }
+
+    private static sbyte TypeCode(BrokerSettingDefinitions.SettingType type) => type switch
+    {
+        BrokerSettingDefinitions.SettingType.Boolean => ConfigTypes.Boolean,
+        BrokerSettingDefinitions.SettingType.Int => ConfigTypes.Int,
+        BrokerSettingDefinitions.SettingType.Long => ConfigTypes.Long,
+        BrokerSettingDefinitions.SettingType.Double => ConfigTypes.Double,
+        BrokerSettingDefinitions.SettingType.List => ConfigTypes.List,
+        _ => ConfigTypes.String,
+    };
 }

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Tributary.Broker.Metadata;
 
 /// <summary>
@@ -18,13 +16,10 @@ namespace Tributary.Broker.Metadata;
 /// </summary>
 public sealed record TopicLimits(int MaxBrokerPartitions, double MutationRate, int QuotaWindowNum, int QuotaWindowSizeSeconds, int MaxOpenFiles)
 {
-    public static TopicLimits From(Func<string, string?> get) => new(
-        Int(get, "max.broker.partitions", 4000),
-        get("controller.mutation.rate") is { } rate ? double.Parse(rate, CultureInfo.InvariantCulture) : 200,
-        Int(get, "controller.quota.window.num", 11),
-        Int(get, "controller.quota.window.size.seconds", 1),
-        Int(get, "log.max.open.files", 0));
-
-    private static int Int(Func<string, string?> get, string name, int fallback) =>
-        get(name) is { } value ? int.Parse(value, NumberStyles.Integer, CultureInfo.InvariantCulture) : fallback;
+    public static TopicLimits From(BrokerSettings settings) => new(
+        settings.Int("max.broker.partitions"),
+        settings.Double("controller.mutation.rate"),
+        settings.Int("controller.quota.window.num"),
+        settings.Int("controller.quota.window.size.seconds"),
+        settings.IntOrNull("log.max.open.files") ?? 0);
 }

@@ -45,20 +45,17 @@ public sealed class ConnectionLimits
     {
         var limits = new ConnectionLimits
         {
-            MaxConnections = Positive(settings, "max.connections", settings.Int("max.connections", DefaultMaxConnections(settings.TopicLimits.MaxOpenFiles))),
-            MaxConnectionsPerIp = settings.Int("max.connections.per.ip", int.MaxValue),
+            MaxConnections = settings.IntOrNull("max.connections") ?? DefaultMaxConnections(settings.TopicLimits.MaxOpenFiles),
+            MaxConnectionsPerIp = settings.Int("max.connections.per.ip"),
             MaxConnectionsPerIpOverrides = ParseOverrides(settings.Get("max.connections.per.ip.overrides")),
-            IdleMs = settings.Long("connections.max.idle.ms", 600_000),
-            QueuedMaxRequestBytes = settings.Long("queued.max.request.bytes", -1),
-            ResponseBudgetBytes = Positive(settings, "queued.max.response.bytes.per.connection", settings.Long("queued.max.response.bytes.per.connection", 64L << 20)),
-            RequestReceiveTimeoutMs = Positive(settings, "socket.request.receive.timeout.ms", settings.Long("socket.request.receive.timeout.ms", 30_000)),
+            IdleMs = settings.Long("connections.max.idle.ms"),
+            QueuedMaxRequestBytes = settings.Long("queued.max.request.bytes"),
+            ResponseBudgetBytes = settings.Long("queued.max.response.bytes.per.connection"),
+            RequestReceiveTimeoutMs = settings.Long("socket.request.receive.timeout.ms"),
         };
-        if (limits.MaxConnectionsPerIp < 0) throw new ArgumentException("max.connections.per.ip must be at least 0");
         // Kafka's rule: a zero default only makes sense when some addresses are let in by an override.
         if (limits.MaxConnectionsPerIp == 0 && limits.MaxConnectionsPerIpOverrides.Count == 0)
             throw new ArgumentException("max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides property is set");
-        if (limits.QueuedMaxRequestBytes == 0 || limits.QueuedMaxRequestBytes < -1)
-            throw new ArgumentException("queued.max.request.bytes must be -1 (unbounded) or positive");
         return limits;
     }
 
@@ -69,9 +66,6 @@ public sealed class ConnectionLimits
         var segmentFiles = maxOpenFiles > 0 ? maxOpenFiles : Tributary.Storage.FileSystem.OpenFileLimit.DefaultSegmentFiles();
         return (int)Math.Clamp(limit - Tributary.Storage.FileSystem.OpenFileLimit.RuntimeReserve - segmentFiles, 64, int.MaxValue);
     }
-
-    private static T Positive<T>(BrokerSettings settings, string name, T value) where T : System.Numerics.INumber<T> =>
-        value > T.Zero ? value : throw new ArgumentException($"{name} must be positive, not '{settings.Get(name)}'");
 
     /// <summary>"host:count,host:count"; a host name is resolved once, at start, as Kafka does.</summary>
     private static Dictionary<IPAddress, int> ParseOverrides(string? value)

@@ -17,13 +17,19 @@ public static class ServeCommand
         var advertise = new Option<string?>("--advertise", "-a") { Description = "HOST:PORT clients are told to connect to [default: the listen address]" };
         var configFile = new Option<FileInfo?>("--config", "-c") { Description = "Kafka server.properties file (Kafka setting names)" };
         var set = new Option<string[]>("--set", "-s") { Description = "Kafka setting name=value, overriding the file (repeatable)" };
+        var helpConfig = new Option<bool>("--help-config") { Description = "List every broker setting (name, type, default, meaning) and exit" };
 
         var command = new Command("serve", "Run a Tributary broker")
         {
-            dataDir, listen, advertise, configFile, set,
+            dataDir, listen, advertise, configFile, set, helpConfig,
         };
         command.SetGuardedAction(async (parse, ct) =>
         {
+            if (parse.GetValue(helpConfig))
+            {
+                Console.Out.Write(SettingsHelp());
+                return 0;
+            }
             var config = BuildConfig(
                 parse.GetValue(configFile)?.FullName,
                 parse.GetValue(set),
@@ -59,6 +65,21 @@ public static class ServeCommand
         }
         config.DataDir = Path.GetFullPath(config.DataDir);
         return config;
+    }
+
+    /// <summary>The broker settings table, one block per setting, for <c>--help-config</c>.</summary>
+    public static string SettingsHelp()
+    {
+        var text = new System.Text.StringBuilder();
+        text.AppendLine("Broker settings (--set name=value, or name=value lines in a --config file). listeners, advertised.listeners,");
+        text.AppendLine("log.dirs and log.dir set where to listen and store. None can be changed while the broker runs.");
+        foreach (var def in BrokerSettingDefinitions.All)
+        {
+            text.AppendLine();
+            text.Append(def.Name).Append("  (").Append(def.Type.ToString().ToLowerInvariant()).Append(", default ").Append(def.Default is { Length: > 0 } d ? d : def.Default is null ? "computed" : "empty").AppendLine(")");
+            text.Append("    ").AppendLine(def.Doc);
+        }
+        return text.ToString();
     }
 
     private static (string Host, int Port) ParseHostPort(string text, string flag)

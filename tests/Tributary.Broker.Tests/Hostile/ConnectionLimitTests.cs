@@ -82,7 +82,7 @@ public sealed class ConnectionLimitTests
 
     [Theory]
     [InlineData("max.connections.per.ip", "0", "max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides property is set")]
-    [InlineData("max.connections", "0", "max.connections must be positive")]
+    [InlineData("max.connections", "0", "max.connections: invalid value '0': must be at least 1")]
     [InlineData("max.connections.per.ip.overrides", "127.0.0.1", "is not host:count")]
     public void InvalidLimitsAreRefusedAtStart(string name, string value, string message)
     {

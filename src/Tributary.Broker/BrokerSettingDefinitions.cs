@@ -1,0 +1,145 @@
+using System.Globalization;
+using Tributary.Broker.Metadata;
+
+namespace Tributary.Broker;
+
+/// <summary>
+/// Every broker setting Tributary reads, under Kafka's name where Kafka has one: its type, default, check and meaning.
+/// <see cref="BrokerSettings"/> checks what it is given against this table at start (a bad value stops start-up
+/// naming the setting; an unknown name is warned about, as Kafka logs "supplied but isn't a known config"), its typed
+/// getters take their defaults from here, DescribeConfigs on the BROKER resource answers from here, and
+/// <c>tributary serve --help-config</c> prints it. The broker-level defaults of topic configs
+/// (<c>log.retention.ms</c> for <c>retention.ms</c>, ...) come from <see cref="TopicConfigDefinitions"/> and are part of
+/// the table. None is dynamic yet: every setting is read once, at start.
+/// </summary>
+public static class BrokerSettingDefinitions
+{
+    public enum SettingType
+    {
+        Boolean,
+        String,
+        Int,
+        Long,
+        Double,
+        List,
+    }
+
+    /// <param name="Default">Null when the default is computed at start (said in <paramref name="Doc"/>).</param>
+    /// <param name="Check">Beyond the type: null when the (trimmed) value is acceptable, else why not.</param>
+    public sealed record Definition(string Name, SettingType Type, string? Default, string Doc, Func<string, string?>? Check = null, bool Dynamic = false);
+
+    private static Func<string, string?> AtLeast(long min) => v => long.Parse(v, CultureInfo.InvariantCulture) >= min ? null : $"must be at least {min}";
+
+    private static Func<string, string?> OneOf(params string[] options) => v =>
+        options.Contains(v, StringComparer.OrdinalIgnoreCase) ? null : $"must be one of {string.Join(", ", options)}";
+
+    private static readonly Definition[] Own =
+    [
+        // Identity and listeners (listeners, advertised.listeners, log.dirs and log.dir are read by BrokerConfig).
+        new("node.id", SettingType.Int, "1", "This broker's id.", AtLeast(0)),
+        new("broker.id", SettingType.Int, "1", "Kafka's older name for node.id; node.id wins.", AtLeast(0)),
+        new("log.level", SettingType.String, null, "Broker log level; default info for `tributary serve`, warn for a broker embedded in tests.", OneOf("debug", "info", "warn", "error", "none")),
+
+        // Topics.
+        new("num.partitions", SettingType.Int, "1", "Partitions of an auto-created topic, and of CreateTopics asking for -1.", AtLeast(1)),
+        new("auto.create.topics.enable", SettingType.Boolean, "true", "Metadata and Produce create a topic they name that does not exist."),
+        new("delete.topic.enable", SettingType.Boolean, "true", "DeleteTopics is allowed."),
+        new("max.broker.partitions", SettingType.Int, "4000", "Partitions this broker holds at most; a creation beyond it is POLICY_VIOLATION (KIP-578's name).", AtLeast(0)),
+        new("controller.mutation.rate", SettingType.Double, "200", "Partitions a client id may create or delete per second (KIP-599's controller_mutation_rate quota); 0 or less: unlimited."),
+        new("controller.quota.window.num", SettingType.Int, "11", "Windows of the mutation quota's burst.", AtLeast(1)),
+        new("controller.quota.window.size.seconds", SettingType.Int, "1", "Seconds per window of the mutation quota.", AtLeast(1)),
+
+        // Log storage.
+        new("log.flush.policy", SettingType.String, "durable", "durable: acknowledge after fsync (acks=all and acks=1); page-cache: after the write, as Kafka's default.", OneOf("durable", "fsync", "page-cache", "pagecache")),
+        new("log.retention.check.interval.ms", SettingType.Long, "300000", "How often retention deletes expired segments.", AtLeast(1)),
+        new("log.retention.minutes", SettingType.Long, null, "retention.ms's default in minutes, when log.retention.ms is not set.", AtLeast(-1)),
+        new("log.retention.hours", SettingType.Long, null, "retention.ms's default in hours, when neither log.retention.ms nor .minutes is set (Kafka's default: 168).", AtLeast(-1)),
+        new("log.roll.hours", SettingType.Long, null, "segment.ms's default in hours, when log.roll.ms is not set.", AtLeast(1)),
+        new("log.max.open.files", SettingType.Int, null, "Segment files kept open at most; default: half of what ulimit -n leaves after a 384-descriptor runtime reserve.", AtLeast(0)),
+        new("log.cleaner.enable", SettingType.Boolean, "true", "Compacted topics are cleaned."),
+        new("log.cleaner.dedupe.buffer.size", SettingType.Long, "134217728", "Memory for the cleaner's key map.", AtLeast(1 << 20)),
+        new("log.cleaner.io.max.bytes.per.second", SettingType.Double, null, "Cleaner read and write rate; default unlimited."),
+        new("log.cleaner.backoff.ms", SettingType.Long, "15000", "Cleaner sleep when nothing is cleanable.", AtLeast(0)),
+
+        // Requests and connections.
+        new("socket.request.max.bytes", SettingType.Int, "104857600", "Largest request frame accepted.", AtLeast(1024)),
+        new("fetch.max.bytes", SettingType.Int, "57671680", "Most record bytes in one fetch response, whatever the request asks.", AtLeast(1024)),
+        new("queued.max.requests.per.connection", SettingType.Int, "128", "Requests of one connection in flight at once (Tributary pipelines them).", AtLeast(1)),
+        new("queued.max.request.bytes", SettingType.Long, "-1", "Request bytes held broker-wide; at the limit connections stop reading. -1: unbounded.", v => v == "-1" || long.Parse(v, CultureInfo.InvariantCulture) > 0 ? null : "must be -1 or positive"),
+        new("queued.max.response.bytes.per.connection", SettingType.Long, "67108864", "Response bytes one connection may have in flight; past it the connection is not read until it drains.", AtLeast(1)),
+        new("max.connections", SettingType.Int, null, "Connections at most; at the limit the listener waits for one to close. Default: what ulimit -n leaves after the runtime reserve and log.max.open.files.", AtLeast(1)),
+        new("max.connections.per.ip", SettingType.Int, "2147483647", "Connections per client address; beyond it a connection is closed after accept.", AtLeast(0)),
+        new("max.connections.per.ip.overrides", SettingType.List, "", "host:count,... exceptions to max.connections.per.ip."),
+        new("connections.max.idle.ms", SettingType.Long, "600000", "A connection silent for this long is closed.", AtLeast(1)),
+        new("socket.request.receive.timeout.ms", SettingType.Long, "30000", "A request frame must arrive whole within this time of its size prefix.", AtLeast(1)),
+
+        // Consumer groups.
+        new("offsets.topic.num.partitions", SettingType.Int, "50", "Partitions of __consumer_offsets (when it is created).", AtLeast(1)),
+        new("group.initial.rebalance.delay.ms", SettingType.Int, "3000", "Wait for more members before the first rebalance of an empty classic group.", AtLeast(0)),
+        new("group.min.session.timeout.ms", SettingType.Int, "6000", "Smallest session timeout a classic member may ask for.", AtLeast(0)),
+        new("group.max.session.timeout.ms", SettingType.Int, "1800000", "Largest session timeout a classic member may ask for.", AtLeast(0)),
+        new("group.max.size", SettingType.Int, "2147483647", "Members of one group at most.", AtLeast(1)),
+        new("offset.metadata.max.bytes", SettingType.Int, "4096", "Largest metadata string of a committed offset.", AtLeast(0)),
+        new("group.consumer.heartbeat.interval.ms", SettingType.Int, "5000", "Heartbeat interval of consumer-protocol (KIP-848) members.", AtLeast(1)),
+        new("group.consumer.session.timeout.ms", SettingType.Int, "45000", "Session timeout of consumer-protocol (KIP-848) members.", AtLeast(1)),
+        new("offsets.retention.minutes", SettingType.Long, "10080", "How long the offsets of an empty group are kept.", AtLeast(1)),
+        new("offsets.retention.check.interval.ms", SettingType.Long, "600000", "How often expired offsets are removed.", AtLeast(1)),
+
+        // Transactions.
+        new("transaction.state.log.num.partitions", SettingType.Int, "50", "Partitions of __transaction_state (when it is created).", AtLeast(1)),
+        new("transaction.max.timeout.ms", SettingType.Int, "900000", "Largest transaction timeout a producer may ask for.", AtLeast(1)),
+        new("transaction.abort.timed.out.transaction.cleanup.interval.ms", SettingType.Int, "10000", "How often timed-out transactions are aborted.", AtLeast(10)),
+        new("transactional.id.expiration.ms", SettingType.Long, "604800000", "A transactional id unused for this long is forgotten.", AtLeast(1)),
+        new("producer.id.expiration.ms", SettingType.Long, "86400000", "An idempotent producer's state unused for this long is dropped.", AtLeast(1)),
+
+        // Schema registry.
+        new("schema.registry.enable", SettingType.Boolean, "true", "Serve the Confluent-compatible schema registry."),
+        new("schema.registry.listeners", SettingType.String, "http://0.0.0.0:8081", "Where the schema registry listens (port 0: any free port)."),
+        new("schema.compatibility.level", SettingType.String, "BACKWARD", "The registry's default compatibility level.",
+            OneOf("NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE")),
+    ];
+
+    /// <summary>Tributary's own settings, then the broker defaults of topic configs, by name.</summary>
+    public static readonly IReadOnlyList<Definition> All = [.. Own, .. TopicDefaults().Where(d => !Own.Any(o => o.Name == d.Name))];
+
+    private static readonly Dictionary<string, Definition> ByName = All.ToDictionary(d => d.Name, StringComparer.Ordinal);
+
+    public static bool TryGet(string name, out Definition definition) => ByName.TryGetValue(name, out definition!);
+
+    public static Definition Get(string name) =>
+        ByName.TryGetValue(name, out var definition) ? definition : throw new ArgumentException($"{name} is not a broker setting");
+
+    /// <summary>Null when <paramref name="value"/> suits the setting, else why not (without the name).</summary>
+    public static string? Check(Definition definition, string value)
+    {
+        var v = value.Trim();
+        var typed = definition.Type switch
+        {
+            SettingType.Boolean => bool.TryParse(v, out _) ? null : "must be true or false",
+            SettingType.Int => int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out _) ? null : "must be a 32-bit integer",
+            SettingType.Long => long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out _) ? null : "must be an integer",
+            SettingType.Double => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out _) ? null : "must be a number",
+            _ => null,
+        };
+        return typed ?? definition.Check?.Invoke(v);
+    }
+
+    private static IEnumerable<Definition> TopicDefaults()
+    {
+        foreach (var topic in TopicConfigDefinitions.All)
+        {
+            if (topic.BrokerSetting is not { } name) continue;
+            var type = ConfigTypes.Of(topic.Name, topic.Default) switch
+            {
+                ConfigTypes.Boolean => SettingType.Boolean,
+                ConfigTypes.Int => SettingType.Int,
+                ConfigTypes.Long => SettingType.Long,
+                ConfigTypes.Double => SettingType.Double,
+                ConfigTypes.List => SettingType.List,
+                _ => SettingType.String,
+            };
+            var topicName = topic.Name;
+            yield return new Definition(name, type, topic.Default, $"The default of topic config {topicName}.", v => topic.Validate(v));
+        }
+    }
+}
