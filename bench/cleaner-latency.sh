@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Producer acknowledgement latency beside the log cleaner, paired inside one broker process (README, "Log compaction").
+# Producer acknowledgement latency beside the log cleaner, paired inside one broker process (docs/performance.md, "Log compaction").
 #   bench/cleaner-latency.sh prefill          # once: a 4.4 GB compacted-topic-to-be, never cleaned
 #   bench/cleaner-latency.sh run [--set k=v]  # one paired run: windows A (no cleaning), B (cleaner at work), C (after)
 # Environment: TRIBUTARY (the executable; default: the Release build), WORK (default /tmp/cleaner-latency),

@@ -7,7 +7,7 @@ namespace Tributary.Benchmarks;
 
 /// <summary>
 /// ListOffsets by timestamp on a large partition: the broker-side cost of "seek the group to 10:00". The log is
-/// TRIBUTARY_BENCH_LOG_GB gigabytes (default 1; the README figure uses 10) of 1 MB batches of 100-byte records whose
+/// TRIBUTARY_BENCH_LOG_GB gigabytes (default 1; the docs/performance.md figure uses 10) of 1 MB batches of 100-byte records whose
 /// timestamps rise by 1 ms per record. Each lookup binary-searches the segments, then the time index, then decodes
 /// one batch to land on the exact record.
 /// </summary>

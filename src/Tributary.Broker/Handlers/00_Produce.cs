@@ -8,8 +8,9 @@ using Tributary.Storage;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>
-/// Produce v0-11. Batches go to the partition log as the bytes the client sent: the log validates headers and CRCs
-/// without decoding records and assigns offsets by patching base offsets in place. Only record-batch magic 2 is
+/// Produce v0-11. Batches go to the partition log as the bytes the client sent: the log validates headers, CRCs and
+/// that each batch holds the records it announces (walked in place; compressed ones decompressed once, bounded), and
+/// assigns offsets by patching base offsets in place. Only record-batch magic 2 is
 /// accepted; v0-v2 requests carry the old message formats and get UNSUPPORTED_FOR_MESSAGE_FORMAT (they are
 /// advertised because librdkafka up to 2.11 enables compression only when Produce v0 is listed).
 /// All partitions of a request are appended in order before any is awaited, so their fsyncs are shared.

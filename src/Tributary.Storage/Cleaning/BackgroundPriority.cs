@@ -6,7 +6,7 @@ namespace Tributary.Storage.Cleaning;
 /// Puts the calling thread at the lowest CPU priority (nice 19) on Linux, where .NET's ThreadPriority does nothing.
 /// The cleaner then runs on CPU the broker and its clients leave idle, and yields at once when they wake: on a small
 /// machine a full-speed cleaner beside them raised a producer's p99 by half again as much as at nice 0 (measured in
-/// README, "Log compaction"). It is not starved: under full load a nice-19 thread still gets its small share, as
+/// docs/performance.md, "Log compaction"). It is not starved: under full load a nice-19 thread still gets its small share, as
 /// RocksDB lowers its compaction threads for the same reason.
 /// </summary>
 internal static partial class BackgroundPriority
