@@ -15,6 +15,9 @@ public sealed class BrokerState(BrokerSettings settings, ClusterIdentity identit
     /// <summary>Partitions created and deleted per client id (controller.mutation.rate).</summary>
     public ControllerMutationQuota MutationQuota { get; } = new(settings.TopicLimits, time);
 
+    /// <summary>This broker's instruments (System.Diagnostics.Metrics).</summary>
+    public Diagnostics.BrokerMetrics Metrics { get; } = new();
+
     /// <summary>Host and port clients are told to connect to (Metadata, DescribeCluster).</summary>
     public string AdvertisedHost { get; set; } = "localhost";
     public int AdvertisedPort { get; set; }

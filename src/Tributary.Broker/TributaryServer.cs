@@ -41,6 +41,9 @@ public sealed partial class TributaryServer : IAsyncDisposable
     /// <summary>The broker's shared state (topics, settings); for embedding and tests.</summary>
     public BrokerState State { get; }
 
+    /// <summary>The storage layer's instruments (flushes, log sizes); the broker's are <see cref="BrokerState.Metrics"/>.</summary>
+    public StorageMetrics StorageMetrics => _logs.Metrics;
+
     /// <summary>The consumer-group coordinator; for embedding and tests.</summary>
     public GroupCoordinator Groups { get; }
 
@@ -101,12 +104,13 @@ public sealed partial class TributaryServer : IAsyncDisposable
             groups.PendingTransactionalOffset = transactions.HasPendingOffset;
             var registry = BuildRegistry(state, groups, transactions);
             var address = ResolveListenAddress(config.ListenHost);
-            var listener = new KafkaListener(new IPEndPoint(address, config.ListenPort), registry, settings, log);
+            var listener = new KafkaListener(new IPEndPoint(address, config.ListenPort), registry, settings, log, metrics: state.Metrics);
+            state.Metrics.Observe(() => listener.ConnectionCount, () => groups.GroupCount, () => transactions.OpenTransactionCount);
             // A wildcard listener advertises localhost unless told otherwise (--advertise), which works out of the box locally.
             var wildcard = IPAddress.Any.Equals(address) || IPAddress.IPv6Any.Equals(address);
             state.AdvertisedHost = config.AdvertisedHost ?? (wildcard ? "localhost" : config.ListenHost);
             state.AdvertisedPort = config.AdvertisedPort ?? listener.LocalEndPoint.Port;
-            logs.StartBackgroundTasks(settings.RetentionCheckIntervalMs, settings.Cleaner, cleaner => ReportCleaning(cleaner, log));
+            logs.StartBackgroundTasks(settings.RetentionCheckIntervalMs, settings.Cleaner, cleaner => ReportCleaning(cleaner, log, state.Metrics));
             listener.Start();
             return Task.FromResult(new TributaryServer(config, state, logs, listener, ownedTempDir, groups, transactions));
         }
@@ -174,18 +178,26 @@ public sealed partial class TributaryServer : IAsyncDisposable
     }
 
     /// <summary>One line per cleaning pass, as Kafka's log-cleaner.log has: what was read and written, and how fast.</summary>
-    private static void ReportCleaning(LogCleaner cleaner, BrokerLog log)
+    private static void ReportCleaning(LogCleaner cleaner, BrokerLog log, Diagnostics.BrokerMetrics metrics)
     {
         cleaner.Cleaned += (partition, r) =>
         {
+            metrics.CleanerPassed();
             double seconds = Math.Max(r.Elapsed.TotalSeconds, 1e-6);
             log.Info($"log cleaner: cleaned {Path.GetFileName(partition.Directory)} offsets {r.FirstDirtyOffset}..{r.EndOffset}: " +
                 $"{r.SegmentsIn} segments into {r.SegmentsOut}, read {r.BytesRead / 1e6:F1} MB, wrote {r.BytesWritten / 1e6:F1} MB " +
                 $"in {r.Elapsed.TotalMilliseconds:F0} ms ({r.BytesRead / 1e6 / seconds:F1} MB/s read)");
         };
-        cleaner.Failed += e => log.Error($"log cleaner: {e.Message}");
+        cleaner.Failed += e =>
+        {
+            metrics.CleanerFailed();
+            log.Error($"log cleaner: {e.Message}");
+        };
         cleaner.MarkedUncleanable += (partition, e) =>
+        {
+            metrics.CleanerFailed();
             log.Error($"log cleaner: {Path.GetFileName(partition.Directory)} marked uncleanable, skipped until restart: {e.GetType().Name}: {e.Message}");
+        };
     }
 
     public async Task StopAsync()
@@ -197,6 +209,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
         await Groups.DisposeAsync().ConfigureAwait(false);
         await _logs.StopAsync().ConfigureAwait(false);
         _logs.Dispose();
+        State.Metrics.Dispose();
         if (_ownedTempDir is not null)
         {
             try

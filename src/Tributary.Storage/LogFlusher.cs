@@ -20,9 +20,11 @@ internal sealed class LogFlusher : IDisposable
     private readonly object _gate = new();
     private bool _stopped;
     private readonly Thread[] _threads;
+    private readonly StorageMetrics? _metrics;
 
-    public LogFlusher(string name)
+    public LogFlusher(string name, StorageMetrics? metrics = null)
     {
+        _metrics = metrics;
         _threads = new Thread[Threads];
         for (var i = 0; i < Threads; i++)
         {
@@ -87,6 +89,8 @@ internal sealed class LogFlusher : IDisposable
                 log = _queue.Dequeue();
             }
 
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            var failed = false;
             try
             {
                 log.FlushPending();
@@ -94,7 +98,9 @@ internal sealed class LogFlusher : IDisposable
             catch (Exception)
             {
                 // FlushPending fails the waiting appends itself; this thread must survive any one log.
+                failed = true;
             }
+            _metrics?.Flushed(started, failed);
         }
     }
 }

@@ -64,10 +64,14 @@ public sealed class LogManager : IDisposable
             }
         }
 
-        _flusher = new LogFlusher("tributary-log-flusher:" + Path.GetFileName(dataDir));
+        Metrics = new StorageMetrics(this);
+        _flusher = new LogFlusher("tributary-log-flusher:" + Path.GetFileName(dataDir), Metrics);
     }
 
     public string DataDirectory => _dataDir;
+
+    /// <summary>This manager's storage instruments (flushes, log sizes).</summary>
+    public StorageMetrics Metrics { get; }
 
     /// <summary>Segment file descriptors open now (the pool's count); -1 without a pool.</summary>
     public int OpenFileHandles => _pool?.OpenHandles ?? -1;
@@ -368,6 +372,7 @@ public sealed class LogManager : IDisposable
 
         _logs.Clear();
         _flusher.Dispose();
+        Metrics.Dispose();
         WaitForDeletions();
     }
 

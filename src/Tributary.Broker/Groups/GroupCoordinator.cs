@@ -28,6 +28,9 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
     private readonly BrokerLog _log;
     private readonly Channel<Action> _actions = Channel.CreateUnbounded<Action>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, Group> _groups = new(StringComparer.Ordinal);
+
+    /// <summary>Groups known (a metrics gauge: read off the coordinator's loop, so a moment stale at worst).</summary>
+    public int GroupCount => _groups.Count;
     private Task? _loop;
     private volatile bool _loaded;
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
@@ -29,7 +30,7 @@ public sealed class ProduceHandler(BrokerState broker, Transactions.TransactionC
     protected override async ValueTask<ProduceResponse?> HandleAsync(RequestContext context, ProduceRequest request)
     {
         var response = new ProduceResponse();
-        var appends = new List<(ProduceResponse.PartitionProduceResponse Result, ValueTask<AppendResult> Append)>();
+        var appends = new List<(ProduceResponse.PartitionProduceResponse Result, ValueTask<AppendResult> Append, string Topic, int Bytes)>();
         var acksValid = request.Acks is -1 or 0 or 1;
         foreach (var topicData in request.TopicData)
         {
@@ -64,14 +65,16 @@ public sealed class ProduceHandler(BrokerState broker, Transactions.TransactionC
                 else if (TransactionCheck(topic!.Name, partitionData.Index, records, context.ApiVersion) is { } txnError) result.ErrorCode = (short)txnError;
                 else if (broker.SchemaValidator is null && RecordSchemaValidator.IsRequired(topic!.Configs)) (result.ErrorCode, result.ErrorMessage) = CannotValidate(topic.Name);
                 else if (broker.SchemaValidator?.Validate(topic!.Name, topic.Configs, records) is { } invalid) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.InvalidRecord, invalid);
-                else appends.Add((result, StartAppend(log, MemoryMarshal.AsMemory(records), context.Cancellation)));
+                else appends.Add((result, StartAppend(log, MemoryMarshal.AsMemory(records), context.Cancellation), topic.Name, records.Length));
             }
         }
-        foreach (var (result, append) in appends)
+        var waitStarted = Stopwatch.GetTimestamp();
+        foreach (var (result, append, topicName, bytes) in appends)
         {
             try
             {
                 var appended = await append.ConfigureAwait(false);
+                broker.Metrics.Produced(topicName, bytes, (int)(appended.LastOffset - appended.BaseOffset + 1));
                 result.BaseOffset = appended.BaseOffset;
                 result.LogAppendTimeMs = appended.LogAppendTime;
                 result.LogStartOffset = appended.LogStartOffset;
@@ -84,6 +87,10 @@ public sealed class ProduceHandler(BrokerState broker, Transactions.TransactionC
                 if (e.Error == StorageError.StorageFailure) broker.Log.Error($"append failed: {e.Message}");
             }
         }
+        if (appends.Count > 0 && request.Acks != 0) broker.Metrics.ProduceWaited(waitStarted);
+        foreach (var topicResponse in response.Responses)
+            foreach (var partition in topicResponse.PartitionResponses)
+                if (partition.ErrorCode != 0) broker.Metrics.Error((short)ApiKey.Produce, partition.ErrorCode);
         return request.Acks == 0 ? null : response;
     }
 

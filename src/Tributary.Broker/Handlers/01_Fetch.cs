@@ -159,6 +159,7 @@ public sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, 
     private async ValueTask<FetchResponse> FetchAsync(RequestContext context, FetchRequest request, List<SessionPartition> partitions, FetchSession? session, bool incremental)
     {
         var deadline = broker.Time.GetTimestamp() + (long)(Math.Max(0, request.MaxWaitMs) * (broker.Time.TimestampFrequency / 1000.0));
+        var waited = TimeSpan.Zero;
         while (true)
         {
             using var waiter = new HighWatermarkWaiter();
@@ -169,8 +170,12 @@ public sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, 
             // A response that is as full as the byte limits let it be satisfies any min_bytes (Kafka counts the bytes
             // available, not the bytes that fit).
             if (bytes >= Math.Max(1, request.MinBytes) || responseFull || hasError || remaining <= TimeSpan.Zero || context.Cancellation.IsCancellationRequested)
+            {
+                if (waited > TimeSpan.Zero) broker.Metrics.FetchWaited(waited);
                 return Respond(context, request, reads, session, incremental);
+            }
             foreach (var r in reads) r.Slice.Dispose();
+            var waitStarted = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 await waiter.Advanced.WaitAsync(remaining, broker.Time, context.Cancellation).ConfigureAwait(false);
@@ -181,6 +186,7 @@ public sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, 
             catch (OperationCanceledException)
             {
             }
+            waited += System.Diagnostics.Stopwatch.GetElapsedTime(waitStarted);
         }
     }
 
@@ -282,6 +288,8 @@ public sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, 
             }
             var slice = read.Slice;
             if (!slice.IsEmpty) context.KeepUntilSent(slice);
+            if (p.Topic is { } topicName) broker.Metrics.Fetched(topicName, slice.Length);
+            if (read.Error != ErrorCode.None) broker.Metrics.Error((short)ApiKey.Fetch, (short)read.Error);
             current.Partitions.Add(new FetchResponse.PartitionData
             {
                 PartitionIndex = p.Partition,

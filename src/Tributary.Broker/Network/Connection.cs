@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Threading.Channels;
@@ -35,6 +36,7 @@ public sealed class Connection : IAsyncDisposable
 
     private readonly Socket _socket;
     private readonly ApiRegistry _registry;
+    private readonly Diagnostics.BrokerMetrics? _metrics;
     private readonly BrokerLog _log;
     private readonly int _maxRequestBytes;
     private readonly ConnectionLimits _limits;
@@ -52,8 +54,9 @@ public sealed class Connection : IAsyncDisposable
     private int _closed;
 
     public Connection(Socket socket, ApiRegistry registry, BrokerLog log, int maxRequestBytes, int maxInFlight, ConnectionLimits limits,
-        RequestMemoryPool requestMemory, TimeProvider time, CancellationToken brokerStopping)
+        RequestMemoryPool requestMemory, TimeProvider time, CancellationToken brokerStopping, Diagnostics.BrokerMetrics? metrics = null)
     {
+        _metrics = metrics;
         _socket = socket;
         _registry = registry;
         _log = log;
@@ -215,7 +218,7 @@ public sealed class Connection : IAsyncDisposable
             {
                 response = ValueTask.FromException<IKafkaResponse?>(e);
             }
-            pending = new PendingResponse(parsed.Context, response, frame, size, parsed.ApiKey, parsed.Version, reserved);
+            pending = new PendingResponse(parsed.Context, response, frame, size, parsed.ApiKey, parsed.Version, reserved, Stopwatch.GetTimestamp());
         }
         catch
         {
@@ -336,9 +339,11 @@ public sealed class Connection : IAsyncDisposable
                 try
                 {
                     response = await pending.Response.ConfigureAwait(false);
+                    _metrics?.Request(pending.ApiKey, pending.Arrived);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
+                    _metrics?.HandlerFailed(pending.ApiKey);
                     if (!failed) Close($"{(ApiKey)pending.ApiKey} v{pending.Version} failed: {e}", LogLevel.Error);
                     failed = true;
                 }
@@ -471,5 +476,5 @@ public sealed class Connection : IAsyncDisposable
         IKafkaResponse? Immediate);
 
     private readonly record struct PendingResponse(RequestContext Context, ValueTask<IKafkaResponse?> Response, byte[] Frame, int Size, short ApiKey,
-        short Version, long Reserved);
+        short Version, long Reserved, long Arrived);
 }

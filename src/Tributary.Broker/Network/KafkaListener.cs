@@ -32,13 +32,15 @@ public sealed class KafkaListener : IAsyncDisposable
     private readonly RateLimitedLog _rejections;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<Connection, Task> _connections = new();
+    private readonly Diagnostics.BrokerMetrics? _metrics;
     private readonly Dictionary<IPAddress, int> _perAddress = [];
     private readonly SemaphoreSlim? _slots;
     private readonly ITimer _sweeper;
     private Task? _acceptLoop;
 
-    public KafkaListener(IPEndPoint endpoint, ApiRegistry registry, BrokerSettings settings, BrokerLog log, TimeProvider? time = null)
+    public KafkaListener(IPEndPoint endpoint, ApiRegistry registry, BrokerSettings settings, BrokerLog log, TimeProvider? time = null, Diagnostics.BrokerMetrics? metrics = null)
     {
+        _metrics = metrics;
         _registry = registry;
         _settings = settings;
         _limits = settings.Connections;
@@ -143,7 +145,7 @@ public sealed class KafkaListener : IAsyncDisposable
             }
             client.NoDelay = true;
             var connection = new Connection(client, _registry, _log, _settings.MaxRequestBytes, _settings.MaxConnectionsInFlightPerConnection, _limits,
-                _requestMemory, _time, _stopping.Token);
+                _requestMemory, _time, _stopping.Token, _metrics);
             _connections[connection] = RunConnectionAsync(connection, address);
         }
         catch

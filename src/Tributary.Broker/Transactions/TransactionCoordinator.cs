@@ -39,6 +39,9 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
     private readonly Dictionary<string, TransactionMetadata> _txns = new(StringComparer.Ordinal);
     // Published copy of each producer id's open transaction, read by Produce without the loop (KIP-890 verification).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<long, (short Epoch, bool Ongoing, HashSet<(string, int)> Partitions)> _open = new();
+
+    /// <summary>Transactions in progress (a metrics gauge).</summary>
+    public int OpenTransactionCount => _open.Values.Count(t => t.Ongoing);
     // Offsets staged by undecided transactions, per (group, topic, partition): OffsetFetch require_stable (KIP-447).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string, int), int> _pendingOffsets = new();
     private Task? _loop;
