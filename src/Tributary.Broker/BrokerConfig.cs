@@ -9,6 +9,12 @@ public sealed class BrokerConfig
     public string? AdvertisedHost { get; set; }
     public int? AdvertisedPort { get; set; }
 
+    /// <summary>
+    /// The broker's clock: timeouts, expirations, the transaction timer, connection idle checks. Tests that embed a
+    /// broker pass a fake one so timeouts can be driven instead of waited for.
+    /// </summary>
+    public TimeProvider Time { get; set; } = TimeProvider.System;
+
     /// <summary>Kafka-named settings (log.retention.ms, num.partitions, ...); unknown names are kept and reported.</summary>
     public Dictionary<string, string> Settings { get; } = new(StringComparer.Ordinal);
 

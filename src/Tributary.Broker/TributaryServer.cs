@@ -86,8 +86,14 @@ public sealed partial class TributaryServer : IAsyncDisposable
             log.Warn($"The setting {name} was supplied but isn't a known config (tributary serve --help-config lists them).");
         var dataDir = Path.GetFullPath(config.DataDir);
         Directory.CreateDirectory(dataDir);
-        var time = TimeProvider.System;
+        var time = config.Time;
         var logs = new LogManager(dataDir, time, settings.TopicLimits.MaxOpenFiles);
+        var storageProblems = new RateLimitedLog(log, LogLevel.Error, 10, TimeSpan.FromSeconds(10), time);
+        logs.Diagnostics.Problem += p => storageProblems.Write($"storage: {p.Operation} failed in {p.Where}: {p.Error.GetType().Name}: {p.Error.Message}");
+        GroupCoordinator? groups = null;
+        TransactionCoordinator? transactions = null;
+        KafkaListener? listener = null;
+        Diagnostics.BrokerMetrics? metrics = null;
         try
         {
             var identity = ClusterIdentity.LoadOrCreate(dataDir, settings.NodeId);
@@ -97,15 +103,17 @@ public sealed partial class TributaryServer : IAsyncDisposable
             {
                 SchemaRegistryStatus = settings.Bool(SchemaRegistryEnableSetting) ? SchemaRegistryStatus.Starting : SchemaRegistryStatus.Disabled,
             };
-            var groups = new GroupCoordinator(topics, GroupSettings.From(settings), time, log);
+            metrics = state.Metrics;
+            groups = new GroupCoordinator(topics, GroupSettings.From(settings), time, log);
             groups.Start();
-            var transactions = new TransactionCoordinator(topics, groups, TransactionSettings.From(settings), new ProducerIdManager(dataDir), time, log);
+            transactions = new TransactionCoordinator(topics, groups, TransactionSettings.From(settings), new ProducerIdManager(dataDir), time, log);
             transactions.Start();
             groups.PendingTransactionalOffset = transactions.HasPendingOffset;
             var registry = BuildRegistry(state, groups, transactions);
             var address = ResolveListenAddress(config.ListenHost);
-            var listener = new KafkaListener(new IPEndPoint(address, config.ListenPort), registry, settings, log, metrics: state.Metrics);
-            state.Metrics.Observe(() => listener.ConnectionCount, () => groups.GroupCount, () => transactions.OpenTransactionCount);
+            listener = new KafkaListener(new IPEndPoint(address, config.ListenPort), registry, settings, log, time, state.Metrics);
+            var (openListener, openGroups, openTransactions) = (listener, groups, transactions);
+            state.Metrics.Observe(() => openListener.ConnectionCount, () => openGroups.GroupCount, () => openTransactions.OpenTransactionCount);
             // A wildcard listener advertises localhost unless told otherwise (--advertise), which works out of the box locally.
             var wildcard = IPAddress.Any.Equals(address) || IPAddress.IPv6Any.Equals(address);
             state.AdvertisedHost = config.AdvertisedHost ?? (wildcard ? "localhost" : config.ListenHost);
@@ -116,6 +124,12 @@ public sealed partial class TributaryServer : IAsyncDisposable
         }
         catch
         {
+            // Stop whatever had started (coordinator loops, the transaction timer, a bound socket) before the logs
+            // they use: a failed start leaves nothing running.
+            listener?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            transactions?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            groups?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            metrics?.Dispose();
             logs.Dispose();
             throw;
         }

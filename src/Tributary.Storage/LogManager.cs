@@ -70,6 +70,9 @@ public sealed class LogManager : IDisposable
 
     public string DataDirectory => _dataDir;
 
+    /// <summary>Failures met in the background (syncs, retention, snapshots); the host logs them.</summary>
+    public StorageDiagnostics Diagnostics { get; } = new();
+
     /// <summary>This manager's storage instruments (flushes, log sizes).</summary>
     public StorageMetrics Metrics { get; }
 
@@ -131,7 +134,7 @@ public sealed class LogManager : IDisposable
                 }
             }
 
-            var log = PartitionLog.Open(directory, config, _time, _fs, _flusher);
+            var log = PartitionLog.Open(directory, config, _time, _fs, _flusher, Diagnostics);
             try
             {
                 if (topicId is { } stamp && PartitionMetadataFile.Read(_fs, directory) != stamp)
@@ -335,9 +338,14 @@ public sealed class LogManager : IDisposable
             {
                 removed += log.EnforceRetention();
             }
-            catch (Exception e) when (e is StorageException or ObjectDisposedException or IOException)
+            catch (ObjectDisposedException)
+            {
+                // Deleted or closed meanwhile.
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // One failing partition must not stop retention for the others.
+                Diagnostics.Report("retention", log.Directory, e);
             }
         }
 

@@ -47,6 +47,7 @@ public sealed partial class PartitionLog
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // A missing snapshot only makes the next open replay more of the log.
+            _diagnostics?.Report("producer-state snapshot", _directory, e);
         }
     }
 }

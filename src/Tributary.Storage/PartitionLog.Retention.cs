@@ -56,6 +56,7 @@ public sealed partial class PartitionLog
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // Only the file keeps the stale entries, which no fetch asks for; the next advance retries.
+            _diagnostics?.Report("aborted-transaction index trim", _directory, e);
         }
     }
 

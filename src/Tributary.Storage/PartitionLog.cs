@@ -28,6 +28,7 @@ public sealed partial class PartitionLog : IDisposable
     private readonly ISegmentFileSystem _fs;
     private readonly TimeProvider _time;
     private readonly LogFlusher _flusher;
+    private StorageDiagnostics? _diagnostics;
     private readonly string _directory;
     private volatile LogConfig _config;
     private volatile ReadState _state;
@@ -378,16 +379,18 @@ public sealed partial class PartitionLog : IDisposable
                     _fs.SyncDirectory(_directory); // the new segment's name
                 }
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+            catch (Exception e)
             {
                 // After a failed fsync the kernel may have dropped the dirty pages: retrying could report
                 // success for lost data. Like Kafka taking the log directory offline, the log turns read-only.
+                // Any exception, not only I/O ones: the waiting appends must fail rather than wait for ever.
                 lock (_lock)
                 {
                     _failed = true;
                 }
 
                 generation?.Fail(new StorageException(StorageError.StorageFailure, $"fsync in {_directory} failed: {e.Message}", e));
+                _diagnostics?.Report("fsync (the log is read-only until restart)", _directory, e);
                 return;
             }
 
@@ -428,9 +431,10 @@ public sealed partial class PartitionLog : IDisposable
         {
             HighWatermarkAdvanced?.Invoke(this);
         }
-        catch (Exception)
+        catch (Exception e)
         {
             // A subscriber's failure must not fail the append or stop the flusher.
+            _diagnostics?.Report("high-watermark subscriber", _directory, e);
         }
     }
 

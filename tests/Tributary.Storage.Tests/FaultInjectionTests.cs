@@ -142,3 +142,53 @@ public sealed class FaultInjectionTests : IDisposable
         Assert.True(_fs.FlushCount < 400, $"{_fs.FlushCount} syncs for 400 appends");
     }
 }
+
+/// <summary>Issue 12 #6: background failures are reported to the one diagnostics sink, and none leaves an append waiting.</summary>
+public sealed class StorageDiagnosticsTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+    private readonly ManualTime _time = new();
+    private readonly FaultyFileSystem _fs = new();
+    private readonly LogFlusher _flusher = new("test-flusher");
+    private readonly StorageDiagnostics _diagnostics = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<StorageProblem> _problems = new();
+
+    public StorageDiagnosticsTests() => _diagnostics.Problem += _problems.Enqueue;
+
+    public void Dispose()
+    {
+        _flusher.Dispose();
+        _dir.Dispose();
+    }
+
+    private PartitionLog Open() => PartitionLog.Open(_dir.Path, new LogConfig(), _time, _fs, _flusher, _diagnostics);
+
+    [Fact]
+    public async Task A_sync_that_throws_anything_fails_its_appends_and_is_reported()
+    {
+        using var log = Open();
+        await log.AppendAsync(Batches.Make(1, 1));
+        _fs.FlushThrows = new InvalidOperationException("not an I/O error");
+        var append = log.AppendAsync(Batches.Make(1, 2)).AsTask();
+        // Before, only I/O exceptions were caught: this append waited for ever.
+        var error = await Assert.ThrowsAsync<StorageException>(() => append.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(StorageError.StorageFailure, error.Error);
+        var problem = Assert.Single(_problems);
+        Assert.StartsWith("fsync", problem.Operation, StringComparison.Ordinal);
+        Assert.Equal(_dir.Path, problem.Where);
+        Assert.IsType<InvalidOperationException>(problem.Error);
+        // The log is read-only from then on, as after an I/O error.
+        _fs.FlushThrows = null;
+        await Assert.ThrowsAsync<StorageException>(() => log.AppendAsync(Batches.Make(1, 3)).AsTask());
+    }
+
+    [Fact]
+    public async Task A_failing_high_watermark_subscriber_is_reported_and_the_append_succeeds()
+    {
+        using var log = Open();
+        log.HighWatermarkAdvanced += _ => throw new InvalidOperationException("subscriber bug");
+        var result = await log.AppendAsync(Batches.Make(2, 1));
+        Assert.Equal(0, result.BaseOffset);
+        Assert.Contains(_problems, p => p.Operation == "high-watermark subscriber" && p.Error.Message == "subscriber bug");
+    }
+}

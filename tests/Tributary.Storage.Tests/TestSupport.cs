@@ -53,6 +53,8 @@ internal sealed class FaultyFileSystem : ISegmentFileSystem
     public volatile string? DiskFullFor;
     /// <summary>Syncs fail with EIO.</summary>
     public volatile bool FailFlushes;
+    /// <summary>When set, syncs throw this (an exception that is not an I/O error).</summary>
+    public volatile Exception? FlushThrows;
     /// <summary>When set, each sync waits on <see cref="FlushGate"/> after signalling <see cref="FlushEntered"/>.</summary>
     public volatile bool HoldFlushes;
     public ManualResetEventSlim FlushGate { get; } = new(false);
@@ -122,6 +124,11 @@ internal sealed class FaultyFileSystem : ISegmentFileSystem
             if (fs.FailFlushes)
             {
                 throw new IOException("Input/output error", 5);
+            }
+
+            if (fs.FlushThrows is { } unexpected)
+            {
+                throw unexpected;
             }
 
             if (fs.HoldFlushes)

@@ -51,10 +51,18 @@ public sealed class KafkaListener : IAsyncDisposable
         _rejections = new RateLimitedLog(log, LogLevel.Info, 5, LogInterval, _time);
         _slots = _limits.MaxConnections == int.MaxValue ? null : new SemaphoreSlim(_limits.MaxConnections, _limits.MaxConnections);
         _socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        // No ReuseAddress: on Linux .NET maps it to SO_REUSEPORT as well, which would let a second broker bind the
-        // same port and steal half the connections. (.NET already sets SO_REUSEADDR, so restarts bind at once.)
-        _socket.Bind(endpoint);
-        _socket.Listen(1024);
+        try
+        {
+            // No ReuseAddress: on Linux .NET maps it to SO_REUSEPORT as well, which would let a second broker bind the
+            // same port and steal half the connections. (.NET already sets SO_REUSEADDR, so restarts bind at once.)
+            _socket.Bind(endpoint);
+            _socket.Listen(1024);
+        }
+        catch
+        {
+            _socket.Dispose();
+            throw;
+        }
         LocalEndPoint = (IPEndPoint)_socket.LocalEndPoint!;
         // A quarter of the shorter timeout between sweeps: a connection is closed at most 25% late.
         var sweep = TimeSpan.FromMilliseconds(Math.Clamp(Math.Min(_limits.IdleMs, _limits.RequestReceiveTimeoutMs) / 4, 10, 1000));
