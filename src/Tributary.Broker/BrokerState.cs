@@ -24,8 +24,8 @@ public sealed class BrokerState(BrokerSettings settings, ClusterIdentity identit
 
     public int NodeId => Identity.NodeId;
 
-    /// <summary>Broker-side schema validation for topics that turn it on; null until the schema registry is running.</summary>
-    public SchemaRegistry.Validation.RecordSchemaValidator? SchemaValidator { get; set; }
+    /// <summary>Record validation for topics that turn it on (the host's schema registry); null until it is running.</summary>
+    public IRecordValidator? SchemaValidator { get; set; }
 
     /// <summary>Why <see cref="SchemaValidator"/> is null, so a topic that asks for validation is refused accordingly.</summary>
     public SchemaRegistryStatus SchemaRegistryStatus { get; set; } = SchemaRegistryStatus.Disabled;

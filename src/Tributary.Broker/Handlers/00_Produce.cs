@@ -3,7 +3,6 @@ using System.Runtime.InteropServices;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
 using Tributary.Protocol.Messages;
-using Tributary.SchemaRegistry.Validation;
 using Tributary.Storage;
 
 namespace Tributary.Broker.Handlers;
@@ -63,7 +62,7 @@ public sealed class ProduceHandler(BrokerState broker, Transactions.TransactionC
                 else if (partitionData.Records is not { Length: > 0 } records) result.ErrorCode = (short)ErrorCode.InvalidRecord;
                 else if (!IsOneBatch(records.Span)) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.InvalidRecord, OneBatchOnly);
                 else if (TransactionCheck(topic!.Name, partitionData.Index, records, context.ApiVersion) is { } txnError) result.ErrorCode = (short)txnError;
-                else if (broker.SchemaValidator is null && RecordSchemaValidator.IsRequired(topic!.Configs)) (result.ErrorCode, result.ErrorMessage) = CannotValidate(topic.Name);
+                else if (broker.SchemaValidator is null && RecordValidation.IsRequired(topic!.Configs)) (result.ErrorCode, result.ErrorMessage) = CannotValidate(topic.Name);
                 else if (broker.SchemaValidator?.Validate(topic!.Name, topic.Configs, records) is { } invalid) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.InvalidRecord, invalid);
                 else appends.Add((result, StartAppend(log, MemoryMarshal.AsMemory(records), context.Cancellation), topic.Name, records.Length));
             }

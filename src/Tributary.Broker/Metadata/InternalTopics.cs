@@ -12,9 +12,12 @@ namespace Tributary.Broker.Metadata;
 /// </summary>
 public static class InternalTopics
 {
+    /// <summary>The schema registry's topic, created internal by the host's embedded registry.</summary>
+    public const string SchemasTopic = "_schemas";
+
     public static bool IsOwned(TopicInfo topic) =>
         topic.Name is GroupSettings.OffsetsTopic or TransactionSettings.StateTopic
-        || (topic.IsInternal && topic.Name == TributaryServer.SchemasTopic);
+        || (topic.IsInternal && topic.Name == SchemasTopic);
 
     /// <summary>
     /// Why <paramref name="configs"/> (the topic's whole set after a change) would break an owned internal topic, or

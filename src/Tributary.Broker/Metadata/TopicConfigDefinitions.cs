@@ -54,9 +54,9 @@ public static class TopicConfigDefinitions
         new("segment.ms", "log.roll.ms", "604800000", Long(1)),
         new("unclean.leader.election.enable", "unclean.leader.election.enable", "false", OneOf("true", "false")),
         new("message.downconversion.enable", "log.message.downconversion.enable", "true", Any),
-        // Broker-side schema validation (Tributary.SchemaRegistry.Validation.RecordSchemaValidator), Confluent's names.
-        new("confluent.key.schema.validation", null, "false", OneOf("true", "false")),
-        new("confluent.value.schema.validation", null, "false", OneOf("true", "false")),
+        // Broker-side record validation (IRecordValidator, supplied by the host's schema registry), Confluent's names.
+        new(RecordValidation.KeyConfig, null, "false", OneOf("true", "false")),
+        new(RecordValidation.ValueConfig, null, "false", OneOf("true", "false")),
     ];
 
     private static readonly Dictionary<string, Definition> ByName = All.ToDictionary(d => d.Name, StringComparer.Ordinal);

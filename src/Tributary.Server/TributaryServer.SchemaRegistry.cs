@@ -1,8 +1,9 @@
+using Tributary.Broker;
 using Tributary.SchemaRegistry;
 using Tributary.SchemaRegistry.Storage;
 using Tributary.SchemaRegistry.Validation;
 
-namespace Tributary.Broker;
+namespace Tributary.Server;
 
 /// <summary>
 /// The schema registry runs inside the broker process, on its own HTTP listener, storing its history in the
@@ -16,7 +17,7 @@ public sealed partial class TributaryServer
     public const string SchemaRegistryEnableSetting = "schema.registry.enable";
     public const string SchemaRegistryListenersSetting = "schema.registry.listeners";
     public const string SchemaCompatibilitySetting = "schema.compatibility.level";
-    public const string SchemasTopic = "_schemas";
+    public const string SchemasTopic = Tributary.Broker.Metadata.InternalTopics.SchemasTopic;
 
     private SchemaRegistryServer? _schemaRegistry;
 
@@ -44,7 +45,7 @@ public sealed partial class TributaryServer
             var log = topics.GetPartition(SchemasTopic, 0) ?? throw new InvalidOperationException($"{SchemasTopic} has no partition 0");
             var store = new SchemaStore(new PartitionSchemaLog(log, server.State.Time), level, report: server.State.Log.Warn);
             server._schemaRegistry = await SchemaRegistryServer.StartAsync(store, listeners, server.State.Identity.ClusterId, cancellationToken).ConfigureAwait(false);
-            server.State.SchemaValidator = new RecordSchemaValidator(store);
+            server.State.SchemaValidator = new SchemaRegistryRecordValidator(new RecordSchemaValidator(store));
             server.State.SchemaRegistryStatus = SchemaRegistryStatus.Running;
             server.State.Log.Info($"schema registry listening on {server._schemaRegistry.Url}");
         }
@@ -60,4 +61,11 @@ public sealed partial class TributaryServer
     {
         if (_schemaRegistry is { } registry) await registry.DisposeAsync().ConfigureAwait(false);
     }
+}
+
+/// <summary>The schema registry's validator behind the broker's validation seam.</summary>
+internal sealed class SchemaRegistryRecordValidator(RecordSchemaValidator validator) : IRecordValidator
+{
+    public string? Validate(string topic, IReadOnlyDictionary<string, string> topicConfigs, ReadOnlyMemory<byte> batches) =>
+        validator.Validate(topic, topicConfigs, batches);
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using Tributary.Broker;
 using Tributary.Broker.Groups;
 using Tributary.Broker.Handlers;
 using Tributary.Broker.Metadata;
@@ -7,7 +8,7 @@ using Tributary.Broker.Transactions;
 using Tributary.Storage;
 using Tributary.Storage.Cleaning;
 
-namespace Tributary.Broker;
+namespace Tributary.Server;
 
 /// <summary>
 /// A complete Tributary broker that runs inside the calling process: the `serve` command uses it, and so do tests
@@ -93,7 +94,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
         GroupCoordinator? groups = null;
         TransactionCoordinator? transactions = null;
         KafkaListener? listener = null;
-        Diagnostics.BrokerMetrics? metrics = null;
+        Tributary.Broker.Diagnostics.BrokerMetrics? metrics = null;
         try
         {
             var identity = ClusterIdentity.LoadOrCreate(dataDir, settings.NodeId);
@@ -192,7 +193,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
     }
 
     /// <summary>One line per cleaning pass, as Kafka's log-cleaner.log has: what was read and written, and how fast.</summary>
-    private static void ReportCleaning(LogCleaner cleaner, BrokerLog log, Diagnostics.BrokerMetrics metrics)
+    private static void ReportCleaning(LogCleaner cleaner, BrokerLog log, Tributary.Broker.Diagnostics.BrokerMetrics metrics)
     {
         cleaner.Cleaned += (partition, r) =>
         {
