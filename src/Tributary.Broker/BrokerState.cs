@@ -11,7 +11,7 @@ public sealed class BrokerState(BrokerSettings settings, ClusterIdentity identit
     public TopicCatalog Topics { get; } = topics;
     public TimeProvider Time { get; } = time;
     public BrokerLog Log { get; } = log;
-    public FetchSessionCache FetchSessions { get; } = new(time);
+    internal FetchSessionCache FetchSessions { get; } = new(time);
     /// <summary>Partitions created and deleted per client id (controller.mutation.rate).</summary>
     public ControllerMutationQuota MutationQuota { get; } = new(settings.TopicLimits, time);
 
@@ -19,16 +19,16 @@ public sealed class BrokerState(BrokerSettings settings, ClusterIdentity identit
     public Diagnostics.BrokerMetrics Metrics { get; } = new();
 
     /// <summary>Host and port clients are told to connect to (Metadata, DescribeCluster).</summary>
-    public string AdvertisedHost { get; set; } = "localhost";
-    public int AdvertisedPort { get; set; }
+    public string AdvertisedHost { get; internal set; } = "localhost";
+    public int AdvertisedPort { get; internal set; }
 
     public int NodeId => Identity.NodeId;
 
     /// <summary>Record validation for topics that turn it on (the host's schema registry); null until it is running.</summary>
-    public IRecordValidator? SchemaValidator { get; set; }
+    public IRecordValidator? SchemaValidator { get; internal set; }
 
     /// <summary>Why <see cref="SchemaValidator"/> is null, so a topic that asks for validation is refused accordingly.</summary>
-    public SchemaRegistryStatus SchemaRegistryStatus { get; set; } = SchemaRegistryStatus.Disabled;
+    public SchemaRegistryStatus SchemaRegistryStatus { get; internal set; } = SchemaRegistryStatus.Disabled;
 }
 
 /// <summary>The schema registry's state as far as produce validation is concerned.</summary>

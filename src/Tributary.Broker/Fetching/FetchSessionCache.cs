@@ -6,7 +6,7 @@ namespace Tributary.Broker.Fetching;
 /// response carries only partitions with news. Sessions are evicted least-recently-used beyond the cache size
 /// (Kafka's max.incremental.fetch.session.cache.slots).
 /// </summary>
-public sealed class FetchSessionCache(TimeProvider time, int maxSessions = 1000)
+internal sealed class FetchSessionCache(TimeProvider time, int maxSessions = 1000)
 {
     private readonly object _lock = new();
     private readonly Dictionary<int, FetchSession> _sessions = [];
@@ -51,7 +51,7 @@ public sealed class FetchSessionCache(TimeProvider time, int maxSessions = 1000)
 }
 
 /// <summary>One consumer's fetch session. Used by one fetch at a time (the client waits for each response).</summary>
-public sealed class FetchSession(int id)
+internal sealed class FetchSession(int id)
 {
     public int Id { get; } = id;
 
@@ -66,9 +66,9 @@ public sealed class FetchSession(int id)
     public SemaphoreSlim Gate { get; } = new(1, 1);
 }
 
-public readonly record struct FetchPartitionKey(string Topic, int Partition);
+internal readonly record struct FetchPartitionKey(string Topic, int Partition);
 
-public sealed class SessionPartition(string topic, Guid topicId, int partition)
+internal sealed class SessionPartition(string topic, Guid topicId, int partition)
 {
     public string Topic { get; } = topic;
     public Guid TopicId { get; } = topicId;

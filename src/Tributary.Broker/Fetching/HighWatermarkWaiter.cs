@@ -7,7 +7,7 @@ namespace Tributary.Broker.Fetching;
 /// no spinning, no polling loop. Each log is subscribed once however often a fetch names it: adding a handler to an
 /// event copies its invocation list, so repeated subscriptions would cost time quadratic in the repeats.
 /// </summary>
-public sealed class HighWatermarkWaiter : IDisposable
+internal sealed class HighWatermarkWaiter : IDisposable
 {
     private readonly TaskCompletionSource _advanced = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly HashSet<PartitionLog> _logs = [];

@@ -20,7 +20,7 @@ namespace Tributary.Broker.Handlers;
 /// control batches from clients are refused (INVALID_RECORD); a transactional batch must come from the current epoch
 /// of a transaction that added the partition (KIP-890 part 1 server-side defence), else INVALID_TXN_STATE.
 /// </summary>
-public sealed class ProduceHandler(BrokerState broker, Transactions.TransactionCoordinator? transactions = null) : ApiHandler<ProduceRequest, ProduceResponse>
+internal sealed class ProduceHandler(BrokerState broker, Transactions.TransactionCoordinator? transactions = null) : ApiHandler<ProduceRequest, ProduceResponse>
 {
     public override ApiKey Key => ApiKey.Produce;
     public override short MinVersion => 0;

@@ -20,7 +20,7 @@ namespace Tributary.Broker.Handlers;
 /// overlap the fetched range, so the client can drop their records; every response reports the LSO.
 /// Not implemented (single broker): preferred read replicas, diverging epochs.
 /// </summary>
-public sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, FetchResponse>
+internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, FetchResponse>
 {
     public override ApiKey Key => ApiKey.Fetch;
     public override short MinVersion => 4;

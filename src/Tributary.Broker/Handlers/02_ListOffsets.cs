@@ -10,7 +10,7 @@ namespace Tributary.Broker.Handlers;
 /// local (-4, v8+: the log start offset, since no segments are tiered yet), and any timestamp: the first record whose
 /// timestamp is at or after it, found through the time index and exact to the record.
 /// </summary>
-public sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOffsetsRequest, ListOffsetsResponse>
+internal sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOffsetsRequest, ListOffsetsResponse>
 {
     public override ApiKey Key => ApiKey.ListOffsets;
     public override short MinVersion => 1;

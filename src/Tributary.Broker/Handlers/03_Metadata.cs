@@ -9,7 +9,7 @@ namespace Tributary.Broker.Handlers;
 /// name that do not exist are created when auto.create.topics.enable is on and the client allows it (v4+), exactly
 /// as Kafka does; a topic name that is not legal is answered with INVALID_TOPIC_EXCEPTION. v10+ may name topics by id.
 /// </summary>
-public sealed class MetadataHandler(BrokerState broker, TopicCreator creator) : ApiHandler<MetadataRequest, MetadataResponse>
+internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) : ApiHandler<MetadataRequest, MetadataResponse>
 {
     public override ApiKey Key => ApiKey.Metadata;
     public override short MinVersion => 0;

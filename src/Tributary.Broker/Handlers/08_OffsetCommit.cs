@@ -11,7 +11,7 @@ namespace Tributary.Broker.Handlers;
 /// empty member id is the commit of an assign()-only consumer, allowed while the group has no members. The response
 /// waits for the append to __consumer_offsets.
 /// </summary>
-public sealed class OffsetCommitHandler(GroupCoordinator coordinator) : ApiHandler<OffsetCommitRequest, OffsetCommitResponse>
+internal sealed class OffsetCommitHandler(GroupCoordinator coordinator) : ApiHandler<OffsetCommitRequest, OffsetCommitResponse>
 {
     public override ApiKey Key => ApiKey.OffsetCommit;
     public override short MinVersion => 0;

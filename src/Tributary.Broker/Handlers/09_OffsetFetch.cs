@@ -10,7 +10,7 @@ namespace Tributary.Broker.Handlers;
 /// answers UNSTABLE_OFFSET_COMMIT (retriable; KIP-447); v8+ ask for
 /// several groups at once. A partition without a commit answers offset -1, empty metadata.
 /// </summary>
-public sealed class OffsetFetchHandler(GroupCoordinator coordinator) : ApiHandler<OffsetFetchRequest, OffsetFetchResponse>
+internal sealed class OffsetFetchHandler(GroupCoordinator coordinator) : ApiHandler<OffsetFetchRequest, OffsetFetchResponse>
 {
     public override ApiKey Key => ApiKey.OffsetFetch;
     public override short MinVersion => 0;

@@ -8,7 +8,7 @@ namespace Tributary.Broker.Handlers;
 /// (transaction — answered with this broker too, where the transaction coordinator will live). Other key types get
 /// INVALID_REQUEST. v4 batches keys (coordinator_keys); v0-3 answer one key in the top-level fields.
 /// </summary>
-public sealed class FindCoordinatorHandler(BrokerState broker) : ApiHandler<FindCoordinatorRequest, FindCoordinatorResponse>
+internal sealed class FindCoordinatorHandler(BrokerState broker) : ApiHandler<FindCoordinatorRequest, FindCoordinatorResponse>
 {
     public override ApiKey Key => ApiKey.FindCoordinator;
     public override short MinVersion => 0;

@@ -10,7 +10,7 @@ namespace Tributary.Broker.Handlers;
 /// membership; v9 SkipAssignment is set for a static leader rejoining a stable group. The response is parked until
 /// the join phase of the rebalance completes.
 /// </summary>
-public sealed class JoinGroupHandler(GroupCoordinator coordinator) : ApiHandler<JoinGroupRequest, JoinGroupResponse>
+internal sealed class JoinGroupHandler(GroupCoordinator coordinator) : ApiHandler<JoinGroupRequest, JoinGroupResponse>
 {
     public override ApiKey Key => ApiKey.JoinGroup;
     public override short MinVersion => 0;

@@ -8,7 +8,7 @@ namespace Tributary.Broker.Handlers;
 /// Heartbeat v0-4: keeps a classic member's session alive; REBALANCE_IN_PROGRESS tells it to rejoin,
 /// ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID / FENCED_INSTANCE_ID that it is out of the group.
 /// </summary>
-public sealed class HeartbeatHandler(GroupCoordinator coordinator) : ApiHandler<HeartbeatRequest, HeartbeatResponse>
+internal sealed class HeartbeatHandler(GroupCoordinator coordinator) : ApiHandler<HeartbeatRequest, HeartbeatResponse>
 {
     public override ApiKey Key => ApiKey.Heartbeat;
     public override short MinVersion => 0;

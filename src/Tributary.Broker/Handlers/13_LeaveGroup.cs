@@ -8,7 +8,7 @@ namespace Tributary.Broker.Handlers;
 /// LeaveGroup v0-5: v0-2 one member id with a top-level error; v3+ a batch of members (member id and/or
 /// group.instance.id, KIP-345) with an error each. Leaving triggers a rebalance of the remaining members.
 /// </summary>
-public sealed class LeaveGroupHandler(GroupCoordinator coordinator) : ApiHandler<LeaveGroupRequest, LeaveGroupResponse>
+internal sealed class LeaveGroupHandler(GroupCoordinator coordinator) : ApiHandler<LeaveGroupRequest, LeaveGroupResponse>
 {
     public override ApiKey Key => ApiKey.LeaveGroup;
     public override short MinVersion => 0;

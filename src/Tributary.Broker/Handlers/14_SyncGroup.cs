@@ -9,7 +9,7 @@ namespace Tributary.Broker.Handlers;
 /// share once the assignment is stored in __consumer_offsets. In a Stable group it returns the current assignment.
 /// v5 checks protocol type and name (INCONSISTENT_GROUP_PROTOCOL).
 /// </summary>
-public sealed class SyncGroupHandler(GroupCoordinator coordinator) : ApiHandler<SyncGroupRequest, SyncGroupResponse>
+internal sealed class SyncGroupHandler(GroupCoordinator coordinator) : ApiHandler<SyncGroupRequest, SyncGroupResponse>
 {
     public override ApiKey Key => ApiKey.SyncGroup;
     public override short MinVersion => 0;

@@ -9,7 +9,7 @@ namespace Tributary.Broker.Handlers;
 /// also reports the protocol and each member's metadata and assignment, as Kafka does. An unknown group is reported
 /// as Dead without an error. Authorized operations are not computed (no ACLs yet).
 /// </summary>
-public sealed class DescribeGroupsHandler(GroupCoordinator coordinator) : ApiHandler<DescribeGroupsRequest, DescribeGroupsResponse>
+internal sealed class DescribeGroupsHandler(GroupCoordinator coordinator) : ApiHandler<DescribeGroupsRequest, DescribeGroupsResponse>
 {
     public override ApiKey Key => ApiKey.DescribeGroups;
     public override short MinVersion => 0;

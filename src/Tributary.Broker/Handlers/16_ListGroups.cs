@@ -8,7 +8,7 @@ namespace Tributary.Broker.Handlers;
 /// ListGroups v0-5: every group this coordinator knows, including groups that only hold committed offsets (Empty).
 /// v4 filters by state (case-insensitive), v5 by type ("classic" or "consumer") and reports the type.
 /// </summary>
-public sealed class ListGroupsHandler(GroupCoordinator coordinator) : ApiHandler<ListGroupsRequest, ListGroupsResponse>
+internal sealed class ListGroupsHandler(GroupCoordinator coordinator) : ApiHandler<ListGroupsRequest, ListGroupsResponse>
 {
     public override ApiKey Key => ApiKey.ListGroups;
     public override short MinVersion => 0;

@@ -8,7 +8,7 @@ namespace Tributary.Broker.Handlers;
 /// exactly what it implements. A request for a version we do not know is answered in the v0 shape with
 /// UNSUPPORTED_VERSION and our ranges (KIP-511), so newer clients can retry with one we serve.
 /// </summary>
-public sealed class ApiVersionsHandler(Func<ApiRegistry> registry) : ApiHandler<ApiVersionsRequest, ApiVersionsResponse>
+internal sealed class ApiVersionsHandler(Func<ApiRegistry> registry) : ApiHandler<ApiVersionsRequest, ApiVersionsResponse>
 {
     public override ApiKey Key => ApiKey.ApiVersions;
     public override short MinVersion => 0;

@@ -10,7 +10,7 @@ namespace Tributary.Broker.Handlers;
 /// the topic id. Manual replica assignments are accepted when they name only this broker. Limits: max.broker.partitions
 /// (POLICY_VIOLATION) and the controller mutation quota (THROTTLING_QUOTA_EXCEEDED from v6, with throttle_time_ms).
 /// </summary>
-public sealed class CreateTopicsHandler(BrokerState broker, TopicCreator creator, TopicConfigDescriber describer)
+internal sealed class CreateTopicsHandler(BrokerState broker, TopicCreator creator, TopicConfigDescriber describer)
     : ApiHandler<CreateTopicsRequest, CreateTopicsResponse>
 {
     public override ApiKey Key => ApiKey.CreateTopics;

@@ -10,7 +10,7 @@ namespace Tributary.Broker.Handlers;
 /// topics cannot be deleted. Deleted partitions count against the controller mutation quota, which refuses with
 /// THROTTLING_QUOTA_EXCEEDED from v5 (KIP-599).
 /// </summary>
-public sealed class DeleteTopicsHandler(BrokerState broker) : ApiHandler<DeleteTopicsRequest, DeleteTopicsResponse>
+internal sealed class DeleteTopicsHandler(BrokerState broker) : ApiHandler<DeleteTopicsRequest, DeleteTopicsResponse>
 {
     public override ApiKey Key => ApiKey.DeleteTopics;
     public override short MinVersion => 0;

@@ -9,7 +9,7 @@ namespace Tributary.Broker.Handlers;
 /// DeleteRecords v0-2: moves a partition's log start offset forward (-1 means the high watermark); records below it
 /// are no longer served and whole segments below it are deleted. The low watermark returned is the new start.
 /// </summary>
-public sealed class DeleteRecordsHandler(BrokerState broker) : ApiHandler<DeleteRecordsRequest, DeleteRecordsResponse>
+internal sealed class DeleteRecordsHandler(BrokerState broker) : ApiHandler<DeleteRecordsRequest, DeleteRecordsResponse>
 {
     public override ApiKey Key => ApiKey.DeleteRecords;
     public override short MinVersion => 0;

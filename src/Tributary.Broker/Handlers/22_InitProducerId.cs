@@ -10,7 +10,7 @@ namespace Tributary.Broker.Handlers;
 /// epoch, aborting an open transaction and fencing older instances; v3+ may carry the current producer id and epoch
 /// for a KIP-360 recovery bump. PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v4 (KIP-588).
 /// </summary>
-public sealed class InitProducerIdHandler(TransactionCoordinator transactions) : ApiHandler<InitProducerIdRequest, InitProducerIdResponse>
+internal sealed class InitProducerIdHandler(TransactionCoordinator transactions) : ApiHandler<InitProducerIdRequest, InitProducerIdResponse>
 {
     public override ApiKey Key => ApiKey.InitProducerId;
     public override short MinVersion => 0;

@@ -10,7 +10,7 @@ namespace Tributary.Broker.Handlers;
 /// transaction get INVALID_TXN_STATE. Errors per partition; an unknown partition fails the request with the others
 /// OPERATION_NOT_ATTEMPTED. PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v2.
 /// </summary>
-public sealed class AddPartitionsToTxnHandler(TransactionCoordinator transactions) : ApiHandler<AddPartitionsToTxnRequest, AddPartitionsToTxnResponse>
+internal sealed class AddPartitionsToTxnHandler(TransactionCoordinator transactions) : ApiHandler<AddPartitionsToTxnRequest, AddPartitionsToTxnResponse>
 {
     public override ApiKey Key => ApiKey.AddPartitionsToTxn;
     public override short MinVersion => 0;

@@ -9,7 +9,7 @@ namespace Tributary.Broker.Handlers;
 /// Kafka adds the group's __consumer_offsets partition to the transaction; Tributary records the group itself.
 /// PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v2.
 /// </summary>
-public sealed class AddOffsetsToTxnHandler(TransactionCoordinator transactions) : ApiHandler<AddOffsetsToTxnRequest, AddOffsetsToTxnResponse>
+internal sealed class AddOffsetsToTxnHandler(TransactionCoordinator transactions) : ApiHandler<AddOffsetsToTxnRequest, AddOffsetsToTxnResponse>
 {
     public override ApiKey Key => ApiKey.AddOffsetsToTxn;
     public override short MinVersion => 0;

@@ -11,7 +11,7 @@ namespace Tributary.Broker.Handlers;
 /// A retry of a finished end succeeds. PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v2. Not implemented: the
 /// KIP-890 v5 epoch bump on every end (the response repeats the current producer id and epoch).
 /// </summary>
-public sealed class EndTxnHandler(TransactionCoordinator transactions) : ApiHandler<EndTxnRequest, EndTxnResponse>
+internal sealed class EndTxnHandler(TransactionCoordinator transactions) : ApiHandler<EndTxnRequest, EndTxnResponse>
 {
     public override ApiKey Key => ApiKey.EndTxn;
     public override short MinVersion => 0;

@@ -12,7 +12,7 @@ namespace Tributary.Broker.Handlers;
 /// A fenced producer gets INVALID_PRODUCER_EPOCH in every version: Kafka checks the epoch where it appends the staged
 /// offsets, and never answers PRODUCER_FENCED here.
 /// </summary>
-public sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions, GroupCoordinator groups) : ApiHandler<TxnOffsetCommitRequest, TxnOffsetCommitResponse>
+internal sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions, GroupCoordinator groups) : ApiHandler<TxnOffsetCommitRequest, TxnOffsetCommitResponse>
 {
     public override ApiKey Key => ApiKey.TxnOffsetCommit;
     public override short MinVersion => 0;

@@ -8,7 +8,7 @@ namespace Tributary.Broker.Handlers;
 /// DescribeConfigs v0-4 for topics (overrides and inherited defaults with their sources and synonyms) and for this
 /// broker. Specific keys can be asked for; unknown keys are left out, as Kafka does.
 /// </summary>
-public sealed class DescribeConfigsHandler(BrokerState broker, TopicConfigDescriber describer) : ApiHandler<DescribeConfigsRequest, DescribeConfigsResponse>
+internal sealed class DescribeConfigsHandler(BrokerState broker, TopicConfigDescriber describer) : ApiHandler<DescribeConfigsRequest, DescribeConfigsResponse>
 {
     public override ApiKey Key => ApiKey.DescribeConfigs;
     public override short MinVersion => 0;

@@ -5,7 +5,7 @@ using Tributary.Protocol.Messages;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>AlterConfigs v0-2: replaces a topic's whole set of overrides (keys not named return to their defaults).</summary>
-public sealed class AlterConfigsHandler(TopicConfigChanger changer) : ApiHandler<AlterConfigsRequest, AlterConfigsResponse>
+internal sealed class AlterConfigsHandler(TopicConfigChanger changer) : ApiHandler<AlterConfigsRequest, AlterConfigsResponse>
 {
     public override ApiKey Key => ApiKey.AlterConfigs;
     public override short MinVersion => 0;

@@ -15,13 +15,13 @@ namespace Tributary.Broker.Handlers;
 /// 10003 dirty ratio (float64; -1 when the topic is not compacted), 10004 last clean time (int64 ms; -1 never).
 /// No Kafka API carries these (Kafka shows them as JMX metrics), and tags keep the response a valid DescribeLogDirs.
 /// </summary>
-public sealed class DescribeLogDirsHandler(BrokerState broker) : ApiHandler<DescribeLogDirsRequest, DescribeLogDirsHandler.Response>
+internal sealed class DescribeLogDirsHandler(BrokerState broker) : ApiHandler<DescribeLogDirsRequest, DescribeLogDirsHandler.Response>
 {
-    public const int LogStartOffsetTag = 10000;
-    public const int LogEndOffsetTag = 10001;
-    public const int SegmentCountTag = 10002;
-    public const int DirtyRatioTag = 10003;
-    public const int LastCleanTimeTag = 10004;
+    private const int LogStartOffsetTag = DescribeLogDirsTags.LogStartOffset;
+    private const int LogEndOffsetTag = DescribeLogDirsTags.LogEndOffset;
+    private const int SegmentCountTag = DescribeLogDirsTags.SegmentCount;
+    private const int DirtyRatioTag = DescribeLogDirsTags.DirtyRatio;
+    private const int LastCleanTimeTag = DescribeLogDirsTags.LastCleanTime;
 
     public override ApiKey Key => ApiKey.DescribeLogDirs;
     public override short MinVersion => 0;
@@ -152,4 +152,14 @@ public sealed class DescribeLogDirsHandler(BrokerState broker) : ApiHandler<Desc
             writer.WriteInt64(cleaner?.LastCleanTimeMs ?? -1);
         }
     }
+}
+
+/// <summary>The tagged fields Tributary adds to each DescribeLogDirs partition (see <c>DescribeLogDirsHandler</c>), for clients that read them.</summary>
+public static class DescribeLogDirsTags
+{
+    public const int LogStartOffset = 10000;
+    public const int LogEndOffset = 10001;
+    public const int SegmentCount = 10002;
+    public const int DirtyRatio = 10003;
+    public const int LastCleanTime = 10004;
 }

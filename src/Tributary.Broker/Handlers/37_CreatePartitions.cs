@@ -9,7 +9,7 @@ namespace Tributary.Broker.Handlers;
 /// CreatePartitions v0-3: grows a topic to a larger partition count (never shrinks), with validate_only. Limits:
 /// max.broker.partitions (POLICY_VIOLATION) and the controller mutation quota (THROTTLING_QUOTA_EXCEEDED from v3).
 /// </summary>
-public sealed class CreatePartitionsHandler(BrokerState broker) : ApiHandler<CreatePartitionsRequest, CreatePartitionsResponse>
+internal sealed class CreatePartitionsHandler(BrokerState broker) : ApiHandler<CreatePartitionsRequest, CreatePartitionsResponse>
 {
     public override ApiKey Key => ApiKey.CreatePartitions;
     public override short MinVersion => 0;

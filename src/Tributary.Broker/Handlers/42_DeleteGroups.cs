@@ -8,7 +8,7 @@ namespace Tributary.Broker.Handlers;
 /// DeleteGroups v0-2: deletes groups without members, with their committed offsets (tombstones in
 /// __consumer_offsets). GROUP_ID_NOT_FOUND for an unknown group, NON_EMPTY_GROUP while it has members.
 /// </summary>
-public sealed class DeleteGroupsHandler(GroupCoordinator coordinator) : ApiHandler<DeleteGroupsRequest, DeleteGroupsResponse>
+internal sealed class DeleteGroupsHandler(GroupCoordinator coordinator) : ApiHandler<DeleteGroupsRequest, DeleteGroupsResponse>
 {
     public override ApiKey Key => ApiKey.DeleteGroups;
     public override short MinVersion => 0;

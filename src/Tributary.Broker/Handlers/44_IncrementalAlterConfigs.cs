@@ -5,7 +5,7 @@ using Tributary.Protocol.Messages;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>IncrementalAlterConfigs v0-1: SET, DELETE, APPEND and SUBTRACT on single topic config keys.</summary>
-public sealed class IncrementalAlterConfigsHandler(TopicConfigChanger changer) : ApiHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>
+internal sealed class IncrementalAlterConfigsHandler(TopicConfigChanger changer) : ApiHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>
 {
     public override ApiKey Key => ApiKey.IncrementalAlterConfigs;
     public override short MinVersion => 0;

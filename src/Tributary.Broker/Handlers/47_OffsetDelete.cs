@@ -8,7 +8,7 @@ namespace Tributary.Broker.Handlers;
 /// OffsetDelete v0: deletes a group's committed offsets for some partitions. A partition of a topic that active
 /// members subscribe to gets GROUP_SUBSCRIBED_TO_TOPIC; an unknown group GROUP_ID_NOT_FOUND.
 /// </summary>
-public sealed class OffsetDeleteHandler(GroupCoordinator coordinator) : ApiHandler<OffsetDeleteRequest, OffsetDeleteResponse>
+internal sealed class OffsetDeleteHandler(GroupCoordinator coordinator) : ApiHandler<OffsetDeleteRequest, OffsetDeleteResponse>
 {
     public override ApiKey Key => ApiKey.OffsetDelete;
     public override short MinVersion => 0;

@@ -4,7 +4,7 @@ using Tributary.Protocol.Messages;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>DescribeCluster v0-1: the cluster id, this broker as controller and only broker.</summary>
-public sealed class DescribeClusterHandler(BrokerState broker) : ApiHandler<DescribeClusterRequest, DescribeClusterResponse>
+internal sealed class DescribeClusterHandler(BrokerState broker) : ApiHandler<DescribeClusterRequest, DescribeClusterResponse>
 {
     public override ApiKey Key => ApiKey.DescribeCluster;
     public override short MinVersion => 0;

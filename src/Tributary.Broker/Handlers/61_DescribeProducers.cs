@@ -4,7 +4,7 @@ using Tributary.Protocol.Messages;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>DescribeProducers v0: the producers each partition remembers (id, epoch, last sequence and timestamp, open transaction's first offset).</summary>
-public sealed class DescribeProducersHandler(BrokerState broker) : ApiHandler<DescribeProducersRequest, DescribeProducersResponse>
+internal sealed class DescribeProducersHandler(BrokerState broker) : ApiHandler<DescribeProducersRequest, DescribeProducersResponse>
 {
     public override ApiKey Key => ApiKey.DescribeProducers;
     public override short MinVersion => 0;

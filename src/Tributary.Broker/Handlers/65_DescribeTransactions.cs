@@ -5,7 +5,7 @@ using Tributary.Protocol.Messages;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>DescribeTransactions v0: state, producer id and epoch, timeout, start time and partitions of each id; unknown ids get TRANSACTIONAL_ID_NOT_FOUND.</summary>
-public sealed class DescribeTransactionsHandler(TransactionCoordinator transactions) : ApiHandler<DescribeTransactionsRequest, DescribeTransactionsResponse>
+internal sealed class DescribeTransactionsHandler(TransactionCoordinator transactions) : ApiHandler<DescribeTransactionsRequest, DescribeTransactionsResponse>
 {
     public override ApiKey Key => ApiKey.DescribeTransactions;
     public override short MinVersion => 0;

@@ -5,7 +5,7 @@ using Tributary.Protocol.Messages;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>ListTransactions v0-1: every transactional id, filtered by state names, producer ids and (v1) by having run longer than a duration.</summary>
-public sealed class ListTransactionsHandler(TransactionCoordinator transactions, TimeProvider time) : ApiHandler<ListTransactionsRequest, ListTransactionsResponse>
+internal sealed class ListTransactionsHandler(TransactionCoordinator transactions, TimeProvider time) : ApiHandler<ListTransactionsRequest, ListTransactionsResponse>
 {
     public override ApiKey Key => ApiKey.ListTransactions;
     public override short MinVersion => 0;

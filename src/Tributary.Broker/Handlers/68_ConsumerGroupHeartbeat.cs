@@ -10,7 +10,7 @@ namespace Tributary.Broker.Handlers;
 /// hands it out as members release partitions. v0 the broker generates member ids; v1 clients bring their own and
 /// may subscribe by regex. Fields left null mean "unchanged since the last heartbeat".
 /// </summary>
-public sealed class ConsumerGroupHeartbeatHandler(GroupCoordinator coordinator) : ApiHandler<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>
+internal sealed class ConsumerGroupHeartbeatHandler(GroupCoordinator coordinator) : ApiHandler<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>
 {
     public override ApiKey Key => ApiKey.ConsumerGroupHeartbeat;
     public override short MinVersion => 0;

@@ -8,7 +8,7 @@ namespace Tributary.Broker.Handlers;
 /// ConsumerGroupDescribe v0 (KIP-848): epochs, assignor, and each member's current and target assignment. A classic
 /// or unknown group gets GROUP_ID_NOT_FOUND, as in Kafka (clients then describe it with DescribeGroups).
 /// </summary>
-public sealed class ConsumerGroupDescribeHandler(GroupCoordinator coordinator) : ApiHandler<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>
+internal sealed class ConsumerGroupDescribeHandler(GroupCoordinator coordinator) : ApiHandler<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>
 {
     public override ApiKey Key => ApiKey.ConsumerGroupDescribe;
     public override short MinVersion => 0;

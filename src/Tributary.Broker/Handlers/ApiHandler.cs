@@ -8,7 +8,7 @@ namespace Tributary.Broker.Handlers;
 /// One Kafka API. Each handler says which versions it serves; ApiVersions is built from the set of handlers, so what
 /// the broker advertises is exactly what it implements.
 /// </summary>
-public abstract class ApiHandler
+internal abstract class ApiHandler
 {
     public abstract ApiKey Key { get; }
     public abstract short MinVersion { get; }
@@ -22,7 +22,7 @@ public abstract class ApiHandler
     public abstract ValueTask<IKafkaResponse?> HandleAsync(RequestContext context, IKafkaRequest request);
 }
 
-public abstract class ApiHandler<TRequest, TResponse> : ApiHandler
+internal abstract class ApiHandler<TRequest, TResponse> : ApiHandler
     where TRequest : IKafkaRequest, new()
     where TResponse : class, IKafkaResponse
 {

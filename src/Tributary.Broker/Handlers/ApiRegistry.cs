@@ -3,7 +3,7 @@ using Tributary.Protocol.Messages;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>The handlers of this broker by API key.</summary>
-public sealed class ApiRegistry
+internal sealed class ApiRegistry
 {
     private readonly ApiHandler?[] _byKey = new ApiHandler?[short.MaxValue + 1];
 

@@ -4,7 +4,7 @@ using Tributary.Storage;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>The Kafka error code for each storage failure.</summary>
-public static class StorageErrors
+internal static class StorageErrors
 {
     public static ErrorCode ToErrorCode(this StorageError error) => error switch
     {

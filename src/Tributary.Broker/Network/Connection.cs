@@ -29,7 +29,7 @@ namespace Tributary.Broker.Network;
 /// connection with one log line, and closed means closed: the socket is shut down at once and the peer sees the end
 /// of the stream; other connections never notice.
 /// </summary>
-public sealed class Connection : IAsyncDisposable
+internal sealed class Connection : IAsyncDisposable
 {
     /// <summary>A frame's first buffer; larger frames double as their bytes arrive.</summary>
     private const int InitialFrameBytes = 1 << 20;

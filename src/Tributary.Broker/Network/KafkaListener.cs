@@ -15,7 +15,7 @@ namespace Tributary.Broker.Network;
 /// spins a core nor floods the log (repeated lines are rate-limited), and accepting resumes by itself once
 /// descriptors free up. A sweeper closes idle connections and stalled request frames (see <see cref="Connection"/>).
 /// </summary>
-public sealed class KafkaListener : IAsyncDisposable
+internal sealed class KafkaListener : IAsyncDisposable
 {
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);

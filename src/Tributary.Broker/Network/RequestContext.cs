@@ -3,7 +3,7 @@ using System.Net;
 namespace Tributary.Broker.Network;
 
 /// <summary>What a handler knows about the request it serves besides its body.</summary>
-public sealed class RequestContext(short apiVersion, int correlationId, string? clientId, EndPoint? remote, CancellationToken cancellation)
+internal sealed class RequestContext(short apiVersion, int correlationId, string? clientId, EndPoint? remote, CancellationToken cancellation)
 {
     private List<IDisposable>? _resources;
 

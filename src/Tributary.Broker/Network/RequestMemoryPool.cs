@@ -8,7 +8,7 @@ namespace Tributary.Broker.Network;
 /// is left the connection waits and so stops reading. Waiters are served in arrival order. No deadlock: every taken
 /// byte belongs to a request already being served, which gives it back.
 /// </summary>
-public sealed class RequestMemoryPool(long limit)
+internal sealed class RequestMemoryPool(long limit)
 {
     private readonly object _lock = new();
     private readonly Queue<Waiter> _waiters = new();

@@ -146,7 +146,7 @@ public static class TopicCommands
     /// <summary>
     /// Size on disk per partition from DescribeLogDirs, asked of each partition's leader; against Tributary also the log
     /// start/end, segment count and, for compacted topics, the dirty ratio and last clean time (extension tags, see
-    /// DescribeLogDirsHandler). Null, with a note, when the brokers do not answer DescribeLogDirs v4.
+    /// DescribeLogDirsTags). Null, with a note, when the brokers do not answer DescribeLogDirs v4.
     /// </summary>
     private static async Task<Table?> StorageTable(IAdminClient admin, TopicMetadata topic, string topicName)
     {

@@ -11,7 +11,7 @@ public sealed record PartitionLogInfo(int Partition, long SizeBytes, long? LogSt
 
 /// <summary>
 /// DescribeLogDirs (API 35, v4) over a plain socket: librdkafka has no admin call for it. One request to one broker;
-/// partition entries are read with the extension tags <see cref="DescribeLogDirsHandler"/> documents, and any other tag
+/// partition entries are read with the extension tags <see cref="DescribeLogDirsTags"/> documents, and any other tag
 /// is skipped, so against Apache Kafka this still yields the sizes.
 /// </summary>
 public static class LogDirsClient
@@ -81,11 +81,11 @@ public static class LogDirsClient
                         uint tag = reader.ReadUnsignedVarInt();
                         switch (tag)
                         {
-                            case DescribeLogDirsHandler.LogStartOffsetTag: reader.ReadUnsignedVarInt(); start = reader.ReadInt64(); break;
-                            case DescribeLogDirsHandler.LogEndOffsetTag: reader.ReadUnsignedVarInt(); end = reader.ReadInt64(); break;
-                            case DescribeLogDirsHandler.SegmentCountTag: reader.ReadUnsignedVarInt(); segments = reader.ReadInt32(); break;
-                            case DescribeLogDirsHandler.DirtyRatioTag: reader.ReadUnsignedVarInt(); dirty = reader.ReadFloat64(); break;
-                            case DescribeLogDirsHandler.LastCleanTimeTag: reader.ReadUnsignedVarInt(); lastClean = reader.ReadInt64(); break;
+                            case DescribeLogDirsTags.LogStartOffset: reader.ReadUnsignedVarInt(); start = reader.ReadInt64(); break;
+                            case DescribeLogDirsTags.LogEndOffset: reader.ReadUnsignedVarInt(); end = reader.ReadInt64(); break;
+                            case DescribeLogDirsTags.SegmentCount: reader.ReadUnsignedVarInt(); segments = reader.ReadInt32(); break;
+                            case DescribeLogDirsTags.DirtyRatio: reader.ReadUnsignedVarInt(); dirty = reader.ReadFloat64(); break;
+                            case DescribeLogDirsTags.LastCleanTime: reader.ReadUnsignedVarInt(); lastClean = reader.ReadInt64(); break;
                             default: reader.SkipTaggedField(); break;
                         }
                     }
