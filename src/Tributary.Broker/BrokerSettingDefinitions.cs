@@ -139,7 +139,7 @@ public static class BrokerSettingDefinitions
                 _ => SettingType.String,
             };
             var topicName = topic.Name;
-            yield return new Definition(name, type, topic.Default, $"The default of topic config {topicName}.", v => topic.Validate(v));
+            yield return new Definition(name, type, topic.Default, $"The default of topic config {topicName}. {topic.Doc}".TrimEnd(), v => topic.Validate(v));
         }
     }
 }

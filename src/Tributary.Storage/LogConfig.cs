@@ -33,6 +33,23 @@ public sealed record LogConfig
     public int MaxMessageBytes { get; init; } = 1048588;
     /// <summary>message.timestamp.type.</summary>
     public TimestampType TimestampType { get; init; } = TimestampType.CreateTime;
+    /// <summary>
+    /// message.timestamp.before.max.ms (KIP-937): on a CreateTime topic a record older than this by the broker's clock
+    /// is refused with INVALID_TIMESTAMP. Long.MaxValue (the default) checks nothing.
+    /// </summary>
+    public long TimestampBeforeMaxMs { get; init; } = long.MaxValue;
+    /// <summary>message.timestamp.after.max.ms: the same for a record this far in the future.</summary>
+    public long TimestampAfterMaxMs { get; init; } = long.MaxValue;
+    /// <summary>
+    /// compression.type: the codec every stored batch carries (<see cref="Protocol.Records.BatchRecompressor"/>);
+    /// null for "producer", the default, which stores batches as the producer compressed them.
+    /// </summary>
+    public Tributary.Protocol.Records.CompressionCodec? Compression { get; init; }
+    /// <summary>
+    /// min.insync.replicas. Not a storage matter: kept here so the produce handler reads it from the partition's cached
+    /// config (one broker is one in-sync replica, so above 1 acks=all gets NOT_ENOUGH_REPLICAS).
+    /// </summary>
+    public int MinInSyncReplicas { get; init; } = 1;
     public FlushPolicy FlushPolicy { get; init; } = FlushPolicy.Durable;
     /// <summary>file.delete.delay.ms: how long a removed segment stays as .deleted, so in-flight reads finish.</summary>
     public long FileDeleteDelayMs { get; init; } = 60000;

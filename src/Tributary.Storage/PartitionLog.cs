@@ -109,10 +109,13 @@ public sealed partial class PartitionLog : IDisposable
     /// overwritten). Completes when the bytes are acknowledged under the flush policy. Errors come back as
     /// a faulted task carrying a <see cref="StorageException"/>.
     /// </summary>
-    public ValueTask<AppendResult> AppendAsync(Memory<byte> batches, CancellationToken ct = default)
+    public ValueTask<AppendResult> AppendAsync(Memory<byte> batches, CancellationToken ct = default) => AppendAsync(batches, allowZstd: true, ct);
+
+    /// <param name="allowZstd">False for a Produce request below v7, where Kafka answers UNSUPPORTED_COMPRESSION_TYPE for zstd.</param>
+    public ValueTask<AppendResult> AppendAsync(Memory<byte> batches, bool allowZstd, CancellationToken ct = default)
     {
         var config = _config;
-        var error = RecordBatchValidator.Validate(batches.Span, config.MaxMessageBytes, allowZstd: true, out var summary, out var message);
+        var error = RecordBatchValidator.Validate(batches.Span, config.MaxMessageBytes, allowZstd, out var summary, out var message);
         if (error != RecordsError.None)
         {
             return ValueTask.FromException<AppendResult>(new StorageException(Map(error), message ?? error.ToString()));
@@ -122,6 +125,32 @@ public sealed partial class PartitionLog : IDisposable
             CompressionCodecs.MaxDecompressedBytes(config.MaxMessageBytes)) is { } keyless)
         {
             return ValueTask.FromException<AppendResult>(keyless);
+        }
+
+        // The default configuration (CreateTime without bounds, compression.type=producer) skips both branches.
+        if (TimestampRangeValidator.Applies(config) && TimestampRangeValidator.Check(batches.Span, System.IO.Path.GetFileName(_directory),
+            _time.GetUtcNow().ToUnixTimeMilliseconds(), config.TimestampBeforeMaxMs, config.TimestampAfterMaxMs,
+            CompressionCodecs.MaxDecompressedBytes(config.MaxMessageBytes)) is { } outOfRange)
+        {
+            return ValueTask.FromException<AppendResult>(outOfRange);
+        }
+
+        if (config.Compression is { } codec && BatchRecompressor.Needed(summary.CodecMask, codec))
+        {
+            try
+            {
+                batches = BatchRecompressor.Recompress(batches.Span, codec, CompressionCodecs.MaxDecompressedBytes(config.MaxMessageBytes), out int largest);
+                if (largest > config.MaxMessageBytes)
+                {
+                    // As Kafka re-checks sizes after recompression (RecordTooLargeException).
+                    return ValueTask.FromException<AppendResult>(new StorageException(StorageError.MessageTooLarge,
+                        $"Record batch is {largest} bytes after recompression to {codec}, larger than max.message.bytes ({config.MaxMessageBytes})."));
+                }
+            }
+            catch (InvalidRecordException e)
+            {
+                return ValueTask.FromException<AppendResult>(new StorageException(StorageError.CorruptMessage, $"Records could not be recompressed: {e.Message}", e));
+            }
         }
 
         AppendResult result;

@@ -64,7 +64,8 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
                 else if (TransactionCheck(topic!.Name, partitionData.Index, records, context.ApiVersion) is { } txnError) result.ErrorCode = (short)txnError;
                 else if (broker.SchemaValidator is null && RecordValidation.IsRequired(topic!.Configs)) (result.ErrorCode, result.ErrorMessage) = CannotValidate(topic.Name);
                 else if (broker.SchemaValidator?.Validate(topic!.Name, topic.Configs, records) is { } invalid) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.InvalidRecord, invalid);
-                else appends.Add((result, StartAppend(log, MemoryMarshal.AsMemory(records), context.Cancellation), topic.Name, records.Length));
+                else if (request.Acks == -1 && log.Config.MinInSyncReplicas > 1) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.NotEnoughReplicas, NotEnoughReplicas(log.Config.MinInSyncReplicas, topic.Name, partitionData.Index));
+                else appends.Add((result, StartAppend(log, MemoryMarshal.AsMemory(records), allowZstd: context.ApiVersion >= 7, context.Cancellation), topic.Name, records.Length));
             }
         }
         var waitStarted = Stopwatch.GetTimestamp();
@@ -104,6 +105,10 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
         _ => ((short)ErrorCode.InvalidRecord, $"Topic {topic} validates records against the schema registry, which is disabled on this broker (schema.registry.enable=false)."),
     };
 
+    /// <summary>Kafka's message when acks=all meets an ISR smaller than min.insync.replicas; a single broker's ISR is itself.</summary>
+    private static string NotEnoughReplicas(int minIsr, string topic, int partition) =>
+        $"The size of the current ISR Set(1) is insufficient to satisfy the min.isr requirement of {minIsr} for partition {topic}-{partition}";
+
     private const string OneBatchOnly = "Produce requests with version 3 and above must contain exactly one record batch per partition";
 
     /// <summary>
@@ -130,11 +135,11 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
         return error == ErrorCode.None ? null : error;
     }
 
-    private static ValueTask<AppendResult> StartAppend(PartitionLog log, Memory<byte> records, CancellationToken cancellation)
+    private static ValueTask<AppendResult> StartAppend(PartitionLog log, Memory<byte> records, bool allowZstd, CancellationToken cancellation)
     {
         try
         {
-            return log.AppendAsync(records, cancellation);
+            return log.AppendAsync(records, allowZstd, cancellation);
         }
         catch (StorageException e)
         {

@@ -18,6 +18,7 @@ namespace Tributary.Broker.Handlers;
 /// with incremental responses carrying only partitions with news. v13+ names topics by id.
 /// read_committed (isolation_level 1) reads stop at the last stable offset and carry the aborted transactions that
 /// overlap the fetched range, so the client can drop their records; every response reports the LSO.
+/// Below v10, a partition of a topic with compression.type=zstd gets UNSUPPORTED_COMPRESSION_TYPE, as Kafka answers.
 /// Not implemented (single broker): preferred read replicas, diverging epochs.
 /// </summary>
 internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, FetchResponse>
@@ -220,6 +221,13 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
             if (log is null)
             {
                 read.Error = version >= 13 && topic is null ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition;
+                continue;
+            }
+            if (version < 10 && log.Config.Compression == Protocol.Records.CompressionCodec.Zstd)
+            {
+                // As Kafka: a topic whose compression.type is zstd is not served below Fetch v10 (before KIP-110's
+                // clients); zstd batches a producer chose on a "producer" topic are served as stored.
+                read.Error = ErrorCode.UnsupportedCompressionType;
                 continue;
             }
             waiter.Watch(log);

@@ -1,3 +1,4 @@
+using Tributary.Protocol.Records;
 using Tributary.Storage;
 
 namespace Tributary.Broker.Metadata;
@@ -9,7 +10,8 @@ namespace Tributary.Broker.Metadata;
 /// </summary>
 public static class TopicConfigDefinitions
 {
-    public sealed record Definition(string Name, string? BrokerSetting, string Default, Func<string, string?> Validate, bool Sensitive = false);
+    /// <param name="Doc">DescribeConfigs' documentation: what the config does here, or why it is accepted but not applied.</param>
+    public sealed record Definition(string Name, string? BrokerSetting, string Default, Func<string, string?> Validate, bool Sensitive = false, string? Doc = null);
 
     private static Func<string, string?> Long(long min) => v =>
         long.TryParse(v, out var n) && n >= min ? null : $"must be an integer >= {min}";
@@ -26,37 +28,69 @@ public static class TopicConfigDefinitions
     private static Func<string, string?> Ratio => v =>
         double.TryParse(v, System.Globalization.CultureInfo.InvariantCulture, out var d) && d is >= 0 and <= 1 ? null : "must be between 0 and 1";
 
-    private static readonly Func<string, string?> Any = _ => null;
+    private const string Compat = "Accepted for compatibility, not applied: ";
 
     public static readonly IReadOnlyList<Definition> All =
     [
-        new("cleanup.policy", "log.cleanup.policy", "delete", CleanupPolicy),
-        new("compression.type", "compression.type", "producer", OneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")),
-        new("delete.retention.ms", "log.cleaner.delete.retention.ms", "86400000", Long(0)),
-        new("file.delete.delay.ms", "log.segment.delete.delay.ms", "60000", Long(0)),
-        new("flush.messages", "log.flush.interval.messages", "9223372036854775807", Long(1)),
-        new("flush.ms", "log.flush.interval.ms", "9223372036854775807", Long(0)),
-        new("index.interval.bytes", "log.index.interval.bytes", "4096", Int(0)),
-        new("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", "9223372036854775807", Long(1)),
-        new("max.message.bytes", "message.max.bytes", "1048588", Int(0)),
-        new("message.timestamp.type", "log.message.timestamp.type", "CreateTime", OneOf("CreateTime", "LogAppendTime")),
-        new("message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms", "9223372036854775807", Long(0)),
-        new("message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", "9223372036854775807", Long(0)),
-        new("min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", "0.5", Ratio),
-        new("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", "0", Long(0)),
-        new("min.insync.replicas", "min.insync.replicas", "1", Int(1)),
-        new("preallocate", "log.preallocate", "false", OneOf("true", "false")),
-        new("retention.bytes", "log.retention.bytes", "-1", Long(-1)),
-        new("retention.ms", "log.retention.ms", "604800000", Long(-1)),
-        new("segment.bytes", "log.segment.bytes", "1073741824", Int(14)),
-        new("segment.index.bytes", "log.index.size.max.bytes", "10485760", Int(4)),
-        new("segment.jitter.ms", "log.roll.jitter.ms", "0", Long(0)),
-        new("segment.ms", "log.roll.ms", "604800000", Long(1)),
-        new("unclean.leader.election.enable", "unclean.leader.election.enable", "false", OneOf("true", "false")),
-        new("message.downconversion.enable", "log.message.downconversion.enable", "true", Any),
+        new("cleanup.policy", "log.cleanup.policy", "delete", CleanupPolicy,
+            Doc: "delete: time and size retention remove old segments; compact: the log cleaner keeps the last record per key. Applied."),
+        new("compression.type", "compression.type", "producer", OneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"),
+            Doc: "producer: batches are stored as the producer compressed them. A codec (uncompressed = none): every produced batch is "
+                + "recompressed to it before it is stored, unless it already uses it. Below Fetch v10 a zstd topic is refused. Applied."),
+        new("delete.retention.ms", "log.cleaner.delete.retention.ms", "86400000", Long(0),
+            Doc: "How long the cleaner keeps a tombstone of a compacted topic. Applied."),
+        new("file.delete.delay.ms", "log.segment.delete.delay.ms", "60000", Long(0),
+            Doc: "How long a removed segment stays on disk so in-flight reads finish. Applied."),
+        new("flush.messages", "log.flush.interval.messages", "9223372036854775807", Long(1),
+            Doc: Compat + "when appends are fsynced is the broker's log.flush.policy: durable (the default) acknowledges only after "
+                + "an fsync, stricter than any value here; page-cache leaves write-back to the OS, as Kafka's defaults do."),
+        new("flush.ms", "log.flush.interval.ms", "9223372036854775807", Long(0),
+            Doc: Compat + "when appends are fsynced is the broker's log.flush.policy (see flush.messages)."),
+        new("index.interval.bytes", "log.index.interval.bytes", "4096", Int(0),
+            Doc: "Bytes of log between offset index entries. Applied."),
+        new("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", "9223372036854775807", Long(1),
+            Doc: "A dirty record older than this makes its log cleanable whatever its dirty ratio. Applied."),
+        new("max.message.bytes", "message.max.bytes", "1048588", Int(0),
+            Doc: "Largest record batch accepted (after recompression, when compression.type asks for it). Applied."),
+        new("message.timestamp.type", "log.message.timestamp.type", "CreateTime", OneOf("CreateTime", "LogAppendTime"),
+            Doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps each batch with the broker's clock. Applied."),
+        new("message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms", "9223372036854775807", Long(0),
+            Doc: "CreateTime topics: a record whose timestamp is more than this before the broker's clock is refused with "
+                + "INVALID_TIMESTAMP (KIP-937). Applied."),
+        new("message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", "9223372036854775807", Long(0),
+            Doc: "CreateTime topics: a record whose timestamp is more than this after the broker's clock is refused with "
+                + "INVALID_TIMESTAMP (KIP-937). Applied."),
+        new("min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", "0.5", Ratio,
+            Doc: "The cleaner compacts a log once its dirty share reaches this. Applied."),
+        new("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", "0", Long(0),
+            Doc: "Records younger than this are never compacted. Applied."),
+        new("min.insync.replicas", "min.insync.replicas", "1", Int(1),
+            Doc: "A single broker keeps one in-sync replica, so above 1 every acks=all produce is refused with NOT_ENOUGH_REPLICAS, "
+                + "as Kafka answers when the ISR is too small. Applied."),
+        new("preallocate", "log.preallocate", "false", OneOf("true", "false"),
+            Doc: Compat + "segment files grow as they are written; preallocation would change no visible behaviour."),
+        new("retention.bytes", "log.retention.bytes", "-1", Long(-1),
+            Doc: "Size retention of a partition; -1 for none. Applied."),
+        new("retention.ms", "log.retention.ms", "604800000", Long(-1),
+            Doc: "Time retention, by a segment's largest timestamp; -1 for none. Applied."),
+        new("segment.bytes", "log.segment.bytes", "1073741824", Int(14),
+            Doc: "A segment rolls before it would grow past this. Applied."),
+        new("segment.index.bytes", "log.index.size.max.bytes", "10485760", Int(4),
+            Doc: Compat + "indexes are kept in memory and grow as needed (8 bytes per index.interval.bytes of log), so there is "
+                + "no preallocated index to fill; segments roll by segment.bytes and segment.ms."),
+        new("segment.jitter.ms", "log.roll.jitter.ms", "0", Long(0),
+            Doc: Compat + "segments roll exactly at segment.ms, which is one of the times Kafka's random jitter may pick."),
+        new("segment.ms", "log.roll.ms", "604800000", Long(1),
+            Doc: "A segment rolls this long after its first append. Applied."),
+        new("unclean.leader.election.enable", "unclean.leader.election.enable", "false", OneOf("true", "false"),
+            Doc: Compat + "a single broker holds the only replica, so there is no leader election to make unclean."),
+        new("message.downconversion.enable", "log.message.downconversion.enable", "true", OneOf("true", "false"),
+            Doc: Compat + "Tributary serves Fetch v4 and later only, which read record batches as stored; it never down-converts."),
         // Broker-side record validation (IRecordValidator, supplied by the host's schema registry), Confluent's names.
-        new(RecordValidation.KeyConfig, null, "false", OneOf("true", "false")),
-        new(RecordValidation.ValueConfig, null, "false", OneOf("true", "false")),
+        new(RecordValidation.KeyConfig, null, "false", OneOf("true", "false"),
+            Doc: "Produce checks each record key against the schema registry (Confluent's broker-side schema validation). Applied."),
+        new(RecordValidation.ValueConfig, null, "false", OneOf("true", "false"),
+            Doc: "Produce checks each record value against the schema registry (Confluent's broker-side schema validation). Applied."),
     ];
 
     private static readonly Dictionary<string, Definition> ByName = All.ToDictionary(d => d.Name, StringComparer.Ordinal);
@@ -85,6 +119,18 @@ public static class TopicConfigDefinitions
             IndexIntervalBytes = int.Parse(Get("index.interval.bytes")),
             MaxMessageBytes = int.Parse(Get("max.message.bytes")),
             TimestampType = Get("message.timestamp.type") == "LogAppendTime" ? TimestampType.LogAppendTime : TimestampType.CreateTime,
+            MinInSyncReplicas = int.Parse(Get("min.insync.replicas")),
+            TimestampBeforeMaxMs = long.Parse(Get("message.timestamp.before.max.ms")),
+            TimestampAfterMaxMs = long.Parse(Get("message.timestamp.after.max.ms")),
+            Compression = Get("compression.type") switch
+            {
+                "uncompressed" => CompressionCodec.None,
+                "gzip" => CompressionCodec.Gzip,
+                "snappy" => CompressionCodec.Snappy,
+                "lz4" => CompressionCodec.Lz4,
+                "zstd" => CompressionCodec.Zstd,
+                _ => null,
+            },
             FileDeleteDelayMs = long.Parse(Get("file.delete.delay.ms")),
             FlushPolicy = broker.FlushPolicy,
             CleanupDelete = Get("cleanup.policy").Split(',', StringSplitOptions.TrimEntries).Contains("delete"),

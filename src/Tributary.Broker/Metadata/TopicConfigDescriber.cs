@@ -59,7 +59,7 @@ public sealed class TopicConfigDescriber(BrokerSettings settings)
                 if (brokerSource == ConfigSources.StaticBroker && def.BrokerSetting is { } bs) synonyms.Add((bs, brokerValue, ConfigSources.StaticBroker));
                 synonyms.Add((def.BrokerSetting ?? def.Name, def.Default, ConfigSources.Default));
             }
-            yield return new DescribedConfig(def.Name, value, false, source, def.Sensitive, ConfigTypes.Of(def.Name, def.Default), synonyms);
+            yield return new DescribedConfig(def.Name, value, false, source, def.Sensitive, ConfigTypes.Of(def.Name, def.Default), synonyms, def.Doc);
         }
     }
 

@@ -105,7 +105,8 @@ public static class CompressionCodecs
             case CompressionCodec.Lz4:
                 {
                     var writer = new ArrayBufferWriter<byte>(Math.Max(64, source.Length / 2));
-                    LZ4Frame.Encode(source, writer, new LZ4EncoderSettings());
+                    // Independent blocks: Kafka's Java reader (KafkaLZ4BlockInputStream) refuses chained ones.
+                    LZ4Frame.Encode(source, writer, new LZ4EncoderSettings { ChainBlocks = false });
                     return writer.WrittenSpan.ToArray();
                 }
 
