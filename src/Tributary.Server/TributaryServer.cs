@@ -63,7 +63,9 @@ public sealed partial class TributaryServer : IAsyncDisposable
         WithSchemaRegistryAsync(StartAsync(config, null, LogLevel.Info, cancellationToken), cancellationToken);
 
     /// <summary>Starts a broker on 127.0.0.1 with an OS-chosen port; data in <paramref name="dataDir"/> or a fresh temp dir (deleted at stop).</summary>
-    public static Task<TributaryServer> StartEphemeralAsync(string? dataDir = null, IReadOnlyDictionary<string, string>? settings = null, CancellationToken cancellationToken = default)
+    /// <param name="time">The broker's clock (default the system's); a fake one lets a test drive timeouts.</param>
+    public static Task<TributaryServer> StartEphemeralAsync(string? dataDir = null, IReadOnlyDictionary<string, string>? settings = null,
+        TimeProvider? time = null, CancellationToken cancellationToken = default)
     {
         string? owned = null;
         if (dataDir is null)
@@ -71,7 +73,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             owned = Path.Combine(Path.GetTempPath(), "tributary-" + Guid.NewGuid().ToString("N"));
             dataDir = owned;
         }
-        var config = new BrokerConfig { DataDir = dataDir, ListenHost = "127.0.0.1", ListenPort = 0 };
+        var config = new BrokerConfig { DataDir = dataDir, ListenHost = "127.0.0.1", ListenPort = 0, Time = time ?? TimeProvider.System };
         if (settings is not null)
             foreach (var (name, value) in settings) config.Settings[name] = value;
         config.Settings.TryAdd(SchemaRegistryListenersSetting, "http://127.0.0.1:0");
