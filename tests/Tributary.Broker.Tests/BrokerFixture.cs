@@ -49,14 +49,14 @@ public sealed class BrokerFixture : IAsyncLifetime
         using var consumer = Consumer();
         consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
         var results = new List<ConsumeResult<byte[]?, byte[]?>>(count);
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
-        while (results.Count < count && DateTime.UtcNow < deadline)
+        Eventually.True(() =>
         {
-            var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
-            if (r is null || r.IsPartitionEOF) continue;
-            results.Add(r);
-        }
-        Assert.True(results.Count == count, $"read {results.Count} of {count} records from {topic}");
+            for (var r = consumer.Consume(TimeSpan.FromMilliseconds(200)); r is not null && results.Count < count; r = results.Count < count ? consumer.Consume(TimeSpan.FromMilliseconds(200)) : null)
+            {
+                if (!r.IsPartitionEOF) results.Add(r);
+            }
+            return results.Count == count;
+        }, timeout ?? TimeSpan.FromSeconds(30), $"{count} records from {topic}", () => $"{results.Count} read");
         return results;
     }
 }

@@ -144,17 +144,18 @@ public sealed class KillTests(ITestOutputHelper output)
 
         consumer.Assign(new TopicPartitionOffset(partition, Offset.Beginning));
         var next = 0L;
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (next < highWatermark && DateTime.UtcNow < deadline)
+        Eventually.True(() =>
         {
-            var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
-            if (r is null || r.IsPartitionEOF) continue;
-            Assert.Equal(next, r.Offset.Value);
-            if (acked.TryGetValue(r.Offset.Value, out var expected))
-                Assert.Equal(expected, Encoding.UTF8.GetString(r.Message.Value!));
-            next++;
-        }
-        Assert.Equal(highWatermark, next);
+            for (var r = consumer.Consume(TimeSpan.FromMilliseconds(200)); r is not null && next < highWatermark; r = next < highWatermark ? consumer.Consume(TimeSpan.FromMilliseconds(200)) : null)
+            {
+                if (r.IsPartitionEOF) continue;
+                Assert.Equal(next, r.Offset.Value);
+                if (acked.TryGetValue(r.Offset.Value, out var expected))
+                    Assert.Equal(expected, Encoding.UTF8.GetString(r.Message.Value!));
+                next++;
+            }
+            return next == highWatermark;
+        }, TimeSpan.FromSeconds(60), $"every record up to the high watermark {highWatermark}", () => $"read up to {next}");
     }
 
     /// <summary>

@@ -124,16 +124,10 @@ public sealed class CompactionTests : IDisposable
         using var cleaner = new LogCleaner(() => [], new CleanerOptions(), _time);
         cleaner.Start();
         // The thread's own stat line: its name is field 2 (in parentheses), its nice value field 19.
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        string? stat = null;
-        for (; stat is null && DateTime.UtcNow < deadline; Thread.Sleep(stat is null ? 5 : 0))
-        {
-            stat = Directory.GetDirectories("/proc/self/task")
+        Eventually.True(() => Directory.GetDirectories("/proc/self/task")
                 .Select(task => System.IO.File.ReadAllText(Path.Combine(task, "stat")))
-                .FirstOrDefault(line => line.Contains("(tributary-log-c)", StringComparison.Ordinal) && line[(line.LastIndexOf(')') + 2)..].Split(' ')[16] == "19");
-        }
-
-        Assert.NotNull(stat);
+                .Any(line => line.Contains("(tributary-log-c)", StringComparison.Ordinal) && line[(line.LastIndexOf(')') + 2)..].Split(' ')[16] == "19"),
+            TimeSpan.FromSeconds(10), "a tributary-log-c thread at nice 19");
     }
 
     [Fact]
