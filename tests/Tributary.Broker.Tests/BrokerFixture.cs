@@ -3,13 +3,19 @@ using Confluent.Kafka.Admin;
 
 namespace Tributary.Broker.Tests;
 
-/// <summary>One in-process broker per test class, on an ephemeral loopback port, with a fresh data directory.</summary>
-public sealed class BrokerFixture : IAsyncLifetime
+/// <summary>
+/// One in-process broker per test class, on an ephemeral loopback port, with a fresh data directory. A fixture for
+/// a broker with other settings derives from this one and overrides <see cref="Settings"/> only.
+/// </summary>
+public class BrokerFixture : IAsyncLifetime
 {
     public TributaryServer Server { get; private set; } = null!;
     public string Bootstrap => Server.BootstrapServers;
 
-    public async Task InitializeAsync() => Server = await TributaryServer.StartEphemeralAsync();
+    /// <summary>Broker settings beyond the defaults; none here.</summary>
+    protected virtual IReadOnlyDictionary<string, string>? Settings => null;
+
+    public async Task InitializeAsync() => Server = await TributaryServer.StartEphemeralAsync(settings: Settings);
 
     public async Task DisposeAsync() => await Server.StopAsync();
 
