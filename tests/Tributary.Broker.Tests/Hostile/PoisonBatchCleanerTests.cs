@@ -34,14 +34,14 @@ public sealed class PoisonBatchCleanerTests(ITestOutputHelper output)
     [Fact]
     public async Task A_poison_batch_leaves_the_process_up_and_every_other_compacted_topic_compacted_across_restarts()
     {
-        var cli = await KillTests.LocateCliAsync();
+        var cli = await ServeProcess.LocateCliAsync();
         var dataDir = Path.Combine(Path.GetTempPath(), "tributary-poison-" + Guid.NewGuid().ToString("N"));
-        var port = KillTests.FreePort();
+        var port = ServeProcess.FreePort();
         var bootstrap = $"127.0.0.1:{port}";
         try
         {
             long next;
-            using (var serve = await KillTests.ServeProcess.StartAsync(cli, dataDir, port, output, Settings))
+            using (var serve = await ServeProcess.StartAsync(cli, dataDir, port, output, Settings))
             {
                 using var admin = Admin(bootstrap);
                 await admin.CreateTopicsAsync([new TopicSpecification { Name = Poisoned, NumPartitions = 1, ReplicationFactor = 1, Configs = new(Compacting) }]);
@@ -52,7 +52,7 @@ public sealed class PoisonBatchCleanerTests(ITestOutputHelper output)
             // Below append validation, as old data or another tool leaves it: the segment is written directly.
             PoisonBatch.AppendTo(Directory.GetDirectories(dataDir, $"{Poisoned}-0", SearchOption.AllDirectories).Single(), next);
 
-            using (var serve = await KillTests.ServeProcess.StartAsync(cli, dataDir, port, output, Settings))
+            using (var serve = await ServeProcess.StartAsync(cli, dataDir, port, output, Settings))
             {
                 using var admin = Admin(bootstrap);
                 await admin.CreateTopicsAsync([new TopicSpecification { Name = Healthy, NumPartitions = 1, ReplicationFactor = 1, Configs = new(Compacting) { ["cleanup.policy"] = "compact" } }]);
@@ -81,7 +81,7 @@ public sealed class PoisonBatchCleanerTests(ITestOutputHelper output)
             }
 
             // A restart tries the partition once more, marks it again and stays up; groups kept their offsets.
-            using (var serve = await KillTests.ServeProcess.StartAsync(cli, dataDir, port, output, Settings))
+            using (var serve = await ServeProcess.StartAsync(cli, dataDir, port, output, Settings))
             {
                 await Eventually.TrueAsync(() =>
                 {
@@ -112,7 +112,7 @@ public sealed class PoisonBatchCleanerTests(ITestOutputHelper output)
     private static Dictionary<ConfigResource, List<ConfigEntry>> Alter(string topic, Dictionary<string, string> configs) =>
         new() { [TopicResource(topic)] = [.. configs.Select(c => new ConfigEntry { Name = c.Key, Value = c.Value, IncrementalOperation = AlterConfigOpType.Set })] };
 
-    private static int Count(KillTests.ServeProcess serve, string text) => serve.Lines.Count(l => l.Contains(text, StringComparison.Ordinal));
+    private static int Count(ServeProcess serve, string text) => serve.Lines.Count(l => l.Contains(text, StringComparison.Ordinal));
 
     /// <summary>Produces keyed records over 20 keys, uncompressed; returns the offset after the last.</summary>
     private static async Task<long> ProduceKeyedAsync(string bootstrap, string topic, int count)
