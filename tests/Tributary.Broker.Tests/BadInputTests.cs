@@ -9,64 +9,14 @@ using KafkaErrorCode = Tributary.Protocol.Messages.ErrorCode;
 
 namespace Tributary.Broker.Tests;
 
-/// <summary>
-/// A broker with a 1 MiB request limit and no auto-creation, shared by <see cref="BadInputTests"/>, with the same
-/// client helpers as <see cref="BrokerFixture"/>.
-/// </summary>
-public sealed class StrictBrokerFixture : IAsyncLifetime
+/// <summary>A broker with a 1 MiB request limit and no auto-creation, shared by <see cref="BadInputTests"/>.</summary>
+public sealed class StrictBrokerFixture : BrokerFixture
 {
-    public TributaryServer Server { get; private set; } = null!;
-    public string Bootstrap => Server.BootstrapServers;
-
-    public async Task InitializeAsync() =>
-        Server = await TributaryServer.StartEphemeralAsync(settings: new Dictionary<string, string>
-        {
-            ["socket.request.max.bytes"] = "1048576",
-            ["auto.create.topics.enable"] = "false",
-        });
-
-    public async Task DisposeAsync() => await Server.StopAsync();
-
-    public IProducer<byte[]?, byte[]?> Producer(Action<ProducerConfig>? configure = null)
+    protected override IReadOnlyDictionary<string, string>? Settings { get; } = new Dictionary<string, string>
     {
-        var config = new ProducerConfig { BootstrapServers = Bootstrap, LingerMs = 1, Acks = Acks.All };
-        configure?.Invoke(config);
-        return new ProducerBuilder<byte[]?, byte[]?>(config).Build();
-    }
-
-    public IConsumer<byte[]?, byte[]?> Consumer() => new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
-    {
-        BootstrapServers = Bootstrap,
-        GroupId = "unused-" + Guid.NewGuid().ToString("N"),
-        EnableAutoCommit = false,
-        AutoOffsetReset = AutoOffsetReset.Earliest,
-        EnablePartitionEof = true,
-    }).Build();
-
-    public IAdminClient Admin() => new AdminClientBuilder(new AdminClientConfig { BootstrapServers = Bootstrap }).Build();
-
-    public async Task CreateTopicAsync(string name, Dictionary<string, string>? configs = null)
-    {
-        using var admin = Admin();
-        await admin.CreateTopicsAsync([new TopicSpecification { Name = name, NumPartitions = 1, ReplicationFactor = 1, Configs = configs }]);
-    }
-
-    /// <summary>Reads exactly <paramref name="count"/> records from the start of partition 0; fails on timeout.</summary>
-    public List<ConsumeResult<byte[]?, byte[]?>> ReadAll(string topic, int count)
-    {
-        using var consumer = Consumer();
-        consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
-        var results = new List<ConsumeResult<byte[]?, byte[]?>>(count);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (results.Count < count && DateTime.UtcNow < deadline)
-        {
-            var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
-            if (r is null || r.IsPartitionEOF) continue;
-            results.Add(r);
-        }
-        Assert.True(results.Count == count, $"read {results.Count} of {count} records from {topic}");
-        return results;
-    }
+        ["socket.request.max.bytes"] = "1048576",
+        ["auto.create.topics.enable"] = "false",
+    };
 }
 
 /// <summary>
@@ -264,7 +214,7 @@ public sealed class BadInputTests(StrictBrokerFixture fixture) : IClassFixture<S
     public async Task Record_larger_than_max_message_bytes_is_MESSAGE_TOO_LARGE()
     {
         var topic = "big-" + Guid.NewGuid().ToString("N");
-        await _broker.CreateTopicAsync(topic, new Dictionary<string, string> { ["max.message.bytes"] = "1000" });
+        await _broker.CreateTopicAsync(topic, configs: new Dictionary<string, string> { ["max.message.bytes"] = "1000" });
         await ProducePhaseAsync(topic, "before");
         var before = HighWatermark(topic);
 
@@ -378,7 +328,7 @@ public sealed class BadInputTests(StrictBrokerFixture fixture) : IClassFixture<S
     private void AssertValues(string topic, params string[] phases)
     {
         var expected = phases.SelectMany(p => Enumerable.Range(0, RecordsPerPhase).Select(i => $"{p}-{i}")).ToList();
-        var records = _broker.ReadAll(topic, expected.Count);
+        var records = _broker.ReadAll(topic, 1, expected.Count);
         Assert.Equal(expected, records.Select(r => Encoding.UTF8.GetString(r.Message.Value!)));
         Assert.Equal(Enumerable.Range(0, expected.Count).Select(i => (long)i), records.Select(r => r.Offset.Value));
     }

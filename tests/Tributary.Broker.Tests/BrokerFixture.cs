@@ -3,13 +3,19 @@ using Confluent.Kafka.Admin;
 
 namespace Tributary.Broker.Tests;
 
-/// <summary>One in-process broker per test class, on an ephemeral loopback port, with a fresh data directory.</summary>
-public sealed class BrokerFixture : IAsyncLifetime
+/// <summary>
+/// One in-process broker per test class, on an ephemeral loopback port, with a fresh data directory. A fixture for
+/// a broker with other settings derives from this one and overrides <see cref="Settings"/> only.
+/// </summary>
+public class BrokerFixture : IAsyncLifetime
 {
     public TributaryServer Server { get; private set; } = null!;
     public string Bootstrap => Server.BootstrapServers;
 
-    public async Task InitializeAsync() => Server = await TributaryServer.StartEphemeralAsync();
+    /// <summary>Broker settings beyond the defaults; none here.</summary>
+    protected virtual IReadOnlyDictionary<string, string>? Settings => null;
+
+    public async Task InitializeAsync() => Server = await TributaryServer.StartEphemeralAsync(settings: Settings);
 
     public async Task DisposeAsync() => await Server.StopAsync();
 
@@ -49,14 +55,14 @@ public sealed class BrokerFixture : IAsyncLifetime
         using var consumer = Consumer();
         consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
         var results = new List<ConsumeResult<byte[]?, byte[]?>>(count);
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
-        while (results.Count < count && DateTime.UtcNow < deadline)
+        Eventually.True(() =>
         {
-            var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
-            if (r is null || r.IsPartitionEOF) continue;
-            results.Add(r);
-        }
-        Assert.True(results.Count == count, $"read {results.Count} of {count} records from {topic}");
+            for (var r = consumer.Consume(TimeSpan.FromMilliseconds(200)); r is not null && results.Count < count; r = results.Count < count ? consumer.Consume(TimeSpan.FromMilliseconds(200)) : null)
+            {
+                if (!r.IsPartitionEOF) results.Add(r);
+            }
+            return results.Count == count;
+        }, timeout ?? TimeSpan.FromSeconds(30), $"{count} records from {topic}", () => $"{results.Count} read");
         return results;
     }
 }

@@ -112,20 +112,21 @@ public sealed class CompactionDiskFullTests : IAsyncLifetime
         }).Build();
         consumer.Assign(new TopicPartitionOffset("full", 0, Offset.Beginning));
         int next = 0;
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (next < acked.Count && DateTime.UtcNow < deadline)
+        Eventually.True(() =>
         {
-            var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
-            if (r is null || r.IsPartitionEOF)
+            for (var r = consumer.Consume(TimeSpan.FromMilliseconds(200)); r is not null && next < acked.Count; r = next < acked.Count ? consumer.Consume(TimeSpan.FromMilliseconds(200)) : null)
             {
-                continue;
+                if (r.IsPartitionEOF)
+                {
+                    continue;
+                }
+
+                Assert.Equal(acked[next].Offset, r.Offset.Value);
+                Assert.Equal(acked[next].Value, Encoding.UTF8.GetString(r.Message.Value!));
+                next++;
             }
 
-            Assert.Equal(acked[next].Offset, r.Offset.Value);
-            Assert.Equal(acked[next].Value, Encoding.UTF8.GetString(r.Message.Value!));
-            next++;
-        }
-
-        Assert.Equal(acked.Count, next);
+            return next == acked.Count;
+        }, TimeSpan.FromSeconds(30), "every acknowledged record", () => $"{next} of {acked.Count} read");
     }
 }

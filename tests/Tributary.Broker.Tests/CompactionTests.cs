@@ -54,22 +54,11 @@ public sealed class CompactionTests : IAsyncLifetime
         }
 
         var expected = latest.Where(kv => kv.Value.Value is not null).ToDictionary(kv => kv.Key, kv => kv.Value);
-        List<ConsumeResult<byte[]?, byte[]?>> records = [];
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline)
-        {
-            records = ReadToEnd("changelog");
-            var keys = records.Where(r => Encoding.UTF8.GetString(r.Message.Key!) != "filler").ToList();
-            if (keys.Count == expected.Count)
-            {
-                break;
-            }
-
-            await Task.Delay(200);
-        }
-
-        var live = records.Where(r => Encoding.UTF8.GetString(r.Message.Key!) != "filler").ToList();
-        Assert.Equal(expected.Count, live.Count);
+        static List<ConsumeResult<byte[]?, byte[]?>> Live(List<ConsumeResult<byte[]?, byte[]?>> records) =>
+            records.Where(r => Encoding.UTF8.GetString(r.Message.Key!) != "filler").ToList();
+        var records = await Eventually.ValueAsync(() => ReadToEnd("changelog"), records => Live(records).Count == expected.Count, TimeSpan.FromSeconds(30),
+            $"the changelog compacted to its {expected.Count} live keys", records => $"{Live(records).Count} keys besides the filler");
+        var live = Live(records);
         foreach (var record in live)
         {
             var (offset, value) = expected[Encoding.UTF8.GetString(record.Message.Key!)];
@@ -157,23 +146,17 @@ public sealed class CompactionTests : IAsyncLifetime
         }).Build();
         consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
         var results = new List<ConsumeResult<byte[]?, byte[]?>>();
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (DateTime.UtcNow < deadline)
+        var ended = false;
+        Eventually.True(() =>
         {
-            var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
-            if (r is null)
+            for (var r = consumer.Consume(TimeSpan.FromMilliseconds(200)); r is not null && !ended; r = ended ? null : consumer.Consume(TimeSpan.FromMilliseconds(200)))
             {
-                continue;
+                if (r.IsPartitionEOF) ended = true;
+                else results.Add(r);
             }
 
-            if (r.IsPartitionEOF)
-            {
-                break;
-            }
-
-            results.Add(r);
-        }
-
+            return ended;
+        }, TimeSpan.FromSeconds(20), $"the end of {topic}", () => $"{results.Count} records read");
         return results;
     }
 }

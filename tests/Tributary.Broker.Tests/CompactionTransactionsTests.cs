@@ -110,23 +110,17 @@ public sealed class CompactionTransactionsTests : IAsyncLifetime
         }).Build();
         consumer.Assign(new TopicPartitionOffset(Topic, 0, Offset.Beginning));
         var offsets = new Dictionary<string, long>();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline)
+        var ended = false;
+        Eventually.True(() =>
         {
-            var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
-            if (r is null)
+            for (var r = consumer.Consume(TimeSpan.FromMilliseconds(200)); r is not null && !ended; r = ended ? null : consumer.Consume(TimeSpan.FromMilliseconds(200)))
             {
-                continue;
+                if (r.IsPartitionEOF) ended = true;
+                else offsets[r.Message.Key] = r.Offset.Value;
             }
 
-            if (r.IsPartitionEOF)
-            {
-                break;
-            }
-
-            offsets[r.Message.Key] = r.Offset.Value;
-        }
-
+            return ended;
+        }, TimeSpan.FromSeconds(30), $"the end of {Topic}", () => $"{offsets.Count} keys read");
         return offsets;
     }
 }

@@ -6,17 +6,9 @@ namespace Tributary.Broker.Tests;
 public sealed class ControllerMutationQuotaTests
 {
     /// <summary>A monotonic clock that moves only when told.</summary>
-    private sealed class SteppedClock : TimeProvider
+    private static (ControllerMutationQuota Quota, FakeTimeProvider Clock) Quota(double rate = 10)
     {
-        public long Ticks { get; set; }
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-        public override long GetTimestamp() => Ticks;
-        public void Advance(TimeSpan by) => Ticks += by.Ticks;
-    }
-
-    private static (ControllerMutationQuota Quota, SteppedClock Clock) Quota(double rate = 10)
-    {
-        var clock = new SteppedClock();
+        var clock = FakeTime.Create();
         return (new ControllerMutationQuota(new TopicLimits(4000, rate, 11, 1, 0), clock), clock);
     }
 

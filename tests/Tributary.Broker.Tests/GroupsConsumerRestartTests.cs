@@ -159,16 +159,8 @@ public sealed class GroupsConsumerRestartTests : IDisposable
 
     private static async Task<Protocol.Messages.ConsumerGroupDescribeResponse.DescribedGroup> WaitForAsync(
         TributaryServer server, string group, Func<Protocol.Messages.ConsumerGroupDescribeResponse.DescribedGroup, bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
-        {
-            var described = await server.Groups.DescribeConsumerGroupAsync(group);
-            if (described.ErrorCode == 0 && condition(described)) return described;
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}: {described.GroupState}");
-            await Task.Delay(50);
-        }
-    }
+        => await Eventually.ValueAsync(() => server.Groups.DescribeConsumerGroupAsync(group), described => described.ErrorCode == 0 && condition(described),
+            TimeSpan.FromSeconds(30), what, described => $"error {described.ErrorCode}, state {described.GroupState}");
 
     private static void Produce(string bootstrap, string topic, int partitions, int from, int count)
     {

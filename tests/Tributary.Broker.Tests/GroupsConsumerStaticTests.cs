@@ -16,7 +16,7 @@ public sealed class GroupsConsumerStaticTests : IAsyncLifetime
 {
     private const int SessionTimeout = 45_000;
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "tributary-static-" + Guid.NewGuid().ToString("N"));
-    private readonly ManualClock _clock = new();
+    private readonly FakeTimeProvider _clock = FakeTime.Create();
     private LogManager _logs = null!;
     private TopicCatalog _topics = null!;
     private GroupCoordinator _coordinator = null!;

@@ -12,7 +12,7 @@ namespace Tributary.Broker.Tests;
 public sealed class GroupsCoordinatorTests : IAsyncLifetime
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "tributary-coordinator-" + Guid.NewGuid().ToString("N"));
-    private readonly ManualClock _clock = new();
+    private readonly FakeTimeProvider _clock = FakeTime.Create();
     private LogManager _logs = null!;
     private GroupCoordinator _coordinator = null!;
     private static readonly ClientInfo Client = new("test", "/127.0.0.1");

@@ -15,7 +15,7 @@ public sealed class GroupsExpiryTests : IAsyncLifetime
 {
     private const int Retention = 60_000;
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "tributary-expiry-" + Guid.NewGuid().ToString("N"));
-    private readonly ManualClock _clock = new();
+    private readonly FakeTimeProvider _clock = FakeTime.Create();
     private LogManager _logs = null!;
     private GroupCoordinator _coordinator = null!;
     private static readonly ClientInfo Client = new("test", "/127.0.0.1");

@@ -44,12 +44,9 @@ public sealed class GroupsRebalanceTests(GroupsFixture fixture, ITestOutputHelpe
     }
 
     private static void Poll(List<IConsumer<string, string>> members, Func<bool> done, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!done())
+        => Eventually.True(() =>
         {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
             foreach (var m in members) m.Consume(TimeSpan.FromMilliseconds(1));
-        }
-    }
+            return done();
+        }, TimeSpan.FromSeconds(60), what, () => string.Join(", ", members.Select(m => m.Assignment.Count)));
 }

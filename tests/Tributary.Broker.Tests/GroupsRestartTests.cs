@@ -61,17 +61,11 @@ public sealed class GroupsRestartTests : IDisposable
         await using (var server = await TributaryServer.StartEphemeralAsync(_dataDir, GroupsFixture.Settings))
         {
             await using var raw = await RawKafkaClient.ConnectAsync(server.BootstrapServers);
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            OffsetFetchResponse fetched;
-            while (true)
+            var fetched = await Eventually.ValueAsync(() => raw.SendAsync<OffsetFetchResponse>(new OffsetFetchRequest
             {
-                fetched = await raw.SendAsync<OffsetFetchResponse>(new OffsetFetchRequest
-                {
-                    Groups = [.. Enumerable.Range(0, 7).Select(g => new OffsetFetchRequest.OffsetFetchRequestGroup { GroupId = $"group-{g}", Topics = null })],
-                }, 8);
-                if (fetched.Groups.All(g => g.ErrorCode != (short)ErrorCode.CoordinatorLoadInProgress)) break;
-                Assert.True(DateTime.UtcNow < deadline, "the coordinator did not finish loading");
-            }
+                Groups = [.. Enumerable.Range(0, 7).Select(g => new OffsetFetchRequest.OffsetFetchRequestGroup { GroupId = $"group-{g}", Topics = null })],
+            }, 8), f => f.Groups.All(g => g.ErrorCode != (short)ErrorCode.CoordinatorLoadInProgress), TimeSpan.FromSeconds(30),
+                "the coordinator to finish loading", f => string.Join(", ", f.Groups.Select(g => $"{g.GroupId}: {g.ErrorCode}")));
             var actual = fetched.Groups
                 .SelectMany(g => g.Topics.SelectMany(t => t.Partitions.Select(p => (g.GroupId, t.Name, p.PartitionIndex, p.CommittedOffset, p.CommittedLeaderEpoch, p.Metadata ?? ""))))
                 .OrderBy(x => x.ToString(), StringComparer.Ordinal).ToList();

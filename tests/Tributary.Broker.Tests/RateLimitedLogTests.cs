@@ -8,7 +8,7 @@ public sealed class RateLimitedLogTests
     [Fact]
     public void WritesTheFirstLinesOfAnIntervalThenOneSummaryOfTheRest()
     {
-        var clock = new ManualClock();
+        var clock = FakeTime.Create();
         var output = new StringWriter();
         var limited = new RateLimitedLog(new BrokerLog(LogLevel.Info, output), LogLevel.Warn, burst: 3, TimeSpan.FromSeconds(10), clock);
 
@@ -27,7 +27,7 @@ public sealed class RateLimitedLogTests
     [Fact]
     public void ANewIntervalStartsWithAFreshBurstAndAQuietIntervalWritesNoSummary()
     {
-        var clock = new ManualClock();
+        var clock = FakeTime.Create();
         var output = new StringWriter();
         var limited = new RateLimitedLog(new BrokerLog(LogLevel.Info, output), LogLevel.Info, burst: 2, TimeSpan.FromSeconds(1), clock);
 
@@ -47,7 +47,7 @@ public sealed class RateLimitedLogTests
     [Fact]
     public void BelowTheLogLevelNothingIsWrittenOrCounted()
     {
-        var clock = new ManualClock();
+        var clock = FakeTime.Create();
         var output = new StringWriter();
         var limited = new RateLimitedLog(new BrokerLog(LogLevel.Error, output), LogLevel.Warn, burst: 1, TimeSpan.FromSeconds(1), clock);
         for (var i = 0; i < 10; i++) limited.Write("x");

@@ -52,14 +52,15 @@ public sealed class RestartTests : IDisposable
             consumer.Assign([new TopicPartitionOffset("durable", 0, Offset.Beginning), new TopicPartitionOffset("durable", 1, Offset.Beginning)]);
             var seen = new Dictionary<string, (int Partition, long Offset, string Value)>();
             var eofs = 0;
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (eofs < 2 && DateTime.UtcNow < deadline)
+            Eventually.True(() =>
             {
-                var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
-                if (r is null) continue;
-                if (r.IsPartitionEOF) { eofs++; continue; }
-                seen[r.Message.Key] = (r.Partition.Value, r.Offset.Value, r.Message.Value);
-            }
+                for (var r = consumer.Consume(TimeSpan.FromMilliseconds(200)); r is not null && eofs < 2; r = eofs < 2 ? consumer.Consume(TimeSpan.FromMilliseconds(200)) : null)
+                {
+                    if (r.IsPartitionEOF) eofs++;
+                    else seen[r.Message.Key] = (r.Partition.Value, r.Offset.Value, r.Message.Value);
+                }
+                return eofs == 2;
+            }, TimeSpan.FromSeconds(30), "the end of both partitions", () => $"{eofs} ends, {seen.Count} keys");
             Assert.Equal(1000, seen.Count);
             for (var i = 0; i < 1000; i++)
             {

@@ -65,21 +65,21 @@ public sealed class StreamizTests(BrokerFixture broker) : IClassFixture<BrokerFi
         var serdes = new Int64SerDes();
         var counts = new Dictionary<string, List<long>>();
         var eofs = new HashSet<int>();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (eofs.Count < partitions && DateTime.UtcNow < deadline)
+        Eventually.True(() =>
         {
-            var r = consumer.Consume(TimeSpan.FromMilliseconds(100));
-            if (r is null) continue;
-            if (r.IsPartitionEOF)
+            for (var r = consumer.Consume(TimeSpan.FromMilliseconds(100)); r is not null && eofs.Count < partitions; r = eofs.Count < partitions ? consumer.Consume(TimeSpan.FromMilliseconds(100)) : null)
             {
-                eofs.Add(r.Partition.Value);
-                continue;
+                if (r.IsPartitionEOF)
+                {
+                    eofs.Add(r.Partition.Value);
+                    continue;
+                }
+                var value = serdes.Deserialize(r.Message.Value, new SerializationContext(MessageComponentType.Value, topic));
+                if (!counts.TryGetValue(r.Message.Key, out var list)) counts[r.Message.Key] = list = [];
+                list.Add(value);
             }
-            var value = serdes.Deserialize(r.Message.Value, new SerializationContext(MessageComponentType.Value, topic));
-            if (!counts.TryGetValue(r.Message.Key, out var list)) counts[r.Message.Key] = list = [];
-            list.Add(value);
-        }
-        Assert.True(eofs.Count == partitions, $"reached the end of {eofs.Count} of {partitions} partitions of {topic}");
+            return eofs.Count == partitions;
+        }, TimeSpan.FromSeconds(30), $"the end of all {partitions} partitions of {topic}", () => $"{eofs.Count} ends reached");
         return counts;
     }
 
@@ -99,19 +99,10 @@ public sealed class StreamizTests(BrokerFixture broker) : IClassFixture<BrokerFi
     /// <summary>Waits until the committed output's latest count of every word equals the expected count.</summary>
     private Dictionary<string, List<long>> AwaitCounts(string output, int partitions, Dictionary<string, long> expected, TimeSpan timeout)
     {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var counts = ReadCounts(output, partitions);
-            var done = expected.All(e => counts.TryGetValue(e.Key, out var list) && list.Count > 0 && list[^1] == e.Value);
-            if (done || DateTime.UtcNow > deadline)
-            {
-                var latest = string.Join(", ", counts.Select(c => $"{c.Key}={c.Value[^1]}"));
-                var want = string.Join(", ", expected.Select(e => $"{e.Key}={e.Value}"));
-                Assert.True(done, $"output counts [{latest}], expected [{want}]");
-                return counts;
-            }
-        }
+        var want = string.Join(", ", expected.Select(e => $"{e.Key}={e.Value}"));
+        return Eventually.Value(() => ReadCounts(output, partitions),
+            counts => expected.All(e => counts.TryGetValue(e.Key, out var list) && list.Count > 0 && list[^1] == e.Value),
+            timeout, $"output counts [{want}]", counts => "[" + string.Join(", ", counts.Select(c => $"{c.Key}={c.Value[^1]}")) + "]");
     }
 
     /// <summary>
@@ -146,9 +137,7 @@ public sealed class StreamizTests(BrokerFixture broker) : IClassFixture<BrokerFi
             // produced (uncommitted) updates in that transaction; more input arrives while the application is gone.
             Volatile.Write(ref _boomArmed, 1);
             ProduceInput(producer, input, 300, 450, expected, boomAt: 420);
-            var crashDeadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-            while (Volatile.Read(ref _boomArmed) == 1 && DateTime.UtcNow < crashDeadline) await Task.Delay(20);
-            Assert.Equal(0, Volatile.Read(ref _boomArmed));
+            await Eventually.TrueAsync(() => Volatile.Read(ref _boomArmed) == 0, TimeSpan.FromSeconds(60), "the topology to throw on the armed record");
             first.Dispose();
             ProduceInput(producer, input, 450, 600, expected);
 

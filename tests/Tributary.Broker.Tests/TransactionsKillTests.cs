@@ -20,9 +20,9 @@ public sealed class TransactionsKillTests(ITestOutputHelper output)
     [Fact]
     public async Task Kill_9_during_transactions_leaves_every_transaction_whole()
     {
-        var cli = await KillTests.LocateCliAsync();
+        var cli = await ServeProcess.LocateCliAsync();
         var dataDir = Path.Combine(Path.GetTempPath(), "tributary-txnkill-" + Guid.NewGuid().ToString("N"));
-        var port = KillTests.FreePort();
+        var port = ServeProcess.FreePort();
         var bootstrap = $"127.0.0.1:{port}";
         var acknowledged = new HashSet<string>();
         var random = new Random(42);
@@ -30,7 +30,7 @@ public sealed class TransactionsKillTests(ITestOutputHelper output)
         {
             for (var round = 0; round < 3; round++)
             {
-                using var serve = await KillTests.ServeProcess.StartAsync(cli, dataDir, port, output);
+                using var serve = await ServeProcess.StartAsync(cli, dataDir, port, output);
                 if (round == 0)
                 {
                     using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrap }).Build();
@@ -80,7 +80,7 @@ public sealed class TransactionsKillTests(ITestOutputHelper output)
                 output.WriteLine($"round {round}: {acknowledged.Count} transactions acknowledged so far");
             }
 
-            using var last = await KillTests.ServeProcess.StartAsync(cli, dataDir, port, output);
+            using var last = await ServeProcess.StartAsync(cli, dataDir, port, output);
             using (var successor = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = bootstrap, TransactionalId = "txn-kill" }).Build())
             {
                 successor.InitTransactions(TimeSpan.FromSeconds(30));

@@ -14,16 +14,7 @@ public sealed class TransactionsOffsetsTests(BrokerFixture broker) : IClassFixtu
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     private ConsumeResult<string, string>? NextRecordOrEof(IConsumer<string, string> consumer)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
-            if (r is not null) return r;
-        }
-        Assert.Fail("neither a record nor the partition's end arrived");
-        return null;
-    }
+        => Eventually.Value(() => consumer.Consume(TimeSpan.FromMilliseconds(200)), r => r is not null, Timeout, "a record or the partition's end");
 
     private IConsumer<string, string> Consumer(IsolationLevel isolation, Action<IConsumer<string, string>, string>? statistics = null, string? groupId = null)
     {
@@ -149,13 +140,12 @@ public sealed class TransactionsOffsetsTests(BrokerFixture broker) : IClassFixtu
 
         // Records a and b (offsets 0 and 2) with their markers; the open transaction holds 4..6.
         var delivered = new List<string>();
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!seen.IsSet && DateTime.UtcNow < deadline)
+        Eventually.True(() =>
         {
             var r = consumer.Consume(TimeSpan.FromMilliseconds(100));
             if (r is { IsPartitionEOF: false }) delivered.Add(r.Message.Value);
-        }
-        Assert.True(seen.IsSet, $"statistics never showed the open transaction's records (hi_offset {high})");
+            return seen.IsSet;
+        }, Timeout, "statistics showing the open transaction's records", () => $"hi_offset {Volatile.Read(ref high)}");
         Assert.Equal(4, Volatile.Read(ref lastStable));
         var cached = consumer.GetWatermarkOffsets(new TopicPartition(topic, 0));
         Assert.Equal(7, cached.High.Value);

@@ -51,9 +51,8 @@ public sealed class TransactionsRestartTests : IDisposable
             Assert.Equal(4, log.LastStableOffset); // 3 committed records + their marker; the open transaction starts at 4
             Assert.Equal(3, TransactionsTests.ReadValues(server.BootstrapServers, "txn-restart", 1, IsolationLevel.ReadCommitted, TimeSpan.FromSeconds(1)).Count);
 
-            var deadline = DateTime.UtcNow.AddSeconds(15);
-            while (log.LastStableOffset < log.HighWatermark && DateTime.UtcNow < deadline) await Task.Delay(100);
-            Assert.Equal(log.HighWatermark, log.LastStableOffset);
+            await Eventually.TrueAsync(() => log.LastStableOffset == log.HighWatermark, TimeSpan.FromSeconds(15), "the open transaction to be aborted",
+                () => $"last stable {log.LastStableOffset}, high watermark {log.HighWatermark}");
             var described = await server.Transactions.DescribeAsync(["txn-restart-b"]);
             Assert.Equal(Transactions.TransactionState.CompleteAbort, Assert.Single(described).State);
             var values = TransactionsTests.ReadValues(server.BootstrapServers, "txn-restart", 1, IsolationLevel.ReadCommitted, TimeSpan.FromSeconds(2));
@@ -73,8 +72,8 @@ public sealed class TransactionsRestartTests : IDisposable
         Send(producer, "txn-timeout", "slow", 3);
         var log = server.State.Topics.GetPartition("txn-timeout", 0)!;
         Assert.Equal(0, log.LastStableOffset);
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (log.LastStableOffset < log.HighWatermark && DateTime.UtcNow < deadline) await Task.Delay(50);
+        await Eventually.TrueAsync(() => log.LastStableOffset == log.HighWatermark, TimeSpan.FromSeconds(15), "the timed-out transaction to be aborted",
+            () => $"last stable {log.LastStableOffset}, high watermark {log.HighWatermark}");
         Assert.Equal(4, log.LastStableOffset); // 3 records and the abort marker
         Assert.ThrowsAny<KafkaException>(() => producer.CommitTransaction(TimeSpan.FromSeconds(10)));
         Assert.Empty(TransactionsTests.ReadValues(server.BootstrapServers, "txn-timeout", 1, IsolationLevel.ReadCommitted, TimeSpan.FromSeconds(1)));

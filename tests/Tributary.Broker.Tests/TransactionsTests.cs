@@ -168,10 +168,11 @@ public sealed class TransactionsTests(BrokerFixture broker) : IClassFixture<Brok
         producer.InitTransactions(TimeSpan.FromSeconds(30));
 
         var read = new List<ConsumeResult<string, string>>();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (read.Count < 6 && DateTime.UtcNow < deadline)
-            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { } r) read.Add(r);
-        Assert.Equal(6, read.Count);
+        Eventually.True(() =>
+        {
+            while (read.Count < 6 && consumer.Consume(TimeSpan.FromMilliseconds(200)) is { } r) read.Add(r);
+            return read.Count == 6;
+        }, TimeSpan.FromSeconds(30), "six input records", () => $"{read.Count} read");
 
         producer.BeginTransaction();
         foreach (var r in read.Take(4)) producer.Produce("txn-out", new Message<string, string> { Value = "out-" + r.Message.Value });
@@ -200,9 +201,11 @@ public sealed class TransactionsTests(BrokerFixture broker) : IClassFixture<Brok
             AutoOffsetReset = AutoOffsetReset.Earliest,
         }).Build();
         consumer.Subscribe("txn-kip447");
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (consumer.Assignment.Count == 0 && DateTime.UtcNow < deadline) consumer.Consume(TimeSpan.FromMilliseconds(100));
-        Assert.NotEmpty(consumer.Assignment);
+        Eventually.True(() =>
+        {
+            consumer.Consume(TimeSpan.FromMilliseconds(100));
+            return consumer.Assignment.Count > 0;
+        }, TimeSpan.FromSeconds(30), "the consumer's partition assignment");
 
         await using var raw = await RawKafkaClient.ConnectAsync(broker.Bootstrap);
         var (pid, epoch) = await IdempotenceTests.InitAsync(raw, 3, "txn-kip447");

@@ -116,11 +116,16 @@ public sealed class BenchSmokeTests : IAsyncLifetime
         }).Build();
         consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
         var counts = new Dictionary<string, int>();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        for (var r = consumer.Consume(TimeSpan.FromMilliseconds(100)); r?.IsPartitionEOF != true && DateTime.UtcNow < deadline; r = consumer.Consume(TimeSpan.FromMilliseconds(100)))
+        var ended = false;
+        Eventually.True(() =>
         {
-            if (r is not null) counts[r.Message.Key] = counts.GetValueOrDefault(r.Message.Key) + 1;
-        }
+            for (var r = consumer.Consume(TimeSpan.FromMilliseconds(100)); r is not null && !ended; r = ended ? null : consumer.Consume(TimeSpan.FromMilliseconds(100)))
+            {
+                if (r.IsPartitionEOF) ended = true;
+                else counts[r.Message.Key] = counts.GetValueOrDefault(r.Message.Key) + 1;
+            }
+            return ended;
+        }, TimeSpan.FromSeconds(30), $"the end of {topic}", () => $"{counts.Values.Sum()} records read");
         Assert.Equal(Enumerable.Range(0, 7).Select(k => $"k{k:D11}"), counts.Keys.Order());
         Assert.Equal(2_000, counts.Values.Sum());
         Assert.All(counts.Values, n => Assert.InRange(n, 2_000 / 7, 2_000 / 7 + 1));
@@ -187,14 +192,15 @@ public sealed class BenchSmokeTests : IAsyncLifetime
         }).Build();
         consumer.Assign([new TopicPartitionOffset(topic, 0, Offset.Beginning), new TopicPartitionOffset(topic, 1, Offset.Beginning)]);
         var (read, ends) = (0, new HashSet<int>());
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (ends.Count < 2 && DateTime.UtcNow < deadline)
+        Eventually.True(() =>
         {
-            var r = consumer.Consume(TimeSpan.FromMilliseconds(100));
-            if (r is null) continue;
-            if (r.IsPartitionEOF) ends.Add(r.Partition.Value);
-            else read++;
-        }
+            for (var r = consumer.Consume(TimeSpan.FromMilliseconds(100)); r is not null && ends.Count < 2; r = ends.Count < 2 ? consumer.Consume(TimeSpan.FromMilliseconds(100)) : null)
+            {
+                if (r.IsPartitionEOF) ends.Add(r.Partition.Value);
+                else read++;
+            }
+            return ends.Count == 2;
+        }, TimeSpan.FromSeconds(30), $"the end of both partitions of {topic}", () => $"{ends.Count} ended, {read} records");
         Assert.Equal(20_000, read);
     }
 

@@ -60,13 +60,14 @@ public sealed class SerdesTests(RegistryFixture fixture) : IClassFixture<Registr
             .SetValueDeserializer(new AvroDeserializer<GenericRecord>(registry).AsSyncOverAsync()).Build();
         consumer.Subscribe(topic);
         var seen = new List<GenericRecord>();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (seen.Count < 2 && DateTime.UtcNow < deadline)
+        Eventually.True(() =>
         {
-            var result = consumer.Consume(TimeSpan.FromSeconds(1));
-            if (result?.Message is { } m) seen.Add(m.Value);
-        }
-        Assert.Equal(2, seen.Count);
+            for (var result = consumer.Consume(TimeSpan.FromSeconds(1)); result is not null && seen.Count < 2; result = seen.Count < 2 ? consumer.Consume(TimeSpan.FromSeconds(1)) : null)
+            {
+                if (result.Message is { } m) seen.Add(m.Value);
+            }
+            return seen.Count == 2;
+        }, TimeSpan.FromSeconds(30), "both Avro records", () => $"{seen.Count} read");
         Assert.Equal("p1", seen[0]["id"]);
         Assert.Equal(10.5, seen[0]["amount"]);
         Assert.Equal("USD", seen[1]["currency"]);
@@ -103,11 +104,7 @@ public sealed class SerdesTests(RegistryFixture fixture) : IClassFixture<Registr
         using var consumer = new ConsumerBuilder<string, Reading>(ConsumerConfig)
             .SetValueDeserializer(new JsonDeserializer<Reading>().AsSyncOverAsync()).Build();
         consumer.Subscribe(topic);
-        Reading? got = null;
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (got is null && DateTime.UtcNow < deadline)
-            got = consumer.Consume(TimeSpan.FromSeconds(1))?.Message?.Value;
-        Assert.NotNull(got);
+        var got = Eventually.Value(() => consumer.Consume(TimeSpan.FromSeconds(1))?.Message?.Value, r => r is not null, TimeSpan.FromSeconds(30), "the JSON record");
         Assert.Equal(21.5, got!.Value);
         consumer.Close();
     }

@@ -40,19 +40,20 @@ public sealed class ServedRegistry : IAsyncLifetime
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
         Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{registryPort}"), Timeout = TimeSpan.FromSeconds(120) };
-        for (var attempt = 0; ; attempt++)
+        // Polling for readiness: the child gives no other signal.
+        await Eventually.TrueAsync(async () =>
         {
             Assert.False(_process.HasExited, "tributary serve exited before its registry listened:\n" + Output());
             try
             {
                 using var response = await Http.GetAsync("/subjects");
-                if (response.IsSuccessStatusCode) return;
+                return response.IsSuccessStatusCode;
             }
-            catch (HttpRequestException) when (attempt < 300)
+            catch (HttpRequestException)
             {
+                return false;
             }
-            await Task.Delay(100); // polling for readiness: the child gives no other signal
-        }
+        }, TimeSpan.FromSeconds(60), $"the registry to answer on port {registryPort}", () => Output());
     }
 
     /// <summary>The process is still running and answers a normal request.</summary>

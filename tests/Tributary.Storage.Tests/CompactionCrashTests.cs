@@ -14,7 +14,7 @@ public sealed class CompactionCrashTests
         for (int crashAfter = 0; crashAfter < 400 && completedAt < 0; crashAfter++)
         {
             using var dir = new TempDir();
-            var time = new ManualTime();
+            var time = FakeTime.Create();
             var fs = new CrashingFileSystem();
             var model = new KeyedWorkload();
             var config = new LogConfig
@@ -70,7 +70,7 @@ public sealed class CompactionCrashTests
     public async Task A_committed_swap_is_completed_by_recovery_even_if_the_old_segments_are_still_there()
     {
         using var dir = new TempDir();
-        var time = new ManualTime();
+        var time = FakeTime.Create();
         var model = new KeyedWorkload();
         var config = new LogConfig { SegmentBytes = 400, FlushPolicy = FlushPolicy.PageCache, CleanupCompact = true, CleanupDelete = false };
         using (var log = PartitionLog.Open(dir.Path, config, time))

@@ -7,7 +7,7 @@ namespace Tributary.Storage.Tests;
 public sealed class CompactionFaultTests : IDisposable
 {
     private readonly TempDir _dir = new();
-    private readonly ManualTime _time = new();
+    private readonly FakeTimeProvider _time = FakeTime.Create();
 
     public void Dispose() => _dir.Dispose();
 
@@ -80,12 +80,8 @@ public sealed class CompactionFaultTests : IDisposable
         // while with its cleaned segment on disk.
         var cleaner = new LogCleaner(() => [log], new CleanerOptions { IoMaxBytesPerSecond = 20_000, BackoffMs = 10 }, _time);
         cleaner.Start();
-        var deadline = Stopwatch.StartNew();
-        while (!Directory.EnumerateFiles(_dir.Path).Any(f => f.EndsWith(".cleaned", StringComparison.Ordinal)))
-        {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(30), "the cleaner never started a pass");
-            await Task.Delay(5);
-        }
+        await Eventually.TrueAsync(() => Directory.EnumerateFiles(_dir.Path).Any(f => f.EndsWith(".cleaned", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(30), "the cleaner to start a pass (a .cleaned file)");
 
         cleaner.Dispose();
         Assert.Null(cleaner.LastError);

@@ -6,7 +6,7 @@ namespace Tributary.Storage.Tests;
 public sealed class CompactionPoisonTests : IDisposable
 {
     private readonly TempDir _dir = new();
-    private readonly ManualTime _time = new();
+    private readonly FakeTimeProvider _time = FakeTime.Create();
     private readonly List<PartitionLog> _logs = [];
 
     public void Dispose()

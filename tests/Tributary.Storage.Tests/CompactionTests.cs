@@ -8,7 +8,7 @@ namespace Tributary.Storage.Tests;
 public sealed class CompactionTests : IDisposable
 {
     private readonly TempDir _dir = new();
-    private readonly ManualTime _time = new();
+    private readonly FakeTimeProvider _time = FakeTime.Create();
 
     public void Dispose() => _dir.Dispose();
 
@@ -24,7 +24,7 @@ public sealed class CompactionTests : IDisposable
     };
 
     /// <summary>Appends a record of a key nobody else uses, so the high watermark moves into the active segment and every closed one is cleanable.</summary>
-    private static async Task SealAsync(PartitionLog log, KeyedWorkload model, ManualTime time)
+    private static async Task SealAsync(PartitionLog log, KeyedWorkload model, FakeTimeProvider time)
     {
         log.Roll();
         await model.AppendAsync(log, [("sentinel", Guid.NewGuid().ToString("N"))], time.NowMs);
@@ -124,16 +124,10 @@ public sealed class CompactionTests : IDisposable
         using var cleaner = new LogCleaner(() => [], new CleanerOptions(), _time);
         cleaner.Start();
         // The thread's own stat line: its name is field 2 (in parentheses), its nice value field 19.
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        string? stat = null;
-        for (; stat is null && DateTime.UtcNow < deadline; Thread.Sleep(stat is null ? 5 : 0))
-        {
-            stat = Directory.GetDirectories("/proc/self/task")
+        Eventually.True(() => Directory.GetDirectories("/proc/self/task")
                 .Select(task => System.IO.File.ReadAllText(Path.Combine(task, "stat")))
-                .FirstOrDefault(line => line.Contains("(tributary-log-c)", StringComparison.Ordinal) && line[(line.LastIndexOf(')') + 2)..].Split(' ')[16] == "19");
-        }
-
-        Assert.NotNull(stat);
+                .Any(line => line.Contains("(tributary-log-c)", StringComparison.Ordinal) && line[(line.LastIndexOf(')') + 2)..].Split(' ')[16] == "19"),
+            TimeSpan.FromSeconds(10), "a tributary-log-c thread at nice 19");
     }
 
     [Fact]
@@ -362,7 +356,7 @@ public sealed class CompactionTests : IDisposable
         {
             var (steps, codec, mapKeys) = sample;
             using var dir = new TempDir();
-            var time = new ManualTime();
+            var time = FakeTime.Create();
             var model = new KeyedWorkload();
             var config = Compacted(Random.Shared.Next(300, 1500)) with { DeleteRetentionMs = 500 };
             using var log = PartitionLog.Open(dir.Path, config, time);

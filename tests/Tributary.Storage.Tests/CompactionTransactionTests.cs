@@ -14,7 +14,7 @@ public sealed class CompactionTransactionTests : IDisposable
 {
     private const long Retention = 1000;
     private readonly TempDir _dir = new();
-    private readonly ManualTime _time = new();
+    private readonly FakeTimeProvider _time = FakeTime.Create();
 
     public void Dispose() => _dir.Dispose();
 
@@ -372,7 +372,7 @@ public sealed class CompactionTransactionTests : IDisposable
         {
             var (ops, segmentBytes) = sample;
             using var dir = new TempDir();
-            var time = new ManualTime();
+            var time = FakeTime.Create();
             var model = new Model();
             var config = Compacted(segmentBytes);
             var log = PartitionLog.Open(dir.Path, config, time);

@@ -10,7 +10,7 @@ public sealed class ConcurrencyTests
     public async Task Readers_see_only_whole_valid_batches_while_appends_roll_and_retention_deletes(FlushPolicy policy)
     {
         using var dir = new TempDir();
-        var time = new ManualTime();
+        var time = FakeTime.Create();
         var config = new LogConfig { SegmentBytes = 2000, IndexIntervalBytes = 100, RetentionBytes = 8000, FileDeleteDelayMs = 0, FlushPolicy = policy };
         using var log = PartitionLog.Open(dir.Path, config, time);
         using var done = new CancellationTokenSource();

@@ -4,7 +4,7 @@ namespace Tributary.Storage.Tests;
 public sealed class FaultInjectionTests : IDisposable
 {
     private readonly TempDir _dir = new();
-    private readonly ManualTime _time = new();
+    private readonly FakeTimeProvider _time = FakeTime.Create();
     private readonly FaultyFileSystem _fs = new();
     private readonly LogFlusher _flusher = new("test-flusher");
 
@@ -147,7 +147,7 @@ public sealed class FaultInjectionTests : IDisposable
 public sealed class StorageDiagnosticsTests : IDisposable
 {
     private readonly TempDir _dir = new();
-    private readonly ManualTime _time = new();
+    private readonly FakeTimeProvider _time = FakeTime.Create();
     private readonly FaultyFileSystem _fs = new();
     private readonly LogFlusher _flusher = new("test-flusher");
     private readonly StorageDiagnostics _diagnostics = new();

@@ -5,7 +5,7 @@ namespace Tributary.Storage.Tests;
 public sealed class PartitionLogTests : IDisposable
 {
     private readonly TempDir _dir = new();
-    private readonly ManualTime _time = new();
+    private readonly FakeTimeProvider _time = FakeTime.Create();
 
     public void Dispose() => _dir.Dispose();
 
@@ -262,7 +262,7 @@ public sealed class AllocationTests
     public async Task Appending_and_reading_allocate_little_per_request()
     {
         using var dir = new TempDir();
-        using var log = PartitionLog.Open(dir.Path, new LogConfig { FlushPolicy = FlushPolicy.PageCache }, new ManualTime());
+        using var log = PartitionLog.Open(dir.Path, new LogConfig { FlushPolicy = FlushPolicy.PageCache }, FakeTime.Create());
         var batch = Batches.Make(10, 1);
         for (int i = 0; i < 100; i++)
         {

@@ -23,7 +23,7 @@ public sealed class ProducerStateTests
     public async Task DuplicateBatchGetsOriginalOffsetsAndIsNotWritten()
     {
         using var dir = new TempDir();
-        using var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime());
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), FakeTime.Create());
         await log.AppendAsync(Batch(-1, -1, -1, 3));
         var first = await log.AppendAsync(Batch(7, 0, 0, 2));
         var second = await log.AppendAsync(Batch(7, 0, 2, 2));
@@ -38,7 +38,7 @@ public sealed class ProducerStateTests
     public async Task ARetriedBatchOnALogAppendTimeTopicIsAnsweredWithItsOriginalAppendTime()
     {
         using var dir = new TempDir();
-        var time = new ManualTime();
+        var time = FakeTime.Create();
         using var log = PartitionLog.Open(dir.Path, new LogConfig { TimestampType = TimestampType.LogAppendTime }, time);
         var first = await log.AppendAsync(Batch(7, 0, 0, 2));
         Assert.Equal(time.NowMs, first.LogAppendTime);
@@ -57,7 +57,7 @@ public sealed class ProducerStateTests
     {
         using var dir = new TempDir();
         var fs = new FaultyFileSystem();
-        using var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime(), fs, LogFlusher.Shared);
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), FakeTime.Create(), fs, LogFlusher.Shared);
         await log.AppendAsync(Batch(7, 0, 0, 2, transactional: true)); // 0-1, aborted
         await log.AppendAsync(Marker(7, 0, commit: false));            // 2
         await log.AppendAsync(Batch(-1, -1, -1, 2));                     // 3-4
@@ -83,7 +83,7 @@ public sealed class ProducerStateTests
     public async Task AReadCommittedReadReportsOnlyTheAbortsThatBeginWithinWhatItReturns()
     {
         using var dir = new TempDir();
-        using var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime());
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), FakeTime.Create());
         for (short epoch = 0; epoch < 3; epoch++)
         {
             await log.AppendAsync(Batch(7, epoch, 0, 2, transactional: true));
@@ -108,7 +108,7 @@ public sealed class ProducerStateTests
     {
         using var dir = new TempDir();
         var fs = new FaultyFileSystem();
-        var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime(), fs, LogFlusher.Shared);
+        var log = PartitionLog.Open(dir.Path, new LogConfig(), FakeTime.Create(), fs, LogFlusher.Shared);
         try
         {
             await log.AppendAsync(Batch(7, 0, 0, 2, transactional: true)); // 0-1
@@ -125,7 +125,7 @@ public sealed class ProducerStateTests
         }
 
         fs.DiskFullFor = null;
-        using var reopened = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime(), fs, LogFlusher.Shared);
+        using var reopened = PartitionLog.Open(dir.Path, new LogConfig(), FakeTime.Create(), fs, LogFlusher.Shared);
         Assert.Equal(4, reopened.LogEndOffset);
         Assert.Equal(0, Assert.Single(reopened.AbortedTransactions(0, 4)).FirstOffset);
     }
@@ -134,7 +134,7 @@ public sealed class ProducerStateTests
     public async Task GapsAndStaleEpochsAreRejected()
     {
         using var dir = new TempDir();
-        using var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime());
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), FakeTime.Create());
         await log.AppendAsync(Batch(7, 1, 0));
         Assert.Equal(StorageError.OutOfOrderSequence, await FailsWith(log, Batch(7, 1, 2)));
         Assert.Equal(StorageError.InvalidProducerEpoch, await FailsWith(log, Batch(7, 0, 1)));
@@ -151,7 +151,7 @@ public sealed class ProducerStateTests
     public async Task OnlyTheLastFiveBatchesAreRemembered()
     {
         using var dir = new TempDir();
-        using var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime());
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), FakeTime.Create());
         for (int i = 0; i < 6; i++) await log.AppendAsync(Batch(7, 0, i));
         Assert.Equal(1, (await log.AppendAsync(Batch(7, 0, 1))).BaseOffset);
         Assert.Equal(StorageError.OutOfOrderSequence, await FailsWith(log, Batch(7, 0, 0)));
@@ -161,7 +161,7 @@ public sealed class ProducerStateTests
     public async Task LastStableOffsetHoldsAtOpenTransactionsAndAbortsAreIndexed()
     {
         using var dir = new TempDir();
-        using var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime());
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), FakeTime.Create());
         await log.AppendAsync(Batch(-1, -1, -1, 2));                 // 0-1
         await log.AppendAsync(Batch(7, 0, 0, 2, transactional: true)); // 2-3 open
         await log.AppendAsync(Batch(-1, -1, -1, 1));                 // 4
@@ -185,7 +185,7 @@ public sealed class ProducerStateTests
     {
         using var dir = new TempDir();
         var config = new LogConfig { SegmentBytes = 300, FlushPolicy = FlushPolicy.PageCache };
-        var time = new ManualTime();
+        var time = FakeTime.Create();
         var markers = new List<long>();
         using (var log = PartitionLog.Open(dir.Path, config, time))
         {
@@ -223,7 +223,7 @@ public sealed class ProducerStateTests
     {
         using var dir = new TempDir();
         var config = new LogConfig { SegmentBytes = 300 };
-        var time = new ManualTime();
+        var time = FakeTime.Create();
         using (var log = PartitionLog.Open(dir.Path, config, time))
         {
             for (int i = 0; i < 10; i++) await log.AppendAsync(Batch(7, 0, i));
@@ -252,7 +252,7 @@ public sealed class ProducerStateTests
         var fs = new FaultyFileSystem();
         using var flusher = new LogFlusher("test-flusher");
         var config = new LogConfig { SegmentBytes = 300 };
-        var time = new ManualTime();
+        var time = FakeTime.Create();
         var log = PartitionLog.Open(dir.Path, config, time, fs, flusher);
         for (int i = 0; i < 10; i++) await log.AppendAsync(Batch(7, 0, i));
         await log.AppendAsync(Batch(9, 0, 0, 1, transactional: true));
@@ -281,7 +281,7 @@ public sealed class ProducerStateTests
     public async Task IdleProducersExpire()
     {
         using var dir = new TempDir();
-        var time = new ManualTime();
+        var time = FakeTime.Create();
         using var log = PartitionLog.Open(dir.Path, new LogConfig(), time);
         log.ProducerIdExpirationMs = 1000;
         await log.AppendAsync(Batch(7, 0, 0));

@@ -10,7 +10,7 @@ public sealed class ReadPropertyTests
     {
         using var dir = new TempDir();
         var config = new LogConfig { SegmentBytes = 3000, IndexIntervalBytes = 256, FlushPolicy = FlushPolicy.PageCache };
-        using var log = PartitionLog.Open(dir.Path, config, new ManualTime());
+        using var log = PartitionLog.Open(dir.Path, config, FakeTime.Create());
         var random = new Random(11);
         var batchSizes = new Dictionary<long, int>();
         for (int i = 0; i < 300; i++)
@@ -57,7 +57,7 @@ public sealed class ReadPropertyTests
     public async Task Durable_appends_to_many_partitions_all_complete()
     {
         using var dir = new TempDir();
-        using var manager = new LogManager(dir.Path, new ManualTime());
+        using var manager = new LogManager(dir.Path, FakeTime.Create());
         var logs = Enumerable.Range(0, 4).Select(p => manager.GetOrCreate("t", p, new LogConfig())).ToList();
         var appends = logs.SelectMany(log => Enumerable.Range(0, 50).Select(i => log.AppendAsync(Batches.Make(1, i, $"p{i}")).AsTask())).ToList();
         await Task.WhenAll(appends);

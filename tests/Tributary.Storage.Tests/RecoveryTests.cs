@@ -17,7 +17,7 @@ public sealed class RecoveryTests
         gen.Sample((batches, cutSeed, truncate, dataSeed) =>
         {
             using var dir = new TempDir();
-            var time = new ManualTime();
+            var time = FakeTime.Create();
             var random = new Random(dataSeed);
             var appended = new List<(long Base, long Last)>();
             using (var log = PartitionLog.Open(dir.Path, SmallSegments, time))
@@ -80,7 +80,7 @@ public sealed class RecoveryTests
     public async Task Missing_and_garbage_index_files_are_rebuilt()
     {
         using var dir = new TempDir();
-        var time = new ManualTime();
+        var time = FakeTime.Create();
         var random = new Random(7);
         using (var log = PartitionLog.Open(dir.Path, SmallSegments, time))
         {
@@ -120,7 +120,7 @@ public sealed class RecoveryTests
     {
         using var dir = new TempDir();
         string marker = Path.Combine(dir.Path, PartitionLog.CleanShutdownFile);
-        using (var log = PartitionLog.Open(dir.Path, SmallSegments, new ManualTime()))
+        using (var log = PartitionLog.Open(dir.Path, SmallSegments, FakeTime.Create()))
         {
             for (int i = 0; i < 30; i++)
             {
@@ -131,7 +131,7 @@ public sealed class RecoveryTests
         }
 
         Assert.True(File.Exists(marker));
-        using (var log = PartitionLog.Open(dir.Path, SmallSegments, new ManualTime()))
+        using (var log = PartitionLog.Open(dir.Path, SmallSegments, FakeTime.Create()))
         {
             Assert.False(File.Exists(marker));
             Assert.Equal(60, log.LogEndOffset);
@@ -143,7 +143,7 @@ public sealed class RecoveryTests
         string last = LastLogFile(dir.Path);
         var bytes = File.ReadAllBytes(last);
         File.WriteAllBytes(last, bytes[..^3]);
-        using (var log = PartitionLog.Open(dir.Path, SmallSegments, new ManualTime()))
+        using (var log = PartitionLog.Open(dir.Path, SmallSegments, FakeTime.Create()))
         {
             Assert.Equal(60, log.LogEndOffset);
         }
@@ -156,7 +156,7 @@ public sealed class RecoveryTests
         File.WriteAllText(Path.Combine(dir.Path, "00000000000000000000.log.deleted"), "x");
         File.WriteAllText(Path.Combine(dir.Path, "log-start-offset.checkpoint.tmp"), "x");
         File.WriteAllText(Path.Combine(dir.Path, "00000000000000000042.index"), "orphan");
-        using var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime());
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), FakeTime.Create());
         await log.AppendAsync(Batches.Make(1, 1));
         Assert.False(File.Exists(Path.Combine(dir.Path, PartitionLog.CleanShutdownFile)));
         Assert.Equal(
@@ -168,7 +168,7 @@ public sealed class RecoveryTests
     public async Task A_damaged_closed_segment_is_truncated_and_later_segments_dropped()
     {
         using var dir = new TempDir();
-        var time = new ManualTime();
+        var time = FakeTime.Create();
         using (var log = PartitionLog.Open(dir.Path, SmallSegments, time))
         {
             for (int i = 0; i < 60; i++)

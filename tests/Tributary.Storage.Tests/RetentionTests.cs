@@ -3,7 +3,7 @@ namespace Tributary.Storage.Tests;
 public sealed class RetentionTests : IDisposable
 {
     private readonly TempDir _dir = new();
-    private readonly ManualTime _time = new();
+    private readonly FakeTimeProvider _time = FakeTime.Create();
 
     public void Dispose() => _dir.Dispose();
 

@@ -9,7 +9,7 @@ namespace Tributary.Storage.Tests;
 public sealed class SegmentFilePoolTests : IDisposable
 {
     private readonly TempDir _dir = new();
-    private readonly ManualTime _time = new();
+    private readonly FakeTimeProvider _time = FakeTime.Create();
 
     public void Dispose() => _dir.Dispose();
 

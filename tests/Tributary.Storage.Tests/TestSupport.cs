@@ -3,16 +3,6 @@ using Tributary.Storage.FileSystem;
 
 namespace Tributary.Storage.Tests;
 
-/// <summary>A clock that moves only when a test says so.</summary>
-internal sealed class ManualTime(long startMs = 1_700_000_000_000) : TimeProvider
-{
-    private long _nowMs = startMs;
-
-    public long NowMs => Interlocked.Read(ref _nowMs);
-    public void Advance(long ms) => Interlocked.Add(ref _nowMs, ms);
-    public override DateTimeOffset GetUtcNow() => DateTimeOffset.FromUnixTimeMilliseconds(NowMs);
-}
-
 /// <summary>A fresh directory under the temp folder, removed on dispose.</summary>
 internal sealed class TempDir : IDisposable
 {

@@ -14,7 +14,7 @@ public sealed class TimestampTests
             using var dir = new TempDir();
             var random = new Random(seed);
             var config = new LogConfig { SegmentBytes = 1500, IndexIntervalBytes = 200, FlushPolicy = FlushPolicy.PageCache };
-            using var log = PartitionLog.Open(dir.Path, config, new ManualTime());
+            using var log = PartitionLog.Open(dir.Path, config, FakeTime.Create());
             long clock = 1_000_000;
             for (int i = 0; i < batches; i++)
             {
@@ -46,7 +46,7 @@ public sealed class TimestampTests
     public async Task Timestamp_lookups_skip_records_below_the_log_start()
     {
         using var dir = new TempDir();
-        using var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime());
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), FakeTime.Create());
         await log.AppendAsync(Batches.Make([100, 200, 300, 400]));
         log.DeleteRecordsBefore(2);
         Assert.Equal(new TimestampLookup(2, 300), log.FindOffsetByTimestamp(0));
@@ -58,7 +58,7 @@ public sealed class TimestampTests
     public void Empty_log_has_no_timestamps()
     {
         using var dir = new TempDir();
-        using var log = PartitionLog.Open(dir.Path, new LogConfig(), new ManualTime());
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), FakeTime.Create());
         Assert.Equal(TimestampLookup.None, log.FindOffsetByTimestamp(0));
         Assert.Equal(TimestampLookup.None, log.FindMaxTimestamp());
     }
@@ -68,7 +68,7 @@ public sealed class TimestampTests
     {
         using var dir = new TempDir();
         var config = new LogConfig { SegmentBytes = 1000, IndexIntervalBytes = 100 };
-        using (var log = PartitionLog.Open(dir.Path, config, new ManualTime()))
+        using (var log = PartitionLog.Open(dir.Path, config, FakeTime.Create()))
         {
             for (int i = 0; i < 50; i++)
             {
@@ -76,7 +76,7 @@ public sealed class TimestampTests
             }
         }
 
-        using (var log = PartitionLog.Open(dir.Path, config, new ManualTime()))
+        using (var log = PartitionLog.Open(dir.Path, config, FakeTime.Create()))
         {
             Assert.True(log.SegmentCount > 3);
             Assert.Equal(new TimestampLookup(51, 255), log.FindOffsetByTimestamp(251));

@@ -1,5 +1,6 @@
 // ProtocolGen: reads Kafka's message definitions (../shared/kafka-protocol/messages/*.json) and writes one C# file
-// per message into src/Tributary.Protocol/Generated. The output is committed; a test regenerates it and diffs.
+// per message into src/Tributary.Protocol/Generated. The output is committed; a test regenerates it and diffs, and
+// fails when ../shared/kafka-protocol is absent (shared/ sits beside every checkout, CI's included).
 //
 // Usage: ProtocolGen <messages-dir> <output-dir> [--check]
 //   --check: write nothing, exit 1 if any generated file would change (used by tests and CI).

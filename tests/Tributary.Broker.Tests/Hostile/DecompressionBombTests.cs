@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net;
 using System.Net.Sockets;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
@@ -101,70 +100,46 @@ public sealed class DecompressionBombTests(BrokerFixture broker, ITestOutputHelp
     {
         var zstd = ZstdBomb.Value;
         var gzip = BigGzipBomb.Value;
-        var cli = await KillTests.LocateCliAsync();
-        var port = KillTests.FreePort();
-        var bootstrap = $"127.0.0.1:{port}";
-        var dataDir = Path.Combine(Path.GetTempPath(), "tributary-bombs-" + Guid.NewGuid().ToString("N"));
-        var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet",
-            [cli, "serve", "--data-dir", dataDir, "--listen", bootstrap])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        info.Environment["DOTNET_GCHeapHardLimit"] = "0x40000000";
-        using var serve = Process.Start(info)!;
-        serve.OutputDataReceived += (_, _) => { };
-        serve.ErrorDataReceived += (_, _) => { };
-        serve.BeginOutputReadLine();
-        serve.BeginErrorReadLine();
+        using var serve = await ServeProcess.StartAsync(output, gcHeapHardLimit: 1L << 30);
+        var bootstrap = serve.Bootstrap;
+        var topics = new[] { await CreateTopicAsync(bootstrap, "bombs", false), await CreateTopicAsync(bootstrap, "bombs-compacted", true) };
+        var before = Usage.Of(serve.Pid);
+        var clock = Stopwatch.StartNew();
+        var answers = new List<string>();
+        using var sampling = new CancellationTokenSource();
+        var sampler = SampleAsync(serve.Pid, sampling.Token); // the last sample survives a broker that dies
         try
         {
-            await WaitForPortAsync(serve, port);
-            var topics = new[] { await CreateTopicAsync(bootstrap, "bombs", false), await CreateTopicAsync(bootstrap, "bombs-compacted", true) };
-            var before = Usage.Of(serve.Id);
-            var clock = Stopwatch.StartNew();
-            var answers = new List<string>();
-            using var sampling = new CancellationTokenSource();
-            var sampler = SampleAsync(serve.Id, sampling.Token); // the last sample survives a broker that dies
-            try
+            await using (var raw = await RawKafkaClient.ConnectAsync(bootstrap))
             {
-                await using (var raw = await RawKafkaClient.ConnectAsync(bootstrap))
-                {
-                    foreach (var topic in topics)
-                    {
-                        answers.Add("produce " + await RecordValidationTests.ProduceRawAsync(raw, topic, zstd));
-                        answers.Add("produce " + await RecordValidationTests.ProduceRawAsync(raw, topic, gzip));
-                    }
-                }
-
-                using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig { BootstrapServers = bootstrap, GroupId = "unused" }).Build();
                 foreach (var topic in topics)
                 {
-                    var found = consumer.OffsetsForTimes([new TopicPartitionTimestamp(topic, 0, new Timestamp(0, TimestampType.CreateTime))], TimeSpan.FromSeconds(60));
-                    answers.Add("lookup " + found.Single().Offset);
+                    answers.Add("produce " + await RecordValidationTests.ProduceRawAsync(raw, topic, zstd));
+                    answers.Add("produce " + await RecordValidationTests.ProduceRawAsync(raw, topic, gzip));
                 }
             }
-            catch (Exception e) when (e is KafkaException or SocketException or IOException or OperationCanceledException)
-            {
-                answers.Add(e.GetType().Name + ": " + e.Message);
-            }
 
-            sampling.Cancel();
-            var after = await sampler;
-            output.WriteLine($"{string.Join("; ", answers)}; serve {(serve.HasExited ? "DIED" : "up")}; RSS before {before.Rss >> 20} MB, " +
-                $"peak {after.Peak >> 20} MB; CPU {after.CpuSeconds - before.CpuSeconds:F2} s in {clock.Elapsed.TotalSeconds:F1} s");
-            Assert.False(serve.HasExited, "tributary serve died under the bombs");
-            Assert.Equal(4, answers.Count(a => a == "produce " + (short)KafkaErrorCode.MessageTooLarge));
-            await AssertServesAsync(bootstrap);
-            Assert.True(after.Peak < 400L << 20, $"peak RSS {after.Peak >> 20} MB");
-            Assert.True(after.CpuSeconds - before.CpuSeconds < 10, $"{after.CpuSeconds - before.CpuSeconds:F1} s of CPU");
+            using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig { BootstrapServers = bootstrap, GroupId = "unused" }).Build();
+            foreach (var topic in topics)
+            {
+                var found = consumer.OffsetsForTimes([new TopicPartitionTimestamp(topic, 0, new Timestamp(0, TimestampType.CreateTime))], TimeSpan.FromSeconds(60));
+                answers.Add("lookup " + found.Single().Offset);
+            }
         }
-        finally
+        catch (Exception e) when (e is KafkaException or SocketException or IOException or OperationCanceledException)
         {
-            if (!serve.HasExited) serve.Kill(entireProcessTree: true);
-            serve.WaitForExit(15_000);
-            if (Directory.Exists(dataDir)) Directory.Delete(dataDir, recursive: true);
+            answers.Add(e.GetType().Name + ": " + e.Message);
         }
+
+        sampling.Cancel();
+        var after = await sampler;
+        output.WriteLine($"{string.Join("; ", answers)}; serve {(serve.HasExited ? "DIED" : "up")}; RSS before {before.Rss >> 20} MB, " +
+            $"peak {after.Peak >> 20} MB; CPU {after.CpuSeconds - before.CpuSeconds:F2} s in {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.False(serve.HasExited, "tributary serve died under the bombs");
+        Assert.Equal(4, answers.Count(a => a == "produce " + (short)KafkaErrorCode.MessageTooLarge));
+        await AssertServesAsync(bootstrap);
+        Assert.True(after.Peak < 400L << 20, $"peak RSS {after.Peak >> 20} MB");
+        Assert.True(after.CpuSeconds - before.CpuSeconds < 10, $"{after.CpuSeconds - before.CpuSeconds:F1} s of CPU");
     }
 
     private static async Task AssertServesAsync(string bootstrap)
@@ -230,26 +205,5 @@ public sealed class DecompressionBombTests(BrokerFixture broker, ITestOutputHelp
         }
 
         private static long Kilobytes(string line) => long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
-    }
-
-    private static async Task WaitForPortAsync(Process process, int port)
-    {
-        for (var attempt = 0; attempt < 300; attempt++)
-        {
-            Assert.False(process.HasExited, "tributary serve exited before listening");
-            using var client = new TcpClient();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-            try
-            {
-                await client.ConnectAsync(IPAddress.Loopback, port, timeout.Token);
-                return;
-            }
-            catch (Exception e) when (e is SocketException or OperationCanceledException)
-            {
-                await Task.Delay(100);
-            }
-        }
-
-        Assert.Fail($"tributary serve did not listen on port {port} within 30 s");
     }
 }

@@ -4,7 +4,7 @@ using Confluent.Kafka.Admin;
 using Tributary.Protocol.Messages;
 using Tributary.Protocol.Records;
 using Xunit.Abstractions;
-using static Tributary.Broker.Tests.KillTests;
+using static Tributary.Broker.Tests.ServeProcess;
 using ErrorCode = Tributary.Protocol.Messages.ErrorCode;
 
 namespace Tributary.Broker.Tests.Hostile;

@@ -29,15 +29,7 @@ internal static class NormalClient
             EnableAutoCommit = false,
         }).Build();
         consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
-        var deadline = DateTime.UtcNow + limit;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false } record)
-            {
-                Assert.Equal("still served"u8.ToArray(), record.Message.Value);
-                return;
-            }
-        }
-        Assert.Fail($"the record produced to {topic} was not read back within {limit}");
+        var record = Eventually.Value(() => consumer.Consume(TimeSpan.FromMilliseconds(200)), r => r is { IsPartitionEOF: false }, limit, $"the record produced to {topic} to be read back");
+        Assert.Equal("still served"u8.ToArray(), record!.Message.Value);
     }
 }

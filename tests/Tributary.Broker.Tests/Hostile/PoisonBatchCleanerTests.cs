@@ -34,14 +34,14 @@ public sealed class PoisonBatchCleanerTests(ITestOutputHelper output)
     [Fact]
     public async Task A_poison_batch_leaves_the_process_up_and_every_other_compacted_topic_compacted_across_restarts()
     {
-        var cli = await KillTests.LocateCliAsync();
+        var cli = await ServeProcess.LocateCliAsync();
         var dataDir = Path.Combine(Path.GetTempPath(), "tributary-poison-" + Guid.NewGuid().ToString("N"));
-        var port = KillTests.FreePort();
+        var port = ServeProcess.FreePort();
         var bootstrap = $"127.0.0.1:{port}";
         try
         {
             long next;
-            using (var serve = await KillTests.ServeProcess.StartAsync(cli, dataDir, port, output, Settings))
+            using (var serve = await ServeProcess.StartAsync(cli, dataDir, port, output, Settings))
             {
                 using var admin = Admin(bootstrap);
                 await admin.CreateTopicsAsync([new TopicSpecification { Name = Poisoned, NumPartitions = 1, ReplicationFactor = 1, Configs = new(Compacting) }]);
@@ -52,7 +52,7 @@ public sealed class PoisonBatchCleanerTests(ITestOutputHelper output)
             // Below append validation, as old data or another tool leaves it: the segment is written directly.
             PoisonBatch.AppendTo(Directory.GetDirectories(dataDir, $"{Poisoned}-0", SearchOption.AllDirectories).Single(), next);
 
-            using (var serve = await KillTests.ServeProcess.StartAsync(cli, dataDir, port, output, Settings))
+            using (var serve = await ServeProcess.StartAsync(cli, dataDir, port, output, Settings))
             {
                 using var admin = Admin(bootstrap);
                 await admin.CreateTopicsAsync([new TopicSpecification { Name = Healthy, NumPartitions = 1, ReplicationFactor = 1, Configs = new(Compacting) { ["cleanup.policy"] = "compact" } }]);
@@ -63,22 +63,17 @@ public sealed class PoisonBatchCleanerTests(ITestOutputHelper output)
                 CommitManyTimes(bootstrap, 300);
                 await admin.IncrementalAlterConfigsAsync(Alter(Poisoned, new() { ["cleanup.policy"] = "compact" }));
 
-                var deadline = DateTime.UtcNow.AddSeconds(60);
-                while (!(Count(serve, Uncleanable) == 1 && CountRecords(bootstrap, Healthy) < 300 && CountRecords(bootstrap, "__consumer_offsets") < 150))
+                await Eventually.TrueAsync(() =>
                 {
                     Assert.False(serve.HasExited, "the broker died");
-                    Assert.True(DateTime.UtcNow < deadline, $"not compacted in time: uncleanable lines {Count(serve, Uncleanable)}, {Healthy} {CountRecords(bootstrap, Healthy)} records, __consumer_offsets {CountRecords(bootstrap, "__consumer_offsets")}");
-                    await Task.Delay(200);
-                }
+                    return Count(serve, Uncleanable) == 1 && CountRecords(bootstrap, Healthy) < 300 && CountRecords(bootstrap, "__consumer_offsets") < 150;
+                }, TimeSpan.FromSeconds(60), "the poisoned partition marked and the others compacted",
+                    () => $"uncleanable lines {Count(serve, Uncleanable)}, {Healthy} {CountRecords(bootstrap, Healthy)} records, __consumer_offsets {CountRecords(bootstrap, "__consumer_offsets")}");
 
                 // Rounds go on (backoff 100 ms) and the poisoned partition is not tried again: no retry storm.
                 await ProduceKeyedAsync(bootstrap, Healthy, 600);
-                deadline = DateTime.UtcNow.AddSeconds(60);
-                while (CountRecords(bootstrap, Healthy) >= 600)
-                {
-                    Assert.True(DateTime.UtcNow < deadline, "the healthy topic was not compacted again");
-                    await Task.Delay(200);
-                }
+                await Eventually.TrueAsync(() => CountRecords(bootstrap, Healthy) < 600, TimeSpan.FromSeconds(60), "the healthy topic to be compacted again",
+                    () => $"{CountRecords(bootstrap, Healthy)} records");
                 Assert.False(serve.HasExited);
                 Assert.Equal(1, Count(serve, Uncleanable));
                 Assert.Equal(0, Count(serve, "log cleaner: ") - Count(serve, Uncleanable) - Count(serve, "log cleaner: cleaned"));
@@ -86,15 +81,13 @@ public sealed class PoisonBatchCleanerTests(ITestOutputHelper output)
             }
 
             // A restart tries the partition once more, marks it again and stays up; groups kept their offsets.
-            using (var serve = await KillTests.ServeProcess.StartAsync(cli, dataDir, port, output, Settings))
+            using (var serve = await ServeProcess.StartAsync(cli, dataDir, port, output, Settings))
             {
-                var deadline = DateTime.UtcNow.AddSeconds(60);
-                while (Count(serve, Uncleanable) == 0)
+                await Eventually.TrueAsync(() =>
                 {
                     Assert.False(serve.HasExited, "the restarted broker died");
-                    Assert.True(DateTime.UtcNow < deadline, "the restarted cleaner never reached the poisoned partition");
-                    await Task.Delay(200);
-                }
+                    return Count(serve, Uncleanable) > 0;
+                }, TimeSpan.FromSeconds(60), "the restarted cleaner to reach the poisoned partition");
                 Assert.Equal(300, Committed(bootstrap));
                 await ProduceKeyedAsync(bootstrap, Healthy, 1);
                 Assert.False(serve.HasExited);
@@ -119,7 +112,7 @@ public sealed class PoisonBatchCleanerTests(ITestOutputHelper output)
     private static Dictionary<ConfigResource, List<ConfigEntry>> Alter(string topic, Dictionary<string, string> configs) =>
         new() { [TopicResource(topic)] = [.. configs.Select(c => new ConfigEntry { Name = c.Key, Value = c.Value, IncrementalOperation = AlterConfigOpType.Set })] };
 
-    private static int Count(KillTests.ServeProcess serve, string text) => serve.Lines.Count(l => l.Contains(text, StringComparison.Ordinal));
+    private static int Count(ServeProcess serve, string text) => serve.Lines.Count(l => l.Contains(text, StringComparison.Ordinal));
 
     /// <summary>Produces keyed records over 20 keys, uncompressed; returns the offset after the last.</summary>
     private static async Task<long> ProduceKeyedAsync(string bootstrap, string topic, int count)
@@ -163,15 +156,15 @@ public sealed class PoisonBatchCleanerTests(ITestOutputHelper output)
         }).Build();
         consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
         int records = 0, ended = 0;
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (ended < partitions && DateTime.UtcNow < deadline)
+        Eventually.True(() =>
         {
-            var result = consumer.Consume(TimeSpan.FromMilliseconds(500));
-            if (result is null) continue;
-            if (result.IsPartitionEOF) ended++;
-            else records++;
-        }
-        Assert.Equal(partitions, ended);
+            for (var result = consumer.Consume(TimeSpan.FromMilliseconds(500)); result is not null && ended < partitions; result = ended < partitions ? consumer.Consume(TimeSpan.FromMilliseconds(500)) : null)
+            {
+                if (result.IsPartitionEOF) ended++;
+                else records++;
+            }
+            return ended == partitions;
+        }, TimeSpan.FromSeconds(30), $"the end of every partition of {topic}", () => $"{ended} of {partitions} ended, {records} records");
         return records;
     }
 }

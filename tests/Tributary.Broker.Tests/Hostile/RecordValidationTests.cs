@@ -125,12 +125,14 @@ public sealed class RecordValidationTests(BrokerFixture broker) : IClassFixture<
         using var consumer = broker.Consumer();
         consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
         var values = new List<string>();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (values.Count < count && DateTime.UtcNow < deadline)
+        Eventually.True(() =>
         {
-            var result = consumer.Consume(TimeSpan.FromSeconds(1));
-            if (result is { IsPartitionEOF: false, Message.Value: { } value }) values.Add(System.Text.Encoding.UTF8.GetString(value));
-        }
+            for (var result = consumer.Consume(TimeSpan.FromSeconds(1)); result is not null && values.Count < count; result = values.Count < count ? consumer.Consume(TimeSpan.FromSeconds(1)) : null)
+            {
+                if (result is { IsPartitionEOF: false, Message.Value: { } value }) values.Add(System.Text.Encoding.UTF8.GetString(value));
+            }
+            return values.Count == count;
+        }, TimeSpan.FromSeconds(30), $"{count} values from {topic}", () => $"{values.Count} read");
 
         return values;
     }
