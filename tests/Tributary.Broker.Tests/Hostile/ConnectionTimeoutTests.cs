@@ -19,13 +19,23 @@ public sealed class ConnectionTimeoutTests
     }
 
     [Fact]
-    public async Task AnIdleConnectionIsClosedAfterConnectionsMaxIdleMs()
+    public async Task AnIdleConnectionIsClosedAfterConnectionsMaxIdleMsOnTheBrokersClock()
     {
-        var server = await TributaryServer.StartEphemeralAsync(settings: new Dictionary<string, string> { ["connections.max.idle.ms"] = "300" });
+        // The whole broker runs on a fake clock: the idle limit is crossed by advancing it, not by waiting.
+        var clock = Tributary.Testing.FakeTime.Create();
+        var server = await TributaryServer.StartEphemeralAsync(settings: new Dictionary<string, string>
+        {
+            ["connections.max.idle.ms"] = "600000",
+            [TributaryServer.SchemaRegistryEnableSetting] = "false",
+        }, time: clock);
         try
         {
             await using var client = await RawKafkaClient.ConnectAsync(server.BootstrapServers);
             Assert.Equal(0, (await client.SendAsync<Tributary.Protocol.Messages.ApiVersionsResponse>(new Tributary.Protocol.Messages.ApiVersionsRequest(), 0)).ErrorCode);
+            clock.Advance(599_000);
+            // Still open one second short of the limit: it answers.
+            Assert.Equal(0, (await client.SendAsync<Tributary.Protocol.Messages.ApiVersionsResponse>(new Tributary.Protocol.Messages.ApiVersionsRequest(), 0)).ErrorCode);
+            clock.Advance(600_000 + 2_000);
             Assert.Equal(0, await client.WaitForCloseAsync());
         }
         finally
