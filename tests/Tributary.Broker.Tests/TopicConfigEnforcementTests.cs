@@ -102,12 +102,11 @@ public sealed class TopicConfigEnforcementTests(BrokerFixture broker) : IClassFi
         using var consumer = broker.Consumer(c => c.IsolationLevel = IsolationLevel.ReadCommitted);
         consumer.Assign(new TopicPartitionOffset("ct-txn", 0, Offset.Beginning));
         var values = new List<string>();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (values.Count < 10 && DateTime.UtcNow < deadline)
+        Tributary.Testing.Eventually.True(() =>
         {
-            var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
-            if (r is { IsPartitionEOF: false }) values.Add(Encoding.UTF8.GetString(r.Message.Value!));
-        }
+            while (consumer.Consume(TimeSpan.FromMilliseconds(50)) is { IsPartitionEOF: false } r) values.Add(Encoding.UTF8.GetString(r.Message.Value!));
+            return values.Count >= 10;
+        }, TimeSpan.FromSeconds(30), "the 10 committed records", () => values.Count);
         Assert.Equal(Enumerable.Range(0, 10).Select(i => $"t{i}"), values);
     }
 

@@ -80,8 +80,14 @@ public sealed class CompactionFaultTests : IDisposable
         // while with its cleaned segment on disk.
         var cleaner = new LogCleaner(() => [log], new CleanerOptions { IoMaxBytesPerSecond = 20_000, BackoffMs = 10 }, _time);
         cleaner.Start();
-        await Eventually.TrueAsync(() => Directory.EnumerateFiles(_dir.Path).Any(f => f.EndsWith(".cleaned", StringComparison.Ordinal)),
-            TimeSpan.FromSeconds(30), "the cleaner to start a pass (a .cleaned file)");
+        // Polled every 5 ms, not through Eventually's back-off: on a loaded machine the .cleaned file may exist for only
+        // a few milliseconds, and a 100 ms poll misses it.
+        var deadline = Stopwatch.StartNew();
+        while (!Directory.EnumerateFiles(_dir.Path).Any(f => f.EndsWith(".cleaned", StringComparison.Ordinal)))
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(30), "the cleaner never started a pass");
+            await Task.Delay(5);
+        }
 
         cleaner.Dispose();
         Assert.Null(cleaner.LastError);
