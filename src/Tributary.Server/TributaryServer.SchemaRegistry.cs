@@ -66,6 +66,6 @@ public sealed partial class TributaryServer
 /// <summary>The schema registry's validator behind the broker's validation seam.</summary>
 internal sealed class SchemaRegistryRecordValidator(RecordSchemaValidator validator) : IRecordValidator
 {
-    public string? Validate(string topic, IReadOnlyDictionary<string, string> topicConfigs, ReadOnlyMemory<byte> batches) =>
-        validator.Validate(topic, topicConfigs, batches);
+    public string? Validate(string topic, ValidatedParts parts, ReadOnlyMemory<byte> batches) =>
+        validator.Validate(topic, parts.Keys, parts.Values, batches);
 }

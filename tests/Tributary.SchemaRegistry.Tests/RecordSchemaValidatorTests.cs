@@ -18,16 +18,13 @@ public sealed class RecordSchemaValidatorTests
         return (new RecordSchemaValidator(store), value.Id, key.Id);
     }
 
-    private static readonly Dictionary<string, string> ValuesOn = new() { [RecordSchemaValidator.ValueConfig] = "true" };
-    private static readonly Dictionary<string, string> KeysOn = new() { [RecordSchemaValidator.KeyConfig] = "true" };
 
     [Fact]
-    public async Task Topics_without_the_config_are_not_decoded()
+    public async Task With_nothing_to_check_no_batch_is_decoded()
     {
         var (validator, _, _) = await SetupAsync();
         // not even a valid batch: never looked at
-        Assert.Null(validator.Validate("t", new Dictionary<string, string>(), new byte[] { 1, 2, 3 }));
-        Assert.Null(validator.Validate("t", new Dictionary<string, string> { [RecordSchemaValidator.ValueConfig] = "false" }, new byte[] { 1, 2, 3 }));
+        Assert.Null(validator.Validate("t", keys: false, values: false, new byte[] { 1, 2, 3 }));
     }
 
     [Fact]
@@ -35,15 +32,15 @@ public sealed class RecordSchemaValidatorTests
     {
         var (validator, valueId, keyId) = await SetupAsync();
         var good = new RecordBatchBuilder().Add(1, null, Framed(valueId, 2, 0x61)).Add(2, null, Framed(valueId)).Build();
-        Assert.Null(validator.Validate("t", ValuesOn, good));
+        Assert.Null(validator.Validate("t", keys: false, values: true, good));
         var wrongSubject = new RecordBatchBuilder().Add(1, null, Framed(valueId)).Add(2, null, Framed(keyId)).Build();
-        var problem = validator.Validate("t", ValuesOn, wrongSubject);
+        var problem = validator.Validate("t", keys: false, values: true, wrongSubject);
         Assert.Contains("Record 1", problem, StringComparison.Ordinal);
         Assert.Contains("t-value", problem, StringComparison.Ordinal);
         var noMagic = new RecordBatchBuilder().Add(1, null, "plain"u8.ToArray()).Build();
-        Assert.Contains("magic byte", validator.Validate("t", ValuesOn, noMagic), StringComparison.Ordinal);
+        Assert.Contains("magic byte", validator.Validate("t", keys: false, values: true, noMagic), StringComparison.Ordinal);
         var nullValue = new RecordBatchBuilder().Add(1, null, null).Build();
-        Assert.NotNull(validator.Validate("t", ValuesOn, nullValue));
+        Assert.NotNull(validator.Validate("t", keys: false, values: true, nullValue));
     }
 
     [Fact]
@@ -51,8 +48,8 @@ public sealed class RecordSchemaValidatorTests
     {
         var (validator, valueId, keyId) = await SetupAsync();
         var batch = new RecordBatchBuilder { Codec = CompressionCodec.Gzip }.Add(1, Framed(keyId), Framed(valueId)).Build();
-        Assert.Null(validator.Validate("t", KeysOn, batch));
+        Assert.Null(validator.Validate("t", keys: true, values: false, batch));
         var badKey = new RecordBatchBuilder { Codec = CompressionCodec.Gzip }.Add(1, Framed(valueId), Framed(valueId)).Build();
-        Assert.Contains("(key)", validator.Validate("t", KeysOn, badKey), StringComparison.Ordinal);
+        Assert.Contains("(key)", validator.Validate("t", keys: true, values: false, badKey), StringComparison.Ordinal);
     }
 }

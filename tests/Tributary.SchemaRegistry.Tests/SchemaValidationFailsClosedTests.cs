@@ -3,7 +3,6 @@ using System.Net.Sockets;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using Tributary.Broker;
-using Tributary.SchemaRegistry.Validation;
 
 namespace Tributary.SchemaRegistry.Tests;
 
@@ -16,7 +15,7 @@ public sealed class SchemaValidationFailsClosedTests
     private static async Task CreateValidatedTopicAsync(TributaryServer server, string topic)
     {
         using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = server.BootstrapServers }).Build();
-        await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 1, ReplicationFactor = 1, Configs = new() { [RecordSchemaValidator.ValueConfig] = "true" } }]);
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 1, ReplicationFactor = 1, Configs = new() { [RecordValidation.ValueConfig] = "true" } }]);
     }
 
     private static IProducer<Null, byte[]> Producer(TributaryServer server, int messageTimeoutMs = 10_000) =>

@@ -62,8 +62,7 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
                 else if (partitionData.Records is not { Length: > 0 } records) result.ErrorCode = (short)ErrorCode.InvalidRecord;
                 else if (!IsOneBatch(records.Span)) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.InvalidRecord, OneBatchOnly);
                 else if (TransactionCheck(topic!.Name, partitionData.Index, records, context.ApiVersion) is { } txnError) result.ErrorCode = (short)txnError;
-                else if (broker.SchemaValidator is null && RecordValidation.IsRequired(topic!.Configs)) (result.ErrorCode, result.ErrorMessage) = CannotValidate(topic.Name);
-                else if (broker.SchemaValidator?.Validate(topic!.Name, topic.Configs, records) is { } invalid) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.InvalidRecord, invalid);
+                else if (Validate(topic!, records) is { } invalid) (result.ErrorCode, result.ErrorMessage) = invalid;
                 else if (request.Acks == -1 && log.Config.MinInSyncReplicas > 1) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.NotEnoughReplicas, NotEnoughReplicas(log.Config.MinInSyncReplicas, topic.Name, partitionData.Index));
                 else appends.Add((result, StartAppend(log, MemoryMarshal.AsMemory(records), allowZstd: context.ApiVersion >= 7, context.Cancellation), topic.Name, records.Length));
             }
@@ -95,9 +94,18 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
     }
 
     /// <summary>
-    /// A topic that asks for schema validation never takes unvalidated bytes: while the registry starts the answer is
-    /// LEADER_NOT_AVAILABLE, which producers retry; when it is disabled or failed to start, INVALID_RECORD saying why.
+    /// Record validation for a topic that asks for it; null when the batch may be appended. Such a topic never takes
+    /// unvalidated bytes: without a validator the answer is LEADER_NOT_AVAILABLE while the registry starts (producers
+    /// retry), INVALID_RECORD saying why when it is disabled or failed to start.
     /// </summary>
+    private (short, string)? Validate(TopicInfo topic, ReadOnlyMemory<byte> records)
+    {
+        var parts = RecordValidation.Parts(topic.Configs);
+        if (!parts.Any) return null;
+        if (broker.SchemaValidator is null) return CannotValidate(topic.Name);
+        return broker.SchemaValidator.Validate(topic.Name, parts, records) is { } invalid ? ((short)ErrorCode.InvalidRecord, invalid) : null;
+    }
+
     private (short, string) CannotValidate(string topic) => broker.SchemaRegistryStatus switch
     {
         SchemaRegistryStatus.Starting => ((short)ErrorCode.LeaderNotAvailable, $"Topic {topic} validates records against the schema registry, which is still loading; retry."),

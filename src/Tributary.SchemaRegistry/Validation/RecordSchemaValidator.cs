@@ -7,22 +7,16 @@ namespace Tributary.SchemaRegistry.Validation;
 /// Broker-side schema validation (topic configs <c>confluent.value.schema.validation</c> and
 /// <c>confluent.key.schema.validation</c>): every record's value (key) must be in Confluent's wire format — magic
 /// byte 0, then a 4-byte big-endian schema id — and the id must be registered under the topic's subject
-/// (<c>{topic}-value</c> / <c>{topic}-key</c>, the TopicNameStrategy). Topics without the configs return at the
-/// first dictionary lookup and never decode a batch.
+/// (<c>{topic}-value</c> / <c>{topic}-key</c>, the TopicNameStrategy). The broker reads the configs and says which
+/// parts to check; with neither, no batch is decoded.
 /// </summary>
 public sealed class RecordSchemaValidator(SchemaStore store)
 {
-    public const string ValueConfig = "confluent.value.schema.validation";
-    public const string KeyConfig = "confluent.key.schema.validation";
-
-    /// <summary>Whether a topic's configs turn validation on for its keys or values.</summary>
-    public static bool IsRequired(IReadOnlyDictionary<string, string> topicConfigs) => IsOn(topicConfigs, ValueConfig) || IsOn(topicConfigs, KeyConfig);
-
     /// <summary>Null when the batches may be appended, else the reason (naming the record) they may not.</summary>
-    public string? Validate(string topic, IReadOnlyDictionary<string, string> topicConfigs, ReadOnlyMemory<byte> batches)
+    /// <param name="keys">Check every record's key (the broker reads this from the topic's configs).</param>
+    /// <param name="values">Check every record's value.</param>
+    public string? Validate(string topic, bool keys, bool values, ReadOnlyMemory<byte> batches)
     {
-        var values = IsOn(topicConfigs, ValueConfig);
-        var keys = IsOn(topicConfigs, KeyConfig);
         if (!values && !keys) return null;
         List<DecodedRecord> records;
         try
@@ -42,9 +36,6 @@ public sealed class RecordSchemaValidator(SchemaStore store)
         }
         return null;
     }
-
-    private static bool IsOn(IReadOnlyDictionary<string, string> configs, string name) =>
-        configs.TryGetValue(name, out var v) && string.Equals(v.Trim(), "true", StringComparison.OrdinalIgnoreCase);
 
     private string? Check(string subject, ReadOnlyMemory<byte>? data)
     {
