@@ -64,18 +64,10 @@ public sealed class ProcessAttackTests(ITestOutputHelper output)
     {
         // max.connections raised past the descriptors, so accept itself runs out (the default stops short of that).
         using var broker = await ServeProcess.StartAsync(output, new Dictionary<string, string> { ["max.connections"] = "100000" }, openFileLimit: OpenFileLimitCheck.Minimum);
-        var endpoint = new IPEndPoint(IPAddress.Loopback, int.Parse(broker.Bootstrap.Split(':')[1]));
         var idle = new List<Socket>();
         try
         {
-            // The kernel completes these handshakes in the listen backlog whether or not the broker can accept them.
-            for (var i = 0; i < 800; i++)
-            {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                idle.Add(socket);
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                await socket.ConnectAsync(endpoint, timeout.Token);
-            }
+            await OpenIdleConnectionsAsync(broker.Bootstrap, 800, idle);
             await Eventually.TrueAsync(() =>
             {
                 Assert.False(broker.HasExited, "the broker died when it ran out of descriptors");
@@ -107,17 +99,10 @@ public sealed class ProcessAttackTests(ITestOutputHelper output)
         // ulimit -n 512: 384 for the runtime, 64 for segment files, so max.connections defaults to 64.
         using var broker = await ServeProcess.StartAsync(output, openFileLimit: OpenFileLimitCheck.Minimum);
         await using var client = await RawKafkaClient.ConnectAsync(broker.Bootstrap);
-        var endpoint = new IPEndPoint(IPAddress.Loopback, int.Parse(broker.Bootstrap.Split(':')[1]));
         var idle = new List<Socket>();
         try
         {
-            for (var i = 0; i < 800; i++)
-            {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                idle.Add(socket);
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                await socket.ConnectAsync(endpoint, timeout.Token);
-            }
+            await OpenIdleConnectionsAsync(broker.Bootstrap, 800, idle);
 
             // The connection made before the flood creates topics (three segment files each) and writes to them.
             for (var t = 0; t < 20; t++)
@@ -137,5 +122,21 @@ public sealed class ProcessAttackTests(ITestOutputHelper output)
             foreach (var socket in idle) socket.Dispose();
         }
         await NormalClient.RoundTripAsync(broker.Bootstrap);
+    }
+
+    /// <summary>
+    /// Opens <paramref name="count"/> connections that never send, into <paramref name="sockets"/> (the caller disposes
+    /// them). The kernel completes these handshakes in the listen backlog whether or not the broker can accept them.
+    /// </summary>
+    private static async Task OpenIdleConnectionsAsync(string bootstrap, int count, List<Socket> sockets)
+    {
+        var endpoint = new IPEndPoint(IPAddress.Loopback, int.Parse(bootstrap.Split(':')[1]));
+        for (var i = 0; i < count; i++)
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            sockets.Add(socket);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await socket.ConnectAsync(endpoint, timeout.Token);
+        }
     }
 }
