@@ -726,40 +726,35 @@ def attack_4a(run):
                restart=True)
 
 
-def attack_4b(run):
-    b = run.broker("4b", nofile=NOFILE)
+def one_request_attack(run, tag, label, request):
+    """Sends one big admin request from a raw client under the lowered descriptor limit, then the usual checks."""
+    b = run.broker(tag, nofile=NOFILE)
     setup_normal(b)
     s = Sampler(b)
     k = Kafka(b.bootstrap, timeout=180)
     t0 = time.time()
     try:
-        throttle, errors = k.metadata_v12(["auto-%d" % i for i in range(7000)], timeout=180)
-        res = "throttle %d ms, errors %s" % (throttle, errors)
+        res = request(k)
     except Exception as e:  # noqa: BLE001
         res = "failed: %s" % (str(e) or type(e).__name__)
     k.close()
     took = time.time() - t0
     time.sleep(1)
-    run.finish(b, s, "4b Metadata v12 auto-creating 7,000 topics, nofile=%d" % NOFILE,
+    run.finish(b, s, label % NOFILE,
                dict(response=res, seconds=round(took, 2), fds_after=b.fds(), log_lines=b.log_lines()), restart=True)
+
+
+def attack_4b(run):
+    def metadata(k):
+        throttle, errors = k.metadata_v12(["auto-%d" % i for i in range(7000)], timeout=180)
+        return "throttle %d ms, errors %s" % (throttle, errors)
+    one_request_attack(run, "4b", "4b Metadata v12 auto-creating 7,000 topics, nofile=%d", metadata)
 
 
 def attack_4c(run):
-    b = run.broker("4c", nofile=NOFILE)
-    setup_normal(b)
-    s = Sampler(b)
-    k = Kafka(b.bootstrap, timeout=180)
-    t0 = time.time()
-    try:
-        res = k.create_topics([("huge", 10000, {})], timeout=180)
-        res = [(n, e, (m or "")[:100]) for n, e, m in res]
-    except Exception as e:  # noqa: BLE001
-        res = "failed: %s" % (str(e) or type(e).__name__)
-    k.close()
-    took = time.time() - t0
-    time.sleep(1)
-    run.finish(b, s, "4c CreateTopics 10,000 partitions, nofile=%d" % NOFILE,
-               dict(response=res, seconds=round(took, 2), fds_after=b.fds(), log_lines=b.log_lines()), restart=True)
+    def create(k):
+        return [(n, e, (m or "")[:100]) for n, e, m in k.create_topics([("huge", 10000, {})], timeout=180)]
+    one_request_attack(run, "4c", "4c CreateTopics 10,000 partitions, nofile=%d", create)
 
 
 # #6 produce to __consumer_offsets
