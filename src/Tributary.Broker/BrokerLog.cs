@@ -18,6 +18,15 @@ public sealed class BrokerLog(LogLevel minimum, TextWriter? output = null)
     public void Warn(string message) => Write(LogLevel.Warn, message);
     public void Error(string message) => Write(LogLevel.Error, message);
 
+    /// <summary>Where the coordination runtimes report (group, transaction): at the level they give.</summary>
+    public void Coordinator(Coordination.CoordinatorLogLevel level, string message) => Write(level switch
+    {
+        Coordination.CoordinatorLogLevel.Debug => LogLevel.Debug,
+        Coordination.CoordinatorLogLevel.Info => LogLevel.Info,
+        Coordination.CoordinatorLogLevel.Warn => LogLevel.Warn,
+        _ => LogLevel.Error,
+    }, message);
+
     public bool IsEnabled(LogLevel level) => level >= Minimum;
 
     public void Write(LogLevel level, string message)

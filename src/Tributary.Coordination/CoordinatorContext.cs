@@ -62,18 +62,31 @@ public sealed class CoordinatorContext
     public void Report(CoordinatorLogLevel level, string message) => _host.Report(level, message);
 }
 
-/// <summary>A timer started by <see cref="CoordinatorContext.Schedule(TimeSpan, Action, TimeSpan?)"/>.</summary>
+/// <summary>A timer started by <see cref="CoordinatorContext.Schedule(TimeSpan, Action, TimeSpan?)"/>; used on the shard's loop only.</summary>
 public sealed class CoordinatorTimer : IDisposable
 {
     private readonly ShardHost _host;
+    private readonly TimeSpan? _period;
     private ITimer? _timer;
 
-    internal CoordinatorTimer(ShardHost host) => _host = host;
+    internal CoordinatorTimer(ShardHost host, TimeSpan? period)
+    {
+        _host = host;
+        _period = period;
+    }
 
     /// <summary>True once disposed or unloaded: a queued firing checks it and does nothing.</summary>
     public bool IsCancelled { get; private set; }
 
     internal void Start(ITimer timer) => _timer = timer;
+
+    /// <summary>Re-arms the timer to fire after <paramref name="due"/> (a session deadline pushed back by a heartbeat).</summary>
+    public void Change(TimeSpan due)
+    {
+        if (IsCancelled) return;
+        _host.Track(this);
+        _timer?.Change(due, _period ?? Timeout.InfiniteTimeSpan);
+    }
 
     public void Dispose()
     {

@@ -230,7 +230,7 @@ internal sealed class ShardHost
 
     public CoordinatorTimer Schedule(TimeSpan due, TimeSpan? period, Func<Task> fire)
     {
-        var handle = new CoordinatorTimer(this);
+        var handle = new CoordinatorTimer(this, period);
         _timers.Add(handle);
         handle.Start(_time.CreateTimer(_ => PostExclusive(() => handle.IsCancelled ? Task.CompletedTask : FireAsync(handle, period, fire)),
             null, due, period ?? Timeout.InfiniteTimeSpan));
@@ -239,9 +239,12 @@ internal sealed class ShardHost
 
     private Task FireAsync(CoordinatorTimer handle, TimeSpan? period, Func<Task> fire)
     {
-        if (period is null) handle.Dispose();
+        // A one-shot timer that fired is no longer pending: unload has nothing to cancel unless it is re-armed.
+        if (period is null) _timers.Remove(handle);
         return fire();
     }
+
+    internal void Track(CoordinatorTimer timer) => _timers.Add(timer);
 
     internal void Forget(CoordinatorTimer timer) => _timers.Remove(timer);
 

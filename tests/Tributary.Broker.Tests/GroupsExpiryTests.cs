@@ -125,7 +125,7 @@ public sealed class GroupsExpiryTests : IAsyncLifetime
 
         // Empty from now on: its offsets expire one retention later, not one retention after their commit.
         Assert.Equal(ErrorCode.None, (await _coordinator.LeaveGroupAsync("g", [(joined.MemberId, null)])).GroupError);
-        Assert.Equal("Empty", (await _coordinator.DescribeAsync("g"))!.State);
+        Assert.Equal("Empty", (await _coordinator.DescribeAsync("g")).Group!.State);
         await Advance(Retention - 1_000);
         Assert.Equal(["t-0"], await Committed("g"));
         await Advance(2_000);

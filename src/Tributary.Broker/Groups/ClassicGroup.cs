@@ -1,3 +1,4 @@
+using Tributary.Coordination;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Groups;
@@ -23,7 +24,7 @@ internal sealed class ClassicMember(string memberId, string? instanceId, string 
     /// <summary>Set while a SyncGroup of this member waits for the leader's assignment.</summary>
     public TaskCompletionSource<SyncGroupResponse>? SyncWaiter { get; set; }
 
-    public ITimer? SessionTimer { get; set; }
+    public CoordinatorTimer? SessionTimer { get; set; }
     public long SessionDeadline { get; set; }
 
     public byte[]? MetadataFor(string? protocol) => Protocols.FirstOrDefault(p => p.Name == protocol).Metadata;
@@ -58,7 +59,7 @@ internal sealed class Group(string id)
     public int PendingCommits { get; set; }
 
     // The join phase timer (initial delay or rebalance timeout). The token makes a stale timer callback a no-op.
-    public ITimer? JoinTimer { get; set; }
+    public CoordinatorTimer? JoinTimer { get; set; }
     public int JoinTimerToken { get; set; }
     public bool InInitialDelay { get; set; }
     public long InitialDelayRemainingMs { get; set; }

@@ -1,3 +1,4 @@
+using Tributary.Coordination;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Groups;
@@ -26,11 +27,11 @@ internal sealed class ConsumerMember(string memberId)
     /// <summary>What the group's target assignment gives it.</summary>
     public Dictionary<Guid, SortedSet<int>> Target { get; set; } = [];
 
-    public ITimer? SessionTimer { get; set; }
+    public CoordinatorTimer? SessionTimer { get; set; }
     public long SessionDeadline { get; set; }
 
     /// <summary>Runs while the member has partitions to revoke; fences it when its rebalance timeout passes first.</summary>
-    public ITimer? RebalanceTimer { get; set; }
+    public CoordinatorTimer? RebalanceTimer { get; set; }
 }
 
 /// <summary>

@@ -1,359 +1,224 @@
-using System.Threading.Channels;
+using System.Collections.Concurrent;
 using Tributary.Broker.Metadata;
-using Tributary.Protocol.Records;
-using Tributary.Storage;
+using Tributary.Coordination;
+using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Groups;
 
 /// <summary>
 /// The group coordinator: every consumer group of this broker, their membership and their committed offsets.
 ///
-/// One event loop owns all state. Requests, timer expiries and completed log appends are posted to a channel as
-/// actions and run one at a time on the loop, so nothing inside needs a lock and the order of events is the order
-/// of the channel. Actions never block: a request that must wait (a JoinGroup waiting for the rest of the group, a
-/// commit waiting for its append) parks a TaskCompletionSource that a later action completes. Timers come from the
-/// injected TimeProvider, so tests can drive session and rebalance timeouts deterministically.
-///
-/// Durability: offsets and group metadata are records in the compacted internal topic <c>__consumer_offsets</c>, in
-/// Kafka's layouts (<see cref="OffsetsTopicRecords"/>), in the partition Kafka would pick for the group. A commit is
-/// answered only after its append is acknowledged under the flush policy, and applied to memory only then. Appends
-/// are started on the loop, so their order in the log is the order of the decisions. At start the topic is replayed
-/// (last record per key wins, a null value deletes) before the coordinator answers; until then group requests get
-/// COORDINATOR_LOAD_IN_PROGRESS.
+/// Groups live in the partition of <c>__consumer_offsets</c> Kafka would pick for them, and each partition is a shard
+/// (<see cref="GroupShard"/>) on the coordination runtime: its own event loop, its state rebuilt by replaying the
+/// partition, loadable and unloadable as this broker gains or loses the partition. This class routes each request to
+/// its group's shard and answers for a shard that is not here (NOT_COORDINATOR) or not ready
+/// (COORDINATOR_LOAD_IN_PROGRESS, also while a failed load keeps it unavailable). Offsets and group metadata are
+/// records in Kafka's layouts (<see cref="OffsetsTopicRecords"/>); a commit is answered only after its append is
+/// acknowledged under the flush policy, and applied to memory only then.
 /// </summary>
-public sealed partial class GroupCoordinator : IAsyncDisposable
+public sealed class GroupCoordinator : IAsyncDisposable
 {
     private readonly TopicCatalog _topics;
     private readonly TimeProvider _time;
     private readonly BrokerLog _log;
-    private readonly Channel<Action> _actions = Channel.CreateUnbounded<Action>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Dictionary<string, Group> _groups = new(StringComparer.Ordinal);
-
-    /// <summary>Groups known (a metrics gauge: read off the coordinator's loop, so a moment stale at worst).</summary>
-    public int GroupCount => _groups.Count;
-    private Task? _loop;
-    private volatile bool _loaded;
+    private readonly Func<int, ICoordinatorLog>? _logsForTests;
+    private readonly ConcurrentDictionary<int, GroupShard> _shards = new();
+    // TxnOffsetCommits between their check here and their staging on the transaction coordinator (any thread).
+    private readonly ConcurrentDictionary<(string Group, string Topic, int Partition), int> _offsetsBeingStaged = new();
+    private CoordinatorRuntime<GroupShard>? _runtime;
+    private int _partitionCount;
 
     public GroupCoordinator(TopicCatalog topics, GroupSettings settings, TimeProvider time, BrokerLog log)
+        : this(topics, settings, time, log, null)
+    {
+    }
+
+    /// <param name="logsForTests">Replaces the partitions of <c>__consumer_offsets</c> (fault tests).</param>
+    internal GroupCoordinator(TopicCatalog topics, GroupSettings settings, TimeProvider time, BrokerLog log, Func<int, ICoordinatorLog>? logsForTests)
     {
         _topics = topics;
         Settings = settings;
         _time = time;
         _log = log;
+        _logsForTests = logsForTests;
     }
 
     public GroupSettings Settings { get; }
 
-    /// <summary>True once the offsets topic has been replayed and the coordinator answers.</summary>
-    public bool IsLoaded => _loaded;
+    /// <summary>The runtime the shards run on (tests load and unload shards through it).</summary>
+    internal CoordinatorRuntime<GroupShard> Runtime => _runtime ?? throw new InvalidOperationException("the group coordinator is not started");
 
-    /// <summary>Starts the loop and the replay of <c>__consumer_offsets</c>; returns at once.</summary>
+    /// <summary>Groups known (a metrics gauge: read off the loops, so a moment stale at worst).</summary>
+    public int GroupCount => _shards.Values.Sum(s => s.GroupCount);
+
+    /// <summary>True once every partition hosted here has been replayed and answers.</summary>
+    public bool IsLoaded => _runtime?.AllLoaded ?? false;
+
+    /// <summary>The partition (shard) of a group, as Kafka picks it.</summary>
+    internal int PartitionFor(string groupId) => OffsetsTopicRecords.PartitionFor(groupId, _partitionCount);
+
+    /// <summary>Starts a shard for every partition of <c>__consumer_offsets</c>; each replays its partition. Returns at once.</summary>
     public void Start()
     {
-        _loop = Task.Run(RunLoopAsync);
-        _ = Task.Run(() =>
-        {
-            try
-            {
-                var loaded = Replay();
-                Post(() =>
-                {
-                    foreach (var group in loaded) Install(group);
-                    _loaded = true;
-                    ScheduleOffsetExpiry();
-                });
-            }
-            catch (Exception e)
-            {
-                _log.Error($"group coordinator: replay of {GroupSettings.OffsetsTopic} failed: {e.Message}");
-            }
-        });
+        _partitionCount = _topics.Get(GroupSettings.OffsetsTopic)?.PartitionCount ?? Settings.OffsetsTopicPartitions;
+        _runtime = new CoordinatorRuntime<GroupShard>("group", _logsForTests ?? OffsetsLog, NewShard, _time, _log.Coordinator);
+        for (var p = 0; p < _partitionCount; p++) _runtime.Load(p);
     }
 
-    /// <summary>Waits until the replay at start has finished (for embedding and tests).</summary>
+    private GroupShard NewShard(CoordinatorContext context)
+    {
+        var shard = new GroupShard(this, context, _topics, _log);
+        _shards[context.Partition] = shard;
+        return shard;
+    }
+
+    /// <summary>A partition of the offsets topic; the topic is created on the first append, as Kafka creates it on first use.</summary>
+    private PartitionCoordinatorLog OffsetsLog(int partition) => new(
+        () => _topics.GetPartition(GroupSettings.OffsetsTopic, partition),
+        () =>
+        {
+            if (_topics.Get(GroupSettings.OffsetsTopic) is null)
+            {
+                _topics.Create(GroupSettings.OffsetsTopic, _partitionCount,
+                    new Dictionary<string, string> { ["cleanup.policy"] = "compact", ["segment.bytes"] = "104857600" }, isInternal: true);
+            }
+            return _topics.GetPartition(GroupSettings.OffsetsTopic, partition)
+                ?? throw new InvalidOperationException($"{GroupSettings.OffsetsTopic}-{partition} has no log");
+        });
+
+    /// <summary>Waits until every shard has finished loading (for embedding and tests).</summary>
     public async Task WaitUntilLoadedAsync(TimeSpan timeout)
     {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!_loaded)
+        try
         {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("the group coordinator did not load in time");
-            await Task.Delay(10).ConfigureAwait(false);
+            await Runtime.WhenLoadedAsync().WaitAsync(timeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException("the group coordinator did not load in time");
         }
     }
 
+    /// <summary>Unloads every shard: parked requests are answered, timers cancelled, loops ended.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (_loop is null) return;
-        Post(() =>
-        {
-            foreach (var group in _groups.Values) CancelTimers(group);
-            _expiryTimer?.Dispose();
-        });
-        _actions.Writer.TryComplete();
-        await _loop.ConfigureAwait(false);
-        _loop = null;
+        if (_runtime is { } runtime) await runtime.DisposeAsync().ConfigureAwait(false);
     }
 
-    private async Task RunLoopAsync()
-    {
-        var reader = _actions.Reader;
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
-        {
-            while (reader.TryRead(out var action))
-            {
-                try
-                {
-                    action();
-                }
-                catch (Exception e)
-                {
-                    _log.Error($"group coordinator: {e}");
-                }
-            }
-        }
-    }
+    private Task<T> Run<T>(string groupId, Func<GroupShard, Task<T>> op, Func<ErrorCode, T> unavailable) =>
+        Runtime.RunAsync(PartitionFor(groupId), op, unavailable);
 
-    private void Post(Action action)
-    {
-        if (!_actions.Writer.TryWrite(action)) _log.Debug("group coordinator: action dropped after stop");
-    }
+    private Task<T> Run<T>(string groupId, Func<GroupShard, T> op, Func<ErrorCode, T> unavailable) =>
+        Runtime.RunAsync(PartitionFor(groupId), op, unavailable);
 
-    /// <summary>Runs <paramref name="work"/> on the loop; its task may be completed by a later action.</summary>
-    private async Task<T> Run<T>(Func<Task<T>> work)
-    {
-        var started = new TaskCompletionSource<Task<T>>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_actions.Writer.TryWrite(() =>
-        {
-            try
-            {
-                started.SetResult(work());
-            }
-            catch (Exception e)
-            {
-                started.SetException(e);
-            }
-        }))
-        {
-            throw new ObjectDisposedException(nameof(GroupCoordinator));
-        }
-        return await (await started.Task.ConfigureAwait(false)).ConfigureAwait(false);
-    }
+    // ---- classic groups ------------------------------------------------------------------------------------------
 
-    private Task<T> Run<T>(Func<T> work) => Run(() => Task.FromResult(work()));
+    public Task<JoinGroupResponse> JoinGroupAsync(JoinGroupRequest request, short version, ClientInfo client) =>
+        Run(request.GroupId, s => s.JoinGroup(request, version, client), e => GroupShard.JoinError(e, request.MemberId));
 
-    private static TaskCompletionSource<T> NewWaiter<T>() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public Task<SyncGroupResponse> SyncGroupAsync(SyncGroupRequest request) =>
+        Run(request.GroupId, s => s.SyncGroup(request), e => new SyncGroupResponse { ErrorCode = (short)e });
 
-    private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
+    public Task<ErrorCode> HeartbeatAsync(string groupId, string memberId, string? instanceId, int generation) =>
+        Run(groupId, s => s.Heartbeat(groupId, memberId, instanceId, generation), e => e);
 
-    private Group GetOrCreate(string groupId)
-    {
-        if (!_groups.TryGetValue(groupId, out var group))
-        {
-            group = new Group(groupId) { StateTimestamp = NowMs };
-            _groups[groupId] = group;
-        }
-        return group;
-    }
+    /// <summary>Removes members; one error per member (UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID) or a group-level error.</summary>
+    public Task<(ErrorCode GroupError, List<ErrorCode> MemberErrors)> LeaveGroupAsync(string groupId, IReadOnlyList<(string MemberId, string? InstanceId)> members) =>
+        Run(groupId, s => s.LeaveGroup(groupId, members), e => (e, new List<ErrorCode>()));
 
-    private static void CancelTimers(Group group)
-    {
-        group.JoinTimer?.Dispose();
-        group.JoinTimer = null;
-        foreach (var m in group.Members.Values) m.SessionTimer?.Dispose();
-        group.Consumer?.CancelTimers();
-    }
+    // ---- consumer groups (KIP-848) -------------------------------------------------------------------------------
 
-    // ---- persistence -------------------------------------------------------------------------------------------
+    public Task<ConsumerGroupHeartbeatResponse> ConsumerHeartbeatAsync(ConsumerHeartbeat heartbeat) =>
+        Run(heartbeat.GroupId, s => s.ConsumerHeartbeat(heartbeat), e => new ConsumerGroupHeartbeatResponse { ErrorCode = (short)e });
 
-    /// <summary>The offsets topic partition of a group, creating the topic on first use.</summary>
-    private PartitionLog OffsetsPartition(string groupId)
-    {
-        var topic = _topics.Get(GroupSettings.OffsetsTopic)
-            ?? _topics.Create(GroupSettings.OffsetsTopic, Settings.OffsetsTopicPartitions,
-                new Dictionary<string, string> { ["cleanup.policy"] = "compact", ["segment.bytes"] = "104857600" }, isInternal: true)
-            ?? _topics.Get(GroupSettings.OffsetsTopic)!;
-        var partition = OffsetsTopicRecords.PartitionFor(groupId, topic.PartitionCount);
-        return _topics.GetPartition(topic.Name, partition) ?? throw new InvalidOperationException($"{topic.Name}-{partition} has no log");
-    }
+    /// <summary>ConsumerGroupDescribe: GROUP_ID_NOT_FOUND when the group does not exist or is not a consumer-protocol group.</summary>
+    public Task<ConsumerGroupDescribeResponse.DescribedGroup> DescribeConsumerGroupAsync(string groupId) =>
+        Run(groupId, s => s.DescribeConsumerGroup(groupId), e => new ConsumerGroupDescribeResponse.DescribedGroup { GroupId = groupId, ErrorCode = (short)e });
+
+    // ---- offsets -------------------------------------------------------------------------------------------------
+
+    public Task<(ErrorCode GroupError, List<ErrorCode> PartitionErrors)> CommitOffsetsAsync(
+        string groupId, int generationOrEpoch, string memberId, string? instanceId, IReadOnlyList<OffsetToCommit> offsets) =>
+        Run(groupId, s => s.CommitOffsets(groupId, generationOrEpoch, memberId, instanceId, offsets), e => (e, new List<ErrorCode>()));
+
+    /// <summary>Committed offsets of a group: the partitions asked for, or all when <paramref name="partitions"/> is null
+    /// (see <see cref="GroupShard.FetchOffsets"/>).</summary>
+    public Task<(ErrorCode Error, List<(string Topic, int Partition, CommittedOffset? Offset, bool Unstable)> Offsets)> FetchOffsetsAsync(
+        string groupId, IReadOnlyList<(string Topic, int Partition)>? partitions) =>
+        Run(groupId, s => s.FetchOffsets(groupId, partitions), e => (e, new List<(string, int, CommittedOffset?, bool)>()));
+
+    public Task<(ErrorCode GroupError, List<ErrorCode> PartitionErrors)> DeleteOffsetsAsync(string groupId, IReadOnlyList<(string Topic, int Partition)> partitions) =>
+        Run(groupId, s => s.DeleteOffsets(groupId, partitions), e => (e, new List<ErrorCode>()));
+
+    /// <summary>Runs one expiry pass on every shard now; returns the number of offsets expired (for tests and tools).</summary>
+    public async Task<int> ExpireOffsetsNowAsync() => (await Runtime.RunOnAllAsync(s => s.ExpireOffsets()).ConfigureAwait(false)).Sum();
+
+    // ---- admin ---------------------------------------------------------------------------------------------------
+
+    /// <summary>A group's description; null when the group is unknown (reported as Dead, as Kafka does).</summary>
+    public Task<(ErrorCode Error, GroupDescription? Group)> DescribeAsync(string groupId) =>
+        Run(groupId, s => (ErrorCode.None, s.Describe(groupId)), e => (e, (GroupDescription?)null));
+
+    /// <summary>The groups of every loaded shard, by id.</summary>
+    public async Task<List<GroupListing>> ListAsync() =>
+        [.. (await Runtime.RunOnAllAsync(s => s.List()).ConfigureAwait(false)).SelectMany(g => g).OrderBy(g => g.GroupId, StringComparer.Ordinal)];
+
+    public Task<ErrorCode> DeleteGroupAsync(string groupId) => Run(groupId, s => s.DeleteGroup(groupId), e => e);
+
+    // ---- transactional offsets -----------------------------------------------------------------------------------
 
     /// <summary>
-    /// Appends records for one group (called on the loop, so appends keep the loop's order) and posts
-    /// <paramref name="completed"/> back to the loop with the outcome: null on success, else the failure.
+    /// Set by the broker to the transaction coordinator's view: true while an undecided transaction holds an offset
+    /// for (group, topic, partition). OffsetFetch with require_stable answers such partitions UNSTABLE_OFFSET_COMMIT.
     /// </summary>
-    private void Append(string groupId, IReadOnlyList<(byte[] Key, byte[]? Value)> records, Action<Exception?> completed)
+    public Func<string, string, int, bool>? PendingTransactionalOffset { get; set; }
+
+    /// <summary>
+    /// True while a transaction holds an offset for the partition or a TxnOffsetCommit that passed its checks is being
+    /// staged: OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT.
+    /// </summary>
+    public bool IsOffsetUnstable(string groupId, string topic, int partition) =>
+        _offsetsBeingStaged.ContainsKey((groupId, topic, partition)) || (PendingTransactionalOffset?.Invoke(groupId, topic, partition) ?? false);
+
+    /// <summary>
+    /// The group side of a TxnOffsetCommit. From v3 (<paramref name="checkMember"/>), KIP-447: a producer committing
+    /// for a group member must name the member and the group's current generation (member epoch for consumer-protocol
+    /// groups), so a zombie consumer's producer cannot commit after a rebalance; commits without a member (assign()
+    /// users, generation -1) are not checked. On success the partitions count as unstable until
+    /// <see cref="EndTransactionalCommit"/>: the check passes on the group's loop and the staging happens on the
+    /// transaction coordinator's, and a rebalance in between must not let the new owner read the old offsets as stable,
+    /// as Kafka, which checks and stages in one step, never does.
+    /// </summary>
+    public async Task<ErrorCode> BeginTransactionalCommitAsync(string groupId, int generation, string memberId, string? instanceId,
+        IReadOnlyList<(string Topic, int Partition)> partitions, bool checkMember)
     {
-        if (records.Count == 0)
+        var skipCheck = !checkMember || (memberId.Length == 0 && generation < 0);
+        var error = await Run(groupId, s =>
         {
-            completed(null);
-            return;
-        }
-        PartitionLog? partition = null;
-        Task<AppendResult> append;
-        try
-        {
-            var builder = new RecordBatchBuilder();
-            var now = NowMs;
-            foreach (var (key, value) in records) builder.Add(now, key, value);
-            partition = OffsetsPartition(groupId);
-            append = partition.AppendAsync(builder.Build()).AsTask();
-        }
-        catch (Exception e)
-        {
-            append = Task.FromException<AppendResult>(e);
-        }
-        // Appends that share an fsync complete together, each on its own pool thread: post their completions in log
-        // order, or a later commit applied before an earlier one would leave the earlier offset in memory.
-        var chain = partition ?? (object)this;
-        var previous = _completions.GetValueOrDefault(chain, Task.CompletedTask);
-        _completions[chain] = PostInOrderAsync(previous, append, groupId, completed);
+            var e = skipCheck ? ErrorCode.None : s.CheckTransactionalMember(groupId, generation, memberId, instanceId);
+            if (e == ErrorCode.None) MarkBeingStaged(groupId, partitions);
+            return e;
+        }, e => e).ConfigureAwait(false);
+        return error;
     }
 
-    /// <summary>The last completion posted (or waiting to be) per offsets partition; touched only on the loop.</summary>
-    private readonly Dictionary<object, Task> _completions = [];
-
-    private async Task PostInOrderAsync(Task previous, Task<AppendResult> append, string groupId, Action<Exception?> completed)
+    /// <summary>Ends what a successful <see cref="BeginTransactionalCommitAsync"/> started, once the staging succeeded or failed.</summary>
+    public void EndTransactionalCommit(string groupId, IReadOnlyList<(string Topic, int Partition)> partitions)
     {
-        await previous.ConfigureAwait(false);
-        Exception? error = null;
-        try
+        foreach (var (topic, partition) in partitions)
         {
-            await append.ConfigureAwait(false);
+            var key = (groupId, topic, partition);
+            if (_offsetsBeingStaged.AddOrUpdate(key, 0, (_, count) => count - 1) <= 0)
+                _offsetsBeingStaged.TryRemove(new KeyValuePair<(string, string, int), int>(key, 0));
         }
-        catch (Exception e)
-        {
-            error = e;
-            _log.Error($"group coordinator: append for group {groupId} failed: {e.Message}");
-        }
-        Post(() => completed(error));
     }
 
-    private (byte[] Key, byte[]? Value) GroupMetadataRecord(Group group) =>
-        (OffsetsTopicRecords.GroupMetadataKey(group.Id), OffsetsTopicRecords.GroupMetadataValue(new StoredGroup(
-            group.ProtocolType ?? "", group.Generation, group.ProtocolName, group.Leader, group.StateTimestamp,
-            [.. group.Members.Values.Select(m => new StoredMember(m.MemberId, m.InstanceId, m.ClientId, m.ClientHost,
-                m.RebalanceTimeoutMs, m.SessionTimeoutMs, m.MetadataFor(group.ProtocolName) ?? [], m.Assignment))])));
-
-    /// <summary>Stores the group's metadata without waiting (used where Kafka would not hold a response for it).</summary>
-    private void PersistGroup(Group group) => Append(group.Id, [GroupMetadataRecord(group)], _ => { });
-
-    /// <summary>What replay has read for one group so far: last value per key, tombstoned keys removed.</summary>
-    private sealed class ReplayedGroup
+    private void MarkBeingStaged(string groupId, IReadOnlyList<(string Topic, int Partition)> partitions)
     {
-        public Dictionary<(string, int), CommittedOffset> Offsets { get; } = [];
-        public StoredGroup? Classic { get; set; }
-        public Dictionary<(short Type, string Member), ReadOnlyMemory<byte>> ConsumerRecords { get; } = [];
+        foreach (var (topic, partition) in partitions) _offsetsBeingStaged.AddOrUpdate((groupId, topic, partition), 1, (_, count) => count + 1);
     }
 
-    /// <summary>Reads every partition of the offsets topic into groups (off the loop; nothing else runs yet).</summary>
-    private List<Group> Replay()
-    {
-        var topic = _topics.Get(GroupSettings.OffsetsTopic);
-        var groups = new Dictionary<string, ReplayedGroup>(StringComparer.Ordinal);
-        if (topic is null) return [];
-        for (var p = 0; p < topic.PartitionCount; p++)
-        {
-            var log = _topics.GetPartition(topic.Name, p);
-            if (log is null) continue;
-            var partition = p;
-            foreach (var record in log.ReplayRecords(undecodable: (offset, e) => ReportUndecodable(partition, offset, e)))
-            {
-                try
-                {
-                    ReplayRecord(record);
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    // One record the coordinator cannot read must not keep every group "loading" for ever: it is
-                    // skipped (its key keeps its last good value), as Kafka's loader skips what it cannot decode.
-                    ReportUndecodable(partition, record.Offset, e);
-                }
-            }
-        }
-        // Throws if the record cannot be decoded; a group entry it created is dropped below when it holds nothing.
-        void ReplayRecord(DecodedRecord record)
-        {
-            if (record.Key is not { } key || OffsetsTopicRecords.ReadKey(key.Span) is not { } parsed) return;
-            if (!groups.TryGetValue(parsed.Group, out var g)) groups[parsed.Group] = g = new ReplayedGroup();
-            switch (parsed)
-            {
-                case OffsetsTopicRecords.OffsetKey k when record.Value is { } v:
-                    g.Offsets[(k.Topic, k.Partition)] = OffsetsTopicRecords.ReadOffsetValue(v.Span);
-                    break;
-                case OffsetsTopicRecords.OffsetKey k:
-                    g.Offsets.Remove((k.Topic, k.Partition));
-                    break;
-                case OffsetsTopicRecords.GroupKey when record.Value is { } v:
-                    g.Classic = OffsetsTopicRecords.ReadGroupValue(v.Span);
-                    break;
-                case OffsetsTopicRecords.GroupKey:
-                    // Tombstone: the group was deleted; its offsets were tombstoned before it.
-                    g.Classic = null;
-                    g.Offsets.Clear();
-                    break;
-                case OffsetsTopicRecords.ConsumerKey k when record.Value is { } v:
-                    g.ConsumerRecords[(k.Type, k.MemberId ?? "")] = v;
-                    break;
-                case OffsetsTopicRecords.ConsumerKey k:
-                    g.ConsumerRecords.Remove((k.Type, k.MemberId ?? ""));
-                    break;
-            }
-        }
-
-        var result = new List<Group>();
-        foreach (var (id, replayed) in groups)
-        {
-            ConsumerGroup? consumer = null;
-            try
-            {
-                consumer = RebuildConsumerGroup(replayed.ConsumerRecords);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                // Its members rejoin as after a session timeout; the group's committed offsets still load.
-                _log.Error($"group coordinator: skipped the undecodable consumer-protocol state of group {id}: {e.GetType().Name}: {e.Message}");
-            }
-            var metadata = replayed.Classic;
-            if (replayed.Offsets.Count == 0 && metadata is null && consumer is null) continue;
-            var group = new Group(id) { Consumer = consumer };
-            foreach (var (key, value) in replayed.Offsets) group.Offsets[key] = value;
-            if (metadata is not null)
-            {
-                group.ProtocolType = metadata.ProtocolType.Length > 0 ? metadata.ProtocolType : null;
-                group.Generation = metadata.Generation;
-                group.ProtocolName = metadata.Protocol;
-                group.Leader = metadata.Leader;
-                group.StateTimestamp = metadata.StateTimestamp;
-                foreach (var m in metadata.Members)
-                {
-                    var member = new ClassicMember(m.MemberId, m.GroupInstanceId, m.ClientId, m.ClientHost)
-                    {
-                        SessionTimeoutMs = m.SessionTimeoutMs,
-                        RebalanceTimeoutMs = m.RebalanceTimeoutMs,
-                        Protocols = [(metadata.Protocol ?? "", m.Subscription)],
-                        Assignment = m.Assignment,
-                    };
-                    group.Members[m.MemberId] = member;
-                    if (m.GroupInstanceId is { } instance) group.StaticMembers[instance] = m.MemberId;
-                }
-                group.State = group.Members.Count > 0 ? GroupState.Stable : GroupState.Empty;
-            }
-            result.Add(group);
-        }
-        return result;
-    }
-
-    private void ReportUndecodable(int partition, long offset, Exception e) =>
-        _log.Error($"group coordinator: skipped an undecodable record of {GroupSettings.OffsetsTopic}-{partition} at offset {offset}: {e.GetType().Name}: {e.Message}");
-
-    /// <summary>Puts a replayed group in place; its members get a fresh session timeout to come back.</summary>
-    private void Install(Group group)
-    {
-        _groups[group.Id] = group;
-        foreach (var member in group.Members.Values) ScheduleSessionExpiry(group, member);
-        if (group.Consumer is { } consumer)
-        {
-            consumer.Persisted = ConsumerGroupRecordValues(group.Id, consumer);
-            foreach (var member in consumer.Members.Values) ScheduleConsumerSessionExpiry(group, consumer, member);
-        }
-    }
+    /// <summary>Writes a committed transaction's offsets to the group (no membership checks; see <see cref="GroupShard"/>).</summary>
+    public Task<ErrorCode> CommitTransactionalOffsetsAsync(string groupId, IReadOnlyList<OffsetToCommit> offsets) =>
+        offsets.Count == 0 ? Task.FromResult(ErrorCode.None) : Run(groupId, s => s.CommitTransactionalOffsets(groupId, offsets), e => e);
 }

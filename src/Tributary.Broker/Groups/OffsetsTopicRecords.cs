@@ -1,5 +1,4 @@
-using System.Buffers.Binary;
-using System.Text;
+using Tributary.Protocol.Wire;
 
 namespace Tributary.Broker.Groups;
 
@@ -30,6 +29,8 @@ public sealed record StoredGroup(
 /// </list>
 /// Key versions 3–8 are the records of KIP-848 consumer groups (<see cref="ConsumerGroupRecords"/>).
 /// A record with a null value is a tombstone: the offset or group is deleted (compaction removes it for good).
+/// Readers throw on a malformed record (<see cref="ProtocolException"/> when it ends early, <see cref="InvalidDataException"/>
+/// for an unknown value version); replay skips such a record.
 /// </summary>
 public static class OffsetsTopicRecords
 {
@@ -42,126 +43,127 @@ public static class OffsetsTopicRecords
 
     public static byte[] OffsetCommitKey(string group, string topic, int partition)
     {
-        var w = new Writer();
-        w.Int16(1);
-        w.String(group);
-        w.String(topic);
-        w.Int32(partition);
-        return w.ToArray();
+        using var w = new KafkaWriter(64);
+        w.WriteInt16(1);
+        w.WriteString(group, compact: false);
+        w.WriteString(topic, compact: false);
+        w.WriteInt32(partition);
+        return w.WrittenSpan.ToArray();
     }
 
     public static byte[] OffsetCommitValue(CommittedOffset offset)
     {
-        var w = new Writer();
-        w.Int16(3);
-        w.Int64(offset.Offset);
-        w.Int32(offset.LeaderEpoch);
-        w.String(offset.Metadata);
-        w.Int64(offset.CommitTimestamp);
-        return w.ToArray();
+        using var w = new KafkaWriter(64);
+        w.WriteInt16(3);
+        w.WriteInt64(offset.Offset);
+        w.WriteInt32(offset.LeaderEpoch);
+        w.WriteString(offset.Metadata, compact: false);
+        w.WriteInt64(offset.CommitTimestamp);
+        return w.WrittenSpan.ToArray();
     }
 
     public static byte[] GroupMetadataKey(string group)
     {
-        var w = new Writer();
-        w.Int16(2);
-        w.String(group);
-        return w.ToArray();
+        using var w = new KafkaWriter(64);
+        w.WriteInt16(2);
+        w.WriteString(group, compact: false);
+        return w.WrittenSpan.ToArray();
     }
 
     public static byte[] GroupMetadataValue(StoredGroup group)
     {
-        var w = new Writer();
-        w.Int16(3);
-        w.String(group.ProtocolType);
-        w.Int32(group.Generation);
-        w.NullableString(group.Protocol);
-        w.NullableString(group.Leader);
-        w.Int64(group.StateTimestamp);
-        w.Int32(group.Members.Count);
+        using var w = new KafkaWriter(64);
+        w.WriteInt16(3);
+        w.WriteString(group.ProtocolType, compact: false);
+        w.WriteInt32(group.Generation);
+        w.WriteNullableString(group.Protocol, compact: false);
+        w.WriteNullableString(group.Leader, compact: false);
+        w.WriteInt64(group.StateTimestamp);
+        w.WriteInt32(group.Members.Count);
         foreach (var m in group.Members)
         {
-            w.String(m.MemberId);
-            w.NullableString(m.GroupInstanceId);
-            w.String(m.ClientId);
-            w.String(m.ClientHost);
-            w.Int32(m.RebalanceTimeoutMs);
-            w.Int32(m.SessionTimeoutMs);
-            w.Bytes(m.Subscription);
-            w.Bytes(m.Assignment);
+            w.WriteString(m.MemberId, compact: false);
+            w.WriteNullableString(m.GroupInstanceId, compact: false);
+            w.WriteString(m.ClientId, compact: false);
+            w.WriteString(m.ClientHost, compact: false);
+            w.WriteInt32(m.RebalanceTimeoutMs);
+            w.WriteInt32(m.SessionTimeoutMs);
+            w.WriteBytes(m.Subscription, compact: false);
+            w.WriteBytes(m.Assignment, compact: false);
         }
-        return w.ToArray();
+        return w.WrittenSpan.ToArray();
     }
 
     /// <summary>Decodes a key; null for key versions this broker does not know (Kafka's other record types), which replay skips.</summary>
-    public static Key? ReadKey(ReadOnlySpan<byte> data)
+    public static Key? ReadKey(ReadOnlyMemory<byte> data)
     {
-        var r = new Reader(data);
-        var version = r.Int16();
+        var r = new KafkaReader(data);
+        var version = r.ReadInt16();
         switch (version)
         {
             case 0 or 1:
-                var group = r.String();
-                var topic = r.String();
-                return new OffsetKey(group, topic, r.Int32());
+                var group = String(ref r);
+                var topic = String(ref r);
+                return new OffsetKey(group, topic, r.ReadInt32());
             case 2:
-                return new GroupKey(r.String());
+                return new GroupKey(String(ref r));
             case >= ConsumerGroupRecords.GroupMetadata and <= ConsumerGroupRecords.CurrentMemberAssignment:
-                var consumerGroup = r.String();
-                return new ConsumerKey(consumerGroup, version, ConsumerGroupRecords.IsMemberRecord(version) ? r.String() : null);
+                var consumerGroup = String(ref r);
+                return new ConsumerKey(consumerGroup, version, ConsumerGroupRecords.IsMemberRecord(version) ? String(ref r) : null);
             default:
                 return null;
         }
     }
 
-    public static CommittedOffset ReadOffsetValue(ReadOnlySpan<byte> data)
+    public static CommittedOffset ReadOffsetValue(ReadOnlyMemory<byte> data)
     {
-        var r = new Reader(data);
-        var version = r.Int16();
+        var r = new KafkaReader(data);
+        var version = r.ReadInt16();
         switch (version)
         {
             case 0:
-                return new CommittedOffset(r.Int64(), -1, r.String(), r.Int64());
+                return new CommittedOffset(r.ReadInt64(), -1, String(ref r), r.ReadInt64());
             case 1:
-                var offset = r.Int64();
-                var metadata = r.String();
-                return new CommittedOffset(offset, -1, metadata, r.Int64());
+                var offset = r.ReadInt64();
+                var metadata = String(ref r);
+                return new CommittedOffset(offset, -1, metadata, r.ReadInt64());
             case 2:
-                var o2 = r.Int64();
-                var m2 = r.String();
-                return new CommittedOffset(o2, -1, m2, r.Int64());
+                var o2 = r.ReadInt64();
+                var m2 = String(ref r);
+                return new CommittedOffset(o2, -1, m2, r.ReadInt64());
             case 3:
-                var o3 = r.Int64();
-                var epoch = r.Int32();
-                var m3 = r.String();
-                return new CommittedOffset(o3, epoch, m3, r.Int64());
+                var o3 = r.ReadInt64();
+                var epoch = r.ReadInt32();
+                var m3 = String(ref r);
+                return new CommittedOffset(o3, epoch, m3, r.ReadInt64());
             default:
                 throw new InvalidDataException($"OffsetCommitValue version {version} is not supported");
         }
     }
 
-    public static StoredGroup ReadGroupValue(ReadOnlySpan<byte> data)
+    public static StoredGroup ReadGroupValue(ReadOnlyMemory<byte> data)
     {
-        var r = new Reader(data);
-        var version = r.Int16();
+        var r = new KafkaReader(data);
+        var version = r.ReadInt16();
         if (version is < 0 or > 3) throw new InvalidDataException($"GroupMetadataValue version {version} is not supported");
-        var protocolType = r.String();
-        var generation = r.Int32();
-        var protocol = r.NullableString();
-        var leader = r.NullableString();
-        var stateTimestamp = version >= 2 ? r.Int64() : -1;
-        var count = r.Int32();
-        var members = new List<StoredMember>(Math.Max(0, count));
+        var protocolType = String(ref r);
+        var generation = r.ReadInt32();
+        var protocol = NullableString(ref r);
+        var leader = NullableString(ref r);
+        var stateTimestamp = version >= 2 ? r.ReadInt64() : -1;
+        var count = r.ReadInt32();
+        // A member takes several bytes: a count beyond the bytes left is forged, and must not size the list (it fails below).
+        var members = new List<StoredMember>(Math.Clamp(count, 0, r.Remaining));
         for (var i = 0; i < count; i++)
         {
-            var memberId = r.String();
-            var instanceId = version >= 3 ? r.NullableString() : null;
-            var clientId = r.String();
-            var clientHost = r.String();
-            var rebalanceTimeout = version >= 1 ? r.Int32() : -1;
-            var sessionTimeout = r.Int32();
+            var memberId = String(ref r);
+            var instanceId = version >= 3 ? NullableString(ref r) : null;
+            var clientId = String(ref r);
+            var clientHost = String(ref r);
+            var rebalanceTimeout = version >= 1 ? r.ReadInt32() : -1;
+            var sessionTimeout = r.ReadInt32();
             if (rebalanceTimeout < 0) rebalanceTimeout = sessionTimeout;
-            members.Add(new StoredMember(memberId, instanceId, clientId, clientHost, rebalanceTimeout, sessionTimeout, r.Bytes(), r.Bytes()));
+            members.Add(new StoredMember(memberId, instanceId, clientId, clientHost, rebalanceTimeout, sessionTimeout, Bytes(ref r), Bytes(ref r)));
         }
         return new StoredGroup(protocolType, generation, protocol, leader, stateTimestamp, members);
     }
@@ -174,63 +176,25 @@ public static class OffsetsTopicRecords
         return (h & 0x7fffffff) % partitions;
     }
 
-    private sealed class Writer
+    // Kafka's classic (int16-length) strings and int32-length bytes, read as this codec always has: any negative string
+    // length is null ("" where the field is not nullable), any negative bytes length an empty array. KafkaReader
+    // itself rejects lengths below -1, so the length is peeked first.
+
+    private static string String(ref KafkaReader r) => NullableString(ref r) ?? "";
+
+    private static string? NullableString(ref KafkaReader r)
     {
-        private readonly MemoryStream _stream = new();
-
-        public void Int16(short v) { Span<byte> b = stackalloc byte[2]; BinaryPrimitives.WriteInt16BigEndian(b, v); _stream.Write(b); }
-        public void Int32(int v) { Span<byte> b = stackalloc byte[4]; BinaryPrimitives.WriteInt32BigEndian(b, v); _stream.Write(b); }
-        public void Int64(long v) { Span<byte> b = stackalloc byte[8]; BinaryPrimitives.WriteInt64BigEndian(b, v); _stream.Write(b); }
-
-        public void String(string v)
-        {
-            var bytes = Encoding.UTF8.GetBytes(v);
-            Int16(checked((short)bytes.Length));
-            _stream.Write(bytes);
-        }
-
-        public void NullableString(string? v)
-        {
-            if (v is null) Int16(-1);
-            else String(v);
-        }
-
-        public void Bytes(byte[] v)
-        {
-            Int32(v.Length);
-            _stream.Write(v);
-        }
-
-        public byte[] ToArray() => _stream.ToArray();
+        var peek = r;
+        if (peek.ReadInt16() >= 0) return r.ReadNullableString(compact: false);
+        r = peek;
+        return null;
     }
 
-    private ref struct Reader(ReadOnlySpan<byte> data)
+    private static byte[] Bytes(ref KafkaReader r)
     {
-        private readonly ReadOnlySpan<byte> _data = data;
-        private int _position;
-
-        public short Int16() { var v = BinaryPrimitives.ReadInt16BigEndian(_data[_position..]); _position += 2; return v; }
-        public int Int32() { var v = BinaryPrimitives.ReadInt32BigEndian(_data[_position..]); _position += 4; return v; }
-        public long Int64() { var v = BinaryPrimitives.ReadInt64BigEndian(_data[_position..]); _position += 8; return v; }
-
-        public string String() => NullableString() ?? "";
-
-        public string? NullableString()
-        {
-            var length = Int16();
-            if (length < 0) return null;
-            var s = Encoding.UTF8.GetString(_data.Slice(_position, length));
-            _position += length;
-            return s;
-        }
-
-        public byte[] Bytes()
-        {
-            var length = Int32();
-            if (length < 0) return [];
-            var b = _data.Slice(_position, length).ToArray();
-            _position += length;
-            return b;
-        }
+        var peek = r;
+        if (peek.ReadInt32() >= 0) return r.ReadBytes(compact: false);
+        r = peek;
+        return [];
     }
 }

@@ -20,12 +20,12 @@ internal sealed class DescribeGroupsHandler(GroupCoordinator coordinator) : ApiH
         var response = new DescribeGroupsResponse();
         foreach (var id in request.Groups)
         {
-            if (!coordinator.IsLoaded)
+            var (error, group) = await coordinator.DescribeAsync(id).ConfigureAwait(false);
+            if (error != ErrorCode.None)
             {
-                response.Groups.Add(new DescribeGroupsResponse.DescribedGroup { GroupId = id, ErrorCode = (short)ErrorCode.CoordinatorLoadInProgress });
+                response.Groups.Add(new DescribeGroupsResponse.DescribedGroup { GroupId = id, ErrorCode = (short)error });
                 continue;
             }
-            var group = await coordinator.DescribeAsync(id).ConfigureAwait(false);
             response.Groups.Add(group is null
                 ? new DescribeGroupsResponse.DescribedGroup { GroupId = id, GroupState = "Dead" }
                 : new DescribeGroupsResponse.DescribedGroup

@@ -237,8 +237,8 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
             {
                 try
                 {
-                    if (record.Key is not { } key || TransactionStateRecords.ReadKey(key.Span) is not { } id) continue;
-                    if (record.Value is { } value) result[id] = TransactionStateRecords.ReadValue(id, value.Span);
+                    if (record.Key is not { } key || TransactionStateRecords.ReadKey(key) is not { } id) continue;
+                    if (record.Value is { } value) result[id] = TransactionStateRecords.ReadValue(id, value);
                     else result.Remove(id);
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)

@@ -1,5 +1,4 @@
-using System.Buffers.Binary;
-using System.Text;
+using Tributary.Protocol.Wire;
 
 namespace Tributary.Broker.Transactions;
 
@@ -13,76 +12,77 @@ namespace Tributary.Broker.Transactions;
 /// partition) for the partitions, int32 count + string for the groups, and int32 count + (string group, string
 /// topic, int32 partition, int64 offset, int32 leader epoch, nullable string metadata) for staged offsets. Strings
 /// are int16 length + UTF-8 (-1 for null).
+/// Readers throw on a malformed record (<see cref="ProtocolException"/> when it ends early); replay skips such a record.
 /// </summary>
 public static class TransactionStateRecords
 {
     public static byte[] Key(string transactionalId)
     {
-        var w = new Writer();
-        w.I16(0);
-        w.Str(transactionalId);
-        return w.ToArray();
+        using var w = new KafkaWriter(64);
+        w.WriteInt16(0);
+        w.WriteString(transactionalId, compact: false);
+        return w.WrittenSpan.ToArray();
     }
 
-    public static string? ReadKey(ReadOnlySpan<byte> key)
+    public static string? ReadKey(ReadOnlyMemory<byte> key)
     {
-        var r = new Reader(key.ToArray());
-        return r.I16() == 0 ? r.Str() : null;
+        var r = new KafkaReader(key);
+        return r.ReadInt16() == 0 ? Str(ref r) : null;
     }
 
     public static byte[] Value(TransactionMetadata m)
     {
-        var w = new Writer();
-        w.I16(0);
-        w.I64(m.ProducerId);
-        w.I64(m.LastProducerId);
-        w.I16(m.Epoch);
-        w.I16(m.LastEpoch);
-        w.I32(m.TimeoutMs);
-        w.I8((byte)m.State);
-        w.I64(m.StartTimeMs);
-        w.I64(m.LastUpdateMs);
-        w.I32(m.Partitions.Count);
+        using var w = new KafkaWriter(64);
+        w.WriteInt16(0);
+        w.WriteInt64(m.ProducerId);
+        w.WriteInt64(m.LastProducerId);
+        w.WriteInt16(m.Epoch);
+        w.WriteInt16(m.LastEpoch);
+        w.WriteInt32(m.TimeoutMs);
+        w.WriteInt8((sbyte)m.State);
+        w.WriteInt64(m.StartTimeMs);
+        w.WriteInt64(m.LastUpdateMs);
+        w.WriteInt32(m.Partitions.Count);
         foreach (var (topic, partition) in m.Partitions)
         {
-            w.Str(topic);
-            w.I32(partition);
+            w.WriteString(topic, compact: false);
+            w.WriteInt32(partition);
         }
-        w.I32(m.Groups.Count);
-        foreach (var g in m.Groups) w.Str(g);
-        w.I32(m.PendingOffsets.Count);
+        w.WriteInt32(m.Groups.Count);
+        foreach (var g in m.Groups) w.WriteString(g, compact: false);
+        w.WriteInt32(m.PendingOffsets.Count);
         foreach (var o in m.PendingOffsets.Values)
         {
-            w.Str(o.Group);
-            w.Str(o.Topic);
-            w.I32(o.Partition);
-            w.I64(o.Offset);
-            w.I32(o.LeaderEpoch);
-            w.Str(o.Metadata);
+            w.WriteString(o.Group, compact: false);
+            w.WriteString(o.Topic, compact: false);
+            w.WriteInt32(o.Partition);
+            w.WriteInt64(o.Offset);
+            w.WriteInt32(o.LeaderEpoch);
+            w.WriteNullableString(o.Metadata, compact: false);
         }
-        return w.ToArray();
+        return w.WrittenSpan.ToArray();
     }
 
-    public static TransactionMetadata ReadValue(string transactionalId, ReadOnlySpan<byte> value)
+    public static TransactionMetadata ReadValue(string transactionalId, ReadOnlyMemory<byte> value)
     {
-        var r = new Reader(value.ToArray());
-        if (r.I16() != 0) throw new InvalidDataException("unknown __transaction_state value version");
+        var r = new KafkaReader(value);
+        if (r.ReadInt16() != 0) throw new InvalidDataException("unknown __transaction_state value version");
         var m = new TransactionMetadata(transactionalId)
         {
-            ProducerId = r.I64(),
-            LastProducerId = r.I64(),
-            Epoch = r.I16(),
-            LastEpoch = r.I16(),
-            TimeoutMs = r.I32(),
-            State = (TransactionState)r.I8(),
-            StartTimeMs = r.I64(),
-            LastUpdateMs = r.I64(),
+            ProducerId = r.ReadInt64(),
+            LastProducerId = r.ReadInt64(),
+            Epoch = r.ReadInt16(),
+            LastEpoch = r.ReadInt16(),
+            TimeoutMs = r.ReadInt32(),
+            State = (TransactionState)(byte)r.ReadInt8(),
+            StartTimeMs = r.ReadInt64(),
+            LastUpdateMs = r.ReadInt64(),
         };
-        for (int i = r.I32(); i > 0; i--) m.Partitions.Add((r.Str()!, r.I32()));
-        for (int i = r.I32(); i > 0; i--) m.Groups.Add(r.Str()!);
-        for (int i = r.I32(); i > 0; i--)
+        for (int i = r.ReadInt32(); i > 0; i--) m.Partitions.Add((Str(ref r)!, r.ReadInt32()));
+        for (int i = r.ReadInt32(); i > 0; i--) m.Groups.Add(Str(ref r)!);
+        for (int i = r.ReadInt32(); i > 0; i--)
         {
-            var o = new PendingTxnOffset(r.Str()!, r.Str()!, r.I32(), r.I64(), r.I32(), r.Str());
+            var o = new PendingTxnOffset(Str(ref r)!, Str(ref r)!, r.ReadInt32(), r.ReadInt64(), r.ReadInt32(), Str(ref r));
             m.PendingOffsets[(o.Group, o.Topic, o.Partition)] = o;
         }
         return m;
@@ -96,38 +96,13 @@ public static class TransactionStateRecords
         return (hash & 0x7fffffff) % partitions;
     }
 
-    private sealed class Writer
+    /// <summary>An int16-length string; any negative length is null, as this codec always read it (KafkaReader itself
+    /// rejects lengths below -1, so the length is peeked first).</summary>
+    private static string? Str(ref KafkaReader r)
     {
-        private readonly MemoryStream _s = new();
-        private readonly byte[] _b = new byte[8];
-        public void I8(byte v) => _s.WriteByte(v);
-        public void I16(short v) { BinaryPrimitives.WriteInt16BigEndian(_b, v); _s.Write(_b, 0, 2); }
-        public void I32(int v) { BinaryPrimitives.WriteInt32BigEndian(_b, v); _s.Write(_b, 0, 4); }
-        public void I64(long v) { BinaryPrimitives.WriteInt64BigEndian(_b, v); _s.Write(_b, 0, 8); }
-        public void Str(string? v)
-        {
-            if (v is null) { I16(-1); return; }
-            var bytes = Encoding.UTF8.GetBytes(v);
-            I16((short)bytes.Length);
-            _s.Write(bytes);
-        }
-        public byte[] ToArray() => _s.ToArray();
-    }
-
-    private sealed class Reader(byte[] data)
-    {
-        private int _p;
-        public byte I8() => data[_p++];
-        public short I16() { var v = BinaryPrimitives.ReadInt16BigEndian(data.AsSpan(_p)); _p += 2; return v; }
-        public int I32() { var v = BinaryPrimitives.ReadInt32BigEndian(data.AsSpan(_p)); _p += 4; return v; }
-        public long I64() { var v = BinaryPrimitives.ReadInt64BigEndian(data.AsSpan(_p)); _p += 8; return v; }
-        public string? Str()
-        {
-            var n = I16();
-            if (n < 0) return null;
-            var s = Encoding.UTF8.GetString(data, _p, n);
-            _p += n;
-            return s;
-        }
+        var peek = r;
+        if (peek.ReadInt16() >= 0) return r.ReadNullableString(compact: false);
+        r = peek;
+        return null;
     }
 }

@@ -14,25 +14,17 @@ namespace Tributary.Broker.Groups;
 /// get tombstones in <c>__consumer_offsets</c>; a group left with no members and no offsets is removed, with
 /// tombstones for its metadata, as Kafka's cleanup does.
 /// </summary>
-public sealed partial class GroupCoordinator
+internal sealed partial class GroupShard
 {
-    private ITimer? _expiryTimer;
-
     /// <summary>Arms the periodic expiry check (on the loop, once loaded).</summary>
     private void ScheduleOffsetExpiry()
     {
         var interval = TimeSpan.FromMilliseconds(Settings.OffsetsRetentionCheckIntervalMs);
-        _expiryTimer = _time.CreateTimer(_ => Post(() =>
-        {
-            ExpireOffsets();
-            _expiryTimer?.Change(interval, Timeout.InfiniteTimeSpan);
-        }), null, interval, Timeout.InfiniteTimeSpan);
+        _context.Schedule(interval, () => ExpireOffsets(), period: interval);
     }
 
-    /// <summary>Runs one expiry pass now; returns the number of offsets expired (for tests and tools).</summary>
-    public Task<int> ExpireOffsetsNowAsync() => Run(ExpireOffsets);
-
-    private int ExpireOffsets()
+    /// <summary>One expiry pass; returns the number of offsets expired.</summary>
+    internal int ExpireOffsets()
     {
         var now = NowMs;
         var expiredCount = 0;
@@ -60,7 +52,7 @@ public sealed partial class GroupCoordinator
                 _groups.Remove(group.Id);
                 _log.Debug($"group {group.Id}: removed (no members, no offsets)");
             }
-            Append(group.Id, records, _ => { });
+            _context.Append(records, _ => { });
         }
         return expiredCount;
     }

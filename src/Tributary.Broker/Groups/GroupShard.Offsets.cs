@@ -11,69 +11,54 @@ public readonly record struct OffsetToCommit(string Topic, int Partition, long O
 /// while the group has no members), appended to the group's partition of <c>__consumer_offsets</c>, and applied and
 /// answered once the append is acknowledged. Offsets are kept until deleted or expired (GroupCoordinator.Expiry.cs).
 /// </summary>
-public sealed partial class GroupCoordinator
+internal sealed partial class GroupShard
 {
-    public Task<(ErrorCode GroupError, List<ErrorCode> PartitionErrors)> CommitOffsetsAsync(
-        string groupId, int generationOrEpoch, string memberId, string? instanceId, IReadOnlyList<OffsetToCommit> offsets)
-    {
-        if (!_loaded) return Task.FromResult((ErrorCode.CoordinatorLoadInProgress, new List<ErrorCode>()));
-        return Run(() => CommitOffsets(groupId, generationOrEpoch, memberId, instanceId, offsets));
-    }
-
     /// <summary>Committed offsets of a group: the partitions asked for, or all when <paramref name="partitions"/> is null.
     /// Partitions without a commit come back with offset -1. Unstable: an undecided transaction holds an offset for the
     /// partition (OffsetFetch's require_stable). It is read on the loop together with the offset, where a committing
     /// transaction installs its offsets before it stops being pending, so an old offset is never reported stable.</summary>
-    public Task<(ErrorCode Error, List<(string Topic, int Partition, CommittedOffset? Offset, bool Unstable)> Offsets)> FetchOffsetsAsync(
+    internal (ErrorCode Error, List<(string Topic, int Partition, CommittedOffset? Offset, bool Unstable)> Offsets) FetchOffsets(
         string groupId, IReadOnlyList<(string Topic, int Partition)>? partitions)
     {
-        if (!_loaded) return Task.FromResult((ErrorCode.CoordinatorLoadInProgress, new List<(string, int, CommittedOffset?, bool)>()));
-        return Run(() =>
+        var result = new List<(string, int, CommittedOffset?, bool)>();
+        _groups.TryGetValue(groupId, out var group);
+        if (partitions is null)
         {
-            var result = new List<(string, int, CommittedOffset?, bool)>();
-            _groups.TryGetValue(groupId, out var group);
-            if (partitions is null)
-            {
-                if (group is not null)
-                    foreach (var ((topic, partition), offset) in group.Offsets.OrderBy(o => o.Key.Topic, StringComparer.Ordinal).ThenBy(o => o.Key.Partition))
-                        result.Add((topic, partition, offset, IsOffsetUnstable(groupId, topic, partition)));
-            }
-            else
-            {
-                foreach (var (topic, partition) in partitions)
-                    result.Add((topic, partition, group?.Offsets.GetValueOrDefault((topic, partition)), IsOffsetUnstable(groupId, topic, partition)));
-            }
-            return (ErrorCode.None, result);
-        });
-    }
-
-    public Task<(ErrorCode GroupError, List<ErrorCode> PartitionErrors)> DeleteOffsetsAsync(string groupId, IReadOnlyList<(string Topic, int Partition)> partitions)
-    {
-        if (!_loaded) return Task.FromResult((ErrorCode.CoordinatorLoadInProgress, new List<ErrorCode>()));
-        return Run(() =>
+            if (group is not null)
+                foreach (var ((topic, partition), offset) in group.Offsets.OrderBy(o => o.Key.Topic, StringComparer.Ordinal).ThenBy(o => o.Key.Partition))
+                    result.Add((topic, partition, offset, IsOffsetUnstable(groupId, topic, partition)));
+        }
+        else
         {
-            if (!_groups.TryGetValue(groupId, out var group) || group.State == GroupState.Dead)
-                return Task.FromResult((ErrorCode.GroupIdNotFound, new List<ErrorCode>()));
-            var subscribed = group.IsEmpty ? [] : group.SubscribedTopics();
-            var errors = new List<ErrorCode>();
-            var records = new List<(byte[], byte[]?)>();
             foreach (var (topic, partition) in partitions)
-            {
-                if (subscribed.Contains(topic))
-                {
-                    errors.Add(ErrorCode.GroupSubscribedToTopic);
-                    continue;
-                }
-                errors.Add(ErrorCode.None);
-                if (group.Offsets.Remove((topic, partition))) records.Add((OffsetsTopicRecords.OffsetCommitKey(groupId, topic, partition), null));
-            }
-            var done = NewWaiter<(ErrorCode, List<ErrorCode>)>();
-            Append(groupId, records, error => done.TrySetResult(error is null ? (ErrorCode.None, errors) : (ErrorCode.CoordinatorNotAvailable, errors)));
-            return done.Task;
-        });
+                result.Add((topic, partition, group?.Offsets.GetValueOrDefault((topic, partition)), IsOffsetUnstable(groupId, topic, partition)));
+        }
+        return (ErrorCode.None, result);
     }
 
-    private Task<(ErrorCode, List<ErrorCode>)> CommitOffsets(string groupId, int generation, string memberId, string? instanceId, IReadOnlyList<OffsetToCommit> offsets)
+    internal Task<(ErrorCode GroupError, List<ErrorCode> PartitionErrors)> DeleteOffsets(string groupId, IReadOnlyList<(string Topic, int Partition)> partitions)
+    {
+        if (!_groups.TryGetValue(groupId, out var group) || group.State == GroupState.Dead)
+            return Task.FromResult((ErrorCode.GroupIdNotFound, new List<ErrorCode>()));
+        var subscribed = group.IsEmpty ? [] : group.SubscribedTopics();
+        var errors = new List<ErrorCode>();
+        var records = new List<(byte[], byte[]?)>();
+        foreach (var (topic, partition) in partitions)
+        {
+            if (subscribed.Contains(topic))
+            {
+                errors.Add(ErrorCode.GroupSubscribedToTopic);
+                continue;
+            }
+            errors.Add(ErrorCode.None);
+            if (group.Offsets.Remove((topic, partition))) records.Add((OffsetsTopicRecords.OffsetCommitKey(groupId, topic, partition), null));
+        }
+        var done = NewWaiter<(ErrorCode, List<ErrorCode>)>();
+        _context.Append(records, error => done.TrySetResult(error is null ? (ErrorCode.None, errors) : (ErrorCode.CoordinatorNotAvailable, errors)));
+        return done.Task;
+    }
+
+    internal Task<(ErrorCode, List<ErrorCode>)> CommitOffsets(string groupId, int generation, string memberId, string? instanceId, IReadOnlyList<OffsetToCommit> offsets)
     {
         static Task<(ErrorCode, List<ErrorCode>)> Fail(ErrorCode e) => Task.FromResult((e, new List<ErrorCode>()));
         if (groupId.Length == 0) return Fail(ErrorCode.InvalidGroupId);
@@ -119,7 +104,7 @@ public sealed partial class GroupCoordinator
         }
         var done = NewWaiter<(ErrorCode, List<ErrorCode>)>();
         group.PendingCommits++;
-        Append(groupId, records, error =>
+        _context.Append(records, error =>
         {
             group.PendingCommits--;
             if (error is not null)

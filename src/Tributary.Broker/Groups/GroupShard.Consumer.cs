@@ -29,25 +29,21 @@ public sealed record ConsumerHeartbeat(
 /// FENCED_INSTANCE_ID for the replaced incarnation). Not implemented: rack-aware assignment; client-side assignors.
 /// The group's state is persisted in __consumer_offsets (GroupCoordinator.ConsumerState.cs).
 /// </summary>
-public sealed partial class GroupCoordinator
+internal sealed partial class GroupShard
 {
     /// <summary>The member epoch of a static member's temporary leave (KIP-848's LEAVE_GROUP_STATIC_MEMBER_EPOCH).</summary>
     private const int LeaveStaticEpoch = -2;
 
-    public Task<ConsumerGroupHeartbeatResponse> ConsumerHeartbeatAsync(ConsumerHeartbeat heartbeat)
+    internal Task<ConsumerGroupHeartbeatResponse> ConsumerHeartbeat(ConsumerHeartbeat heartbeat)
     {
-        if (!_loaded) return Task.FromResult(new ConsumerGroupHeartbeatResponse { ErrorCode = (short)ErrorCode.CoordinatorLoadInProgress });
-        return Run(() =>
+        var response = ConsumerHeartbeatOnLoop(heartbeat);
+        if (!_groups.TryGetValue(heartbeat.GroupId, out var group)) return Task.FromResult(response);
+        return PersistConsumerGroup(group, response, () => new ConsumerGroupHeartbeatResponse
         {
-            var response = ConsumerHeartbeatOnLoop(heartbeat);
-            if (!_groups.TryGetValue(heartbeat.GroupId, out var group)) return Task.FromResult(response);
-            return PersistConsumerGroup(group, response, () => new ConsumerGroupHeartbeatResponse
-            {
-                ErrorCode = (short)ErrorCode.CoordinatorNotAvailable,
-                MemberId = heartbeat.MemberId,
-                MemberEpoch = heartbeat.MemberEpoch,
-                HeartbeatIntervalMs = Settings.ConsumerHeartbeatIntervalMs,
-            });
+            ErrorCode = (short)ErrorCode.CoordinatorNotAvailable,
+            MemberId = heartbeat.MemberId,
+            MemberEpoch = heartbeat.MemberEpoch,
+            HeartbeatIntervalMs = Settings.ConsumerHeartbeatIntervalMs,
         });
     }
 
@@ -352,14 +348,14 @@ public sealed partial class GroupCoordinator
         }
         if (member.RebalanceTimer is not null) return;
         var timeout = member.RebalanceTimeoutMs > 0 ? member.RebalanceTimeoutMs : Settings.ConsumerSessionTimeoutMs;
-        member.RebalanceTimer = _time.CreateTimer(_ => Post(() =>
+        member.RebalanceTimer = _context.Schedule(TimeSpan.FromMilliseconds(timeout), () =>
         {
             if (!consumer.Members.TryGetValue(member.MemberId, out var current) || !ReferenceEquals(current, member)) return;
             if (!consumer.PendingRelease.ContainsValue(member.MemberId)) return;
             _log.Debug($"group {group.Id}: consumer member {member.MemberId} did not revoke within {timeout} ms; fenced");
             RemoveConsumerMember(group, consumer, member);
             _ = PersistConsumerGroup(group, true);
-        }), null, TimeSpan.FromMilliseconds(timeout), Timeout.InfiniteTimeSpan);
+        });
     }
 
     private void RemoveConsumerMember(Group group, ConsumerGroup consumer, ConsumerMember member)
@@ -379,67 +375,62 @@ public sealed partial class GroupCoordinator
         var timeout = Settings.ConsumerSessionTimeoutMs;
         member.SessionDeadline = NowMs + timeout;
         var due = TimeSpan.FromMilliseconds(timeout);
-        if (member.SessionTimer is { } timer) timer.Change(due, Timeout.InfiniteTimeSpan);
-        else member.SessionTimer = _time.CreateTimer(_ => Post(() =>
+        if (member.SessionTimer is { } timer) timer.Change(due);
+        else member.SessionTimer = _context.Schedule(due, () =>
         {
             if (!consumer.Members.TryGetValue(member.MemberId, out var current) || !ReferenceEquals(current, member)) return;
             if (NowMs < member.SessionDeadline)
             {
-                member.SessionTimer?.Change(TimeSpan.FromMilliseconds(member.SessionDeadline - NowMs), Timeout.InfiniteTimeSpan);
+                member.SessionTimer?.Change(TimeSpan.FromMilliseconds(member.SessionDeadline - NowMs));
                 return;
             }
             _log.Debug($"group {group.Id}: consumer member {member.MemberId} expired");
             RemoveConsumerMember(group, consumer, member);
             _ = PersistConsumerGroup(group, true);
-        }), null, due, Timeout.InfiniteTimeSpan);
+        });
     }
 
     /// <summary>ConsumerGroupDescribe: null when the group does not exist or is not a consumer-protocol group.</summary>
-    public Task<ConsumerGroupDescribeResponse.DescribedGroup> DescribeConsumerGroupAsync(string groupId)
+    internal ConsumerGroupDescribeResponse.DescribedGroup DescribeConsumerGroup(string groupId)
     {
-        if (!_loaded)
-            return Task.FromResult(new ConsumerGroupDescribeResponse.DescribedGroup { GroupId = groupId, ErrorCode = (short)ErrorCode.CoordinatorLoadInProgress });
-        return Run(() =>
+        if (!_groups.TryGetValue(groupId, out var group) || group.Consumer is not { } consumer || group.Members.Count > 0)
         {
-            if (!_groups.TryGetValue(groupId, out var group) || group.Consumer is not { } consumer || group.Members.Count > 0)
-            {
-                return new ConsumerGroupDescribeResponse.DescribedGroup
-                {
-                    GroupId = groupId,
-                    ErrorCode = (short)ErrorCode.GroupIdNotFound,
-                    ErrorMessage = group is null ? $"Group {groupId} not found." : $"Group {groupId} is not a consumer group.",
-                };
-            }
-            ConsumerGroupDescribeResponse.Assignment Describe(Dictionary<Guid, SortedSet<int>> assignment) => new()
-            {
-                TopicPartitions = [.. assignment.Where(kv => kv.Value.Count > 0).Select(kv => new ConsumerGroupDescribeResponse.TopicPartitions
-                {
-                    TopicId = kv.Key,
-                    TopicName = _topics.Get(kv.Key)?.Name ?? "",
-                    Partitions = [.. kv.Value],
-                })],
-            };
             return new ConsumerGroupDescribeResponse.DescribedGroup
             {
                 GroupId = groupId,
-                GroupState = consumer.StateName,
-                GroupEpoch = consumer.GroupEpoch,
-                AssignmentEpoch = consumer.AssignmentEpoch,
-                AssignorName = consumer.Assignor,
-                Members = [.. consumer.Members.Values.Select(m => new ConsumerGroupDescribeResponse.Member
-                {
-                    MemberId = m.MemberId,
-                    InstanceId = m.InstanceId,
-                    RackId = m.RackId,
-                    MemberEpoch = m.MemberEpoch,
-                    ClientId = m.ClientId,
-                    ClientHost = m.ClientHost,
-                    SubscribedTopicNames = [.. m.SubscribedTopicNames],
-                    SubscribedTopicRegex = m.SubscribedTopicRegex,
-                    Assignment = Describe(m.Assigned),
-                    TargetAssignment = Describe(m.Target),
-                })],
+                ErrorCode = (short)ErrorCode.GroupIdNotFound,
+                ErrorMessage = group is null ? $"Group {groupId} not found." : $"Group {groupId} is not a consumer group.",
             };
-        });
+        }
+        ConsumerGroupDescribeResponse.Assignment Describe(Dictionary<Guid, SortedSet<int>> assignment) => new()
+        {
+            TopicPartitions = [.. assignment.Where(kv => kv.Value.Count > 0).Select(kv => new ConsumerGroupDescribeResponse.TopicPartitions
+            {
+                TopicId = kv.Key,
+                TopicName = _topics.Get(kv.Key)?.Name ?? "",
+                Partitions = [.. kv.Value],
+            })],
+        };
+        return new ConsumerGroupDescribeResponse.DescribedGroup
+        {
+            GroupId = groupId,
+            GroupState = consumer.StateName,
+            GroupEpoch = consumer.GroupEpoch,
+            AssignmentEpoch = consumer.AssignmentEpoch,
+            AssignorName = consumer.Assignor,
+            Members = [.. consumer.Members.Values.Select(m => new ConsumerGroupDescribeResponse.Member
+            {
+                MemberId = m.MemberId,
+                InstanceId = m.InstanceId,
+                RackId = m.RackId,
+                MemberEpoch = m.MemberEpoch,
+                ClientId = m.ClientId,
+                ClientHost = m.ClientHost,
+                SubscribedTopicNames = [.. m.SubscribedTopicNames],
+                SubscribedTopicRegex = m.SubscribedTopicRegex,
+                Assignment = Describe(m.Assigned),
+                TargetAssignment = Describe(m.Target),
+            })],
+        };
     }
 }

@@ -10,7 +10,7 @@ namespace Tributary.Broker.Groups;
 /// assignment the log does not have; after a restart members heartbeat with the epoch they had and carry on, and
 /// ownership is rebuilt from the stored assignments and pending revocations.
 /// </summary>
-public sealed partial class GroupCoordinator
+internal sealed partial class GroupShard
 {
     // Kafka's write order within a change: member metadata, group epoch, subscription metadata, target assignment,
     // then current assignments; tombstones go in the reverse order.
@@ -28,7 +28,7 @@ public sealed partial class GroupCoordinator
         var changes = ConsumerGroupChanges(group.Id, group.Consumer);
         if (changes.Count == 0) return Task.FromResult(result);
         var done = NewWaiter<T>();
-        Append(group.Id, changes, error => done.TrySetResult(error is not null && onFailure is not null ? onFailure() : result));
+        _context.Append(changes, error => done.TrySetResult(error is not null && onFailure is not null ? onFailure() : result));
         return done.Task;
     }
 

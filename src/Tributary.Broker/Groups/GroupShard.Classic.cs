@@ -24,37 +24,12 @@ public readonly record struct ClientInfo(string ClientId, string ClientHost);
 /// </list>
 /// The broker never looks inside assignments: eager and cooperative rebalancing are both driven by the clients.
 /// </summary>
-public sealed partial class GroupCoordinator
+internal sealed partial class GroupShard
 {
-    public Task<JoinGroupResponse> JoinGroupAsync(JoinGroupRequest request, short version, ClientInfo client)
-    {
-        if (!_loaded) return Task.FromResult(JoinError(ErrorCode.CoordinatorLoadInProgress, request.MemberId));
-        return Run(() => JoinGroup(request, version, client));
-    }
-
-    public Task<SyncGroupResponse> SyncGroupAsync(SyncGroupRequest request)
-    {
-        if (!_loaded) return Task.FromResult(new SyncGroupResponse { ErrorCode = (short)ErrorCode.CoordinatorLoadInProgress });
-        return Run(() => SyncGroup(request));
-    }
-
-    public Task<ErrorCode> HeartbeatAsync(string groupId, string memberId, string? instanceId, int generation)
-    {
-        if (!_loaded) return Task.FromResult(ErrorCode.CoordinatorLoadInProgress);
-        return Run(() => Heartbeat(groupId, memberId, instanceId, generation));
-    }
-
-    /// <summary>Removes members; one error per member (UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID) or a group-level error.</summary>
-    public Task<(ErrorCode GroupError, List<ErrorCode> MemberErrors)> LeaveGroupAsync(string groupId, IReadOnlyList<(string MemberId, string? InstanceId)> members)
-    {
-        if (!_loaded) return Task.FromResult((ErrorCode.CoordinatorLoadInProgress, new List<ErrorCode>()));
-        return Run(() => LeaveGroup(groupId, members));
-    }
-
-    private static JoinGroupResponse JoinError(ErrorCode error, string memberId = "") =>
+    internal static JoinGroupResponse JoinError(ErrorCode error, string memberId = "") =>
         new() { ErrorCode = (short)error, MemberId = memberId, GenerationId = -1 };
 
-    private Task<JoinGroupResponse> JoinGroup(JoinGroupRequest request, short version, ClientInfo client)
+    internal Task<JoinGroupResponse> JoinGroup(JoinGroupRequest request, short version, ClientInfo client)
     {
         if (request.GroupId.Length == 0) return Task.FromResult(JoinError(ErrorCode.InvalidGroupId, request.MemberId));
         if (request.SessionTimeoutMs < Settings.MinSessionTimeoutMs || request.SessionTimeoutMs > Settings.MaxSessionTimeoutMs)
@@ -66,7 +41,7 @@ public sealed partial class GroupCoordinator
         if (group.Consumer is { } empty)
         {
             // An empty consumer-protocol group becomes a classic group when a classic member joins; its records go.
-            Append(group.Id, [.. ConsumerGroupTombstones(empty)], _ => { });
+            _context.Append([.. ConsumerGroupTombstones(empty)], _ => { });
             group.Consumer = null;
         }
         if (group.State == GroupState.Dead) return Task.FromResult(JoinError(ErrorCode.CoordinatorNotAvailable, request.MemberId));
@@ -237,7 +212,7 @@ public sealed partial class GroupCoordinator
     {
         group.JoinTimer?.Dispose();
         var token = ++group.JoinTimerToken;
-        group.JoinTimer = _time.CreateTimer(_ => Post(() => OnJoinTimer(group, token)), null, TimeSpan.FromMilliseconds(delayMs), Timeout.InfiniteTimeSpan);
+        group.JoinTimer = _context.Schedule(TimeSpan.FromMilliseconds(delayMs), () => OnJoinTimer(group, token));
     }
 
     private void OnJoinTimer(Group group, int token)
@@ -314,7 +289,7 @@ public sealed partial class GroupCoordinator
         }
     }
 
-    private Task<SyncGroupResponse> SyncGroup(SyncGroupRequest request)
+    internal Task<SyncGroupResponse> SyncGroup(SyncGroupRequest request)
     {
         static Task<SyncGroupResponse> Error(ErrorCode e) => Task.FromResult(new SyncGroupResponse { ErrorCode = (short)e });
         if (!_groups.TryGetValue(request.GroupId, out var group)) return Error(ErrorCode.UnknownMemberId);
@@ -344,7 +319,7 @@ public sealed partial class GroupCoordinator
             foreach (var a in request.Assignments) assignments[a.MemberId] = a.Assignment;
             foreach (var m in group.Members.Values) m.Assignment = assignments.GetValueOrDefault(m.MemberId) ?? [];
             var generation = group.Generation;
-            Append(group.Id, [GroupMetadataRecord(group)], error =>
+            _context.Append([GroupMetadataRecord(group)], error =>
             {
                 if (group.Generation != generation || group.State != GroupState.CompletingRebalance) return;
                 if (error is not null)
@@ -364,7 +339,7 @@ public sealed partial class GroupCoordinator
         return waiter.Task;
     }
 
-    private ErrorCode Heartbeat(string groupId, string memberId, string? instanceId, int generation)
+    internal ErrorCode Heartbeat(string groupId, string memberId, string? instanceId, int generation)
     {
         if (!_groups.TryGetValue(groupId, out var group)) return ErrorCode.UnknownMemberId;
         if (IsFenced(group, memberId, instanceId)) return ErrorCode.FencedInstanceId;
@@ -383,7 +358,7 @@ public sealed partial class GroupCoordinator
         }
     }
 
-    private (ErrorCode, List<ErrorCode>) LeaveGroup(string groupId, IReadOnlyList<(string MemberId, string? InstanceId)> leaving)
+    internal (ErrorCode, List<ErrorCode>) LeaveGroup(string groupId, IReadOnlyList<(string MemberId, string? InstanceId)> leaving)
     {
         var errors = new List<ErrorCode>();
         if (!_groups.TryGetValue(groupId, out var group)) return (ErrorCode.UnknownMemberId, errors);
@@ -416,8 +391,8 @@ public sealed partial class GroupCoordinator
     {
         member.SessionDeadline = NowMs + member.SessionTimeoutMs;
         var due = TimeSpan.FromMilliseconds(member.SessionTimeoutMs);
-        if (member.SessionTimer is { } timer) timer.Change(due, Timeout.InfiniteTimeSpan);
-        else member.SessionTimer = _time.CreateTimer(_ => Post(() => OnSessionTimer(group, member)), null, due, Timeout.InfiniteTimeSpan);
+        if (member.SessionTimer is { } timer) timer.Change(due);
+        else member.SessionTimer = _context.Schedule(due, () => OnSessionTimer(group, member));
     }
 
     private void OnSessionTimer(Group group, ClassicMember member)
@@ -426,7 +401,7 @@ public sealed partial class GroupCoordinator
         if (member.JoinWaiter is not null || member.SyncWaiter is not null || NowMs < member.SessionDeadline)
         {
             // Parked in a rebalance (the rebalance timeout governs it) or heartbeated meanwhile: check again later.
-            member.SessionTimer?.Change(TimeSpan.FromMilliseconds(Math.Max(1, member.SessionDeadline - NowMs)), Timeout.InfiniteTimeSpan);
+            member.SessionTimer?.Change(TimeSpan.FromMilliseconds(Math.Max(1, member.SessionDeadline - NowMs)));
             if (member.JoinWaiter is not null || member.SyncWaiter is not null) member.SessionDeadline = NowMs + member.SessionTimeoutMs;
             return;
         }
