@@ -33,6 +33,7 @@ public sealed class SchemaRegistryServer : IAsyncDisposable
     /// <summary>The URL clients use, e.g. http://127.0.0.1:8081 (the bound port when 0 was asked for).</summary>
     public string Url { get; }
 
+    /// <param name="store">Opened by the caller (<see cref="SchemaStore.OpenAsync"/>), which disposes it after this server.</param>
     /// <param name="kafkaClusterId">The broker's cluster id, reported by <c>GET /v1/metadata/id</c>.</param>
     public static async Task<SchemaRegistryServer> StartAsync(SchemaStore store, string listener, string? kafkaClusterId = null, CancellationToken cancellationToken = default)
     {

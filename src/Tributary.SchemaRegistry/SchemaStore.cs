@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Tributary.Coordination;
 using Tributary.SchemaRegistry.Storage;
 
 namespace Tributary.SchemaRegistry;
@@ -8,9 +9,12 @@ namespace Tributary.SchemaRegistry;
 /// <summary>
 /// The registry's state: subjects and their versions, schema contents by global id, configs and modes.
 /// <para>
-/// Every change is first appended to the <see cref="ISchemaLog"/> and then applied by the same <see cref="Apply"/> that
-/// replays the log at start, so the state after a restart is the state before it (ids and versions included).
-/// Changes are serialized by one async gate; reads take a short lock over plain dictionaries.
+/// The writer is a shard of the coordination runtime over partition 0 of <c>_schemas</c>, as the group and transaction
+/// coordinators are over their topics: one loader replays the partition (a record that does not decode is skipped and
+/// counted; a replay that fails leaves no store), and every change runs alone on the shard's loop, where it is first
+/// appended and then applied by the same <see cref="Apply"/> that replay uses, so the state after a restart is the state
+/// before it (ids and versions included) and a change whose append fails changes nothing. Reads do not go through the
+/// loop: the HTTP threads and the broker's produce-path validation read the same dictionaries under a short lock.
 /// </para>
 /// <para>
 /// Invariants: an id always stands for one content; equal content (type, schema text, references, metadata, rule set)
@@ -18,11 +22,13 @@ namespace Tributary.SchemaRegistry;
 /// seen in the log, even if that schema was later deleted), so an id is never reused.
 /// </para>
 /// </summary>
-public sealed class SchemaStore
+public sealed class SchemaStore : IAsyncDisposable
 {
-    private readonly ISchemaLog _log;
+    /// <summary>The registry's one shard: <c>_schemas</c> has one partition, as Confluent's.</summary>
+    private const int Partition = 0;
+
+    private readonly CoordinatorRuntime<SchemaShard> _runtime;
     private readonly IReadOnlyDictionary<string, ISchemaProvider> _providers;
-    private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly object _sync = new();
     private readonly Dictionary<string, SortedDictionary<int, SubjectVersion>> _subjects = new(StringComparer.Ordinal);
     private readonly Dictionary<int, SchemaContent> _byId = [];
@@ -34,53 +40,67 @@ public sealed class SchemaStore
     private string? _globalMode;
     private int _maxId;
 
-    /// <param name="report">Told about each record replay skips; the broker logs it.</param>
-    public SchemaStore(ISchemaLog log, CompatibilityLevel defaultCompatibility = CompatibilityLevel.Backward, IEnumerable<ISchemaProvider>? providers = null, Action<string>? report = null)
+    private SchemaStore(ICoordinatorLog log, CompatibilityLevel defaultCompatibility, IEnumerable<ISchemaProvider>? providers, Action<CoordinatorLogLevel, string> report, TimeProvider time)
     {
-        _log = log;
         DefaultCompatibility = defaultCompatibility;
         _providers = (providers ?? DefaultProviders()).ToDictionary(p => p.SchemaType, StringComparer.Ordinal);
-        Replay(report);
+        _runtime = new CoordinatorRuntime<SchemaShard>("schema registry", _ => log, context => new SchemaShard(this, context), time, report);
     }
-
-    /// <summary>Records replay skipped because they are not in Confluent's layouts.</summary>
-    public int SkippedRecords { get; private set; }
 
     /// <summary>
-    /// Rebuilds the state from the log. A record that does not decode is skipped and reported, as Kafka's coordinators
-    /// skip what they cannot read: one bad record must not keep the registry (and the broker) from starting.
+    /// Replays <paramref name="log"/> on the coordination runtime and returns the store once it is loaded.
     /// </summary>
-    private void Replay(Action<string>? report)
+    /// <param name="report">The runtime's messages (load summary, skipped records, append failures); the broker logs them.</param>
+    /// <param name="time">Stamps the records appended; the system clock when null.</param>
+    /// <exception cref="InvalidOperationException">The log could not be replayed; no store serves partial state.</exception>
+    public static async Task<SchemaStore> OpenAsync(ICoordinatorLog log, CompatibilityLevel defaultCompatibility = CompatibilityLevel.Backward,
+        IEnumerable<ISchemaProvider>? providers = null, Action<CoordinatorLogLevel, string>? report = null, TimeProvider? time = null)
     {
-        var position = 0;
-        foreach (var (key, value) in _log.ReadAll())
+        // The runtime reports why a load failed and then completes it: the last error it reported is the cause.
+        string? lastError = null;
+        var store = new SchemaStore(log, defaultCompatibility, providers, (level, message) =>
         {
-            SchemaLogEntry entry;
-            try
-            {
-                entry = SchemaLogEntry.Decode(key, value);
-            }
-            catch (SchemaLogFormatException e)
-            {
-                SkippedRecords++;
-                report?.Invoke($"_schemas: skipped record {position} (key {Preview(key)}): {e.Message}");
-                continue;
-            }
-            finally
-            {
-                position++;
-            }
-            Apply(entry);
-        }
+            if (level == CoordinatorLogLevel.Error) lastError = message;
+            report?.Invoke(level, message);
+        }, time ?? TimeProvider.System);
+        var status = await store._runtime.Load(Partition).ConfigureAwait(false);
+        if (status == ShardStatus.Loaded) return store;
+        await store._runtime.DisposeAsync().ConfigureAwait(false);
+        throw new InvalidOperationException($"The schema registry could not load its log (_schemas partition {Partition}): {lastError ?? status.ToString()}");
     }
 
-    /// <summary>The start of a record key for a log line: bounded, control characters escaped.</summary>
-    private static string Preview(byte[] bytes)
+    /// <summary>Stops the writer (later writes fail with 50001); reads still answer from the state as it was.</summary>
+    public ValueTask DisposeAsync() => _runtime.DisposeAsync();
+
+    /// <summary>Records replay skipped because they are not in Confluent's layouts (the runtime's count).</summary>
+    public long SkippedRecords => _runtime.SkippedRecordCount;
+
+    /// <summary>
+    /// The registry's state machine on the runtime. The state itself stays in the store, where reads find it; the shard
+    /// replays into it and gives writes its context to append with.
+    /// </summary>
+    private sealed class SchemaShard(SchemaStore store, CoordinatorContext context) : ICoordinatorShard
     {
-        const int Shown = 120;
-        var text = System.Text.Encoding.UTF8.GetString(bytes, 0, Math.Min(bytes.Length, Shown));
-        var escaped = string.Concat(text.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
-        return bytes.Length > Shown ? escaped + "…" : escaped;
+        public CoordinatorContext Context => context;
+
+        /// <summary>
+        /// Decodes and applies one record. Throwing (<see cref="SchemaLogFormatException"/>: not in Confluent's layouts)
+        /// makes the runtime skip, report and count it, as Kafka's coordinators skip what they cannot read: one bad
+        /// record must not keep the registry (and the broker) from starting.
+        /// </summary>
+        public void Replay(CoordinatorRecord record)
+        {
+            if (record.Key is not { } key) throw new SchemaLogFormatException("a record without a key");
+            store.Apply(SchemaLogEntry.Decode(key.ToArray(), record.Value?.ToArray()));
+        }
+
+        public void OnLoaded()
+        {
+        }
+
+        public void OnUnloaded()
+        {
+        }
     }
 
     public CompatibilityLevel DefaultCompatibility { get; }
@@ -244,10 +264,8 @@ public sealed class SchemaStore
     // ---------------------------------------------------------------- writes
 
     /// <summary>Registers a schema under a subject; returns the existing version when an equal schema is already there.</summary>
-    public async Task<SubjectVersion> RegisterAsync(string subject, SchemaRequest request, bool normalize, CancellationToken ct = default)
-    {
-        await _gate.WaitAsync(ct).ConfigureAwait(false);
-        try
+    public Task<SubjectVersion> RegisterAsync(string subject, SchemaRequest request, bool normalize, CancellationToken ct = default) =>
+        WriteAsync(async shard =>
         {
             var mode = EffectiveMode(subject);
             if (mode is Modes.ReadOnly or Modes.ReadOnlyOverride) throw RegistryException.ReadOnly(subject);
@@ -301,21 +319,15 @@ public sealed class SchemaStore
             if (request.Version is { } rv && all.Any(v => v.Version == rv))
                 throw RegistryException.NotPermitted($"Version {rv} already exists in subject {subject}");
             var registered = new SubjectVersion(subject, version, id, content, false);
+            await AppendAndApplyAsync(shard, [(SchemaLogRecords.SchemaKey(subject, version), SchemaLogRecords.SchemaValue(registered))]).ConfigureAwait(false);
+            // Only once the id stands for this content: a failed append must not leave a parse under an unused id.
             _parsed.TryAdd(id, parsed);
-            await WriteAsync(SchemaLogRecords.SchemaKey(subject, version), SchemaLogRecords.SchemaValue(registered), ct).ConfigureAwait(false);
             return registered;
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+        }, ct);
 
     /// <summary>Soft (or, after a soft delete, permanent) deletion of all versions; returns the version numbers deleted.</summary>
-    public async Task<List<int>> DeleteSubjectAsync(string subject, bool permanent, CancellationToken ct = default)
-    {
-        await _gate.WaitAsync(ct).ConfigureAwait(false);
-        try
+    public Task<List<int>> DeleteSubjectAsync(string subject, bool permanent, CancellationToken ct = default) =>
+        WriteAsync(async shard =>
         {
             CheckWritable(subject);
             List<SubjectVersion> all;
@@ -326,28 +338,22 @@ public sealed class SchemaStore
             {
                 if (live.Count > 0) throw RegistryException.SubjectNotSoftDeleted(subject);
                 foreach (var v in all) CheckNotReferenced(v);
-                await WriteMaxIdAsync(ct).ConfigureAwait(false);
-                foreach (var v in all) await WriteAsync(SchemaLogRecords.SchemaKey(subject, v.Version), null, ct).ConfigureAwait(false);
-                if (SubjectConfig(subject) is not null) await WriteAsync(SchemaLogRecords.ConfigKey(subject), null, ct).ConfigureAwait(false);
-                if (SubjectMode(subject) is not null) await WriteAsync(SchemaLogRecords.ModeKey(subject), null, ct).ConfigureAwait(false);
+                List<(byte[] Key, byte[]? Value)> records = [MaxIdRecord()];
+                records.AddRange(all.Select(v => (SchemaLogRecords.SchemaKey(subject, v.Version), (byte[]?)null)));
+                if (SubjectConfig(subject) is not null) records.Add((SchemaLogRecords.ConfigKey(subject), null));
+                if (SubjectMode(subject) is not null) records.Add((SchemaLogRecords.ModeKey(subject), null));
+                await AppendAndApplyAsync(shard, records).ConfigureAwait(false);
                 return all.Select(v => v.Version).ToList();
             }
             if (live.Count == 0) throw RegistryException.SubjectSoftDeleted(subject);
             foreach (var v in live) CheckNotReferenced(v);
-            foreach (var v in live)
-                await WriteAsync(SchemaLogRecords.SchemaKey(subject, v.Version), SchemaLogRecords.SchemaValue(v with { Deleted = true }), ct).ConfigureAwait(false);
+            await AppendAndApplyAsync(shard, [.. live.Select(v => (SchemaLogRecords.SchemaKey(subject, v.Version), (byte[]?)SchemaLogRecords.SchemaValue(v with { Deleted = true })))])
+                .ConfigureAwait(false);
             return live.Select(v => v.Version).ToList();
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+        }, ct);
 
-    public async Task<int> DeleteVersionAsync(string subject, string version, bool permanent, CancellationToken ct = default)
-    {
-        await _gate.WaitAsync(ct).ConfigureAwait(false);
-        try
+    public Task<int> DeleteVersionAsync(string subject, string version, bool permanent, CancellationToken ct = default) =>
+        WriteAsync(async shard =>
         {
             CheckWritable(subject);
             List<SubjectVersion> all;
@@ -367,42 +373,27 @@ public sealed class SchemaStore
             if (permanent)
             {
                 if (!target.Deleted) throw RegistryException.VersionNotSoftDeleted(subject, target.Version);
-                await WriteMaxIdAsync(ct).ConfigureAwait(false);
-                await WriteAsync(SchemaLogRecords.SchemaKey(subject, target.Version), null, ct).ConfigureAwait(false);
+                await AppendAndApplyAsync(shard, [MaxIdRecord(), (SchemaLogRecords.SchemaKey(subject, target.Version), null)]).ConfigureAwait(false);
             }
             else
             {
                 if (target.Deleted) throw RegistryException.VersionSoftDeleted(subject, target.Version);
-                await WriteAsync(SchemaLogRecords.SchemaKey(subject, target.Version), SchemaLogRecords.SchemaValue(target with { Deleted = true }), ct).ConfigureAwait(false);
+                await AppendAndApplyAsync(shard, [(SchemaLogRecords.SchemaKey(subject, target.Version), SchemaLogRecords.SchemaValue(target with { Deleted = true }))]).ConfigureAwait(false);
             }
             return target.Version;
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+        }, ct);
 
     /// <summary>Sets (value) or removes (null) the global (subject null) or a subject's config; returns the previous one.</summary>
-    public async Task<JsonObject?> SetConfigAsync(string? subject, JsonObject? config, CancellationToken ct = default)
-    {
-        await _gate.WaitAsync(ct).ConfigureAwait(false);
-        try
+    public Task<JsonObject?> SetConfigAsync(string? subject, JsonObject? config, CancellationToken ct = default) =>
+        WriteAsync(async shard =>
         {
             var previous = subject is null ? GlobalConfig() : SubjectConfig(subject);
-            await WriteAsync(SchemaLogRecords.ConfigKey(subject), config is null ? null : SchemaLogRecords.Serialize(config), ct).ConfigureAwait(false);
+            await AppendAndApplyAsync(shard, [(SchemaLogRecords.ConfigKey(subject), config is null ? null : SchemaLogRecords.Serialize(config))]).ConfigureAwait(false);
             return previous;
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+        }, ct);
 
-    public async Task<string?> SetModeAsync(string? subject, string? mode, bool force, CancellationToken ct = default)
-    {
-        await _gate.WaitAsync(ct).ConfigureAwait(false);
-        try
+    public Task<string?> SetModeAsync(string? subject, string? mode, bool force, CancellationToken ct = default) =>
+        WriteAsync(async shard =>
         {
             if (mode == Modes.Import && !force)
             {
@@ -411,13 +402,26 @@ public sealed class SchemaStore
                     throw RegistryException.NotPermitted("Cannot import since found existing subjects");
             }
             var previous = subject is null ? GlobalMode() : SubjectMode(subject);
-            await WriteAsync(SchemaLogRecords.ModeKey(subject), mode is null ? null : SchemaLogRecords.Serialize(new JsonObject { ["mode"] = mode }), ct).ConfigureAwait(false);
+            await AppendAndApplyAsync(shard, [(SchemaLogRecords.ModeKey(subject), mode is null ? null : SchemaLogRecords.Serialize(new JsonObject { ["mode"] = mode }))]).ConfigureAwait(false);
             return previous;
-        }
-        finally
+        }, ct);
+
+    /// <summary>
+    /// Runs a change alone on the shard's loop, to its end: the checks it makes against the state hold until it has
+    /// appended and applied. A cancellation that comes before the change starts skips it; one that comes later does not
+    /// interrupt it. The shard unavailable (the store disposed): 50001, Confluent's error for its backend store.
+    /// </summary>
+    private async Task<T> WriteAsync<T>(Func<SchemaShard, Task<T>> write, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        var (ran, result) = await _runtime.RunExclusiveAsync<(bool, T)>(Partition, async shard =>
         {
-            _gate.Release();
-        }
+            ct.ThrowIfCancellationRequested();
+            return (true, await write(shard).ConfigureAwait(false));
+        }, _ => (false, default!)).ConfigureAwait(false);
+        if (!ran)
+            throw RegistryException.Store($"the registry's log (_schemas partition {Partition}) is {_runtime.StatusOf(Partition)}, so it takes no writes");
+        return result;
     }
 
     // ---------------------------------------------------------------- compatibility
@@ -557,27 +561,31 @@ public sealed class SchemaStore
         string.Join('\n', c.SchemaType, c.Schema, JsonSerializer.Serialize(c.References), c.Metadata?.ToJsonString() ?? "", c.RuleSet?.ToJsonString() ?? "");
 
     /// <summary>
-    /// Before schemas are tombstoned, records the highest id ever assigned under the NOOP key (whose value Confluent
-    /// ignores): once compaction drops the tombstoned values, replay still starts new ids above every old one.
+    /// Goes before schemas are tombstoned: the highest id ever assigned under the NOOP key (whose value Confluent
+    /// ignores), so that once compaction drops the tombstoned values, replay still starts new ids above every old one.
     /// </summary>
-    private Task WriteMaxIdAsync(CancellationToken ct)
+    private (byte[] Key, byte[]? Value) MaxIdRecord()
     {
         int maxId;
         lock (_sync) maxId = _maxId;
-        return WriteAsync(SchemaLogRecords.NoopKey(), SchemaLogRecords.Serialize(new JsonObject { ["tributaryMaxId"] = maxId }), ct);
+        return (SchemaLogRecords.NoopKey(), SchemaLogRecords.Serialize(new JsonObject { ["tributaryMaxId"] = maxId }));
     }
 
-    private async Task WriteAsync(byte[] key, byte[]? value, CancellationToken ct)
+    /// <summary>
+    /// Appends the records as one batch and, once it is durable, applies them: all of a change or, if the append fails,
+    /// none of it (50001).
+    /// </summary>
+    private async Task AppendAndApplyAsync(SchemaShard shard, IReadOnlyList<(byte[] Key, byte[]? Value)> records)
     {
         try
         {
-            await _log.AppendAsync(key, value, ct).ConfigureAwait(false);
+            await shard.Context.AppendAsync(records).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException and not RegistryException)
         {
             throw RegistryException.Store(e.Message);
         }
-        Apply(SchemaLogEntry.Decode(key, value));
+        foreach (var (key, value) in records) Apply(SchemaLogEntry.Decode(key, value));
     }
 
     /// <summary>Applies one record of the log to the in-memory state (replay and live writes alike).</summary>

@@ -1,6 +1,6 @@
 using Tributary.Broker;
+using Tributary.Coordination;
 using Tributary.SchemaRegistry;
-using Tributary.SchemaRegistry.Storage;
 using Tributary.SchemaRegistry.Validation;
 
 namespace Tributary.Server;
@@ -10,7 +10,8 @@ namespace Tributary.Server;
 /// compacted internal topic <c>_schemas</c> (one partition, as Confluent's). Settings:
 /// <c>schema.registry.enable</c> (default true), <c>schema.registry.listeners</c> (default http://0.0.0.0:8081;
 /// ephemeral servers use a free loopback port) and <c>schema.compatibility.level</c> (default BACKWARD).
-/// A registry that cannot bind its port is logged and left off, so the broker still serves Kafka.
+/// A registry that cannot bind its port, or whose log cannot be replayed, is logged and left off (Failed), so the broker
+/// still serves Kafka and topics with schema validation refuse records.
 /// </summary>
 public sealed partial class TributaryServer
 {
@@ -20,6 +21,7 @@ public sealed partial class TributaryServer
     public const string SchemasTopic = Tributary.Broker.Metadata.InternalTopics.SchemasTopic;
 
     private SchemaRegistryServer? _schemaRegistry;
+    private SchemaStore? _schemaStore;
 
     /// <summary>Base URL of the schema registry (http://host:port), or null when it is disabled.</summary>
     public string? SchemaRegistryUrl => _schemaRegistry?.Url;
@@ -42,8 +44,10 @@ public sealed partial class TributaryServer
             var topics = server.State.Topics;
             if (topics.Get(SchemasTopic) is null)
                 topics.Create(SchemasTopic, 1, new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, isInternal: true);
-            var log = topics.GetPartition(SchemasTopic, 0) ?? throw new InvalidOperationException($"{SchemasTopic} has no partition 0");
-            var store = new SchemaStore(new PartitionSchemaLog(log, server.State.Time), level, report: server.State.Log.Warn);
+            var partition = topics.GetPartition(SchemasTopic, 0) ?? throw new InvalidOperationException($"{SchemasTopic} has no partition 0");
+            var log = new PartitionCoordinatorLog(() => partition, () => partition);
+            var store = server._schemaStore = await SchemaStore.OpenAsync(log, level, report: (l, message) => server.State.Log.Write(ToLogLevel(l), message), time: server.State.Time)
+                .ConfigureAwait(false);
             server._schemaRegistry = await SchemaRegistryServer.StartAsync(store, listeners, server.State.Identity.ClusterId, cancellationToken).ConfigureAwait(false);
             server.State.SchemaValidator = new SchemaRegistryRecordValidator(new RecordSchemaValidator(store));
             server.State.SchemaRegistryStatus = SchemaRegistryStatus.Running;
@@ -53,13 +57,28 @@ public sealed partial class TributaryServer
         {
             server.State.SchemaRegistryStatus = SchemaRegistryStatus.Failed;
             server.State.Log.Error($"schema registry not started on {listeners}: {e.Message}");
+            if (server._schemaStore is { } opened)
+            {
+                server._schemaStore = null;
+                await opened.DisposeAsync().ConfigureAwait(false);
+            }
         }
         return server;
     }
 
+    private static LogLevel ToLogLevel(CoordinatorLogLevel level) => level switch
+    {
+        CoordinatorLogLevel.Debug => LogLevel.Debug,
+        CoordinatorLogLevel.Info => LogLevel.Info,
+        CoordinatorLogLevel.Warn => LogLevel.Warn,
+        _ => LogLevel.Error,
+    };
+
+    /// <summary>The HTTP server first (no new writes), then the store's writer, before the partitions close.</summary>
     private async Task StopSchemaRegistryAsync()
     {
         if (_schemaRegistry is { } registry) await registry.DisposeAsync().ConfigureAwait(false);
+        if (_schemaStore is { } store) await store.DisposeAsync().ConfigureAwait(false);
     }
 }
 

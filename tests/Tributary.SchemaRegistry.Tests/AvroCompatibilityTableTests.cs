@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
+using Tributary.Coordination;
 using Tributary.SchemaRegistry.Avro;
-using Tributary.SchemaRegistry.Storage;
 
 namespace Tributary.SchemaRegistry.Tests;
 
@@ -229,7 +229,7 @@ public sealed class AvroCompatibilityTableTests
     {
         _ = unused;
         var (history, candidate) = Scenario(scenario);
-        var store = new SchemaStore(new MemorySchemaLog());
+        await using var store = await SchemaStore.OpenAsync(new MemoryCoordinatorLog());
         await store.SetConfigAsync("s", new JsonObject { ["compatibilityLevel"] = "NONE" });
         foreach (var schema in history) await store.RegisterAsync("s", new SchemaRequest(schema, "AVRO", [], null, null), false);
         await store.SetConfigAsync("s", new JsonObject { ["compatibilityLevel"] = level });

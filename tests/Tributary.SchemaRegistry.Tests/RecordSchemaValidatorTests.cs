@@ -1,5 +1,5 @@
+using Tributary.Coordination;
 using Tributary.Protocol.Records;
-using Tributary.SchemaRegistry.Storage;
 using Tributary.SchemaRegistry.Validation;
 
 namespace Tributary.SchemaRegistry.Tests;
@@ -12,7 +12,7 @@ public sealed class RecordSchemaValidatorTests
 
     private static async Task<(RecordSchemaValidator Validator, int ValueId, int KeyId)> SetupAsync()
     {
-        var store = new SchemaStore(new MemorySchemaLog());
+        var store = await SchemaStore.OpenAsync(new MemoryCoordinatorLog());
         var value = await store.RegisterAsync("t-value", new SchemaRequest("\"string\"", "AVRO", [], null, null), false);
         var key = await store.RegisterAsync("t-key", new SchemaRequest("\"long\"", "AVRO", [], null, null), false);
         return (new RecordSchemaValidator(store), value.Id, key.Id);
