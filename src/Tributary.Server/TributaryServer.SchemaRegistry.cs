@@ -46,7 +46,7 @@ public sealed partial class TributaryServer
                 topics.Create(SchemasTopic, 1, new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, isInternal: true);
             var partition = topics.GetPartition(SchemasTopic, 0) ?? throw new InvalidOperationException($"{SchemasTopic} has no partition 0");
             var log = new PartitionCoordinatorLog(() => partition, () => partition);
-            var store = server._schemaStore = await SchemaStore.OpenAsync(log, level, report: (l, message) => server.State.Log.Write(ToLogLevel(l), message), time: server.State.Time)
+            var store = server._schemaStore = await SchemaStore.OpenAsync(log, level, report: server.State.Log.Coordinator, time: server.State.Time)
                 .ConfigureAwait(false);
             server._schemaRegistry = await SchemaRegistryServer.StartAsync(store, listeners, server.State.Identity.ClusterId, cancellationToken).ConfigureAwait(false);
             server.State.SchemaValidator = new SchemaRegistryRecordValidator(new RecordSchemaValidator(store));
@@ -57,22 +57,22 @@ public sealed partial class TributaryServer
         {
             server.State.SchemaRegistryStatus = SchemaRegistryStatus.Failed;
             server.State.Log.Error($"schema registry not started on {listeners}: {e.Message}");
-            if (server._schemaStore is { } opened)
-            {
-                server._schemaStore = null;
-                await opened.DisposeAsync().ConfigureAwait(false);
-            }
+            await server.CloseSchemaStoreAsync().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            await server.CloseSchemaStoreAsync().ConfigureAwait(false);
+            throw;
         }
         return server;
     }
 
-    private static LogLevel ToLogLevel(CoordinatorLogLevel level) => level switch
+    private async Task CloseSchemaStoreAsync()
     {
-        CoordinatorLogLevel.Debug => LogLevel.Debug,
-        CoordinatorLogLevel.Info => LogLevel.Info,
-        CoordinatorLogLevel.Warn => LogLevel.Warn,
-        _ => LogLevel.Error,
-    };
+        if (_schemaStore is not { } opened) return;
+        _schemaStore = null;
+        await opened.DisposeAsync().ConfigureAwait(false);
+    }
 
     /// <summary>The HTTP server first (no new writes), then the store's writer, before the partitions close.</summary>
     private async Task StopSchemaRegistryAsync()
