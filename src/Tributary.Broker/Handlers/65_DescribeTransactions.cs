@@ -4,7 +4,11 @@ using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
 
-/// <summary>DescribeTransactions v0: state, producer id and epoch, timeout, start time and partitions of each id; unknown ids get TRANSACTIONAL_ID_NOT_FOUND.</summary>
+/// <summary>
+/// DescribeTransactions v0: state, producer id and epoch, timeout, start time and partitions of each id; unknown ids get
+/// TRANSACTIONAL_ID_NOT_FOUND, and ids whose coordinator shard is loading (or failed to load) or not hosted here get
+/// COORDINATOR_LOAD_IN_PROGRESS or NOT_COORDINATOR.
+/// </summary>
 internal sealed class DescribeTransactionsHandler(TransactionCoordinator transactions) : ApiHandler<DescribeTransactionsRequest, DescribeTransactionsResponse>
 {
     public override ApiKey Key => ApiKey.DescribeTransactions;
@@ -17,9 +21,10 @@ internal sealed class DescribeTransactionsHandler(TransactionCoordinator transac
         var response = new DescribeTransactionsResponse();
         foreach (var id in request.TransactionalIds)
         {
-            if (!found.TryGetValue(id, out var d))
+            if (!found.TryGetValue(id, out var d) || d.Error != ErrorCode.None)
             {
-                response.TransactionStates.Add(new DescribeTransactionsResponse.TransactionStateData { TransactionalId = id, ErrorCode = (short)ErrorCode.TransactionalIdNotFound });
+                var error = d?.Error ?? ErrorCode.TransactionalIdNotFound;
+                response.TransactionStates.Add(new DescribeTransactionsResponse.TransactionStateData { TransactionalId = id, ErrorCode = (short)error });
                 continue;
             }
             response.TransactionStates.Add(new DescribeTransactionsResponse.TransactionStateData

@@ -1,173 +1,250 @@
-using System.Threading.Channels;
+using System.Collections.Concurrent;
 using Tributary.Broker.Groups;
 using Tributary.Broker.Metadata;
-using Tributary.Protocol.Records;
+using Tributary.Coordination;
+using Tributary.Protocol.Messages;
 using Tributary.Storage;
 
 namespace Tributary.Broker.Transactions;
 
 /// <summary>
+/// A transactional id as DescribeTransactions, ListTransactions and the CLI report it. <paramref name="Error"/> is set
+/// (and the rest left empty) when the id's coordinator shard could not answer: COORDINATOR_LOAD_IN_PROGRESS while it
+/// loads or after its load failed, NOT_COORDINATOR when it is not hosted here.
+/// </summary>
+public sealed record TransactionDescription(
+    string TransactionalId, TransactionState State, long ProducerId, short Epoch, int TimeoutMs, long StartTimeMs,
+    IReadOnlyList<(string Topic, int Partition)> Partitions, ErrorCode Error = ErrorCode.None);
+
+/// <summary>
 /// The transaction coordinator: every transactional id of this broker, its producer id and epoch, and the state of
 /// its current transaction.
 ///
-/// One loop owns all state and runs one operation at a time to its end, awaiting its log writes: an operation
-/// computes the next metadata on a copy, appends it to <c>__transaction_state</c> (partition chosen as Kafka does,
-/// from the id's hash) and installs it only once the append is acknowledged. The loop is therefore a plain
-/// sequential state machine; an operation's writes (state record, then control batches, then group offsets) happen
-/// in order with nothing interleaved. At start the topic is replayed (last record per id wins) as the first
-/// operation; transactions found in PrepareCommit/PrepareAbort are then finished, and open ones are left to finish
-/// or time out.
+/// The state machine runs on the coordination runtime (<see cref="CoordinatorRuntime{TShard}"/>), one
+/// <see cref="TransactionShard"/> per partition of <c>__transaction_state</c>: an id lives in the shard of the
+/// partition its hash names (as in Kafka), and each shard has its own event loop, replays its own partition and can be
+/// loaded and unloaded on its own, so ids in different partitions never wait for each other. This facade routes each
+/// request to its shard; a shard that cannot answer gives the runtime's error (COORDINATOR_LOAD_IN_PROGRESS while
+/// loading, NOT_COORDINATOR when not hosted) in the shape of the request's answer.
 ///
-/// Ending a transaction: PrepareCommit/PrepareAbort is written first — from then on the outcome is decided and
-/// survives a crash — then a commit or abort marker (a control batch with the producer's id and epoch) is appended
-/// to every partition of the transaction, the staged offsets are committed to their groups (commit only), and the
-/// Complete state is written. A failure after the decision leaves the Prepare state, which the periodic check
-/// retries; meanwhile requests for that id get CONCURRENT_TRANSACTIONS.
+/// Replay-failure policy (the runtime's): a shard whose partition cannot be read is logged, counted
+/// (<c>tributary.coordinator.load.failures</c>) and stays unavailable, answering COORDINATOR_LOAD_IN_PROGRESS, until it
+/// is loaded again; it never serves the ids it had read so far (that could hand a zombie a valid epoch). A single record
+/// that does not decode is skipped and counted, its id keeping its last good state. This replaces the coordinator's
+/// own replay, which failed open with partial state.
 ///
-/// Fencing: InitProducerId bumps the epoch (aborting an open transaction first, with the bumped epoch), so a zombie
-/// with the old epoch is refused here (PRODUCER_FENCED) and by every partition it wrote to (its markers carry the
-/// new epoch). A transaction open longer than its timeout is aborted the same way.
+/// What Produce and OffsetFetch read without going through a loop (each producer id's open transaction, the offsets
+/// staged by undecided transactions) is published here, shared by all shards, because Produce knows a producer id and
+/// not the transactional id that would name its shard.
 /// </summary>
-public sealed partial class TransactionCoordinator : IAsyncDisposable
+public sealed class TransactionCoordinator : IAsyncDisposable
 {
     private readonly TopicCatalog _topics;
-    private readonly GroupCoordinator _groups;
-    private readonly ProducerIdManager _ids;
-    private readonly TimeProvider _time;
-    private readonly BrokerLog _log;
-    private readonly Channel<Func<Task>> _work = Channel.CreateUnbounded<Func<Task>>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Dictionary<string, TransactionMetadata> _txns = new(StringComparer.Ordinal);
-    // Published copy of each producer id's open transaction, read by Produce without the loop (KIP-890 verification).
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, (short Epoch, bool Ongoing, HashSet<(string, int)> Partitions)> _open = new();
-
-    /// <summary>Transactions in progress (a metrics gauge).</summary>
-    public int OpenTransactionCount => _open.Values.Count(t => t.Ongoing);
+    private readonly Func<int, ICoordinatorLog>? _logsForTests;
+    // Published copy of each producer id's open transaction, read by Produce without a loop (KIP-890 verification).
+    private readonly ConcurrentDictionary<long, (short Epoch, bool Ongoing, HashSet<(string, int)> Partitions)> _open = new();
     // Offsets staged by undecided transactions, per (group, topic, partition): OffsetFetch require_stable (KIP-447).
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string, int), int> _pendingOffsets = new();
-    private Task? _loop;
-    private ITimer? _timer;
-    private volatile bool _loaded;
+    private readonly ConcurrentDictionary<(string, string, int), int> _pendingOffsets = new();
+    private CoordinatorRuntime<TransactionShard>? _runtime;
+    private int _shardCount;
+    private int _servingShards;
+    private ITimer? _producerExpiry;
+    private int _expiring;
 
     public TransactionCoordinator(TopicCatalog topics, GroupCoordinator groups, TransactionSettings settings, ProducerIdManager ids, TimeProvider time, BrokerLog log)
+        : this(topics, groups, settings, ids, time, log, logsForTests: null)
+    {
+    }
+
+    /// <param name="logsForTests">Replaces the partitions of <c>__transaction_state</c> as the shards' logs (tests of replay failures).</param>
+    internal TransactionCoordinator(TopicCatalog topics, GroupCoordinator groups, TransactionSettings settings, ProducerIdManager ids, TimeProvider time, BrokerLog log,
+        Func<int, ICoordinatorLog>? logsForTests)
     {
         _topics = topics;
-        _groups = groups;
+        Groups = groups;
         Settings = settings;
-        _ids = ids;
-        _time = time;
-        _log = log;
+        Ids = ids;
+        Time = time;
+        Log = log;
+        _logsForTests = logsForTests;
     }
 
     public TransactionSettings Settings { get; }
 
-    public bool IsLoaded => _loaded;
+    internal TopicCatalog Topics => _topics;
+
+    internal GroupCoordinator Groups { get; }
+
+    internal ProducerIdManager Ids { get; }
+
+    internal TimeProvider Time { get; }
+
+    internal BrokerLog Log { get; }
+
+    /// <summary>The runtime the shards run on (created by <see cref="Start"/>); tests load and unload shards through it.</summary>
+    internal CoordinatorRuntime<TransactionShard> Runtime => _runtime ?? throw new InvalidOperationException("the transaction coordinator has not started");
+
+    /// <summary>True when every hosted shard is loaded.</summary>
+    public bool IsLoaded => _runtime?.AllLoaded ?? false;
+
+    /// <summary>Transactions in progress (a metrics gauge).</summary>
+    public int OpenTransactionCount => _open.Values.Count(t => t.Ongoing);
 
     /// <summary>Test fault: marker writes fail, so decided transactions stay in PrepareCommit/PrepareAbort.</summary>
     internal volatile bool FailMarkersForTests;
 
-    private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
-
+    /// <summary>
+    /// Starts one shard per partition of <c>__transaction_state</c> (as many as the topic has, or
+    /// transaction.state.log.num.partitions when it does not exist yet; it is created on the first write).
+    /// </summary>
     public void Start()
     {
-        _loop = Task.Run(RunLoopAsync);
-        Post(async () =>
-        {
-            try
-            {
-                foreach (var m in Replay())
-                {
-                    _txns[m.TransactionalId] = m;
-                    TrackPendingOffsets(m, +1);
-                    _open[m.ProducerId] = (m.Epoch, m.State == TransactionState.Ongoing, [.. m.Partitions]);
-                }
-                foreach (var m in _txns.Values) _ids.Observe(Math.Max(m.ProducerId, m.LastProducerId));
-                _loaded = true;
-                foreach (var m in _txns.Values.Where(m => m.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort).ToList())
-                    await FinishAsync(m).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                _log.Error($"transaction coordinator: replay of {TransactionSettings.StateTopic} failed: {e.Message}");
-                _loaded = true;
-            }
-        });
+        if (_runtime is not null) return;
+        _shardCount = _topics.Get(TransactionSettings.StateTopic)?.PartitionCount ?? Settings.StatePartitions;
+        var logFor = _logsForTests ?? (partition => new PartitionCoordinatorLog(
+            existing: () => _topics.GetPartition(TransactionSettings.StateTopic, partition),
+            create: () => StatePartition(partition)));
+        _runtime = new CoordinatorRuntime<TransactionShard>("transaction", logFor, context => new TransactionShard(context, this), Time, Report);
+        for (var p = 0; p < _shardCount; p++) _ = _runtime.Load(p);
         var interval = TimeSpan.FromMilliseconds(Settings.AbortCheckIntervalMs);
-        _timer = _time.CreateTimer(_ => Post(CheckTimeoutsAsync), null, interval, interval);
+        _producerExpiry = Time.CreateTimer(_ => ExpireProducers(), null, interval, interval);
     }
 
-    /// <summary>Waits until the replay at start has finished (for embedding and tests).</summary>
-    public Task WaitUntilLoadedAsync() => Run(() => Task.FromResult(true));
+    /// <summary>Waits until every shard has finished loading, loaded or failed (for embedding and tests).</summary>
+    public Task WaitUntilLoadedAsync() => Runtime.WhenLoadedAsync();
 
     public async ValueTask DisposeAsync()
     {
-        if (_loop is null) return;
-        _timer?.Dispose();
-        _work.Writer.TryComplete();
-        await _loop.ConfigureAwait(false);
-        _loop = null;
+        if (_runtime is null) return;
+        _producerExpiry?.Dispose();
+        await _runtime.DisposeAsync().ConfigureAwait(false);
     }
 
-    private async Task RunLoopAsync()
+    private void Report(CoordinatorLogLevel level, string message)
     {
-        var reader = _work.Reader;
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        switch (level)
         {
-            while (reader.TryRead(out var work))
-            {
-                try
-                {
-                    await work().ConfigureAwait(false);
-                }
-                catch (Exception e)
-                {
-                    _log.Error($"transaction coordinator: {e}");
-                }
-            }
+            case CoordinatorLogLevel.Debug: Log.Debug(message); break;
+            case CoordinatorLogLevel.Info: Log.Info(message); break;
+            case CoordinatorLogLevel.Warn: Log.Warn(message); break;
+            default: Log.Error(message); break;
         }
     }
 
-    private void Post(Func<Task> work)
+    private PartitionLog StatePartition(int partition)
     {
-        if (!_work.Writer.TryWrite(work)) _log.Debug("transaction coordinator: work dropped after stop");
+        var topic = _topics.Get(TransactionSettings.StateTopic)
+            ?? _topics.Create(TransactionSettings.StateTopic, _shardCount,
+                new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, isInternal: true)
+            ?? _topics.Get(TransactionSettings.StateTopic)!;
+        return _topics.GetPartition(topic.Name, partition) ?? throw new InvalidOperationException($"{topic.Name}-{partition} has no log");
     }
 
-    /// <summary>Runs <paramref name="work"/> on the loop, alone, to its end.</summary>
-    private Task<T> Run<T>(Func<Task<T>> work)
+    // ---- requests, routed to the shard of the transactional id ----------------------------------------------------
+
+    private int ShardOf(string transactionalId) => TransactionStateRecords.PartitionFor(transactionalId, _shardCount);
+
+    private Task<T> OnShard<T>(string transactionalId, Func<TransactionShard, Task<T>> op, Func<ErrorCode, T> unavailable) =>
+        _runtime is { } runtime
+            ? runtime.RunExclusiveAsync(ShardOf(transactionalId), op, unavailable)
+            : Task.FromResult(unavailable(ErrorCode.CoordinatorNotAvailable));
+
+    /// <summary>
+    /// InitProducerId. Without a transactional id: a fresh producer id, epoch 0 (idempotent producers), from no shard.
+    /// With one: the id's producer id with its epoch bumped (a new id when the epoch is exhausted), after aborting any
+    /// open transaction. KIP-360: a request carrying the producer's current id and epoch is a recovery bump; one carrying
+    /// the previous epoch is a retry of the last bump and gets the current epoch again; any other is fenced.
+    /// </summary>
+    public Task<(ErrorCode Error, long ProducerId, short Epoch)> InitProducerIdAsync(string? transactionalId, int timeoutMs, long producerId, short epoch)
     {
-        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_work.Writer.TryWrite(async () =>
-        {
-            try
-            {
-                done.TrySetResult(await work().ConfigureAwait(false));
-            }
-            catch (Exception e)
-            {
-                done.TrySetException(e);
-            }
-        }))
-        {
-            done.TrySetException(new ObjectDisposedException(nameof(TransactionCoordinator)));
-        }
-        return done.Task;
+        if (string.IsNullOrEmpty(transactionalId)) return Task.FromResult((ErrorCode.None, Ids.Next(), (short)0));
+        if (timeoutMs <= 0 || timeoutMs > Settings.MaxTimeoutMs) return Task.FromResult((ErrorCode.InvalidTransactionTimeout, -1L, (short)-1));
+        return OnShard(transactionalId, s => s.InitProducerIdAsync(transactionalId, timeoutMs, producerId, epoch), e => (e, -1L, (short)-1));
     }
 
     /// <summary>
-    /// Server-side transaction defence (KIP-890 part 1): a transactional batch is accepted only from the current epoch
-    /// of a producer whose open transaction includes the partition. Safe to call from any thread.
+    /// AddPartitionsToTxn: partitions join the open transaction (opening one when none is). With
+    /// <paramref name="verifyOnly"/> (KIP-890) nothing changes and partitions not in the transaction get
+    /// TRANSACTION_ABORTABLE... reported as INVALID_TXN_STATE for them.
     /// </summary>
-    public Protocol.Messages.ErrorCode VerifyTransactionalWrite(long producerId, short epoch, string topic, int partition)
+    public Task<(ErrorCode Error, Dictionary<(string Topic, int Partition), ErrorCode> Partitions)> AddPartitionsAsync(
+        string transactionalId, long producerId, short epoch, IReadOnlyList<(string Topic, int Partition)> partitions, bool verifyOnly = false) =>
+        OnShard(transactionalId, s => s.AddPartitionsAsync(transactionalId, producerId, epoch, partitions, verifyOnly),
+            e => (e, partitions.Distinct().ToDictionary(p => p, _ => e)));
+
+    /// <summary>AddOffsetsToTxn: the group's offsets will be committed with the transaction.</summary>
+    public Task<ErrorCode> AddOffsetsAsync(string transactionalId, long producerId, short epoch, string groupId) =>
+        OnShard(transactionalId, s => s.AddOffsetsAsync(transactionalId, producerId, epoch, groupId), e => e);
+
+    /// <summary>TxnOffsetCommit: stages offsets in the transaction; they reach the group only when it commits.</summary>
+    public Task<ErrorCode> TxnOffsetCommitAsync(string transactionalId, string groupId, long producerId, short epoch, IReadOnlyList<OffsetToCommit> offsets) =>
+        OnShard(transactionalId, s => s.TxnOffsetCommitAsync(transactionalId, groupId, producerId, epoch, offsets), e => e);
+
+    /// <summary>EndTxn: commits or aborts the open transaction; a retry of the finished end is answered as success.</summary>
+    public Task<ErrorCode> EndTxnAsync(string transactionalId, long producerId, short epoch, bool commit) =>
+        OnShard(transactionalId, s => s.EndTxnAsync(transactionalId, producerId, epoch, commit), e => e);
+
+    /// <summary>
+    /// The named ids, once each (unknown ones left out; one whose shard cannot answer comes back with that error), or,
+    /// for null, every id of every loaded shard ordered by id (ListTransactions; a shard loading or failed is left out).
+    /// </summary>
+    public async Task<List<TransactionDescription>> DescribeAsync(IReadOnlyList<string>? transactionalIds)
     {
-        if (!_loaded) return Protocol.Messages.ErrorCode.None; // the log's own epoch checks still apply
-        if (!_open.TryGetValue(producerId, out var open)) return Protocol.Messages.ErrorCode.InvalidProducerIdMapping;
-        if (epoch != open.Epoch) return Protocol.Messages.ErrorCode.InvalidProducerEpoch;
-        return open.Ongoing && open.Partitions.Contains((topic, partition))
-            ? Protocol.Messages.ErrorCode.None
-            : Protocol.Messages.ErrorCode.InvalidTxnState;
+        if (_runtime is not { } runtime) return [];
+        if (transactionalIds is null)
+        {
+            var all = await runtime.RunOnAllAsync(s => s.DescribeAll()).ConfigureAwait(false);
+            return [.. all.SelectMany(d => d).OrderBy(d => d.TransactionalId, StringComparer.Ordinal)];
+        }
+        var answers = await Task.WhenAll(transactionalIds.Distinct(StringComparer.Ordinal).Select(id =>
+            runtime.RunAsync<TransactionDescription?>(ShardOf(id), s => s.Describe(id),
+                e => new TransactionDescription(id, TransactionState.Empty, -1, -1, 0, -1, [], e)))).ConfigureAwait(false);
+        return [.. answers.OfType<TransactionDescription>()];
+    }
+
+    // ---- published state, read from any thread ------------------------------------------------------------------
+
+    /// <summary>
+    /// Server-side transaction defence (KIP-890 part 1): a transactional batch is accepted only from the current epoch
+    /// of a producer whose open transaction includes the partition. Safe to call from any thread. Until every shard is
+    /// loaded here (at start, or while one is failed or unloaded) it answers None: a producer id does not name its
+    /// shard, so an unknown producer may belong to one not serving, and the log's own epoch checks still apply.
+    /// </summary>
+    public ErrorCode VerifyTransactionalWrite(long producerId, short epoch, string topic, int partition)
+    {
+        if (_shardCount == 0 || Volatile.Read(ref _servingShards) < _shardCount) return ErrorCode.None;
+        if (!_open.TryGetValue(producerId, out var open)) return ErrorCode.InvalidProducerIdMapping;
+        if (epoch != open.Epoch) return ErrorCode.InvalidProducerEpoch;
+        return open.Ongoing && open.Partitions.Contains((topic, partition)) ? ErrorCode.None : ErrorCode.InvalidTxnState;
     }
 
     /// <summary>True while an undecided transaction holds an offset for the partition (OffsetFetch answers UNSTABLE_OFFSET_COMMIT). Any thread.</summary>
     public bool HasPendingOffset(string groupId, string topic, int partition) => _pendingOffsets.ContainsKey((groupId, topic, partition));
+
+    /// <summary>
+    /// Publishes a shard's change of one id: <paramref name="next"/> replaces <paramref name="previous"/> (either may
+    /// be null). Produce and OffsetFetch read these maps from other threads: the new state goes in before the old one
+    /// is retired, so they see one or the other and never a gap where the transaction does not exist.
+    /// </summary>
+    internal void Publish(TransactionMetadata? next, TransactionMetadata? previous)
+    {
+        if (next is not null)
+        {
+            TrackPendingOffsets(next, +1);
+            _open[next.ProducerId] = (next.Epoch, next.State == TransactionState.Ongoing, [.. next.Partitions]);
+        }
+        if (previous is not null)
+        {
+            if (next is null || next.ProducerId != previous.ProducerId) _open.TryRemove(previous.ProducerId, out _);
+            TrackPendingOffsets(previous, -1);
+        }
+    }
+
+    /// <summary>A shard has loaded and published its ids.</summary>
+    internal void ShardServing() => Interlocked.Increment(ref _servingShards);
+
+    /// <summary>A shard that was serving has unpublished its ids.</summary>
+    internal void ShardStopped() => Interlocked.Decrement(ref _servingShards);
 
     private void TrackPendingOffsets(TransactionMetadata m, int delta)
     {
@@ -178,121 +255,33 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
         }
     }
 
-    // ---- persistence -------------------------------------------------------------------------------------------
-
-    private PartitionLog StatePartition(string transactionalId)
+    /// <summary>
+    /// Lets every partition forget producers idle past producer.id.expiration.ms, every
+    /// transaction.abort.timed.out.transaction.cleanup.interval.ms. Broker-wide, so here and not in a shard.
+    /// </summary>
+    private void ExpireProducers()
     {
-        var topic = _topics.Get(TransactionSettings.StateTopic)
-            ?? _topics.Create(TransactionSettings.StateTopic, Settings.StatePartitions,
-                new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, isInternal: true)
-            ?? _topics.Get(TransactionSettings.StateTopic)!;
-        var partition = TransactionStateRecords.PartitionFor(transactionalId, topic.PartitionCount);
-        return _topics.GetPartition(topic.Name, partition) ?? throw new InvalidOperationException($"{topic.Name}-{partition} has no log");
-    }
-
-    /// <summary>Writes <paramref name="next"/> (null removes the id) and installs it once acknowledged; false when the write failed.</summary>
-    private async Task<bool> PersistAsync(string transactionalId, TransactionMetadata? next)
-    {
+        if (Interlocked.Exchange(ref _expiring, 1) == 1) return;
         try
         {
-            var batch = new RecordBatchBuilder()
-                .Add(NowMs, TransactionStateRecords.Key(transactionalId), next is null ? null : TransactionStateRecords.Value(next))
-                .Build();
-            await StatePartition(transactionalId).AppendAsync(batch).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is StorageException or IOException or InvalidOperationException or ObjectDisposedException)
-        {
-            _log.Error($"transaction coordinator: writing the state of {transactionalId} failed: {e.Message}");
-            return false;
-        }
-        // Produce and OffsetFetch read _open and _pendingOffsets from other threads: install the new state before
-        // retiring the old one, so they see one or the other and never a gap where the transaction does not exist.
-        _txns.Remove(transactionalId, out var previous);
-        if (next is not null)
-        {
-            TrackPendingOffsets(next, +1);
-            _txns[transactionalId] = next;
-            _open[next.ProducerId] = (next.Epoch, next.State == TransactionState.Ongoing, [.. next.Partitions]);
-        }
-        if (previous is not null)
-        {
-            if (next is null || next.ProducerId != previous.ProducerId) _open.TryRemove(previous.ProducerId, out _);
-            TrackPendingOffsets(previous, -1);
-        }
-        return true;
-    }
-
-    /// <summary>Every transactional id stored in the state topic (runs first on the loop).</summary>
-    private List<TransactionMetadata> Replay()
-    {
-        var result = new Dictionary<string, TransactionMetadata>(StringComparer.Ordinal);
-        var topic = _topics.Get(TransactionSettings.StateTopic);
-        if (topic is null) return [];
-        for (var p = 0; p < topic.PartitionCount; p++)
-        {
-            var log = _topics.GetPartition(topic.Name, p);
-            if (log is null) continue;
-            var partition = p;
-            foreach (var record in log.ReplayRecords(undecodable: (offset, e) => ReportUndecodable(partition, offset, e)))
+            foreach (var topic in _topics.Topics)
             {
-                try
+                for (var p = 0; p < topic.PartitionCount; p++)
                 {
-                    if (record.Key is not { } key || TransactionStateRecords.ReadKey(key) is not { } id) continue;
-                    if (record.Value is { } value) result[id] = TransactionStateRecords.ReadValue(id, value);
-                    else result.Remove(id);
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    // Skipped, the id keeping its last good state: a failure here used to end the replay and load
-                    // only the ids read before it (failing open with partial state).
-                    ReportUndecodable(partition, record.Offset, e);
+                    if (_topics.GetPartition(topic.Name, p) is not { } log) continue;
+                    log.ProducerIdExpirationMs = Settings.ProducerIdExpirationMs;
+                    log.ExpireProducers();
                 }
             }
         }
-        return [.. result.Values];
-    }
-
-    private void ReportUndecodable(int partition, long offset, Exception e) =>
-        _log.Error($"transaction coordinator: skipped an undecodable record of {TransactionSettings.StateTopic}-{partition} at offset {offset}: {e.GetType().Name}: {e.Message}");
-
-    // ---- markers -----------------------------------------------------------------------------------------------
-
-    /// <summary>Appends a commit or abort marker for the transaction to each of its partitions; false if any failed.</summary>
-    private async Task<bool> WriteMarkersAsync(TransactionMetadata m, bool commit)
-    {
-        if (FailMarkersForTests)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            _log.Warn($"transaction coordinator: markers for {m.TransactionalId} withheld (test fault)");
-            return false;
+            // On a timer thread: an exception escaping here would end the process.
+            Log.Error($"transaction coordinator: expiring producers failed: {e.Message}");
         }
-        var now = NowMs;
-        var key = new byte[] { 0, 0, 0, commit ? (byte)1 : (byte)0 };
-        var value = new byte[] { 0, 0, 0, 0, 0, 0 }; // version 0, coordinator epoch 0
-        var appends = new List<Task<AppendResult>>();
-        foreach (var (topic, partition) in m.Partitions)
+        finally
         {
-            var log = _topics.GetPartition(topic, partition);
-            if (log is null) continue; // deleted since: nothing left to mark
-            var batch = new RecordBatchBuilder { ProducerId = m.ProducerId, ProducerEpoch = m.Epoch, IsTransactional = true, IsControl = true }
-                .Add(now, key, value).Build();
-            try
-            {
-                appends.Add(log.AppendAsync(batch).AsTask());
-            }
-            catch (Exception e) when (e is StorageException or ObjectDisposedException)
-            {
-                appends.Add(Task.FromException<AppendResult>(e));
-            }
-        }
-        try
-        {
-            await Task.WhenAll(appends).ConfigureAwait(false);
-            return true;
-        }
-        catch (Exception e)
-        {
-            _log.Error($"transaction coordinator: writing markers for {m.TransactionalId} failed: {e.Message}");
-            return false;
+            Volatile.Write(ref _expiring, 0);
         }
     }
 }

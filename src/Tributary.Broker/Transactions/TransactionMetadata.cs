@@ -17,8 +17,8 @@ public enum TransactionState : byte
 public sealed record PendingTxnOffset(string Group, string Topic, int Partition, long Offset, int LeaderEpoch, string? Metadata);
 
 /// <summary>
-/// One transactional id as the coordinator keeps it, and as it is stored in <c>__transaction_state</c>. Owned by the
-/// coordinator's loop; copied (<see cref="Clone"/>) before a change so that a failed write changes nothing.
+/// One transactional id as the coordinator keeps it, and as it is stored in <c>__transaction_state</c>. Owned by its
+/// shard's loop (<see cref="TransactionShard"/>); copied (<see cref="Clone"/>) before a change so that a failed write changes nothing.
 /// </summary>
 public sealed class TransactionMetadata(string transactionalId)
 {
