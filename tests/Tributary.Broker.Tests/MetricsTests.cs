@@ -22,7 +22,8 @@ public sealed class MetricsTests : IAsyncLifetime
         _server = await TributaryServer.StartEphemeralAsync();
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (ReferenceEquals(instrument.Meter, _server.State.Metrics.Meter) || ReferenceEquals(instrument.Meter, _server.StorageMetrics.Meter))
+            if (ReferenceEquals(instrument.Meter, _server.State.Metrics.Meter) || ReferenceEquals(instrument.Meter, _server.StorageMetrics.Meter)
+                || ReferenceEquals(instrument.Meter, _server.Groups.Runtime.Meter) || ReferenceEquals(instrument.Meter, _server.Transactions.Runtime.Meter))
                 listener.EnableMeasurementEvents(instrument);
         };
         _listener.SetMeasurementEventCallback<long>((i, v, tags, _) => Record(i, v, tags));
@@ -48,6 +49,20 @@ public sealed class MetricsTests : IAsyncLifetime
     {
         _listener.Dispose();
         await _server.StopAsync();
+    }
+
+    [Fact]
+    public async Task The_coordinators_report_their_shards()
+    {
+        await _server.Groups.WaitUntilLoadedAsync(TimeSpan.FromSeconds(30));
+        await _server.Transactions.WaitUntilLoadedAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        _listener.RecordObservableInstruments();
+
+        Assert.Equal(_server.Groups.Runtime.Partitions.Count, Sum("tributary.coordinator.shards", "coordinator=group,state=loaded"));
+        Assert.Equal(_server.Transactions.Runtime.Partitions.Count, Sum("tributary.coordinator.shards", "coordinator=transaction,state=loaded"));
+        Assert.True(_server.Groups.Runtime.Partitions.Count > 0);
+        Assert.Equal(0, Sum("tributary.coordinator.shards", "coordinator=group,state=failed"));
+        Assert.Equal(0, Sum("tributary.coordinator.load.failures", "coordinator=group"));
     }
 
     [Fact]

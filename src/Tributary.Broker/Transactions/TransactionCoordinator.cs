@@ -104,7 +104,7 @@ public sealed class TransactionCoordinator : IAsyncDisposable
         var logFor = _logsForTests ?? (partition => new PartitionCoordinatorLog(
             existing: () => _topics.GetPartition(TransactionSettings.StateTopic, partition),
             create: () => StatePartition(partition)));
-        _runtime = new CoordinatorRuntime<TransactionShard>("transaction", logFor, context => new TransactionShard(context, this), Time, Report);
+        _runtime = new CoordinatorRuntime<TransactionShard>("transaction", logFor, context => new TransactionShard(context, this), Time, Log.Coordinator);
         for (var p = 0; p < _shardCount; p++) _ = _runtime.Load(p);
         var interval = TimeSpan.FromMilliseconds(Settings.AbortCheckIntervalMs);
         _producerExpiry = Time.CreateTimer(_ => ExpireProducers(), null, interval, interval);
@@ -118,17 +118,6 @@ public sealed class TransactionCoordinator : IAsyncDisposable
         if (_runtime is null) return;
         _producerExpiry?.Dispose();
         await _runtime.DisposeAsync().ConfigureAwait(false);
-    }
-
-    private void Report(CoordinatorLogLevel level, string message)
-    {
-        switch (level)
-        {
-            case CoordinatorLogLevel.Debug: Log.Debug(message); break;
-            case CoordinatorLogLevel.Info: Log.Info(message); break;
-            case CoordinatorLogLevel.Warn: Log.Warn(message); break;
-            default: Log.Error(message); break;
-        }
     }
 
     private PartitionLog StatePartition(int partition)
