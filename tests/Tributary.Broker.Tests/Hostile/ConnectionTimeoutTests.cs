@@ -7,6 +7,7 @@ namespace Tributary.Broker.Tests.Hostile;
 /// socket.request.receive.timeout.ms, and a declared frame size reserves no memory before its bytes arrive. Short
 /// configured timeouts; every wait is for the broker's close, bounded.
 /// </summary>
+[Collection(MeasuredAlone.Name)]
 public sealed class ConnectionTimeoutTests
 {
     /// <summary>A size prefix announcing <paramref name="declared"/> bytes, then the first <paramref name="sent"/> of them.</summary>
