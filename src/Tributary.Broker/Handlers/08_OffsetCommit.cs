@@ -1,4 +1,5 @@
 using Tributary.Broker.Groups;
+using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
 using Tributary.Protocol.Messages;
 
@@ -9,9 +10,11 @@ namespace Tributary.Broker.Handlers;
 /// commit timestamp; v2-4 a retention time (accepted, not applied: offsets are kept until deleted); v6+ the leader
 /// epoch; v7+ group.instance.id; v9 carries a KIP-848 member epoch in the generation field. Generation -1 with an
 /// empty member id is the commit of an assign()-only consumer, allowed while the group has no members. The response
-/// waits for the append to __consumer_offsets.
+/// waits for the append to __consumer_offsets. A partition of a topic that does not exist (or beyond its partition
+/// count) gets UNKNOWN_TOPIC_OR_PARTITION and is not stored, as Kafka checks its metadata before the coordinator; the
+/// rest are committed.
 /// </summary>
-internal sealed class OffsetCommitHandler(GroupCoordinator coordinator) : ApiHandler<OffsetCommitRequest, OffsetCommitResponse>
+internal sealed class OffsetCommitHandler(GroupCoordinator coordinator, TopicCatalog topics) : ApiHandler<OffsetCommitRequest, OffsetCommitResponse>
 {
     public override ApiKey Key => ApiKey.OffsetCommit;
     public override short MinVersion => 0;
@@ -22,11 +25,16 @@ internal sealed class OffsetCommitHandler(GroupCoordinator coordinator) : ApiHan
         var offsets = new List<OffsetToCommit>();
         foreach (var topic in request.Topics)
             foreach (var p in topic.Partitions)
-                offsets.Add(new OffsetToCommit(topic.Name, p.PartitionIndex, p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata,
-                    context.ApiVersion == 1 ? p.CommitTimestamp : -1));
-        var generation = context.ApiVersion == 0 ? -1 : request.GenerationIdOrMemberEpoch;
-        var (groupError, errors) = await coordinator.CommitOffsetsAsync(request.GroupId, generation, request.MemberId, request.GroupInstanceId, offsets)
-            .ConfigureAwait(false);
+                if (topics.HasPartition(topic.Name, p.PartitionIndex))
+                    offsets.Add(new OffsetToCommit(topic.Name, p.PartitionIndex, p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata,
+                        context.ApiVersion == 1 ? p.CommitTimestamp : -1));
+        var (groupError, errors) = (ErrorCode.None, new List<ErrorCode>());
+        if (offsets.Count > 0)
+        {
+            var generation = context.ApiVersion == 0 ? -1 : request.GenerationIdOrMemberEpoch;
+            (groupError, errors) = await coordinator.CommitOffsetsAsync(request.GroupId, generation, request.MemberId, request.GroupInstanceId, offsets)
+                .ConfigureAwait(false);
+        }
         var response = new OffsetCommitResponse();
         var i = 0;
         foreach (var topic in request.Topics)
@@ -35,8 +43,9 @@ internal sealed class OffsetCommitHandler(GroupCoordinator coordinator) : ApiHan
             response.Topics.Add(t);
             foreach (var p in topic.Partitions)
             {
-                var error = groupError != ErrorCode.None ? groupError : errors[i];
-                i++;
+                ErrorCode error;
+                if (!topics.HasPartition(topic.Name, p.PartitionIndex)) error = ErrorCode.UnknownTopicOrPartition;
+                else error = groupError != ErrorCode.None ? groupError : errors[i++];
                 t.Partitions.Add(new OffsetCommitResponse.OffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex, ErrorCode = (short)error });
             }
         }

@@ -50,6 +50,9 @@ public sealed class TopicCatalog
 
     public TopicInfo? Get(string name) => _byName.GetValueOrDefault(name);
 
+    /// <summary>True when the topic exists and has the partition (what Kafka's metadata cache answers for a commit).</summary>
+    public bool HasPartition(string topic, int partition) => Get(topic) is { } t && partition >= 0 && partition < t.PartitionCount;
+
     public TopicInfo? Get(Guid id) => _byId.GetValueOrDefault(id);
 
     public PartitionLog? GetPartition(string topic, int partition) => _partitions.GetValueOrDefault((topic, partition));
