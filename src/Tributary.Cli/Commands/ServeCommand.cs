@@ -97,7 +97,10 @@ public static class ServeCommand
         var server = await TributaryServer.StartAsync(config, stop);
         try
         {
-            Terminal.Info($"Tributary listening on {FormatHostPort(config.ListenHost, server.Port)} (advertised {server.BootstrapServers}), data in {config.DataDir}");
+            // Printed once every listener accepts (StartAsync returns after the registry's bind), so a script that
+            // waits for this line can use every port at once.
+            var registry = server.SchemaRegistryUrl is { } url ? $", schema registry on {url}" : "";
+            Terminal.Info($"Tributary listening on {FormatHostPort(config.ListenHost, server.Port)} (advertised {server.BootstrapServers}){registry}, data in {config.DataDir}");
             try
             {
                 await Task.Delay(Timeout.Infinite, stop);
