@@ -3,7 +3,20 @@ namespace Tributary.Broker;
 /// <summary>Broker settings under Kafka's own names (server.properties syntax), plus where to listen and store.</summary>
 public sealed class BrokerConfig
 {
+    /// <summary>The first (metadata) data directory: the broker's own files live here.</summary>
     public string DataDir { get; set; } = "./data";
+
+    /// <summary>The data directories after <see cref="DataDir"/> (the rest of <c>log.dirs</c>); partitions spread over all.</summary>
+    public IReadOnlyList<string> MoreDataDirs { get; set; } = [];
+
+    /// <summary>Every data directory (<c>log.dirs</c>), the metadata directory first.</summary>
+    public IReadOnlyList<string> DataDirs => [DataDir, .. MoreDataDirs];
+
+    /// <summary>
+    /// The file system under the partition logs; null for the real one (with the log.max.open.files pool). Tests that
+    /// embed a broker pass a fault-injecting one to fail a log directory.
+    /// </summary>
+    public Tributary.Storage.FileSystem.ISegmentFileSystem? StorageFileSystem { get; set; }
     public string ListenHost { get; set; } = "0.0.0.0";
     public int ListenPort { get; set; } = 9092;
     public string? AdvertisedHost { get; set; }
@@ -64,14 +77,14 @@ public sealed class BrokerConfig
                 AdvertisedPort = port;
                 break;
             case "log.dirs":
-                DataDir = FirstDirectory(name, value);
+                (DataDir, MoreDataDirs) = Directories(name, value);
                 _logDirsSet = true;
                 break;
             case "log.dir":
                 // Kafka lets log.dirs win over log.dir whatever their order in the file.
                 if (!_logDirsSet)
                 {
-                    DataDir = FirstDirectory(name, value);
+                    (DataDir, MoreDataDirs) = Directories(name, value);
                 }
                 break;
             default:
@@ -123,9 +136,14 @@ public sealed class BrokerConfig
         return true;
     }
 
-    private static string FirstDirectory(string name, string value)
-        => value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).FirstOrDefault()
-            ?? throw new FormatException($"{name}: no directory given");
+    /// <summary>A comma-separated list of directories (Kafka's log.dirs): the first, and the rest.</summary>
+    private static (string First, IReadOnlyList<string> Others) Directories(string name, string value)
+    {
+        var all = value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (all.Length == 0) throw new FormatException($"{name}: no directory given");
+        if (all.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal).Count() != all.Length) throw new FormatException($"{name}: a directory is listed twice in '{value}'");
+        return (all[0], all[1..]);
+    }
 
     /// <summary>
     /// Parses java.util.Properties text: logical lines joined across a trailing odd number of backslashes,

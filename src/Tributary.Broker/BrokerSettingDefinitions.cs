@@ -35,7 +35,8 @@ public static class BrokerSettingDefinitions
 
     private static readonly Definition[] Own =
     [
-        // Identity and listeners (listeners, advertised.listeners, log.dirs and log.dir are read by BrokerConfig).
+        // Identity and listeners (listeners, advertised.listeners, log.dirs and log.dir are read by BrokerConfig; log.dirs is
+        // a comma-separated list of data directories, the first holding the broker's own files, see docs/configs.md).
         new("node.id", SettingType.Int, "1", "This broker's id.", AtLeast(0)),
         new("broker.id", SettingType.Int, "1", "Kafka's older name for node.id; node.id wins.", AtLeast(0)),
         new("log.level", SettingType.String, null, "Broker log level; default info for `tributary serve`, warn for a broker embedded in tests.", OneOf("debug", "info", "warn", "error", "none")),

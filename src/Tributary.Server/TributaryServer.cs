@@ -89,8 +89,11 @@ public sealed partial class TributaryServer : IAsyncDisposable
             log.Warn($"The setting {name} was supplied but isn't a known config (tributary serve --help-config lists them).");
         var dataDir = Path.GetFullPath(config.DataDir);
         Directory.CreateDirectory(dataDir);
+        var dataDirs = config.DataDirs.Select(Path.GetFullPath).ToList();
         var time = config.Time;
-        var logs = new LogManager(dataDir, time, settings.TopicLimits.MaxOpenFiles);
+        var logs = config.StorageFileSystem is { } fs
+            ? new LogManager(dataDirs, time, fs)
+            : new LogManager(dataDirs, time, settings.TopicLimits.MaxOpenFiles);
         var storageProblems = new RateLimitedLog(log, LogLevel.Error, 10, TimeSpan.FromSeconds(10), time);
         logs.Diagnostics.Problem += p => storageProblems.Write($"storage: {p.Operation} failed in {p.Where}: {p.Error.GetType().Name}: {p.Error.Message}");
         GroupCoordinator? groups = null;
@@ -100,6 +103,10 @@ public sealed partial class TributaryServer : IAsyncDisposable
         try
         {
             var identity = ClusterIdentity.LoadOrCreate(dataDir, settings.NodeId);
+            foreach (var dir in logs.Directories.Skip(1).Where(d => !d.IsOffline))
+                identity.EnsureIn(dir.Path);
+            foreach (var dir in logs.Directories.Where(d => d.IsOffline))
+                log.Error($"storage: the log directory {dir.Path} cannot be opened and is offline: {dir.Failure?.Message}");
             var topics = new TopicCatalog(dataDir, logs, settings);
             OpenFileLimitCheck.Run(dataDir, logs, topics.PartitionTotal, settings.TopicLimits.MaxBrokerPartitions, log);
             var state = new BrokerState(settings, identity, topics, time, log)
@@ -123,7 +130,9 @@ public sealed partial class TributaryServer : IAsyncDisposable
             state.AdvertisedPort = config.AdvertisedPort ?? listener.LocalEndPoint.Port;
             logs.StartBackgroundTasks(settings.RetentionCheckIntervalMs, settings.Cleaner, cleaner => ReportCleaning(cleaner, log, state.Metrics));
             listener.Start();
-            return Task.FromResult(new TributaryServer(config, state, logs, listener, ownedTempDir, groups, transactions));
+            var server = new TributaryServer(config, state, logs, listener, ownedTempDir, groups, transactions);
+            server.WatchLogDirectories(log);
+            return Task.FromResult(server);
         }
         catch
         {
@@ -215,6 +224,77 @@ public sealed partial class TributaryServer : IAsyncDisposable
             metrics.CleanerFailed();
             log.Error($"log cleaner: {Path.GetFileName(partition.Directory)} marked uncleanable, skipped until restart: {e.GetType().Name}: {e.Message}");
         };
+    }
+
+    private readonly TaskCompletionSource<string> _halted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Completes (with the reason) when storage failed fatally, the metadata log directory or every log directory
+    /// offline: the broker stops itself then, as Kafka halts. The serve command exits non-zero on it.
+    /// </summary>
+    public Task<string> Halted => _halted.Task;
+
+    /// <summary>
+    /// Kafka's log-directory failure, host side: a directory going offline unloads the coordinator shards of the
+    /// internal partitions in it (their groups and transactions answer NOT_COORDINATOR instead of failing on the log);
+    /// a fatal one logs a fatal line and stops the broker.
+    /// </summary>
+    private void WatchLogDirectories(BrokerLog log)
+    {
+        _logs.LogDirectoryFailed += failure => OnLogDirectoryFailed(failure, log);
+        // Directories offline from the start: their internal partitions never had a log.
+        foreach (var dir in _logs.Directories.Where(d => d.IsOffline))
+            UnloadInternalShards([.. State.Topics.Topics.Where(t => t.IsInternal)
+                .SelectMany(t => Enumerable.Range(0, t.PartitionCount).Select(p => (t.Name, p)))
+                .Where(k => State.Topics.IsPartitionOffline(k.Name, k.p))], log);
+        if (_logs.Directories[0].IsOffline || _logs.Directories.All(d => d.IsOffline))
+            Halt($"the log directory {_logs.Directories[0].Path} is offline", log);
+    }
+
+    private void OnLogDirectoryFailed(LogDirectoryFailure failure, BrokerLog log)
+    {
+        log.Error($"storage: the log directory {failure.Directory.Path} is offline after {failure.Directory.FailedOperation} failed " +
+            $"({failure.Directory.Failure?.Message}); its {failure.Partitions.Count} partitions answer KAFKA_STORAGE_ERROR until restart");
+        UnloadInternalShards(failure.Partitions, log);
+        if (failure.Fatal)
+        {
+            Halt(failure.Directory.IsMetadata
+                ? $"the metadata log directory {failure.Directory.Path} is offline"
+                : "every log directory is offline", log);
+        }
+    }
+
+    private void UnloadInternalShards(IEnumerable<(string Topic, int Partition)> partitions, BrokerLog log)
+    {
+        foreach (var (topic, partition) in partitions)
+        {
+            Task? unload = topic switch
+            {
+                GroupSettings.OffsetsTopic => Groups.UnloadPartitionAsync(partition),
+                TransactionSettings.StateTopic => Transactions.UnloadPartitionAsync(partition),
+                _ => null,
+            };
+            unload?.ContinueWith(t => log.Error($"storage: unloading the coordinator of {topic}-{partition} failed: {t.Exception?.GetBaseException().Message}"),
+                CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>Kafka halts the broker when its metadata directory or every directory fails; an embedded broker stops.</summary>
+    private void Halt(string reason, BrokerLog log)
+    {
+        if (!_halted.TrySetResult(reason)) return;
+        log.Error($"FATAL: {reason}; stopping the broker (restart it once the disk is repaired)");
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await StopAsync().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                log.Error($"stopping after a fatal storage failure: {e.Message}");
+            }
+        });
     }
 
     public async Task StopAsync()

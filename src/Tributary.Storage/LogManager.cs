@@ -6,7 +6,7 @@ using Tributary.Storage.FileSystem;
 namespace Tributary.Storage;
 
 /// <summary>
-/// Owns every partition log under one data directory, laid out as <c>&lt;dataDir&gt;/&lt;topic&gt;-&lt;partition&gt;/</c>
+/// Owns every partition log under its data directories (<c>log.dirs</c>; usually one), each laid out as <c>&lt;dataDir&gt;/&lt;topic&gt;-&lt;partition&gt;/</c>
 /// (Kafka's layout; topic names cannot contain '/', and the partition is whatever follows the last '-').
 /// All its logs share one <see cref="LogFlusher"/> and one <see cref="PooledFileSystem"/>, which bounds the descriptors
 /// their segment files hold (log.max.open.files).
@@ -20,11 +20,22 @@ namespace Tributary.Storage;
 /// syncs the data directory, and removes the renamed directories in the background. A crash at any point leaves
 /// either a directory the catalog no longer names (removed at the next start by <see cref="RemoveStale"/>) or a
 /// <c>-delete</c> directory (removed at start); neither is ever opened again.
+///
+/// Several data directories (JBOD), as Kafka: the first is the metadata directory (the broker keeps its own files
+/// there). At start every directory is scanned; a partition found in two refuses the start. A new partition goes to the
+/// online directory holding the fewest partitions (first in order on a tie). An I/O failure on a partition's files
+/// takes its whole directory offline (<see cref="LogDirectory.HandleIOException"/>): its partitions fail every operation
+/// with <see cref="StorageError.StorageFailure"/>, the others go on. A directory that cannot be opened at start starts
+/// offline, unless it is the metadata directory (the start fails). <see cref="LogDirectoryFailed"/> tells the host,
+/// which stops the broker when <see cref="LogDirectoryFailure.Fatal"/> (the metadata directory, or every directory).
 /// </summary>
 public sealed class LogManager : IDisposable
 {
     private const string DeleteSuffix = "-delete";
     private readonly string _dataDir;
+    private readonly LogDirectory[] _dirs;
+    private readonly Dictionary<(string Topic, int Partition), LogDirectory> _placement = [];
+    private readonly bool _offlineAtStart;
     private readonly TimeProvider _time;
     private readonly ISegmentFileSystem _fs;
     private readonly PooledFileSystem? _pool;
@@ -45,35 +56,162 @@ public sealed class LogManager : IDisposable
 
     /// <summary>Over another file system (tests inject faults and crashes through it); no descriptor pool unless <paramref name="fs"/> is one.</summary>
     public LogManager(string dataDir, TimeProvider time, ISegmentFileSystem fs)
+        : this([dataDir], time, fs)
     {
-        _dataDir = dataDir;
+    }
+
+    /// <summary>Over several data directories (<c>log.dirs</c>), the first being the metadata directory.</summary>
+    /// <param name="maxOpenFiles">As for one directory: the pool is shared by all.</param>
+    public LogManager(IReadOnlyList<string> dataDirs, TimeProvider time, int maxOpenFiles = 0)
+        : this(dataDirs, time, new PooledFileSystem(LocalFileSystem.Instance, maxOpenFiles > 0 ? maxOpenFiles : OpenFileLimit.DefaultSegmentFiles()))
+    {
+    }
+
+    /// <summary>Over several data directories and another file system.</summary>
+    /// <exception cref="StorageException">StorageFailure when the metadata directory cannot be opened, or a partition is in two directories.</exception>
+    public LogManager(IReadOnlyList<string> dataDirs, TimeProvider time, ISegmentFileSystem fs)
+    {
+        ArgumentNullException.ThrowIfNull(dataDirs);
+        if (dataDirs.Count == 0)
+        {
+            throw new ArgumentException("At least one data directory is needed.", nameof(dataDirs));
+        }
+
+        if (dataDirs.Distinct(StringComparer.Ordinal).Count() != dataDirs.Count)
+        {
+            throw new ArgumentException($"A data directory is listed twice in {string.Join(",", dataDirs)}.", nameof(dataDirs));
+        }
+
+        _dataDir = dataDirs[0];
         _time = time;
         _fs = fs;
         _pool = fs as PooledFileSystem;
-        _fs.CreateDirectory(dataDir);
-        foreach (string directory in _fs.EnumerateDirectories(dataDir).ToList())
+        _dirs = [.. dataDirs.Select((d, i) => new LogDirectory(d, i == 0, OnDirectoryOffline))];
+        foreach (var dir in _dirs)
         {
-            string name = Path.GetFileName(directory);
-            if (name.EndsWith(DeleteSuffix, StringComparison.Ordinal))
+            List<string> children;
+            try
             {
-                DeleteInBackground(directory);
+                _fs.CreateDirectory(dir.Path);
+                children = _fs.EnumerateDirectories(dir.Path).ToList();
             }
-            else if (TryParse(name, out var key))
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                _discovered.Add(key);
+                if (dir.IsMetadata)
+                {
+                    throw new StorageException(StorageError.StorageFailure, $"The metadata log directory {dir.Path} cannot be opened: {e.Message}", e);
+                }
+
+                // As Kafka: a data directory that cannot be opened starts offline, with its partitions.
+                dir.MarkOfflineAtStart(e);
+                _offlineAtStart = true;
+                continue;
+            }
+
+            foreach (string directory in children)
+            {
+                string name = Path.GetFileName(directory);
+                if (name.EndsWith(DeleteSuffix, StringComparison.Ordinal))
+                {
+                    DeleteInBackground(directory);
+                }
+                else if (TryParse(name, out var key))
+                {
+                    if (_placement.TryGetValue(key, out var other))
+                    {
+                        throw new StorageException(StorageError.StorageFailure,
+                            $"The partition {name} is in two log directories, {other.Path} and {dir.Path}; remove one copy before starting.");
+                    }
+
+                    _placement[key] = dir;
+                    _discovered.Add(key);
+                }
             }
         }
 
         Metrics = new StorageMetrics(this);
-        _flusher = new LogFlusher("tributary-log-flusher:" + Path.GetFileName(dataDir), Metrics);
+        _flusher = new LogFlusher("tributary-log-flusher:" + Path.GetFileName(_dataDir), Metrics);
     }
 
+    /// <summary>The first (metadata) data directory.</summary>
     public string DataDirectory => _dataDir;
 
-    /// <summary>Failures met in the background (syncs, retention, snapshots); the host logs them.</summary>
+    /// <summary>Every data directory, the metadata directory first.</summary>
+    public IReadOnlyList<LogDirectory> Directories => _dirs;
+
+    /// <summary>
+    /// Raised once per directory that goes offline (on a pool thread, after its partitions' waiting appends failed).
+    /// <see cref="LogDirectoryFailure.Fatal"/> when it is the metadata directory or no directory is left online: Kafka halts
+    /// the broker then, and the host should stop.
+    /// </summary>
+    public event Action<LogDirectoryFailure>? LogDirectoryFailed;
+
+    /// <summary>The directory holding the partition (where it would be created when it is not placed yet: null).</summary>
+    public LogDirectory? DirectoryOf(string topic, int partition)
+    {
+        lock (_createLock)
+        {
+            return _placement.GetValueOrDefault((topic, partition));
+        }
+    }
+
+    /// <summary>
+    /// True when the partition is in an offline directory, or, when a directory was offline from the start, the
+    /// partition is on no online directory (it may be on the offline one: creating it empty could hide its records).
+    /// </summary>
+    public bool IsOffline(string topic, int partition)
+    {
+        lock (_createLock)
+        {
+            return _placement.TryGetValue((topic, partition), out var dir) ? dir.IsOffline : _offlineAtStart;
+        }
+    }
+
+    /// <summary>Partitions (open or found at start) whose directory is offline.</summary>
+    public IReadOnlyList<(string Topic, int Partition)> OfflinePartitions()
+    {
+        lock (_createLock)
+        {
+            return [.. _placement.Where(p => p.Value.IsOffline).Select(p => p.Key)];
+        }
+    }
+
+    private void OnDirectoryOffline(LogDirectory dir)
+    {
+        var error = dir.Failure!;
+        Diagnostics.Report($"{dir.FailedOperation ?? "I/O"} (log directory offline until restart)", dir.Path, error);
+        bool fatal = dir.IsMetadata || _dirs.All(d => d.IsOffline);
+        // Off the failing thread: it may hold that log's locks (taking the manager's lock here could deadlock with a
+        // topic deletion closing that log), and the host's handlers must not run under them.
+        _ = Task.Run(() =>
+        {
+            var offline = dir.Offline("its partitions");
+            foreach (var log in _logs.Values.Where(l => ReferenceEquals(l.LogDirectory, dir)))
+            {
+                log.FailPending(offline);
+            }
+
+            List<(string Topic, int Partition)> partitions;
+            lock (_createLock)
+            {
+                partitions = [.. _placement.Where(p => ReferenceEquals(p.Value, dir)).Select(p => p.Key)];
+            }
+
+            try
+            {
+                LogDirectoryFailed?.Invoke(new LogDirectoryFailure(dir, partitions, fatal));
+            }
+            catch (Exception e)
+            {
+                Diagnostics.Report("log directory failure subscriber", dir.Path, e);
+            }
+        });
+    }
+
+    /// <summary>Failures met in the background (syncs, retention, snapshots, directories going offline); the host logs them.</summary>
     public StorageDiagnostics Diagnostics { get; } = new();
 
-    /// <summary>This manager's storage instruments (flushes, log sizes).</summary>
+    /// <summary>This manager's storage instruments (flushes, log sizes, offline directories).</summary>
     public StorageMetrics Metrics { get; }
 
     /// <summary>Segment file descriptors open now (the pool's count); -1 without a pool.</summary>
@@ -124,17 +262,29 @@ public sealed class LogManager : IDisposable
                 existing.Dispose();
             }
 
-            string directory = PartitionDirectory(topic, partition);
-            if (topicId is { } id && _fs.DirectoryExists(directory))
+            var key = (topic, partition);
+            var dir = Place(key, fresh);
+            string directory = PartitionDirectory(dir, topic, partition);
+            PartitionLog log;
+            try
             {
-                var stamped = PartitionMetadataFile.Read(_fs, directory);
-                if (fresh || (stamped is { } other && other != id))
+                if (topicId is { } id && _fs.DirectoryExists(directory))
                 {
-                    MarkDeleted([directory]);
+                    var stamped = PartitionMetadataFile.Read(_fs, directory);
+                    if (fresh || (stamped is { } other && other != id))
+                    {
+                        MarkDeleted([directory]);
+                    }
                 }
+
+                _placement[key] = dir;
+                log = PartitionLog.Open(directory, config, _time, _fs, _flusher, Diagnostics, dir);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw dir.HandleIOException("open", directory, e);
             }
 
-            var log = PartitionLog.Open(directory, config, _time, _fs, _flusher, Diagnostics);
             try
             {
                 if (topicId is { } stamp && PartitionMetadataFile.Read(_fs, directory) != stamp)
@@ -142,15 +292,53 @@ public sealed class LogManager : IDisposable
                     PartitionMetadataFile.Write(_fs, directory, stamp);
                 }
             }
-            catch
+            catch (Exception e)
             {
                 log.Dispose();
+                if (e is IOException or UnauthorizedAccessException)
+                {
+                    throw dir.HandleIOException("partition metadata", directory, e);
+                }
+
                 throw;
             }
 
-            _logs[(topic, partition)] = log;
+            _logs[key] = log;
             return log;
         }
+    }
+
+    /// <summary>
+    /// The partition's directory: where it is (an offline one refuses), else the online directory holding the fewest
+    /// partitions (Kafka's default placement). A partition not found on any directory while one is offline from the
+    /// start is refused unless <paramref name="fresh"/>: it may be on the offline one.
+    /// </summary>
+    private LogDirectory Place((string Topic, int Partition) key, bool fresh)
+    {
+        string name = $"{key.Topic}-{key.Partition.ToString(CultureInfo.InvariantCulture)}";
+        if (_placement.TryGetValue(key, out var placed))
+        {
+            if (placed.IsOffline)
+            {
+                if (!fresh)
+                {
+                    throw placed.Offline(name);
+                }
+            }
+            else
+            {
+                return placed;
+            }
+        }
+        else if (_offlineAtStart && !fresh)
+        {
+            throw new StorageException(StorageError.StorageFailure,
+                $"The partition {name} is on no online log directory and may be on an offline one ({string.Join(", ", _dirs.Where(d => d.IsOffline))}).");
+        }
+
+        var counts = _placement.Values.GroupBy(d => d).ToDictionary(g => g.Key, g => g.Count());
+        return _dirs.Where(d => !d.IsOffline).MinBy(d => counts.GetValueOrDefault(d))
+            ?? throw new StorageException(StorageError.StorageFailure, $"Every log directory is offline; {name} cannot be created.");
     }
 
     /// <summary>
@@ -165,7 +353,13 @@ public sealed class LogManager : IDisposable
             var stale = new List<string>();
             foreach (var key in _discovered.ToList())
             {
-                string directory = PartitionDirectory(key.Topic, key.Partition);
+                var dir = _placement[key];
+                if (dir.IsOffline)
+                {
+                    continue; // not touched: judged at a start where its directory is readable
+                }
+
+                string directory = PartitionDirectory(dir, key.Topic, key.Partition);
                 bool keep = false;
                 if (catalog.TryGetValue(key.Topic, out var topic) && key.Partition < topic.Partitions)
                 {
@@ -177,6 +371,7 @@ public sealed class LogManager : IDisposable
                 {
                     stale.Add(directory);
                     _discovered.Remove(key);
+                    _placement.Remove(key);
                 }
             }
 
@@ -199,7 +394,15 @@ public sealed class LogManager : IDisposable
             }
 
             _discovered.RemoveAll(k => k.Topic == topic);
-            MarkDeleted(_fs.EnumerateDirectories(_dataDir)
+            foreach (var key in _placement.Keys.Where(k => k.Topic == topic).ToList())
+            {
+                _placement.Remove(key);
+            }
+
+            // An offline directory is left alone: its copies are stale once the catalog dropped the topic, and the next
+            // start that can read it removes them (RemoveStale).
+            MarkDeleted(_dirs.Where(d => !d.IsOffline)
+                .SelectMany(d => _fs.EnumerateDirectories(d.Path))
                 .Where(d => TryParse(Path.GetFileName(d), out var key) && key.Topic == topic)
                 .ToList());
         }
@@ -215,7 +418,12 @@ public sealed class LogManager : IDisposable
                 log.Dispose();
             }
 
-            string directory = PartitionDirectory(topic, partition);
+            if (!_placement.Remove((topic, partition), out var dir) || dir.IsOffline)
+            {
+                return;
+            }
+
+            string directory = PartitionDirectory(dir, topic, partition);
             try
             {
                 if (_fs.DirectoryExists(directory))
@@ -246,7 +454,11 @@ public sealed class LogManager : IDisposable
             doomed.Add(target);
         }
 
-        _fs.SyncDirectory(_dataDir);
+        foreach (string parent in doomed.Select(d => Path.GetDirectoryName(d)!).Distinct(StringComparer.Ordinal))
+        {
+            _fs.SyncDirectory(parent);
+        }
+
         foreach (string directory in doomed)
         {
             DeleteInBackground(directory);
@@ -304,7 +516,7 @@ public sealed class LogManager : IDisposable
 
         if (cleaner is { Enabled: true })
         {
-            _cleaner = new LogCleaner(() => _logs.Values, cleaner, _time);
+            _cleaner = new LogCleaner(() => _logs.Values.Where(l => !l.IsOffline), cleaner, _time);
             observe?.Invoke(_cleaner);
             _cleaner.Start();
         }
@@ -334,6 +546,11 @@ public sealed class LogManager : IDisposable
         int removed = 0;
         foreach (var log in _logs.Values)
         {
+            if (log.IsOffline)
+            {
+                continue; // an offline directory is not touched again
+            }
+
             try
             {
                 removed += log.EnforceRetention();
@@ -384,8 +601,8 @@ public sealed class LogManager : IDisposable
         WaitForDeletions();
     }
 
-    private string PartitionDirectory(string topic, int partition) =>
-        Path.Combine(_dataDir, $"{topic}-{partition.ToString(CultureInfo.InvariantCulture)}");
+    private static string PartitionDirectory(LogDirectory dir, string topic, int partition) =>
+        Path.Combine(dir.Path, $"{topic}-{partition.ToString(CultureInfo.InvariantCulture)}");
 
     private static bool TryParse(string name, out (string Topic, int Partition) key)
     {

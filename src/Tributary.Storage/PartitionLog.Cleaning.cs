@@ -125,6 +125,8 @@ public sealed partial class PartitionLog
                 {
                     return false;
                 }
+
+                ThrowIfOffline();
             }
 
             try
@@ -141,7 +143,7 @@ public sealed partial class PartitionLog
                 // Not committed unless the log's .swap rename became durable; recovery decides, and it is safe either way.
                 // The files are still the old ones in memory, so the log keeps working; stop cleaning it until restart.
                 Volatile.Write(ref _cleanerBroken, true);
-                throw new StorageException(StorageError.StorageFailure, $"Committing a cleaned segment in {_directory} failed: {e.Message}", e);
+                throw IOFailure("cleaner swap", e, $"Committing a cleaned segment in {_directory} failed: {e.Message}");
             }
 
             try
@@ -166,7 +168,7 @@ public sealed partial class PartitionLog
             {
                 // Committed: the next open completes the swap. Until then the old segments keep serving from their handles.
                 Volatile.Write(ref _cleanerBroken, true);
-                throw new StorageException(StorageError.StorageFailure, $"Installing a cleaned segment in {_directory} failed: {e.Message}", e);
+                throw IOFailure("cleaner swap", e, $"Installing a cleaned segment in {_directory} failed: {e.Message}");
             }
 
             long now = _time.GetUtcNow().ToUnixTimeMilliseconds();

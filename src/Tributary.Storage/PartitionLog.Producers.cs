@@ -46,8 +46,10 @@ public sealed partial class PartitionLog
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // A missing snapshot only makes the next open replay more of the log.
-            _diagnostics?.Report("producer-state snapshot", _directory, e);
+            // A missing snapshot only makes the next open replay more of the log; still a disk failure, so the directory
+            // goes offline (a standalone log only reports it).
+            if (_logDir is null) _diagnostics?.Report("producer-state snapshot", _directory, e);
+            else ReportIOFailure("producer-state snapshot", e);
         }
     }
 }

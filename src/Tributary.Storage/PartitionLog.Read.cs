@@ -17,6 +17,7 @@ public sealed partial class PartitionLog
     /// </summary>
     public FetchSlice ReadCommitted(long offset, int maxBytes, long lastStableOffset, out IReadOnlyList<AbortedTxn> aborted, bool minOneBatch = true)
     {
+        ThrowIfOffline();
         var candidates = AbortedTransactions(offset, lastStableOffset);
         var slice = Read(offset, maxBytes, lastStableOffset, minOneBatch);
         aborted = candidates.Count == 0 || slice.IsEmpty ? [] : [.. candidates.Where(a => a.FirstOffset < slice.NextOffset)];
@@ -35,6 +36,7 @@ public sealed partial class PartitionLog
     /// <exception cref="StorageException">OffsetOutOfRange when offset is below the log start or above the high watermark.</exception>
     public FetchSlice Read(long offset, int maxBytes, long? maxOffsetExclusive = null, bool minOneBatch = true)
     {
+        ThrowIfOffline();
         try
         {
             return ReadCore(offset, maxBytes, maxOffsetExclusive, minOneBatch);
@@ -49,9 +51,9 @@ public sealed partial class PartitionLog
             // The segment was deleted (retention) and closed under this read: its offsets are gone.
             throw new StorageException(StorageError.OffsetOutOfRange, $"Offset {offset} was removed from {_directory} during the read.", e);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new StorageException(StorageError.StorageFailure, $"Reading {_directory} failed: {e.Message}", e);
+            throw IOFailure("read", e, $"Reading {_directory} failed: {e.Message}");
         }
     }
 
@@ -170,6 +172,7 @@ public sealed partial class PartitionLog
     /// </summary>
     public TimestampLookup FindOffsetByTimestamp(long timestamp)
     {
+        ThrowIfOffline();
         try
         {
             return FindOffsetByTimestampCore(timestamp);
@@ -178,9 +181,9 @@ public sealed partial class PartitionLog
         {
             return FindOffsetByTimestampCore(timestamp); // a segment went away under us: retry on the new snapshot
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new StorageException(StorageError.StorageFailure, $"Reading {_directory} failed: {e.Message}", e);
+            throw IOFailure("read", e, $"Reading {_directory} failed: {e.Message}");
         }
         catch (InvalidRecordException e)
         {

@@ -21,7 +21,7 @@ public sealed partial class PartitionLog
     /// later segment is removed, because offsets after a hole cannot be trusted to be dense. A log
     /// recovered this way holds exactly the whole, CRC-valid batches, so every acknowledged (synced) batch.
     /// </summary>
-    internal static PartitionLog Open(string directory, LogConfig config, TimeProvider time, ISegmentFileSystem fs, LogFlusher flusher, StorageDiagnostics? diagnostics = null)
+    internal static PartitionLog Open(string directory, LogConfig config, TimeProvider time, ISegmentFileSystem fs, LogFlusher flusher, StorageDiagnostics? diagnostics = null, LogDirectory? logDirectory = null)
     {
         fs.CreateDirectory(directory);
         RecoverInterruptedSwaps(fs, directory);
@@ -108,7 +108,7 @@ public sealed partial class PartitionLog
         }
 
         long logStart = Math.Max(checkpoint, segments[0].BaseOffset);
-        return new PartitionLog(directory, config, time, fs, flusher, [.. segments], logStart) { _diagnostics = diagnostics };
+        return new PartitionLog(directory, config, time, fs, flusher, [.. segments], logStart) { _diagnostics = diagnostics, _logDir = logDirectory };
     }
 
     private static bool TryParseBaseOffset(string name, out long baseOffset)

@@ -13,6 +13,7 @@ public sealed partial class PartitionLog
             lock (_lock)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
+                ThrowIfOffline();
                 if (offset > _highWatermark || offset < 0)
                 {
                     throw new StorageException(StorageError.OffsetOutOfRange, $"Cannot delete records before {offset}: the high watermark is {_highWatermark}.");
@@ -29,7 +30,7 @@ public sealed partial class PartitionLog
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
-                    throw new StorageException(StorageError.StorageFailure, $"Writing the log start checkpoint in {_directory} failed: {e.Message}", e);
+                    throw IOFailure("log start checkpoint", e, $"Writing the log start checkpoint in {_directory} failed: {e.Message}");
                 }
 
                 _logStartOffset = offset;
@@ -55,8 +56,10 @@ public sealed partial class PartitionLog
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // Only the file keeps the stale entries, which no fetch asks for; the next advance retries.
-            _diagnostics?.Report("aborted-transaction index trim", _directory, e);
+            // Only the file keeps the stale entries, which no fetch asks for; the next advance retries. Still a disk
+            // failure: the directory goes offline (a standalone log only reports it).
+            if (_logDir is null) _diagnostics?.Report("aborted-transaction index trim", _directory, e);
+            else ReportIOFailure("aborted-transaction index trim", e);
         }
     }
 
@@ -80,6 +83,7 @@ public sealed partial class PartitionLog
             lock (_lock)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
+                ThrowIfOffline();
                 if (_active.Size > 0 && now - _active.CreatedMs >= config.SegmentMs)
                 {
                     RollLocked(now);
@@ -153,7 +157,8 @@ public sealed partial class PartitionLog
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
-                    // Reopening deletes whatever is left; the segment is gone from the log either way.
+                    // Reopening deletes whatever is left; the segment is gone from the log either way. The directory goes offline.
+                    ReportIOFailure("retention rename", e);
                 }
             }
 
@@ -205,7 +210,8 @@ public sealed partial class PartitionLog
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                // Left for the next open, which deletes .deleted files.
+                // Left for the next open, which deletes .deleted files. The directory goes offline.
+                ReportIOFailure("segment delete", e);
             }
         }
     }

@@ -29,6 +29,7 @@ public sealed partial class PartitionLog : IDisposable
     private readonly TimeProvider _time;
     private readonly LogFlusher _flusher;
     private StorageDiagnostics? _diagnostics;
+    private LogDirectory? _logDir;
     private readonly string _directory;
     private volatile LogConfig _config;
     private volatile ReadState _state;
@@ -77,6 +78,39 @@ public sealed partial class PartitionLog : IDisposable
 
     public string Directory => _directory;
 
+    /// <summary>The data directory holding this log (null for a log opened without a <see cref="LogManager"/>).</summary>
+    public LogDirectory? LogDirectory => _logDir;
+
+    /// <summary>True once the log's data directory went offline: every operation then fails with <see cref="StorageError.StorageFailure"/>.</summary>
+    public bool IsOffline => _logDir?.IsOffline == true;
+
+    /// <summary>Throws StorageFailure without touching the disk when the log's directory is offline.</summary>
+    internal void ThrowIfOffline() => _logDir?.ThrowIfOffline(_directory);
+
+    /// <summary>
+    /// Where every I/O failure on this log's files goes: through its directory's <see cref="LogDirectory.HandleIOException"/>
+    /// (the directory goes offline) when the log belongs to a <see cref="LogManager"/>; a standalone log keeps the
+    /// local handling (<paramref name="message"/>). Returns the exception to throw.
+    /// </summary>
+    private StorageException IOFailure(string operation, Exception e, string message) =>
+        _logDir?.HandleIOException(operation, _directory, e) ?? new StorageException(StorageError.StorageFailure, message, e);
+
+    /// <summary>An I/O failure the caller goes on from (cleanup that is retried at the next open): the directory still goes offline.</summary>
+    internal void ReportIOFailure(string operation, Exception e) => _logDir?.HandleIOException(operation, _directory, e);
+
+    /// <summary>Fails the appends waiting for a sync (the directory went offline; no sync will come).</summary>
+    internal void FailPending(Exception error)
+    {
+        FlushGeneration? pending;
+        lock (_lock)
+        {
+            pending = _pending;
+            _pending = null;
+        }
+
+        pending?.Fail(error);
+    }
+
     /// <summary>Effective configuration; may be replaced at runtime (AlterConfigs); applies to the next append or retention pass.</summary>
     public LogConfig Config
     {
@@ -114,6 +148,11 @@ public sealed partial class PartitionLog : IDisposable
     /// <param name="allowZstd">False for a Produce request below v7, where Kafka answers UNSUPPORTED_COMPRESSION_TYPE for zstd.</param>
     public ValueTask<AppendResult> AppendAsync(Memory<byte> batches, bool allowZstd, CancellationToken ct = default)
     {
+        if (_logDir is { IsOffline: true } offline)
+        {
+            return ValueTask.FromException<AppendResult>(offline.Offline(_directory));
+        }
+
         var config = _config;
         var error = RecordBatchValidator.Validate(batches.Span, config.MaxMessageBytes, allowZstd, out var summary, out var message);
         if (error != RecordsError.None)
@@ -201,6 +240,7 @@ public sealed partial class PartitionLog : IDisposable
     private AppendResult AppendLocked(Span<byte> batches, in BatchSummary summary, LogConfig config, out bool rolled)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        ThrowIfOffline();
         if (_failed)
         {
             throw new StorageException(StorageError.StorageFailure, $"The log in {_directory} failed an earlier write and could not be repaired; it is read-only.");
@@ -252,6 +292,7 @@ public sealed partial class PartitionLog : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            bool repaired = true;
             try
             {
                 segment.Rollback(mark);
@@ -259,9 +300,18 @@ public sealed partial class PartitionLog : IDisposable
             catch (Exception rollbackError) when (rollbackError is IOException or UnauthorizedAccessException)
             {
                 _failed = true;
+                repaired = false;
             }
 
-            throw new StorageException(StorageError.StorageFailure, $"Append to {_directory} failed: {e.Message}", e);
+            // A full disk whose partial write was truncated away leaves the log whole: this append fails and later ones
+            // work once space returns (a deliberate difference from Kafka, which takes the directory offline for it too).
+            // Any other write failure is the directory's.
+            if (repaired && LogDirectory.IsOutOfSpace(e))
+            {
+                throw new StorageException(StorageError.StorageFailure, $"Append to {_directory} failed: {e.Message}", e);
+            }
+
+            throw IOFailure("append", e, $"Append to {_directory} failed: {e.Message}");
         }
 
         if (producerAppend is not null)
@@ -317,7 +367,7 @@ public sealed partial class PartitionLog : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new StorageException(StorageError.StorageFailure, $"Rolling a segment in {_directory} failed: {e.Message}", e);
+            throw IOFailure("roll", e, $"Rolling a segment in {_directory} failed: {e.Message}");
         }
 
         PublishLocked();
@@ -329,6 +379,7 @@ public sealed partial class PartitionLog : IDisposable
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            ThrowIfOffline();
             if (_active.Size == 0)
             {
                 return;
@@ -375,6 +426,14 @@ public sealed partial class PartitionLog : IDisposable
 
                 generation = _pending;
                 _pending = null;
+                if (_logDir is { IsOffline: true } offline)
+                {
+                    // No sync on an offline directory: whatever waits fails (none may hang), nothing touches the disk.
+                    _rolledUnflushed.Clear();
+                    generation?.Fail(offline.Offline(_directory));
+                    return;
+                }
+
                 rolled = _rolledUnflushed.Count == 0 ? [] : [.. _rolledUnflushed];
                 _rolledUnflushed.Clear();
                 segment = _active;
@@ -416,6 +475,13 @@ public sealed partial class PartitionLog : IDisposable
                 lock (_lock)
                 {
                     _failed = true;
+                }
+
+                if (_logDir is { } dir && e is IOException or UnauthorizedAccessException)
+                {
+                    // The directory goes offline (reported there) and its other partitions' waiting appends fail too.
+                    generation?.Fail(dir.HandleIOException("fsync", _directory, e));
+                    return;
                 }
 
                 generation?.Fail(new StorageException(StorageError.StorageFailure, $"fsync in {_directory} failed: {e.Message}", e));
@@ -521,7 +587,8 @@ public sealed partial class PartitionLog : IDisposable
                 DeleteSegmentFiles(segment);
             }
 
-            if (clean && !_failed)
+            // An offline directory is not touched again, and a log whose directory failed was not closed cleanly.
+            if (clean && !_failed && !IsOffline)
             {
                 SnapshotProducerStateLocked();
                 WriteCleanShutdownMarker();

@@ -11,6 +11,8 @@ namespace Tributary.Storage;
 /// <item><c>tributary.log.flushes</c> / <c>tributary.log.flush.duration</c> (ms) / <c>tributary.log.flush.failures</c>:
 /// the flusher's syncs, each making one partition's waiting appends durable.</item>
 /// <item><c>tributary.log.size</c> (bytes, tags <c>topic</c>, <c>partition</c>): observed when collected.</item>
+/// <item><c>tributary.log.directories.offline</c>: data directories taken offline by an I/O failure (Kafka's
+/// <c>OfflineLogDirectoryCount</c>); anything above 0 needs an operator.</item>
 /// </list>
 /// </summary>
 public sealed class StorageMetrics : IDisposable
@@ -28,7 +30,11 @@ public sealed class StorageMetrics : IDisposable
         _flushDuration = Meter.CreateHistogram<double>("tributary.log.flush.duration", "ms", "Time of one partition sync");
         _flushFailures = Meter.CreateCounter<long>("tributary.log.flush.failures", description: "Syncs that failed (their appends failed with them)");
         if (logs is not null)
+        {
             Meter.CreateObservableGauge("tributary.log.size", () => LogSizes(logs), "By", "Bytes of each partition's log on disk");
+            Meter.CreateObservableGauge("tributary.log.directories.offline", () => logs.Directories.Count(d => d.IsOffline),
+                description: "Data directories offline after an I/O failure (their partitions answer KAFKA_STORAGE_ERROR)");
+        }
     }
 
     public Meter Meter { get; }

@@ -55,14 +55,59 @@ internal sealed class FaultyFileSystem : ISegmentFileSystem
     public ManualResetEventSlim ReadEntered { get; } = new(false);
     public ManualResetEventSlim ReadGate { get; } = new(false);
 
+    /// <summary>Writes and syncs of files under this path fail with EIO (one data directory's disk failing).</summary>
+    public volatile string? FailUnder;
+    /// <summary>Syncs (only) of files under this path fail with EIO.</summary>
+    public volatile string? FailFlushesUnder;
+    /// <summary>Every access to a path under this one is counted in <see cref="AccessesUnder"/>.</summary>
+    public volatile string? CountUnder;
+    private int _accessesUnder;
+
+    public int AccessesUnder => Volatile.Read(ref _accessesUnder);
+
+    private void Touch(string path)
+    {
+        if (CountUnder is { } prefix && path.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref _accessesUnder);
+        }
+    }
+
+    private bool Failing(string path) => FailUnder is { } prefix && path.StartsWith(prefix, StringComparison.Ordinal);
+
     public int FlushCount => Volatile.Read(ref _flushes);
     public int WriteCount => Volatile.Read(ref _writes);
 
-    public ISegmentFile OpenFile(string path, bool create) => new FaultyFile(this, _inner.OpenFile(path, create));
-    public bool FileExists(string path) => _inner.FileExists(path);
-    public void DeleteFile(string path) => _inner.DeleteFile(path);
-    public void MoveFile(string from, string to) => _inner.MoveFile(from, to);
-    public IEnumerable<string> EnumerateFiles(string directory) => _inner.EnumerateFiles(directory);
+    public ISegmentFile OpenFile(string path, bool create)
+    {
+        Touch(path);
+        return new FaultyFile(this, _inner.OpenFile(path, create));
+    }
+
+    public bool FileExists(string path)
+    {
+        Touch(path);
+        return _inner.FileExists(path);
+    }
+
+    public void DeleteFile(string path)
+    {
+        Touch(path);
+        _inner.DeleteFile(path);
+    }
+
+    public void MoveFile(string from, string to)
+    {
+        Touch(from);
+        _inner.MoveFile(from, to);
+    }
+
+    public IEnumerable<string> EnumerateFiles(string directory)
+    {
+        Touch(directory);
+        return _inner.EnumerateFiles(directory);
+    }
+
     public DateTimeOffset GetLastWriteTimeUtc(string path) => _inner.GetLastWriteTimeUtc(path);
     public void CreateDirectory(string path) => _inner.CreateDirectory(path);
     public bool DirectoryExists(string path) => _inner.DirectoryExists(path);
@@ -72,6 +117,7 @@ internal sealed class FaultyFileSystem : ISegmentFileSystem
 
     public void SyncDirectory(string path)
     {
+        Touch(path);
         Interlocked.Increment(ref _directorySyncs);
         _inner.SyncDirectory(path);
     }
@@ -84,6 +130,7 @@ internal sealed class FaultyFileSystem : ISegmentFileSystem
         public long Length => inner.Length;
         public int Read(long position, Span<byte> destination)
         {
+            fs.Touch(Path);
             if (fs.HoldNextLogRead && Path.EndsWith(".log", StringComparison.Ordinal))
             {
                 fs.HoldNextLogRead = false;
@@ -97,6 +144,12 @@ internal sealed class FaultyFileSystem : ISegmentFileSystem
         public void Write(long position, ReadOnlySpan<byte> source)
         {
             Interlocked.Increment(ref fs._writes);
+            fs.Touch(Path);
+            if (fs.Failing(Path))
+            {
+                throw new IOException("Input/output error", 5);
+            }
+
             if (fs.DiskFull || (fs.DiskFullFor is { } suffix && Path.EndsWith(suffix, StringComparison.Ordinal)))
             {
                 inner.Write(position, source[..(source.Length / 2)]);
@@ -111,7 +164,8 @@ internal sealed class FaultyFileSystem : ISegmentFileSystem
         public void Flush()
         {
             Interlocked.Increment(ref fs._flushes);
-            if (fs.FailFlushes)
+            fs.Touch(Path);
+            if (fs.FailFlushes || fs.Failing(Path) || (fs.FailFlushesUnder is { } under && Path.StartsWith(under, StringComparison.Ordinal)))
             {
                 throw new IOException("Input/output error", 5);
             }

@@ -99,6 +99,12 @@ public sealed class GroupCoordinator : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Unloads the shard of one <c>__consumer_offsets</c> partition (its log directory went offline): its groups answer
+    /// NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE instead of failing on the log.
+    /// </summary>
+    public Task UnloadPartitionAsync(int partition) => Runtime.UnloadAsync(partition);
+
     /// <summary>Unloads every shard: parked requests are answered, timers cancelled, loops ended.</summary>
     public async ValueTask DisposeAsync()
     {

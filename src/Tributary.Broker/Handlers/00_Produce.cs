@@ -57,6 +57,7 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
                 topicResponse.PartitionResponses.Add(result);
                 var log = topic is null ? null : broker.Topics.GetPartition(topic.Name, partitionData.Index);
                 if (!acksValid) result.ErrorCode = (short)ErrorCode.InvalidRequiredAcks;
+                else if (topic is not null && broker.Topics.IsPartitionOffline(topic.Name, partitionData.Index)) result.ErrorCode = (short)ErrorCode.KafkaStorageError;
                 else if (log is null) result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
                 else if (context.ApiVersion < 3) result.ErrorCode = (short)ErrorCode.UnsupportedForMessageFormat;
                 else if (partitionData.Records is not { Length: > 0 } records) result.ErrorCode = (short)ErrorCode.InvalidRecord;

@@ -218,6 +218,11 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
             reads.Add(read);
             TopicInfo? topic = partition.Topic.Length == 0 ? null : broker.Topics.Get(partition.Topic);
             var log = topic is null ? null : broker.Topics.GetPartition(topic.Name, partition.Partition);
+            if (topic is not null && broker.Topics.IsPartitionOffline(topic.Name, partition.Partition))
+            {
+                read.Error = ErrorCode.KafkaStorageError; // its log directory is offline
+                continue;
+            }
             if (log is null)
             {
                 read.Error = version >= 13 && topic is null ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition;

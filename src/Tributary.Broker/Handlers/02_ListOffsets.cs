@@ -35,6 +35,11 @@ internal sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOf
     {
         var result = new ListOffsetsResponse.ListOffsetsPartitionResponse { PartitionIndex = partition.PartitionIndex, LeaderEpoch = 0 };
         var log = broker.Topics.GetPartition(topic, partition.PartitionIndex);
+        if (broker.Topics.IsPartitionOffline(topic, partition.PartitionIndex))
+        {
+            result.ErrorCode = (short)ErrorCode.KafkaStorageError; // its log directory is offline
+            return result;
+        }
         if (log is null)
         {
             result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;

@@ -76,6 +76,22 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
         };
         for (var p = 0; p < topic.PartitionCount; p++)
         {
+            if (broker.Topics.IsPartitionOffline(topic.Name, p))
+            {
+                // Its log directory is offline: as Kafka for a partition with no online replica, no leader and this
+                // broker among the offline replicas; clients retry and producers fail it, the other partitions go on.
+                result.Partitions.Add(new MetadataResponse.MetadataResponsePartition
+                {
+                    ErrorCode = (short)ErrorCode.LeaderNotAvailable,
+                    PartitionIndex = p,
+                    LeaderId = -1,
+                    LeaderEpoch = 0,
+                    ReplicaNodes = replicas,
+                    IsrNodes = [],
+                    OfflineReplicas = replicas,
+                });
+                continue;
+            }
             result.Partitions.Add(new MetadataResponse.MetadataResponsePartition
             {
                 PartitionIndex = p,

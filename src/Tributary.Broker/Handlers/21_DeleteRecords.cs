@@ -34,6 +34,11 @@ internal sealed class DeleteRecordsHandler(BrokerState broker) : ApiHandler<Dele
                     continue;
                 }
                 var log = broker.Topics.GetPartition(topic.Name, p.PartitionIndex);
+                if (broker.Topics.IsPartitionOffline(topic.Name, p.PartitionIndex))
+                {
+                    result.ErrorCode = (short)ErrorCode.KafkaStorageError; // its log directory is offline
+                    continue;
+                }
                 if (log is null)
                 {
                     result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;

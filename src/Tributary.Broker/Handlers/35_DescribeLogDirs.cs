@@ -6,8 +6,9 @@ using Tributary.Storage;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>
-/// DescribeLogDirs v0-4: the one log directory, its total and usable bytes (v4, from the file system), and per partition
-/// its size on disk. Offset lag is 0 and there are no future (moving) replicas: there is one broker and one directory.
+/// DescribeLogDirs v0-4: every log directory (log.dirs), its total and usable bytes (v4, from the file system), and per
+/// partition its size on disk; an offline directory (an I/O failure) with KAFKA_STORAGE_ERROR and no partitions, as Kafka.
+/// Offset lag is 0 and there are no future (moving) replicas: there is one broker.
 ///
 /// Tributary extension: in flexible versions (v2+) each partition also carries tagged fields that Kafka clients skip
 /// (KIP-482 lets any reader ignore unknown tags), for <c>tributary topic describe</c>:
@@ -30,8 +31,7 @@ internal sealed class DescribeLogDirsHandler(BrokerState broker) : ApiHandler<De
     protected override ValueTask<Response?> HandleAsync(RequestContext context, DescribeLogDirsRequest request)
     {
         var wanted = request.Topics?.ToDictionary(t => t.Topic, t => t.Partitions.ToHashSet());
-        var topics = new List<(string Name, List<(PartitionLog Log, int Index)> Partitions)>();
-        string? dataDir = null;
+        var byDir = broker.Topics.Logs.Directories.ToDictionary(d => d, _ => new List<(string Name, List<(PartitionLog Log, int Index)> Partitions)>());
         foreach (var topic in broker.Topics.Topics.OrderBy(t => t.Name, StringComparer.Ordinal))
         {
             HashSet<int>? partitions = null;
@@ -40,46 +40,55 @@ internal sealed class DescribeLogDirsHandler(BrokerState broker) : ApiHandler<De
                 continue;
             }
 
-            var logs = new List<(PartitionLog, int)>();
             for (int p = 0; p < topic.PartitionCount; p++)
             {
-                if ((partitions is null || partitions.Contains(p)) && broker.Topics.GetPartition(topic.Name, p) is { } log)
+                if ((partitions is null || partitions.Contains(p)) && broker.Topics.GetPartition(topic.Name, p) is { LogDirectory: { IsOffline: false } dir } log
+                    && byDir.TryGetValue(dir, out var topics))
                 {
-                    logs.Add((log, p));
-                    dataDir ??= Path.GetDirectoryName(log.Directory);
-                }
-            }
+                    if (topics.Count == 0 || topics[^1].Name != topic.Name)
+                    {
+                        topics.Add((topic.Name, []));
+                    }
 
-            if (logs.Count > 0)
-            {
-                topics.Add((topic.Name, logs));
+                    topics[^1].Partitions.Add((log, p));
+                }
             }
         }
 
-        long total = -1, usable = -1;
-        if (dataDir is not null)
+        var results = new List<DirResult>();
+        foreach (var (dir, topics) in byDir)
         {
+            if (dir.IsOffline)
+            {
+                // As Kafka: an offline directory is listed with KAFKA_STORAGE_ERROR and nothing else.
+                results.Add(new DirResult(dir.Path, (short)ErrorCode.KafkaStorageError, -1, -1, []));
+                continue;
+            }
+
+            long total = -1, usable = -1;
             try
             {
-                var drive = new DriveInfo(dataDir);
+                var drive = new DriveInfo(dir.Path);
                 (total, usable) = (drive.TotalSize, drive.AvailableFreeSpace);
             }
             catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
             {
             }
+
+            results.Add(new DirResult(dir.Path, 0, total, usable, topics));
         }
 
-        return new(new Response { LogDir = dataDir ?? "", TotalBytes = total, UsableBytes = usable, Topics = topics });
+        return new(new Response { Dirs = results });
     }
 
-    /// <summary>DescribeLogDirsResponse with one directory, written by hand for the extension tags.</summary>
+    /// <summary>One log directory of the response.</summary>
+    public sealed record DirResult(string LogDir, short ErrorCode, long TotalBytes, long UsableBytes, List<(string Name, List<(PartitionLog Log, int Index)> Partitions)> Topics);
+
+    /// <summary>DescribeLogDirsResponse, one result per log directory, written by hand for the extension tags.</summary>
     public sealed class Response : IKafkaResponse
     {
         public short ApiKey => DescribeLogDirsResponse.ApiKeyValue;
-        public required string LogDir { get; init; }
-        public long TotalBytes { get; init; } = -1;
-        public long UsableBytes { get; init; } = -1;
-        public required List<(string Name, List<(PartitionLog Log, int Index)> Partitions)> Topics { get; init; }
+        public required List<DirResult> Dirs { get; init; }
 
         public void Read(ref KafkaReader reader, short version) => throw new NotSupportedException("A broker only writes this response.");
 
@@ -92,41 +101,48 @@ internal sealed class DescribeLogDirsHandler(BrokerState broker) : ApiHandler<De
                 writer.WriteInt16(0);
             }
 
-            writer.WriteArrayLength(1, flexible);
-            writer.WriteInt16(0);
-            writer.WriteNullableString(LogDir, flexible);
-            writer.WriteArrayLength(Topics.Count, flexible);
-            foreach (var (name, partitions) in Topics)
+            writer.WriteArrayLength(Dirs.Count, flexible);
+            foreach (var dir in Dirs)
             {
-                writer.WriteNullableString(name, flexible);
-                writer.WriteArrayLength(partitions.Count, flexible);
-                foreach (var (log, index) in partitions)
+                writer.WriteInt16(dir.ErrorCode);
+                writer.WriteNullableString(dir.LogDir, flexible);
+                writer.WriteArrayLength(dir.Topics.Count, flexible);
+                foreach (var (name, partitions) in dir.Topics)
                 {
-                    writer.WriteInt32(index);
-                    writer.WriteInt64(log.SizeInBytes);
-                    writer.WriteInt64(0);
-                    writer.WriteBool(false);
+                    writer.WriteNullableString(name, flexible);
+                    writer.WriteArrayLength(partitions.Count, flexible);
+                    foreach (var (log, index) in partitions)
+                    {
+                        writer.WriteInt32(index);
+                        writer.WriteInt64(log.SizeInBytes);
+                        writer.WriteInt64(0);
+                        writer.WriteBool(false);
+                        if (flexible)
+                        {
+                            WriteDetails(writer, log);
+                        }
+                    }
+
                     if (flexible)
                     {
-                        WriteDetails(writer, log);
+                        writer.WriteUnsignedVarInt(0);
                     }
+                }
+
+                if (version >= 4)
+                {
+                    writer.WriteInt64(dir.TotalBytes);
+                    writer.WriteInt64(dir.UsableBytes);
                 }
 
                 if (flexible)
                 {
-                    writer.WriteUnsignedVarInt(0);
+                    writer.WriteUnsignedVarInt(0); // result tags
                 }
-            }
-
-            if (version >= 4)
-            {
-                writer.WriteInt64(TotalBytes);
-                writer.WriteInt64(UsableBytes);
             }
 
             if (flexible)
             {
-                writer.WriteUnsignedVarInt(0); // result tags
                 writer.WriteUnsignedVarInt(0); // response tags
             }
         }

@@ -24,4 +24,27 @@ public sealed record ClusterIdentity(string ClusterId, int NodeId)
         File.WriteAllText(path, $"#Tributary\nversion=1\ncluster.id={clusterId}\nnode.id={nodeId}\n");
         return new ClusterIdentity(clusterId, nodeId);
     }
+
+    /// <summary>
+    /// As Kafka writes meta.properties to every log directory: writes this identity to <paramref name="logDir"/>, or checks
+    /// the one already there, refusing (InvalidOperationException) a directory of another cluster or node, which would
+    /// otherwise be served as this broker's.
+    /// </summary>
+    public void EnsureIn(string logDir)
+    {
+        var path = Path.Combine(logDir, "meta.properties");
+        if (File.Exists(path))
+        {
+            var values = File.ReadAllLines(path)
+                .Where(l => l.Contains('=') && !l.StartsWith('#'))
+                .Select(l => l.Split('=', 2))
+                .ToDictionary(p => p[0].Trim(), p => p[1].Trim());
+            if (values.TryGetValue("cluster.id", out var id) && id != ClusterId)
+                throw new InvalidOperationException($"The log directory {logDir} belongs to cluster {id}, not {ClusterId} (meta.properties); log.dirs mixes clusters.");
+            if (values.TryGetValue("node.id", out var node) && node != NodeId.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                throw new InvalidOperationException($"The log directory {logDir} belongs to node {node}, not {NodeId} (meta.properties); log.dirs mixes brokers.");
+            if (id is not null) return;
+        }
+        File.WriteAllText(path, $"#Tributary\nversion=1\ncluster.id={ClusterId}\nnode.id={NodeId}\n");
+    }
 }

@@ -40,8 +40,30 @@ public sealed class TopicCatalog
         _logs.RemoveStale(_byName.Values.ToDictionary(t => t.Name, t => (t.Id, t.PartitionCount), StringComparer.Ordinal));
         foreach (var topic in _byName.Values)
             for (var p = 0; p < topic.PartitionCount; p++)
-                OpenPartition(topic, p, fresh: false);
+            {
+                try
+                {
+                    OpenPartition(topic, p, fresh: false);
+                }
+                catch (StorageException) when (_logs.IsOffline(topic.Name, p))
+                {
+                    // Its log directory is offline (could not be opened, or failed while recovering it): the partition
+                    // answers KAFKA_STORAGE_ERROR (IsPartitionOffline) and the broker serves the rest, as Kafka.
+                }
+            }
     }
+
+    /// <summary>
+    /// True when the partition's log directory is offline (an I/O failure, or it could not be opened at start): Kafka's
+    /// offline replica. Produce, Fetch, ListOffsets and DeleteRecords answer KAFKA_STORAGE_ERROR for it; Metadata lists it
+    /// with no leader.
+    /// </summary>
+    public bool IsPartitionOffline(string topic, int partition) =>
+        _partitions.TryGetValue((topic, partition), out var log) ? log.IsOffline
+        : _byName.TryGetValue(topic, out var info) && partition >= 0 && partition < info.PartitionCount && _logs.IsOffline(topic, partition);
+
+    /// <summary>The storage under the catalog (log directories, their health).</summary>
+    public LogManager Logs => _logs;
 
     /// <summary>Partitions of all topics.</summary>
     public int PartitionTotal => _partitionTotal;

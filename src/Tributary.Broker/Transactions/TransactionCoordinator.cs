@@ -113,6 +113,9 @@ public sealed class TransactionCoordinator : IAsyncDisposable
     /// <summary>Waits until every shard has finished loading, loaded or failed (for embedding and tests).</summary>
     public Task WaitUntilLoadedAsync() => Runtime.WhenLoadedAsync();
 
+    /// <summary>Unloads the shard of one <c>__transaction_state</c> partition (its log directory went offline).</summary>
+    public Task UnloadPartitionAsync(int partition) => Runtime.UnloadAsync(partition);
+
     public async ValueTask DisposeAsync()
     {
         if (_runtime is null) return;

@@ -95,26 +95,29 @@ public static class ServeCommand
     private static async Task<int> RunAsync(BrokerConfig config, CancellationToken stop)
     {
         var server = await TributaryServer.StartAsync(config, stop);
+        string? halted = null;
         try
         {
             // Printed once every listener accepts (StartAsync returns after the registry's bind), so a script that
             // waits for this line can use every port at once.
             var registry = server.SchemaRegistryUrl is { } url ? $", schema registry on {url}" : "";
-            Terminal.Info($"Tributary listening on {FormatHostPort(config.ListenHost, server.Port)} (advertised {server.BootstrapServers}){registry}, data in {config.DataDir}");
+            Terminal.Info($"Tributary listening on {FormatHostPort(config.ListenHost, server.Port)} (advertised {server.BootstrapServers}){registry}, data in {string.Join(",", config.DataDirs)}");
             try
             {
-                await Task.Delay(Timeout.Infinite, stop);
+                // A fatal storage failure (the metadata log directory, or every one, offline) stops the broker, as Kafka halts.
+                var finished = await Task.WhenAny(Task.Delay(Timeout.Infinite, stop), server.Halted);
+                if (finished == server.Halted) halted = await server.Halted;
             }
             catch (OperationCanceledException)
             {
             }
-            Terminal.Note("shutting down…");
+            Terminal.Note(halted is null ? "shutting down…" : $"stopped: {halted}");
         }
         finally
         {
             await server.StopAsync();
         }
-        return 0;
+        return halted is null ? 0 : 1;
     }
 
     private static string FormatHostPort(string host, int port) => host.Contains(':') ? $"[{host}]:{port}" : $"{host}:{port}";

@@ -167,6 +167,13 @@ public sealed class LogCleaner : IDisposable
         {
             return CleanResult.Nothing; // closed under us (topic deleted, shutdown)
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException && !LogDirectory.IsOutOfSpace(e))
+        {
+            // A full disk only fails this pass (retried after the backoff). A disk failure reading or writing the log's files: its directory goes offline (as Kafka's cleaner does
+            // through maybeHandleIOException) and the cleaner skips its logs from now on.
+            best.ReportIOFailure("cleaner", e);
+            throw;
+        }
         catch (Exception e) when (IsFaultOfLog(e))
         {
             // As Kafka's uncleanable partitions: the log's data defeats the cleaner (a batch it cannot decompress or
@@ -526,7 +533,8 @@ public sealed class LogCleaner : IDisposable
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                // Recovery removes .cleaned leftovers.
+                // Recovery removes .cleaned leftovers; the directory goes offline.
+                log.ReportIOFailure("cleaner cleanup", e);
             }
         }
     }
