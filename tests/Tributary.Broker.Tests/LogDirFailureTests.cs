@@ -144,6 +144,48 @@ public sealed class LogDirFailureTests : IDisposable
     }
 
     [Fact]
+    public async Task Groups_whose_offsets_partition_is_in_the_failed_directory_move_to_not_coordinator()
+    {
+        var fs = new FailingFileSystem();
+        var server = await StartAsync(fs);
+        try
+        {
+            await server.Groups.WaitUntilLoadedAsync(Timeout);
+            server.State.Topics.Create("user", 2, new Dictionary<string, string>());
+            // The first commit creates __consumer_offsets, its partitions spread over both directories.
+            var groups = Enumerable.Range(0, 40).Select(i => $"group-{i}").ToList();
+            foreach (var group in groups)
+                Assert.Equal(Tributary.Protocol.Messages.ErrorCode.None,
+                    (await server.Groups.CommitOffsetsAsync(group, -1, "", null, [new Groups.OffsetToCommit("user", 0, 7, -1, "", -1)])).PartitionErrors.Single());
+            string DirOf(string topic, int partition) => server.State.Topics.GetPartition(topic, partition)!.LogDirectory!.Path;
+            var lost = groups.First(g => DirOf("__consumer_offsets", server.Groups.PartitionFor(g)) == B);
+            var kept = groups.First(g => DirOf("__consumer_offsets", server.Groups.PartitionFor(g)) == A);
+            var userInB = Enumerable.Range(0, 2).First(p => DirOf("user", p) == B);
+
+            // Dir b fails under an append to a user partition; the coordinator shards whose partitions were there go.
+            fs.FailUnder = B + Path.DirectorySeparatorChar;
+            using (var producer = Producer(server.BootstrapServers))
+            {
+                var error = await Assert.ThrowsAsync<ProduceException<string, string>>(() =>
+                    producer.ProduceAsync(new TopicPartition("user", userInB), new Message<string, string> { Key = "k", Value = "v" }));
+                Assert.Equal(ErrorCode.KafkaStorageError, error.Error.Code);
+            }
+            await Eventually.TrueAsync(() => server.Groups.Runtime.StatusOf(server.Groups.PartitionFor(lost)) == Coordination.ShardStatus.NotLoaded,
+                Timeout, "the shard of the failed directory's offsets partition is unloaded");
+
+            Assert.Equal(Tributary.Protocol.Messages.ErrorCode.NotCoordinator, (await server.Groups.FetchOffsetsAsync(lost, null)).Error);
+            var (error2, offsets) = await server.Groups.FetchOffsetsAsync(kept, null);
+            Assert.Equal(Tributary.Protocol.Messages.ErrorCode.None, error2);
+            Assert.Equal(7, offsets.Single().Offset!.Offset);
+            Assert.False(server.Halted.IsCompleted);
+        }
+        finally
+        {
+            await server.StopAsync();
+        }
+    }
+
+    [Fact]
     public async Task The_metadata_directory_failing_stops_the_broker()
     {
         var fs = new FailingFileSystem();

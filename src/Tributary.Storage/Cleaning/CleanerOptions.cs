@@ -11,6 +11,11 @@ public sealed record CleanerOptions
     public double IoMaxBytesPerSecond { get; init; } = double.MaxValue;
     /// <summary>log.cleaner.backoff.ms: sleep when no log needs cleaning.</summary>
     public long BackoffMs { get; init; } = 15_000;
+    /// <summary>
+    /// Whether the cleaner thread runs at the lowest priority (nice 19), so it never competes with request handling.
+    /// Off only in tests that must see a pass start on a machine kept busy by other work.
+    /// </summary>
+    internal bool LowPriority { get; init; } = true;
 }
 
 /// <summary>What one cleaning pass of one log did.</summary>

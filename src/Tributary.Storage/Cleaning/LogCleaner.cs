@@ -96,7 +96,7 @@ public sealed class LogCleaner : IDisposable
 
     private void Run()
     {
-        BackgroundPriority.LowerCurrentThread();
+        if (_options.LowPriority) BackgroundPriority.LowerCurrentThread();
         var token = _stop.Token;
         while (!token.IsCancellationRequested)
         {
