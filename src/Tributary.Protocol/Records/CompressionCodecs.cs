@@ -56,7 +56,8 @@ public static class CompressionCodecs
             {
                 CompressionCodec.None => PooledBytes.CopyOf(source, maxBytes),
                 CompressionCodec.Snappy => DecompressSnappy(source, maxBytes),
-                CompressionCodec.Gzip or CompressionCodec.Lz4 or CompressionCodec.Zstd => DecompressStream(codec, source, maxBytes),
+                CompressionCodec.Lz4 => DecompressLz4(source, maxBytes),
+                CompressionCodec.Gzip or CompressionCodec.Zstd => DecompressStream(codec, source, maxBytes),
                 _ => throw new InvalidRecordException($"Unknown compression codec {(int)codec}."),
             };
         }
@@ -73,7 +74,8 @@ public static class CompressionCodecs
     /// <summary>
     /// A stream decoding gzip, LZ4 frames or zstd from <paramref name="compressed"/> (left open). Each decoder's own
     /// memory is bounded by its format: gzip 32 KiB, an LZ4 frame's block at most 4 MiB, a zstd window at most 128 MiB
-    /// (zstd's default windowLogMax of 27, as Kafka's zstd-jni).
+    /// (zstd's default windowLogMax of 27, as Kafka's zstd-jni). The broker's own LZ4 reading decodes blocks directly
+    /// (<see cref="Lz4FrameReader"/>); the LZ4 stream is for callers that want a stream.
     /// </summary>
     internal static Stream OpenDecoder(CompressionCodec codec, Stream compressed) => codec switch
     {
@@ -168,6 +170,90 @@ public static class CompressionCodecs
             throw;
         }
     }
+
+    /// <summary>
+    /// LZ4 frames, block by block, each decoded by the block codec straight into the output (<see cref="Lz4FrameReader"/>).
+    /// Before a block is decoded the output makes room for it within the bound: for the frame's block maximum size when
+    /// that is 64 KB (as librdkafka and the Java client write them), else for a guess that doubles while the block does
+    /// not fit, so a small frame of 4 MB blocks does not take 4 MB. A block that may not fit in the room left under the
+    /// bound is decoded aside, into one pooled block, to tell a block that expands past the bound
+    /// (DecompressionLimitException) from a corrupt one. A linked block's dictionary is the output before it, up to
+    /// 64 KB of the same frame.
+    /// </summary>
+    private static PooledBytes DecompressLz4(ReadOnlySpan<byte> source, int maxBytes)
+    {
+        var output = new PooledBytes(Math.Min(maxBytes, Math.Max(4096, source.Length * 4)));
+        try
+        {
+            var frames = new Lz4FrameReader(source);
+            int frameStart = 0;
+            while (frames.MoveNext())
+            {
+                if (frames.FirstInFrame)
+                {
+                    frameStart = output.Length;
+                }
+
+                DecodeLz4Block(ref output, ref frames, frameStart, maxBytes);
+            }
+
+            return output;
+        }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
+    }
+
+    private static void DecodeLz4Block(ref PooledBytes output, ref Lz4FrameReader frames, int frameStart, int maxBytes)
+    {
+        int largest = frames.LargestDecodedSize;
+        for (int size = frames.DecodedSizeGuess; size <= maxBytes - output.Length; size = Math.Min(2 * size, largest))
+        {
+            output.Reserve(size, maxBytes); // before taking the dictionary: growing moves the output
+            var target = output.Free[..Math.Min(output.Free.Length, Math.Min(largest, maxBytes - output.Length))];
+            int decoded = frames.TryDecode(target, Dictionary(output, frames.Linked, frameStart));
+            if (decoded >= 0)
+            {
+                output.Advance(decoded);
+                return;
+            }
+
+            if (target.Length == largest)
+            {
+                throw new InvalidDataException("LZ4 block cannot be decoded.");
+            }
+
+            size = Math.Max(size, target.Length);
+        }
+
+        if (frames.Stored)
+        {
+            throw new DecompressionLimitException(maxBytes);
+        }
+
+        var aside = PooledBytes.Pool.Rent(largest);
+        try
+        {
+            int decoded = frames.TryDecode(aside.AsSpan(0, largest), Dictionary(output, frames.Linked, frameStart));
+            if (decoded < 0)
+            {
+                throw new InvalidDataException("LZ4 block cannot be decoded.");
+            }
+
+            output.Reserve(decoded, maxBytes); // throws when the block expands past the bound
+            aside.AsSpan(0, decoded).CopyTo(output.Free);
+            output.Advance(decoded);
+        }
+        finally
+        {
+            PooledBytes.Pool.Return(aside);
+        }
+    }
+
+    private static ReadOnlySpan<byte> Dictionary(PooledBytes output, bool linked, int frameStart) =>
+        linked ? output.Span[Math.Max(frameStart, output.Length - Lz4FrameReader.DictionarySize)..] : default;
 
     /// <summary>
     /// Snappy decodes whole blocks, so each block's claimed length is checked before any memory is taken: against the

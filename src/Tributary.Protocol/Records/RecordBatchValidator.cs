@@ -146,7 +146,8 @@ public static class RecordBatchValidator
     /// <summary>
     /// The records section holds exactly the announced records (<see cref="RecordWalker"/>). An uncompressed section
     /// is walked in place without allocating. A compressed one is decompressed once, as it is walked, through a pooled
-    /// window (snappy, decoded whole, into pooled memory), to at most <see cref="CompressionCodecs.MaxDecompressedBytes"/>:
+    /// window (lz4: one decoded block at a time, <see cref="Lz4RecordSource"/>; snappy: decoded whole, into pooled
+    /// memory), to at most <see cref="CompressionCodecs.MaxDecompressedBytes"/>:
     /// beyond it MESSAGE_TOO_LARGE, undecodable data CORRUPT_MESSAGE, records that lie INVALID_RECORD, as Kafka answers.
     /// </summary>
     private static RecordsError WalkRecords(ReadOnlySpan<byte> body, CompressionCodec codec, int count, int maxBatchBytes, out string? message)
@@ -167,7 +168,9 @@ public static class RecordBatchValidator
                 return message is null ? RecordsError.None : RecordsError.InvalidRecord;
             }
 
-            return WalkStream(body, codec, count, maxBytes, out message);
+            return codec == CompressionCodec.Lz4
+                ? WalkLz4(body, count, maxBytes, out message)
+                : WalkStream(body, codec, count, maxBytes, out message);
         }
         catch (DecompressionLimitException)
         {
@@ -182,6 +185,26 @@ public static class RecordBatchValidator
     }
 
     private const string TooLarge = "Record batch expands beyond 64 x max.message.bytes when decompressed.";
+
+    private static RecordsError WalkLz4(ReadOnlySpan<byte> body, int count, int maxBytes, out string? message)
+    {
+        var source = new Lz4RecordSource(body, maxBytes);
+        try
+        {
+            message = RecordWalker.Walk(ref source, count);
+            if (source.LimitExceeded)
+            {
+                message = TooLarge;
+                return RecordsError.MessageTooLarge;
+            }
+
+            return message is null ? RecordsError.None : RecordsError.InvalidRecord;
+        }
+        finally
+        {
+            source.Dispose();
+        }
+    }
 
     private static unsafe RecordsError WalkStream(ReadOnlySpan<byte> body, CompressionCodec codec, int count, int maxBytes, out string? message)
     {

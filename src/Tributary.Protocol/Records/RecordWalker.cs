@@ -7,7 +7,8 @@ namespace Tributary.Protocol.Records;
 /// does by iterating them: <c>count</c> records, each with a length that its fields fill exactly (attributes,
 /// timestamp delta, offset delta, key, value, headers), offset deltas 0, 1, …, count − 1 in order, and no byte left
 /// after the last record. Reads only lengths and varints and skips over keys, values and headers, so it allocates
-/// nothing: in place over an uncompressed section, or through a fixed window over a decompressing stream.
+/// nothing: in place over an uncompressed section, or through a window over decompressed data, where each record that
+/// lies whole in the window is checked in place too and only those that cross its end are read byte by byte.
 /// </summary>
 public static class RecordWalker
 {
@@ -41,39 +42,50 @@ public static class RecordWalker
             }
 
             int end = position + (int)length;
-            var record = data[..end];
-            position++; // attributes: unused in magic 2
-            if (position > end || !TryReadVarlong(record, ref position, out _) || !TryReadVarlong(record, ref position, out long offsetDelta))
+            if (CheckRecord(data[..end], position + 1, index) is { } error)
             {
-                return FieldsPastEnd;
+                return error;
             }
 
-            if (offsetDelta != index)
-            {
-                return BadOffsetDelta;
-            }
-
-            if (!TrySkipField(record, ref position, nullable: true) || !TrySkipField(record, ref position, nullable: true)
-                || !TryReadVarlong(record, ref position, out long headers) || headers < 0 || headers > end - position)
-            {
-                return BadKeyValue;
-            }
-
-            for (long h = 0; h < headers; h++)
-            {
-                if (!TrySkipField(record, ref position, nullable: false) || !TrySkipField(record, ref position, nullable: true))
-                {
-                    return BadHeader;
-                }
-            }
-
-            if (position != end)
-            {
-                return LengthMismatch;
-            }
+            position = end;
         }
 
         return position == data.Length ? null : MoreData;
+    }
+
+    /// <summary>
+    /// Checks one record that <paramref name="record"/> ends with: its fields, from the attributes byte just before
+    /// <paramref name="position"/> (unused in magic 2), must fill it exactly, and its offset delta be <paramref name="index"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static string? CheckRecord(ReadOnlySpan<byte> record, int position, int index)
+    {
+        int end = record.Length;
+        if (position > end || !TryReadVarlong(record, ref position, out _) || !TryReadVarlong(record, ref position, out long offsetDelta))
+        {
+            return FieldsPastEnd;
+        }
+
+        if (offsetDelta != index)
+        {
+            return BadOffsetDelta;
+        }
+
+        if (!TrySkipField(record, ref position, nullable: true) || !TrySkipField(record, ref position, nullable: true)
+            || !TryReadVarlong(record, ref position, out long headers) || headers < 0 || headers > end - position)
+        {
+            return BadKeyValue;
+        }
+
+        for (long h = 0; h < headers; h++)
+        {
+            if (!TrySkipField(record, ref position, nullable: false) || !TrySkipField(record, ref position, nullable: true))
+            {
+                return BadHeader;
+            }
+        }
+
+        return position != end ? LengthMismatch : null;
     }
 
     /// <summary>Skips one length-prefixed field that must end within <paramref name="record"/>.</summary>
@@ -156,6 +168,22 @@ public static class RecordWalker
             if (source.AtEnd())
             {
                 return FewerRecords;
+            }
+
+            // A record that lies whole in the source's buffer is checked there, as over an uncompressed section;
+            // one that crosses the buffer's end is read byte by byte below.
+            var buffered = source.Buffered;
+            int position = 0;
+            if (TryReadVarlong(buffered, ref position, out long whole) && whole >= 0 && whole <= buffered.Length - position)
+            {
+                int recordEnd = position + (int)whole;
+                if (CheckRecord(buffered[..recordEnd], position + 1, index) is { } error)
+                {
+                    return error;
+                }
+
+                source.Consume(recordEnd);
+                continue;
             }
 
             if (!TryReadVarlong(ref source, out long length) || length < 0 || length > int.MaxValue)
@@ -242,10 +270,16 @@ public interface IRecordSource
     /// <summary>Bytes consumed so far.</summary>
     long Position { get; }
 
+    /// <summary>The bytes at hand that are not consumed yet: possibly fewer than remain, and empty before a read or <see cref="AtEnd"/>.</summary>
+    ReadOnlySpan<byte> Buffered { get; }
+
     bool TryReadByte(out byte value);
 
     /// <summary>Consumes <paramref name="count"/> bytes; false when fewer remain.</summary>
     bool TrySkip(int count);
+
+    /// <summary>Consumes <paramref name="count"/> bytes of <see cref="Buffered"/>.</summary>
+    void Consume(int count);
 
     bool AtEnd();
 }
@@ -264,6 +298,10 @@ public struct StreamRecordSource(Stream stream, byte[] window, long maxBytes) : 
     public bool LimitExceeded { get; private set; }
 
     public readonly long Position => _total - (_filled - _position);
+
+    public readonly ReadOnlySpan<byte> Buffered => window.AsSpan(_position, _filled - _position);
+
+    public void Consume(int count) => _position += count;
 
     public bool TryReadByte(out byte value)
     {

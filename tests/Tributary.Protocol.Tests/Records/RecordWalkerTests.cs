@@ -18,10 +18,14 @@ public sealed class RecordWalkerTests
         return builder.Build()[RecordBatchHeader.HeaderSize..];
     }
 
-    private static string? WalkStream(byte[] section, int count)
+    /// <summary>
+    /// Through a window of <paramref name="window"/> bytes: a tiny one makes every record cross its end (read byte by
+    /// byte), a larger one holds most records whole (checked in the window, as in place).
+    /// </summary>
+    private static string? WalkStream(byte[] section, int count, int window = 7)
     {
         using var stream = new MemoryStream(section);
-        var source = new StreamRecordSource(stream, new byte[7], long.MaxValue); // a tiny window crosses every boundary
+        var source = new StreamRecordSource(stream, new byte[window], long.MaxValue);
         return RecordWalker.Walk(ref source, count);
     }
 
@@ -35,6 +39,11 @@ public sealed class RecordWalkerTests
         var section = Section(records, valueSize, timestampStep, withHeaders);
         Assert.Null(RecordWalker.Walk(section, records));
         Assert.Null(WalkStream(section, records));
+        Assert.Null(WalkStream(section, records, 100));
+        Assert.Null(WalkStream(section, records, 1 << 16));
+        Assert.NotNull(WalkStream(section, records + 1, 1 << 16));
+        Assert.NotNull(WalkStream(section, records - 1, 1 << 16));
+        Assert.NotNull(WalkStream(section[..^1], records, 1 << 16));
         Assert.NotNull(RecordWalker.Walk(section, records + 1));
         Assert.NotNull(RecordWalker.Walk(section, records - 1));
         Assert.NotNull(RecordWalker.Walk(section[..^1], records));
@@ -52,8 +61,12 @@ public sealed class RecordWalkerTests
                 var corrupt = (byte[])section.Clone();
                 corrupt[position] = value;
                 var span = RecordWalker.Walk(corrupt, 4);
-                var stream = WalkStream(corrupt, 4);
-                Assert.True((span is null) == (stream is null), $"byte {position} = 0x{value:X2}: span says '{span}', stream says '{stream}'");
+                foreach (var window in new[] { 7, 30, 1 << 16 })
+                {
+                    var stream = WalkStream(corrupt, 4, window);
+                    Assert.True((span is null) == (stream is null), $"byte {position} = 0x{value:X2}, window {window}: span says '{span}', stream says '{stream}'");
+                }
+
                 if (span is not null) rejected++;
             }
         }
