@@ -141,7 +141,7 @@ public sealed class BrokerConfig
     {
         var all = value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         if (all.Length == 0) throw new FormatException($"{name}: no directory given");
-        if (all.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal).Count() != all.Length) throw new FormatException($"{name}: a directory is listed twice in '{value}'");
+        if (all.Select(d => Path.TrimEndingDirectorySeparator(Path.GetFullPath(d))).Distinct(StringComparer.Ordinal).Count() != all.Length) throw new FormatException($"{name}: a directory is listed twice in '{value}'");
         return (all[0], all[1..]);
     }
 

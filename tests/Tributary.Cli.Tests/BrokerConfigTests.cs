@@ -49,6 +49,23 @@ public sealed class BrokerConfigTests
     }
 
     [Fact]
+    public void LogDirsListsEveryDataDirectoryAndWinsOverLogDir()
+    {
+        var config = new BrokerConfig();
+        config.Apply("log.dirs", " /data/a , /data/b,,/data/c ");
+        config.Apply("log.dir", "/data/ignored");
+
+        Assert.Equal("/data/a", config.DataDir);
+        Assert.Equal(["/data/a", "/data/b", "/data/c"], config.DataDirs);
+
+        var single = new BrokerConfig();
+        single.Apply("log.dir", "/data/one");
+        Assert.Equal(["/data/one"], single.DataDirs);
+        Assert.Throws<FormatException>(() => new BrokerConfig().Apply("log.dirs", "/data/a,/data/b,/data/a/"));
+        Assert.Throws<FormatException>(() => new BrokerConfig().Apply("log.dirs", " , "));
+    }
+
+    [Fact]
     public void BadSettingValuesAreRefusedAtStart()
     {
         var e = Assert.Throws<ArgumentException>(() => new BrokerSettings(new Dictionary<string, string> { ["log.retention.ms"] = "forever" }));
