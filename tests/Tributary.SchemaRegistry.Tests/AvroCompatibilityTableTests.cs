@@ -176,6 +176,20 @@ public sealed class AvroCompatibilityTableTests
         """{"type":"record","name":"1bad","fields":[]}""",
         """{"type":"record","name":"R","fields":[{"name":"a","type":"Missing"}]}""",
         "not json",
+        // Issue 19 #8: invalid names anywhere are 42201, never 500.
+        """{"type":"enum","name":"E","symbols":["A","1bad"]}""",
+        """{"type":"enum","name":"E","symbols":["a-b"]}""",
+        """{"type":"enum","name":"E","symbols":[""]}""",
+        """{"type":"enum","name":"E","symbols":"A"}""",
+        """{"type":"enum","name":"E","symbols":[1]}""",
+        """{"type":"record","name":"R","fields":[{"name":"1a","type":"int"}]}""",
+        """{"type":"record","name":"R","namespace":"a..b","fields":[]}""",
+        """{"type":"record","name":"R","fields":[{"type":"int"}]}""",
+        """{"type":"record","name":"R","fields":{}}""",
+        """{"type":"fixed","name":"F","size":-1}""",
+        """{"type":"array"}""",
+        """{"type":"map","values":"Missing"}""",
+        """{"type":"record","name":"R","fields":[{"name":"a","type":"int","order":"sideways"}]}""",
     ];
 
     [Theory]

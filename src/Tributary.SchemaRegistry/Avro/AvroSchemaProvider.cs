@@ -38,6 +38,13 @@ public sealed class AvroSchemaProvider : ISchemaProvider
         {
             throw RegistryException.InvalidSchema($"{schema}, details: {e.Message}");
         }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or System.Text.Json.JsonException
+            or KeyNotFoundException or InvalidCastException)
+        {
+            // A shape the parser did not expect (a number where a name belongs, a field without a name): still a schema
+            // the client sent wrong, so 422 / 42201 as Confluent answers every invalid schema, never a 500.
+            throw RegistryException.InvalidSchema($"{schema}, details: {e.Message}");
+        }
     }
 }
 
