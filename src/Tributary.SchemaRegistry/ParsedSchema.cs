@@ -14,6 +14,12 @@ public abstract class ParsedSchema
     public abstract string Normalized { get; }
 
     /// <summary>
+    /// What makes two texts the same schema when normalize is off, as Confluent's canonical string does; by default
+    /// <see cref="Canonical"/>. Register and lookup compare it; the stored text stays <see cref="Canonical"/>.
+    /// </summary>
+    public virtual string Identity => Canonical;
+
+    /// <summary>
     /// Why a consumer using this schema (the reader) cannot read data written with <paramref name="writer"/>;
     /// empty when it can. Backward compatibility is new.ReaderIssues(old); forward is old.ReaderIssues(new).
     /// </summary>

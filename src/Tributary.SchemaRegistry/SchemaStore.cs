@@ -222,7 +222,7 @@ public sealed class SchemaStore : IAsyncDisposable
         {
             if (v.Content.SchemaType != parsed.SchemaType || !v.Content.References.SequenceEqual(request.References)) continue;
             if (v.Content.Schema == text || v.Content.Schema == request.Schema) return v;
-            if (normalize && ParsedOf(v.Id, v.Content) is { } existing && existing.Normalized == parsed.Normalized) return v;
+            if (ParsedOf(v.Id, v.Content) is { } existing && (normalize ? existing.Normalized == parsed.Normalized : existing.Identity == parsed.Identity)) return v;
         }
         throw RegistryException.SchemaNotFound();
     }
@@ -286,7 +286,7 @@ public sealed class SchemaStore : IAsyncDisposable
                 if (request.Metadata is not null && !JsonNode.DeepEquals(request.Metadata, v.Content.Metadata)) continue;
                 if (request.RuleSet is not null && !JsonNode.DeepEquals(request.RuleSet, v.Content.RuleSet)) continue;
                 var same = v.Content.Schema == text || v.Content.Schema == request.Schema
-                    || (ParsedOf(v.Id, v.Content) is { } existing && (normalize ? existing.Normalized == parsed.Normalized : existing.Canonical == parsed.Canonical));
+                    || (ParsedOf(v.Id, v.Content) is { } existing && (normalize ? existing.Normalized == parsed.Normalized : existing.Identity == parsed.Identity));
                 if (!same) continue;
                 if (request.Id is { } wanted && wanted != v.Id)
                     throw RegistryException.IdDoesNotMatch(v.Id, wanted);
@@ -301,6 +301,8 @@ public sealed class SchemaStore : IAsyncDisposable
                         $"Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{string.Join(", ", issues)}]");
             }
             var content = new SchemaContent(parsed.SchemaType, text, request.References.ToList(), request.Metadata?.DeepClone(), request.RuleSet?.DeepClone());
+            // Outside the lock (it may parse every stored schema once); only this loop changes the state meanwhile.
+            var sameSchema = request.Id is null ? SameSchemaId(content, parsed) : null;
             int id;
             lock (_sync)
             {
@@ -312,7 +314,7 @@ public sealed class SchemaStore : IAsyncDisposable
                 }
                 else
                 {
-                    id = _idByContent.TryGetValue(ContentKey(content), out var reuse) ? reuse : _maxId + 1;
+                    id = _idByContent.TryGetValue(ContentKey(content), out var reuse) ? reuse : sameSchema ?? _maxId + 1;
                 }
             }
             var version = request.Version ?? (all.Count == 0 ? 1 : all[^1].Version + 1);
@@ -556,6 +558,24 @@ public sealed class SchemaStore : IAsyncDisposable
         int.TryParse(version, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= 1
             ? n
             : throw RegistryException.InvalidVersion(version);
+
+    /// <summary>
+    /// The id of a schema registered before (under any subject) that is the same schema spelled differently: same type,
+    /// references, metadata and rule set, equal <see cref="ParsedSchema.Identity"/>. Confluent gives it the same id.
+    /// Registrations are rare, so a scan; each stored schema is parsed once (cached), outside the lock.
+    /// </summary>
+    private int? SameSchemaId(SchemaContent content, ParsedSchema parsed)
+    {
+        List<KeyValuePair<int, SchemaContent>> stored;
+        lock (_sync) stored = [.. _byId];
+        foreach (var (id, existing) in stored)
+        {
+            if (existing.SchemaType != content.SchemaType || !existing.References.SequenceEqual(content.References)) continue;
+            if (!JsonNode.DeepEquals(existing.Metadata, content.Metadata) || !JsonNode.DeepEquals(existing.RuleSet, content.RuleSet)) continue;
+            if (ParsedOf(id, existing) is { } other && other.Identity == parsed.Identity) return id;
+        }
+        return null;
+    }
 
     private static string ContentKey(SchemaContent c) =>
         string.Join('\n', c.SchemaType, c.Schema, JsonSerializer.Serialize(c.References), c.Metadata?.ToJsonString() ?? "", c.RuleSet?.ToJsonString() ?? "");

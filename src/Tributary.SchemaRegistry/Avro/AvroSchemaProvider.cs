@@ -32,7 +32,7 @@ public sealed class AvroSchemaProvider : ISchemaProvider
                 }
             }
             var canonical = JsonNode.Parse(schema)!.ToJsonString(Http.RegistryJson.Options);
-            return new AvroParsedSchema(root, canonical, AvroNormalForm.Write(root));
+            return new AvroParsedSchema(root, canonical, AvroNormalForm.Write(root), AvroIdentityForm.Write(schema));
         }
         catch (AvroSchemaException e)
         {
@@ -48,7 +48,7 @@ public sealed class AvroSchemaProvider : ISchemaProvider
     }
 }
 
-internal sealed class AvroParsedSchema(AvroType root, string canonical, string normalized) : ParsedSchema
+internal sealed class AvroParsedSchema(AvroType root, string canonical, string normalized, string identity) : ParsedSchema
 {
     public AvroType Root { get; } = root;
 
@@ -57,6 +57,9 @@ internal sealed class AvroParsedSchema(AvroType root, string canonical, string n
     public override string Canonical { get; } = canonical;
 
     public override string Normalized { get; } = normalized;
+
+    /// <summary>Attribute order, whitespace and the spelling of names do not count (<see cref="AvroIdentityForm"/>).</summary>
+    public override string Identity { get; } = identity;
 
     public override IReadOnlyList<string> ReaderIssues(ParsedSchema writer) =>
         writer is AvroParsedSchema w ? AvroCompatibility.Check(Root, w.Root) : [$"schema types differ: {SchemaType} and {writer.SchemaType}"];
