@@ -43,4 +43,6 @@ public sealed class RegistryException(int errorCode, string message) : Exception
     public static RegistryException InvalidSubject(string subject) => new(42208, $"The specified subject '{subject}' is not a valid.");
     public static RegistryException Incompatible(string detail) => new(409, detail);
     public static RegistryException Store(string detail) => new(50001, $"Error in the backend data store - {detail}");
+    /// <summary>Confluent's 50002 (operation timed out): a check stopped at its work bound.</summary>
+    public static RegistryException CheckTooLarge(string detail) => new(50002, $"Operation timed out: {detail}");
 }
