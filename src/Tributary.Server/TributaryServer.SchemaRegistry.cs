@@ -41,10 +41,7 @@ public sealed partial class TributaryServer
         CompatibilityLevels.TryParse(settings.Text(SchemaCompatibilitySetting), out var level);
         try
         {
-            var topics = server.State.Topics;
-            if (topics.Get(SchemasTopic) is null)
-                topics.Create(SchemasTopic, 1, new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, isInternal: true);
-            var partition = topics.GetPartition(SchemasTopic, 0) ?? throw new InvalidOperationException($"{SchemasTopic} has no partition 0");
+            var partition = server.State.Topics.GetOrCreateInternalPartition(SchemasTopic, 1, new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, 0);
             var log = new PartitionCoordinatorLog(() => partition, () => partition);
             var store = server._schemaStore = await SchemaStore.OpenAsync(log, level, report: server.State.Log.Coordinator, time: server.State.Time)
                 .ConfigureAwait(false);

@@ -75,16 +75,8 @@ public sealed class GroupCoordinator : IAsyncDisposable
     /// <summary>A partition of the offsets topic; the topic is created on the first append, as Kafka creates it on first use.</summary>
     private PartitionCoordinatorLog OffsetsLog(int partition) => new(
         () => _topics.GetPartition(GroupSettings.OffsetsTopic, partition),
-        () =>
-        {
-            if (_topics.Get(GroupSettings.OffsetsTopic) is null)
-            {
-                _topics.Create(GroupSettings.OffsetsTopic, _partitionCount,
-                    new Dictionary<string, string> { ["cleanup.policy"] = "compact", ["segment.bytes"] = "104857600" }, isInternal: true);
-            }
-            return _topics.GetPartition(GroupSettings.OffsetsTopic, partition)
-                ?? throw new InvalidOperationException($"{GroupSettings.OffsetsTopic}-{partition} has no log");
-        });
+        () => _topics.GetOrCreateInternalPartition(GroupSettings.OffsetsTopic, _partitionCount,
+            new Dictionary<string, string> { ["cleanup.policy"] = "compact", ["segment.bytes"] = "104857600" }, partition));
 
     /// <summary>Waits until every shard has finished loading (for embedding and tests).</summary>
     public async Task WaitUntilLoadedAsync(TimeSpan timeout)

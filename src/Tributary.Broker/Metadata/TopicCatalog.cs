@@ -79,6 +79,17 @@ public sealed class TopicCatalog
 
     public PartitionLog? GetPartition(string topic, int partition) => _partitions.GetValueOrDefault((topic, partition));
 
+    /// <summary>
+    /// A partition of an internal topic the broker writes (the coordinators' and the registry's), creating the topic
+    /// with <paramref name="partitions"/> partitions and <paramref name="configs"/> on first use, as Kafka creates
+    /// <c>__consumer_offsets</c> when it is first needed.
+    /// </summary>
+    public PartitionLog GetOrCreateInternalPartition(string topic, int partitions, IReadOnlyDictionary<string, string> configs, int partition)
+    {
+        if (Get(topic) is null) Create(topic, partitions, configs, isInternal: true);
+        return GetPartition(topic, partition) ?? throw new InvalidOperationException($"{topic}-{partition} has no log");
+    }
+
     public LogConfig LogConfigFor(TopicInfo topic) => TopicConfigDefinitions.ToLogConfig(topic.Configs, _settings);
 
     /// <summary>

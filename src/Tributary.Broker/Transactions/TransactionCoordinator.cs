@@ -123,14 +123,8 @@ public sealed class TransactionCoordinator : IAsyncDisposable
         await _runtime.DisposeAsync().ConfigureAwait(false);
     }
 
-    private PartitionLog StatePartition(int partition)
-    {
-        var topic = _topics.Get(TransactionSettings.StateTopic)
-            ?? _topics.Create(TransactionSettings.StateTopic, _shardCount,
-                new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, isInternal: true)
-            ?? _topics.Get(TransactionSettings.StateTopic)!;
-        return _topics.GetPartition(topic.Name, partition) ?? throw new InvalidOperationException($"{topic.Name}-{partition} has no log");
-    }
+    private PartitionLog StatePartition(int partition) =>
+        _topics.GetOrCreateInternalPartition(TransactionSettings.StateTopic, _shardCount, new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, partition);
 
     // ---- requests, routed to the shard of the transactional id ----------------------------------------------------
 

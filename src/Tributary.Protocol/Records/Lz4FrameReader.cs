@@ -263,7 +263,7 @@ internal ref struct Lz4FrameReader
 /// they turn out to need), so validating a batch takes the memory of one block however far it expands. Stops (as if the data ended) once more than <c>maxBytes</c> have come out, setting
 /// <see cref="LimitExceeded"/>, as <see cref="StreamRecordSource"/> does. Dispose it to return the buffer.
 /// </summary>
-internal ref struct Lz4RecordSource : IRecordSource
+internal ref struct Lz4RecordSource : IBoundedRecordSource
 {
     private const int History = Lz4FrameReader.DictionarySize;
     private readonly long _maxBytes;

@@ -191,19 +191,26 @@ public static class RecordBatchValidator
         var source = new Lz4RecordSource(body, maxBytes);
         try
         {
-            message = RecordWalker.Walk(ref source, count);
-            if (source.LimitExceeded)
-            {
-                message = TooLarge;
-                return RecordsError.MessageTooLarge;
-            }
-
-            return message is null ? RecordsError.None : RecordsError.InvalidRecord;
+            return WalkSource(ref source, count, out message);
         }
         finally
         {
             source.Dispose();
         }
+    }
+
+    /// <summary>Walks a decompressing source; running past the bound is MESSAGE_TOO_LARGE, whatever the walk said.</summary>
+    private static RecordsError WalkSource<TSource>(ref TSource source, int count, out string? message)
+        where TSource : IBoundedRecordSource, allows ref struct
+    {
+        message = RecordWalker.Walk(ref source, count);
+        if (source.LimitExceeded)
+        {
+            message = TooLarge;
+            return RecordsError.MessageTooLarge;
+        }
+
+        return message is null ? RecordsError.None : RecordsError.InvalidRecord;
     }
 
     private static unsafe RecordsError WalkStream(ReadOnlySpan<byte> body, CompressionCodec codec, int count, int maxBytes, out string? message)
@@ -216,14 +223,7 @@ public static class RecordBatchValidator
                 using var input = new UnmanagedMemoryStream(pointer, body.Length);
                 using var decoder = CompressionCodecs.OpenDecoder(codec, input);
                 var source = new StreamRecordSource(decoder, window, maxBytes);
-                message = RecordWalker.Walk(ref source, count);
-                if (source.LimitExceeded)
-                {
-                    message = TooLarge;
-                    return RecordsError.MessageTooLarge;
-                }
-
-                return message is null ? RecordsError.None : RecordsError.InvalidRecord;
+                return WalkSource(ref source, count, out message);
             }
         }
         finally

@@ -284,12 +284,19 @@ public interface IRecordSource
     bool AtEnd();
 }
 
+/// <summary>A source that decompresses, and stops once more than its bound has come out.</summary>
+public interface IBoundedRecordSource : IRecordSource
+{
+    /// <summary>True once the source stopped at its bound (the data went on).</summary>
+    bool LimitExceeded { get; }
+}
+
 /// <summary>
 /// A decompressing stream read through a caller's fixed window. Stops (as if the data ended) once more than
 /// <c>maxBytes</c> have come out, setting <see cref="LimitExceeded"/>: the walk then fails, and the caller refuses
 /// the batch as too large having decompressed at most the bound.
 /// </summary>
-public struct StreamRecordSource(Stream stream, byte[] window, long maxBytes) : IRecordSource
+public struct StreamRecordSource(Stream stream, byte[] window, long maxBytes) : IBoundedRecordSource
 {
     private int _position;
     private int _filled;
