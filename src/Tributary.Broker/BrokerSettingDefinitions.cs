@@ -41,6 +41,20 @@ public static class BrokerSettingDefinitions
         new("broker.id", SettingType.Int, "1", "Kafka's older name for node.id; node.id wins.", AtLeast(0)),
         new("log.level", SettingType.String, null, "Broker log level; default info for `tributary serve`, warn for a broker embedded in tests.", OneOf("debug", "info", "warn", "error", "none")),
 
+        // Clusters (docs/clusters.md).
+        new("metadata.store", SettingType.String, null, "Where the cluster's metadata lives: unset for this broker alone (local files), or etcd://host:port[,host:port...] for a cluster."),
+        new("broker.rack", SettingType.String, null, "This broker's rack: replicas of a partition are spread over racks, and consumers with client.rack fetch from a replica in theirs."),
+        new("broker.session.timeout.ms", SettingType.Int, "9000", "A broker whose registration is not renewed for this long is taken as dead: its leaderships move (the etcd lease's time to live).", AtLeast(2000)),
+        new("default.replication.factor", SettingType.Int, "1", "Replicas of an auto-created topic, and of CreateTopics asking for -1.", AtLeast(1)),
+        new("offsets.topic.replication.factor", SettingType.Int, "3", "Replicas of __consumer_offsets (at most the brokers registered when it is created).", AtLeast(1)),
+        new("transaction.state.log.replication.factor", SettingType.Int, "3", "Replicas of __transaction_state (at most the brokers registered when it is created).", AtLeast(1)),
+        new("replica.lag.time.max.ms", SettingType.Long, "30000", "A follower that has not caught up with the leader's log end for this long leaves the ISR.", AtLeast(1)),
+        new("replica.fetch.wait.max.ms", SettingType.Int, "500", "How long a follower's fetch waits at the leader for new records.", AtLeast(0)),
+        new("replica.fetch.max.bytes", SettingType.Int, "1048576", "Bytes per partition a follower asks for in one fetch.", AtLeast(1)),
+        new("unclean.leader.election.enable", SettingType.Boolean, "false", "A partition whose in-sync replicas are all gone may be led by an out-of-sync replica (losing what it lacks)."),
+        new("controlled.shutdown.enable", SettingType.Boolean, "true", "A stopping broker first moves its leaderships to other in-sync replicas."),
+        new("auto.leader.rebalance.enable", SettingType.Boolean, "true", "The controller moves leadership back to each partition's preferred replica when it is in sync."),
+
         // Topics.
         new("num.partitions", SettingType.Int, "1", "Partitions of an auto-created topic, and of CreateTopics asking for -1.", AtLeast(1)),
         new("auto.create.topics.enable", SettingType.Boolean, "true", "Metadata and Produce create a topic they name that does not exist."),

@@ -41,7 +41,8 @@ public sealed partial class TributaryServer
         CompatibilityLevels.TryParse(settings.Text(SchemaCompatibilitySetting), out var level);
         try
         {
-            var partition = server.State.Topics.GetOrCreateInternalPartition(SchemasTopic, 1, new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, 0);
+            var partition = server.State.Topics.GetOrCreateInternalPartition(SchemasTopic, 1, new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, 0)
+                ?? throw new InvalidOperationException($"{SchemasTopic}-0 has no replica on broker {server.State.NodeId}; this broker cannot serve the registry.");
             var log = new PartitionCoordinatorLog(() => partition, () => partition);
             var store = server._schemaStore = await SchemaStore.OpenAsync(log, level, report: server.State.Log.Coordinator, time: server.State.Time)
                 .ConfigureAwait(false);

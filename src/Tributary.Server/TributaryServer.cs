@@ -1,5 +1,6 @@
 using System.Net;
 using Tributary.Broker;
+using Tributary.Broker.Cluster;
 using Tributary.Broker.Groups;
 using Tributary.Broker.Handlers;
 using Tributary.Broker.Metadata;
@@ -26,8 +27,9 @@ public sealed partial class TributaryServer : IAsyncDisposable
     private int _stopped;
 
     private TributaryServer(BrokerConfig config, BrokerState state, LogManager logs, KafkaListener listener, string? ownedTempDir, GroupCoordinator groups,
-        TransactionCoordinator transactions)
+        TransactionCoordinator transactions, IMetadataStore store)
     {
+        MetadataStore = store;
         Transactions = transactions;
         Groups = groups;
         Config = config;
@@ -38,6 +40,9 @@ public sealed partial class TributaryServer : IAsyncDisposable
     }
 
     public BrokerConfig Config { get; }
+
+    /// <summary>Where the cluster metadata lives (local files, or etcd); for embedding and tests.</summary>
+    public IMetadataStore MetadataStore { get; }
 
     /// <summary>The broker's shared state (topics, settings); for embedding and tests.</summary>
     public BrokerState State { get; }
@@ -80,7 +85,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
         return WithSchemaRegistryAsync(StartAsync(config, owned, LogLevel.Warn, cancellationToken), cancellationToken);
     }
 
-    private static Task<TributaryServer> StartAsync(BrokerConfig config, string? ownedTempDir, LogLevel logLevel, CancellationToken cancellationToken)
+    private static async Task<TributaryServer> StartAsync(BrokerConfig config, string? ownedTempDir, LogLevel logLevel, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var settings = new BrokerSettings(config.Settings);
@@ -100,14 +105,27 @@ public sealed partial class TributaryServer : IAsyncDisposable
         TransactionCoordinator? transactions = null;
         KafkaListener? listener = null;
         Tributary.Broker.Diagnostics.BrokerMetrics? metrics = null;
+        IMetadataStore? store = null;
         try
         {
-            var identity = ClusterIdentity.LoadOrCreate(dataDir, settings.NodeId);
+            ClusterIdentity identity;
+            if (settings.Get("metadata.store") is { Length: > 0 } storeSetting)
+            {
+                var etcd = await EtcdMetadataStore.OpenAsync(storeSetting, settings.NodeId, ClusterIdentity.StoredClusterId(dataDir), ClusterIdentity.NewClusterId(),
+                    settings.Int("broker.session.timeout.ms"), log, cancellationToken).ConfigureAwait(false);
+                store = etcd;
+                identity = ClusterIdentity.LoadOrCreate(dataDir, settings.NodeId, etcd.Image.ClusterId);
+            }
+            else
+            {
+                identity = ClusterIdentity.LoadOrCreate(dataDir, settings.NodeId);
+                store = new LocalMetadataStore(dataDir, identity.ClusterId, settings.NodeId);
+            }
             foreach (var dir in logs.Directories.Skip(1).Where(d => !d.IsOffline))
                 identity.EnsureIn(dir.Path);
             foreach (var dir in logs.Directories.Where(d => d.IsOffline))
                 log.Error($"storage: the log directory {dir.Path} cannot be opened and is offline: {dir.Failure?.Message}");
-            var topics = new TopicCatalog(dataDir, logs, settings);
+            var topics = new TopicCatalog(store, logs, settings);
             OpenFileLimitCheck.Run(dataDir, logs, topics.PartitionTotal, settings.TopicLimits.MaxBrokerPartitions, log);
             var state = new BrokerState(settings, identity, topics, time, log)
             {
@@ -129,10 +147,12 @@ public sealed partial class TributaryServer : IAsyncDisposable
             state.AdvertisedHost = config.AdvertisedHost ?? (wildcard ? "localhost" : config.ListenHost);
             state.AdvertisedPort = config.AdvertisedPort ?? listener.LocalEndPoint.Port;
             logs.StartBackgroundTasks(settings.RetentionCheckIntervalMs, settings.Cleaner, cleaner => ReportCleaning(cleaner, log, state.Metrics));
+            await store.RegisterAsync(new BrokerRegistration(settings.NodeId, state.AdvertisedHost, state.AdvertisedPort, settings.Get("broker.rack"), Guid.NewGuid()),
+                cancellationToken).ConfigureAwait(false);
             listener.Start();
-            var server = new TributaryServer(config, state, logs, listener, ownedTempDir, groups, transactions);
+            var server = new TributaryServer(config, state, logs, listener, ownedTempDir, groups, transactions, store);
             server.WatchLogDirectories(log);
-            return Task.FromResult(server);
+            return server;
         }
         catch
         {
@@ -142,6 +162,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             transactions?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             groups?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             metrics?.Dispose();
+            if (store is not null) await store.DisposeAsync().ConfigureAwait(false);
             logs.Dispose();
             throw;
         }
@@ -180,7 +201,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             new DescribeClusterHandler(state),
             new OffsetCommitHandler(groups, state.Topics),
             new OffsetFetchHandler(groups),
-            new FindCoordinatorHandler(state),
+            new FindCoordinatorHandler(state, groups, transactions),
             new JoinGroupHandler(groups),
             new HeartbeatHandler(groups),
             new LeaveGroupHandler(groups),
@@ -304,6 +325,8 @@ public sealed partial class TributaryServer : IAsyncDisposable
         await _listener.DisposeAsync().ConfigureAwait(false);
         await Transactions.DisposeAsync().ConfigureAwait(false);
         await Groups.DisposeAsync().ConfigureAwait(false);
+        // Leaving the cluster (the registration's lease revoked) before the logs close.
+        await MetadataStore.DisposeAsync().ConfigureAwait(false);
         await _logs.StopAsync().ConfigureAwait(false);
         _logs.Dispose();
         State.Metrics.Dispose();

@@ -342,11 +342,12 @@ public sealed class LogManager : IDisposable
     }
 
     /// <summary>
-    /// At start, after the catalog is loaded: deletes every partition directory the catalog does not name (a topic
-    /// deleted or half-created before a crash, a partition beyond the topic's count) or whose stamped topic id is not
-    /// the catalog's. Returns the directories removed.
+    /// At start, after the catalog is loaded: deletes every partition directory the catalog does not place on this
+    /// broker (a topic deleted or half-created before a crash, a partition beyond the topic's count, a replica moved
+    /// away) or whose stamped topic id is not the catalog's. <paramref name="expectedId"/> answers the topic id a
+    /// partition should carry here, or null when it should not be here. Returns the directories removed.
     /// </summary>
-    public IReadOnlyList<string> RemoveStale(IReadOnlyDictionary<string, (Guid Id, int Partitions)> catalog)
+    public IReadOnlyList<string> RemoveStale(Func<string, int, Guid?> expectedId)
     {
         lock (_createLock)
         {
@@ -361,10 +362,10 @@ public sealed class LogManager : IDisposable
 
                 string directory = PartitionDirectory(dir, key.Topic, key.Partition);
                 bool keep = false;
-                if (catalog.TryGetValue(key.Topic, out var topic) && key.Partition < topic.Partitions)
+                if (expectedId(key.Topic, key.Partition) is { } id)
                 {
                     var stamped = PartitionMetadataFile.Read(_fs, directory);
-                    keep = stamped is null || stamped == topic.Id;
+                    keep = stamped is null || stamped == id;
                 }
 
                 if (!keep)

@@ -28,7 +28,7 @@ public sealed class GroupsConsumerStaticTests : IAsyncLifetime
         Directory.CreateDirectory(_dir);
         var settings = new BrokerSettings(new Dictionary<string, string> { ["offsets.topic.num.partitions"] = "1" });
         _logs = new LogManager(_dir, TimeProvider.System);
-        _topics = new TopicCatalog(_dir, _logs, settings);
+        _topics = LocalCatalog.Open(_dir, _logs, settings);
         _topicId = _topics.Create("t", 4, new Dictionary<string, string>())!.Id;
         _coordinator = new GroupCoordinator(_topics, GroupSettings.From(settings), _clock, new BrokerLog(LogLevel.None));
         _coordinator.Start();

@@ -38,7 +38,7 @@ public sealed class GroupsExpiryTests : IAsyncLifetime
             ["offsets.topic.num.partitions"] = "1",
         });
         _logs = new LogManager(_dir, TimeProvider.System);
-        _coordinator = new GroupCoordinator(new TopicCatalog(_dir, _logs, settings), GroupSettings.From(settings), _clock, new BrokerLog(LogLevel.None));
+        _coordinator = new GroupCoordinator(LocalCatalog.Open(_dir, _logs, settings), GroupSettings.From(settings), _clock, new BrokerLog(LogLevel.None));
         _coordinator.Start();
         await _coordinator.WaitUntilLoadedAsync(TimeSpan.FromSeconds(30));
     }

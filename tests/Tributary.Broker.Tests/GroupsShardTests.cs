@@ -33,7 +33,7 @@ public sealed class GroupsShardTests : IAsyncLifetime
         });
         _settings = GroupSettings.From(settings);
         _logs = new LogManager(_dir, TimeProvider.System);
-        _topics = new TopicCatalog(_dir, _logs, settings);
+        _topics = LocalCatalog.Open(_dir, _logs, settings);
         return Task.CompletedTask;
     }
 

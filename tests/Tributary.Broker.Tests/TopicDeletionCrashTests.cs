@@ -43,7 +43,7 @@ public sealed class TopicDeletionCrashTests : IDisposable
             Guid oldId;
             using (var logs = new LogManager(_dir, TimeProvider.System, crashing))
             {
-                var catalog = new TopicCatalog(_dir, logs, _settings);
+                var catalog = LocalCatalog.Open(_dir, logs, _settings);
                 var topic = catalog.Create("orders", 2, new Dictionary<string, string>())!;
                 oldId = topic.Id;
                 for (var p = 0; p < 2; p++) await catalog.GetPartition("orders", p)!.AppendAsync(OneRecord("old"));
@@ -55,7 +55,7 @@ public sealed class TopicDeletionCrashTests : IDisposable
 
             using (var logs = new LogManager(_dir, TimeProvider.System))
             {
-                var catalog = new TopicCatalog(_dir, logs, _settings);
+                var catalog = LocalCatalog.Open(_dir, logs, _settings);
                 Assert.Null(catalog.Get("orders"));
                 logs.WaitForDeletions();
                 Assert.DoesNotContain(Directory.GetDirectories(_dir), d => Path.GetFileName(d).StartsWith("orders-", StringComparison.Ordinal));
@@ -72,7 +72,7 @@ public sealed class TopicDeletionCrashTests : IDisposable
         // The state a crash between the catalog commit and the rename leaves, seen by a running broker and after a restart.
         using (var logs = new LogManager(_dir, TimeProvider.System))
         {
-            var catalog = new TopicCatalog(_dir, logs, _settings);
+            var catalog = LocalCatalog.Open(_dir, logs, _settings);
             catalog.Create("orders", 1, new Dictionary<string, string>());
             await catalog.GetPartition("orders", 0)!.AppendAsync(OneRecord("old"));
         }
@@ -82,7 +82,7 @@ public sealed class TopicDeletionCrashTests : IDisposable
         CopyDirectory(stale, saved);
         using (var logs = new LogManager(_dir, TimeProvider.System))
         {
-            var catalog = new TopicCatalog(_dir, logs, _settings);
+            var catalog = LocalCatalog.Open(_dir, logs, _settings);
             catalog.Delete("orders");
             CopyDirectory(saved, stale); // as if the rename had not happened
             catalog.Create("orders", 1, new Dictionary<string, string>());
@@ -93,7 +93,7 @@ public sealed class TopicDeletionCrashTests : IDisposable
 
         using (var logs = new LogManager(_dir, TimeProvider.System))
         {
-            var catalog = new TopicCatalog(_dir, logs, _settings);
+            var catalog = LocalCatalog.Open(_dir, logs, _settings);
             logs.WaitForDeletions();
             Assert.False(Directory.Exists(stale));
             catalog.Create("orders", 1, new Dictionary<string, string>());

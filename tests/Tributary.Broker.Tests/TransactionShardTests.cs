@@ -33,7 +33,7 @@ public sealed class TransactionShardTests : IAsyncLifetime
     {
         Directory.CreateDirectory(_dir);
         _logs = new LogManager(_dir, TimeProvider.System);
-        _topics = new TopicCatalog(_dir, _logs, _settings);
+        _topics = LocalCatalog.Open(_dir, _logs, _settings);
         _topics.Create("t", 1, new Dictionary<string, string>());
         return Task.CompletedTask;
     }

@@ -55,14 +55,17 @@ public sealed class GroupCoordinator : IAsyncDisposable
     public bool IsLoaded => _runtime?.AllLoaded ?? false;
 
     /// <summary>The partition (shard) of a group, as Kafka picks it.</summary>
-    internal int PartitionFor(string groupId) => OffsetsTopicRecords.PartitionFor(groupId, _partitionCount);
+    public int PartitionFor(string groupId) => OffsetsTopicRecords.PartitionFor(groupId, _partitionCount);
 
     /// <summary>Starts a shard for every partition of <c>__consumer_offsets</c>; each replays its partition. Returns at once.</summary>
     public void Start()
     {
         _partitionCount = _topics.Get(GroupSettings.OffsetsTopic)?.PartitionCount ?? Settings.OffsetsTopicPartitions;
         _runtime = new CoordinatorRuntime<GroupShard>("group", _logsForTests ?? OffsetsLog, NewShard, _time, _log.Coordinator);
-        for (var p = 0; p < _partitionCount; p++) _runtime.Load(p);
+        var offsets = _topics.Get(GroupSettings.OffsetsTopic);
+        for (var p = 0; p < _partitionCount; p++)
+            if (offsets is null || offsets.Partitions[p].Leader == _topics.NodeId) _runtime.Load(p);
+        if (_logsForTests is null) Cluster.CoordinatorLeadership.Follow(_topics, GroupSettings.OffsetsTopic, _runtime, _log);
     }
 
     private GroupShard NewShard(CoordinatorContext context)
@@ -76,7 +79,8 @@ public sealed class GroupCoordinator : IAsyncDisposable
     private PartitionCoordinatorLog OffsetsLog(int partition) => new(
         () => _topics.GetPartition(GroupSettings.OffsetsTopic, partition),
         () => _topics.GetOrCreateInternalPartition(GroupSettings.OffsetsTopic, _partitionCount,
-            new Dictionary<string, string> { ["cleanup.policy"] = "compact", ["segment.bytes"] = "104857600" }, partition));
+            new Dictionary<string, string> { ["cleanup.policy"] = "compact", ["segment.bytes"] = "104857600" }, partition)
+            ?? throw new InvalidOperationException($"{GroupSettings.OffsetsTopic}-{partition} has no replica on broker {_topics.NodeId}."));
 
     /// <summary>Waits until every shard has finished loading (for embedding and tests).</summary>
     public async Task WaitUntilLoadedAsync(TimeSpan timeout)

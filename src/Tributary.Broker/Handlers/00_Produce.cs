@@ -1,3 +1,4 @@
+using Tributary.Broker.Cluster;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Tributary.Broker.Metadata;
@@ -58,6 +59,7 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
                 var log = topic is null ? null : broker.Topics.GetPartition(topic.Name, partitionData.Index);
                 if (!acksValid) result.ErrorCode = (short)ErrorCode.InvalidRequiredAcks;
                 else if (topic is not null && broker.Topics.IsPartitionOffline(topic.Name, partitionData.Index)) result.ErrorCode = (short)ErrorCode.KafkaStorageError;
+                else if (topic is not null && broker.Topics.IsLedElsewhere(topic.Name, partitionData.Index)) result.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
                 else if (log is null) result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
                 else if (context.ApiVersion < 3) result.ErrorCode = (short)ErrorCode.UnsupportedForMessageFormat;
                 else if (partitionData.Records is not { Length: > 0 } records) result.ErrorCode = (short)ErrorCode.InvalidRecord;

@@ -1,3 +1,4 @@
+using Tributary.Broker.Cluster;
 using Tributary.Broker.Fetching;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
@@ -221,6 +222,11 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
             if (topic is not null && broker.Topics.IsPartitionOffline(topic.Name, partition.Partition))
             {
                 read.Error = ErrorCode.KafkaStorageError; // its log directory is offline
+                continue;
+            }
+            if (topic is not null && broker.Topics.IsLedElsewhere(topic.Name, partition.Partition))
+            {
+                read.Error = ErrorCode.NotLeaderOrFollower;
                 continue;
             }
             if (log is null)

@@ -40,6 +40,11 @@ internal sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOf
             result.ErrorCode = (short)ErrorCode.KafkaStorageError; // its log directory is offline
             return result;
         }
+        if (broker.Topics.IsLedElsewhere(topic, partition.PartitionIndex))
+        {
+            result.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
+            return result;
+        }
         if (log is null)
         {
             result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;

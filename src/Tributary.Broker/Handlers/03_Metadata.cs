@@ -1,3 +1,4 @@
+using Tributary.Broker.Cluster;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
 using Tributary.Protocol.Messages;
@@ -5,9 +6,10 @@ using Tributary.Protocol.Messages;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>
-/// Metadata v0-12: this broker as the only broker, leader and sole replica of every partition. Topics asked for by
-/// name that do not exist are created when auto.create.topics.enable is on and the client allows it (v4+), exactly
-/// as Kafka does; a topic name that is not legal is answered with INVALID_TOPIC_EXCEPTION. v10+ may name topics by id.
+/// Metadata v0-12, answered from the metadata image: every registered broker, the controller, and each partition's
+/// leader, epoch, replicas, ISR and offline replicas. Topics asked for by name that do not exist are created when
+/// auto.create.topics.enable is on and the client allows it (v4+), exactly as Kafka does; a topic name that is not legal
+/// is answered with INVALID_TOPIC_EXCEPTION. v10+ may name topics by id.
 /// </summary>
 internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) : ApiHandler<MetadataRequest, MetadataResponse>
 {
@@ -15,34 +17,35 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
     public override short MinVersion => 0;
     public override short MaxVersion => 12;
 
-    protected override ValueTask<MetadataResponse?> HandleAsync(RequestContext context, MetadataRequest request)
+    protected override async ValueTask<MetadataResponse?> HandleAsync(RequestContext context, MetadataRequest request)
     {
         var version = context.ApiVersion;
+        var image = broker.Topics.Image;
         var response = new MetadataResponse
         {
-            Brokers = [new MetadataResponse.MetadataResponseBroker { NodeId = broker.NodeId, Host = broker.AdvertisedHost, Port = broker.AdvertisedPort }],
-            ClusterId = broker.Identity.ClusterId,
-            ControllerId = broker.NodeId,
+            Brokers = [.. image.Brokers.Values.OrderBy(b => b.NodeId).Select(b => new MetadataResponse.MetadataResponseBroker { NodeId = b.NodeId, Host = b.Host, Port = b.Port, Rack = b.Rack })],
+            ClusterId = image.ClusterId,
+            ControllerId = image.ControllerId,
         };
         var allTopics = request.Topics is null || (version == 0 && request.Topics.Count == 0);
         if (allTopics)
         {
-            foreach (var topic in broker.Topics.Topics.OrderBy(t => t.Name, StringComparer.Ordinal))
-                response.Topics.Add(Describe(topic));
-            return new(response);
+            foreach (var topic in image.TopicsByName.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
+                response.Topics.Add(Describe(topic, image));
+            return response;
         }
         var autoCreate = version < 4 || request.AllowAutoTopicCreation;
         foreach (var requested in request.Topics!)
         {
             if (requested.Name is null)
             {
-                var byId = broker.Topics.Get(requested.TopicId);
+                var byId = image.TopicsById.GetValueOrDefault(requested.TopicId);
                 response.Topics.Add(byId is null
                     ? new MetadataResponse.MetadataResponseTopic { ErrorCode = (short)ErrorCode.UnknownTopicId, TopicId = requested.TopicId }
-                    : Describe(byId));
+                    : Describe(byId, image));
                 continue;
             }
-            var topic = broker.Topics.Get(requested.Name);
+            var topic = image.TopicsByName.GetValueOrDefault(requested.Name);
             if (topic is null && TopicNames.Validate(requested.Name) is not null)
             {
                 response.Topics.Add(new MetadataResponse.MetadataResponseTopic { Name = requested.Name, ErrorCode = (short)ErrorCode.InvalidTopicException });
@@ -51,22 +54,22 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
             var error = ErrorCode.UnknownTopicOrPartition;
             if (topic is null && autoCreate && broker.Settings.AutoCreateTopics)
             {
-                var outcome = creator.CreateDefault(requested.Name, context.ClientId);
+                var outcome = await creator.CreateDefaultAsync(requested.Name, context.ClientId).ConfigureAwait(false);
                 topic = outcome.Topic;
                 response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, outcome.ThrottleTimeMs);
                 // The limits' refusals are told as they are, so a client knows to slow down or that the broker is full.
-                if (outcome.Error is ErrorCode.ThrottlingQuotaExceeded or ErrorCode.PolicyViolation or ErrorCode.KafkaStorageError) error = outcome.Error;
+                if (outcome.Error is ErrorCode.ThrottlingQuotaExceeded or ErrorCode.PolicyViolation or ErrorCode.KafkaStorageError
+                    or ErrorCode.InvalidReplicationFactor) error = outcome.Error;
             }
             response.Topics.Add(topic is null
                 ? new MetadataResponse.MetadataResponseTopic { Name = requested.Name, ErrorCode = (short)error }
-                : Describe(topic));
+                : Describe(topic, broker.Topics.Image));
         }
-        return new(response);
+        return response;
     }
 
-    private MetadataResponse.MetadataResponseTopic Describe(TopicInfo topic)
+    private MetadataResponse.MetadataResponseTopic Describe(TopicInfo topic, MetadataImage image)
     {
-        var replicas = new List<int> { broker.NodeId };
         var result = new MetadataResponse.MetadataResponseTopic
         {
             Name = topic.Name,
@@ -76,29 +79,20 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
         };
         for (var p = 0; p < topic.PartitionCount; p++)
         {
-            if (broker.Topics.IsPartitionOffline(topic.Name, p))
-            {
-                // Its log directory is offline: as Kafka for a partition with no online replica, no leader and this
-                // broker among the offline replicas; clients retry and producers fail it, the other partitions go on.
-                result.Partitions.Add(new MetadataResponse.MetadataResponsePartition
-                {
-                    ErrorCode = (short)ErrorCode.LeaderNotAvailable,
-                    PartitionIndex = p,
-                    LeaderId = -1,
-                    LeaderEpoch = 0,
-                    ReplicaNodes = replicas,
-                    IsrNodes = [],
-                    OfflineReplicas = replicas,
-                });
-                continue;
-            }
+            var state = topic.Partitions[p];
+            // Offline: a replica whose broker is not registered, or this broker's own replica on a failed log directory.
+            var offline = state.Replicas.Where(r => !image.Brokers.ContainsKey(r) || (r == broker.NodeId && broker.Topics.IsPartitionOffline(topic.Name, p))).ToList();
+            var leader = state.Leader >= 0 && !offline.Contains(state.Leader) ? state.Leader : -1;
             result.Partitions.Add(new MetadataResponse.MetadataResponsePartition
             {
+                // No leader: as Kafka, LEADER_NOT_AVAILABLE; clients retry and producers fail it, the other partitions go on.
+                ErrorCode = leader < 0 ? (short)ErrorCode.LeaderNotAvailable : (short)0,
                 PartitionIndex = p,
-                LeaderId = broker.NodeId,
-                LeaderEpoch = 0,
-                ReplicaNodes = replicas,
-                IsrNodes = replicas,
+                LeaderId = leader,
+                LeaderEpoch = state.LeaderEpoch,
+                ReplicaNodes = [.. state.Replicas],
+                IsrNodes = leader < 0 ? [.. state.Isr.Where(r => !offline.Contains(r))] : [.. state.Isr],
+                OfflineReplicas = offline,
             });
         }
         return result;

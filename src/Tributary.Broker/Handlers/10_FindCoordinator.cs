@@ -1,14 +1,20 @@
+using Tributary.Broker.Cluster;
+using Tributary.Broker.Groups;
+using Tributary.Broker.Transactions;
 using Tributary.Broker.Network;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
 
 /// <summary>
-/// FindCoordinator v0-4. On a single broker every coordinator is this broker: key type 0 (group) and key type 1
-/// (transaction — answered with this broker too, where the transaction coordinator will live). Other key types get
-/// INVALID_REQUEST. v4 batches keys (coordinator_keys); v0-3 answer one key in the top-level fields.
+/// FindCoordinator v0-4: the coordinator of a group (key type 0) or transactional id (key type 1) is the leader of its
+/// partition of <c>__consumer_offsets</c> or <c>__transaction_state</c>, read from the metadata image; before the topic
+/// exists it is this broker, whose first write creates it. A partition without a leader is COORDINATOR_NOT_AVAILABLE
+/// (clients retry). Other key types get INVALID_REQUEST. v4 batches keys (coordinator_keys); v0-3 answer one key in the
+/// top-level fields.
 /// </summary>
-internal sealed class FindCoordinatorHandler(BrokerState broker) : ApiHandler<FindCoordinatorRequest, FindCoordinatorResponse>
+internal sealed class FindCoordinatorHandler(BrokerState broker, GroupCoordinator groups, TransactionCoordinator transactions)
+    : ApiHandler<FindCoordinatorRequest, FindCoordinatorResponse>
 {
     public override ApiKey Key => ApiKey.FindCoordinator;
     public override short MinVersion => 0;
@@ -17,28 +23,40 @@ internal sealed class FindCoordinatorHandler(BrokerState broker) : ApiHandler<Fi
     protected override ValueTask<FindCoordinatorResponse?> HandleAsync(RequestContext context, FindCoordinatorRequest request)
     {
         var response = new FindCoordinatorResponse();
-        var error = request.KeyType is 0 or 1 ? ErrorCode.None : ErrorCode.InvalidRequest;
         if (context.ApiVersion >= 4)
         {
             foreach (var key in request.CoordinatorKeys)
             {
+                var (error, node) = Locate(request.KeyType, key);
                 response.Coordinators.Add(new FindCoordinatorResponse.Coordinator
                 {
                     Key = key,
                     ErrorCode = (short)error,
-                    NodeId = error == ErrorCode.None ? broker.NodeId : -1,
-                    Host = error == ErrorCode.None ? broker.AdvertisedHost : "",
-                    Port = error == ErrorCode.None ? broker.AdvertisedPort : -1,
+                    NodeId = node?.NodeId ?? -1,
+                    Host = node?.Host ?? "",
+                    Port = node?.Port ?? -1,
                 });
             }
         }
         else
         {
+            var (error, node) = Locate(request.KeyType, request.Key);
             response.ErrorCode = (short)error;
-            response.NodeId = error == ErrorCode.None ? broker.NodeId : -1;
-            response.Host = error == ErrorCode.None ? broker.AdvertisedHost : "";
-            response.Port = error == ErrorCode.None ? broker.AdvertisedPort : -1;
+            response.NodeId = node?.NodeId ?? -1;
+            response.Host = node?.Host ?? "";
+            response.Port = node?.Port ?? -1;
         }
         return new(response);
+    }
+
+    private (ErrorCode, BrokerRegistration?) Locate(sbyte keyType, string key)
+    {
+        if (keyType is not (0 or 1)) return (ErrorCode.InvalidRequest, null);
+        var image = broker.Topics.Image;
+        var (topic, partition) = keyType == 0
+            ? (GroupSettings.OffsetsTopic, groups.PartitionFor(key))
+            : (TransactionSettings.StateTopic, transactions.PartitionFor(key));
+        var leader = image.Partition(topic, partition) is { } state ? state.Leader : broker.NodeId;
+        return image.Brokers.TryGetValue(leader, out var node) ? (ErrorCode.None, node) : (ErrorCode.CoordinatorNotAvailable, null);
     }
 }

@@ -20,7 +20,7 @@ internal sealed class CreateTopicsHandler(BrokerState broker, TopicCreator creat
     /// <summary>From v6 a topic over the controller mutation quota is refused with THROTTLING_QUOTA_EXCEEDED (KIP-599); before, it is created and only the throttle time is told.</summary>
     private const short StrictQuotaVersion = 6;
 
-    protected override ValueTask<CreateTopicsResponse?> HandleAsync(RequestContext context, CreateTopicsRequest request)
+    protected override async ValueTask<CreateTopicsResponse?> HandleAsync(RequestContext context, CreateTopicsRequest request)
     {
         var response = new CreateTopicsResponse();
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -36,6 +36,7 @@ internal sealed class CreateTopicsHandler(BrokerState broker, TopicCreator creat
             }
             var partitions = topic.NumPartitions;
             var replication = topic.ReplicationFactor;
+            int[][]? assignment = null;
             if (topic.Assignments.Count > 0)
             {
                 if (partitions != -1 || replication != -1)
@@ -44,18 +45,19 @@ internal sealed class CreateTopicsHandler(BrokerState broker, TopicCreator creat
                     result.ErrorMessage = "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.";
                     continue;
                 }
-                if (topic.Assignments.Any(a => a.BrokerIds.Any(b => b != broker.NodeId)))
+                // Kafka wants the partition indexes 0..n-1, each once, in any order.
+                var indexes = topic.Assignments.Select(a => a.PartitionIndex).ToList();
+                if (indexes.Order().Where((p, i) => p != i).Any())
                 {
                     result.ErrorCode = (short)ErrorCode.InvalidReplicaAssignment;
-                    result.ErrorMessage = $"Replica assignment names brokers other than {broker.NodeId}.";
+                    result.ErrorMessage = "Partitions should be numbered consecutively from 0, each once.";
                     continue;
                 }
-                partitions = topic.Assignments.Count;
-                replication = (short)topic.Assignments.Max(a => a.BrokerIds.Count);
+                assignment = [.. topic.Assignments.OrderBy(a => a.PartitionIndex).Select(a => a.BrokerIds.ToArray())];
             }
             var configs = new Dictionary<string, string?>(StringComparer.Ordinal);
             foreach (var c in topic.Configs) configs[c.Name] = c.Value;
-            var outcome = creator.Create(topic.Name, partitions, replication, configs, validateOnly: true);
+            var outcome = await creator.CreateAsync(topic.Name, partitions, replication, assignment, configs, validateOnly: true).ConfigureAwait(false);
             if (outcome.Error == ErrorCode.None && !request.validateOnly)
             {
                 var throttle = broker.MutationQuota.ThrottleTimeMs(context.ClientId);
@@ -66,14 +68,14 @@ internal sealed class CreateTopicsHandler(BrokerState broker, TopicCreator creat
                     result.ErrorMessage = TopicCreator.ThrottledMessage;
                     continue;
                 }
-                outcome = creator.Create(topic.Name, partitions, replication, configs, validateOnly: false);
+                outcome = await creator.CreateAsync(topic.Name, partitions, replication, assignment, configs, validateOnly: false).ConfigureAwait(false);
                 if (outcome.Error == ErrorCode.None) broker.MutationQuota.Record(context.ClientId, outcome.Partitions);
             }
             result.ErrorCode = (short)outcome.Error;
             result.ErrorMessage = outcome.Message;
             if (outcome.Error != ErrorCode.None) continue;
             result.NumPartitions = outcome.Partitions;
-            result.ReplicationFactor = 1;
+            result.ReplicationFactor = (short)outcome.ReplicationFactor;
             result.TopicId = outcome.Topic?.Id ?? Guid.Empty;
             var effective = outcome.Topic?.Configs
                 ?? configs.Where(c => c.Value is not null).ToDictionary(c => c.Key, c => c.Value!.Trim(), StringComparer.Ordinal);
@@ -89,6 +91,6 @@ internal sealed class CreateTopicsHandler(BrokerState broker, TopicCreator creat
                 .ToList();
         }
         response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, broker.MutationQuota.ThrottleTimeMs(context.ClientId));
-        return new(response);
+        return response;
     }
 }

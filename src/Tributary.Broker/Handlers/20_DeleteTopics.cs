@@ -18,7 +18,7 @@ internal sealed class DeleteTopicsHandler(BrokerState broker) : ApiHandler<Delet
 
     private const short StrictQuotaVersion = 5;
 
-    protected override ValueTask<DeleteTopicsResponse?> HandleAsync(RequestContext context, DeleteTopicsRequest request)
+    protected override async ValueTask<DeleteTopicsResponse?> HandleAsync(RequestContext context, DeleteTopicsRequest request)
     {
         var response = new DeleteTopicsResponse();
         var targets = context.ApiVersion >= 6
@@ -50,12 +50,12 @@ internal sealed class DeleteTopicsHandler(BrokerState broker) : ApiHandler<Delet
                 result.ErrorCode = (short)ErrorCode.ThrottlingQuotaExceeded;
                 result.ErrorMessage = TopicCreator.ThrottledMessage;
             }
-            else if (broker.Topics.Delete(topic.Name))
+            else if (await broker.Topics.DeleteAsync(topic.Name).ConfigureAwait(false))
             {
                 broker.MutationQuota.Record(context.ClientId, topic.PartitionCount);
             }
         }
         response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, broker.MutationQuota.ThrottleTimeMs(context.ClientId));
-        return new(response);
+        return response;
     }
 }

@@ -39,6 +39,11 @@ internal sealed class DeleteRecordsHandler(BrokerState broker) : ApiHandler<Dele
                     result.ErrorCode = (short)ErrorCode.KafkaStorageError; // its log directory is offline
                     continue;
                 }
+                if (broker.Topics.IsLedElsewhere(topic.Name, p.PartitionIndex))
+                {
+                    result.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
+                    continue;
+                }
                 if (log is null)
                 {
                     result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;

@@ -11,13 +11,13 @@ internal sealed class AlterConfigsHandler(TopicConfigChanger changer) : ApiHandl
     public override short MinVersion => 0;
     public override short MaxVersion => 2;
 
-    protected override ValueTask<AlterConfigsResponse?> HandleAsync(RequestContext context, AlterConfigsRequest request)
+    protected override async ValueTask<AlterConfigsResponse?> HandleAsync(RequestContext context, AlterConfigsRequest request)
     {
         var response = new AlterConfigsResponse();
         foreach (var resource in request.Resources)
         {
             var changes = resource.Configs.Select(c => new TopicConfigChanger.Change(c.Name, TopicConfigChanger.Set, c.Value)).ToList();
-            var (error, message) = changer.Apply(resource.ResourceType, resource.ResourceName, changes, incremental: false, request.ValidateOnly);
+            var (error, message) = await changer.ApplyAsync(resource.ResourceType, resource.ResourceName, changes, incremental: false, request.ValidateOnly).ConfigureAwait(false);
             response.Responses.Add(new AlterConfigsResponse.AlterConfigsResourceResponse
             {
                 ErrorCode = (short)error,
@@ -26,6 +26,6 @@ internal sealed class AlterConfigsHandler(TopicConfigChanger changer) : ApiHandl
                 ResourceName = resource.ResourceName,
             });
         }
-        return new(response);
+        return response;
     }
 }

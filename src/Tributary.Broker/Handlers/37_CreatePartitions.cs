@@ -1,3 +1,4 @@
+using Tributary.Broker.Cluster;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
 using Tributary.Protocol.Messages;
@@ -18,7 +19,7 @@ internal sealed class CreatePartitionsHandler(BrokerState broker) : ApiHandler<C
     /// <summary>From v3 the controller mutation quota refuses (KIP-599).</summary>
     private const short StrictQuotaVersion = 3;
 
-    protected override ValueTask<CreatePartitionsResponse?> HandleAsync(RequestContext context, CreatePartitionsRequest request)
+    protected override async ValueTask<CreatePartitionsResponse?> HandleAsync(RequestContext context, CreatePartitionsRequest request)
     {
         var response = new CreatePartitionsResponse();
         foreach (var t in request.Topics)
@@ -44,10 +45,20 @@ internal sealed class CreatePartitionsHandler(BrokerState broker) : ApiHandler<C
                     ? $"Topic already has {topic.PartitionCount} partitions."
                     : $"The topic {t.Name} currently has {topic.PartitionCount} partition(s); {t.Count} would not be an increase.";
             }
-            else if (t.Assignments is { } assignments && (assignments.Count != t.Count - topic.PartitionCount || assignments.Any(a => a.BrokerIds.Any(b => b != broker.NodeId))))
+            else if (t.Assignments is { } assignments && assignments.Count != t.Count - topic.PartitionCount)
             {
                 result.ErrorCode = (short)ErrorCode.InvalidReplicaAssignment;
-                result.ErrorMessage = $"Replica assignments must list one entry per new partition naming only broker {broker.NodeId}.";
+                result.ErrorMessage = $"Increasing the number of partitions by {t.Count - topic.PartitionCount} but {assignments.Count} assignments provided.";
+            }
+            else if (t.Assignments is { } given && TopicCreator.AssignmentProblem([.. given.Select(a => a.BrokerIds.ToArray())], broker.Topics.Image) is { } problem)
+            {
+                result.ErrorCode = (short)ErrorCode.InvalidReplicaAssignment;
+                result.ErrorMessage = problem;
+            }
+            else if (t.Assignments is { } sized && sized.Any(a => a.BrokerIds.Count != topic.Partitions[0].Replicas.Length))
+            {
+                result.ErrorCode = (short)ErrorCode.InvalidReplicaAssignment;
+                result.ErrorMessage = $"The manual partition assignment must have {topic.Partitions[0].Replicas.Length} replica(s) per partition, as the topic's partitions have.";
             }
             else if (Limit(topic.PartitionCount, t.Count) is { } policy)
             {
@@ -64,12 +75,12 @@ internal sealed class CreatePartitionsHandler(BrokerState broker) : ApiHandler<C
                     result.ErrorMessage = TopicCreator.ThrottledMessage;
                     continue;
                 }
-                (result.ErrorCode, result.ErrorMessage) = AddPartitions(topic, t.Count);
+                (result.ErrorCode, result.ErrorMessage) = await AddPartitionsAsync(topic, t.Count, t.Assignments?.Select(a => a.BrokerIds.ToArray()).ToList()).ConfigureAwait(false);
                 if (result.ErrorCode == 0) broker.MutationQuota.Record(context.ClientId, t.Count - topic.PartitionCount);
             }
         }
         response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, broker.MutationQuota.ThrottleTimeMs(context.ClientId));
-        return new(response);
+        return response;
     }
 
     private string? Limit(int current, int wanted)
@@ -79,13 +90,19 @@ internal sealed class CreatePartitionsHandler(BrokerState broker) : ApiHandler<C
         return limit > 0 && (long)total + wanted - current > limit ? new PartitionLimitException(total, wanted - current, limit).Message : null;
     }
 
-    private (short, string?) AddPartitions(TopicInfo topic, int count)
+    private async Task<(short, string?)> AddPartitionsAsync(TopicInfo topic, int count, IReadOnlyList<int[]>? assignment)
     {
         var limit = broker.Settings.TopicLimits.MaxBrokerPartitions;
         try
         {
-            broker.Topics.AddPartitions(topic, count, limit > 0 ? limit : int.MaxValue);
+            // New partitions get as many replicas as the topic's first, placed as a new topic's would be.
+            assignment ??= ReplicaPlacement.Assign(broker.Topics.Image.Brokers.Values, count - topic.PartitionCount, topic.Partitions[0].Replicas.Length);
+            await broker.Topics.AddPartitionsAsync(topic, assignment, limit > 0 ? limit : int.MaxValue).ConfigureAwait(false);
             return (0, null);
+        }
+        catch (InvalidReplicationFactorException e)
+        {
+            return ((short)ErrorCode.InvalidReplicationFactor, e.Message);
         }
         catch (PartitionLimitException e)
         {

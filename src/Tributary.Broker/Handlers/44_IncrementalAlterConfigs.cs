@@ -11,13 +11,13 @@ internal sealed class IncrementalAlterConfigsHandler(TopicConfigChanger changer)
     public override short MinVersion => 0;
     public override short MaxVersion => 1;
 
-    protected override ValueTask<IncrementalAlterConfigsResponse?> HandleAsync(RequestContext context, IncrementalAlterConfigsRequest request)
+    protected override async ValueTask<IncrementalAlterConfigsResponse?> HandleAsync(RequestContext context, IncrementalAlterConfigsRequest request)
     {
         var response = new IncrementalAlterConfigsResponse();
         foreach (var resource in request.Resources)
         {
             var changes = resource.Configs.Select(c => new TopicConfigChanger.Change(c.Name, c.ConfigOperation, c.Value)).ToList();
-            var (error, message) = changer.Apply(resource.ResourceType, resource.ResourceName, changes, incremental: true, request.ValidateOnly);
+            var (error, message) = await changer.ApplyAsync(resource.ResourceType, resource.ResourceName, changes, incremental: true, request.ValidateOnly).ConfigureAwait(false);
             response.Responses.Add(new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse
             {
                 ErrorCode = (short)error,
@@ -26,6 +26,6 @@ internal sealed class IncrementalAlterConfigsHandler(TopicConfigChanger changer)
                 ResourceName = resource.ResourceName,
             });
         }
-        return new(response);
+        return response;
     }
 }

@@ -22,12 +22,14 @@ internal sealed class DescribeClusterHandler(BrokerState broker) : ApiHandler<De
                 ClusterId = broker.Identity.ClusterId,
             });
         }
+        var image = broker.Topics.Image;
         return new(new DescribeClusterResponse
         {
-            ClusterId = broker.Identity.ClusterId,
-            ControllerId = broker.NodeId,
+            ClusterId = image.ClusterId,
+            ControllerId = image.ControllerId,
             EndpointType = request.EndpointType,
-            Brokers = [new DescribeClusterResponse.DescribeClusterBroker { BrokerId = broker.NodeId, Host = broker.AdvertisedHost, Port = broker.AdvertisedPort }],
+            Brokers = [.. image.Brokers.Values.OrderBy(b => b.NodeId)
+                .Select(b => new DescribeClusterResponse.DescribeClusterBroker { BrokerId = b.NodeId, Host = b.Host, Port = b.Port, Rack = b.Rack })],
         });
     }
 }

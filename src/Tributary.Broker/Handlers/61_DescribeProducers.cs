@@ -21,6 +21,11 @@ internal sealed class DescribeProducersHandler(BrokerState broker) : ApiHandler<
             {
                 var partition = new DescribeProducersResponse.PartitionResponse { PartitionIndex = index };
                 topicResponse.Partitions.Add(partition);
+                if (broker.Topics.IsLedElsewhere(topic.Name, index))
+                {
+                    partition.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
+                    continue;
+                }
                 if (broker.Topics.GetPartition(topic.Name, index) is not { } log)
                 {
                     partition.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;

@@ -8,21 +8,28 @@ namespace Tributary.Broker.Metadata;
 /// </summary>
 public sealed record ClusterIdentity(string ClusterId, int NodeId)
 {
-    public static ClusterIdentity LoadOrCreate(string dataDir, int nodeId)
+    /// <param name="clusterIdIfNew">The id a fresh directory takes (the cluster's, from the metadata store); null for a new one.</param>
+    public static ClusterIdentity LoadOrCreate(string dataDir, int nodeId, string? clusterIdIfNew = null)
+    {
+        if (StoredClusterId(dataDir) is { } id) return new ClusterIdentity(id, nodeId);
+        var clusterId = clusterIdIfNew ?? NewClusterId();
+        File.WriteAllText(Path.Combine(dataDir, "meta.properties"), $"#Tributary\nversion=1\ncluster.id={clusterId}\nnode.id={nodeId}\n");
+        return new ClusterIdentity(clusterId, nodeId);
+    }
+
+    /// <summary>Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters).</summary>
+    public static string NewClusterId() => Base64Url.EncodeToString(Guid.NewGuid().ToByteArray());
+
+    /// <summary>The cluster id in the directory's meta.properties; null for a fresh directory.</summary>
+    public static string? StoredClusterId(string dataDir)
     {
         var path = Path.Combine(dataDir, "meta.properties");
-        if (File.Exists(path))
-        {
-            var values = File.ReadAllLines(path)
-                .Where(l => l.Contains('=') && !l.StartsWith('#'))
-                .Select(l => l.Split('=', 2))
-                .ToDictionary(p => p[0].Trim(), p => p[1].Trim());
-            if (values.TryGetValue("cluster.id", out var id)) return new ClusterIdentity(id, nodeId);
-        }
-        // Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters).
-        var clusterId = Base64Url.EncodeToString(Guid.NewGuid().ToByteArray());
-        File.WriteAllText(path, $"#Tributary\nversion=1\ncluster.id={clusterId}\nnode.id={nodeId}\n");
-        return new ClusterIdentity(clusterId, nodeId);
+        if (!File.Exists(path)) return null;
+        var values = File.ReadAllLines(path)
+            .Where(l => l.Contains('=') && !l.StartsWith('#'))
+            .Select(l => l.Split('=', 2))
+            .ToDictionary(p => p[0].Trim(), p => p[1].Trim());
+        return values.GetValueOrDefault("cluster.id");
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using Tributary.Broker.Cluster;
 using Tributary.Broker.Groups;
 using Tributary.Broker.Transactions;
 

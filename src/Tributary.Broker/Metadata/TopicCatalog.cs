@@ -1,57 +1,55 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
+using Tributary.Broker.Cluster;
 using Tributary.Storage;
 
 namespace Tributary.Broker.Metadata;
 
-public sealed record TopicInfo(string Name, Guid Id, int PartitionCount, IReadOnlyDictionary<string, string> Configs, bool IsInternal = false);
-
 /// <summary>
-/// The broker's topics: names, ids, partition counts and config overrides, with their partition logs.
-/// Reads are lock-free snapshots; changes are serialized and persisted to <c>topics.json</c> (write temp, fsync,
-/// rename) before they are visible, so a crash never leaves a half-written catalog.
+/// The broker's topics as the metadata store publishes them, and the logs of the partitions it holds a replica of.
+/// Reads come from the store's current <see cref="MetadataImage"/> (lock-free); changes go to the store, which is the
+/// commit point, and this catalog follows every image it publishes: it opens the logs of replicas placed here and
+/// deletes the logs of topics and replicas that went away. Partition directories carry their topic id (see
+/// <see cref="LogManager"/>), so a deleted topic's records never come back under a new topic of the same name.
 ///
-/// The catalog is the commit point of topic changes; the partition directories follow it and carry the topic id
-/// (see <see cref="LogManager"/>). Creation opens fresh directories (deleting any stale one) and then saves; deletion
-/// saves and then renames the directories away. At start every directory the saved catalog does not name with the
-/// same id is deleted before any is opened, so a crash at any step never brings a deleted topic's records back.
+/// Creation opens this broker's replicas fresh (deleting any stale directory) before it commits, so a storage failure
+/// leaves nothing behind; the other replicas' brokers open theirs when they see the new image. At start every directory
+/// the image does not place here with the same id is deleted before any is opened.
 /// </summary>
 public sealed class TopicCatalog
 {
-    private readonly string _path;
+    private readonly IMetadataStore _store;
     private readonly LogManager _logs;
     private readonly BrokerSettings _settings;
-    private readonly object _writeLock = new();
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly object _applyLock = new();
     private readonly ConcurrentDictionary<(string, int), PartitionLog> _partitions = new();
-    private volatile Dictionary<string, TopicInfo> _byName = new(StringComparer.Ordinal);
-    private volatile Dictionary<Guid, TopicInfo> _byId = new();
     private volatile int _partitionTotal;
 
-    public TopicCatalog(string dataDir, LogManager logs, BrokerSettings settings)
+    public TopicCatalog(IMetadataStore store, LogManager logs, BrokerSettings settings)
     {
-        _path = Path.Combine(dataDir, "topics.json");
+        _store = store;
         _logs = logs;
         _settings = settings;
-        if (File.Exists(_path))
+        NodeId = store.NodeId;
+        lock (_applyLock)
         {
-            var stored = JsonSerializer.Deserialize<List<StoredTopic>>(File.ReadAllText(_path)) ?? [];
-            Publish(stored.Select(t => new TopicInfo(t.Name, t.Id, t.Partitions, t.Configs, t.Internal)));
+            var image = store.Image;
+            _logs.RemoveStale((topic, p) => image.TopicsByName.TryGetValue(topic, out var t) && p < t.PartitionCount && t.Partitions[p].IsReplica(NodeId) ? t.Id : null);
+            foreach (var topic in image.TopicsByName.Values)
+                for (var p = 0; p < topic.PartitionCount; p++)
+                    if (topic.Partitions[p].IsReplica(NodeId)) OpenExisting(topic, p);
+            _partitionTotal = CountLocal(image);
+            store.Published += Apply;
         }
-        _logs.RemoveStale(_byName.Values.ToDictionary(t => t.Name, t => (t.Id, t.PartitionCount), StringComparer.Ordinal));
-        foreach (var topic in _byName.Values)
-            for (var p = 0; p < topic.PartitionCount; p++)
-            {
-                try
-                {
-                    OpenPartition(topic, p, fresh: false);
-                }
-                catch (StorageException) when (_logs.IsOffline(topic.Name, p))
-                {
-                    // Its log directory is offline (could not be opened, or failed while recovering it): the partition
-                    // answers KAFKA_STORAGE_ERROR (IsPartitionOffline) and the broker serves the rest, as Kafka.
-                }
-            }
     }
+
+    public int NodeId { get; }
+
+    /// <summary>The metadata store behind the catalog.</summary>
+    public IMetadataStore Store => _store;
+
+    /// <summary>The cluster as of now.</summary>
+    public MetadataImage Image => _store.Image;
 
     /// <summary>
     /// True when the partition's log directory is offline (an I/O failure, or it could not be opened at start): Kafka's
@@ -60,120 +58,226 @@ public sealed class TopicCatalog
     /// </summary>
     public bool IsPartitionOffline(string topic, int partition) =>
         _partitions.TryGetValue((topic, partition), out var log) ? log.IsOffline
-        : _byName.TryGetValue(topic, out var info) && partition >= 0 && partition < info.PartitionCount && _logs.IsOffline(topic, partition);
+        : Image.Partition(topic, partition) is { } state && state.IsReplica(NodeId) && _logs.IsOffline(topic, partition);
 
     /// <summary>The storage under the catalog (log directories, their health).</summary>
     public LogManager Logs => _logs;
 
-    /// <summary>Partitions of all topics.</summary>
+    /// <summary>Partitions with a replica on this broker.</summary>
     public int PartitionTotal => _partitionTotal;
 
-    public IReadOnlyCollection<TopicInfo> Topics => _byName.Values;
+    public IEnumerable<TopicInfo> Topics => Image.TopicsByName.Values;
 
-    public TopicInfo? Get(string name) => _byName.GetValueOrDefault(name);
+    public TopicInfo? Get(string name) => Image.TopicsByName.GetValueOrDefault(name);
 
     /// <summary>True when the topic exists and has the partition (what Kafka's metadata cache answers for a commit).</summary>
-    public bool HasPartition(string topic, int partition) => Get(topic) is { } t && partition >= 0 && partition < t.PartitionCount;
+    public bool HasPartition(string topic, int partition) => Image.Partition(topic, partition) is not null;
 
-    public TopicInfo? Get(Guid id) => _byId.GetValueOrDefault(id);
+    public TopicInfo? Get(Guid id) => Image.TopicsById.GetValueOrDefault(id);
 
+    /// <summary>
+    /// True when the partition exists and another broker leads it (or none does): clients are told NOT_LEADER_OR_FOLLOWER
+    /// and refresh their metadata; only the leader takes produce, consumer fetches and offset lookups.
+    /// </summary>
+    public bool IsLedElsewhere(string topic, int partition) => Image.Partition(topic, partition) is { } state && state.Leader != NodeId;
+
+    /// <summary>This broker's replica of the partition; null when it holds none (or the topic does not exist).</summary>
     public PartitionLog? GetPartition(string topic, int partition) => _partitions.GetValueOrDefault((topic, partition));
 
     /// <summary>
     /// A partition of an internal topic the broker writes (the coordinators' and the registry's), creating the topic
     /// with <paramref name="partitions"/> partitions and <paramref name="configs"/> on first use, as Kafka creates
-    /// <c>__consumer_offsets</c> when it is first needed.
+    /// <c>__consumer_offsets</c> when it is first needed. Null when this broker holds no replica of it.
     /// </summary>
-    public PartitionLog GetOrCreateInternalPartition(string topic, int partitions, IReadOnlyDictionary<string, string> configs, int partition)
+    public PartitionLog? GetOrCreateInternalPartition(string topic, int partitions, IReadOnlyDictionary<string, string> configs, int partition)
     {
-        if (Get(topic) is null) Create(topic, partitions, configs, isInternal: true);
-        return GetPartition(topic, partition) ?? throw new InvalidOperationException($"{topic}-{partition} has no log");
+        if (Get(topic) is null)
+        {
+            var assignment = ReplicaPlacement.Assign(Image.Brokers.Values, partitions, InternalReplicationFactor(topic), startIndex: -1);
+            // Off the request path (a coordinator shard loading): waiting for the store here is what Kafka's
+            // auto-creation of __consumer_offsets does too.
+            CreateAsync(topic, assignment, configs, isInternal: true).GetAwaiter().GetResult();
+        }
+        return GetPartition(topic, partition);
+    }
+
+    private int InternalReplicationFactor(string topic)
+    {
+        var name = topic switch
+        {
+            "__consumer_offsets" => "offsets.topic.replication.factor",
+            "__transaction_state" => "transaction.state.log.replication.factor",
+            _ => "default.replication.factor",
+        };
+        var wanted = _settings.Get(name) is { } v && int.TryParse(v, out var n) ? n : 3;
+        return Math.Max(1, Math.Min(wanted, Image.Brokers.Count));
     }
 
     public LogConfig LogConfigFor(TopicInfo topic) => TopicConfigDefinitions.ToLogConfig(topic.Configs, _settings);
 
     /// <summary>
-    /// Creates a topic; returns null when it already exists. Throws <see cref="PartitionLimitException"/> when the
-    /// broker would then hold more than <paramref name="partitionLimit"/> partitions, and a storage error (after undoing
-    /// what it opened) when the partitions cannot be created.
+    /// Creates a topic with the given replica assignment (one replica list per partition); returns null when it already
+    /// exists. Throws <see cref="PartitionLimitException"/> when this broker would then hold more than
+    /// <paramref name="partitionLimit"/> partitions, and a storage error (after undoing what it opened) when this
+    /// broker's replicas cannot be created.
     /// </summary>
-    public TopicInfo? Create(string name, int partitions, IReadOnlyDictionary<string, string> configs, bool isInternal = false, int partitionLimit = int.MaxValue)
+    public async Task<TopicInfo?> CreateAsync(string name, IReadOnlyList<int[]> assignment, IReadOnlyDictionary<string, string> configs,
+        bool isInternal = false, int partitionLimit = int.MaxValue, CancellationToken cancellationToken = default)
     {
-        lock (_writeLock)
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            if (_byName.ContainsKey(name)) return null;
-            if ((long)_partitionTotal + partitions > partitionLimit) throw new PartitionLimitException(_partitionTotal, partitions, partitionLimit);
-            var topic = new TopicInfo(name, NewTopicId(), partitions, new Dictionary<string, string>(configs, StringComparer.Ordinal), isInternal);
-            OpenNewPartitions(topic, 0, () => Save(_byName.Values.Append(topic)));
-            return topic;
+            if (Get(name) is not null) return null;
+            var local = assignment.Count(r => Array.IndexOf(r, NodeId) >= 0);
+            if ((long)_partitionTotal + local > partitionLimit) throw new PartitionLimitException(_partitionTotal, local, partitionLimit);
+            var topic = new TopicInfo(name, NewTopicId(), [.. assignment.Select(PartitionState.Initial)],
+                new Dictionary<string, string>(configs, StringComparer.Ordinal), isInternal);
+            return await OpenNewPartitionsAsync(topic, 0, () => _store.CreateTopicAsync(topic, cancellationToken)).ConfigureAwait(false) ? topic : null;
+        }
+        finally
+        {
+            _writeLock.Release();
         }
     }
 
-    public bool Delete(string name)
+    public async Task<bool> DeleteAsync(string name, CancellationToken cancellationToken = default)
     {
-        lock (_writeLock)
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            if (!_byName.TryGetValue(name, out var topic)) return false;
-            Save(_byName.Values.Where(t => t.Name != name));
-            for (var p = 0; p < topic.PartitionCount; p++) _partitions.TryRemove((name, p), out _);
-            try
-            {
-                _logs.DeleteTopic(name);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or StorageException)
-            {
-                // Deleted from the catalog, which is what counts: the directories no longer belong to any topic and
-                // are removed at the next start (or when the name is created again).
-            }
-            return true;
+            // The logs go when the image without the topic is published (Apply), here and on every other replica.
+            return await _store.DeleteTopicAsync(name, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writeLock.Release();
         }
     }
 
-    /// <summary>Grows a topic; limits and failures as <see cref="Create"/>.</summary>
-    public TopicInfo AddPartitions(TopicInfo topic, int newCount, int partitionLimit = int.MaxValue)
+    /// <summary>Grows a topic with replicas for the new partitions; limits and failures as <see cref="CreateAsync"/>.</summary>
+    public async Task<TopicInfo> AddPartitionsAsync(TopicInfo topic, IReadOnlyList<int[]> newAssignment, int partitionLimit = int.MaxValue,
+        CancellationToken cancellationToken = default)
     {
-        lock (_writeLock)
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            var current = _byName[topic.Name];
-            var added = newCount - current.PartitionCount;
-            if ((long)_partitionTotal + added > partitionLimit) throw new PartitionLimitException(_partitionTotal, added, partitionLimit);
-            var updated = current with { PartitionCount = newCount };
-            OpenNewPartitions(updated, current.PartitionCount, () => Save(_byName.Values.Select(t => t.Name == topic.Name ? updated : t)));
+            var current = Get(topic.Name) ?? throw new InvalidOperationException($"Topic '{topic.Name}' does not exist.");
+            var local = newAssignment.Count(r => Array.IndexOf(r, NodeId) >= 0);
+            if ((long)_partitionTotal + local > partitionLimit) throw new PartitionLimitException(_partitionTotal, local, partitionLimit);
+            var updated = current with { Partitions = [.. current.Partitions, .. newAssignment.Select(PartitionState.Initial)] };
+            if (!await OpenNewPartitionsAsync(updated, current.PartitionCount, () => _store.UpdateTopicAsync(current, updated, cancellationToken)).ConfigureAwait(false))
+                throw new InvalidOperationException($"Topic '{topic.Name}' changed while its partitions were being added; retry.");
             return updated;
         }
+        finally
+        {
+            _writeLock.Release();
+        }
     }
 
-    /// <summary>Opens fresh logs for partitions <paramref name="from"/>.. of <paramref name="topic"/>, then commits; on failure closes what it opened.</summary>
-    private void OpenNewPartitions(TopicInfo topic, int from, Action commit)
+    public async Task<TopicInfo> ReplaceConfigsAsync(string name, IReadOnlyDictionary<string, string> configs, CancellationToken cancellationToken = default)
+    {
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            while (true)
+            {
+                var current = Get(name) ?? throw new InvalidOperationException($"Topic '{name}' does not exist.");
+                var updated = current with { Configs = new Dictionary<string, string>(configs, StringComparer.Ordinal) };
+                // A leadership change of one of its partitions may land in between: read again and retry.
+                if (await _store.UpdateTopicAsync(current, updated, cancellationToken).ConfigureAwait(false)) return updated;
+            }
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <summary>Opens this broker's replicas of partitions <paramref name="from"/>.. fresh, then commits; on failure (or a lost race) closes what it opened.</summary>
+    private async Task<bool> OpenNewPartitionsAsync(TopicInfo topic, int from, Func<Task<bool>> commit)
+    {
+        var opened = new List<int>();
+        var committed = false;
+        try
+        {
+            for (var p = from; p < topic.PartitionCount; p++)
+            {
+                if (!topic.Partitions[p].IsReplica(NodeId)) continue;
+                _partitions[(topic.Name, p)] = _logs.GetOrCreate(topic.Name, p, LogConfigFor(topic), topic.Id, fresh: true);
+                opened.Add(p);
+            }
+            committed = await commit().ConfigureAwait(false);
+            return committed;
+        }
+        finally
+        {
+            if (!committed)
+                foreach (var p in opened)
+                    if (_partitions.TryRemove((topic.Name, p), out _)) _logs.Discard(topic.Name, p);
+        }
+    }
+
+    /// <summary>Follows a new image: opens replicas placed here, drops those of deleted topics and moved replicas, applies configs.</summary>
+    private void Apply(MetadataImage previous, MetadataImage next)
+    {
+        lock (_applyLock)
+        {
+            foreach (var old in previous.TopicsByName.Values)
+            {
+                if (next.TopicsById.ContainsKey(old.Id)) continue;
+                for (var p = 0; p < old.PartitionCount; p++) _partitions.TryRemove((old.Name, p), out _);
+                DeleteLogs(old.Name);
+            }
+            foreach (var topic in next.TopicsByName.Values)
+            {
+                var before = previous.TopicsById.GetValueOrDefault(topic.Id);
+                if (ReferenceEquals(before, topic)) continue;
+                var configChanged = before is not null && !SameConfigs(before.Configs, topic.Configs);
+                var config = LogConfigFor(topic);
+                for (var p = 0; p < topic.PartitionCount; p++)
+                {
+                    var here = topic.Partitions[p].IsReplica(NodeId);
+                    if (here && !_partitions.ContainsKey((topic.Name, p))) OpenExisting(topic, p);
+                    else if (!here && _partitions.TryRemove((topic.Name, p), out _)) _logs.Discard(topic.Name, p);
+                    else if (here && configChanged && _partitions.TryGetValue((topic.Name, p), out var log)) log.Config = config;
+                }
+            }
+            _partitionTotal = CountLocal(next);
+        }
+    }
+
+    private void DeleteLogs(string topic)
     {
         try
         {
-            for (var p = from; p < topic.PartitionCount; p++) OpenPartition(topic, p, fresh: true);
-            commit();
+            _logs.DeleteTopic(topic);
         }
-        catch
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or StorageException)
         {
-            for (var p = from; p < topic.PartitionCount; p++)
-                if (_partitions.TryRemove((topic.Name, p), out _)) _logs.Discard(topic.Name, p);
-            throw;
+            // Gone from the metadata, which is what counts: the directories no longer belong to any topic and are
+            // removed at the next start (or when the name is created again).
         }
     }
 
-    public TopicInfo ReplaceConfigs(string name, IReadOnlyDictionary<string, string> configs)
+    private void OpenExisting(TopicInfo topic, int partition)
     {
-        lock (_writeLock)
+        try
         {
-            var updated = _byName[name] with { Configs = new Dictionary<string, string>(configs, StringComparer.Ordinal) };
-            Save(_byName.Values.Select(t => t.Name == name ? updated : t));
-            var logConfig = LogConfigFor(updated);
-            for (var p = 0; p < updated.PartitionCount; p++)
-                if (_partitions.TryGetValue((name, p), out var log)) log.Config = logConfig;
-            return updated;
+            _partitions[(topic.Name, partition)] = _logs.GetOrCreate(topic.Name, partition, LogConfigFor(topic), topic.Id, fresh: false);
+        }
+        catch (StorageException) when (_logs.IsOffline(topic.Name, partition))
+        {
+            // Its log directory is offline (could not be opened, or failed while recovering it): the partition
+            // answers KAFKA_STORAGE_ERROR (IsPartitionOffline) and the broker serves the rest, as Kafka.
         }
     }
 
-    private void OpenPartition(TopicInfo topic, int partition, bool fresh) =>
-        _partitions[(topic.Name, partition)] = _logs.GetOrCreate(topic.Name, partition, LogConfigFor(topic), topic.Id, fresh);
+    private int CountLocal(MetadataImage image) =>
+        image.TopicsByName.Values.Sum(t => t.Partitions.Count(s => s.IsReplica(NodeId)));
+
+    private static bool SameConfigs(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string> b) =>
+        a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var v) && v == kv.Value);
 
     private Guid NewTopicId()
     {
@@ -181,33 +285,7 @@ public sealed class TopicCatalog
         while (true)
         {
             var id = Guid.NewGuid();
-            if (!_byId.ContainsKey(id) && id != Guid.Empty) return id;
+            if (Get(id) is null && id != Guid.Empty) return id;
         }
     }
-
-    private void Save(IEnumerable<TopicInfo> topics)
-    {
-        var list = topics.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
-        var json = JsonSerializer.SerializeToUtf8Bytes(
-            list.Select(t => new StoredTopic(t.Name, t.Id, t.PartitionCount, new Dictionary<string, string>(t.Configs), t.IsInternal)).ToList(),
-            new JsonSerializerOptions { WriteIndented = true });
-        var temp = _path + ".tmp";
-        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            file.Write(json);
-            file.Flush(flushToDisk: true);
-        }
-        File.Move(temp, _path, overwrite: true);
-        Publish(list);
-    }
-
-    private void Publish(IEnumerable<TopicInfo> topics)
-    {
-        var byName = topics.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        _byName = byName;
-        _byId = byName.Values.ToDictionary(t => t.Id);
-        _partitionTotal = byName.Values.Sum(t => t.PartitionCount);
-    }
-
-    private sealed record StoredTopic(string Name, Guid Id, int Partitions, Dictionary<string, string> Configs, bool Internal);
 }

@@ -13,7 +13,7 @@ public sealed class TopicConfigChanger(BrokerState broker)
 
     public readonly record struct Change(string Name, sbyte Operation, string? Value);
 
-    public (ErrorCode Error, string? Message) Apply(sbyte resourceType, string resourceName, IReadOnlyList<Change> changes, bool incremental, bool validateOnly)
+    public async Task<(ErrorCode Error, string? Message)> ApplyAsync(sbyte resourceType, string resourceName, IReadOnlyList<Change> changes, bool incremental, bool validateOnly)
     {
         if (resourceType == BrokerResource)
             return (ErrorCode.InvalidRequest, "Broker configs are static in Tributary: set them in the config file or with --set and restart.");
@@ -58,7 +58,7 @@ public sealed class TopicConfigChanger(BrokerState broker)
                 return (ErrorCode.InvalidConfig, problem);
         }
         if (InternalTopics.ConfigProblem(topic, configs, broker.Settings.TopicDefault) is { } broken) return (ErrorCode.PolicyViolation, broken);
-        if (!validateOnly) broker.Topics.ReplaceConfigs(resourceName, configs);
+        if (!validateOnly) await broker.Topics.ReplaceConfigsAsync(resourceName, configs).ConfigureAwait(false);
         return (ErrorCode.None, null);
     }
 }

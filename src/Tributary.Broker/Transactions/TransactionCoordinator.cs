@@ -105,7 +105,10 @@ public sealed class TransactionCoordinator : IAsyncDisposable
             existing: () => _topics.GetPartition(TransactionSettings.StateTopic, partition),
             create: () => StatePartition(partition)));
         _runtime = new CoordinatorRuntime<TransactionShard>("transaction", logFor, context => new TransactionShard(context, this), Time, Log.Coordinator);
-        for (var p = 0; p < _shardCount; p++) _ = _runtime.Load(p);
+        var state = _topics.Get(TransactionSettings.StateTopic);
+        for (var p = 0; p < _shardCount; p++)
+            if (state is null || state.Partitions[p].Leader == _topics.NodeId) _ = _runtime.Load(p);
+        if (_logsForTests is null) Cluster.CoordinatorLeadership.Follow(_topics, TransactionSettings.StateTopic, _runtime, Log);
         var interval = TimeSpan.FromMilliseconds(Settings.AbortCheckIntervalMs);
         _producerExpiry = Time.CreateTimer(_ => ExpireProducers(), null, interval, interval);
     }
@@ -124,9 +127,13 @@ public sealed class TransactionCoordinator : IAsyncDisposable
     }
 
     private PartitionLog StatePartition(int partition) =>
-        _topics.GetOrCreateInternalPartition(TransactionSettings.StateTopic, _shardCount, new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, partition);
+        _topics.GetOrCreateInternalPartition(TransactionSettings.StateTopic, _shardCount, new Dictionary<string, string> { ["cleanup.policy"] = "compact" }, partition)
+        ?? throw new InvalidOperationException($"{TransactionSettings.StateTopic}-{partition} has no replica on broker {_topics.NodeId}.");
 
     // ---- requests, routed to the shard of the transactional id ----------------------------------------------------
+
+    /// <summary>The partition of <c>__transaction_state</c> a transactional id lives in, as Kafka picks it.</summary>
+    public int PartitionFor(string transactionalId) => ShardOf(transactionalId);
 
     private int ShardOf(string transactionalId) => TransactionStateRecords.PartitionFor(transactionalId, _shardCount);
 

@@ -1,0 +1,123 @@
+using System.Text.Json;
+
+namespace Tributary.Broker.Cluster;
+
+/// <summary>
+/// The metadata of a broker that runs alone (no <c>metadata.store</c>): kept in <c>topics.json</c> in the metadata
+/// directory (write temp, fsync, rename, so a crash never leaves a half-written file) and published as the same image a
+/// cluster has: one broker, its controller, every partition on it. A cluster of one, not a second implementation.
+/// </summary>
+public sealed class LocalMetadataStore : IMetadataStore
+{
+    private readonly string _path;
+    private readonly object _lock = new();
+    private MetadataImage _image;
+
+    public LocalMetadataStore(string dataDir, string clusterId, int nodeId)
+    {
+        _path = Path.Combine(dataDir, "topics.json");
+        NodeId = nodeId;
+        var topics = new List<TopicInfo>();
+        if (File.Exists(_path))
+        {
+            var stored = JsonSerializer.Deserialize<List<StoredTopic>>(File.ReadAllText(_path)) ?? [];
+            topics.AddRange(stored.Select(t => new TopicInfo(t.Name, t.Id, Partitions(t.Partitions, nodeId), t.Configs, t.Internal)));
+        }
+        _image = new MetadataImage(clusterId, nodeId, 0, [], topics);
+    }
+
+    public int NodeId { get; }
+
+    /// <summary>A broker alone is its own controller.</summary>
+    public bool IsController => true;
+
+    public MetadataImage Image => Volatile.Read(ref _image);
+
+    public event Action<MetadataImage, MetadataImage>? Published;
+
+    public Task RegisterAsync(BrokerRegistration registration, CancellationToken cancellationToken)
+    {
+        lock (_lock) Publish(_image.With(brokers: [registration]), save: false);
+        return Task.CompletedTask;
+    }
+
+    public Task<bool> CreateTopicAsync(TopicInfo topic, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (_image.TopicsByName.ContainsKey(topic.Name)) return Task.FromResult(false);
+            Publish(_image.With(topics: _image.TopicsByName.Values.Append(topic)), save: true);
+            return Task.FromResult(true);
+        }
+    }
+
+    public Task<bool> DeleteTopicAsync(string name, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (!_image.TopicsByName.ContainsKey(name)) return Task.FromResult(false);
+            Publish(_image.With(topics: _image.TopicsByName.Values.Where(t => t.Name != name)), save: true);
+            return Task.FromResult(true);
+        }
+    }
+
+    public Task<bool> UpdateTopicAsync(TopicInfo current, TopicInfo updated, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (!_image.TopicsByName.TryGetValue(current.Name, out var stored) || !ReferenceEquals(stored, current)) return Task.FromResult(false);
+            Publish(_image.With(topics: _image.TopicsByName.Values.Select(t => t.Name == current.Name ? updated : t)), save: true);
+            return Task.FromResult(true);
+        }
+    }
+
+    public Task<bool> AlterPartitionAsync(string topic, Guid topicId, int partition, PartitionState current, PartitionState next, bool asController,
+        CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (_image.TopicsByName.GetValueOrDefault(topic) is not { } t || t.Id != topicId || partition >= t.PartitionCount
+                || !t.Partitions[partition].SameAs(current))
+                return Task.FromResult(false);
+            // One broker: the state is not persisted (it is always "this broker leads, alone in the ISR" at start).
+            var partitions = t.Partitions.ToArray();
+            partitions[partition] = next;
+            Publish(_image.With(topics: _image.TopicsByName.Values.Select(x => x.Name == topic ? t with { Partitions = partitions } : x)), save: false);
+            return Task.FromResult(true);
+        }
+    }
+
+    public Task<long> AllocateProducerIdsAsync(int size, CancellationToken cancellationToken) =>
+        throw new NotSupportedException("A single broker allocates producer ids from its own checkpoint file.");
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static PartitionState[] Partitions(int count, int nodeId) =>
+        [.. Enumerable.Range(0, count).Select(_ => PartitionState.Initial([nodeId]))];
+
+    private void Publish(MetadataImage next, bool save)
+    {
+        next = next.With(revision: _image.Revision + 1);
+        if (save) Save(next);
+        var previous = _image;
+        Volatile.Write(ref _image, next);
+        Published?.Invoke(previous, next);
+    }
+
+    private void Save(MetadataImage image)
+    {
+        var json = JsonSerializer.SerializeToUtf8Bytes(
+            image.TopicsByName.Values.OrderBy(t => t.Name, StringComparer.Ordinal)
+                .Select(t => new StoredTopic(t.Name, t.Id, t.PartitionCount, new Dictionary<string, string>(t.Configs), t.IsInternal)).ToList(),
+            new JsonSerializerOptions { WriteIndented = true });
+        var temp = _path + ".tmp";
+        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            file.Write(json);
+            file.Flush(flushToDisk: true);
+        }
+        File.Move(temp, _path, overwrite: true);
+    }
+
+    private sealed record StoredTopic(string Name, Guid Id, int Partitions, Dictionary<string, string> Configs, bool Internal);
+}
