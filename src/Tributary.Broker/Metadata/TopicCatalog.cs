@@ -93,7 +93,9 @@ public sealed class TopicCatalog
     {
         if (Get(topic) is null)
         {
-            var assignment = ReplicaPlacement.Assign(Image.Brokers.Values, partitions, InternalReplicationFactor(topic), startIndex: -1);
+            // Before this broker registered (a coordinator writing during start) it is the only broker it knows.
+            IEnumerable<BrokerRegistration> brokers = Image.Brokers.Count > 0 ? Image.Brokers.Values : [new BrokerRegistration(NodeId, "", 0, null, Guid.Empty)];
+            var assignment = ReplicaPlacement.Assign(brokers, partitions, InternalReplicationFactor(topic));
             // Off the request path (a coordinator shard loading): waiting for the store here is what Kafka's
             // auto-creation of __consumer_offsets does too.
             CreateAsync(topic, assignment, configs, isInternal: true).GetAwaiter().GetResult();
@@ -110,7 +112,7 @@ public sealed class TopicCatalog
             _ => "default.replication.factor",
         };
         var wanted = _settings.Get(name) is { } v && int.TryParse(v, out var n) ? n : 3;
-        return Math.Max(1, Math.Min(wanted, Image.Brokers.Count));
+        return Math.Max(1, Math.Min(Math.Min(wanted, Math.Max(1, Image.Brokers.Count)), ReplicaPlacement.MaxReplicationFactor));
     }
 
     public LogConfig LogConfigFor(TopicInfo topic) => TopicConfigDefinitions.ToLogConfig(topic.Configs, _settings);
