@@ -2,7 +2,11 @@ using Tributary.SchemaRegistry.Protobuf;
 
 namespace Tributary.SchemaRegistry.Tests;
 
-/// <summary>Protobuf changes with the backward verdict of Confluent's rules (fields by number, wire-compatible scalars).</summary>
+/// <summary>
+/// Protobuf changes with the backward verdict of Confluent's rules (fields by number, wire-compatible scalars). An enum
+/// counts as a varint scalar, and a proto3 field without a label has none to compare (Confluent's FieldSchemaDiff), so
+/// int32 to repeated int32 passes while optional int32 to repeated int32 does not.
+/// </summary>
 public sealed class ProtobufCompatibilityTableTests
 {
     private static string P3(string body, string package = "acme") => $"syntax = \"proto3\";\npackage {package};\n{body}\n";
@@ -24,9 +28,10 @@ public sealed class ProtobufCompatibilityTableTests
             { "package changed", P3(Msg("string a = 1;")), P3(Msg("string a = 1;"), "other"), false },
             { "scalar to message", P3(Msg("string a = 1;") + Msg("int32 x = 1;", "N")), P3(Msg("N a = 1;") + Msg("int32 x = 1;", "N")), false },
             { "message to scalar", P3(Msg("N a = 1;") + Msg("int32 x = 1;", "N")), P3(Msg("string a = 1;") + Msg("int32 x = 1;", "N")), false },
-            { "enum to scalar", P3(Msg("E a = 1;") + "enum E { E0 = 0; }"), P3(Msg("int32 a = 1;") + "enum E { E0 = 0; }"), false },
+            { "enum to int32", P3(Msg("E a = 1;") + "enum E { E0 = 0; }"), P3(Msg("int32 a = 1;") + "enum E { E0 = 0; }"), true },
+            { "enum to string", P3(Msg("E a = 1;") + "enum E { E0 = 0; }"), P3(Msg("string a = 1;") + "enum E { E0 = 0; }"), false },
             { "message type changed", P3(Msg("N a = 1;") + Msg("int32 x = 1;", "N") + Msg("int32 y = 1;", "O")), P3(Msg("O a = 1;") + Msg("int32 x = 1;", "N") + Msg("int32 y = 1;", "O")), false },
-            { "enum type changed", P3(Msg("E a = 1;") + "enum E { E0 = 0; } enum F { F0 = 0; }"), P3(Msg("F a = 1;") + "enum E { E0 = 0; } enum F { F0 = 0; }"), false },
+            { "enum type changed", P3(Msg("E a = 1;") + "enum E { E0 = 0; } enum F { F0 = 0; }"), P3(Msg("F a = 1;") + "enum E { E0 = 0; } enum F { F0 = 0; }"), true },
             { "enum value added", P3(Msg("E a = 1;") + "enum E { E0 = 0; }"), P3(Msg("E a = 1;") + "enum E { E0 = 0; E1 = 1; }"), true },
             { "enum added", P3(Msg("string a = 1;")), P3(Msg("string a = 1;") + "enum E { E0 = 0; }"), true },
             { "nested message field added", P3("message M { message In { int32 x = 1; } In i = 1; }"), P3("message M { message In { int32 x = 1; int32 y = 2; } In i = 1; }"), true },
@@ -39,8 +44,10 @@ public sealed class ProtobufCompatibilityTableTests
             { "field removed from oneof", P3(Msg("oneof o { string a = 1; int32 b = 2; }")), P3(Msg("oneof o { string a = 1; }")), false },
             { "field added to oneof", P3(Msg("oneof o { string a = 1; }")), P3(Msg("oneof o { string a = 1; int32 b = 2; }")), true },
             { "proto3 optional added", P3(Msg("string a = 1;")), P3(Msg("optional string a = 1;")), true },
-            { "singular to repeated int32", P3(Msg("int32 a = 1;")), P3(Msg("repeated int32 a = 1;")), false },
-            { "repeated to singular int32", P3(Msg("repeated int32 a = 1;")), P3(Msg("int32 a = 1;")), false },
+            { "singular to repeated int32", P3(Msg("int32 a = 1;")), P3(Msg("repeated int32 a = 1;")), true },
+            { "optional to repeated int32", P3(Msg("optional int32 a = 1;")), P3(Msg("repeated int32 a = 1;")), false },
+            { "repeated to singular int32", P3(Msg("repeated int32 a = 1;")), P3(Msg("int32 a = 1;")), true },
+            { "repeated to optional int32", P3(Msg("repeated int32 a = 1;")), P3(Msg("optional int32 a = 1;")), false },
             { "singular to repeated string", P3(Msg("string a = 1;")), P3(Msg("repeated string a = 1;")), true },
             { "singular to repeated message", P3(Msg("N a = 1;") + Msg("int32 x = 1;", "N")), P3(Msg("repeated N a = 1;") + Msg("int32 x = 1;", "N")), true },
             { "map value scalar changed", P3(Msg("map<string, int32> m = 1;")), P3(Msg("map<string, string> m = 1;")), false },
@@ -93,5 +100,47 @@ public sealed class ProtobufCompatibilityTableTests
         Assert.Empty(schema.ReaderIssues(schema));
         var e = Assert.Throws<RegistryException>(() => provider.Parse(order, []));
         Assert.Equal(42201, e.ErrorCode);
+    }
+
+    private static string Chain(int levels, string leaf)
+    {
+        // L0 uses L1 twice, L1 uses L2 twice, ...: 2^levels paths to the leaf, one pair of messages per level
+        var text = new System.Text.StringBuilder("syntax = \"proto3\";\npackage common;\n");
+        for (var i = 0; i < levels; i++) text.Append($"message L{i} {{ L{i + 1} a = 1; L{i + 1} b = 2; }}\n");
+        return text.Append($"message L{levels} {{ {leaf} x = 1; }}\n").ToString();
+    }
+
+    private static (ProtobufParsedSchema Old, ProtobufParsedSchema New) ChainPair(int levels, string oldLeaf, string newLeaf)
+    {
+        var provider = new ProtobufSchemaProvider();
+        const string Top = "syntax = \"proto3\";\npackage acme;\nimport \"chain.proto\";\nmessage Top { common.L0 root = 1; }\n";
+        return ((ProtobufParsedSchema)provider.Parse(Top, [new("chain.proto", Chain(levels, oldLeaf))]), (ProtobufParsedSchema)provider.Parse(Top, [new("chain.proto", Chain(levels, newLeaf))]));
+    }
+
+    [Fact]
+    public void Imported_messages_are_compared_once_per_pair()
+    {
+        var (old, changed) = ChainPair(40, "int32", "string");
+        var issues = ProtobufCompatibility.Check(changed, old, out var comparisons);
+        Assert.Contains(issues, i => i.Contains("errorType:'FIELD_SCALAR_KIND_CHANGED'", StringComparison.Ordinal) && i.Contains("'#/L40/1'", StringComparison.Ordinal));
+        Assert.Contains(issues, i => i.Contains("errorType:'FIELD_NAMED_TYPE_CHANGED'", StringComparison.Ordinal) && i.Contains("'#/Top/1'", StringComparison.Ordinal));
+        Assert.True(comparisons < 200, $"{comparisons} field comparisons for 41 pairs");
+        var (same, widened) = ChainPair(40, "int32", "int64");
+        Assert.Empty(ProtobufCompatibility.Check(widened, same, out _));
+        var e = Assert.Throws<RegistryException>(() => ProtobufCompatibility.Check(changed, old, out _, limit: 20));
+        Assert.Equal(50002, e.ErrorCode);
+    }
+
+    [Fact]
+    public void A_recursive_imported_message_is_compared_without_looping()
+    {
+        var provider = new ProtobufSchemaProvider();
+        const string Top = "syntax = \"proto3\";\npackage acme;\nimport \"node.proto\";\nmessage Tree { common.Node root = 1; }\n";
+        string Node(string value) => $"syntax = \"proto3\";\npackage common;\nmessage Node {{ repeated Node children = 1; Leaf leaf = 2; }}\nmessage Leaf {{ Node parent = 1; {value} v = 2; }}\n";
+        var old = provider.Parse(Top, [new("node.proto", Node("int32"))]);
+        Assert.Empty(provider.Parse(Top, [new("node.proto", Node("uint64"))]).ReaderIssues(old));
+        var issues = provider.Parse(Top, [new("node.proto", Node("double"))]).ReaderIssues(old);
+        Assert.Contains(issues, i => i.Contains("errorType:'FIELD_SCALAR_KIND_CHANGED'", StringComparison.Ordinal) && i.Contains("'#/Leaf/2'", StringComparison.Ordinal));
+        Assert.Contains(issues, i => i.Contains("errorType:'FIELD_NAMED_TYPE_CHANGED'", StringComparison.Ordinal) && i.Contains("'#/Tree/1'", StringComparison.Ordinal));
     }
 }

@@ -85,6 +85,14 @@ internal sealed class ProtobufParsedSchema(FileDescriptorProto file, FileDescrip
 
     public FileDescriptorSet Set { get; } = set;
 
+    /// <summary>
+    /// The messages and enums this schema can name, its imports' included; built on the first check (two checks at once
+    /// may both build it, harmlessly: it never changes once built).
+    /// </summary>
+    internal ProtobufTypes Types => _types ??= ProtobufTypes.Of(Set, File);
+
+    private ProtobufTypes? _types;
+
     public override string SchemaType => SchemaTypes.Protobuf;
 
     public override string Canonical { get; } = canonical;
