@@ -25,10 +25,12 @@ public sealed partial class TributaryServer : IAsyncDisposable
     private readonly KafkaListener _listener;
     private readonly string? _ownedTempDir;
     private int _stopped;
+    private readonly ClusterController _controller;
 
     private TributaryServer(BrokerConfig config, BrokerState state, LogManager logs, KafkaListener listener, string? ownedTempDir, GroupCoordinator groups,
-        TransactionCoordinator transactions, IMetadataStore store)
+        TransactionCoordinator transactions, IMetadataStore store, ClusterController controller)
     {
+        _controller = controller;
         MetadataStore = store;
         Transactions = transactions;
         Groups = groups;
@@ -106,6 +108,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
         KafkaListener? listener = null;
         Tributary.Broker.Diagnostics.BrokerMetrics? metrics = null;
         IMetadataStore? store = null;
+        ClusterController? controller = null;
         try
         {
             ClusterIdentity identity;
@@ -126,6 +129,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             foreach (var dir in logs.Directories.Where(d => d.IsOffline))
                 log.Error($"storage: the log directory {dir.Path} cannot be opened and is offline: {dir.Failure?.Message}");
             var topics = new TopicCatalog(store, logs, settings);
+            controller = new ClusterController(store, settings.Bool("unclean.leader.election.enable"), log);
             OpenFileLimitCheck.Run(dataDir, logs, topics.PartitionTotal, settings.TopicLimits.MaxBrokerPartitions, log);
             var state = new BrokerState(settings, identity, topics, time, log)
             {
@@ -150,7 +154,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             await store.RegisterAsync(new BrokerRegistration(settings.NodeId, state.AdvertisedHost, state.AdvertisedPort, settings.Get("broker.rack"), Guid.NewGuid()),
                 cancellationToken).ConfigureAwait(false);
             listener.Start();
-            var server = new TributaryServer(config, state, logs, listener, ownedTempDir, groups, transactions, store);
+            var server = new TributaryServer(config, state, logs, listener, ownedTempDir, groups, transactions, store, controller);
             server.WatchLogDirectories(log);
             return server;
         }
@@ -162,6 +166,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             transactions?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             groups?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             metrics?.Dispose();
+            controller?.Dispose();
             if (store is not null) await store.DisposeAsync().ConfigureAwait(false);
             logs.Dispose();
             throw;
@@ -326,6 +331,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
         await Transactions.DisposeAsync().ConfigureAwait(false);
         await Groups.DisposeAsync().ConfigureAwait(false);
         // Leaving the cluster (the registration's lease revoked) before the logs close.
+        _controller.Dispose();
         await MetadataStore.DisposeAsync().ConfigureAwait(false);
         await _logs.StopAsync().ConfigureAwait(false);
         _logs.Dispose();
