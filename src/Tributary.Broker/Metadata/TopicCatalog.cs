@@ -26,6 +26,7 @@ public sealed class TopicCatalog
     private volatile Dictionary<string, TopicInfo> _byName = new(StringComparer.Ordinal);
     private volatile Dictionary<Guid, TopicInfo> _byId = new();
     private volatile int _partitionTotal;
+    private long _creations;
 
     public TopicCatalog(string dataDir, LogManager logs, BrokerSettings settings)
     {
@@ -70,6 +71,13 @@ public sealed class TopicCatalog
 
     public IReadOnlyCollection<TopicInfo> Topics => _byName.Values;
 
+    /// <summary>
+    /// Topics created since this catalog was opened: a version of the topic list for those who must notice new topics
+    /// (the group coordinator's regex subscriptions). It moves on only after the new topic is visible in
+    /// <see cref="Topics"/>, so whoever reads it before taking that snapshot sees a later value if the snapshot missed one.
+    /// </summary>
+    public long Creations => Interlocked.Read(ref _creations);
+
     public TopicInfo? Get(string name) => _byName.GetValueOrDefault(name);
 
     /// <summary>True when the topic exists and has the partition (what Kafka's metadata cache answers for a commit).</summary>
@@ -105,6 +113,7 @@ public sealed class TopicCatalog
             if ((long)_partitionTotal + partitions > partitionLimit) throw new PartitionLimitException(_partitionTotal, partitions, partitionLimit);
             var topic = new TopicInfo(name, NewTopicId(), partitions, new Dictionary<string, string>(configs, StringComparer.Ordinal), isInternal);
             OpenNewPartitions(topic, 0, () => Save(_byName.Values.Append(topic)));
+            Interlocked.Increment(ref _creations);
             return topic;
         }
     }
