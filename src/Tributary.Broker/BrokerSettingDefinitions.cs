@@ -97,6 +97,7 @@ public static class BrokerSettingDefinitions
         new("offset.metadata.max.bytes", SettingType.Int, "4096", "Largest metadata string of a committed offset.", AtLeast(0)),
         new("group.consumer.heartbeat.interval.ms", SettingType.Int, "5000", "Heartbeat interval of consumer-protocol (KIP-848) members.", AtLeast(1)),
         new("group.consumer.session.timeout.ms", SettingType.Int, "45000", "Session timeout of consumer-protocol (KIP-848) members.", AtLeast(1)),
+        new("group.consumer.regex.refresh.interval.ms", SettingType.Int, "600000", "How often a consumer-protocol group's regex subscriptions are resolved again even when no topic was created (Kafka's internal setting, at least 10 s).", AtLeast(10_000)),
         new("offsets.retention.minutes", SettingType.Long, "10080", "How long the offsets of an empty group are kept.", AtLeast(1)),
         new("offsets.retention.check.interval.ms", SettingType.Long, "600000", "How often expired offsets are removed.", AtLeast(1)),
 

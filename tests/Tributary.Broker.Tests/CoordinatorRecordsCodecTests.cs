@@ -279,6 +279,26 @@ public sealed class CoordinatorRecordsCodecTests
         Assert.Throws<ProtocolException>(() => OffsetsTopicRecords.ReadGroupValue(forged));
     }
 
+    /// <summary>ConsumerGroupRegularExpressionKey (version 16: group, regex) and Value v0 (flexible: Topics, Version, Timestamp).</summary>
+    [Fact]
+    public void RegularExpressionRecordsAreInKafkasLayout()
+    {
+        var key = Hex("0010", "0001", "67", "0004", "6F2D2E2A"); // version 16, group "g", regex "o-.*"
+        var value = Hex(
+            "0000",                            // value version 0
+            "03", "036F31", "036F32",          // Topics: compact array of 2, "o1" and "o2" as compact strings
+            "0000000000000007",                // Version
+            "0000018BCFE56800",                // Timestamp 1,700,000,000,000
+            "00");                             // no tagged fields
+
+        Assert.Equal(key, ConsumerGroupRecords.Key(ConsumerGroupRecords.RegularExpression, "g", "o-.*"));
+        Assert.Equal(new OffsetsTopicRecords.ConsumerKey("g", 16, "o-.*"), OffsetsTopicRecords.ReadKey(key));
+        Assert.Equal(value, ConsumerGroupRecords.RegularExpressionValue(new StoredRegularExpression(["o1", "o2"], 7, 1_700_000_000_000)));
+        var read = ConsumerGroupRecords.ReadRegularExpressionValue(value);
+        Assert.Equal(new[] { "o1", "o2" }, read.Topics);
+        Assert.Equal((7L, 1_700_000_000_000L), (read.Version, read.TimestampMs));
+    }
+
     [Fact]
     public void UnknownKeyVersionsAreSkipped()
     {

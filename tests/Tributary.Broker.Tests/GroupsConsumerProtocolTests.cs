@@ -53,6 +53,49 @@ public sealed class GroupsConsumerProtocolTests(GroupsFixture fixture) : IClassF
         }
     }
 
+    /// <summary>
+    /// A regex plus a topic name, as librdkafka's 0045-subscribe_update expects of Kafka 4: the named topic is assigned in
+    /// the first heartbeat's response and the regex's matches, resolved off the heartbeat, in a later one; records of
+    /// both arrive.
+    /// </summary>
+    [Fact]
+    public async Task ARegexAndANamedTopicAreBothConsumedTheNamedOneAssignedFirst()
+    {
+        var named = GroupsFixture.Unique("kip848-named");
+        var prefix = GroupsFixture.Unique("kip848-rx");
+        var group = GroupsFixture.Unique("g");
+        await fixture.CreateTopicAsync(named, 2);
+        await fixture.CreateTopicAsync(prefix + "-a", 2);
+        await fixture.CreateTopicAsync(prefix + "-b", 1);
+        await fixture.CreateTopicAsync(prefix.Replace("rx", "ry", StringComparison.Ordinal) + "-c", 1);
+        foreach (var (topic, partitions) in new[] { (named, 2), (prefix + "-a", 2), (prefix + "-b", 1) }) fixture.Produce(topic, partitions, 10);
+
+        var assigned = new List<string[]>();
+        using var consumer = new ConsumerBuilder<string, string>(new ConsumerConfig
+        {
+            BootstrapServers = fixture.Bootstrap,
+            GroupId = group,
+            GroupProtocol = GroupProtocol.Consumer,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+        }).SetPartitionsAssignedHandler((_, partitions) => assigned.Add([.. partitions.Select(tp => tp.Topic).Distinct().Order(StringComparer.Ordinal)])).Build();
+        try
+        {
+            consumer.Subscribe(["^" + prefix + "-.*", named]);
+            var received = new Dictionary<string, int>(StringComparer.Ordinal);
+            GroupsFixture.PollUntil([consumer], () => received.Values.Sum() >= 30, "30 records of the three topics",
+                (_, r) => received[r.Topic] = received.GetValueOrDefault(r.Topic) + 1);
+
+            Assert.Equal(new[] { (named, 10), (prefix + "-a", 10), (prefix + "-b", 10) }, received.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, kv.Value)));
+            Assert.Equal(named, Assert.Single(assigned[0]));
+            Assert.Equal(new[] { prefix + "-a", prefix + "-b" }, assigned.Skip(1).SelectMany(t => t).Order(StringComparer.Ordinal));
+        }
+        finally
+        {
+            consumer.Close();
+        }
+    }
+
     [Fact]
     public async Task AStaticMemberThatClosesAndComesBackGetsItsPartitionsWithoutARebalance()
     {

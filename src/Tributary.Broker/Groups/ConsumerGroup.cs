@@ -16,7 +16,7 @@ internal sealed class ConsumerMember(string memberId)
     public List<string> SubscribedTopicNames { get; set; } = [];
     public string? SubscribedTopicRegex { get; set; }
 
-    /// <summary>The topics the names and the regex resolve to now.</summary>
+    /// <summary>The topic names and what the group last resolved the regex to (see <see cref="ConsumerGroup.ResolvedRegexes"/>).</summary>
     public List<string> SubscribedTopics { get; set; } = [];
     public int PreviousEpoch { get; set; } = -1;
     public string? ServerAssignor { get; set; }
@@ -35,6 +35,13 @@ internal sealed class ConsumerMember(string memberId)
 }
 
 /// <summary>
+/// What a subscribed regular expression matched at the group's last refresh: the topics, the catalog version the
+/// refresh saw (<see cref="Metadata.TopicCatalog.Creations"/>) and when it ran. <paramref name="Replayed"/>: read back
+/// from the log, where the version counts another process's creations, so the resolution counts as stale.
+/// </summary>
+internal sealed record ResolvedRegex(IReadOnlySet<string> Topics, long Version, long TimestampMs, bool Replayed = false);
+
+/// <summary>
 /// State of a KIP-848 consumer group: the group epoch (bumped when membership or subscriptions change), the target
 /// assignment computed by the server-side assignor for that epoch, and each member's current assignment and epoch.
 /// </summary>
@@ -50,6 +57,18 @@ internal sealed class ConsumerGroup
 
     /// <summary>Partitions a member was told to revoke and has not yet reported released → that member.</summary>
     public Dictionary<(Guid, int), string> PendingRelease { get; } = [];
+
+    /// <summary>
+    /// The regexes members subscribe to that have been resolved, with what they matched: a member's regex adds these
+    /// topics to its subscription, and nothing until it is resolved. Written by the refresh (GroupShard.Regex.cs) only.
+    /// </summary>
+    public Dictionary<string, ResolvedRegex> ResolvedRegexes { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>True while a refresh of <see cref="ResolvedRegexes"/> runs off the loop (at most one per group).</summary>
+    public bool RegexRefreshRunning { get; set; }
+
+    /// <summary>When the last refresh that could not resolve every regex started; it spaces out the retries.</summary>
+    public long RegexRefreshFailedAtMs { get; set; } = long.MinValue;
 
     /// <summary>Topic names and partition counts the last assignment was computed for; a change recomputes it.</summary>
     public Dictionary<string, int> TopicPartitionCounts { get; set; } = new(StringComparer.Ordinal);

@@ -10,6 +10,12 @@ internal sealed record StoredConsumerMember(
     string? InstanceId, string? RackId, string ClientId, string ClientHost, IReadOnlyList<string> SubscribedTopicNames,
     string? SubscribedTopicRegex, int RebalanceTimeoutMs, string? ServerAssignor);
 
+/// <summary>
+/// What a group's regular expression resolved to (ConsumerGroupRegularExpressionValue): the matching topics, the
+/// topic-catalog version the resolution saw, and when it ran.
+/// </summary>
+internal sealed record StoredRegularExpression(IReadOnlyList<string> Topics, long Version, long TimestampMs);
+
 /// <summary>A KIP-848 member's current assignment (ConsumerGroupCurrentMemberAssignmentValue).</summary>
 internal sealed record StoredMemberAssignment(
     int MemberEpoch, int PreviousMemberEpoch, byte State, Dictionary<Guid, SortedSet<int>> Assigned, Dictionary<Guid, SortedSet<int>> PendingRevocation);
@@ -31,8 +37,13 @@ internal sealed record StoredMemberAssignment(
 /// <item>7 ConsumerGroupTargetAssignmentMember (group, member): TopicPartitions [TopicId uuid, Partitions []int32].</item>
 /// <item>8 ConsumerGroupCurrentMemberAssignment (group, member): MemberEpoch int32, PreviousMemberEpoch int32, State int8,
 ///   AssignedPartitions and PartitionsPendingRevocation, both [TopicId uuid, Partitions []int32].</item>
+/// <item>16 ConsumerGroupRegularExpression (group, regular expression): Topics []string, Version int64, Timestamp int64 —
+///   a subscribed regex's resolution (<see cref="GroupShard"/>'s regex refresh). Kafka's Version is the metadata offset
+///   the resolution saw; Tributary's is the catalog's count of topic creations in the process that wrote it, which a
+///   reader in a later process cannot compare, so a replayed resolution is refreshed at the first chance.</item>
 /// </list>
-/// A member that leaves gets tombstones for 8, 7 and 5; a deleted group also for 6, 4 and 3.
+/// A member that leaves gets tombstones for 8, 7 and 5; a regex no member subscribes to any more gets one for 16; a
+/// deleted group also for 6, 4 and 3.
 /// </summary>
 internal static class ConsumerGroupRecords
 {
@@ -42,6 +53,7 @@ internal static class ConsumerGroupRecords
     public const short TargetAssignmentMetadata = 6;
     public const short TargetAssignmentMember = 7;
     public const short CurrentMemberAssignment = 8;
+    public const short RegularExpression = 16;
 
     /// <summary>Kafka's MemberState values, stored in the current assignment record.</summary>
     public const byte StateStable = 1, StateUnrevokedPartitions = 2, StateUnreleasedPartitions = 3;
@@ -51,14 +63,17 @@ internal static class ConsumerGroupRecords
         using var w = new KafkaWriter(64);
         w.WriteInt16(type);
         w.WriteString(group, compact: false);
-        if (type is MemberMetadata or TargetAssignmentMember or CurrentMemberAssignment) w.WriteString(memberId ?? "", compact: false);
+        if (HasSecondKey(type)) w.WriteString(memberId ?? "", compact: false);
         return w.WrittenSpan.ToArray();
     }
 
     /// <summary>Records keyed by group and member (the others by group only).</summary>
     public static bool IsMemberRecord(short type) => type is MemberMetadata or TargetAssignmentMember or CurrentMemberAssignment;
 
-    public static bool IsConsumerRecord(short type) => type is >= GroupMetadata and <= CurrentMemberAssignment;
+    /// <summary>Records whose key has a second string after the group id: the member id, or the regular expression (16).</summary>
+    public static bool HasSecondKey(short type) => IsMemberRecord(type) || type == RegularExpression;
+
+    public static bool IsConsumerRecord(short type) => type is >= GroupMetadata and <= CurrentMemberAssignment or RegularExpression;
 
     public static byte[] EpochValue(int epoch)
     {
@@ -180,6 +195,28 @@ internal static class ConsumerGroupRecords
         var assigned = ReadPartitions(ref r);
         var pending = ReadPartitions(ref r);
         return new StoredMemberAssignment(epoch, previous, state, assigned, pending);
+    }
+
+    public static byte[] RegularExpressionValue(StoredRegularExpression resolved)
+    {
+        using var w = Value();
+        w.WriteArrayLength(resolved.Topics.Count, compact: true);
+        foreach (var t in resolved.Topics) w.WriteString(t, compact: true);
+        w.WriteInt64(resolved.Version);
+        w.WriteInt64(resolved.TimestampMs);
+        return Done(w);
+    }
+
+    public static StoredRegularExpression ReadRegularExpressionValue(ReadOnlyMemory<byte> data)
+    {
+        var r = ValueReader(data);
+        var count = r.ReadArrayLength(compact: true);
+        // A topic name takes at least a byte: a count beyond the bytes left is forged and must not size the list.
+        var topics = new List<string>(Math.Clamp(count, 0, r.Remaining));
+        for (var i = 0; i < count; i++) topics.Add(r.ReadString(compact: true));
+        var version = r.ReadInt64();
+        var timestamp = r.ReadInt64();
+        return new StoredRegularExpression(topics, version, timestamp);
     }
 
     private static void WritePartitions(KafkaWriter w, Dictionary<Guid, SortedSet<int>> partitions)

@@ -10,6 +10,7 @@ public sealed record GroupSettings(
     int MaxMetadataBytes,
     int ConsumerHeartbeatIntervalMs,
     int ConsumerSessionTimeoutMs,
+    int ConsumerRegexRefreshIntervalMs,
     long OffsetsRetentionMs,
     long OffsetsRetentionCheckIntervalMs)
 {
@@ -24,6 +25,7 @@ public sealed record GroupSettings(
         MaxMetadataBytes: settings.Int("offset.metadata.max.bytes"),
         ConsumerHeartbeatIntervalMs: settings.Int("group.consumer.heartbeat.interval.ms"),
         ConsumerSessionTimeoutMs: settings.Int("group.consumer.session.timeout.ms"),
+        ConsumerRegexRefreshIntervalMs: settings.Int("group.consumer.regex.refresh.interval.ms"),
         OffsetsRetentionMs: settings.Long("offsets.retention.minutes") * 60_000,
         OffsetsRetentionCheckIntervalMs: settings.Long("offsets.retention.check.interval.ms"));
 }

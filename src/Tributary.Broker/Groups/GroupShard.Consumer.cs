@@ -1,4 +1,4 @@
-using System.Text.RegularExpressions;
+using System.Text;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Groups;
@@ -12,9 +12,10 @@ public sealed record ConsumerHeartbeat(
 /// <summary>
 /// The KIP-848 consumer group protocol (ConsumerGroupHeartbeat), with the assignment computed here, on the broker.
 ///
-/// Each heartbeat may change the member's subscription; any change of membership, subscriptions or of the
-/// subscribed topics' partition counts bumps the group epoch and recomputes the target assignment with the
-/// group's assignor (<see cref="ServerAssignors"/>). Members then converge on the target one heartbeat at a time:
+/// Each heartbeat may change the member's subscription; any change of membership, subscriptions, of what their regexes
+/// resolve to (GroupShard.Regex.cs) or of the subscribed topics' partition counts bumps the group epoch and recomputes
+/// the target assignment with the group's assignor (<see cref="ServerAssignors"/>). Members then converge on the target
+/// one heartbeat at a time:
 /// <list type="number">
 /// <item>A member that owns partitions its target no longer gives it is told to keep only the intersection; it
 /// stays at its epoch until a later heartbeat reports (owned partitions) that it let them go.</item>
@@ -61,6 +62,9 @@ internal sealed partial class GroupShard
 
         if (hb.GroupId.Length == 0) return Error(ErrorCode.InvalidRequest, "GroupId can't be empty.");
         if (hb.ServerAssignor is { } name && !ServerAssignors.Supports(name)) return Error(ErrorCode.UnsupportedAssignor, $"Assignor {name} is not supported; use uniform or range.");
+        // The regex is the key of its ConsumerGroupRegularExpression record, an int16-length string.
+        if (hb.SubscribedTopicRegex is { } pattern && Encoding.UTF8.GetByteCount(pattern) > short.MaxValue)
+            return Error(ErrorCode.InvalidRegularExpression, $"SubscribedTopicRegex is longer than {short.MaxValue} bytes.");
         _groups.TryGetValue(hb.GroupId, out var group);
         if (group is not null && group.Members.Count > 0) return Error(ErrorCode.GroupIdNotFound, $"Group {hb.GroupId} is a classic group.");
 
@@ -145,6 +149,8 @@ internal sealed partial class GroupShard
             }
         }
 
+        // A regex counts with what it matched at the group's last refresh; the refresh runs off the heartbeat
+        // (GroupShard.Regex.cs), and what it finds reaches the member in a later heartbeat.
         var topology = ResolveSubscriptions(consumer);
         if (changed || !SameTopology(topology, consumer.TopicPartitionCounts))
         {
@@ -152,6 +158,7 @@ internal sealed partial class GroupShard
             consumer.TopicPartitionCounts = topology;
             ComputeTargetAssignment(consumer);
         }
+        MaybeRefreshRegexes(group, consumer);
 
         var sent = Reconcile(consumer, member);
         ScheduleConsumerSessionExpiry(group, consumer, member);
@@ -190,28 +197,24 @@ internal sealed partial class GroupShard
     private static bool SameOwned(IReadOnlyDictionary<Guid, IReadOnlyList<int>> owned, Dictionary<Guid, SortedSet<int>> assigned) =>
         ConsumerGroup.SameAssignment(owned.ToDictionary(kv => kv.Key, kv => new SortedSet<int>(kv.Value)), assigned);
 
-    /// <summary>Subscribed topics that exist, with their partition counts (the input of the assignor).</summary>
+    /// <summary>
+    /// Each member's subscribed topics (its names, and what its regex matched at the group's last refresh), and those of
+    /// them that exist with their partition counts (the input of the assignor). Resolutions of regexes no member
+    /// subscribes to any more are dropped (their records get tombstones).
+    /// </summary>
     private Dictionary<string, int> ResolveSubscriptions(ConsumerGroup consumer)
     {
         var result = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var m in consumer.Members.Values)
         {
             m.SubscribedTopics = [.. m.SubscribedTopicNames];
-            if (m.SubscribedTopicRegex is { } pattern)
-            {
-                try
-                {
-                    var regex = new Regex("^(?:" + pattern + ")$", RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
-                    m.SubscribedTopics.AddRange(_topics.Topics.Where(t => !t.IsInternal && regex.IsMatch(t.Name)).Select(t => t.Name));
-                }
-                catch (ArgumentException)
-                {
-                    // An invalid pattern matches nothing.
-                }
-            }
+            if (m.SubscribedTopicRegex is { } regex && consumer.ResolvedRegexes.TryGetValue(regex, out var resolved))
+                m.SubscribedTopics.AddRange(resolved.Topics.Where(t => !m.SubscribedTopicNames.Contains(t)).Order(StringComparer.Ordinal));
             foreach (var name in m.SubscribedTopics)
                 if (_topics.Get(name) is { } topic) result[name] = topic.PartitionCount;
         }
+        var subscribed = SubscribedRegexes(consumer);
+        foreach (var regex in consumer.ResolvedRegexes.Keys.Where(r => !subscribed.Contains(r)).ToList()) consumer.ResolvedRegexes.Remove(regex);
         return result;
     }
 

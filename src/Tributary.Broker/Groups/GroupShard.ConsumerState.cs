@@ -1,8 +1,9 @@
 namespace Tributary.Broker.Groups;
 
 /// <summary>
-/// Durability of KIP-848 consumer groups: their epochs, members, target and current assignments are records in
-/// <c>__consumer_offsets</c> (<see cref="ConsumerGroupRecords"/>), as Kafka keeps them, and are rebuilt at start.
+/// Durability of KIP-848 consumer groups: their epochs, members, resolved regexes, target and current assignments are
+/// records in <c>__consumer_offsets</c> (<see cref="ConsumerGroupRecords"/>), as Kafka keeps them, and are rebuilt at
+/// start.
 ///
 /// After every change on the loop the group's records are computed from its state and compared with what was last
 /// written (<see cref="ConsumerGroup.Persisted"/>): changed records are appended, records of departed members get
@@ -12,12 +13,13 @@ namespace Tributary.Broker.Groups;
 /// </summary>
 internal sealed partial class GroupShard
 {
-    // Kafka's write order within a change: member metadata, group epoch, subscription metadata, target assignment,
-    // then current assignments; tombstones go in the reverse order.
+    // Kafka's write order within a change: member metadata, resolved regexes, group epoch, subscription metadata,
+    // target assignment, then current assignments; tombstones go in the reverse order.
     private static readonly short[] ConsumerRecordOrder =
     [
-        ConsumerGroupRecords.MemberMetadata, ConsumerGroupRecords.GroupMetadata, ConsumerGroupRecords.PartitionMetadata,
-        ConsumerGroupRecords.TargetAssignmentMember, ConsumerGroupRecords.TargetAssignmentMetadata, ConsumerGroupRecords.CurrentMemberAssignment,
+        ConsumerGroupRecords.MemberMetadata, ConsumerGroupRecords.RegularExpression, ConsumerGroupRecords.GroupMetadata,
+        ConsumerGroupRecords.PartitionMetadata, ConsumerGroupRecords.TargetAssignmentMember, ConsumerGroupRecords.TargetAssignmentMetadata,
+        ConsumerGroupRecords.CurrentMemberAssignment,
     ];
 
     /// <summary>Appends the group's changed records; <paramref name="result"/> completes once they are acknowledged
@@ -66,6 +68,9 @@ internal sealed partial class GroupShard
                 .Select(kv => _topics.Get(kv.Key) is { } topic ? new StoredTopic(topic.Id, kv.Key, kv.Value) : null)
                 .OfType<StoredTopic>()));
         Add(ConsumerGroupRecords.TargetAssignmentMetadata, "", ConsumerGroupRecords.EpochValue(consumer.AssignmentEpoch));
+        foreach (var (regex, resolved) in consumer.ResolvedRegexes)
+            Add(ConsumerGroupRecords.RegularExpression, regex, ConsumerGroupRecords.RegularExpressionValue(new StoredRegularExpression(
+                [.. resolved.Topics.Order(StringComparer.Ordinal)], resolved.Version, resolved.TimestampMs)));
         foreach (var m in consumer.Members.Values)
         {
             Add(ConsumerGroupRecords.MemberMetadata, m.MemberId, ConsumerGroupRecords.MemberMetadataValue(new StoredConsumerMember(
@@ -100,6 +105,12 @@ internal sealed partial class GroupShard
         if (records.TryGetValue((ConsumerGroupRecords.PartitionMetadata, ""), out var partitions))
             foreach (var topic in ConsumerGroupRecords.ReadPartitionMetadataValue(partitions).Topics)
                 consumer.TopicPartitionCounts[topic.Name] = topic.Partitions;
+        foreach (var ((type, regex), value) in records)
+        {
+            if (type != ConsumerGroupRecords.RegularExpression) continue;
+            var stored = ConsumerGroupRecords.ReadRegularExpressionValue(value);
+            consumer.ResolvedRegexes[regex] = new ResolvedRegex(stored.Topics.ToHashSet(StringComparer.Ordinal), stored.Version, stored.TimestampMs, Replayed: true);
+        }
 
         foreach (var ((type, memberId), value) in records)
         {

@@ -27,7 +27,7 @@ public sealed record StoredGroup(
 ///   members[int32 count]: memberId, groupInstanceId?, clientId, clientHost, rebalanceTimeout(int32), sessionTimeout(int32),
 ///   subscription(bytes), assignment(bytes).</item>
 /// </list>
-/// Key versions 3–8 are the records of KIP-848 consumer groups (<see cref="ConsumerGroupRecords"/>).
+/// Key versions 3–8 and 16 are the records of KIP-848 consumer groups (<see cref="ConsumerGroupRecords"/>).
 /// A record with a null value is a tombstone: the offset or group is deleted (compaction removes it for good).
 /// Readers throw on a malformed record (<see cref="ProtocolException"/> when it ends early, <see cref="InvalidDataException"/>
 /// for an unknown value version); replay skips such a record.
@@ -38,7 +38,10 @@ public static class OffsetsTopicRecords
     public sealed record OffsetKey(string Group, string Topic, int Partition) : Key(Group);
     public sealed record GroupKey(string Group) : Key(Group);
 
-    /// <summary>A KIP-848 consumer group record (key versions 3–8, <see cref="ConsumerGroupRecords"/>); member id for member records.</summary>
+    /// <summary>
+    /// A KIP-848 consumer group record (key versions 3–8 and 16, <see cref="ConsumerGroupRecords"/>); <paramref name="MemberId"/>
+    /// is the key's second string: the member id of member records, the regular expression of 16.
+    /// </summary>
     public sealed record ConsumerKey(string Group, short Type, string? MemberId) : Key(Group);
 
     public static byte[] OffsetCommitKey(string group, string topic, int partition)
@@ -107,9 +110,9 @@ public static class OffsetsTopicRecords
                 return new OffsetKey(group, topic, r.ReadInt32());
             case 2:
                 return new GroupKey(String(ref r));
-            case >= ConsumerGroupRecords.GroupMetadata and <= ConsumerGroupRecords.CurrentMemberAssignment:
+            case >= ConsumerGroupRecords.GroupMetadata and <= ConsumerGroupRecords.CurrentMemberAssignment or ConsumerGroupRecords.RegularExpression:
                 var consumerGroup = String(ref r);
-                return new ConsumerKey(consumerGroup, version, ConsumerGroupRecords.IsMemberRecord(version) ? String(ref r) : null);
+                return new ConsumerKey(consumerGroup, version, ConsumerGroupRecords.HasSecondKey(version) ? String(ref r) : null);
             default:
                 return null;
         }

@@ -8,7 +8,8 @@ namespace Tributary.Broker.Handlers;
 /// ConsumerGroupHeartbeat v0-1 (KIP-848): join (epoch 0), heartbeat, leave (-1, or -2 for a static member) of the
 /// next-generation consumer protocol; the broker computes the assignment (uniform or range server assignor) and
 /// hands it out as members release partitions. v0 the broker generates member ids; v1 clients bring their own and
-/// may subscribe by regex. Fields left null mean "unchanged since the last heartbeat".
+/// may subscribe by regex (resolved off the heartbeat, as Kafka does: GroupShard.Regex.cs). Fields left null mean
+/// "unchanged since the last heartbeat".
 /// </summary>
 internal sealed class ConsumerGroupHeartbeatHandler(GroupCoordinator coordinator) : ApiHandler<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>
 {

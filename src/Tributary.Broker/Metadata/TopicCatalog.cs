@@ -24,6 +24,7 @@ public sealed class TopicCatalog
     private readonly object _applyLock = new();
     private readonly ConcurrentDictionary<(string, int), PartitionLog> _partitions = new();
     private volatile int _partitionTotal;
+    private long _creations;
 
     public TopicCatalog(IMetadataStore store, LogManager logs, BrokerSettings settings)
     {
@@ -67,6 +68,14 @@ public sealed class TopicCatalog
     public int PartitionTotal => _partitionTotal;
 
     public IEnumerable<TopicInfo> Topics => Image.TopicsByName.Values;
+
+    /// <summary>
+    /// Topics that appeared (created here or by another broker) since this catalog was opened: a version of the topic
+    /// list for those who must notice new topics (the group coordinator's regex subscriptions). It moves on only after
+    /// the image with the new topic is published, so whoever reads it before taking that snapshot sees a later value if
+    /// the snapshot missed one.
+    /// </summary>
+    public long Creations => Interlocked.Read(ref _creations);
 
     public TopicInfo? Get(string name) => Image.TopicsByName.GetValueOrDefault(name);
 
@@ -235,6 +244,7 @@ public sealed class TopicCatalog
             {
                 var before = previous.TopicsById.GetValueOrDefault(topic.Id);
                 if (ReferenceEquals(before, topic)) continue;
+                if (before is null) Interlocked.Increment(ref _creations);
                 var configChanged = before is not null && !SameConfigs(before.Configs, topic.Configs);
                 var config = LogConfigFor(topic);
                 for (var p = 0; p < topic.PartitionCount; p++)
