@@ -65,11 +65,14 @@ public sealed class ClusterController : IDisposable
             while (Interlocked.Exchange(ref _pending, 0) == 1 && _store.IsController && !_stop.IsCancellationRequested)
                 await PassAsync().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (e is not OperationCanceledException && !_stop.IsCancellationRequested)
         {
             _log.Error($"controller: a pass failed: {e.Message}");
         }
         catch (OperationCanceledException)
+        {
+        }
+        catch (Grpc.Core.RpcException) when (_stop.IsCancellationRequested)
         {
         }
         finally

@@ -321,7 +321,8 @@ public sealed class EtcdMetadataStore : IMetadataStore
                 foreach (var (_, done) in _waiters.Where(w => w.Revision <= revision)) done.TrySetResult();
                 _waiters.RemoveAll(w => w.Revision <= revision);
             }
-            if (_registration is not null && next.ControllerId < 0 && !_stop.IsCancellationRequested) _ = Task.Run(CampaignAsync);
+            // Only a registered broker campaigns, so the controller key is always bound to a live lease.
+            if (Interlocked.Read(ref _leaseId) != 0 && next.ControllerId < 0 && !_stop.IsCancellationRequested) _ = Task.Run(CampaignAsync);
         }
         finally
         {
@@ -389,18 +390,38 @@ public sealed class EtcdMetadataStore : IMetadataStore
     /// <summary>Runs for the controller key while there is no controller; the first broker to create it leads.</summary>
     private async Task CampaignAsync()
     {
+        if (Interlocked.Exchange(ref _campaigning, 1) == 1) return;
         try
         {
+            // Until some broker holds the key: a failed attempt (etcd away a moment) is tried again.
+            while (!_stop.IsCancellationRequested && Image.ControllerId < 0 && !await TryCampaignAsync().ConfigureAwait(false))
+                await DelayAsync(TimeSpan.FromMilliseconds(250)).ConfigureAwait(false);
+        }
+        finally
+        {
+            Volatile.Write(ref _campaigning, 0);
+        }
+    }
+
+    private int _campaigning;
+
+    /// <summary>One attempt to create the controller key; true when it was decided (won, or another broker holds it).</summary>
+    private async Task<bool> TryCampaignAsync()
+    {
+        try
+        {
+            var leaseId = Interlocked.Read(ref _leaseId);
             var key = _prefix + "controller";
             var txn = new TxnRequest();
             txn.Compare.Add(new Compare { Key = Bytes(key), Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Equal, CreateRevision = 0 });
-            txn.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = Bytes(key), Value = ByteString.CopyFromUtf8(NodeId.ToString(System.Globalization.CultureInfo.InvariantCulture)), Lease = _leaseId } });
+            txn.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = Bytes(key), Value = ByteString.CopyFromUtf8(NodeId.ToString(System.Globalization.CultureInfo.InvariantCulture)), Lease = leaseId } });
             var response = await new KV.KVClient(_channel).TxnAsync(txn, cancellationToken: _stop.Token).ResponseAsync.ConfigureAwait(false);
             if (response.Succeeded) _log.Info($"metadata: broker {NodeId} is the controller (epoch {response.Header.Revision}).");
+            return true;
         }
         catch (Exception e) when (e is RpcException or OperationCanceledException)
         {
-            // Another broker's campaign, a stop, or etcd away: the next image without a controller tries again.
+            return false;
         }
     }
 
@@ -409,7 +430,7 @@ public sealed class EtcdMetadataStore : IMetadataStore
         var registration = _registration!;
         var lease = await CallAsync(c => new Lease.LeaseClient(c).LeaseGrantAsync(new LeaseGrantRequest { TTL = _ttlSeconds }, cancellationToken: cancellationToken).ResponseAsync,
             cancellationToken).ConfigureAwait(false);
-        _leaseId = lease.ID;
+        Interlocked.Exchange(ref _leaseId, lease.ID);
         var key = _prefix + "brokers/" + NodeId.ToString(System.Globalization.CultureInfo.InvariantCulture);
         // A broker id is registered once: another live broker with the same node.id is refused, as Kafka refuses it.
         var txn = new TxnRequest();

@@ -75,11 +75,15 @@ public sealed class GroupCoordinator : IAsyncDisposable
         return shard;
     }
 
+    /// <summary>Creates <c>__consumer_offsets</c> unless it exists (FindCoordinator, before it names a coordinator).</summary>
+    public Task EnsureOffsetsTopicAsync() => _topics.EnsureInternalTopicAsync(GroupSettings.OffsetsTopic, _partitionCount, OffsetsTopicConfigs);
+
+    private static readonly Dictionary<string, string> OffsetsTopicConfigs = new() { ["cleanup.policy"] = "compact", ["segment.bytes"] = "104857600" };
+
     /// <summary>A partition of the offsets topic; the topic is created on the first append, as Kafka creates it on first use.</summary>
     private PartitionCoordinatorLog OffsetsLog(int partition) => new(
         () => _topics.GetPartition(GroupSettings.OffsetsTopic, partition),
-        () => _topics.GetOrCreateInternalPartition(GroupSettings.OffsetsTopic, _partitionCount,
-            new Dictionary<string, string> { ["cleanup.policy"] = "compact", ["segment.bytes"] = "104857600" }, partition)
+        () => _topics.GetOrCreateInternalPartition(GroupSettings.OffsetsTopic, _partitionCount, OffsetsTopicConfigs, partition)
             ?? throw new InvalidOperationException($"{GroupSettings.OffsetsTopic}-{partition} has no replica on broker {_topics.NodeId}."));
 
     /// <summary>Waits until every shard has finished loading (for embedding and tests).</summary>

@@ -1,6 +1,6 @@
-using Tributary.Broker.Cluster;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using Tributary.Broker.Cluster;
 using Tributary.Broker.Metadata;
 
 namespace Tributary.Broker.Groups;

@@ -1,6 +1,6 @@
-using Tributary.Broker.Cluster;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Tributary.Broker.Cluster;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
 using Tributary.Protocol.Messages;

@@ -1,15 +1,17 @@
 using Tributary.Broker.Cluster;
 using Tributary.Broker.Groups;
-using Tributary.Broker.Transactions;
+using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
+using Tributary.Broker.Transactions;
 using Tributary.Protocol.Messages;
+using Tributary.Storage;
 
 namespace Tributary.Broker.Handlers;
 
 /// <summary>
 /// FindCoordinator v0-4: the coordinator of a group (key type 0) or transactional id (key type 1) is the leader of its
-/// partition of <c>__consumer_offsets</c> or <c>__transaction_state</c>, read from the metadata image; before the topic
-/// exists it is this broker, whose first write creates it. A partition without a leader is COORDINATOR_NOT_AVAILABLE
+/// partition of <c>__consumer_offsets</c> or <c>__transaction_state</c>, read from the metadata image; the topic is
+/// created first when it does not exist yet. A partition without a leader is COORDINATOR_NOT_AVAILABLE
 /// (clients retry). Other key types get INVALID_REQUEST. v4 batches keys (coordinator_keys); v0-3 answer one key in the
 /// top-level fields.
 /// </summary>
@@ -20,9 +22,20 @@ internal sealed class FindCoordinatorHandler(BrokerState broker, GroupCoordinato
     public override short MinVersion => 0;
     public override short MaxVersion => 4;
 
-    protected override ValueTask<FindCoordinatorResponse?> HandleAsync(RequestContext context, FindCoordinatorRequest request)
+    protected override async ValueTask<FindCoordinatorResponse?> HandleAsync(RequestContext context, FindCoordinatorRequest request)
     {
         var response = new FindCoordinatorResponse();
+        // As Kafka: the coordinators' topic is created before a coordinator is named, so the one named leads a
+        // partition that exists (a creation that fails leaves the key COORDINATOR_NOT_AVAILABLE, and the client retries).
+        try
+        {
+            if (request.KeyType == 0 && broker.Topics.Get(GroupSettings.OffsetsTopic) is null) await groups.EnsureOffsetsTopicAsync().ConfigureAwait(false);
+            if (request.KeyType == 1 && broker.Topics.Get(TransactionSettings.StateTopic) is null) await transactions.EnsureStateTopicAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is StorageException or IOException or InvalidReplicationFactorException or PartitionLimitException)
+        {
+            broker.Log.Warn($"FindCoordinator: creating the coordinators' topic failed: {e.Message}");
+        }
         if (context.ApiVersion >= 4)
         {
             foreach (var key in request.CoordinatorKeys)
@@ -46,7 +59,7 @@ internal sealed class FindCoordinatorHandler(BrokerState broker, GroupCoordinato
             response.Host = node?.Host ?? "";
             response.Port = node?.Port ?? -1;
         }
-        return new(response);
+        return response;
     }
 
     private (ErrorCode, BrokerRegistration?) Locate(sbyte keyType, string key)
@@ -56,7 +69,7 @@ internal sealed class FindCoordinatorHandler(BrokerState broker, GroupCoordinato
         var (topic, partition) = keyType == 0
             ? (GroupSettings.OffsetsTopic, groups.PartitionFor(key))
             : (TransactionSettings.StateTopic, transactions.PartitionFor(key));
-        var leader = image.Partition(topic, partition) is { } state ? state.Leader : broker.NodeId;
+        var leader = image.Partition(topic, partition) is { } state ? state.Leader : -1;
         return image.Brokers.TryGetValue(leader, out var node) ? (ErrorCode.None, node) : (ErrorCode.CoordinatorNotAvailable, null);
     }
 }

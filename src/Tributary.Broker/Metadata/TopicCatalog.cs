@@ -100,16 +100,23 @@ public sealed class TopicCatalog
     /// </summary>
     public PartitionLog? GetOrCreateInternalPartition(string topic, int partitions, IReadOnlyDictionary<string, string> configs, int partition)
     {
-        if (Get(topic) is null)
-        {
-            // Before this broker registered (a coordinator writing during start) it is the only broker it knows.
-            IEnumerable<BrokerRegistration> brokers = Image.Brokers.Count > 0 ? Image.Brokers.Values : [new BrokerRegistration(NodeId, "", 0, null, Guid.Empty)];
-            var assignment = ReplicaPlacement.Assign(brokers, partitions, InternalReplicationFactor(topic));
-            // Off the request path (a coordinator shard loading): waiting for the store here is what Kafka's
-            // auto-creation of __consumer_offsets does too.
-            CreateAsync(topic, assignment, configs, isInternal: true).GetAwaiter().GetResult();
-        }
+        // Off the request path (a coordinator's first write): waiting for the store here is what Kafka's auto-creation
+        // of __consumer_offsets does too.
+        if (Get(topic) is null) EnsureInternalTopicAsync(topic, partitions, configs).GetAwaiter().GetResult();
         return GetPartition(topic, partition);
+    }
+
+    /// <summary>
+    /// Creates an internal topic unless it exists, its replicas placed over the registered brokers (FindCoordinator
+    /// creates <c>__consumer_offsets</c> and <c>__transaction_state</c> this way before naming a coordinator).
+    /// </summary>
+    public async Task EnsureInternalTopicAsync(string topic, int partitions, IReadOnlyDictionary<string, string> configs)
+    {
+        if (Get(topic) is not null) return;
+        // Before this broker registered (a coordinator writing during start) it is the only broker it knows.
+        IEnumerable<BrokerRegistration> brokers = Image.Brokers.Count > 0 ? Image.Brokers.Values : [new BrokerRegistration(NodeId, "", 0, null, Guid.Empty)];
+        var assignment = ReplicaPlacement.Assign(brokers, partitions, InternalReplicationFactor(topic));
+        await CreateAsync(topic, assignment, configs, isInternal: true).ConfigureAwait(false);
     }
 
     private int InternalReplicationFactor(string topic)

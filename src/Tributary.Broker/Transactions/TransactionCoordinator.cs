@@ -132,6 +132,10 @@ public sealed class TransactionCoordinator : IAsyncDisposable
 
     // ---- requests, routed to the shard of the transactional id ----------------------------------------------------
 
+    /// <summary>Creates <c>__transaction_state</c> unless it exists (FindCoordinator, before it names a coordinator).</summary>
+    public Task EnsureStateTopicAsync() =>
+        _topics.EnsureInternalTopicAsync(TransactionSettings.StateTopic, _shardCount, new Dictionary<string, string> { ["cleanup.policy"] = "compact" });
+
     /// <summary>The partition of <c>__transaction_state</c> a transactional id lives in, as Kafka picks it.</summary>
     public int PartitionFor(string transactionalId) => ShardOf(transactionalId);
 
