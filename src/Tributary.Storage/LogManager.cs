@@ -282,6 +282,11 @@ public sealed class LogManager : IDisposable
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
+                _placement.Remove(key);
+                // A full disk fails this creation only, as a full disk fails an append only: the directory stays
+                // online for the partitions it holds (a coordinator creating its topic on a full disk must not stop
+                // the broker's reads).
+                if (LogDirectory.IsOutOfSpace(e)) throw new StorageException(StorageError.StorageFailure, $"open in {directory} failed: {e.Message}", e);
                 throw dir.HandleIOException("open", directory, e);
             }
 
@@ -295,6 +300,12 @@ public sealed class LogManager : IDisposable
             catch (Exception e)
             {
                 log.Dispose();
+                if (e is IOException && LogDirectory.IsOutOfSpace(e))
+                {
+                    _placement.Remove(key);
+                    throw new StorageException(StorageError.StorageFailure, $"partition metadata in {directory} failed: {e.Message}", e);
+                }
+
                 if (e is IOException or UnauthorizedAccessException)
                 {
                     throw dir.HandleIOException("partition metadata", directory, e);

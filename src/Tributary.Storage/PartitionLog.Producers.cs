@@ -46,9 +46,10 @@ public sealed partial class PartitionLog
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // A missing snapshot only makes the next open replay more of the log; still a disk failure, so the directory
-            // goes offline (a standalone log only reports it).
-            if (_logDir is null) _diagnostics?.Report("producer-state snapshot", _directory, e);
+            // A missing snapshot only makes the next open replay more of the log. A full disk is no failure of the
+            // directory (as for appends): it is reported and the directory stays online. Any other error is one, so the
+            // directory goes offline (a standalone log only reports it).
+            if (_logDir is null || LogDirectory.IsOutOfSpace(e)) _diagnostics?.Report("producer-state snapshot", _directory, e);
             else ReportIOFailure("producer-state snapshot", e);
         }
     }

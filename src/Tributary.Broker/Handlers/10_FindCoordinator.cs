@@ -32,7 +32,7 @@ internal sealed class FindCoordinatorHandler(BrokerState broker, GroupCoordinato
             if (request.KeyType == 0 && broker.Topics.Get(GroupSettings.OffsetsTopic) is null) await groups.EnsureOffsetsTopicAsync().ConfigureAwait(false);
             if (request.KeyType == 1 && broker.Topics.Get(TransactionSettings.StateTopic) is null) await transactions.EnsureStateTopicAsync().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is StorageException or IOException or InvalidReplicationFactorException or PartitionLimitException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
             broker.Log.Warn($"FindCoordinator: creating the coordinators' topic failed: {e.Message}");
         }
