@@ -165,6 +165,34 @@ internal sealed class LeaderEpochCache
         }
     }
 
+    /// <summary>
+    /// Kafka's <c>truncateFromStart</c>, when the log start moves up (retention, DeleteRecords): the entries starting at or
+    /// below <paramref name="startOffset"/> give way to one entry for the latest of them, starting at the log start, so the
+    /// cache describes only offsets the log still holds. Durable on return when anything changed.
+    /// </summary>
+    public void TruncateFromStart(long startOffset)
+    {
+        lock (_sync)
+        {
+            int below = 0;
+            while (below < _entries.Count && _entries[below].StartOffset <= startOffset)
+            {
+                below++;
+            }
+
+            if (below == 0 || (below == 1 && _entries[0].StartOffset == startOffset))
+            {
+                return;
+            }
+
+            int epoch = _entries[below - 1].Epoch;
+            _entries.RemoveRange(0, below);
+            _entries.Insert(0, (epoch, startOffset));
+            _dirty = true;
+            WriteLocked();
+        }
+    }
+
     /// <summary>Empties the cache (the log was emptied); durable on return.</summary>
     public void Clear()
     {

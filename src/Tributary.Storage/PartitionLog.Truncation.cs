@@ -9,7 +9,8 @@ public sealed partial class PartitionLog
     /// boundary at or below the offset. Below the log start the log is emptied and starts again at the offset (Kafka's
     /// <c>truncateFullyAndStartAt</c>).
     ///
-    /// Order on disk, so that a kill -9 at any step leaves a log that opens as a prefix of the old one: the later segments
+    /// Order on disk, so that a kill -9 at any step leaves a log that opens as a prefix of the old one: the cleaner's first
+    /// dirty offset is lowered to the offset when above it (redoing work is safe); the later segments
     /// are renamed to <c>.deleted</c> newest first (a crash leaves a prefix) and the directory synced; then the segment
     /// holding the offset is cut and synced with its indexes; then the epoch checkpoint drops its entries at or after the
     /// new end; then producer state is rebuilt (Kafka's approach: snapshots above the new end are deleted and the state is
@@ -73,8 +74,22 @@ public sealed partial class PartitionLog
         }
     }
 
+    /// <summary>
+    /// The cleaner's first dirty offset goes no further than the cut (Kafka's maybeTruncateCheckpoint): what is appended
+    /// after the truncation is dirty. Written first: a crash after it only makes the cleaner redo work.
+    /// </summary>
+    private void ClampCleanerCheckpointLocked(long offset)
+    {
+        var entry = CleanerCheckpointEntry;
+        if (entry.FirstDirtyOffset > offset)
+        {
+            WriteCleanerCheckpoint(entry with { FirstDirtyOffset = offset });
+        }
+    }
+
     private void TruncateLocked(long offset, long now)
     {
+        ClampCleanerCheckpointLocked(offset);
         int keep = _segments.Length;
         while (keep > 1 && _segments[keep - 1].BaseOffset > offset)
         {
@@ -104,6 +119,7 @@ public sealed partial class PartitionLog
     /// <summary>Kafka's truncateFullyAndStartAt: every segment goes, an empty one starts at <paramref name="offset"/>, which becomes the log start.</summary>
     private void TruncateFullyLocked(long offset, long now)
     {
+        ClampCleanerCheckpointLocked(offset);
         // First what describes the old history: without an epoch checkpoint a crash from here rebuilds it from whatever
         // batches remain, and without snapshots producer state is replayed from them.
         _epochs.DeleteFile();

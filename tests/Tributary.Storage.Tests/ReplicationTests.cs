@@ -117,6 +117,29 @@ public sealed class ReplicationTests
         }
     }
 
+    [Fact]
+    public async Task Moving_the_log_start_moves_the_first_epoch_entry_up_to_it()
+    {
+        using var dir = new TempDir();
+        using (var log = PartitionLog.Open(dir.Path, PageCache, FakeTime.Create()))
+        {
+            log.LeaderEpoch = 1;
+            await log.AppendAsync(Batches.Make(4, 1)); // 0-3
+            log.LeaderEpoch = 3;
+            await log.AppendAsync(Batches.Make(4, 2)); // 4-7
+            log.DeleteRecordsBefore(2);
+            Assert.Equal([(1, 2L), (3, 4L)], log.EpochEntries);
+            Assert.Equal((0, 2L), log.EndOffsetForEpoch(0));
+            log.DeleteRecordsBefore(6);
+            Assert.Equal([(3, 6L)], log.EpochEntries);
+            Assert.Equal((1, 6L), log.EndOffsetForEpoch(1));
+        }
+
+        using var reopened = PartitionLog.Open(dir.Path, PageCache, FakeTime.Create());
+        Assert.Equal([(3, 6L)], reopened.EpochEntries);
+        Assert.Equal("0\n1\n3 6\n", Checkpoint(dir.Path));
+    }
+
     /// <summary>Kafka's LeaderEpochFileCacheTest cases for endOffsetFor, on the cache directly.</summary>
     [Fact]
     public void End_offset_for_epoch_follows_kafka()
@@ -219,6 +242,49 @@ public sealed class ReplicationTests
 
         Assert.Equal(10, await follower.AppendReplicatedAsync(next));
         Assert.Equal(Batches.ReadAll(leader).Select(Batches.Value), Batches.ReadAll(follower).Select(Batches.Value));
+    }
+
+    /// <summary>kill -9 at every disk change of a follower append that brings two new epochs: the log opens, and its epoch cache fits what it holds.</summary>
+    [Fact]
+    public async Task A_crash_at_any_step_of_a_follower_append_leaves_epochs_that_fit_the_log()
+    {
+        using var leaderDir = new TempDir();
+        using var leader = PartitionLog.Open(leaderDir.Path, PageCache, FakeTime.Create());
+        leader.LeaderEpoch = 1;
+        await leader.AppendAsync(Batches.Make(2, 1)); // 0-1
+        leader.LeaderEpoch = 2;
+        await leader.AppendAsync(Batches.Make(2, 2)); // 2-3
+        leader.LeaderEpoch = 4;
+        await leader.AppendAsync(Batches.Make(2, 3)); // 4-5
+        var fetched = Fetch(leader, 0);
+        int completedAt = -1;
+        for (int crashAfter = 0; crashAfter < 100 && completedAt < 0; crashAfter++)
+        {
+            using var dir = new TempDir();
+            var fs = new CrashingFileSystem();
+            var follower = PartitionLog.Open(dir.Path, PageCache, FakeTime.Create(), fs, LogFlusher.Shared);
+            fs.CrashAfter(crashAfter);
+            try
+            {
+                await follower.AppendReplicatedAsync(fetched);
+                if (!fs.Crashed)
+                {
+                    completedAt = crashAfter;
+                }
+            }
+            catch (Exception e) when (e is IOException or StorageException)
+            {
+            }
+
+            fs.CrashAfter(0);
+            follower.Dispose();
+            using var reopened = PartitionLog.Open(dir.Path, PageCache, FakeTime.Create());
+            long end = reopened.LogEndOffset;
+            Assert.True(end is 0 or 6, $"crash after {crashAfter}: log end {end}");
+            Assert.Equal(leader.EpochEntries.Where(e => e.StartOffset < end), reopened.EpochEntries);
+        }
+
+        Assert.True(completedAt > 3, $"the append completed after {completedAt} disk changes");
     }
 
     [Fact]

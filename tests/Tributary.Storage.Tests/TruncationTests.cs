@@ -175,6 +175,24 @@ public sealed class TruncationTests
     }
 
     [Fact]
+    public async Task Truncation_lowers_the_cleaners_first_dirty_offset_to_the_cut()
+    {
+        using var dir = new TempDir();
+        using (var log = await TwelveBatches(dir.Path))
+        {
+            log.WriteCleanerCheckpoint(new Cleaning.CleanerCheckpoint.Entry(20, 5));
+            log.TruncateTo(10);
+            Assert.Equal(new Cleaning.CleanerCheckpoint.Entry(10, 5), log.CleanerCheckpointEntry);
+            log.TruncateTo(14); // past the end now: nothing changes
+            log.TruncateTo(4);
+            Assert.Equal(4, log.CleanerCheckpointEntry.FirstDirtyOffset);
+        }
+
+        using var reopened = PartitionLog.Open(dir.Path, Small, FakeTime.Create());
+        Assert.Equal(new Cleaning.CleanerCheckpoint.Entry(4, 5), reopened.CleanerCheckpointEntry);
+    }
+
+    [Fact]
     public async Task Truncating_at_or_past_the_log_end_changes_nothing()
     {
         using var dir = new TempDir();
