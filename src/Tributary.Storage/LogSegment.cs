@@ -234,6 +234,73 @@ internal sealed class LogSegment : IDisposable
         LastBatchBaseOffset = baseOffset;
     }
 
+    /// <summary>
+    /// Removes every batch whose last offset is at or after <paramref name="offset"/> (Kafka's <c>LogSegment.truncateTo</c>):
+    /// the batch holding the offset goes whole, so the segment ends at a batch boundary at or below it. Index entries naming
+    /// removed batches go; the tail from the last remaining offset-index entry is read again to find the new last batch and
+    /// largest timestamp (the time index's last remaining entry holds the largest timestamp up to that entry's batch).
+    /// The caller syncs the files.
+    /// </summary>
+    /// <returns>The segment's new next offset.</returns>
+    public long TruncateFrom(long offset)
+    {
+        if (offset >= NextOffset)
+        {
+            return NextOffset;
+        }
+
+        long cut = 0;
+        long removedBase = BaseOffset;
+        if (offset > BaseOffset)
+        {
+            long from = OffsetIndex.FloorPosition(offset - BaseOffset);
+            cut = Size;
+            using var scanner = new BatchScanner(Log, from, Size, 0, verify: false) { LazyBodies = true };
+            while (scanner.TryNext(out var batch))
+            {
+                if (batch.LastOffset >= offset)
+                {
+                    cut = batch.Position;
+                    removedBase = batch.BaseOffset;
+                    break;
+                }
+            }
+        }
+
+        int offsetEntries = OffsetIndex.Count;
+        while (offsetEntries > 0 && OffsetIndex[offsetEntries - 1].Position >= cut)
+        {
+            offsetEntries--;
+        }
+
+        int timeEntries = TimeIndex.Count;
+        while (timeEntries > 0 && BaseOffset + TimeIndex[timeEntries - 1].RelativeOffset >= removedBase)
+        {
+            timeEntries--;
+        }
+
+        OffsetIndex.TruncateTo(offsetEntries);
+        TimeIndex.TruncateTo(timeEntries);
+        long tailStart = offsetEntries == 0 ? 0 : OffsetIndex[offsetEntries - 1].Position;
+        NextOffset = BaseOffset;
+        LastBatchBaseOffset = BaseOffset;
+        MaxTimestamp = TimeIndex.LastTimestamp;
+        using (var scanner = new BatchScanner(Log, tailStart, cut, 0, verify: false) { LazyBodies = true })
+        {
+            while (scanner.TryNext(out var batch))
+            {
+                NextOffset = batch.LastOffset + 1;
+                LastBatchBaseOffset = batch.BaseOffset;
+                MaxTimestamp = Math.Max(MaxTimestamp, batch.MaxTimestamp);
+            }
+        }
+
+        _bytesSinceIndexEntry = cut - tailStart;
+        Size = cut;
+        Log.SetLength(cut);
+        return NextOffset;
+    }
+
     /// <summary>Called when the segment stops being active: a final time index entry covering the whole segment.</summary>
     public void Close()
     {

@@ -6,7 +6,8 @@ namespace Tributary.Storage;
 /// </summary>
 public sealed partial class PartitionLog
 {
-    private readonly ProducerStateManager _producers;
+    // Replaced whole when the log is truncated (TruncateTo); readers take the reference once per call.
+    private volatile ProducerStateManager _producers;
 
     /// <summary>
     /// The last stable offset: every offset below it is decided (not part of an open transaction, and any abort or

@@ -108,7 +108,22 @@ public sealed partial class PartitionLog
         }
 
         long logStart = Math.Max(checkpoint, segments[0].BaseOffset);
-        return new PartitionLog(directory, config, time, fs, flusher, [.. segments], logStart) { _diagnostics = diagnostics, _logDir = logDirectory };
+        LeaderEpochCache epochs;
+        try
+        {
+            epochs = LeaderEpochCache.Load(fs, directory, segments, clean);
+        }
+        catch
+        {
+            foreach (var segment in segments)
+            {
+                segment.Dispose();
+            }
+
+            throw;
+        }
+
+        return new PartitionLog(directory, config, time, fs, flusher, [.. segments], logStart, epochs) { _diagnostics = diagnostics, _logDir = logDirectory };
     }
 
     private static bool TryParseBaseOffset(string name, out long baseOffset)

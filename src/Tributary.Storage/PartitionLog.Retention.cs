@@ -47,9 +47,23 @@ public sealed partial class PartitionLog
         ForgetAbortedBelowLogStart();
     }
 
-    /// <summary>Outside the append lock: drops the aborted-transaction entries the log start has passed.</summary>
+    /// <summary>
+    /// Outside the append lock: drops the aborted-transaction entries the log start has passed, and moves the epoch cache's
+    /// start up to the log start (Kafka's truncateFromStart).
+    /// </summary>
     private void ForgetAbortedBelowLogStart()
     {
+        try
+        {
+            _epochs.TruncateFromStart(LogStartOffset);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The file keeps entries below the log start until the next change rewrites it; the directory goes offline.
+            if (_logDir is null) _diagnostics?.Report("leader-epoch checkpoint", _directory, e);
+            else ReportIOFailure("leader-epoch checkpoint", e);
+        }
+
         try
         {
             _producers.ForgetAbortedBelow(LogStartOffset);

@@ -52,8 +52,9 @@ public sealed partial class PartitionLog : IDisposable
     private int _flushScheduled;
 
     private PartitionLog(string directory, LogConfig config, TimeProvider time, ISegmentFileSystem fs, LogFlusher flusher,
-        LogSegment[] segments, long logStartOffset)
+        LogSegment[] segments, long logStartOffset, LeaderEpochCache epochs)
     {
+        _epochs = epochs;
         _directory = directory;
         _config = config;
         _time = time;
@@ -256,6 +257,7 @@ public sealed partial class PartitionLog : IDisposable
         }
 
         bool logAppendTime = config.TimestampType == TimestampType.LogAppendTime;
+        int leaderEpoch = _leaderEpoch;
         long baseOffset = _logEndOffset;
         long next = baseOffset;
         for (int position = 0; position < batches.Length;)
@@ -263,6 +265,7 @@ public sealed partial class PartitionLog : IDisposable
             var batch = batches[position..];
             int size = RecordBatchHeader.ReadTotalSize(batch);
             RecordBatchHeader.SetBaseOffset(batch, next);
+            RecordBatchHeader.SetPartitionLeaderEpoch(batch, leaderEpoch); // outside the CRC, like the base offset
             if (logAppendTime)
             {
                 RecordBatchHeader.SetLogAppendTime(batch[..size], now);
@@ -279,6 +282,33 @@ public sealed partial class PartitionLog : IDisposable
             return original;
         }
 
+        WriteBatchesLocked(segment, mark, batches, config);
+        if (producerAppend is not null)
+        {
+            _producers.Commit(producerAppend, now);
+        }
+
+        if (leaderEpoch > _epochs.LatestEpoch)
+        {
+            AssignEpochLocked(leaderEpoch, baseOffset);
+        }
+
+        segment.LastAppendMs = now;
+        Interlocked.Exchange(ref _logEndOffset, next);
+        if (config.FlushPolicy == FlushPolicy.PageCache)
+        {
+            AdvanceHighWatermarkLocked(next, segment, segment.Size, segment.MaxTimestamp);
+        }
+
+        return new AppendResult(baseOffset, next - 1, logAppendTime ? now : -1, _logStartOffset);
+    }
+
+    /// <summary>
+    /// One pwrite of whole batches at the end of the active segment, and their index entries. A failed write is truncated
+    /// away before this returns (the log stays a sequence of whole batches), or the log turns read-only when it cannot be.
+    /// </summary>
+    private void WriteBatchesLocked(LogSegment segment, LogSegment.Mark mark, ReadOnlySpan<byte> batches, LogConfig config)
+    {
         try
         {
             segment.Log.Write(mark.Size, batches);
@@ -313,20 +343,6 @@ public sealed partial class PartitionLog : IDisposable
 
             throw IOFailure("append", e, $"Append to {_directory} failed: {e.Message}");
         }
-
-        if (producerAppend is not null)
-        {
-            _producers.Commit(producerAppend, now);
-        }
-
-        segment.LastAppendMs = now;
-        Interlocked.Exchange(ref _logEndOffset, next);
-        if (config.FlushPolicy == FlushPolicy.PageCache)
-        {
-            AdvanceHighWatermarkLocked(next, segment, segment.Size, segment.MaxTimestamp);
-        }
-
-        return new AppendResult(baseOffset, next - 1, logAppendTime ? now : -1, _logStartOffset);
     }
 
     /// <summary>Rolls before an append that would overflow the segment (bytes, age since its first append, or 32-bit relative offsets).</summary>
@@ -588,13 +604,27 @@ public sealed partial class PartitionLog : IDisposable
             }
 
             // An offline directory is not touched again, and a log whose directory failed was not closed cleanly.
-            if (clean && !_failed && !IsOffline)
+            if (clean && !_failed && !IsOffline && WriteEpochCheckpointIfDirty())
             {
                 SnapshotProducerStateLocked();
                 WriteCleanShutdownMarker();
             }
 
             _producers.Dispose();
+        }
+    }
+
+    /// <summary>A clean shutdown skips the open-time check of the epoch checkpoint, so a write that failed earlier must succeed first.</summary>
+    private bool WriteEpochCheckpointIfDirty()
+    {
+        try
+        {
+            _epochs.WriteIfDirty();
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
         }
     }
 

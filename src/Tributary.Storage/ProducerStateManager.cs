@@ -84,7 +84,30 @@ internal sealed class ProducerStateManager : IDisposable
         return pending;
     }
 
-    private ProducerBatch? PrepareBatch(PendingAppend pending, RecordBatchHeader header, ReadOnlySpan<byte> batch, long nowMs)
+    /// <summary>
+    /// A follower's append (Kafka's REPLICATION origin): records what the leader accepted, with the leader's offsets,
+    /// without checking epochs, sequences or transaction state and without answering duplicates — the leader decided, and
+    /// a follower refusing would diverge from it. Transactions open and close (and aborts reach the index) as on the leader.
+    /// </summary>
+    public PendingAppend? PrepareReplicated(ReadOnlySpan<byte> batches, long nowMs)
+    {
+        PendingAppend? pending = null;
+        for (int position = 0; position < batches.Length;)
+        {
+            var bytes = batches[position..];
+            var header = new RecordBatchHeader(bytes);
+            int size = header.TotalSize;
+            position += size;
+            if (header.ProducerId >= 0)
+            {
+                PrepareBatch(pending ??= new PendingAppend(), header, bytes[..size], nowMs, replicated: true);
+            }
+        }
+
+        return pending;
+    }
+
+    private ProducerBatch? PrepareBatch(PendingAppend pending, RecordBatchHeader header, ReadOnlySpan<byte> batch, long nowMs, bool replicated = false)
     {
         long pid = header.ProducerId;
         if (!pending.Entries.TryGetValue(pid, out var entry))
@@ -98,7 +121,7 @@ internal sealed class ProducerStateManager : IDisposable
         }
 
         short epoch = header.ProducerEpoch;
-        if (entry.Epoch >= 0 && epoch < entry.Epoch)
+        if (!replicated && entry.Epoch >= 0 && epoch < entry.Epoch)
         {
             throw new StorageException(StorageError.InvalidProducerEpoch,
                 $"Producer {pid} wrote with epoch {epoch}, older than its current epoch {entry.Epoch}.");
@@ -125,6 +148,27 @@ internal sealed class ProducerStateManager : IDisposable
 
         int first = header.BaseSequence;
         int last = IncrementSequence(first, header.LastOffsetDelta);
+        if (replicated)
+        {
+            // The leader's batch as it is: a new epoch restarts the cached batches; no check can refuse it. Its timestamp is
+            // the batch's (the leader's append time on a LogAppendTime topic), which a retry to this replica once leader gets.
+            if (epoch != entry.Epoch)
+            {
+                entry.Batches.Clear();
+                entry.Epoch = epoch;
+            }
+
+            if (header.IsTransactional && entry.CurrentTxnFirstOffset < 0)
+            {
+                entry.CurrentTxnFirstOffset = header.BaseOffset;
+                pending.Opened.Add((header.BaseOffset, pid));
+            }
+
+            entry.AddBatch(new ProducerBatch(first, last, header.BaseOffset, header.LastOffset, header.MaxTimestamp));
+            entry.LastTimestampMs = nowMs;
+            return null;
+        }
+
         if (epoch == entry.Epoch && entry.FindDuplicate(first, last) is { } original)
         {
             return original;

@@ -28,6 +28,8 @@ internal sealed class TimeIndex : IDisposable
     public ISegmentFile File => _file;
     public long LastTimestamp => _count == 0 ? -1 : Volatile.Read(ref _entries)[_count - 1].Timestamp;
 
+    public (long Timestamp, int RelativeOffset) this[int i] => Volatile.Read(ref _entries)[i];
+
     public void Append(long timestamp, int relativeOffset, bool persist = true)
     {
         int count = _count;

@@ -104,6 +104,8 @@ public sealed class FaultInjectionTests : IDisposable
     public async Task Concurrent_appends_share_syncs()
     {
         using var log = Open();
+        log.LeaderEpoch = 0; // becoming leader writes the epoch checkpoint (one sync) before the appends of the epoch
+        int syncsBefore = _fs.FlushCount;
         _fs.HoldFlushes = true;
         var first = log.AppendAsync(Batches.Make(1, 1)).AsTask();
         Assert.True(await _fs.FlushEntered.WaitAsync(TimeSpan.FromSeconds(30)), "the flusher never synced");
@@ -120,7 +122,7 @@ public sealed class FaultInjectionTests : IDisposable
         var results = await Task.WhenAll(rest);
         Assert.Equal(Enumerable.Range(1, 100).Select(i => (long)i), results.Select(r => r.BaseOffset).Order());
         Assert.Equal(101, log.HighWatermark);
-        Assert.InRange(_fs.FlushCount, 2, 3);
+        Assert.InRange(_fs.FlushCount - syncsBefore, 2, 3);
     }
 
     [Fact]

@@ -160,7 +160,7 @@ public sealed class RecoveryTests
         await log.AppendAsync(Batches.Make(1, 1));
         Assert.False(File.Exists(Path.Combine(dir.Path, PartitionLog.CleanShutdownFile)));
         Assert.Equal(
-            ["00000000000000000000.index", "00000000000000000000.log", "00000000000000000000.timeindex"],
+            ["00000000000000000000.index", "00000000000000000000.log", "00000000000000000000.timeindex", "leader-epoch-checkpoint"],
             Directory.GetFiles(dir.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal));
     }
 
