@@ -15,6 +15,29 @@ public sealed class BrokerState(BrokerSettings settings, ClusterIdentity identit
     /// <summary>Partitions created and deleted per client id (controller.mutation.rate).</summary>
     public ControllerMutationQuota MutationQuota { get; } = new(settings.TopicLimits, time);
 
+    /// <summary>Replication: high watermarks of the partitions led here, followers, acks=all (set when the broker starts).</summary>
+    public Replication.ReplicaManager? Replicas { get; internal set; }
+
+    /// <summary>The offset consumers may read up to (the high watermark; a single replica's durable end).</summary>
+    public long HighWatermark(string topic, int partition, Tributary.Storage.PartitionLog log) =>
+        Replicas?.HighWatermark(topic, partition, log) ?? log.HighWatermark;
+
+    /// <summary>The last stable offset, never past the high watermark.</summary>
+    public long LastStableOffset(string topic, int partition, Tributary.Storage.PartitionLog log) =>
+        Math.Min(log.LastStableOffset, HighWatermark(topic, partition, log));
+
+    /// <summary>
+    /// Kafka's check of a request's current_leader_epoch against the partition's: older is FENCED_LEADER_EPOCH, newer
+    /// UNKNOWN_LEADER_EPOCH (this broker has not seen it yet), -1 skips the check.
+    /// </summary>
+    public Protocol.Messages.ErrorCode? CheckLeaderEpoch(string topic, int partition, int requested)
+    {
+        if (requested < 0 || Topics.Image.Partition(topic, partition) is not { } state) return null;
+        if (requested < state.LeaderEpoch) return Protocol.Messages.ErrorCode.FencedLeaderEpoch;
+        if (requested > state.LeaderEpoch) return Protocol.Messages.ErrorCode.UnknownLeaderEpoch;
+        return null;
+    }
+
     /// <summary>This broker's instruments (System.Diagnostics.Metrics).</summary>
     public Diagnostics.BrokerMetrics Metrics { get; } = new();
 

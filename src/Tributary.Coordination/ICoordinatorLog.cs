@@ -19,8 +19,10 @@ public interface ICoordinatorLog
 /// <summary>
 /// A partition of an internal topic in this broker's storage. The topic may not exist yet (Kafka creates
 /// <c>__consumer_offsets</c> on first use): reading a missing partition reads nothing, and the first append creates it.
+/// On a replicated partition an append completes once <paramref name="replicated"/> says every in-sync replica holds
+/// it (the high watermark passed it), as Kafka's coordinators wait for their writes to be committed.
 /// </summary>
-public sealed class PartitionCoordinatorLog(Func<PartitionLog?> existing, Func<PartitionLog> create) : ICoordinatorLog
+public sealed class PartitionCoordinatorLog(Func<PartitionLog?> existing, Func<PartitionLog> create, Func<long, Task>? replicated = null) : ICoordinatorLog
 {
     public IEnumerable<CoordinatorRecord> Read(Action<long, Exception> undecodable)
     {
@@ -33,7 +35,8 @@ public sealed class PartitionCoordinatorLog(Func<PartitionLog?> existing, Func<P
     {
         var builder = new RecordBatchBuilder();
         foreach (var (key, value) in records) builder.Add(timestampMs, key, value);
-        await create().AppendAsync(builder.Build()).ConfigureAwait(false);
+        var appended = await create().AppendAsync(builder.Build()).ConfigureAwait(false);
+        if (replicated is not null) await replicated(appended.LastOffset + 1).ConfigureAwait(false);
     }
 }
 

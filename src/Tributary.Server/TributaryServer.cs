@@ -109,6 +109,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
         Tributary.Broker.Diagnostics.BrokerMetrics? metrics = null;
         IMetadataStore? store = null;
         ClusterController? controller = null;
+        Tributary.Broker.Replication.ReplicaManager? replicas = null;
         try
         {
             ClusterIdentity identity;
@@ -130,15 +131,19 @@ public sealed partial class TributaryServer : IAsyncDisposable
                 log.Error($"storage: the log directory {dir.Path} cannot be opened and is offline: {dir.Failure?.Message}");
             var topics = new TopicCatalog(store, logs, settings);
             controller = new ClusterController(store, settings.Bool("unclean.leader.election.enable"), log);
+            replicas = new Tributary.Broker.Replication.ReplicaManager(topics, settings, time, log);
             OpenFileLimitCheck.Run(dataDir, logs, topics.PartitionTotal, settings.TopicLimits.MaxBrokerPartitions, log);
             var state = new BrokerState(settings, identity, topics, time, log)
             {
+                Replicas = replicas,
                 SchemaRegistryStatus = settings.Bool(SchemaRegistryEnableSetting) ? SchemaRegistryStatus.Starting : SchemaRegistryStatus.Disabled,
             };
             metrics = state.Metrics;
             groups = new GroupCoordinator(topics, GroupSettings.From(settings), time, log);
+            groups.Replicas = replicas;
             groups.Start();
             transactions = new TransactionCoordinator(topics, groups, TransactionSettings.From(settings), new ProducerIdManager(dataDir), time, log);
+            transactions.Replicas = replicas;
             transactions.Start();
             groups.PendingTransactionalOffset = transactions.HasPendingOffset;
             var registry = BuildRegistry(state, groups, transactions);
@@ -167,6 +172,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             groups?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             metrics?.Dispose();
             controller?.Dispose();
+            if (replicas is not null) await replicas.DisposeAsync().ConfigureAwait(false);
             if (store is not null) await store.DisposeAsync().ConfigureAwait(false);
             logs.Dispose();
             throw;
@@ -223,6 +229,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             new EndTxnHandler(transactions),
             new TxnOffsetCommitHandler(transactions, groups, state.Topics),
             new DescribeProducersHandler(state),
+            new OffsetForLeaderEpochHandler(state),
             new DescribeTransactionsHandler(transactions),
             new ListTransactionsHandler(transactions, state.Time),
         ]);
@@ -326,12 +333,14 @@ public sealed partial class TributaryServer : IAsyncDisposable
     public async Task StopAsync()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
+        await ShutDownControlledAsync().ConfigureAwait(false);
         await StopSchemaRegistryAsync().ConfigureAwait(false);
         await _listener.DisposeAsync().ConfigureAwait(false);
         await Transactions.DisposeAsync().ConfigureAwait(false);
         await Groups.DisposeAsync().ConfigureAwait(false);
         // Leaving the cluster (the registration's lease revoked) before the logs close.
         _controller.Dispose();
+        if (State.Replicas is { } replicas) await replicas.DisposeAsync().ConfigureAwait(false);
         await MetadataStore.DisposeAsync().ConfigureAwait(false);
         await _logs.StopAsync().ConfigureAwait(false);
         _logs.Dispose();
@@ -349,4 +358,48 @@ public sealed partial class TributaryServer : IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => new(StopAsync());
+
+    /// <summary>
+    /// Kafka's controlled shutdown (controlled.shutdown.enable): before stopping, this broker asks the controller to move
+    /// the leaderships it holds to other in-sync replicas, and waits until they moved (at most the session timeout), so
+    /// producers and consumers switch leader without errors. Partitions with no other in-sync replica stay until it stops.
+    /// </summary>
+    private async Task ShutDownControlledAsync()
+    {
+        if (MetadataStore is LocalMetadataStore || !State.Settings.Bool("controlled.shutdown.enable")) return;
+        var log = State.Log;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(State.Settings.Int("broker.session.timeout.ms")));
+            await MetadataStore.BeginShutdownAsync(timeout.Token).ConfigureAwait(false);
+            var moved = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            void Check(MetadataImage image)
+            {
+                if (!LeadsMovable(image)) moved.TrySetResult();
+            }
+            void OnPublished(MetadataImage previous, MetadataImage image) => Check(image);
+            MetadataStore.Published += OnPublished;
+            try
+            {
+                Check(MetadataStore.Image);
+                await moved.Task.WaitAsync(timeout.Token).ConfigureAwait(false);
+                log.Info($"controlled shutdown: broker {State.NodeId} leads no partition another in-sync replica could lead.");
+            }
+            finally
+            {
+                MetadataStore.Published -= OnPublished;
+            }
+        }
+        catch (Exception e)
+        {
+            // Whatever went wrong (etcd away, no controller), the broker still stops: its leaderships move when its
+            // lease ends, as after a crash.
+            log.Warn($"controlled shutdown: leaderships did not all move in time ({e.Message}); stopping anyway.");
+        }
+    }
+
+    /// <summary>True while this broker leads a partition whose ISR has another live broker to take over.</summary>
+    private bool LeadsMovable(MetadataImage image) =>
+        image.TopicsByName.Values.Any(t => t.Partitions.Any(p => p.Leader == State.NodeId
+            && p.Isr.Any(r => r != State.NodeId && image.Brokers.TryGetValue(r, out var b) && !b.ShuttingDown)));
 }

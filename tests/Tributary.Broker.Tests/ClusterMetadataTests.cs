@@ -83,23 +83,25 @@ public sealed class ClusterMetadataTests
     }
 
     [Fact]
-    public async Task AReplicationFactorAboveOneIsRefusedUntilDataIsReplicated()
+    public async Task ReplicationFactorsAndAssignmentsAreCheckedAsKafkaChecksThem()
     {
         await using var cluster = await TributaryCluster.StartAsync(2, Settings);
         using var admin = Admin(cluster.BootstrapServers);
-        var e = await Assert.ThrowsAsync<CreateTopicsException>(() => admin.CreateTopicsAsync([new TopicSpecification { Name = "copies", NumPartitions = 1, ReplicationFactor = 2 }]));
-        Assert.Equal(ErrorCode.InvalidReplicationFactor, e.Results[0].Error.Code);
-        Assert.Contains("does not copy partition data", e.Results[0].Error.Reason);
         // Asking for more replicas than brokers is Kafka's refusal, with Kafka's words.
-        e = await Assert.ThrowsAsync<CreateTopicsException>(() => admin.CreateTopicsAsync([new TopicSpecification { Name = "many", NumPartitions = 1, ReplicationFactor = 3 }]));
+        var e = await Assert.ThrowsAsync<CreateTopicsException>(() => admin.CreateTopicsAsync([new TopicSpecification { Name = "many", NumPartitions = 1, ReplicationFactor = 3 }]));
+        Assert.Equal(ErrorCode.InvalidReplicationFactor, e.Results[0].Error.Code);
         Assert.Contains("only 2 broker(s) are registered", e.Results[0].Error.Reason);
-        // A manual assignment naming a broker that is not registered is INVALID_REPLICA_ASSIGNMENT.
+        // A manual assignment naming a broker that is not registered, or one broker twice, is INVALID_REPLICA_ASSIGNMENT.
         e = await Assert.ThrowsAsync<CreateTopicsException>(() => admin.CreateTopicsAsync(
             [new TopicSpecification { Name = "placed", NumPartitions = 2, ReplicationFactor = -1, ReplicasAssignments = new Dictionary<int, List<int>> { [0] = [2], [1] = [7] } }]));
         Assert.Equal(ErrorCode.InvalidReplicaAssignment, e.Results[0].Error.Code);
-        await admin.CreateTopicsAsync([new TopicSpecification { Name = "placed", NumPartitions = 2, ReplicationFactor = -1, ReplicasAssignments = new Dictionary<int, List<int>> { [0] = [2], [1] = [1] } }]);
+        e = await Assert.ThrowsAsync<CreateTopicsException>(() => admin.CreateTopicsAsync(
+            [new TopicSpecification { Name = "placed", NumPartitions = 1, ReplicationFactor = -1, ReplicasAssignments = new Dictionary<int, List<int>> { [0] = [2, 2] } }]));
+        Assert.Equal(ErrorCode.InvalidReplicaAssignment, e.Results[0].Error.Code);
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = "placed", NumPartitions = 2, ReplicationFactor = -1, ReplicasAssignments = new Dictionary<int, List<int>> { [0] = [2, 1], [1] = [1, 2] } }]);
         var placed = cluster.Broker(1)!.State.Topics.Get("placed")!;
         Assert.Equal([2, 1], placed.Partitions.Select(p => p.Leader));
+        Assert.All(placed.Partitions, p => Assert.Equal(2, p.Isr.Length));
     }
 
     [Fact]

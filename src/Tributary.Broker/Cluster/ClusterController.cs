@@ -85,7 +85,8 @@ public sealed class ClusterController : IDisposable
     private async Task PassAsync()
     {
         var image = _store.Image;
-        var alive = image.Brokers.Keys.ToHashSet();
+        // A broker in controlled shutdown counts as gone for leadership and the ISR; it still serves until they moved.
+        var alive = image.Brokers.Values.Where(b => !b.ShuttingDown).Select(b => b.NodeId).ToHashSet();
         foreach (var topic in image.TopicsByName.Values)
             for (var p = 0; p < topic.PartitionCount; p++)
             {

@@ -102,6 +102,16 @@ public sealed class EtcdMetadataStore : IMetadataStore
         _leaseLoop = Task.Run(LeaseLoopAsync);
     }
 
+    public async Task BeginShutdownAsync(CancellationToken cancellationToken)
+    {
+        if (_registration is not { } registration || Interlocked.Read(ref _leaseId) == 0) return;
+        _registration = registration with { ShuttingDown = true };
+        var key = _prefix + "brokers/" + NodeId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var put = new PutRequest { Key = Bytes(key), Value = Serialize(new StoredBroker(registration.Host, registration.Port, registration.Rack, registration.IncarnationId, true)), Lease = _leaseId };
+        var response = await CallAsync(c => new KV.KVClient(c).PutAsync(put, cancellationToken: cancellationToken).ResponseAsync, cancellationToken).ConfigureAwait(false);
+        await WaitForAsync(response.Header.Revision, cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task<bool> CreateTopicAsync(TopicInfo topic, CancellationToken cancellationToken)
     {
         var key = TopicKey(topic.Name);
@@ -351,7 +361,7 @@ public sealed class EtcdMetadataStore : IMetadataStore
         {
             var rest = key[_prefix.Length..];
             if (rest.StartsWith("brokers/", StringComparison.Ordinal) && Deserialize<StoredBroker>(kv) is { } b && int.TryParse(rest["brokers/".Length..], out var id))
-                brokers.Add(new BrokerRegistration(id, b.Host, b.Port, b.Rack, b.Incarnation));
+                brokers.Add(new BrokerRegistration(id, b.Host, b.Port, b.Rack, b.Incarnation, b.ShuttingDown));
             else if (rest == "controller" && int.TryParse(kv.Value.ToStringUtf8(), out var c))
             {
                 controller = c;
@@ -437,7 +447,7 @@ public sealed class EtcdMetadataStore : IMetadataStore
         txn.Compare.Add(new Compare { Key = Bytes(key), Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Equal, CreateRevision = 0 });
         txn.Success.Add(new RequestOp
         {
-            RequestPut = new PutRequest { Key = Bytes(key), Value = Serialize(new StoredBroker(registration.Host, registration.Port, registration.Rack, registration.IncarnationId)), Lease = _leaseId },
+            RequestPut = new PutRequest { Key = Bytes(key), Value = Serialize(new StoredBroker(registration.Host, registration.Port, registration.Rack, registration.IncarnationId, registration.ShuttingDown)), Lease = _leaseId },
         });
         txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = Bytes(key) } });
         var response = await CallAsync(c => new KV.KVClient(c).TxnAsync(txn, cancellationToken: cancellationToken).ResponseAsync, cancellationToken).ConfigureAwait(false);
@@ -565,7 +575,7 @@ public sealed class EtcdMetadataStore : IMetadataStore
     /// <summary>The end of etcd's range for a prefix: the prefix with its last byte incremented.</summary>
     private static string RangeEnd(string prefix) => prefix[..^1] + (char)(prefix[^1] + 1);
 
-    private sealed record StoredBroker(string Host, int Port, string? Rack, Guid Incarnation);
+    private sealed record StoredBroker(string Host, int Port, string? Rack, Guid Incarnation, bool ShuttingDown = false);
 
     private sealed record StoredTopic(Guid Id, Dictionary<string, string> Configs, bool Internal, int[][] Replicas);
 

@@ -18,6 +18,12 @@ public interface IMetadataStore : IAsyncDisposable
     /// <summary>Registers this broker (its endpoint known once the listener is bound) and starts taking part in the cluster.</summary>
     Task RegisterAsync(BrokerRegistration registration, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Kafka's controlled shutdown: marks this broker as shutting down, so the controller moves the leaderships it holds
+    /// to other in-sync replicas (and takes it out of the ISR) before it stops. A broker alone has nowhere to move them.
+    /// </summary>
+    Task BeginShutdownAsync(CancellationToken cancellationToken);
+
     /// <summary>Creates a topic; false when one with that name exists. Returns once this broker's image holds it.</summary>
     Task<bool> CreateTopicAsync(TopicInfo topic, CancellationToken cancellationToken);
 

@@ -41,6 +41,8 @@ public sealed class LocalMetadataStore : IMetadataStore
         return Task.CompletedTask;
     }
 
+    public Task BeginShutdownAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
     public Task<bool> CreateTopicAsync(TopicInfo topic, CancellationToken cancellationToken)
     {
         lock (_lock)

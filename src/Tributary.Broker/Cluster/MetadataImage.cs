@@ -2,8 +2,11 @@ using System.Collections.Frozen;
 
 namespace Tributary.Broker.Cluster;
 
-/// <summary>A registered broker: where clients and other brokers reach it, its rack, and which start of it this is.</summary>
-public sealed record BrokerRegistration(int NodeId, string Host, int Port, string? Rack, Guid IncarnationId);
+/// <summary>
+/// A registered broker: where clients and other brokers reach it, its rack, which start of it this is, and whether it
+/// is shutting down (controlled shutdown: the controller moves its leaderships away first).
+/// </summary>
+public sealed record BrokerRegistration(int NodeId, string Host, int Port, string? Rack, Guid IncarnationId, bool ShuttingDown = false);
 
 /// <summary>
 /// One partition's replica set and leadership, Kafka's PartitionRegistration: the replicas (the first is the preferred

@@ -7,14 +7,6 @@ namespace Tributary.Broker.Cluster;
 /// </summary>
 public static class ReplicaPlacement
 {
-    /// <summary>
-    /// The most replicas a partition may have today. Copying records between brokers (follower fetch, ISR, high
-    /// watermark) is not built yet, so a larger factor is refused rather than acknowledged with a single copy.
-    /// </summary>
-    public const int MaxReplicationFactor = 1;
-
-    public const string NotReplicatedYet =
-        "Tributary does not copy partition data between brokers yet; a replication factor above 1 is refused instead of being acknowledged with one copy.";
 
     /// <param name="startIndex">Index of the broker that leads partition 0; -1 for a random one (Kafka's default).</param>
     /// <param name="shift">Follower shift; -1 for a random one.</param>

@@ -77,6 +77,9 @@ internal sealed class SessionPartition(string topic, Guid topicId, int partition
     public int MaxBytes { get; set; }
     public long LogStartOffset { get; set; } = -1;
 
+    /// <summary>The leader epoch the client believes current (KIP-320); -1 skips the check.</summary>
+    public int CurrentLeaderEpoch { get; set; } = -1;
+
     /// <summary>What the client was last told; -1 forces the partition into the next response.</summary>
     public long LastHighWatermark { get; set; } = -1;
     public long LastLogStartOffset { get; set; } = -1;

@@ -84,7 +84,11 @@ public sealed class GroupCoordinator : IAsyncDisposable
     private PartitionCoordinatorLog OffsetsLog(int partition) => new(
         () => _topics.GetPartition(GroupSettings.OffsetsTopic, partition),
         () => _topics.GetOrCreateInternalPartition(GroupSettings.OffsetsTopic, _partitionCount, OffsetsTopicConfigs, partition)
-            ?? throw new InvalidOperationException($"{GroupSettings.OffsetsTopic}-{partition} has no replica on broker {_topics.NodeId}."));
+            ?? throw new InvalidOperationException($"{GroupSettings.OffsetsTopic}-{partition} has no replica on broker {_topics.NodeId}."),
+        offset => Replication.CommittedWrites.WaitAsync(Replicas, GroupSettings.OffsetsTopic, partition, offset));
+
+    /// <summary>Replication, so a write counts once the in-sync replicas hold it (set by the host before Start).</summary>
+    public Replication.ReplicaManager? Replicas { get; set; }
 
     /// <summary>Waits until every shard has finished loading (for embedding and tests).</summary>
     public async Task WaitUntilLoadedAsync(TimeSpan timeout)

@@ -30,7 +30,7 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
     protected override async ValueTask<ProduceResponse?> HandleAsync(RequestContext context, ProduceRequest request)
     {
         var response = new ProduceResponse();
-        var appends = new List<(ProduceResponse.PartitionProduceResponse Result, ValueTask<AppendResult> Append, string Topic, int Bytes)>();
+        var appends = new List<(ProduceResponse.PartitionProduceResponse Result, ValueTask<AppendResult> Append, string Topic, int Partition, int Bytes, int MinInSync)>();
         var acksValid = request.Acks is -1 or 0 or 1;
         foreach (var topicData in request.TopicData)
         {
@@ -66,12 +66,14 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
                 else if (!IsOneBatch(records.Span)) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.InvalidRecord, OneBatchOnly);
                 else if (TransactionCheck(topic!.Name, partitionData.Index, records, context.ApiVersion) is { } txnError) result.ErrorCode = (short)txnError;
                 else if (Validate(topic!, records) is { } invalid) (result.ErrorCode, result.ErrorMessage) = invalid;
-                else if (request.Acks == -1 && log.Config.MinInSyncReplicas > 1) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.NotEnoughReplicas, NotEnoughReplicas(log.Config.MinInSyncReplicas, topic.Name, partitionData.Index));
-                else appends.Add((result, StartAppend(log, MemoryMarshal.AsMemory(records), allowZstd: context.ApiVersion >= 7, context.Cancellation), topic.Name, records.Length));
+                else if (request.Acks == -1 && InSync(topic.Name, partitionData.Index) is var isr && isr < log.Config.MinInSyncReplicas)
+                    (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.NotEnoughReplicas, NotEnoughReplicas(isr, log.Config.MinInSyncReplicas, topic.Name, partitionData.Index));
+                else appends.Add((result, StartAppend(log, MemoryMarshal.AsMemory(records), allowZstd: context.ApiVersion >= 7, context.Cancellation), topic.Name, partitionData.Index, records.Length,
+                    log.Config.MinInSyncReplicas));
             }
         }
         var waitStarted = Stopwatch.GetTimestamp();
-        foreach (var (result, append, topicName, bytes) in appends)
+        foreach (var (result, append, topicName, partition, bytes, minInSync) in appends)
         {
             try
             {
@@ -80,6 +82,14 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
                 result.BaseOffset = appended.BaseOffset;
                 result.LogAppendTimeMs = appended.LogAppendTime;
                 result.LogStartOffset = appended.LogStartOffset;
+                // acks=all on a replicated partition: answered once every in-sync replica holds the records.
+                if (request.Acks == -1 && broker.Replicas is { } replicas
+                    && await replicas.WaitForReplicationAsync(topicName, partition, appended.LastOffset + 1, minInSync, request.TimeoutMs, context.Cancellation).ConfigureAwait(false) is var replicated
+                    && replicated != ErrorCode.None)
+                {
+                    result.ErrorCode = (short)replicated;
+                    result.BaseOffset = -1;
+                }
             }
             catch (StorageException e)
             {
@@ -116,9 +126,12 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
         _ => ((short)ErrorCode.InvalidRecord, $"Topic {topic} validates records against the schema registry, which is disabled on this broker (schema.registry.enable=false)."),
     };
 
-    /// <summary>Kafka's message when acks=all meets an ISR smaller than min.insync.replicas; a single broker's ISR is itself.</summary>
-    private static string NotEnoughReplicas(int minIsr, string topic, int partition) =>
-        $"The size of the current ISR Set(1) is insufficient to satisfy the min.isr requirement of {minIsr} for partition {topic}-{partition}";
+    /// <summary>The partition's in-sync replicas, for min.insync.replicas.</summary>
+    private int InSync(string topic, int partition) => broker.Topics.Image.Partition(topic, partition)?.Isr.Length ?? 1;
+
+    /// <summary>Kafka's message when acks=all meets an ISR smaller than min.insync.replicas.</summary>
+    private static string NotEnoughReplicas(int isr, int minIsr, string topic, int partition) =>
+        $"The size of the current ISR Set({isr}) is insufficient to satisfy the min.isr requirement of {minIsr} for partition {topic}-{partition}";
 
     private const string OneBatchOnly = "Produce requests with version 3 and above must contain exactly one record batch per partition";
 

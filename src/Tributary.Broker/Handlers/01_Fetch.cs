@@ -120,6 +120,7 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
                 }
                 partition.FetchOffset = p.FetchOffset;
                 partition.MaxBytes = p.PartitionMaxBytes;
+                partition.CurrentLeaderEpoch = p.CurrentLeaderEpoch;
             }
         }
         return list;
@@ -148,6 +149,7 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
                     session.Partitions[key] = state = new SessionPartition(name, id, p.Partition);
                 state.FetchOffset = p.FetchOffset;
                 state.MaxBytes = p.PartitionMaxBytes;
+                state.CurrentLeaderEpoch = p.CurrentLeaderEpoch;
             }
         }
         foreach (var forgotten in request.ForgottenTopicsData)
@@ -164,7 +166,7 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
         var waited = TimeSpan.Zero;
         while (true)
         {
-            using var waiter = new HighWatermarkWaiter();
+            using var waiter = new HighWatermarkWaiter(broker.Replicas);
             var reads = ReadAll(context.ApiVersion, request, partitions, waiter, out var responseFull);
             var bytes = reads.Sum(r => (long)r.Slice.Length);
             var hasError = reads.Any(r => r.Error != ErrorCode.None);
@@ -229,6 +231,11 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
                 read.Error = ErrorCode.NotLeaderOrFollower;
                 continue;
             }
+            if (topic is not null && broker.CheckLeaderEpoch(topic.Name, partition.Partition, partition.CurrentLeaderEpoch) is { } epochError)
+            {
+                read.Error = epochError;
+                continue;
+            }
             if (log is null)
             {
                 read.Error = version >= 13 && topic is null ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition;
@@ -241,13 +248,18 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
                 read.Error = ErrorCode.UnsupportedCompressionType;
                 continue;
             }
-            waiter.Watch(log);
-            read.HighWatermark = log.HighWatermark;
+            waiter.Watch(log, broker.Replicas?.IsReplicatedLeader(partition.Topic, partition.Partition) == true);
+            // A follower's fetch (replica id set) tells the leader its log end and reads everything durable here; a
+            // consumer reads up to the high watermark, records every in-sync replica holds.
+            var replicaId = ReplicaIdOf(request, version);
+            if (replicaId >= 0) broker.Replicas?.OnFollowerFetch(partition.Topic, partition.Partition, replicaId, partition.FetchOffset);
+            read.HighWatermark = broker.HighWatermark(partition.Topic, partition.Partition, log);
             read.LogStartOffset = log.LogStartOffset;
             var readCommitted = request.IsolationLevel == 1;
-            read.LastStableOffset = log.LastStableOffset;
+            read.LastStableOffset = broker.LastStableOffset(partition.Topic, partition.Partition, log);
             var budget = (int)Math.Min(partition.MaxBytes, responseBudget - total);
-            var readableEnd = readCommitted ? read.LastStableOffset : read.HighWatermark;
+            var readLimit = replicaId >= 0 ? log.HighWatermark : read.HighWatermark;
+            var readableEnd = readCommitted ? read.LastStableOffset : readLimit;
             if (budget <= 0 && total > 0)
             {
                 responseFull |= partition.FetchOffset < readableEnd;
@@ -265,10 +277,9 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
                 }
                 else
                 {
-                    slice = log.Read(partition.FetchOffset, Math.Max(budget, 1), minOneBatch: minOneBatch);
+                    slice = log.Read(partition.FetchOffset, Math.Max(budget, 1), maxOffsetExclusive: readLimit, minOneBatch: minOneBatch);
                 }
                 read.Slice = slice;
-                read.HighWatermark = slice.HighWatermark;
                 read.LogStartOffset = slice.LogStartOffset;
                 total += slice.Length;
                 responseFull |= budget < partition.MaxBytes && (slice.IsEmpty ? partition.FetchOffset : slice.NextOffset) < readableEnd;
@@ -280,6 +291,10 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
         }
         return reads;
     }
+
+    /// <summary>The fetching replica's id: a broker's follower sets it (v15+ in replica_state), a consumer leaves -1.</summary>
+    private static int ReplicaIdOf(FetchRequest request, short version) =>
+        version >= 15 ? request.ReplicaState?.ReplicaId ?? -1 : request.ReplicaId;
 
     private FetchResponse Respond(RequestContext context, FetchRequest request, List<PartitionRead> reads, FetchSession? session, bool incremental)
     {

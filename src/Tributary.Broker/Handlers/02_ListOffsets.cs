@@ -50,16 +50,19 @@ internal sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOf
             result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
             return result;
         }
-        if (partition.CurrentLeaderEpoch > 0)
+        if (broker.CheckLeaderEpoch(topic, partition.PartitionIndex, partition.CurrentLeaderEpoch) is { } epochError)
         {
-            result.ErrorCode = (short)ErrorCode.UnknownLeaderEpoch;
+            result.ErrorCode = (short)epochError;
             return result;
         }
+        result.LeaderEpoch = broker.Topics.Image.Partition(topic, partition.PartitionIndex)?.LeaderEpoch ?? 0;
+        var highWatermark = broker.HighWatermark(topic, partition.PartitionIndex, log);
+        var lastStable = broker.LastStableOffset(topic, partition.PartitionIndex, log);
         try
         {
             var found = partition.Timestamp switch
             {
-                Latest => new TimestampLookup(readCommitted ? log.LastStableOffset : log.HighWatermark, -1),
+                Latest => new TimestampLookup(readCommitted ? lastStable : highWatermark, -1),
                 Earliest => new TimestampLookup(log.LogStartOffset, -1),
                 EarliestLocal when version >= 8 => new TimestampLookup(log.LogStartOffset, -1),
                 MaxTimestamp when version >= 7 => log.FindMaxTimestamp(),
@@ -74,7 +77,7 @@ internal sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOf
             // A timestamp lookup answers only with offsets the asker may fetch: below the last stable offset for
             // read_committed, below the high watermark otherwise (Kafka's lastFetchableOffset).
             if (partition.Timestamp is not (Latest or Earliest or EarliestLocal) && lookup.Offset >= 0
-                && lookup.Offset >= (readCommitted ? log.LastStableOffset : log.HighWatermark))
+                && lookup.Offset >= (readCommitted ? lastStable : highWatermark))
             {
                 lookup = new TimestampLookup(-1, -1);
             }

@@ -128,7 +128,7 @@ public sealed class TopicCatalog
             _ => "default.replication.factor",
         };
         var wanted = _settings.Get(name) is { } v && int.TryParse(v, out var n) ? n : 3;
-        return Math.Max(1, Math.Min(Math.Min(wanted, Math.Max(1, Image.Brokers.Count)), ReplicaPlacement.MaxReplicationFactor));
+        return Math.Max(1, Math.Min(wanted, Math.Max(1, Image.Brokers.Count)));
     }
 
     public LogConfig LogConfigFor(TopicInfo topic) => TopicConfigDefinitions.ToLogConfig(topic.Configs, _settings);

@@ -65,8 +65,8 @@ public static class TopicConfigDefinitions
         new("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", "0", Long(0),
             Doc: "Records younger than this are never compacted. Applied."),
         new("min.insync.replicas", "min.insync.replicas", "1", Int(1),
-            Doc: "A single broker keeps one in-sync replica, so above 1 every acks=all produce is refused with NOT_ENOUGH_REPLICAS, "
-                + "as Kafka answers when the ISR is too small. Applied."),
+            Doc: "acks=all is refused with NOT_ENOUGH_REPLICAS while the ISR is smaller, and answered NOT_ENOUGH_REPLICAS_AFTER_APPEND "
+                + "when it shrank below it while the records were being replicated, as Kafka. Applied."),
         new("preallocate", "log.preallocate", "false", OneOf("true", "false"),
             Doc: Compat + "segment files grow as they are written; preallocation would change no visible behaviour."),
         new("retention.bytes", "log.retention.bytes", "-1", Long(-1),

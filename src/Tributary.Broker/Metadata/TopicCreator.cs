@@ -61,7 +61,6 @@ public sealed class TopicCreator(BrokerState broker)
                 return new(ErrorCode.InvalidReplicationFactor, e.Message, null, 0);
             }
         }
-        if (assignment[0].Length > ReplicaPlacement.MaxReplicationFactor) return new(ErrorCode.InvalidReplicationFactor, ReplicaPlacement.NotReplicatedYet, null, 0);
         var accepted = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (key, value) in configs)
         {

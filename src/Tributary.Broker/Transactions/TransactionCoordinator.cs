@@ -103,7 +103,8 @@ public sealed class TransactionCoordinator : IAsyncDisposable
         _shardCount = _topics.Get(TransactionSettings.StateTopic)?.PartitionCount ?? Settings.StatePartitions;
         var logFor = _logsForTests ?? (partition => new PartitionCoordinatorLog(
             existing: () => _topics.GetPartition(TransactionSettings.StateTopic, partition),
-            create: () => StatePartition(partition)));
+            create: () => StatePartition(partition),
+            replicated: offset => Replication.CommittedWrites.WaitAsync(Replicas, TransactionSettings.StateTopic, partition, offset)));
         _runtime = new CoordinatorRuntime<TransactionShard>("transaction", logFor, context => new TransactionShard(context, this), Time, Log.Coordinator);
         var state = _topics.Get(TransactionSettings.StateTopic);
         for (var p = 0; p < _shardCount; p++)
@@ -131,6 +132,9 @@ public sealed class TransactionCoordinator : IAsyncDisposable
         ?? throw new InvalidOperationException($"{TransactionSettings.StateTopic}-{partition} has no replica on broker {_topics.NodeId}.");
 
     // ---- requests, routed to the shard of the transactional id ----------------------------------------------------
+
+    /// <summary>Replication, so a write counts once the in-sync replicas hold it (set by the host before Start).</summary>
+    public Replication.ReplicaManager? Replicas { get; set; }
 
     /// <summary>Creates <c>__transaction_state</c> unless it exists (FindCoordinator, before it names a coordinator).</summary>
     public Task EnsureStateTopicAsync() =>

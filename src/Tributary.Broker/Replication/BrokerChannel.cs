@@ -1,0 +1,73 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using Tributary.Protocol.Messages;
+using Tributary.Protocol.Wire;
+
+namespace Tributary.Broker.Replication;
+
+/// <summary>
+/// One connection from this broker to another, speaking the Kafka protocol as a client: one request at a time, the
+/// response read into its message. The replica fetcher uses it; a failure closes it and the caller reconnects.
+/// </summary>
+internal sealed class BrokerChannel : IAsyncDisposable
+{
+    /// <summary>Responses larger than this end the connection (a follower asks for far less).</summary>
+    private const int MaxResponseBytes = 256 * 1024 * 1024;
+
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private readonly string _clientId;
+    private readonly KafkaWriter _writer = new(64 * 1024);
+    private readonly List<ArraySegment<byte>> _segments = [];
+    private int _correlationId;
+
+    private BrokerChannel(Socket socket, string clientId)
+    {
+        _socket = socket;
+        _stream = new NetworkStream(socket, ownsSocket: false);
+        _clientId = clientId;
+    }
+
+    public static async Task<BrokerChannel> ConnectAsync(string host, int port, string clientId, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
+            return new BrokerChannel(socket, clientId);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Sends a request and reads its response; the response's memory (records included) is its own buffer.</summary>
+    public async Task<TResponse> SendAsync<TResponse>(IKafkaRequest request, short version, CancellationToken cancellationToken)
+        where TResponse : IKafkaResponse, new()
+    {
+        var correlationId = ++_correlationId;
+        _writer.Reset();
+        ClientFrames.WriteRequest(_writer, request, version, correlationId, _clientId);
+        _writer.GetSegments(_segments);
+        foreach (var segment in _segments) await _stream.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
+        var sizeBytes = new byte[4];
+        await _stream.ReadExactlyAsync(sizeBytes, cancellationToken).ConfigureAwait(false);
+        var size = BinaryPrimitives.ReadInt32BigEndian(sizeBytes);
+        if (size < 4 || size > MaxResponseBytes) throw new IOException($"a response of {size} bytes from {_socket.RemoteEndPoint}");
+        var frame = new byte[size];
+        await _stream.ReadExactlyAsync(frame, cancellationToken).ConfigureAwait(false);
+        var response = ClientFrames.ReadResponse<TResponse>(frame, request.ApiKey, version, out var answered);
+        if (answered != correlationId) throw new IOException($"response {answered} to request {correlationId} from {_socket.RemoteEndPoint}");
+        return response;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _stream.Dispose();
+        _socket.Dispose();
+        _writer.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
