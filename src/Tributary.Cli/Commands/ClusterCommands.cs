@@ -17,7 +17,7 @@ public static class ClusterCommands
 
     private static Command InfoCommand()
     {
-        var command = new Command("info", "Show brokers, cluster id, controller and topic count");
+        var command = new Command("info", "Show brokers, cluster id, controller, topic count, under-replicated and offline partitions");
         command.Aliases.Add("metadata");
         command.SetGuardedAction(async (parse, _) =>
         {
@@ -28,6 +28,15 @@ public static class ClusterCommands
             Terminal.Info($"Cluster id:  {cluster?.ClusterId ?? "(unknown)"}");
             Terminal.Info($"Controller:  {(cluster?.Controller is { } c ? c.Id.ToString() : "(unknown)")}");
             Terminal.Info($"Topics:      {metadata.Topics.Count}");
+            // As kafka-topics --under-replicated-partitions / --unavailable-partitions count them.
+            var partitions = metadata.Topics.SelectMany(t => t.Partitions.Select(p => (Topic: t.Topic, Partition: p))).ToList();
+            var underReplicated = partitions.Where(x => x.Partition.Leader >= 0 && x.Partition.InSyncReplicas.Length < x.Partition.Replicas.Length).ToList();
+            var offline = partitions.Where(x => x.Partition.Leader < 0).ToList();
+            Terminal.Info($"Partitions:  {partitions.Count} ({underReplicated.Count} under-replicated, {offline.Count} offline)");
+            foreach (var (topic, partition) in underReplicated.Take(20))
+                Terminal.Info($"  under-replicated: {topic}-{partition.PartitionId} replicas [{string.Join(",", partition.Replicas)}] ISR [{string.Join(",", partition.InSyncReplicas)}]");
+            foreach (var (topic, partition) in offline.Take(20))
+                Terminal.Info($"  offline: {topic}-{partition.PartitionId} replicas [{string.Join(",", partition.Replicas)}]");
             var table = Terminal.NewTable("#ID", "HOST", "#PORT", "RACK", "CONTROLLER");
             if (cluster is not null)
             {
