@@ -140,6 +140,39 @@ public sealed class ClusterMetadataTests
     }
 
     [Fact]
+    public async Task ANonLeaderNamesTheLeaderAndItsEndpointInItsAnswer()
+    {
+        await using var cluster = await TributaryCluster.StartAsync(2, Settings);
+        using (var admin = Admin(cluster.BootstrapServers))
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = "hinted", NumPartitions = 1, ReplicationFactor = -1, ReplicasAssignments = new Dictionary<int, List<int>> { [0] = [2] } }]);
+        await Eventually.TrueAsync(() => cluster.Broker(1)!.State.Topics.Get("hinted") is not null, Timeout, "broker 1 sees the topic");
+        var wrong = cluster.Broker(1)!;
+        await using var channel = await Replication.BrokerChannel.ConnectAsync("127.0.0.1", wrong.Port, "kip-951-test", CancellationToken.None);
+        var produce = new Protocol.Messages.ProduceRequest
+        {
+            Acks = -1,
+            TimeoutMs = 5000,
+            TopicData = [new() { Name = "hinted", PartitionData = [new() { Index = 0, Records = new Protocol.Records.RecordBatchBuilder().Add(0, "v"u8).Build() }] }],
+        };
+        var produced = await channel.SendAsync<Protocol.Messages.ProduceResponse>(produce, 10, CancellationToken.None);
+        var answer = produced.Responses[0].PartitionResponses[0];
+        Assert.Equal((short)Protocol.Messages.ErrorCode.NotLeaderOrFollower, answer.ErrorCode);
+        Assert.Equal(2, answer.CurrentLeader!.LeaderId);
+        Assert.Equal(cluster.Broker(2)!.Port, Assert.Single(produced.NodeEndpoints).Port);
+
+        var fetch = new Protocol.Messages.FetchRequest
+        {
+            MaxWaitMs = 0,
+            Topics = [new() { TopicId = wrong.State.Topics.Get("hinted")!.Id, Partitions = [new() { Partition = 0, FetchOffset = 0, PartitionMaxBytes = 1024 }] }],
+        };
+        var fetched = await channel.SendAsync<Protocol.Messages.FetchResponse>(fetch, 16, CancellationToken.None);
+        var data = fetched.Responses[0].Partitions[0];
+        Assert.Equal((short)Protocol.Messages.ErrorCode.NotLeaderOrFollower, data.ErrorCode);
+        Assert.Equal(2, data.CurrentLeader!.LeaderId);
+        Assert.Equal(2, Assert.Single(fetched.NodeEndpoints).NodeId);
+    }
+
+    [Fact]
     public async Task ABrokerWhoseDataBelongsToAnotherClusterRefusesToStart()
     {
         await using var etcd = await EtcdProcess.StartAsync();

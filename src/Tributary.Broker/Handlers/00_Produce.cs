@@ -100,6 +100,7 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
             }
         }
         if (appends.Count > 0 && request.Acks != 0) broker.Metrics.ProduceWaited(waitStarted);
+        AddLeaderHints(response);
         foreach (var topicResponse in response.Responses)
             foreach (var partition in topicResponse.PartitionResponses)
                 if (partition.ErrorCode != 0) broker.Metrics.Error((short)ApiKey.Produce, partition.ErrorCode);
@@ -125,6 +126,26 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
         SchemaRegistryStatus.Failed => ((short)ErrorCode.InvalidRecord, $"Topic {topic} validates records against the schema registry, which failed to start (see the broker log)."),
         _ => ((short)ErrorCode.InvalidRecord, $"Topic {topic} validates records against the schema registry, which is disabled on this broker (schema.registry.enable=false)."),
     };
+
+    /// <summary>
+    /// KIP-951: a NOT_LEADER_OR_FOLLOWER answer names the partition's current leader and epoch, and the response carries
+    /// that leader's endpoint, so the client moves on without a metadata round trip (the fields exist from v10).
+    /// </summary>
+    private void AddLeaderHints(ProduceResponse response)
+    {
+        var image = broker.Topics.Image;
+        var leaders = new HashSet<int>();
+        foreach (var topic in response.Responses)
+            foreach (var p in topic.PartitionResponses)
+            {
+                if (p.ErrorCode != (short)ErrorCode.NotLeaderOrFollower || image.Partition(topic.Name, p.Index) is not { Leader: >= 0 } state) continue;
+                p.CurrentLeader = new ProduceResponse.LeaderIdAndEpoch { LeaderId = state.Leader, LeaderEpoch = state.LeaderEpoch };
+                leaders.Add(state.Leader);
+            }
+        foreach (var id in leaders)
+            if (image.Brokers.TryGetValue(id, out var b))
+                response.NodeEndpoints.Add(new ProduceResponse.NodeEndpoint { NodeId = b.NodeId, Host = b.Host, Port = b.Port, Rack = b.Rack });
+    }
 
     /// <summary>The partition's in-sync replicas, for min.insync.replicas.</summary>
     private int InSync(string topic, int partition) => broker.Topics.Image.Partition(topic, partition)?.Isr.Length ?? 1;

@@ -292,6 +292,16 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
         return reads;
     }
 
+    /// <summary>KIP-951: the current leader and epoch of a partition answered NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH.</summary>
+    private FetchResponse.LeaderIdAndEpoch? LeaderHint(PartitionRead read, ref MetadataImage? image, ref HashSet<int>? leaders)
+    {
+        if (read.Error is not (ErrorCode.NotLeaderOrFollower or ErrorCode.FencedLeaderEpoch)) return null;
+        image ??= broker.Topics.Image;
+        if (image.Partition(read.Partition.Topic, read.Partition.Partition) is not { Leader: >= 0 } state) return null;
+        (leaders ??= []).Add(state.Leader);
+        return new FetchResponse.LeaderIdAndEpoch { LeaderId = state.Leader, LeaderEpoch = state.LeaderEpoch };
+    }
+
     /// <summary>The fetching replica's id: a broker's follower sets it (v15+ in replica_state), a consumer leaves -1.</summary>
     private static int ReplicaIdOf(FetchRequest request, short version) =>
         version >= 15 ? request.ReplicaState?.ReplicaId ?? -1 : request.ReplicaId;
@@ -299,6 +309,8 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
     private FetchResponse Respond(RequestContext context, FetchRequest request, List<PartitionRead> reads, FetchSession? session, bool incremental)
     {
         var response = new FetchResponse { SessionId = session?.Id ?? 0 };
+        MetadataImage? image = null;
+        HashSet<int>? leaders = null;
         FetchResponse.FetchableTopicResponse? current = null;
         foreach (var read in reads)
         {
@@ -334,8 +346,14 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
                 AbortedTransactions = request.IsolationLevel == 1 ? read.Aborted ?? [] : null,
                 PreferredReadReplica = -1,
                 Records = slice.IsEmpty ? ReadOnlyMemory<byte>.Empty : slice.Memory,
+                CurrentLeader = LeaderHint(read, ref image, ref leaders),
             });
         }
+        // KIP-951: the endpoints of the leaders named above, so the client reconnects without a metadata round trip.
+        if (leaders is not null)
+            foreach (var id in leaders)
+                if (image!.Brokers.TryGetValue(id, out var b))
+                    response.NodeEndpoints.Add(new FetchResponse.NodeEndpoint { NodeId = b.NodeId, Host = b.Host, Port = b.Port, Rack = b.Rack });
         return response;
     }
 }
