@@ -23,12 +23,23 @@ public sealed partial class PartitionLog
     /// Waiting durable appends are flushed first. The high watermark is clamped to the new end. Reads in flight over the
     /// removed segments finish (their files go after file.delete.delay.ms, as with retention).
     /// </summary>
-    public void TruncateTo(long offset)
+    public void TruncateTo(long offset) => Truncate(offset, fully: false);
+
+    /// <summary>
+    /// Kafka's <c>truncateFullyAndStartAt</c>: removes every record and starts the log at <paramref name="offset"/>, below
+    /// or above the current log end — a follower whose fetch offset the leader no longer holds (it is below the leader's
+    /// log start) starts again at the leader's log start. The offset becomes the log start and the log end (persisted in
+    /// <c>log-start-offset.checkpoint</c>); epochs, producer state and aborted transactions are cleared. Crash-safe and
+    /// durable on return as <see cref="TruncateTo"/>: a crash midway reopens as a prefix of the old log or an empty one.
+    /// </summary>
+    public void TruncateFullyAndStartAt(long offset) => Truncate(offset, fully: true);
+
+    private void Truncate(long offset, bool fully)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         lock (_swapLock)
         {
-            if (offset >= LogEndOffset)
+            if (!fully && offset >= LogEndOffset)
             {
                 return;
             }
@@ -44,7 +55,7 @@ public sealed partial class PartitionLog
                         throw new StorageException(StorageError.StorageFailure, $"The log in {_directory} failed an earlier write and could not be repaired; it is read-only.");
                     }
 
-                    if (offset >= _logEndOffset)
+                    if (!fully && offset >= _logEndOffset)
                     {
                         return;
                     }
@@ -52,7 +63,7 @@ public sealed partial class PartitionLog
                     long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
                     try
                     {
-                        if (offset < _logStartOffset)
+                        if (fully || offset < _logStartOffset)
                         {
                             TruncateFullyLocked(offset, now);
                         }
@@ -116,7 +127,11 @@ public sealed partial class PartitionLog
         ReloadProducerStateLocked();
     }
 
-    /// <summary>Kafka's truncateFullyAndStartAt: every segment goes, an empty one starts at <paramref name="offset"/>, which becomes the log start.</summary>
+    /// <summary>
+    /// Every segment goes, an empty one starts at <paramref name="offset"/>, which becomes the log start. A crash before the
+    /// new segment exists reopens an empty log at the previous log-start checkpoint; nothing of the old log comes back
+    /// once its segments are renamed away.
+    /// </summary>
     private void TruncateFullyLocked(long offset, long now)
     {
         ClampCleanerCheckpointLocked(offset);

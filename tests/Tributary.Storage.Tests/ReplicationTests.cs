@@ -284,7 +284,7 @@ public sealed class ReplicationTests
             Assert.Equal(leader.EpochEntries.Where(e => e.StartOffset < end), reopened.EpochEntries);
         }
 
-        Assert.True(completedAt > 3, $"the append completed after {completedAt} disk changes");
+        Assert.True(completedAt > 10, $"the append completed after {completedAt} disk changes");
     }
 
     [Fact]

@@ -174,6 +174,84 @@ public sealed class TruncationTests
         Assert.Equal("v-0", Batches.Value(Assert.Single(Batches.ReadAll(reopened))));
     }
 
+    /// <summary>The same for starting over at an offset past the log end: the old log, a prefix of it, or an empty one; exactly the new start once returned.</summary>
+    [Fact]
+    public async Task A_crash_at_any_step_of_starting_over_leaves_a_prefix_or_an_empty_log()
+    {
+        int completedAt = -1;
+        for (int crashAfter = 0; crashAfter < 200 && completedAt < 0; crashAfter++)
+        {
+            using var dir = new TempDir();
+            var fs = new CrashingFileSystem();
+            var log = await TwelveBatches(dir.Path, fs);
+            fs.CrashAfter(crashAfter);
+            try
+            {
+                log.TruncateFullyAndStartAt(30);
+                if (!fs.Crashed)
+                {
+                    completedAt = crashAfter;
+                }
+            }
+            catch (Exception e) when (e is IOException or StorageException)
+            {
+            }
+
+            fs.CrashAfter(0);
+            log.Dispose();
+
+            using var reopened = PartitionLog.Open(dir.Path, Small, FakeTime.Create());
+            long start = reopened.LogStartOffset, end = reopened.LogEndOffset;
+            if (completedAt >= 0 || end > 24)
+            {
+                Assert.Equal((30L, 30L), (start, end));
+                Assert.Empty(reopened.EpochEntries);
+                Assert.Empty(reopened.ActiveProducers());
+            }
+            else
+            {
+                Assert.Equal(0, start);
+                AssertHolds(reopened, end);
+                Assert.Equal(EpochsBelow(end), reopened.EpochEntries);
+            }
+
+            Assert.Equal(end, (await reopened.AppendAsync(Batches.Make(1, 1))).BaseOffset);
+        }
+
+        Assert.True(completedAt > 10, $"starting over completed after {completedAt} disk changes");
+    }
+
+    [Fact]
+    public async Task A_new_follower_starts_at_the_leaders_log_start_and_replicates_from_there()
+    {
+        using var leaderDir = new TempDir();
+        using var followerDir = new TempDir();
+        using var leader = await TwelveBatches(leaderDir.Path);
+        leader.DeleteRecordsBefore(16);
+        using (var follower = PartitionLog.Open(followerDir.Path, Small, FakeTime.Create()))
+        {
+            await follower.AppendAsync(Batches.Make(1, 1)); // a stale record of its own
+            follower.TruncateFullyAndStartAt(leader.LogStartOffset);
+            Assert.Equal((16L, 16L, 16L), (follower.LogStartOffset, follower.LogEndOffset, follower.HighWatermark));
+            Assert.Empty(follower.EpochEntries);
+            byte[] fetched;
+            using (var slice = leader.Read(16, 1 << 20))
+            {
+                fetched = slice.Memory.ToArray();
+            }
+
+            long end = await follower.AppendReplicatedAsync(fetched);
+            Assert.True(end > 16);
+            Assert.Equal([(2, 16L)], follower.EpochEntries);
+            Assert.Equal(leader.EndOffsetForEpoch(1), follower.EndOffsetForEpoch(1));
+        }
+
+        using var reopened = PartitionLog.Open(followerDir.Path, Small, FakeTime.Create());
+        Assert.Equal(16, reopened.LogStartOffset);
+        Assert.Equal("v16", Batches.Value(Batches.ReadAll(reopened)[0]));
+        Assert.Equal((int)reopened.LogEndOffset - 1, Assert.Single(reopened.ActiveProducers()).LastSequence); // sequence = offset in these batches
+    }
+
     [Fact]
     public async Task Truncation_lowers_the_cleaners_first_dirty_offset_to_the_cut()
     {
