@@ -221,7 +221,7 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                     if (data.ErrorCode == (short)ErrorCode.OffsetOutOfRange && data.LogStartOffset > p.Partition.Log.LogEndOffset)
                     {
                         // Retention on the leader moved past everything we hold: start over at its log start.
-                        p.Partition.Log.TruncateTo(data.LogStartOffset);
+                        p.Partition.Log.TruncateFullyAndStartAt(data.LogStartOffset);
                     }
                     continue;
                 }
