@@ -48,13 +48,12 @@ public sealed partial class PartitionLog
     /// below the first cached epoch, (that epoch, the first entry's start offset), as Kafka since 2.1; (-1, -1) for an
     /// epoch above the latest, for -1, and when no epoch is cached.
     /// </summary>
-    public (int Epoch, long EndOffset) EndOffsetForEpoch(int requestedEpoch)
-    {
-        lock (_lock)
-        {
-            return _epochs.EndOffsetFor(requestedEpoch, _logEndOffset);
-        }
-    }
+    /// <remarks>
+    /// Without the append lock, as every reader: the log end is read before the cache, and an append moves the log end only
+    /// after caching its epoch, so a concurrent append never yields an end offset the epoch did not reach; a concurrent
+    /// truncation may leave the answer one call stale (the follower asks again after the leader's next change).
+    /// </remarks>
+    public (int Epoch, long EndOffset) EndOffsetForEpoch(int requestedEpoch) => _epochs.EndOffsetFor(requestedEpoch, LogEndOffset);
 
     /// <summary>Adds an epoch entry after its first batch is written; a failed checkpoint write is retried before a clean close.</summary>
     private void AssignEpochLocked(int epoch, long startOffset)
