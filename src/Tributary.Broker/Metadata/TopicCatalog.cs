@@ -23,6 +23,9 @@ public sealed class TopicCatalog
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly object _applyLock = new();
     private readonly ConcurrentDictionary<(string, int), PartitionLog> _partitions = new();
+    // The topic id each open replica was opened for: another broker may create the same name at the same moment, and
+    // the image's topic (the one that won) must replace a replica opened for the one that lost.
+    private readonly ConcurrentDictionary<(string, int), Guid> _openedFor = new();
     private volatile int _partitionTotal;
     private long _creations;
 
@@ -215,15 +218,23 @@ public sealed class TopicCatalog
     /// <summary>Opens this broker's replicas of partitions <paramref name="from"/>.. fresh, then commits; on failure (or a lost race) closes what it opened.</summary>
     private async Task<bool> OpenNewPartitionsAsync(TopicInfo topic, int from, Func<Task<bool>> commit)
     {
-        var opened = new List<int>();
+        var opened = new List<(int Partition, PartitionLog Log)>();
         var committed = false;
         try
         {
-            for (var p = from; p < topic.PartitionCount; p++)
+            // Under the apply lock, so an image holding this name (created by another broker meanwhile) is either seen
+            // here (and nothing is opened) or applied after (and its replicas replace these).
+            lock (_applyLock)
             {
-                if (!topic.Partitions[p].IsReplica(NodeId)) continue;
-                _partitions[(topic.Name, p)] = _logs.GetOrCreate(topic.Name, p, LogConfigFor(topic), topic.Id, fresh: true);
-                opened.Add(p);
+                if (Image.TopicsByName.TryGetValue(topic.Name, out var existing) && existing.Id != topic.Id) return false;
+                for (var p = from; p < topic.PartitionCount; p++)
+                {
+                    if (!topic.Partitions[p].IsReplica(NodeId)) continue;
+                    var log = _logs.GetOrCreate(topic.Name, p, LogConfigFor(topic), topic.Id, fresh: true);
+                    _partitions[(topic.Name, p)] = log;
+                    _openedFor[(topic.Name, p)] = topic.Id;
+                    opened.Add((p, log));
+                }
             }
             committed = await commit().ConfigureAwait(false);
             return committed;
@@ -231,8 +242,15 @@ public sealed class TopicCatalog
         finally
         {
             if (!committed)
-                foreach (var p in opened)
-                    if (_partitions.TryRemove((topic.Name, p), out _)) _logs.Discard(topic.Name, p);
+                lock (_applyLock)
+                    foreach (var (p, log) in opened)
+                        // Only what is still ours: an image may already have replaced it with the winner's replica.
+                        if (_partitions.TryGetValue((topic.Name, p), out var current) && ReferenceEquals(current, log))
+                        {
+                            _partitions.TryRemove((topic.Name, p), out _);
+                            _openedFor.TryRemove((topic.Name, p), out _);
+                            _logs.Discard(topic.Name, p);
+                        }
         }
     }
 
@@ -244,7 +262,11 @@ public sealed class TopicCatalog
             foreach (var old in previous.TopicsByName.Values)
             {
                 if (next.TopicsById.ContainsKey(old.Id)) continue;
-                for (var p = 0; p < old.PartitionCount; p++) _partitions.TryRemove((old.Name, p), out _);
+                for (var p = 0; p < old.PartitionCount; p++)
+                {
+                    _partitions.TryRemove((old.Name, p), out _);
+                    _openedFor.TryRemove((old.Name, p), out _);
+                }
                 DeleteLogs(old.Name);
             }
             foreach (var topic in next.TopicsByName.Values)
@@ -257,8 +279,18 @@ public sealed class TopicCatalog
                 for (var p = 0; p < topic.PartitionCount; p++)
                 {
                     var here = topic.Partitions[p].IsReplica(NodeId);
+                    if (here && _openedFor.TryGetValue((topic.Name, p), out var openedFor) && openedFor != topic.Id)
+                    {
+                        // Opened for a creation of the same name that lost the race: the winner's replica replaces it.
+                        _partitions.TryRemove((topic.Name, p), out _);
+                        _logs.Discard(topic.Name, p);
+                    }
                     if (here && !_partitions.ContainsKey((topic.Name, p))) OpenExisting(topic, p);
-                    else if (!here && _partitions.TryRemove((topic.Name, p), out _)) _logs.Discard(topic.Name, p);
+                    else if (!here && _partitions.TryRemove((topic.Name, p), out _))
+                    {
+                        _openedFor.TryRemove((topic.Name, p), out _);
+                        _logs.Discard(topic.Name, p);
+                    }
                     else if (here && configChanged && _partitions.TryGetValue((topic.Name, p), out var log)) log.Config = config;
                 }
             }
@@ -284,6 +316,7 @@ public sealed class TopicCatalog
         try
         {
             _partitions[(topic.Name, partition)] = _logs.GetOrCreate(topic.Name, partition, LogConfigFor(topic), topic.Id, fresh: false);
+            _openedFor[(topic.Name, partition)] = topic.Id;
         }
         catch (StorageException) when (_logs.IsOffline(topic.Name, partition))
         {

@@ -43,8 +43,27 @@ internal sealed class BrokerChannel : IAsyncDisposable
         }
     }
 
-    /// <summary>Sends a request and reads its response; the response's memory (records included) is its own buffer.</summary>
+    /// <summary>Sends a request and reads its response into a buffer of its own.</summary>
     public async Task<TResponse> SendAsync<TResponse>(IKafkaRequest request, short version, CancellationToken cancellationToken)
+        where TResponse : IKafkaResponse, new()
+    {
+        var (response, _) = await ExchangeAsync<TResponse>(request, version, pooled: false, cancellationToken).ConfigureAwait(false);
+        return response;
+    }
+
+    /// <summary>
+    /// Sends a request and reads its response into a pooled buffer: the message's byte fields (a fetch's records) point
+    /// into it, so they are valid until the result is disposed. The replica fetcher appends from it and then returns it,
+    /// so replication allocates no buffer per fetch.
+    /// </summary>
+    public async Task<Leased<TResponse>> SendPooledAsync<TResponse>(IKafkaRequest request, short version, CancellationToken cancellationToken)
+        where TResponse : IKafkaResponse, new()
+    {
+        var (response, buffer) = await ExchangeAsync<TResponse>(request, version, pooled: true, cancellationToken).ConfigureAwait(false);
+        return new Leased<TResponse>(response, buffer);
+    }
+
+    private async Task<(TResponse Response, byte[] Buffer)> ExchangeAsync<TResponse>(IKafkaRequest request, short version, bool pooled, CancellationToken cancellationToken)
         where TResponse : IKafkaResponse, new()
     {
         var correlationId = ++_correlationId;
@@ -56,11 +75,32 @@ internal sealed class BrokerChannel : IAsyncDisposable
         await _stream.ReadExactlyAsync(sizeBytes, cancellationToken).ConfigureAwait(false);
         var size = BinaryPrimitives.ReadInt32BigEndian(sizeBytes);
         if (size < 4 || size > MaxResponseBytes) throw new IOException($"a response of {size} bytes from {_socket.RemoteEndPoint}");
-        var frame = new byte[size];
-        await _stream.ReadExactlyAsync(frame, cancellationToken).ConfigureAwait(false);
-        var response = ClientFrames.ReadResponse<TResponse>(frame, request.ApiKey, version, out var answered);
-        if (answered != correlationId) throw new IOException($"response {answered} to request {correlationId} from {_socket.RemoteEndPoint}");
-        return response;
+        var frame = pooled ? System.Buffers.ArrayPool<byte>.Shared.Rent(size) : new byte[size];
+        try
+        {
+            await _stream.ReadExactlyAsync(frame.AsMemory(0, size), cancellationToken).ConfigureAwait(false);
+            var response = ClientFrames.ReadResponse<TResponse>(frame.AsMemory(0, size), request.ApiKey, version, out var answered);
+            if (answered != correlationId) throw new IOException($"response {answered} to request {correlationId} from {_socket.RemoteEndPoint}");
+            return (response, frame);
+        }
+        catch
+        {
+            if (pooled) System.Buffers.ArrayPool<byte>.Shared.Return(frame);
+            throw;
+        }
+    }
+
+    /// <summary>A response whose byte fields live in a pooled buffer, returned on dispose.</summary>
+    public sealed class Leased<T>(T message, byte[] buffer) : IDisposable
+    {
+        private byte[]? _buffer = buffer;
+
+        public T Message { get; } = message;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _buffer, null) is { } b) System.Buffers.ArrayPool<byte>.Shared.Return(b);
+        }
     }
 
     public ValueTask DisposeAsync()

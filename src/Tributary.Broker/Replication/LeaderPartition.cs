@@ -90,7 +90,8 @@ internal sealed class LeaderPartition
     /// caught up for <paramref name="lagMaxMs"/> leave; out-of-sync followers whose log reaches the high watermark
     /// join. Null when it is already right.
     /// </summary>
-    public int[]? WantedIsr(long nowMs, long lagMaxMs)
+    /// <param name="shuttingDown">Brokers in controlled shutdown: they leave the ISR and do not rejoin it.</param>
+    public int[]? WantedIsr(long nowMs, long lagMaxMs, IReadOnlySet<int> shuttingDown)
     {
         lock (_lock)
         {
@@ -104,6 +105,7 @@ internal sealed class LeaderPartition
                 }
                 var f = _followers[replica];
                 var inSync = State.InIsr(replica);
+                if (shuttingDown.Contains(replica)) continue;
                 if (inSync && nowMs - f.LastCaughtUpMs <= lagMaxMs) isr.Add(replica);
                 else if (!inSync && f.LogEnd >= _highWatermark && f.LogEnd >= 0 && nowMs - f.LastCaughtUpMs <= lagMaxMs) isr.Add(replica);
             }

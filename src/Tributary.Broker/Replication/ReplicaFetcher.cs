@@ -208,7 +208,9 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                     PartitionMaxBytes = _partitionMaxBytes,
                 })],
             });
-        var response = await channel.SendAsync<FetchResponse>(request, FetchVersion, _stop.Token).ConfigureAwait(false);
+        // The response's records point into a pooled buffer, appended from there and returned after: no copy, no garbage.
+        using var leased = await channel.SendPooledAsync<FetchResponse>(request, FetchVersion, _stop.Token).ConfigureAwait(false);
+        var response = leased.Message;
         var anyError = false;
         foreach (var topic in response.Responses)
             foreach (var data in topic.Partitions)

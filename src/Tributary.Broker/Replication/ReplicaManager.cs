@@ -179,9 +179,10 @@ public sealed class ReplicaManager : IAsyncDisposable
         try
         {
             var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            var shuttingDown = _topics.Image.Brokers.Values.Where(b => b.ShuttingDown).Select(b => b.NodeId).ToHashSet();
             foreach (var leader in _leaders.Values)
             {
-                if (!leader.IsActive || leader.State.Replicas.Length == 1 || leader.WantedIsr(now, _lagMaxMs) is not { } isr) continue;
+                if (!leader.IsActive || leader.State.Replicas.Length == 1 || leader.WantedIsr(now, _lagMaxMs, shuttingDown) is not { } isr) continue;
                 var current = leader.State;
                 var topic = _topics.Image.TopicsByName.GetValueOrDefault(leader.Topic);
                 if (topic is null) continue;
