@@ -18,7 +18,7 @@ namespace Tributary.Broker.Tests;
 /// <para>
 /// The short form (CI) injects two kills, a pause and a full-cluster kill in one run. The long form runs
 /// <c>TRIBUTARY_FAULT_RUNS</c> runs, each injecting random faults for <c>TRIBUTARY_FAULT_SECONDS</c>;
-/// <c>TRIBUTARY_FAULT_SEED</c> replays a run (the seed of each run is printed). See docs/clusters.md.
+/// <c>TRIBUTARY_FAULT_SEED</c> replays a run (the seed of each run is printed). See README.md, "Fault suite".
 /// </para>
 /// </summary>
 [Trait("Category", "Slow")]
@@ -88,7 +88,7 @@ public sealed class ClusterFaultTests(ITestOutputHelper output)
 
         var history = new FaultHistory();
         var workload = new FaultWorkload(cluster.BootstrapServers, Topic, Partitions, history);
-        var nemesis = new Nemesis(cluster, Topic, seed, SessionTimeout, output.WriteLine);
+        var nemesis = new Nemesis(cluster, Topic, Partitions, seed, SessionTimeout, output.WriteLine);
         using var stop = new CancellationTokenSource();
         var writers = Enumerable.Range(0, Writers).Select(w => Task.Run(() => workload.WriteAsync(w, stop.Token))).ToList();
         try

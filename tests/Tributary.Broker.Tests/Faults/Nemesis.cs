@@ -21,7 +21,7 @@ public enum FaultKind
 /// has passed. Each fault is held for a random while and undone, and a random quiet spell follows, during which the
 /// cluster recovers (or does not) on its own. Every fault is written to the test log with the leaders it hit.
 /// </summary>
-internal sealed class Nemesis(FaultCluster cluster, string topic, int seed, TimeSpan sessionTimeout, Action<string> log)
+internal sealed class Nemesis(FaultCluster cluster, string topic, int partitions, int seed, TimeSpan sessionTimeout, Action<string> log)
 {
     private readonly Random _random = new(seed);
     private readonly Stopwatch _clock = Stopwatch.StartNew();
@@ -43,13 +43,17 @@ internal sealed class Nemesis(FaultCluster cluster, string topic, int seed, Time
 
     private async Task InjectAsync(FaultKind kind)
     {
-        var node = _random.Next(1, FaultCluster.Size + 1);
+        // Half the time the victim is a leader (the interesting case: a leadership must move), else any node. The
+        // draw does not depend on the metadata, so a seed replays the same choices.
+        var leaderOf = _random.Next(2) == 0 ? _random.Next(partitions) : -1;
+        var any = _random.Next(1, FaultCluster.Size + 1);
+        var (node, leaderships) = Victim(leaderOf, any);
         switch (kind)
         {
             case FaultKind.Kill:
                 {
                     var down = TimeSpan.FromMilliseconds(_random.Next(200, 3000));
-                    Log($"kill -9 node {node} ({Leaderships(node)}), down for {down.TotalMilliseconds:F0} ms");
+                    Log($"kill -9 node {node} ({leaderships}), down for {down.TotalMilliseconds:F0} ms");
                     cluster.Kill(node);
                     await Task.Delay(down);
                     await cluster.RestartAsync(node);
@@ -59,7 +63,7 @@ internal sealed class Nemesis(FaultCluster cluster, string topic, int seed, Time
             case FaultKind.Pause:
                 {
                     var paused = sessionTimeout + TimeSpan.FromMilliseconds(_random.Next(1000, 3000));
-                    Log($"SIGSTOP node {node} ({Leaderships(node)}) for {paused.TotalMilliseconds:F0} ms");
+                    Log($"SIGSTOP node {node} ({leaderships}) for {paused.TotalMilliseconds:F0} ms");
                     cluster.Pause(node);
                     await Task.Delay(paused);
                     cluster.Resume(node);
@@ -81,20 +85,24 @@ internal sealed class Nemesis(FaultCluster cluster, string topic, int seed, Time
 
     private void Log(string message) => log($"nemesis {_clock.Elapsed.TotalSeconds,6:F1}s: {message}");
 
-    /// <summary>The partitions <paramref name="node"/> leads, as the cluster's metadata says now (best effort).</summary>
-    private string Leaderships(int node)
+    /// <summary>
+    /// The leader of partition <paramref name="leaderOf"/> (when not -1 and known) or else <paramref name="any"/>, with
+    /// the partitions it leads, as the cluster's metadata says now (best effort).
+    /// </summary>
+    private (int Node, string Leaderships) Victim(int leaderOf, int any)
     {
         try
         {
             using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.BootstrapServers })
                 .SetLogHandler((_, _) => { }).Build();
-            var metadata = admin.GetMetadata(topic, TimeSpan.FromSeconds(2));
-            var led = metadata.Topics.SelectMany(t => t.Partitions).Where(p => p.Leader == node).Select(p => p.PartitionId).Order().ToList();
-            return led.Count == 0 ? "leads no partition" : $"leader of partitions {string.Join(",", led)}";
+            var described = admin.GetMetadata(topic, TimeSpan.FromSeconds(2)).Topics.SelectMany(t => t.Partitions).ToList();
+            var node = described.FirstOrDefault(p => p.PartitionId == leaderOf) is { Leader: > 0 } led ? led.Leader : any;
+            var leads = described.Where(p => p.Leader == node).Select(p => p.PartitionId).Order().ToList();
+            return (node, leads.Count == 0 ? "leads no partition" : $"leader of partitions {string.Join(",", leads)}");
         }
         catch (KafkaException e)
         {
-            return $"leadership unknown: {e.Error.Reason}";
+            return (any, $"leadership unknown: {e.Error.Reason}");
         }
     }
 }
