@@ -176,6 +176,21 @@ public sealed class ClusterReplicationTests
     }
 
     [Fact]
+    public async Task EveryBrokerHandsOutDifferentProducerIds()
+    {
+        // Two idempotent producers that got the same id from two brokers would have each other's batches answered as
+        // duplicates, acknowledged and never written (found by ClusterFaultTests).
+        await using var cluster = await TributaryCluster.StartAsync(3, Settings);
+        var ids = new List<long>();
+        foreach (var broker in cluster.Brokers)
+        {
+            await using var raw = await RawKafkaClient.ConnectAsync(broker.BootstrapServers);
+            for (var i = 0; i < 2; i++) ids.Add((await IdempotenceTests.InitAsync(raw)).Pid);
+        }
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+    }
+
+    [Fact]
     public async Task AnAppendOnABrokerThatNoLongerLeadsIsNotAcknowledged()
     {
         // A paused leader resuming with produces queued on its sockets appends them before it sees the new image; its
