@@ -186,9 +186,11 @@ public sealed class ReplicaManager : IAsyncDisposable
         try
         {
             var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            var brokers = _topics.Image.Brokers;
+            bool Eligible(int replica) => brokers.TryGetValue(replica, out var b) && !b.ShuttingDown;
             foreach (var leader in _leaders.Values)
             {
-                if (!leader.IsActive || leader.State.Replicas.Length == 1 || leader.WantedIsr(now, _lagMaxMs) is not { } isr) continue;
+                if (!leader.IsActive || leader.State.Replicas.Length == 1 || leader.WantedIsr(now, _lagMaxMs, Eligible) is not { } isr) continue;
                 var current = leader.State;
                 var topic = _topics.Image.TopicsByName.GetValueOrDefault(leader.Topic);
                 if (topic is null) continue;
