@@ -142,7 +142,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             groups = new GroupCoordinator(topics, GroupSettings.From(settings), time, log);
             groups.Replicas = replicas;
             groups.Start();
-            transactions = new TransactionCoordinator(topics, groups, TransactionSettings.From(settings), new ProducerIdManager(dataDir), time, log);
+            transactions = new TransactionCoordinator(topics, groups, TransactionSettings.From(settings), ClusterProducerIds(store) ?? new ProducerIdManager(dataDir), time, log);
             transactions.Replicas = replicas;
             transactions.Start();
             groups.PendingTransactionalOffset = transactions.HasPendingOffset;
@@ -178,6 +178,11 @@ public sealed partial class TributaryServer : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>In a cluster, producer ids come in blocks from the metadata store; null for a broker alone.</summary>
+    private static ProducerIdManager? ClusterProducerIds(IMetadataStore store) => store is LocalMetadataStore ? null
+        // Once per block of ids, off the produce path: blocking for the etcd round trip is cheaper than an async seam.
+        : new ProducerIdManager(size => store.AllocateProducerIdsAsync(size, CancellationToken.None).GetAwaiter().GetResult());
 
     private static IPAddress ResolveListenAddress(string host)
     {

@@ -174,4 +174,33 @@ public sealed class ClusterReplicationTests
         }, o => o == 7, Timeout, "the committed offset from the new coordinator", o => o);
         Assert.Equal(7, committed);
     }
+
+    [Fact]
+    public async Task EveryBrokerHandsOutDifferentProducerIds()
+    {
+        // Two idempotent producers that got the same id from two brokers would have each other's batches answered as
+        // duplicates, acknowledged and never written (found by ClusterFaultTests).
+        await using var cluster = await TributaryCluster.StartAsync(3, Settings);
+        var ids = new List<long>();
+        foreach (var broker in cluster.Brokers)
+        {
+            await using var raw = await RawKafkaClient.ConnectAsync(broker.BootstrapServers);
+            for (var i = 0; i < 2; i++) ids.Add((await IdempotenceTests.InitAsync(raw)).Pid);
+        }
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task AnAppendOnABrokerThatNoLongerLeadsIsNotAcknowledged()
+    {
+        // A paused leader resuming with produces queued on its sockets appends them before it sees the new image; its
+        // acks=all wait must then say NOT_LEADER_OR_FOLLOWER, not NONE (found by ClusterFaultTests: the appends were
+        // acknowledged and then truncated).
+        await using var cluster = await TributaryCluster.StartAsync(3, Settings);
+        await CreateAsync(cluster, "zombie", 1, 3);
+        var leader = cluster.Broker(1)!.State.Topics.Image.Partition("zombie", 0)!.Leader;
+        var follower = cluster.Brokers.First(b => b.State.NodeId != leader);
+        Assert.Equal(Tributary.Protocol.Messages.ErrorCode.NotLeaderOrFollower,
+            await follower.State.Replicas!.WaitForReplicationAsync("zombie", 0, 1, 2, 1000, CancellationToken.None));
+    }
 }

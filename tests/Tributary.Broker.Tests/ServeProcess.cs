@@ -157,6 +157,28 @@ internal sealed class ServeProcess : IDisposable
         Assert.True(_process.WaitForExit(15_000), "the killed broker did not exit");
     }
 
+    /// <summary>SIGSTOP: the process stays, holds its sockets and files, and answers nothing until <see cref="Resume"/>.</summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
+    public void Resume() => Signal("CONT");
+
+    /// <summary>SIGTERM, then waits for the broker's clean shutdown (connections closed, logs flushed) to finish.</summary>
+    public async Task StopAsync(TimeSpan timeout)
+    {
+        if (_process.HasExited) return;
+        Signal("TERM");
+        using var wait = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(wait.Token);
+    }
+
+    private void Signal(string name)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", [$"-{name}", _process.Id.ToString(CultureInfo.InvariantCulture)]))!;
+        kill.WaitForExit();
+        Assert.True(kill.ExitCode == 0, $"kill -{name} {_process.Id} failed");
+    }
+
     public void Dispose()
     {
         if (!_process.HasExited) Kill();

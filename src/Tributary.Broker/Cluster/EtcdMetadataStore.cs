@@ -443,6 +443,25 @@ public sealed class EtcdMetadataStore : IMetadataStore
         Interlocked.Exchange(ref _leaseId, lease.ID);
         var key = _prefix + "brokers/" + NodeId.ToString(System.Globalization.CultureInfo.InvariantCulture);
         // A broker id is registered once: another live broker with the same node.id is refused, as Kafka refuses it.
+        // The other registration may be this broker's own previous incarnation, killed less than a session timeout
+        // ago, whose lease etcd has not expired yet; so, as a KRaft broker retries a duplicate registration, keep
+        // trying until a lease that nobody renews must have expired (two TTLs), and refuse only after that.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(2 * _ttlSeconds + 1);
+        for (var attempt = 0; ; attempt++)
+        {
+            var (registered, holder) = await TryRegisterAsync(key, registration, cancellationToken).ConfigureAwait(false);
+            if (registered) return;
+            if (DateTime.UtcNow >= deadline)
+                throw new InvalidOperationException($"Another broker is registered with node.id {NodeId} ({holder?.Host}:{holder?.Port}); node ids must be unique in a cluster.");
+            if (attempt == 0)
+                _log.Info($"metadata: node.id {NodeId} is still registered by another incarnation ({holder?.Host}:{holder?.Port}); waiting for its lease to expire.");
+            await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Writes this broker's registration unless another incarnation holds the key; returns that holder if so.</summary>
+    private async Task<(bool Registered, StoredBroker? Holder)> TryRegisterAsync(string key, BrokerRegistration registration, CancellationToken cancellationToken)
+    {
         var txn = new TxnRequest();
         txn.Compare.Add(new Compare { Key = Bytes(key), Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Equal, CreateRevision = 0 });
         txn.Success.Add(new RequestOp
@@ -455,10 +474,10 @@ public sealed class EtcdMetadataStore : IMetadataStore
         {
             var holder = response.Responses[0].ResponseRange.Kvs.FirstOrDefault();
             var stored = holder is null ? null : Deserialize<StoredBroker>(holder);
-            if (stored?.Incarnation != registration.IncarnationId)
-                throw new InvalidOperationException($"Another broker is registered with node.id {NodeId} ({stored?.Host}:{stored?.Port}); node ids must be unique in a cluster.");
+            if (stored?.Incarnation != registration.IncarnationId) return (false, stored);
         }
         await WaitForAsync(response.Header.Revision, cancellationToken).ConfigureAwait(false);
+        return (true, null);
     }
 
     private async Task LeaseLoopAsync()

@@ -88,10 +88,15 @@ internal sealed class LeaderPartition
     /// <summary>
     /// The ISR this leader wants now (Kafka's maybeShrinkIsr / maybeExpandIsr): in-sync followers that have not been
     /// caught up for <paramref name="lagMaxMs"/> leave; out-of-sync followers whose log reaches the high watermark
-    /// join. Null when it is already right.
+    /// join, if <paramref name="eligible"/> (registered and not shutting down, KIP-841). Null when it is already right.
     /// </summary>
-    /// <param name="shuttingDown">Brokers in controlled shutdown: they leave the ISR and do not rejoin it.</param>
-    public int[]? WantedIsr(long nowMs, long lagMaxMs, IReadOnlySet<int> shuttingDown)
+    /// <remarks>
+    /// Without the eligibility rule a follower killed a moment ago still looks caught up here for up to
+    /// <paramref name="lagMaxMs"/>, so when the controller drops it from the ISR (its lease ended) this leader adds it
+    /// back, and the two rewrite the partition in turn until the lag runs out; meanwhile acks=all waits for a dead
+    /// replica.
+    /// </remarks>
+    public int[]? WantedIsr(long nowMs, long lagMaxMs, Func<int, bool> eligible)
     {
         lock (_lock)
         {
@@ -105,9 +110,8 @@ internal sealed class LeaderPartition
                 }
                 var f = _followers[replica];
                 var inSync = State.InIsr(replica);
-                if (shuttingDown.Contains(replica)) continue;
                 if (inSync && nowMs - f.LastCaughtUpMs <= lagMaxMs) isr.Add(replica);
-                else if (!inSync && f.LogEnd >= _highWatermark && f.LogEnd >= 0 && nowMs - f.LastCaughtUpMs <= lagMaxMs) isr.Add(replica);
+                else if (!inSync && f.LogEnd >= _highWatermark && f.LogEnd >= 0 && nowMs - f.LastCaughtUpMs <= lagMaxMs && eligible(replica)) isr.Add(replica);
             }
             var wanted = isr.ToArray();
             return wanted.AsSpan().SequenceEqual(State.Isr.Where(r => State.IsReplica(r)).OrderBy(r => Array.IndexOf(State.Replicas, r)).ToArray())

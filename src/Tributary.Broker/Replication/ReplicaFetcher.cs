@@ -168,11 +168,16 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                     continue;
                 }
                 var log = p.Partition.Log;
-                if (result.EndOffset >= 0 && result.EndOffset < log.LogEndOffset)
+                var target = result.EndOffset;
+                // KIP-279: when the leader knows an older epoch than ours, the logs agree only up to where that epoch
+                // ends on both: ours may end it earlier than the leader does.
+                if (result.LeaderEpoch >= 0 && result.LeaderEpoch < log.LatestEpoch && log.EndOffsetForEpoch(result.LeaderEpoch) is { EndOffset: >= 0 } own)
+                    target = Math.Min(target, own.EndOffset);
+                if (target >= 0 && target < log.LogEndOffset)
                 {
-                    _log.Info($"replication: {topic.Topic}-{result.Partition} truncated from {log.LogEndOffset} to {result.EndOffset} " +
-                        $"(epoch {log.LatestEpoch} ends there on leader {_leaderId}).");
-                    log.TruncateTo(result.EndOffset);
+                    _log.Info($"replication: {topic.Topic}-{result.Partition} truncated from {log.LogEndOffset} to {target} " +
+                        $"(epoch {result.LeaderEpoch} ends there on leader {_leaderId}).");
+                    log.TruncateTo(target);
                 }
                 p.Truncated = true;
             }

@@ -59,7 +59,14 @@ public sealed class ReplicaManager : IAsyncDisposable
     /// </summary>
     public async Task<ErrorCode> WaitForReplicationAsync(string topic, int partition, long offsetExclusive, int minInSync, int timeoutMs, CancellationToken cancellationToken)
     {
-        if (!_leaders.TryGetValue((topic, partition), out var leader)) return ErrorCode.None; // not replicated: durable is enough
+        if (!_leaders.TryGetValue((topic, partition), out var leader))
+        {
+            // Not replicated (one replica, led here): durable is enough. Otherwise this broker lost the leadership
+            // between the produce's leader check and now (a paused leader resuming with produces queued on its sockets
+            // appends them before it sees the new image): its append will be truncated, so it must not be acknowledged.
+            return _topics.Image.Partition(topic, partition) is { } state && (state.Leader != NodeId || state.Replicas.Length > 1)
+                ? ErrorCode.NotLeaderOrFollower : ErrorCode.None;
+        }
         var wait = leader.WaitForAsync(offsetExclusive);
         try
         {
@@ -179,10 +186,11 @@ public sealed class ReplicaManager : IAsyncDisposable
         try
         {
             var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
-            var shuttingDown = _topics.Image.Brokers.Values.Where(b => b.ShuttingDown).Select(b => b.NodeId).ToHashSet();
+            var brokers = _topics.Image.Brokers;
+            bool Eligible(int replica) => brokers.TryGetValue(replica, out var b) && !b.ShuttingDown;
             foreach (var leader in _leaders.Values)
             {
-                if (!leader.IsActive || leader.State.Replicas.Length == 1 || leader.WantedIsr(now, _lagMaxMs, shuttingDown) is not { } isr) continue;
+                if (!leader.IsActive || leader.State.Replicas.Length == 1 || leader.WantedIsr(now, _lagMaxMs, Eligible) is not { } isr) continue;
                 var current = leader.State;
                 var topic = _topics.Image.TopicsByName.GetValueOrDefault(leader.Topic);
                 if (topic is null) continue;

@@ -1,0 +1,161 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using Xunit.Abstractions;
+
+namespace Tributary.Broker.Tests.Faults;
+
+/// <summary>
+/// One etcd child and three `tributary serve` children (node ids 1..3), each on its own data directory and port, which
+/// stay with the node across kills and restarts. The nemesis acts on nodes through <see cref="Kill"/>,
+/// <see cref="RestartAsync"/>, <see cref="Pause"/> and <see cref="Resume"/>; <see cref="HealAsync"/> undoes whatever
+/// it left behind. Everything, data directories included, goes on dispose.
+/// </summary>
+internal sealed class FaultCluster : IAsyncDisposable
+{
+    public const int Size = 3;
+
+    private readonly string _root;
+    private readonly string _cli;
+    private readonly ITestOutputHelper _output;
+    private readonly Dictionary<string, string> _settings;
+    private readonly int[] _ports;
+    private readonly ServeProcess?[] _nodes = new ServeProcess?[Size];
+    private readonly bool[] _paused = new bool[Size];
+
+    private FaultCluster(string root, string cli, ITestOutputHelper output, EtcdProcess etcd, Dictionary<string, string> settings, int[] ports)
+    {
+        _root = root;
+        _cli = cli;
+        _output = output;
+        Etcd = etcd;
+        _settings = settings;
+        _ports = ports;
+    }
+
+    public EtcdProcess Etcd { get; }
+
+    public string BootstrapServers => string.Join(",", _ports.Select(p => $"127.0.0.1:{p}"));
+
+    public static async Task<FaultCluster> StartAsync(ITestOutputHelper output, IReadOnlyDictionary<string, string> settings)
+    {
+        var root = Path.Combine(Path.GetTempPath(), "tributary-fault-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(root);
+        var etcd = await EtcdProcess.StartAsync(Path.Combine(root, "etcd"));
+        var all = new Dictionary<string, string>(settings) { ["metadata.store"] = etcd.StoreSetting };
+        var ports = Enumerable.Range(0, Size).Select(_ => ServeProcess.FreePort()).ToArray();
+        var cluster = new FaultCluster(root, await ServeProcess.LocateCliAsync(), output, etcd, all, ports);
+        try
+        {
+            // One at a time: the first broker creates the cluster id, the others join it.
+            for (var node = 1; node <= Size; node++) await cluster.RestartAsync(node);
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+        return cluster;
+    }
+
+    public string DataDir(int node) => Path.Combine(_root, "broker-" + node);
+
+    public bool IsRunning(int node) => _nodes[node - 1] is { HasExited: false };
+
+    public bool IsPaused(int node) => _paused[node - 1];
+
+    /// <summary>SIGKILL of node <paramref name="node"/>; its data directory stays for <see cref="RestartAsync"/>.</summary>
+    public void Kill(int node)
+    {
+        var serve = _nodes[node - 1];
+        _nodes[node - 1] = null;
+        _paused[node - 1] = false;
+        serve?.Dispose();
+    }
+
+    /// <summary>Starts node <paramref name="node"/> (again) on its data directory and port, and waits until it listens.</summary>
+    public async Task RestartAsync(int node)
+    {
+        if (IsRunning(node)) throw new InvalidOperationException($"node {node} is running");
+        var settings = new Dictionary<string, string>(_settings) { ["node.id"] = node.ToString(CultureInfo.InvariantCulture) };
+        _nodes[node - 1] = await ServeProcess.StartAsync(_cli, DataDir(node), _ports[node - 1], new PrefixedOutput(_output, $"[{node}] "), settings);
+    }
+
+    public void Pause(int node)
+    {
+        _nodes[node - 1]!.Pause();
+        _paused[node - 1] = true;
+    }
+
+    public void Resume(int node)
+    {
+        _nodes[node - 1]!.Resume();
+        _paused[node - 1] = false;
+    }
+
+    /// <summary>Resumes paused nodes and restarts killed ones, so that every node runs.</summary>
+    public async Task HealAsync()
+    {
+        for (var node = 1; node <= Size; node++)
+        {
+            if (IsPaused(node)) Resume(node);
+            if (!IsRunning(node))
+            {
+                Kill(node);
+                await RestartAsync(node);
+            }
+        }
+    }
+
+    /// <summary>SIGTERM to every node, one after another, each waited for: a clean stop, logs flushed.</summary>
+    public async Task StopCleanlyAsync()
+    {
+        for (var node = 1; node <= Size; node++)
+        {
+            if (_nodes[node - 1] is not { } serve) continue;
+            await serve.StopAsync(TimeSpan.FromSeconds(40));
+            serve.Dispose();
+            _nodes[node - 1] = null;
+        }
+    }
+
+    /// <summary>
+    /// A digest of one replica's copy of a partition: its segment files (`*.log`, by base offset) concatenated, so two
+    /// replicas compare equal when they hold the same batches even if they rolled segments at other offsets.
+    /// Null when the node has no directory for the partition.
+    /// </summary>
+    public (string Sha256, long Bytes)? LogDigest(int node, string topic, int partition)
+    {
+        var dir = Path.Combine(DataDir(node), $"{topic}-{partition}");
+        if (!Directory.Exists(dir)) return null;
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        long bytes = 0;
+        foreach (var segment in Directory.GetFiles(dir, "*.log").Order(StringComparer.Ordinal))
+        {
+            var content = File.ReadAllBytes(segment);
+            hash.AppendData(content);
+            bytes += content.Length;
+        }
+        return (Convert.ToHexString(hash.GetHashAndReset()), bytes);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        for (var node = 1; node <= Size; node++) Kill(node);
+        await Etcd.DisposeAsync();
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    /// <summary>Marks each child's lines with its node id in the shared test output.</summary>
+    private sealed class PrefixedOutput(ITestOutputHelper inner, string prefix) : ITestOutputHelper
+    {
+        public void WriteLine(string message) => inner.WriteLine(prefix + message);
+
+        public void WriteLine(string format, params object[] args) => inner.WriteLine(prefix + format, args);
+    }
+}

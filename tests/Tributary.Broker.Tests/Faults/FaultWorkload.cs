@@ -1,0 +1,120 @@
+using System.Text;
+using Confluent.Kafka;
+
+namespace Tributary.Broker.Tests.Faults;
+
+/// <summary>
+/// The clients of a fault run. Writers are idempotent Confluent.Kafka producers with acks=all, each sending unique
+/// values (<c>w{writer}g{generation}-{n}</c>) round-robin over the partitions at a bounded rate and recording every
+/// delivery report in the <see cref="FaultHistory"/>. A value is never sent again after a failure (the application
+/// does not retry), so under idempotence each value can appear at most once. A producer that hits a fatal error is
+/// replaced by a new one (a new generation, a new producer id). The reader reads every partition from the beginning up
+/// to its high watermark with an assigned consumer (no group).
+/// </summary>
+internal sealed class FaultWorkload(string bootstrap, string topic, int partitions, FaultHistory history)
+{
+    private const int InFlightPerWriter = 200;
+    private const int RecordsPerTick = 5;
+    private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(10);
+
+    private int _fatal;
+
+    /// <summary>Producers replaced after a fatal error.</summary>
+    public int FatalErrors => _fatal;
+
+    /// <summary>Runs one writer until <paramref name="stop"/> fires, then waits for every outstanding delivery report.</summary>
+    public async Task WriteAsync(int writer, CancellationToken stop)
+    {
+        for (var generation = 0; !stop.IsCancellationRequested; generation++)
+        {
+            using var fatal = new CancellationTokenSource();
+            using var inFlight = new SemaphoreSlim(InFlightPerWriter);
+            using var producer = new ProducerBuilder<Null, string>(new ProducerConfig
+            {
+                BootstrapServers = bootstrap,
+                Acks = Acks.All,
+                EnableIdempotence = true,
+                LingerMs = 5,
+                MessageTimeoutMs = 30_000,
+                RequestTimeoutMs = 5_000,
+                SocketTimeoutMs = 5_000,
+            })
+                // Connection errors while brokers are down are expected; the delivery reports are what is judged.
+                .SetLogHandler((_, _) => { })
+                .SetErrorHandler((_, error) =>
+                {
+                    if (error.IsFatal) fatal.Cancel();
+                })
+                .Build();
+            using var either = CancellationTokenSource.CreateLinkedTokenSource(stop, fatal.Token);
+            try
+            {
+                for (var n = 0L; !either.IsCancellationRequested; n++)
+                {
+                    if (n % RecordsPerTick == 0) await Task.Delay(Tick, either.Token);
+                    await inFlight.WaitAsync(either.Token);
+                    var value = $"w{writer}g{generation}-{n}";
+                    var partition = (int)(n % partitions);
+                    history.Attempted(value, partition);
+                    try
+                    {
+                        producer.Produce(new TopicPartition(topic, partition), new Message<Null, string> { Value = value }, report =>
+                        {
+                            if (report.Error.Code == ErrorCode.NoError && report.Status == PersistenceStatus.Persisted)
+                                history.Acknowledged(value, report.Partition.Value, report.Offset.Value);
+                            else
+                                history.Failed(value, report.Error.Code == ErrorCode.NoError ? report.Status.ToString() : report.Error.Reason);
+                            if (report.Error.IsFatal) fatal.Cancel();
+                            inFlight.Release();
+                        });
+                    }
+                    catch (ProduceException<Null, string> e)
+                    {
+                        history.Failed(value, e.Error.Reason);
+                        if (e.Error.IsFatal) fatal.Cancel();
+                        inFlight.Release();
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            // Every outstanding record is reported before the producer goes: acknowledged, or failed at its timeout.
+            await Task.Run(() => producer.Flush(TimeSpan.FromSeconds(60)));
+            if (fatal.IsCancellationRequested) Interlocked.Increment(ref _fatal);
+        }
+    }
+
+    /// <summary>Reads every partition from offset 0 to its high watermark into the history.</summary>
+    public void ReadAll(TimeSpan timeout)
+    {
+        using var consumer = new ConsumerBuilder<Ignore, string>(new ConsumerConfig
+        {
+            BootstrapServers = bootstrap,
+            GroupId = "unused-" + Guid.NewGuid().ToString("N"),
+            EnableAutoCommit = false,
+            EnablePartitionEof = true,
+            AutoOffsetReset = AutoOffsetReset.Error,
+        }).SetLogHandler((_, _) => { }).Build();
+        for (var p = 0; p < partitions; p++)
+        {
+            var partition = new TopicPartition(topic, p);
+            var high = consumer.QueryWatermarkOffsets(partition, TimeSpan.FromSeconds(15)).High.Value;
+            var records = new List<FaultHistory.Read>();
+            consumer.Assign(new TopicPartitionOffset(partition, Offset.Beginning));
+            var next = 0L;
+            Eventually.True(() =>
+            {
+                while (next < high && consumer.Consume(TimeSpan.FromMilliseconds(200)) is { } r)
+                {
+                    if (r.IsPartitionEOF) continue;
+                    records.Add(new FaultHistory.Read(r.Offset.Value, r.Message.Value));
+                    next = r.Offset.Value + 1;
+                }
+                return next >= high;
+            }, timeout, $"partition {p} read up to its high watermark {high}", () => $"read up to {next}");
+            history.ReadPartition(p, records);
+            consumer.Unassign();
+        }
+    }
+}
