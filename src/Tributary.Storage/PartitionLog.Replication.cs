@@ -92,10 +92,9 @@ public sealed partial class PartitionLog
         }
 
         var config = _config;
-        var error = RecordBatchValidator.Validate(batches.Span, config.MaxMessageBytes, allowZstd: true, out _, out var message);
-        if (error != RecordsError.None)
+        if (CheckReplicated(batches.Span) is { } problem)
         {
-            return ValueTask.FromException<long>(new StorageException(Map(error), message ?? error.ToString()));
+            return ValueTask.FromException<long>(new StorageException(StorageError.CorruptMessage, $"Replicated batches for {_directory} are invalid: {problem}"));
         }
 
         long end;
@@ -136,6 +135,32 @@ public sealed partial class PartitionLog
         return AwaitReplicatedFlush(generation.Task, end, ct);
     }
 
+    /// <summary>
+    /// What a follower checks of its leader's batches, as Kafka's follower append does (analyzeAndValidateRecords, not
+    /// the leader's record-level validation): each is a whole magic-2 batch whose CRC matches, with sane counts. The
+    /// leader validated the records when it took them; a compacted log's batches legitimately have fewer records than
+    /// offsets, or none, and offset gaps between them, which the producer-side validator would refuse.
+    /// </summary>
+    private static string? CheckReplicated(ReadOnlySpan<byte> batches)
+    {
+        if (batches.IsEmpty) return "no batch";
+        for (int position = 0; position < batches.Length;)
+        {
+            var rest = batches[position..];
+            if (rest.Length < RecordBatchHeader.HeaderSize) return $"a partial batch header at byte {position}";
+            int size = RecordBatchHeader.ReadTotalSize(rest);
+            if (size < RecordBatchHeader.HeaderSize || size > rest.Length) return $"a batch of {size} bytes at byte {position} with {rest.Length} left";
+            var header = new RecordBatchHeader(rest);
+            if (header.Magic != 2) return $"magic {header.Magic} at byte {position}";
+            if (header.Crc != RecordBatchHeader.ComputeCrc(rest[..size])) return $"a CRC mismatch at offset {header.BaseOffset}";
+            if (header.LastOffsetDelta < 0 || header.RecordsCount < 0 || header.RecordsCount > header.LastOffsetDelta + 1L)
+                return $"{header.RecordsCount} records over a last offset delta of {header.LastOffsetDelta} at offset {header.BaseOffset}";
+            position += size;
+        }
+
+        return null;
+    }
+
     private static async ValueTask<long> AwaitReplicatedFlush(Task flushed, long end, CancellationToken ct)
     {
         await (ct.CanBeCanceled ? flushed.WaitAsync(ct) : flushed).ConfigureAwait(false);
@@ -156,13 +181,14 @@ public sealed partial class PartitionLog
         for (int position = 0; position < batches.Length;)
         {
             var header = new RecordBatchHeader(batches[position..]);
-            if (header.BaseOffset != next)
+            // A compacted leader log has gaps between batches: offsets only have to move forward (Kafka's follower rule).
+            if (header.BaseOffset < next)
             {
                 throw position == 0
                     ? new StorageException(StorageError.OffsetOutOfRange,
-                        $"Replicated batches start at offset {header.BaseOffset}, but the log in {_directory} ends at {start}: a follower appends only at its log end.")
+                        $"Replicated batches start at offset {header.BaseOffset}, but the log in {_directory} ends at {start}: a follower appends only at or after its log end.")
                     : new StorageException(StorageError.InvalidRecord,
-                        $"Replicated batches are not contiguous: a batch starts at offset {header.BaseOffset}, the previous one ended before {next}.");
+                        $"Replicated batches go backwards: a batch starts at offset {header.BaseOffset}, the previous one ended before {next}.");
             }
 
             next = header.LastOffset + 1;
