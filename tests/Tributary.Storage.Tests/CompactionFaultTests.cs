@@ -76,10 +76,10 @@ public sealed class CompactionFaultTests : IDisposable
         // ends the process: this test host would crash instead of failing.
         using var log = PartitionLog.Open(_dir.Path, Config, _time);
         var model = await FillAsync(log, 40);
-        // Capped at 20 kB/s: the key map takes about a second, then each 2 kB segment of the rewrite 100 ms, all the
-        // while with its cleaned segment on disk.
+        // Capped at 5 kB/s: the key map takes a few seconds, then each 2 kB segment of the rewrite 400 ms, all the while
+        // with its cleaned segment on disk (at 20 kB/s a loaded machine's poll missed the file now and then).
         // At normal priority: a nice-19 thread on two cores busy with the rest of the suite can wait out the deadline.
-        var cleaner = new LogCleaner(() => [log], new CleanerOptions { IoMaxBytesPerSecond = 20_000, BackoffMs = 10, LowPriority = false }, _time);
+        var cleaner = new LogCleaner(() => [log], new CleanerOptions { IoMaxBytesPerSecond = 5_000, BackoffMs = 10, LowPriority = false }, _time);
         cleaner.Start();
         // Polled every 5 ms, not through Eventually's back-off: on a loaded machine the .cleaned file may exist for only
         // a few milliseconds, and a 100 ms poll misses it.

@@ -305,6 +305,20 @@ public sealed class EtcdMetadataStore : IMetadataStore
             {
                 return;
             }
+            catch (Exception e) when (!_stop.IsCancellationRequested)
+            {
+                // Whatever went wrong, the image must not freeze: say it, read everything again, and watch on.
+                _log.Error($"metadata: the etcd watch loop failed ({e.GetType().Name}: {e.Message}); reloading.");
+                await DelayAsync(TimeSpan.FromMilliseconds(200)).ConfigureAwait(false);
+                try
+                {
+                    next = await LoadAsync(clusterId, _stop.Token).ConfigureAwait(false) + 1;
+                }
+                catch (Exception reload) when (reload is RpcException or OperationCanceledException)
+                {
+                    // The next round of the loop tries again.
+                }
+            }
         }
     }
 
@@ -501,6 +515,8 @@ public sealed class EtcdMetadataStore : IMetadataStore
                         await GrantAndRegisterAsync(_stop.Token).ConfigureAwait(false);
                         break;
                     }
+                    // A cluster without a controller is noticed here too, not only when an image arrives.
+                    if (Image.ControllerId < 0 || !Image.Brokers.ContainsKey(Image.ControllerId)) _ = Task.Run(CampaignAsync);
                     await DelayAsync(interval).ConfigureAwait(false);
                 }
             }
