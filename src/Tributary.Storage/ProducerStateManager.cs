@@ -411,23 +411,12 @@ internal sealed class ProducerStateManager : IDisposable
                     continue;
                 }
 
+                // What the log holds was accepted when it was written: replayed as a follower takes the leader's batches
+                // (Kafka's REPLICATION origin), never checked again. A check would refuse a log that is valid, e.g. one
+                // whose producer had no state on the leader that took its next batch, and forget that producer's state.
                 var pending = new PendingAppend();
-                try
-                {
-                    if (PrepareBatch(pending, header, bytes, header.MaxTimestamp) is null)
-                    {
-                        Commit(pending, header.MaxTimestamp, expire: false);
-                    }
-                }
-                catch (StorageException)
-                {
-                    // A batch the log holds was accepted when written; a check failing on replay means the state
-                    // before it was incomplete (no snapshot). Start this producer afresh from it.
-                    lock (_sync)
-                    {
-                        _producers.Remove(header.ProducerId);
-                    }
-                }
+                PrepareBatch(pending, header, bytes, header.MaxTimestamp, replicated: true);
+                Commit(pending, header.MaxTimestamp, expire: false);
             }
         }
     }

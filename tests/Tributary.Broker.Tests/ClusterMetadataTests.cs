@@ -82,9 +82,7 @@ public sealed class ClusterMetadataTests
         Assert.Equal(60, committed.Sum(c => c.Offset.Value));
     }
 
-    // Skipped: in two CI runs librdkafka waited 60 s for a controller in this two-broker cluster ("Failed while waiting
-    // for controller"); it passes alone here. Kept until the cause is found (issue 13).
-    [Fact(Skip = "librdkafka timed out waiting for a controller in a two-broker cluster in CI; cause not found yet")]
+    [Fact]
     public async Task ReplicationFactorsAndAssignmentsAreCheckedAsKafkaChecksThem()
     {
         await using var cluster = await TributaryCluster.StartAsync(2, Settings);

@@ -291,4 +291,29 @@ public sealed class ProducerStateTests
         Assert.Equal(8, Assert.Single(log.ActiveProducers()).ProducerId);
         await log.AppendAsync(Batch(7, 0, 5)); // forgotten: accepted at any sequence
     }
+
+    [Fact]
+    public async Task ReplayTakesTheLogAsWrittenEvenWhereItsSequencesJump()
+    {
+        // A producer forgotten on its leader is accepted at any sequence, so a valid log can hold sequences 0 then 5.
+        // Replay used to check them as a new produce would, refuse the jump and forget the producer: its retry of the
+        // batch at sequence 5 was then written a second time.
+        using var dir = new TempDir();
+        var time = FakeTime.Create();
+        long written;
+        using (var log = PartitionLog.Open(dir.Path, new LogConfig(), time))
+        {
+            log.ProducerIdExpirationMs = 1000;
+            await log.AppendAsync(Batch(7, 0, 0));
+            time.Advance(2000);
+            Assert.Equal(1, log.ExpireProducers());
+            written = (await log.AppendAsync(Batch(7, 0, 5))).BaseOffset;
+        }
+
+        foreach (var snapshot in Directory.GetFiles(dir.Path, "*.snapshot")) File.Delete(snapshot); // replay everything
+        using var reopened = PartitionLog.Open(dir.Path, new LogConfig(), time);
+        Assert.Equal(written, (await reopened.AppendAsync(Batch(7, 0, 5))).BaseOffset);
+        Assert.Equal(2, reopened.LogEndOffset);
+        Assert.Equal(StorageError.OutOfOrderSequence, await FailsWith(reopened, Batch(7, 0, 8)));
+    }
 }

@@ -70,6 +70,15 @@ public sealed class MetadataImage
 
     public int PartitionTotal { get; }
 
+    /// <summary>
+    /// The controller id clients are told (Metadata, DescribeCluster): the active controller when it is registered,
+    /// otherwise the answering broker, as KRaft answers with any live broker, since every broker here takes admin
+    /// requests itself. Never -1 or an unknown broker: librdkafka's admin client waits for the controller it was told,
+    /// and does not ask again for minutes, so a moment without one (a cluster starting, a controller failing over)
+    /// would stall its admin requests until they time out.
+    /// </summary>
+    public int ControllerFor(int answeringNodeId) => Brokers.ContainsKey(ControllerId) ? ControllerId : answeringNodeId;
+
     public PartitionState? Partition(string topic, int partition) =>
         TopicsByName.TryGetValue(topic, out var t) && partition >= 0 && partition < t.PartitionCount ? t.Partitions[partition] : null;
 

@@ -25,7 +25,7 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
         {
             Brokers = [.. image.Brokers.Values.OrderBy(b => b.NodeId).Select(b => new MetadataResponse.MetadataResponseBroker { NodeId = b.NodeId, Host = b.Host, Port = b.Port, Rack = b.Rack })],
             ClusterId = image.ClusterId,
-            ControllerId = image.ControllerId,
+            ControllerId = image.ControllerFor(broker.NodeId),
         };
         var allTopics = request.Topics is null || (version == 0 && request.Topics.Count == 0);
         if (allTopics)

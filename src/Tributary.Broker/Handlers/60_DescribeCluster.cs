@@ -26,7 +26,7 @@ internal sealed class DescribeClusterHandler(BrokerState broker) : ApiHandler<De
         return new(new DescribeClusterResponse
         {
             ClusterId = image.ClusterId,
-            ControllerId = image.ControllerId,
+            ControllerId = image.ControllerFor(broker.NodeId),
             EndpointType = request.EndpointType,
             Brokers = [.. image.Brokers.Values.OrderBy(b => b.NodeId)
                 .Select(b => new DescribeClusterResponse.DescribeClusterBroker { BrokerId = b.NodeId, Host = b.Host, Port = b.Port, Rack = b.Rack })],

@@ -17,7 +17,15 @@ internal sealed class FaultWorkload(string bootstrap, string topic, int partitio
     private const int RecordsPerTick = 5;
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(10);
 
+    private const int ClientLogCapacity = 20_000;
     private int _fatal;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _clientLog = new();
+
+    /// <summary>
+    /// The producers' idempotence log lines (librdkafka's "eos" debug context and its warnings), bounded: what a
+    /// duplicate needs to be explained (an epoch bump, a producer id reset, a sequence the broker refused).
+    /// </summary>
+    public IEnumerable<string> ClientLog => _clientLog;
 
     /// <summary>Producers replaced after a fatal error.</summary>
     public int FatalErrors => _fatal;
@@ -35,12 +43,21 @@ internal sealed class FaultWorkload(string bootstrap, string topic, int partitio
                 Acks = Acks.All,
                 EnableIdempotence = true,
                 LingerMs = 5,
-                MessageTimeoutMs = 30_000,
+                // librdkafka's default. A record that times out in the producer's queue makes librdkafka bump the
+                // producer epoch and renumber what it still holds, retries of possibly written batches included: a
+                // client-made duplicate no broker can detect. The outages here are far shorter than this.
+                MessageTimeoutMs = 300_000,
                 RequestTimeoutMs = 5_000,
                 SocketTimeoutMs = 5_000,
+                Debug = "eos",
             })
-                // Connection errors while brokers are down are expected; the delivery reports are what is judged.
-                .SetLogHandler((_, _) => { })
+                // Connection errors while brokers are down are expected; the delivery reports are what is judged. The
+                // idempotence lines are kept to explain an anomaly.
+                .SetLogHandler((_, message) =>
+                {
+                    if (_clientLog.Count < ClientLogCapacity)
+                        _clientLog.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} w{writer} {message.Level} {message.Facility}: {message.Message}");
+                })
                 .SetErrorHandler((_, error) =>
                 {
                     if (error.IsFatal) fatal.Cancel();
@@ -80,7 +97,7 @@ internal sealed class FaultWorkload(string bootstrap, string topic, int partitio
             {
             }
             // Every outstanding record is reported before the producer goes: acknowledged, or failed at its timeout.
-            await Task.Run(() => producer.Flush(TimeSpan.FromSeconds(60)));
+            await Task.Run(() => producer.Flush(TimeSpan.FromSeconds(120)));
             if (fatal.IsCancellationRequested) Interlocked.Increment(ref _fatal);
         }
     }
