@@ -144,6 +144,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             groups.Start();
             transactions = new TransactionCoordinator(topics, groups, TransactionSettings.From(settings), ClusterProducerIds(store) ?? new ProducerIdManager(dataDir), time, log);
             transactions.Replicas = replicas;
+            if (store is not LocalMetadataStore) transactions.InterBroker = new Tributary.Broker.Replication.InterBrokerClient(() => topics.Image, settings.NodeId);
             transactions.Start();
             groups.PendingTransactionalOffset = transactions.HasPendingOffset;
             var registry = BuildRegistry(state, groups, transactions);
@@ -234,6 +235,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             new EndTxnHandler(transactions),
             new TxnOffsetCommitHandler(transactions, groups, state.Topics),
             new DescribeProducersHandler(state),
+            new WriteTxnMarkersHandler(state),
             new OffsetForLeaderEpochHandler(state),
             new DescribeTransactionsHandler(transactions),
             new ListTransactionsHandler(transactions, state.Time),

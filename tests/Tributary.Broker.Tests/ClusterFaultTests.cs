@@ -8,13 +8,15 @@ using Xunit.Abstractions;
 namespace Tributary.Broker.Tests;
 
 /// <summary>
-/// The fault suite, after Jepsen's Kafka workload: three `tributary serve` processes over one etcd, a topic with
-/// replication factor 3 and min.insync.replicas=2, idempotent acks=all producers writing unique values while a seeded
-/// nemesis kills (SIGKILL) and restarts brokers, pauses them (SIGSTOP) past their session timeout, and kills the whole
-/// cluster. After healing, every partition is read from the beginning and the history is checked
-/// (<see cref="FaultChecker"/>): no acknowledged write lost, none duplicated, each where its acknowledgement said,
-/// offsets increasing. Then the brokers stop cleanly and each partition's segment files must be byte for byte the
-/// same on all three data directories.
+/// The fault suite, after Jepsen's Kafka workload: three `tributary serve` processes over one etcd, two topics with
+/// replication factor 3 and min.insync.replicas=2, idempotent acks=all producers writing unique values, transactional
+/// producers committing and aborting transactions across partitions, and a consumer group committing its position,
+/// while a seeded nemesis kills (SIGKILL) and restarts brokers, pauses them (SIGSTOP) past their session timeout, and
+/// kills the whole cluster. After healing, every partition is read from the beginning and the history is checked
+/// (<see cref="FaultChecker"/>, <see cref="FaultTransactions"/>, <see cref="FaultGroupCommits"/>): no acknowledged
+/// write lost, none duplicated, each where its acknowledgement said, offsets increasing; no committed transaction
+/// lost, no aborted one read, none half visible; no group commit gone backwards. Then the brokers stop cleanly and each
+/// partition's segment files must be byte for byte the same on all three data directories.
 /// <para>
 /// The short form (CI) injects two kills, a pause and a full-cluster kill in one run. The long form runs
 /// <c>TRIBUTARY_FAULT_RUNS</c> runs, each injecting random faults for <c>TRIBUTARY_FAULT_SECONDS</c>;
@@ -26,6 +28,8 @@ namespace Tributary.Broker.Tests;
 public sealed class ClusterFaultTests(ITestOutputHelper output)
 {
     private const string Topic = "faults";
+    private const string TxnTopic = "faults-txn";
+    private const int TxnWriters = 2;
     private const int Partitions = 3;
     private const int Writers = 2;
     private static readonly TimeSpan SessionTimeout = TimeSpan.FromMilliseconds(3500);
@@ -79,18 +83,26 @@ public sealed class ClusterFaultTests(ITestOutputHelper output)
         await using var cluster = await FaultCluster.StartAsync(output, Settings);
         using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.BootstrapServers }).Build())
         {
-            await admin.CreateTopicsAsync([new TopicSpecification
+            await admin.CreateTopicsAsync(new[] { Topic, TxnTopic }.Select(name => new TopicSpecification
             {
-                Name = Topic, NumPartitions = Partitions, ReplicationFactor = 3, Configs = new() { ["min.insync.replicas"] = "2" },
-            }]);
+                Name = name,
+                NumPartitions = Partitions,
+                ReplicationFactor = 3,
+                Configs = new() { ["min.insync.replicas"] = "2" },
+            }));
         }
         await FullyReplicatedAsync(cluster);
 
         var history = new FaultHistory();
         var workload = new FaultWorkload(cluster.BootstrapServers, Topic, Partitions, history);
+        var transactions = new FaultTransactions(cluster.BootstrapServers, TxnTopic, Partitions);
+        var group = new FaultGroupCommits(cluster.BootstrapServers, Topic, Partitions);
         var nemesis = new Nemesis(cluster, Topic, Partitions, seed, SessionTimeout, output.WriteLine);
         using var stop = new CancellationTokenSource();
-        var writers = Enumerable.Range(0, Writers).Select(w => Task.Run(() => workload.WriteAsync(w, stop.Token))).ToList();
+        var writers = Enumerable.Range(0, Writers).Select(w => Task.Run(() => workload.WriteAsync(w, stop.Token)))
+            .Concat(Enumerable.Range(0, TxnWriters).Select(w => Task.Run(() => transactions.WriteAsync(w, stop.Token))))
+            .Append(Task.Run(() => group.Run(stop.Token)))
+            .ToList();
         try
         {
             await Task.Delay(TimeSpan.FromSeconds(2));
@@ -104,11 +116,14 @@ public sealed class ClusterFaultTests(ITestOutputHelper output)
             await stop.CancelAsync();
             await Task.WhenAll(writers);
         }
-        output.WriteLine($"writers stopped ({workload.FatalErrors} producers replaced after a fatal error)");
+        output.WriteLine($"writers stopped ({workload.FatalErrors} idempotent and {transactions.FatalErrors} transactional producers replaced after a fatal error)");
 
         await FullyReplicatedAsync(cluster);
         workload.ReadAll(Timeout);
-        var result = FaultChecker.Check(history);
+        transactions.ReadAll(Timeout);
+        group.CheckFinal(Timeout);
+        var result = FaultChecker.Check(history, [.. transactions.Check(), .. group.Anomalies]);
+        output.WriteLine($"{transactions.Summary}; {group.Summary}");
         if (result.Anomalies > 0)
         {
             // What the producers saw of their ids, epochs and sequences, to explain a duplicate or a loss.
@@ -134,13 +149,14 @@ public sealed class ClusterFaultTests(ITestOutputHelper output)
         {
             try
             {
-                return admin.GetMetadata(Topic, TimeSpan.FromSeconds(5)).Topics.Single().Partitions;
+                var metadata = admin.GetMetadata(TimeSpan.FromSeconds(5));
+                return metadata.Topics.Where(t => t.Topic is Topic or TxnTopic).SelectMany(t => t.Partitions).ToList();
             }
             catch (KafkaException)
             {
                 return [];
             }
-        }, p => p.Count == Partitions && p.All(q => q.Leader > 0 && q.InSyncReplicas.Length == FaultCluster.Size), Timeout,
+        }, p => p.Count == 2 * Partitions && p.All(q => q.Leader > 0 && q.InSyncReplicas.Length == FaultCluster.Size), Timeout,
             "every partition to have all three replicas in sync",
             p => string.Join("; ", p.Select(q => $"{q.PartitionId}: leader {q.Leader} isr [{string.Join(",", q.InSyncReplicas)}]")));
     }
@@ -149,12 +165,13 @@ public sealed class ClusterFaultTests(ITestOutputHelper output)
     private static List<string> Divergence(FaultCluster cluster)
     {
         var divergent = new List<string>();
-        for (var p = 0; p < Partitions; p++)
-        {
-            var digests = Enumerable.Range(1, FaultCluster.Size).Select(n => (Node: n, Digest: cluster.LogDigest(n, Topic, p))).ToList();
-            if (digests.Select(d => d.Digest).Distinct().Count() > 1 || digests.Any(d => d.Digest is null))
-                divergent.Add($"partition {p}: " + string.Join(", ", digests.Select(d => $"node {d.Node} {d.Digest?.Bytes} bytes {d.Digest?.Sha256[..12]}")));
-        }
+        foreach (var topic in new[] { Topic, TxnTopic })
+            for (var p = 0; p < Partitions; p++)
+            {
+                var digests = Enumerable.Range(1, FaultCluster.Size).Select(n => (Node: n, Digest: cluster.LogDigest(n, topic, p))).ToList();
+                if (digests.Select(d => d.Digest).Distinct().Count() > 1 || digests.Any(d => d.Digest is null))
+                    divergent.Add($"{topic}-{p}: " + string.Join(", ", digests.Select(d => $"node {d.Node} {d.Digest?.Bytes} bytes {d.Digest?.Sha256[..12]}")));
+            }
         return divergent;
     }
 

@@ -111,6 +111,13 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                 _log.Debug($"replication: fetching from broker {_leaderId} at {endpoint.Host}:{endpoint.Port} failed ({e.Message}); retrying.");
                 await WaitForChangeAsync(TimeSpan.FromMilliseconds(200)).ConfigureAwait(false);
             }
+            catch (Exception e) when (!_stop.IsCancellationRequested)
+            {
+                // A bug, not a fault of the network or the leader: said loudly, and the loop goes on, since a follower
+                // whose fetcher ended would drop out of every ISR of this leader for good.
+                _log.Error($"replication: fetching from broker {_leaderId} failed unexpectedly; retrying in a second. {e}");
+                await WaitForChangeAsync(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            }
         }
     }
 

@@ -125,6 +125,7 @@ public sealed class TransactionCoordinator : IAsyncDisposable
         if (_runtime is null) return;
         _producerExpiry?.Dispose();
         await _runtime.DisposeAsync().ConfigureAwait(false);
+        if (InterBroker is { } interBroker) await interBroker.DisposeAsync().ConfigureAwait(false);
     }
 
     private PartitionLog StatePartition(int partition) =>
@@ -135,6 +136,17 @@ public sealed class TransactionCoordinator : IAsyncDisposable
 
     /// <summary>Replication, so a write counts once the in-sync replicas hold it (set by the host before Start).</summary>
     public Replication.ReplicaManager? Replicas { get; set; }
+
+    /// <summary>
+    /// Reaches the leaders of a transaction's partitions on other brokers (WriteTxnMarkers); set by the host of a
+    /// cluster before Start, and owned by this coordinator from then. Without it every marker is appended here.
+    /// </summary>
+    internal Replication.InterBrokerClient? InterBroker { get; set; }
+
+    private TransactionMarkers? _markers;
+
+    /// <summary>Where the markers of decided transactions are written (the partitions' leaders).</summary>
+    internal TransactionMarkers Markers => _markers ??= new TransactionMarkers(_topics, () => Replicas, InterBroker, Time);
 
     /// <summary>Creates <c>__transaction_state</c> unless it exists (FindCoordinator, before it names a coordinator).</summary>
     public Task EnsureStateTopicAsync() =>

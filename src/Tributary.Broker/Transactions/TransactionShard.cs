@@ -31,6 +31,11 @@ namespace Tributary.Broker.Transactions;
 internal sealed partial class TransactionShard(CoordinatorContext context, TransactionCoordinator coordinator) : ICoordinatorShard
 {
     private readonly Dictionary<string, TransactionMetadata> _txns = new(StringComparer.Ordinal);
+
+    /// <summary>Transactions whose markers failed and have a retry scheduled (one at a time each).</summary>
+    private readonly HashSet<string> _markerRetries = new(StringComparer.Ordinal);
+
+    private static readonly TimeSpan MarkerRetryDelay = TimeSpan.FromMilliseconds(300);
     private bool _serving;
 
     private long NowMs => context.NowMs;
@@ -101,7 +106,7 @@ internal sealed partial class TransactionShard(CoordinatorContext context, Trans
 
     // ---- markers -----------------------------------------------------------------------------------------------
 
-    /// <summary>Appends a commit or abort marker for the transaction to each of its partitions; false if any failed.</summary>
+    /// <summary>Writes a commit or abort marker on the leader of each of the transaction's partitions; false if any failed.</summary>
     private async Task<bool> WriteMarkersAsync(TransactionMetadata m, bool commit)
     {
         if (coordinator.FailMarkersForTests)
@@ -109,34 +114,20 @@ internal sealed partial class TransactionShard(CoordinatorContext context, Trans
             Log.Warn($"transaction coordinator: markers for {m.TransactionalId} withheld (test fault)");
             return false;
         }
-        var now = NowMs;
-        var key = new byte[] { 0, 0, 0, commit ? (byte)1 : (byte)0 };
-        var value = new byte[] { 0, 0, 0, 0, 0, 0 }; // version 0, coordinator epoch 0
-        var appends = new List<Task<AppendResult>>();
-        foreach (var (topic, partition) in m.Partitions)
+        var failures = await coordinator.Markers.WriteAsync(m.ProducerId, m.Epoch, commit, coordinatorEpoch: 0, m.Partitions).ConfigureAwait(false);
+        if (failures.Count == 0) return true;
+        // Retried until every leader took its marker, as Kafka's marker channel retries: soon (a leader moved, and the
+        // partitions' read_committed readers wait on this transaction), and by the periodic check as well.
+        Log.Warn($"transaction coordinator: writing markers for {m.TransactionalId} failed, to be retried: {string.Join("; ", failures)}");
+        if (_markerRetries.Add(m.TransactionalId))
         {
-            var log = coordinator.Topics.GetPartition(topic, partition);
-            if (log is null) continue; // deleted since: nothing left to mark
-            var batch = new RecordBatchBuilder { ProducerId = m.ProducerId, ProducerEpoch = m.Epoch, IsTransactional = true, IsControl = true }
-                .Add(now, key, value).Build();
-            try
+            context.Schedule(MarkerRetryDelay, async () =>
             {
-                appends.Add(log.AppendAsync(batch).AsTask());
-            }
-            catch (Exception e) when (e is StorageException or ObjectDisposedException)
-            {
-                appends.Add(Task.FromException<AppendResult>(e));
-            }
+                _markerRetries.Remove(m.TransactionalId);
+                if (_txns.TryGetValue(m.TransactionalId, out var current) && current.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort)
+                    await FinishAsync(current).ConfigureAwait(false);
+            });
         }
-        try
-        {
-            await Task.WhenAll(appends).ConfigureAwait(false);
-            return true;
-        }
-        catch (Exception e)
-        {
-            Log.Error($"transaction coordinator: writing markers for {m.TransactionalId} failed: {e.Message}");
-            return false;
-        }
+        return false;
     }
 }

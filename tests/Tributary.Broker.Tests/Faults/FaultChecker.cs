@@ -18,22 +18,26 @@ namespace Tributary.Broker.Tests.Faults;
 internal static class FaultChecker
 {
     public sealed record Result(int Acknowledged, int Failed, int Read, int Recovered, List<string> Lost, List<string> Duplicated,
-        List<string> Moved, List<string> Nonmonotonic, List<string> Phantom)
+        List<string> Moved, List<string> Nonmonotonic, List<string> Phantom, List<string> Other)
     {
-        public int Anomalies => Lost.Count + Duplicated.Count + Moved.Count + Nonmonotonic.Count + Phantom.Count;
+        public int Anomalies => Lost.Count + Duplicated.Count + Moved.Count + Nonmonotonic.Count + Phantom.Count + Other.Count;
 
         public string Summary =>
             $"acknowledged {Acknowledged}, failed {Failed}, read {Read} (of which {Recovered} failed writes), " +
-            $"lost {Lost.Count}, duplicated {Duplicated.Count}, moved {Moved.Count}, nonmonotonic {Nonmonotonic.Count}, phantom {Phantom.Count}";
+            $"lost {Lost.Count}, duplicated {Duplicated.Count}, moved {Moved.Count}, nonmonotonic {Nonmonotonic.Count}, phantom {Phantom.Count}, " +
+            $"transaction and group anomalies {Other.Count}";
 
         /// <summary>The first few examples of each anomaly, for the failure message.</summary>
         public string Examples(int each = 10) => string.Join("\n", new[]
         {
             ("lost", Lost), ("duplicated", Duplicated), ("moved", Moved), ("nonmonotonic", Nonmonotonic), ("phantom", Phantom),
+            ("transactions and group", Other),
         }.Where(k => k.Item2.Count > 0).Select(k => $"{k.Item1}: {string.Join("; ", k.Item2.Take(each))}"));
     }
 
-    public static Result Check(FaultHistory history)
+    /// <param name="transactionsAndGroup">What the transactional and group checks found (<see cref="FaultTransactions"/>,
+    /// <see cref="FaultGroupCommits"/>).</param>
+    public static Result Check(FaultHistory history, List<string> transactionsAndGroup)
     {
         List<string> lost = [], duplicated = [], moved = [], nonmonotonic = [], phantom = [];
 
@@ -81,6 +85,6 @@ internal static class FaultChecker
             else if (ack.Offset < 0 ? !places.Any(p => p.Partition == ack.Partition) : !places.Contains(ack)) moved.Add($"{value} acknowledged at {ack.Partition}@{ack.Offset}, read at {places[0].Partition}@{places[0].Offset}");
         }
         lost.Sort(StringComparer.Ordinal);
-        return new Result(acked.Count, history.Failures.Count, read, recovered, lost, duplicated, moved, nonmonotonic, phantom);
+        return new Result(acked.Count, history.Failures.Count, read, recovered, lost, duplicated, moved, nonmonotonic, phantom, transactionsAndGroup);
     }
 }
