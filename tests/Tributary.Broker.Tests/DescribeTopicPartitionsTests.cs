@@ -73,9 +73,10 @@ public sealed class DescribeTopicPartitionsTests(BrokerFixture broker) : IClassF
     {
         await broker.CreateTopicAsync("dtp-known", 2);
         await using var raw = await RawKafkaClient.ConnectAsync(broker.Bootstrap);
-        var response = await raw.SendAsync<DescribeTopicPartitionsResponse>(Request(2000, null, "dtp-known", "dtp-missing", "bad/name"), 0);
+        var response = await raw.SendAsync<DescribeTopicPartitionsResponse>(Request(2000, null, "dtp-known", "dtp-missing", "bad/name", ""), 0);
         var byName = response.Topics.ToDictionary(t => t.Name!);
         Assert.Equal((short)ErrorCode.InvalidTopicException, byName["bad/name"].ErrorCode);
+        Assert.Equal((short)ErrorCode.InvalidTopicException, byName[""].ErrorCode);
         Assert.Equal((short)ErrorCode.UnknownTopicOrPartition, byName["dtp-missing"].ErrorCode);
         Assert.Equal(Guid.Empty, byName["dtp-missing"].TopicId);
         Assert.Empty(byName["dtp-missing"].Partitions);

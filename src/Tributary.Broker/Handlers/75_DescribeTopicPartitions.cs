@@ -64,7 +64,7 @@ internal sealed class DescribeTopicPartitionsHandler(BrokerState broker) : ApiHa
                 }
                 continue;
             }
-            var start = name == cursorTopic ? cursor!.PartitionIndex : 0;
+            var start = cursor is not null && name == cursor.TopicName ? cursor.PartitionIndex : 0;
             var end = Math.Min(topic.PartitionCount, start + remaining);
             var result = new DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic
             {
