@@ -96,7 +96,7 @@ public static class ClusterCommands
     }
 
     /// <summary>The partitions named (null: all), checked as kafka-leader-election.sh checks its options.</summary>
-    internal static List<TopicPartition>? Partitions(string? topic, int? partition, bool all, FileInfo? file)
+    private static List<TopicPartition>? Partitions(string? topic, int? partition, bool all, FileInfo? file)
     {
         if ((topic is not null ? 1 : 0) + (all ? 1 : 0) + (file is not null ? 1 : 0) != 1)
             throw new CliException("give exactly one of --topic, --all-topic-partitions and --path-to-json-file");
