@@ -54,6 +54,9 @@ public static class BrokerSettingDefinitions
         new("unclean.leader.election.enable", SettingType.Boolean, "false", "A partition whose in-sync replicas are all gone may be led by an out-of-sync replica (losing what it lacks)."),
         new("controlled.shutdown.enable", SettingType.Boolean, "true", "A stopping broker first moves its leaderships to other in-sync replicas."),
         new("auto.leader.rebalance.enable", SettingType.Boolean, "true", "The controller moves leadership back to each partition's preferred replica when it is in sync."),
+        new("leader.imbalance.check.interval.seconds", SettingType.Long, "300", "How often the controller checks whether leaderships should go back to preferred replicas.", AtLeast(1)),
+        new("leader.imbalance.per.broker.percentage", SettingType.Int, "10", "The share of a broker's preferred partitions led elsewhere above which the controller moves them back (0: any).", AtLeast(0)),
+        new("max.request.partition.size.limit", SettingType.Int, "2000", "The most partitions one DescribeTopicPartitions response holds; the rest come with a cursor.", AtLeast(1)),
 
         // Topics.
         new("num.partitions", SettingType.Int, "1", "Partitions of an auto-created topic, and of CreateTopics asking for -1.", AtLeast(1)),

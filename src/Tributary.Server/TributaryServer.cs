@@ -26,11 +26,13 @@ public sealed partial class TributaryServer : IAsyncDisposable
     private readonly string? _ownedTempDir;
     private int _stopped;
     private readonly ClusterController _controller;
+    private readonly LeaderRebalancer? _rebalancer;
 
     private TributaryServer(BrokerConfig config, BrokerState state, LogManager logs, KafkaListener listener, string? ownedTempDir, GroupCoordinator groups,
-        TransactionCoordinator transactions, IMetadataStore store, ClusterController controller)
+        TransactionCoordinator transactions, IMetadataStore store, ClusterController controller, LeaderRebalancer? rebalancer)
     {
         _controller = controller;
+        _rebalancer = rebalancer;
         MetadataStore = store;
         Transactions = transactions;
         Groups = groups;
@@ -45,6 +47,9 @@ public sealed partial class TributaryServer : IAsyncDisposable
 
     /// <summary>Where the cluster metadata lives (local files, or etcd); for embedding and tests.</summary>
     public IMetadataStore MetadataStore { get; }
+
+    /// <summary>The preferred-leader rebalance (null when auto.leader.rebalance.enable is false); for tests.</summary>
+    public LeaderRebalancer? LeaderRebalancer => _rebalancer;
 
     /// <summary>The broker's shared state (topics, settings); for embedding and tests.</summary>
     public BrokerState State { get; }
@@ -109,6 +114,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
         Tributary.Broker.Diagnostics.BrokerMetrics? metrics = null;
         IMetadataStore? store = null;
         ClusterController? controller = null;
+        LeaderRebalancer? rebalancer = null;
         Tributary.Broker.Replication.ReplicaManager? replicas = null;
         try
         {
@@ -131,6 +137,9 @@ public sealed partial class TributaryServer : IAsyncDisposable
                 log.Error($"storage: the log directory {dir.Path} cannot be opened and is offline: {dir.Failure?.Message}");
             var topics = new TopicCatalog(store, logs, settings);
             controller = new ClusterController(store, settings.Bool("unclean.leader.election.enable"), log);
+            if (settings.Bool("auto.leader.rebalance.enable"))
+                rebalancer = new LeaderRebalancer(store, time, TimeSpan.FromSeconds(settings.Long("leader.imbalance.check.interval.seconds")),
+                    settings.Int("leader.imbalance.per.broker.percentage"), log);
             replicas = new Tributary.Broker.Replication.ReplicaManager(topics, settings, time, log);
             OpenFileLimitCheck.Run(dataDir, logs, topics.PartitionTotal, settings.TopicLimits.MaxBrokerPartitions, log);
             var state = new BrokerState(settings, identity, topics, time, log)
@@ -160,7 +169,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             await store.RegisterAsync(new BrokerRegistration(settings.NodeId, state.AdvertisedHost, state.AdvertisedPort, settings.Get("broker.rack"), Guid.NewGuid()),
                 cancellationToken).ConfigureAwait(false);
             listener.Start();
-            var server = new TributaryServer(config, state, logs, listener, ownedTempDir, groups, transactions, store, controller);
+            var server = new TributaryServer(config, state, logs, listener, ownedTempDir, groups, transactions, store, controller, rebalancer);
             server.WatchLogDirectories(log);
             return server;
         }
@@ -173,6 +182,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             groups?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             metrics?.Dispose();
             controller?.Dispose();
+            rebalancer?.Dispose();
             if (replicas is not null) await replicas.DisposeAsync().ConfigureAwait(false);
             if (store is not null) await store.DisposeAsync().ConfigureAwait(false);
             logs.Dispose();
@@ -216,6 +226,8 @@ public sealed partial class TributaryServer : IAsyncDisposable
             new CreatePartitionsHandler(state),
             new IncrementalAlterConfigsHandler(changer),
             new DescribeClusterHandler(state),
+            new ElectLeadersHandler(state),
+            new DescribeTopicPartitionsHandler(state),
             new OffsetCommitHandler(groups, state.Topics),
             new OffsetFetchHandler(groups),
             new FindCoordinatorHandler(state, groups, transactions),
@@ -347,6 +359,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
         await Groups.DisposeAsync().ConfigureAwait(false);
         // Leaving the cluster (the registration's lease revoked) before the logs close.
         _controller.Dispose();
+        _rebalancer?.Dispose();
         if (State.Replicas is { } replicas) await replicas.DisposeAsync().ConfigureAwait(false);
         await MetadataStore.DisposeAsync().ConfigureAwait(false);
         await _logs.StopAsync().ConfigureAwait(false);

@@ -1,9 +1,7 @@
-using System.Security.Cryptography;
 using Confluent.Kafka;
-using Confluent.Kafka.Admin;
 using Tributary.Server;
-using Tributary.Storage;
 using Tributary.Testing;
+using static Tributary.Broker.Tests.ClusterTestKit;
 
 namespace Tributary.Broker.Tests;
 
@@ -16,52 +14,8 @@ namespace Tributary.Broker.Tests;
 [Trait("Category", "Cluster")]
 public sealed class ClusterReplicationTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
-    private static readonly Dictionary<string, string> Settings = new()
-    {
-        ["broker.session.timeout.ms"] = "6000",
-        ["schema.registry.enable"] = "false",
-        ["replica.lag.time.max.ms"] = "4000",
-        ["replica.fetch.wait.max.ms"] = "100",
-    };
-
-    private static async Task CreateAsync(TributaryCluster cluster, string name, int partitions, short factor, Dictionary<string, string>? configs = null)
-    {
-        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.BootstrapServers }).Build();
-        await admin.CreateTopicsAsync([new TopicSpecification { Name = name, NumPartitions = partitions, ReplicationFactor = factor, Configs = configs }]);
-        foreach (var broker in cluster.Brokers)
-            await Eventually.TrueAsync(() => broker.State.Topics.Get(name) is not null, Timeout, $"broker {broker.State.NodeId} sees {name}");
-    }
-
-    private static IProducer<string, string> Producer(TributaryCluster cluster) => new ProducerBuilder<string, string>(new ProducerConfig
-    {
-        BootstrapServers = cluster.BootstrapServers,
-        Acks = Acks.All,
-        EnableIdempotence = true,
-        MessageTimeoutMs = 60_000,
-    }).Build();
-
-    /// <summary>Every running replica's log of the partition, as bytes (the batches with their offsets).</summary>
-    private static byte[] Bytes(PartitionLog log)
-    {
-        using var slice = log.Read(log.LogStartOffset, int.MaxValue);
-        return slice.Memory.ToArray();
-    }
-
-    private static async Task ReplicasAgreeAsync(TributaryCluster cluster, string topic, int partitions)
-    {
-        for (var p = 0; p < partitions; p++)
-        {
-            var partition = p;
-            await Eventually.TrueAsync(() =>
-            {
-                var logs = cluster.Brokers.Select(b => b.State.Topics.GetPartition(topic, partition)).Where(l => l is not null).ToList();
-                return logs.Count == cluster.Brokers.Count && logs.Select(l => l!.HighWatermark).Distinct().Count() == 1
-                    && logs.Select(l => Convert.ToHexString(SHA256.HashData(Bytes(l!)))).Distinct().Count() == 1;
-            }, Timeout, $"every replica of {topic}-{partition} holds the same bytes",
-                () => string.Join(" ", cluster.Brokers.Select(b => $"{b.State.NodeId}:{b.State.Topics.GetPartition(topic, partition)?.LogEndOffset}")));
-        }
-    }
+    private static readonly TimeSpan Timeout = ClusterTestKit.Timeout;
+    private static readonly Dictionary<string, string> Settings = ClusterTestKit.Settings();
 
     [Fact]
     public async Task FollowersHoldTheLeadersBytesAndAcksAllWaitsForThem()

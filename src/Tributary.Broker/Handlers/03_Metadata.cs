@@ -80,8 +80,7 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
         for (var p = 0; p < topic.PartitionCount; p++)
         {
             var state = topic.Partitions[p];
-            // Offline: a replica whose broker is not registered, or this broker's own replica on a failed log directory.
-            var offline = state.Replicas.Where(r => !image.Brokers.ContainsKey(r) || (r == broker.NodeId && broker.Topics.IsPartitionOffline(topic.Name, p))).ToList();
+            var offline = broker.Topics.OfflineReplicas(image, topic.Name, p, state);
             var leader = state.Leader >= 0 && !offline.Contains(state.Leader) ? state.Leader : -1;
             result.Partitions.Add(new MetadataResponse.MetadataResponsePartition
             {

@@ -64,6 +64,14 @@ public sealed class TopicCatalog
         _partitions.TryGetValue((topic, partition), out var log) ? log.IsOffline
         : Image.Partition(topic, partition) is { } state && state.IsReplica(NodeId) && _logs.IsOffline(topic, partition);
 
+    /// <summary>
+    /// Kafka's offline replicas of a partition (Metadata v5+, DescribeTopicPartitions): those whose broker is not
+    /// registered in <paramref name="image"/>, and this broker's own replica when its log directory is offline (the
+    /// other brokers' directories are not in the image).
+    /// </summary>
+    public List<int> OfflineReplicas(MetadataImage image, string topic, int partition, PartitionState state) =>
+        [.. state.Replicas.Where(r => !image.Brokers.ContainsKey(r) || (r == NodeId && IsPartitionOffline(topic, partition)))];
+
     /// <summary>The storage under the catalog (log directories, their health).</summary>
     public LogManager Logs => _logs;
 

@@ -94,6 +94,8 @@ public static class TopicCommands
             var topicName = parse.GetValue(name)!;
             using var admin = ClientOptions.Admin(parse);
             var topic = ClientOptions.Topic(admin, topicName);
+            // As kafka-topics --describe --unavailable-partitions judges them: a replica on a broker the cluster does not list is offline.
+            var live = ClientOptions.Metadata(admin).Brokers.Select(b => b.BrokerId).ToHashSet();
 
             var configTable = Terminal.NewTable("CONFIG", "VALUE", "SOURCE");
             foreach (var entry in (await DescribeConfigs(admin, topicName)).OrderBy(e => e.Name, StringComparer.Ordinal))
@@ -107,18 +109,20 @@ public static class TopicCommands
 
             using var consumer = new ConsumerBuilder<Ignore, Ignore>(ClientOptions.ConsumerConfig(parse))
                 .SetLogHandler(ClientOptions.Log).Build();
-            var partitionTable = Terminal.NewTable("#PARTITION", "#LEADER", "REPLICAS", "ISR", "#LOG-START", "#HIGH-WATERMARK", "#RECORDS");
+            var partitionTable = Terminal.NewTable("#PARTITION", "#LEADER", "REPLICAS", "ISR", "OFFLINE", "#LOG-START", "#HIGH-WATERMARK", "#RECORDS");
             foreach (var partition in topic.Partitions.OrderBy(p => p.PartitionId))
             {
-                var marks = consumer.QueryWatermarkOffsets(new TopicPartition(topicName, partition.PartitionId), ClientOptions.Timeout);
+                // A partition without a leader has no watermarks to ask for; its row says so instead of failing the command.
+                var marks = partition.Leader >= 0 ? consumer.QueryWatermarkOffsets(new TopicPartition(topicName, partition.PartitionId), ClientOptions.Timeout) : null;
                 partitionTable.AddText(
                     partition.PartitionId.ToString(),
-                    partition.Leader.ToString(),
+                    partition.Leader >= 0 ? partition.Leader.ToString() : "none",
                     string.Join(",", partition.Replicas),
                     string.Join(",", partition.InSyncReplicas),
-                    marks.Low.Value.ToString(),
-                    marks.High.Value.ToString(),
-                    (marks.High.Value - marks.Low.Value).ToString());
+                    string.Join(",", partition.Replicas.Where(r => !live.Contains(r))),
+                    marks?.Low.Value.ToString() ?? "-",
+                    marks?.High.Value.ToString() ?? "-",
+                    marks is null ? "-" : (marks.High.Value - marks.Low.Value).ToString());
             }
 
             var storageTable = await StorageTable(admin, topic, topicName);
