@@ -51,6 +51,8 @@ public static class BrokerSettingDefinitions
         new("replica.lag.time.max.ms", SettingType.Long, "30000", "A follower that has not caught up with the leader's log end for this long leaves the ISR.", AtLeast(1)),
         new("replica.fetch.wait.max.ms", SettingType.Int, "500", "How long a follower's fetch waits at the leader for new records.", AtLeast(0)),
         new("replica.fetch.max.bytes", SettingType.Int, "1048576", "Bytes per partition a follower asks for in one fetch.", AtLeast(1)),
+        new("replica.selector.class", SettingType.String, null, "KIP-392: org.apache.kafka.common.replica.RackAwareReplicaSelector sends a consumer with client.rack to an in-sync replica in its rack (fetch from follower); unset, consumers read from leaders.",
+            OneOf(Tributary.Broker.Replication.RackAwareReplicaSelector.ClassName)),
         new("unclean.leader.election.enable", SettingType.Boolean, "false", "A partition whose in-sync replicas are all gone may be led by an out-of-sync replica (losing what it lacks)."),
         new("controlled.shutdown.enable", SettingType.Boolean, "true", "A stopping broker first moves its leaderships to other in-sync replicas."),
         new("auto.leader.rebalance.enable", SettingType.Boolean, "true", "The controller moves leadership back to each partition's preferred replica when it is in sync."),

@@ -12,13 +12,15 @@ public sealed class TributaryCluster : IAsyncDisposable
 {
     private readonly List<TributaryServer?> _brokers;
     private readonly IReadOnlyDictionary<string, string> _settings;
+    private readonly IReadOnlyList<string>? _racks;
     private readonly string _root;
 
-    private TributaryCluster(EtcdProcess etcd, List<TributaryServer?> brokers, IReadOnlyDictionary<string, string> settings, string root)
+    private TributaryCluster(EtcdProcess etcd, List<TributaryServer?> brokers, IReadOnlyDictionary<string, string> settings, IReadOnlyList<string>? racks, string root)
     {
         Etcd = etcd;
         _brokers = brokers;
         _settings = settings;
+        _racks = racks;
         _root = root;
     }
 
@@ -35,14 +37,16 @@ public sealed class TributaryCluster : IAsyncDisposable
 
     /// <param name="brokers">How many brokers (node ids 1..brokers).</param>
     /// <param name="settings">Kafka-named settings for every broker (broker.session.timeout.ms, ...).</param>
+    /// <param name="racks">Each broker's <c>broker.rack</c>, node 1 first (rack-aware placement, fetch from follower).</param>
     public static async Task<TributaryCluster> StartAsync(int brokers = 3, IReadOnlyDictionary<string, string>? settings = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, IReadOnlyList<string>? racks = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(brokers, 1);
+        if (racks is not null && racks.Count != brokers) throw new ArgumentException($"{racks.Count} racks for {brokers} brokers", nameof(racks));
         var root = Path.Combine(Path.GetTempPath(), "tributary-cluster-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(root);
         var etcd = await EtcdProcess.StartAsync(Path.Combine(root, "etcd"), cancellationToken: cancellationToken).ConfigureAwait(false);
-        var cluster = new TributaryCluster(etcd, [.. Enumerable.Repeat<TributaryServer?>(null, brokers)], settings ?? new Dictionary<string, string>(), root);
+        var cluster = new TributaryCluster(etcd, [.. Enumerable.Repeat<TributaryServer?>(null, brokers)], settings ?? new Dictionary<string, string>(), racks, root);
         try
         {
             await Task.WhenAll(Enumerable.Range(1, brokers).Select(id => cluster.StartBrokerAsync(id, cancellationToken))).ConfigureAwait(false);
@@ -60,6 +64,7 @@ public sealed class TributaryCluster : IAsyncDisposable
     {
         if (_brokers[nodeId - 1] is not null) throw new InvalidOperationException($"broker {nodeId} is running");
         var settings = new Dictionary<string, string>(_settings) { ["metadata.store"] = Etcd.StoreSetting, ["node.id"] = nodeId.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        if (_racks is not null) settings["broker.rack"] = _racks[nodeId - 1];
         var broker = await TributaryServer.StartEphemeralAsync(Path.Combine(_root, "broker-" + nodeId), settings, cancellationToken: cancellationToken).ConfigureAwait(false);
         _brokers[nodeId - 1] = broker;
         return broker;

@@ -169,7 +169,7 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
             using var waiter = new HighWatermarkWaiter(broker.Replicas);
             var reads = ReadAll(context.ApiVersion, request, partitions, waiter, out var responseFull);
             var bytes = reads.Sum(r => (long)r.Slice.Length);
-            var hasError = reads.Any(r => r.Error != ErrorCode.None);
+            var hasError = reads.Any(r => r.Error != ErrorCode.None || r.PreferredReadReplica >= 0);
             var remaining = broker.Time.GetElapsedTime(broker.Time.GetTimestamp(), deadline);
             // A response that is as full as the byte limits let it be satisfies any min_bytes (Kafka counts the bytes
             // available, not the bytes that fit).
@@ -203,7 +203,18 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
         public long LogStartOffset { get; set; } = -1;
         public long LastStableOffset { get; set; } = -1;
         public List<FetchResponse.AbortedTransaction>? Aborted { get; set; }
+        public int PreferredReadReplica { get; set; } = -1;
     }
+
+    /// <summary>KIP-392 on the leader: the in-sync replica in the consumer's rack it should read from; -1 for this broker.</summary>
+    private int PreferredReadReplica(string topic, int partition, string? rackId)
+    {
+        if (string.IsNullOrEmpty(rackId) || !_rackAware || broker.Replicas?.IsReplicatedLeader(topic, partition) != true) return -1;
+        var image = broker.Topics.Image;
+        return image.Partition(topic, partition) is { } state ? Replication.RackAwareReplicaSelector.Select(state, rackId, image) : -1;
+    }
+
+    private readonly bool _rackAware = broker.Settings.Get("replica.selector.class") == Replication.RackAwareReplicaSelector.ClassName;
 
     /// <summary>
     /// Reads every partition within the byte limits. <paramref name="responseFull"/> tells whether the response budget
@@ -226,7 +237,12 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
                 read.Error = ErrorCode.KafkaStorageError; // its log directory is offline
                 continue;
             }
-            if (topic is not null && broker.Topics.IsLedElsewhere(topic.Name, partition.Partition))
+            var replicaId = ReplicaIdOf(request, version);
+            // KIP-392: a consumer (v11+, where it can be sent to a replica) may read from a follower, up to the high
+            // watermark the leader last reported to it.
+            var followerHighWatermark = topic is not null && log is not null && replicaId < 0 && version >= 11 && broker.Replicas is { } replicas
+                ? replicas.FollowerHighWatermark(topic.Name, partition.Partition, log) : -1;
+            if (topic is not null && followerHighWatermark < 0 && broker.Topics.IsLedElsewhere(topic.Name, partition.Partition))
             {
                 read.Error = ErrorCode.NotLeaderOrFollower;
                 continue;
@@ -248,17 +264,24 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
                 read.Error = ErrorCode.UnsupportedCompressionType;
                 continue;
             }
-            waiter.Watch(log, broker.Replicas?.IsReplicatedLeader(partition.Topic, partition.Partition) == true);
+            var servedAsFollower = followerHighWatermark >= 0;
+            waiter.Watch(log, servedAsFollower || broker.Replicas?.IsReplicatedLeader(partition.Topic, partition.Partition) == true);
             // A follower's fetch (replica id set) tells the leader its log end and reads everything durable here; a
             // consumer reads up to the high watermark, records every in-sync replica holds.
-            var replicaId = ReplicaIdOf(request, version);
             if (replicaId >= 0) broker.Replicas?.OnFollowerFetch(partition.Topic, partition.Partition, replicaId, partition.FetchOffset);
-            read.HighWatermark = broker.HighWatermark(partition.Topic, partition.Partition, log);
+            read.HighWatermark = servedAsFollower ? followerHighWatermark : broker.HighWatermark(partition.Topic, partition.Partition, log);
             read.LogStartOffset = log.LogStartOffset;
             var readCommitted = request.IsolationLevel == 1;
-            read.LastStableOffset = broker.LastStableOffset(partition.Topic, partition.Partition, log);
+            read.LastStableOffset = servedAsFollower ? Math.Min(log.LastStableOffset, followerHighWatermark)
+                : broker.LastStableOffset(partition.Topic, partition.Partition, log);
+            if (!servedAsFollower && replicaId < 0 && version >= 11 && PreferredReadReplica(topic!.Name, partition.Partition, request.RackId) is var preferred && preferred >= 0)
+            {
+                // KIP-392: the leader names the consumer's replica and sends no records; the consumer fetches there next.
+                read.PreferredReadReplica = preferred;
+                continue;
+            }
             var budget = (int)Math.Min(partition.MaxBytes, responseBudget - total);
-            var readLimit = replicaId >= 0 ? log.HighWatermark : read.HighWatermark;
+            var readLimit = replicaId >= 0 && !servedAsFollower ? log.HighWatermark : read.HighWatermark;
             var readableEnd = readCommitted ? read.LastStableOffset : readLimit;
             if (budget <= 0 && total > 0)
             {
@@ -281,6 +304,7 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
                 }
                 read.Slice = slice;
                 read.LogStartOffset = slice.LogStartOffset;
+                if (servedAsFollower) broker.Replicas!.CountFollowerFetch(slice.Length);
                 total += slice.Length;
                 responseFull |= budget < partition.MaxBytes && (slice.IsEmpty ? partition.FetchOffset : slice.NextOffset) < readableEnd;
             }
@@ -317,7 +341,7 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
             var p = read.Partition;
             if (incremental)
             {
-                var news = read.Error != ErrorCode.None || read.Slice.Length > 0
+                var news = read.Error != ErrorCode.None || read.Slice.Length > 0 || read.PreferredReadReplica >= 0
                     || read.HighWatermark != p.LastHighWatermark || read.LogStartOffset != p.LastLogStartOffset;
                 if (!news)
                 {
@@ -344,7 +368,7 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
                 LastStableOffset = read.LastStableOffset >= 0 ? read.LastStableOffset : read.HighWatermark,
                 LogStartOffset = read.LogStartOffset,
                 AbortedTransactions = request.IsolationLevel == 1 ? read.Aborted ?? [] : null,
-                PreferredReadReplica = -1,
+                PreferredReadReplica = read.PreferredReadReplica,
                 Records = slice.IsEmpty ? ReadOnlyMemory<byte>.Empty : slice.Memory,
                 CurrentLeader = LeaderHint(read, ref image, ref leaders),
             });

@@ -53,6 +53,21 @@ public sealed class ReplicaManager : IAsyncDisposable
         _leaders.TryGetValue((topic, partition), out var leader) ? Math.Min(leader.HighWatermark, log.HighWatermark) : log.HighWatermark;
 
     /// <summary>
+    /// KIP-392: the offset a consumer fetching from this broker as a follower may read up to, the high watermark its
+    /// leader last reported (never past what this replica holds); -1 when this broker does not follow the partition.
+    /// </summary>
+    public long FollowerHighWatermark(string topic, int partition, PartitionLog log) =>
+        _topics.Image.Partition(topic, partition) is { } state && state.Leader != NodeId && state.IsReplica(NodeId)
+            && _followerHighWatermarks.TryGetValue((topic, partition), out var hw) ? Math.Min(hw, log.LogEndOffset) : -1;
+
+    /// <summary>Record bytes this broker served to consumers as a follower (KIP-392), for tests and metrics.</summary>
+    public long FollowerFetchBytes => Interlocked.Read(ref _followerFetchBytes);
+
+    private long _followerFetchBytes;
+
+    internal void CountFollowerFetch(int bytes) => Interlocked.Add(ref _followerFetchBytes, bytes);
+
+    /// <summary>
     /// acks=all: waits until the high watermark reaches <paramref name="offsetExclusive"/>. NONE, NOT_LEADER_OR_FOLLOWER
     /// (leadership moved), REQUEST_TIMED_OUT, or NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below
     /// <paramref name="minInSync"/> meanwhile, as Kafka's delayed produce answers.
@@ -100,7 +115,14 @@ public sealed class ReplicaManager : IAsyncDisposable
     public int LeaderEpoch(string topic, int partition) => _leaders.TryGetValue((topic, partition), out var l) ? l.State.LeaderEpoch : -1;
 
     /// <summary>The high watermark a follower last heard from its leader (it becomes leader from there).</summary>
-    internal void RecordFollowerHighWatermark(string topic, int partition, long highWatermark) => _followerHighWatermarks[(topic, partition)] = highWatermark;
+    internal void RecordFollowerHighWatermark(string topic, int partition, PartitionLog log, long highWatermark)
+    {
+        var key = (topic, partition);
+        var previous = _followerHighWatermarks.GetValueOrDefault(key, -1);
+        _followerHighWatermarks[key] = highWatermark;
+        // Consumers fetching from this follower (KIP-392) wait for it.
+        if (highWatermark > previous) HighWatermarkAdvanced?.Invoke(log);
+    }
 
     private void Reconcile(MetadataImage image)
     {
