@@ -11,10 +11,18 @@ public sealed record BrokerRegistration(int NodeId, string Host, int Port, strin
 /// <summary>
 /// One partition's replica set and leadership, Kafka's PartitionRegistration: the replicas (the first is the preferred
 /// leader), the in-sync replicas, the leader (-1 for none) and its epoch, and the partition epoch that every change
-/// bumps, so a change is applied only over the state it was computed from (compare-and-swap).
+/// bumps, so a change is applied only over the state it was computed from (compare-and-swap). While a reassignment
+/// (KIP-455) runs, <see cref="Replicas"/> is the target followed by the replicas being removed, and
+/// <see cref="AddingReplicas"/> / <see cref="RemovingReplicas"/> say which is which (see <see cref="PartitionReassignment"/>).
 /// </summary>
 public sealed record PartitionState(int[] Replicas, int[] Isr, int Leader, int LeaderEpoch, int PartitionEpoch)
 {
+    /// <summary>Replicas a reassignment adds (not yet part of the original assignment); empty when none runs.</summary>
+    public int[] AddingReplicas { get; init; } = [];
+
+    /// <summary>Replicas a reassignment removes once every target replica is in sync; empty when none runs.</summary>
+    public int[] RemovingReplicas { get; init; } = [];
+
     /// <summary>A new partition: every replica in sync, the first one leads, epochs zero.</summary>
     public static PartitionState Initial(int[] replicas) => new(replicas, replicas, replicas.Length > 0 ? replicas[0] : -1, 0, 0);
 
@@ -22,9 +30,13 @@ public sealed record PartitionState(int[] Replicas, int[] Isr, int Leader, int L
 
     public bool InIsr(int nodeId) => Array.IndexOf(Isr, nodeId) >= 0;
 
+    /// <summary>True while a reassignment of this partition is in progress.</summary>
+    public bool IsReassigning => AddingReplicas.Length > 0 || RemovingReplicas.Length > 0;
+
     public bool SameAs(PartitionState other) =>
         Leader == other.Leader && LeaderEpoch == other.LeaderEpoch && PartitionEpoch == other.PartitionEpoch
-        && Replicas.AsSpan().SequenceEqual(other.Replicas) && Isr.AsSpan().SequenceEqual(other.Isr);
+        && Replicas.AsSpan().SequenceEqual(other.Replicas) && Isr.AsSpan().SequenceEqual(other.Isr)
+        && AddingReplicas.AsSpan().SequenceEqual(other.AddingReplicas) && RemovingReplicas.AsSpan().SequenceEqual(other.RemovingReplicas);
 }
 
 /// <summary>A topic: its name, id, configuration overrides and partitions.</summary>
