@@ -54,7 +54,12 @@ public sealed class MetadataImage
 {
     public static readonly MetadataImage Empty = new("", -1, 0, [], []);
 
-    public MetadataImage(string clusterId, int controllerId, long revision, IEnumerable<BrokerRegistration> brokers, IEnumerable<TopicInfo> topics)
+    private static readonly FrozenDictionary<string, IReadOnlyDictionary<string, string>> NoBrokerConfigs =
+        FrozenDictionary<string, IReadOnlyDictionary<string, string>>.Empty;
+
+    /// <param name="brokerConfigs">Dynamic broker configs by resource name: a node id, or "" for the cluster-wide default.</param>
+    public MetadataImage(string clusterId, int controllerId, long revision, IEnumerable<BrokerRegistration> brokers, IEnumerable<TopicInfo> topics,
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? brokerConfigs = null)
     {
         ClusterId = clusterId;
         ControllerId = controllerId;
@@ -63,7 +68,21 @@ public sealed class MetadataImage
         TopicsByName = topics.ToFrozenDictionary(t => t.Name, StringComparer.Ordinal);
         TopicsById = TopicsByName.Values.ToFrozenDictionary(t => t.Id);
         PartitionTotal = TopicsByName.Values.Sum(t => t.PartitionCount);
+        BrokerConfigs = brokerConfigs as FrozenDictionary<string, IReadOnlyDictionary<string, string>>
+            ?? brokerConfigs?.ToFrozenDictionary(StringComparer.Ordinal) ?? NoBrokerConfigs;
     }
+
+    /// <summary>
+    /// Dynamic broker configs (Kafka's <c>kafka-configs --entity-type brokers</c>): by node id, and under "" the
+    /// cluster-wide default (<c>--entity-default</c>). Only settings marked dynamic in <see cref="BrokerSettingDefinitions"/>.
+    /// </summary>
+    public FrozenDictionary<string, IReadOnlyDictionary<string, string>> BrokerConfigs { get; }
+
+    /// <summary>The dynamic value of <paramref name="name"/> for broker <paramref name="nodeId"/>: its own, else the cluster default; null if neither.</summary>
+    public string? DynamicBrokerConfig(int nodeId, string name) =>
+        BrokerConfigs.TryGetValue(nodeId.ToString(System.Globalization.CultureInfo.InvariantCulture), out var own) && own.TryGetValue(name, out var value) ? value
+        : BrokerConfigs.TryGetValue("", out var defaults) && defaults.TryGetValue(name, out var fallback) ? fallback
+        : null;
 
     public string ClusterId { get; }
 
@@ -86,6 +105,8 @@ public sealed class MetadataImage
         TopicsByName.TryGetValue(topic, out var t) && partition >= 0 && partition < t.PartitionCount ? t.Partitions[partition] : null;
 
     public MetadataImage With(string? clusterId = null, int? controllerId = null, long? revision = null,
-        IEnumerable<BrokerRegistration>? brokers = null, IEnumerable<TopicInfo>? topics = null) =>
-        new(clusterId ?? ClusterId, controllerId ?? ControllerId, revision ?? Revision, brokers ?? Brokers.Values, topics ?? TopicsByName.Values);
+        IEnumerable<BrokerRegistration>? brokers = null, IEnumerable<TopicInfo>? topics = null,
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? brokerConfigs = null) =>
+        new(clusterId ?? ClusterId, controllerId ?? ControllerId, revision ?? Revision, brokers ?? Brokers.Values, topics ?? TopicsByName.Values,
+            brokerConfigs ?? BrokerConfigs);
 }
