@@ -195,8 +195,16 @@ public sealed class ReplicaManager : IAsyncDisposable
                 var topic = _topics.Image.TopicsByName.GetValueOrDefault(leader.Topic);
                 if (topic is null) continue;
                 var next = current with { Isr = isr, PartitionEpoch = current.PartitionEpoch + 1 };
-                if (await _topics.Store.AlterPartitionAsync(leader.Topic, topic.Id, leader.Partition, current, next, asController: false, CancellationToken.None).ConfigureAwait(false))
-                    _log.Info($"replication: {leader.Topic}-{leader.Partition} ISR [{string.Join(",", current.Isr)}] -> [{string.Join(",", isr)}].");
+                leader.ProposeIsr(isr);
+                try
+                {
+                    if (await _topics.Store.AlterPartitionAsync(leader.Topic, topic.Id, leader.Partition, current, next, asController: false, CancellationToken.None).ConfigureAwait(false))
+                        _log.Info($"replication: {leader.Topic}-{leader.Partition} ISR [{string.Join(",", current.Isr)}] -> [{string.Join(",", isr)}].");
+                }
+                finally
+                {
+                    if (leader.IsrWritten()) HighWatermarkAdvanced?.Invoke(leader.Log);
+                }
             }
         }
         catch (Exception e)
