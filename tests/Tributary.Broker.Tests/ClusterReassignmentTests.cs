@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
+using Tributary.Broker.Replication;
 using Tributary.Protocol.Messages;
 using Tributary.Server;
 using Tributary.Storage;
@@ -234,5 +235,84 @@ public sealed class ClusterReassignmentTests
         Assert.True(after.LeaderEpoch > before.LeaderEpoch);
         Assert.Empty((await ListAsync(cluster.Broker(1)!.BootstrapServers)).Topics);
         await Eventually.TrueAsync(() => cluster.Broker(1)!.State.Topics.GetPartition("shrink", 0) is null, Timeout, "broker 1 dropped its replica");
+    }
+
+    internal static async Task SetBrokerConfigAsync(IAdminClient admin, int broker, string name, string? value) =>
+        await admin.IncrementalAlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>>
+        {
+            [new ConfigResource { Type = ResourceType.Broker, Name = broker.ToString(System.Globalization.CultureInfo.InvariantCulture) }] =
+                [new ConfigEntry { Name = name, Value = value, IncrementalOperation = value is null ? AlterConfigOpType.Delete : AlterConfigOpType.Set }],
+        });
+
+    [Fact]
+    public async Task AThrottledMoveWaitsForItsQuotaAndCanBeCancelled()
+    {
+        // 4 KiB per replica fetch and 4000 B/s: broker 3 copies the 200 KiB at the rate, not at once.
+        const int rate = 4000, fetchMax = 4096;
+        await using var cluster = await TributaryCluster.StartAsync(3, new Dictionary<string, string>(Settings) { ["replica.fetch.max.bytes"] = fetchMax.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        await CreateAsync(cluster, "slow", [[1, 2]]);
+        using (var producer = Producer(cluster.BootstrapServers))
+        {
+            // One batch each: a fetch always carries at least one whole batch, so one big batch would pass in one go.
+            var value = new string('x', 1024);
+            for (var i = 0; i < 200; i++) await producer.ProduceAsync("slow", new Message<string, string> { Key = "k" + i, Value = value });
+        }
+        var total = Bytes(cluster.Broker(1)!.State.Topics.GetPartition("slow", 0)!).Length;
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.BootstrapServers }).Build();
+        // As kafka-reassign-partitions --throttle sets them: leader throttles on the current replicas, follower on the new one.
+        await admin.IncrementalAlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>>
+        {
+            [new ConfigResource { Type = ResourceType.Topic, Name = "slow" }] =
+            [
+                new ConfigEntry { Name = "leader.replication.throttled.replicas", Value = "0:1,0:2", IncrementalOperation = AlterConfigOpType.Set },
+                new ConfigEntry { Name = "follower.replication.throttled.replicas", Value = "0:3", IncrementalOperation = AlterConfigOpType.Set },
+            ],
+        });
+        await SetBrokerConfigAsync(admin, 1, "leader.replication.throttled.rate", "4000");
+        await SetBrokerConfigAsync(admin, 2, "leader.replication.throttled.rate", "4000");
+        await SetBrokerConfigAsync(admin, 3, "follower.replication.throttled.rate", "4000");
+        await Eventually.TrueAsync(() => cluster.Brokers.All(b => b.State.Replicas!.Throttle.Leader.Rate == (b.State.NodeId == 3 ? TokenBucket.Unlimited : rate)
+            && b.State.Replicas!.Throttle.Follower.Rate == (b.State.NodeId == 3 ? rate : TokenBucket.Unlimited)), Timeout, "every broker applies its rates");
+        var described = (await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Broker, Name = "1" }]))[0].Entries["leader.replication.throttled.rate"];
+        Assert.Equal("4000", described.Value);
+        Assert.Equal(ConfigSource.DynamicBrokerConfig, described.Source);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(KafkaErrorCode.None, PartitionError(await AlterAsync(cluster.Broker(1)!.BootstrapServers, "slow", 0, [2, 3])));
+        // However fast it could go, what broker 3 holds at any moment is bounded by the rate: a full bucket (one
+        // second's worth), the rate since, and one fetch charged after it was let through.
+        var copied = await Eventually.ValueAsync(() => cluster.Broker(3)!.State.Topics.GetPartition("slow", 0) is { } log ? Bytes(log).Length : 0,
+            n => n >= 24 * 1024, Timeout, "broker 3 copies 24 KiB");
+        var elapsed = clock.Elapsed.TotalSeconds;
+        var floor = (copied - rate - fetchMax) / (double)rate;
+        Assert.True(elapsed >= floor, $"broker 3 copied {copied} B in {elapsed:F2} s, faster than {rate} B/s allows (at least {floor:F2} s)");
+        Assert.True(copied < total, $"broker 3 copied all {total} B");
+        var ongoing = (await ListAsync(cluster.Broker(2)!.BootstrapServers, "slow", 0)).Topics.Single().Partitions.Single();
+        Assert.Equal([2, 3, 1], ongoing.Replicas);
+        Assert.Equal([3], ongoing.AddingReplicas);
+        Assert.Equal([1], ongoing.RemovingReplicas);
+
+        // Cancel: back to the original replicas; broker 3 drops what it copied.
+        Assert.Equal(KafkaErrorCode.None, PartitionError(await AlterAsync(cluster.Broker(3)!.BootstrapServers, "slow", 0, null)));
+        var reverted = cluster.Broker(3)!.State.Topics.Image.Partition("slow", 0)!;
+        Assert.Equal([2, 1], reverted.Replicas);
+        Assert.Equal([1, 2], reverted.Isr.Order());
+        Assert.Equal(1, reverted.Leader);
+        Assert.False(reverted.IsReassigning);
+        Assert.Empty((await ListAsync(cluster.Broker(1)!.BootstrapServers)).Topics);
+        await Eventually.TrueAsync(() => cluster.Broker(3)!.State.Topics.GetPartition("slow", 0) is null
+            && !Directory.EnumerateDirectories(cluster.Broker(3)!.DataDir, "slow-0*").Any(), Timeout, "broker 3 deleted its partial replica");
+        Assert.Equal((KafkaErrorCode)85, PartitionError(await AlterAsync(cluster.Broker(3)!.BootstrapServers, "slow", 0, null)));
+
+        // The rates removed, the same move completes.
+        await SetBrokerConfigAsync(admin, 1, "leader.replication.throttled.rate", null);
+        await SetBrokerConfigAsync(admin, 2, "leader.replication.throttled.rate", null);
+        await SetBrokerConfigAsync(admin, 3, "follower.replication.throttled.rate", null);
+        await Eventually.TrueAsync(() => cluster.Brokers.All(b => b.State.Replicas!.Throttle.Leader.Rate == TokenBucket.Unlimited
+            && b.State.Replicas!.Throttle.Follower.Rate == TokenBucket.Unlimited), Timeout, "the rates are gone");
+        Assert.Equal(KafkaErrorCode.None, PartitionError(await AlterAsync(cluster.Broker(1)!.BootstrapServers, "slow", 0, [2, 3])));
+        await Eventually.ValueAsync(async () => (await ListAsync(cluster.Broker(1)!.BootstrapServers)).Topics.Count, n => n == 0, Timeout, "the unthrottled move to complete");
+        Assert.Equal([2, 3], cluster.Broker(1)!.State.Topics.Image.Partition("slow", 0)!.Replicas);
+        Assert.Equal(200, cluster.Broker(3)!.State.Topics.GetPartition("slow", 0)!.LogEndOffset);
     }
 }
