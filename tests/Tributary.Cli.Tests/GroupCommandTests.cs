@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
@@ -179,22 +178,5 @@ public sealed class GroupCommandTests : IAsyncLifetime
     /// <summary>Runs the built <c>tributary</c> executable with the broker's address.</summary>
     private Task<(int Exit, string Out, string Err)> Cli(params string[] args) => Cli(args.AsEnumerable());
 
-    private async Task<(int Exit, string Out, string Err)> Cli(IEnumerable<string> args)
-    {
-        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "tributary"))
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var a in args) start.ArgumentList.Add(a);
-        start.ArgumentList.Add("--brokers");
-        start.ArgumentList.Add(_server.BootstrapServers);
-        start.Environment["NO_COLOR"] = "1";
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout, await stderr);
-    }
+    private Task<(int Exit, string Out, string Err)> Cli(IEnumerable<string> args) => CliProcess.RunAsync(_server.BootstrapServers, args);
 }
