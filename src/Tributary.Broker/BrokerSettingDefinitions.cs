@@ -10,7 +10,9 @@ namespace Tributary.Broker;
 /// getters take their defaults from here, DescribeConfigs on the BROKER resource answers from here, and
 /// <c>tributary serve --help-config</c> prints it. The broker-level defaults of topic configs
 /// (<c>log.retention.ms</c> for <c>retention.ms</c>, ...) come from <see cref="TopicConfigDefinitions"/> and are part of
-/// the table. None is dynamic yet: every setting is read once, at start.
+/// the table. Every setting is read once, at start, except those marked <see cref="Definition.Dynamic"/>: as in Kafka,
+/// IncrementalAlterConfigs / AlterConfigs on a BROKER resource (a node id, or "" for the cluster-wide default) sets them
+/// in the metadata store, and a broker's own value wins over the default, which wins over the one given at start.
 /// </summary>
 public static class BrokerSettingDefinitions
 {
@@ -59,6 +61,12 @@ public static class BrokerSettingDefinitions
         new("leader.imbalance.check.interval.seconds", SettingType.Long, "300", "How often the controller checks whether leaderships should go back to preferred replicas.", AtLeast(1)),
         new("leader.imbalance.per.broker.percentage", SettingType.Int, "10", "The share of a broker's preferred partitions led elsewhere above which the controller moves them back (0: any).", AtLeast(0)),
         new("max.request.partition.size.limit", SettingType.Int, "2000", "The most partitions one DescribeTopicPartitions response holds; the rest come with a cursor.", AtLeast(1)),
+        new("leader.replication.throttled.rate", SettingType.Long, "9223372036854775807",
+            "Bytes per second this broker, as leader, sends to replicas of throttled partitions (leader.replication.throttled.replicas) that are not in the ISR, as a reassignment's new replicas. Dynamic.",
+            AtLeast(0), Dynamic: true),
+        new("follower.replication.throttled.rate", SettingType.Long, "9223372036854775807",
+            "Bytes per second this broker, as follower, fetches for its throttled replicas (follower.replication.throttled.replicas) while they are not in the ISR. Dynamic.",
+            AtLeast(0), Dynamic: true),
 
         // Topics.
         new("num.partitions", SettingType.Int, "1", "Partitions of an auto-created topic, and of CreateTopics asking for -1.", AtLeast(1)),

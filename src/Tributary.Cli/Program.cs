@@ -13,6 +13,8 @@ public static class Program
         ProduceCommand.Create(),
         ConsumeCommand.Create(),
         ClusterCommands.Create(),
+        PartitionCommands.Create(),
+        BrokerCommands.Create(),
         RegistryCommands.Create(),
         BenchCommands.Create(),
         GroupCommands.Create(),

@@ -224,6 +224,8 @@ public sealed partial class TributaryServer : IAsyncDisposable
             new DescribeConfigsHandler(state, describer),
             new AlterConfigsHandler(changer),
             new CreatePartitionsHandler(state),
+            new AlterPartitionReassignmentsHandler(state),
+            new ListPartitionReassignmentsHandler(state),
             new IncrementalAlterConfigsHandler(changer),
             new DescribeClusterHandler(state),
             new ElectLeadersHandler(state),

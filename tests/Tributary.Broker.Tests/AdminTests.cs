@@ -82,11 +82,60 @@ public sealed class AdminTests(BrokerFixture broker) : IClassFixture<BrokerFixtu
         var entries = (await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Broker, Name = "1" }]))[0].Entries;
         Assert.Equal("true", entries["auto.create.topics.enable"].Value);
         Assert.Equal("1", entries["num.partitions"].Value);
-        // The answer is the settings table: every setting, read-only, nothing else.
+        // The answer is the settings table: every setting, read-only unless dynamic, nothing else.
         Assert.Equal(BrokerSettingDefinitions.All.Select(d => d.Name).Order(), entries.Keys.Order());
-        Assert.All(entries.Values, e => Assert.True(e.IsReadOnly, e.Name));
+        Assert.All(entries.Values, e => Assert.Equal(!BrokerSettingDefinitions.Get(e.Name).Dynamic, e.IsReadOnly));
+        Assert.False(entries["leader.replication.throttled.rate"].IsReadOnly);
         Assert.Equal(broker.Server.State.Settings.Connections.MaxConnections.ToString(), entries["max.connections"].Value);
         Assert.Equal("604800000", entries["log.retention.ms"].Value);
+    }
+
+    [Fact]
+    public async Task OnlyDynamicBrokerConfigsChangeAndABrokersOwnValueWinsOverTheDefault()
+    {
+        using var admin = broker.Admin();
+        var own = new ConfigResource { Type = ResourceType.Broker, Name = "1" };
+        var defaults = new ConfigResource { Type = ResourceType.Broker, Name = "" };
+        async Task Alter(ConfigResource resource, string name, string? value)
+        {
+            if (resource.Name.Length > 0)
+            {
+                await admin.IncrementalAlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>>
+                {
+                    [resource] = [new ConfigEntry { Name = name, Value = value, IncrementalOperation = value is null ? AlterConfigOpType.Delete : AlterConfigOpType.Set }],
+                });
+                return;
+            }
+            // The cluster-wide default ("" as kafka-configs --entity-default sends it): librdkafka refuses an empty name.
+            await using var raw = await RawKafkaClient.ConnectAsync(broker.Bootstrap);
+            var response = await raw.SendAsync<Tributary.Protocol.Messages.IncrementalAlterConfigsResponse>(new Tributary.Protocol.Messages.IncrementalAlterConfigsRequest
+            {
+                Resources = [new() { ResourceType = 4, ResourceName = "", Configs = [new() { Name = name, Value = value, ConfigOperation = (sbyte)(value is null ? 1 : 0) }] }],
+            }, 1);
+            Assert.Equal(0, response.Responses.Single().ErrorCode);
+        }
+        async Task<ConfigEntryResult> Described(string name) => (await admin.DescribeConfigsAsync([own]))[0].Entries[name];
+        try
+        {
+            await Alter(defaults, "follower.replication.throttled.rate", "5000");
+            await Alter(own, "follower.replication.throttled.rate", "7000");
+            Assert.Equal(("7000", ConfigSource.DynamicBrokerConfig), (await Described("follower.replication.throttled.rate")) is var e ? (e.Value, e.Source) : default);
+            Assert.Equal(7000, broker.Server.State.Replicas!.Throttle.Follower.Rate);
+            await Alter(own, "follower.replication.throttled.rate", null);
+            Assert.Equal(("5000", ConfigSource.DynamicDefaultBrokerConfig), (await Described("follower.replication.throttled.rate")) is var d ? (d.Value, d.Source) : default);
+
+            var staticOne = await Assert.ThrowsAsync<IncrementalAlterConfigsException>(() => Alter(own, "num.partitions", "3"));
+            Assert.Equal(ErrorCode.InvalidConfig, staticOne.Results[0].Error.Code);
+            Assert.Contains("Cannot update these configs dynamically", staticOne.Results[0].Error.Reason);
+            var negative = await Assert.ThrowsAsync<IncrementalAlterConfigsException>(() => Alter(own, "leader.replication.throttled.rate", "-5"));
+            Assert.Equal(ErrorCode.InvalidConfig, negative.Results[0].Error.Code);
+        }
+        finally
+        {
+            await Alter(own, "follower.replication.throttled.rate", null);
+            await Alter(defaults, "follower.replication.throttled.rate", null);
+        }
+        Assert.Equal(Tributary.Broker.Replication.TokenBucket.Unlimited, broker.Server.State.Replicas!.Throttle.Follower.Rate);
     }
 
     [Fact]

@@ -7,7 +7,8 @@ namespace Tributary.Broker.Cluster;
 /// broker leaves the ISR unless it is the last member (so it can lead again when it returns, losing nothing). With no
 /// live in-sync replica the partition has no leader, unless <c>unclean.leader.election.enable</c> lets an out-of-sync
 /// replica lead. A partition without a leader gets one as soon as an in-sync replica is back. Every change is written
-/// only while this broker still holds the controller key (<see cref="IMetadataStore.AlterPartitionAsync"/>).
+/// only while this broker still holds the controller key (<see cref="IMetadataStore.AlterPartitionAsync"/>). It also
+/// completes reassignments whose target replicas are all in sync (<see cref="PartitionReassignment.Complete"/>).
 /// </summary>
 public sealed class ClusterController : IDisposable
 {
@@ -91,10 +92,12 @@ public sealed class ClusterController : IDisposable
             for (var p = 0; p < topic.PartitionCount; p++)
             {
                 var state = topic.Partitions[p];
-                if (Decide(state, alive, _unclean) is not { } next) continue;
+                if ((Decide(state, alive, _unclean) ?? PartitionReassignment.Complete(state, alive)) is not { } next) continue;
                 if (await _store.AlterPartitionAsync(topic.Name, topic.Id, p, state, next, asController: true, _stop.Token).ConfigureAwait(false))
                 {
                     Interlocked.Increment(ref _elections);
+                    if (state.IsReassigning && !next.IsReassigning)
+                        _log.Info($"controller: {topic.Name}-{p} reassignment completed, replicas [{string.Join(",", next.Replicas)}].");
                     if (next.Leader != state.Leader)
                         _log.Info($"controller: {topic.Name}-{p} leader {state.Leader} -> {next.Leader} (epoch {next.LeaderEpoch}, ISR [{string.Join(",", next.Isr)}]).");
                 }

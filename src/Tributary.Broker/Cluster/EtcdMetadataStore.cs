@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Core;
@@ -13,7 +14,10 @@ namespace Tributary.Broker.Cluster;
 /// <item><c>brokers/&lt;id&gt;</c>: a broker's registration, bound to its lease (gone when the broker stops renewing it);</item>
 /// <item><c>controller</c>: the elected controller, bound to its lease; its create revision is the controller epoch;</item>
 /// <item><c>topics/&lt;name&gt;</c>: id, configs and the replica assignment;</item>
-/// <item><c>partitions/&lt;name&gt;/&lt;p&gt;</c>: leader, epochs and ISR once they changed from the initial state;</item>
+/// <item><c>partitions/&lt;name&gt;/&lt;p&gt;</c>: replicas, leader, epochs and ISR once they changed from the initial state,
+/// and the adding/removing replicas of a reassignment in progress (absent when none runs, so older values read as none);</item>
+/// <item><c>configs/brokers/&lt;id&gt;</c> and <c>configs/brokers/&lt;default&gt;</c>: dynamic broker configs (a broker's own,
+/// and the cluster-wide default);</item>
 /// <item><c>producer-ids</c>: the end of the last producer id block handed out.</item>
 /// </list>
 /// The store mirrors the prefix (one range read, then a watch from the next revision) and publishes a new image for each
@@ -170,9 +174,38 @@ public sealed class EtcdMetadataStore : IMetadataStore
             if (epoch == 0) return false;
             txn.Compare.Add(new Compare { Key = Bytes(_prefix + "controller"), Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Equal, CreateRevision = epoch });
         }
-        txn.Success.Add(Put(key, Serialize(new StoredPartition(next.Replicas, next.Isr, next.Leader, next.LeaderEpoch, next.PartitionEpoch))));
+        txn.Success.Add(Put(key, ByteString.CopyFrom(EncodePartition(next))));
         return await CommitAsync(txn, cancellationToken).ConfigureAwait(false);
     }
+
+    public async Task<bool> UpdateBrokerConfigsAsync(string resource, IReadOnlyDictionary<string, string>? current, IReadOnlyDictionary<string, string> updated,
+        CancellationToken cancellationToken)
+    {
+        if (!ReferenceEquals(Image.BrokerConfigs.GetValueOrDefault(resource), current)) return false;
+        var key = BrokerConfigKey(resource);
+        KeyValue? stored;
+        lock (_lock) stored = _mirror.GetValueOrDefault(key);
+        var txn = new TxnRequest();
+        txn.Compare.Add(stored is null
+            ? new Compare { Key = Bytes(key), Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Equal, CreateRevision = 0 }
+            : new Compare { Key = Bytes(key), Target = Compare.Types.CompareTarget.Mod, Result = Compare.Types.CompareResult.Equal, ModRevision = stored.ModRevision });
+        txn.Success.Add(updated.Count == 0
+            ? new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = Bytes(key) } }
+            : Put(key, Serialize(new Dictionary<string, string>(updated, StringComparer.Ordinal))));
+        return await CommitAsync(txn, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A partition's stored form: JSON; the reassignment sets only while one runs.</summary>
+    internal static byte[] EncodePartition(PartitionState state) => JsonSerializer.SerializeToUtf8Bytes(
+        new StoredPartition(state.Replicas, state.Isr, state.Leader, state.LeaderEpoch, state.PartitionEpoch,
+            state.AddingReplicas.Length > 0 ? state.AddingReplicas : null, state.RemovingReplicas.Length > 0 ? state.RemovingReplicas : null), Json);
+
+    /// <summary>Reads what <see cref="EncodePartition"/> wrote, or a value from before reassignments (no adding/removing: none runs).</summary>
+    /// <exception cref="JsonException">Not a stored partition.</exception>
+    internal static PartitionState? DecodePartition(ReadOnlySpan<byte> json) =>
+        JsonSerializer.Deserialize<StoredPartition>(json, Json) is { } s
+            ? new PartitionState(s.Replicas, s.Isr, s.Leader, s.LeaderEpoch, s.PartitionEpoch) { AddingReplicas = s.AddingReplicas ?? [], RemovingReplicas = s.RemovingReplicas ?? [] }
+            : null;
 
     public async Task<long> AllocateProducerIdsAsync(int size, CancellationToken cancellationToken)
     {
@@ -359,15 +392,21 @@ public sealed class EtcdMetadataStore : IMetadataStore
         var brokers = new List<BrokerRegistration>();
         var topics = new List<TopicInfo>();
         var controller = -1;
-        var partitionStates = new Dictionary<(string, int), StoredPartition>();
+        var partitionStates = new Dictionary<(string, int), PartitionState>();
+        var brokerConfigs = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
         foreach (var (key, kv) in _mirror)
         {
             var rest = key[_prefix.Length..];
             if (rest.StartsWith("partitions/", StringComparison.Ordinal))
             {
                 var slash = rest.LastIndexOf('/');
-                if (slash > "partitions/".Length && int.TryParse(rest[(slash + 1)..], out var p) && Deserialize<StoredPartition>(kv) is { } sp)
+                if (slash > "partitions/".Length && int.TryParse(rest[(slash + 1)..], out var p) && Decode(kv, DecodePartition) is { } sp)
                     partitionStates[(rest["partitions/".Length..slash], p)] = sp;
+            }
+            else if (rest.StartsWith(BrokerConfigsPrefix, StringComparison.Ordinal) && Deserialize<Dictionary<string, string>>(kv) is { } configs)
+            {
+                var name = rest[BrokerConfigsPrefix.Length..];
+                brokerConfigs[name == DefaultBrokerResource ? "" : name] = configs;
             }
         }
         var controllerEpoch = 0L;
@@ -386,22 +425,24 @@ public sealed class EtcdMetadataStore : IMetadataStore
                 var name = rest["topics/".Length..];
                 var partitions = new PartitionState[t.Replicas.Length];
                 for (var p = 0; p < partitions.Length; p++)
-                    partitions[p] = partitionStates.TryGetValue((name, p), out var s)
-                        ? new PartitionState(s.Replicas, s.Isr, s.Leader, s.LeaderEpoch, s.PartitionEpoch)
-                        : PartitionState.Initial(t.Replicas[p]);
+                    partitions[p] = partitionStates.TryGetValue((name, p), out var s) ? s : PartitionState.Initial(t.Replicas[p]);
                 topics.Add(new TopicInfo(name, t.Id, partitions, t.Configs, t.Internal));
             }
         }
         if (controller != NodeId) Volatile.Write(ref _controllerEpoch, 0);
         else if (Volatile.Read(ref _controllerEpoch) != controllerEpoch) Volatile.Write(ref _controllerEpoch, controllerEpoch);
-        return new MetadataImage(clusterId, controller, revision, brokers, topics);
+        return new MetadataImage(clusterId, controller, revision, brokers, topics, brokerConfigs);
     }
 
-    private T? Deserialize<T>(KeyValue kv) where T : class
+    private T? Deserialize<T>(KeyValue kv) where T : class => Decode(kv, json => JsonSerializer.Deserialize<T>(json, Json));
+
+    private delegate T? Decoder<T>(ReadOnlySpan<byte> json);
+
+    private T? Decode<T>(KeyValue kv, Decoder<T> decode) where T : class
     {
         try
         {
-            return JsonSerializer.Deserialize<T>(kv.Value.Span, Json);
+            return decode(kv.Value.Span);
         }
         catch (JsonException e)
         {
@@ -595,6 +636,13 @@ public sealed class EtcdMetadataStore : IMetadataStore
         }
     }
 
+    private const string BrokerConfigsPrefix = "configs/brokers/";
+
+    /// <summary>The resource name of the cluster-wide default in etcd (Kafka's ZooKeeper path used the same).</summary>
+    private const string DefaultBrokerResource = "<default>";
+
+    private string BrokerConfigKey(string resource) => _prefix + BrokerConfigsPrefix + (resource.Length == 0 ? DefaultBrokerResource : resource);
+
     private string TopicKey(string name) => _prefix + "topics/" + name;
 
     private string PartitionPrefix(string name) => _prefix + "partitions/" + name + "/";
@@ -614,5 +662,7 @@ public sealed class EtcdMetadataStore : IMetadataStore
 
     private sealed record StoredTopic(Guid Id, Dictionary<string, string> Configs, bool Internal, int[][] Replicas);
 
-    private sealed record StoredPartition(int[] Replicas, int[] Isr, int Leader, int LeaderEpoch, int PartitionEpoch);
+    private sealed record StoredPartition(int[] Replicas, int[] Isr, int Leader, int LeaderEpoch, int PartitionEpoch,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int[]? AddingReplicas = null,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int[]? RemovingReplicas = null);
 }

@@ -45,6 +45,13 @@ public interface IMetadataStore : IAsyncDisposable
     Task<bool> AlterPartitionAsync(string topic, Guid topicId, int partition, PartitionState current, PartitionState next, bool asController,
         CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Replaces the dynamic configs of one broker resource (a node id, or "" for the cluster-wide default; an empty set
+    /// removes them): false when they changed since <paramref name="current"/> (the image's value; null for none) was read.
+    /// </summary>
+    Task<bool> UpdateBrokerConfigsAsync(string resource, IReadOnlyDictionary<string, string>? current, IReadOnlyDictionary<string, string> updated,
+        CancellationToken cancellationToken);
+
     /// <summary>True while this broker is the active controller.</summary>
     bool IsController { get; }
 

@@ -6,6 +6,10 @@ namespace Tributary.Broker.Cluster;
 /// The metadata of a broker that runs alone (no <c>metadata.store</c>): kept in <c>topics.json</c> in the metadata
 /// directory (write temp, fsync, rename, so a crash never leaves a half-written file) and published as the same image a
 /// cluster has: one broker, its controller, every partition on it. A cluster of one, not a second implementation.
+/// Partition states are not stored: at start every partition is "this broker leads, alone in the ISR", and no
+/// reassignment can be in progress here (the only registered broker is this one, so every valid target is the current
+/// replica list), so there are no adding/removing replicas to keep. Dynamic broker configs are kept in
+/// <c>broker-configs.json</c>, written the same way.
 /// </summary>
 public sealed class LocalMetadataStore : IMetadataStore
 {
@@ -16,6 +20,7 @@ public sealed class LocalMetadataStore : IMetadataStore
     public LocalMetadataStore(string dataDir, string clusterId, int nodeId)
     {
         _path = Path.Combine(dataDir, "topics.json");
+        _brokerConfigsPath = Path.Combine(dataDir, "broker-configs.json");
         NodeId = nodeId;
         var topics = new List<TopicInfo>();
         if (File.Exists(_path))
@@ -23,8 +28,14 @@ public sealed class LocalMetadataStore : IMetadataStore
             var stored = JsonSerializer.Deserialize<List<StoredTopic>>(File.ReadAllText(_path)) ?? [];
             topics.AddRange(stored.Select(t => new TopicInfo(t.Name, t.Id, Partitions(t.Partitions, nodeId), t.Configs, t.Internal)));
         }
-        _image = new MetadataImage(clusterId, nodeId, 0, [], topics);
+        var brokerConfigs = File.Exists(_brokerConfigsPath)
+            ? JsonSerializer.Deserialize<Dictionary<string, Dictionary<string, string>>>(File.ReadAllText(_brokerConfigsPath)) ?? []
+            : [];
+        _image = new MetadataImage(clusterId, nodeId, 0, [], topics,
+            brokerConfigs.ToDictionary(kv => kv.Key, kv => (IReadOnlyDictionary<string, string>)kv.Value, StringComparer.Ordinal));
     }
+
+    private readonly string _brokerConfigsPath;
 
     public int NodeId { get; }
 
@@ -89,6 +100,20 @@ public sealed class LocalMetadataStore : IMetadataStore
         }
     }
 
+    public Task<bool> UpdateBrokerConfigsAsync(string resource, IReadOnlyDictionary<string, string>? current, IReadOnlyDictionary<string, string> updated,
+        CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (!ReferenceEquals(_image.BrokerConfigs.GetValueOrDefault(resource), current)) return Task.FromResult(false);
+            var configs = _image.BrokerConfigs.Where(kv => kv.Key != resource).ToDictionary(StringComparer.Ordinal);
+            if (updated.Count > 0) configs[resource] = new Dictionary<string, string>(updated, StringComparer.Ordinal);
+            WriteDurably(_brokerConfigsPath, JsonSerializer.SerializeToUtf8Bytes(configs, new JsonSerializerOptions { WriteIndented = true }));
+            Publish(_image.With(brokerConfigs: configs), save: false);
+            return Task.FromResult(true);
+        }
+    }
+
     public Task<long> AllocateProducerIdsAsync(int size, CancellationToken cancellationToken) =>
         throw new NotSupportedException("A single broker allocates producer ids from its own checkpoint file.");
 
@@ -112,13 +137,19 @@ public sealed class LocalMetadataStore : IMetadataStore
             image.TopicsByName.Values.OrderBy(t => t.Name, StringComparer.Ordinal)
                 .Select(t => new StoredTopic(t.Name, t.Id, t.PartitionCount, new Dictionary<string, string>(t.Configs), t.IsInternal)).ToList(),
             new JsonSerializerOptions { WriteIndented = true });
-        var temp = _path + ".tmp";
+        WriteDurably(_path, json);
+    }
+
+    /// <summary>Write temp, fsync, rename: a crash leaves the old file or the new one, never half of one.</summary>
+    private static void WriteDurably(string path, byte[] content)
+    {
+        var temp = path + ".tmp";
         using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
-            file.Write(json);
+            file.Write(content);
             file.Flush(flushToDisk: true);
         }
-        File.Move(temp, _path, overwrite: true);
+        File.Move(temp, path, overwrite: true);
     }
 
     private sealed record StoredTopic(string Name, Guid Id, int Partitions, Dictionary<string, string> Configs, bool Internal);

@@ -11,10 +11,18 @@ public sealed record BrokerRegistration(int NodeId, string Host, int Port, strin
 /// <summary>
 /// One partition's replica set and leadership, Kafka's PartitionRegistration: the replicas (the first is the preferred
 /// leader), the in-sync replicas, the leader (-1 for none) and its epoch, and the partition epoch that every change
-/// bumps, so a change is applied only over the state it was computed from (compare-and-swap).
+/// bumps, so a change is applied only over the state it was computed from (compare-and-swap). While a reassignment
+/// (KIP-455) runs, <see cref="Replicas"/> is the target followed by the replicas being removed, and
+/// <see cref="AddingReplicas"/> / <see cref="RemovingReplicas"/> say which is which (see <see cref="PartitionReassignment"/>).
 /// </summary>
 public sealed record PartitionState(int[] Replicas, int[] Isr, int Leader, int LeaderEpoch, int PartitionEpoch)
 {
+    /// <summary>Replicas a reassignment adds (not yet part of the original assignment); empty when none runs.</summary>
+    public int[] AddingReplicas { get; init; } = [];
+
+    /// <summary>Replicas a reassignment removes once every target replica is in sync; empty when none runs.</summary>
+    public int[] RemovingReplicas { get; init; } = [];
+
     /// <summary>A new partition: every replica in sync, the first one leads, epochs zero.</summary>
     public static PartitionState Initial(int[] replicas) => new(replicas, replicas, replicas.Length > 0 ? replicas[0] : -1, 0, 0);
 
@@ -22,9 +30,13 @@ public sealed record PartitionState(int[] Replicas, int[] Isr, int Leader, int L
 
     public bool InIsr(int nodeId) => Array.IndexOf(Isr, nodeId) >= 0;
 
+    /// <summary>True while a reassignment of this partition is in progress.</summary>
+    public bool IsReassigning => AddingReplicas.Length > 0 || RemovingReplicas.Length > 0;
+
     public bool SameAs(PartitionState other) =>
         Leader == other.Leader && LeaderEpoch == other.LeaderEpoch && PartitionEpoch == other.PartitionEpoch
-        && Replicas.AsSpan().SequenceEqual(other.Replicas) && Isr.AsSpan().SequenceEqual(other.Isr);
+        && Replicas.AsSpan().SequenceEqual(other.Replicas) && Isr.AsSpan().SequenceEqual(other.Isr)
+        && AddingReplicas.AsSpan().SequenceEqual(other.AddingReplicas) && RemovingReplicas.AsSpan().SequenceEqual(other.RemovingReplicas);
 }
 
 /// <summary>A topic: its name, id, configuration overrides and partitions.</summary>
@@ -42,7 +54,12 @@ public sealed class MetadataImage
 {
     public static readonly MetadataImage Empty = new("", -1, 0, [], []);
 
-    public MetadataImage(string clusterId, int controllerId, long revision, IEnumerable<BrokerRegistration> brokers, IEnumerable<TopicInfo> topics)
+    private static readonly FrozenDictionary<string, IReadOnlyDictionary<string, string>> NoBrokerConfigs =
+        FrozenDictionary<string, IReadOnlyDictionary<string, string>>.Empty;
+
+    /// <param name="brokerConfigs">Dynamic broker configs by resource name: a node id, or "" for the cluster-wide default.</param>
+    public MetadataImage(string clusterId, int controllerId, long revision, IEnumerable<BrokerRegistration> brokers, IEnumerable<TopicInfo> topics,
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? brokerConfigs = null)
     {
         ClusterId = clusterId;
         ControllerId = controllerId;
@@ -51,7 +68,21 @@ public sealed class MetadataImage
         TopicsByName = topics.ToFrozenDictionary(t => t.Name, StringComparer.Ordinal);
         TopicsById = TopicsByName.Values.ToFrozenDictionary(t => t.Id);
         PartitionTotal = TopicsByName.Values.Sum(t => t.PartitionCount);
+        BrokerConfigs = brokerConfigs as FrozenDictionary<string, IReadOnlyDictionary<string, string>>
+            ?? brokerConfigs?.ToFrozenDictionary(StringComparer.Ordinal) ?? NoBrokerConfigs;
     }
+
+    /// <summary>
+    /// Dynamic broker configs (Kafka's <c>kafka-configs --entity-type brokers</c>): by node id, and under "" the
+    /// cluster-wide default (<c>--entity-default</c>). Only settings marked dynamic in <see cref="BrokerSettingDefinitions"/>.
+    /// </summary>
+    public FrozenDictionary<string, IReadOnlyDictionary<string, string>> BrokerConfigs { get; }
+
+    /// <summary>The dynamic value of <paramref name="name"/> for broker <paramref name="nodeId"/>: its own, else the cluster default; null if neither.</summary>
+    public string? DynamicBrokerConfig(int nodeId, string name) =>
+        BrokerConfigs.TryGetValue(nodeId.ToString(System.Globalization.CultureInfo.InvariantCulture), out var own) && own.TryGetValue(name, out var value) ? value
+        : BrokerConfigs.TryGetValue("", out var defaults) && defaults.TryGetValue(name, out var fallback) ? fallback
+        : null;
 
     public string ClusterId { get; }
 
@@ -83,6 +114,8 @@ public sealed class MetadataImage
         TopicsByName.TryGetValue(topic, out var t) && partition >= 0 && partition < t.PartitionCount ? t.Partitions[partition] : null;
 
     public MetadataImage With(string? clusterId = null, int? controllerId = null, long? revision = null,
-        IEnumerable<BrokerRegistration>? brokers = null, IEnumerable<TopicInfo>? topics = null) =>
-        new(clusterId ?? ClusterId, controllerId ?? ControllerId, revision ?? Revision, brokers ?? Brokers.Values, topics ?? TopicsByName.Values);
+        IEnumerable<BrokerRegistration>? brokers = null, IEnumerable<TopicInfo>? topics = null,
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? brokerConfigs = null) =>
+        new(clusterId ?? ClusterId, controllerId ?? ControllerId, revision ?? Revision, brokers ?? Brokers.Values, topics ?? TopicsByName.Values,
+            brokerConfigs ?? BrokerConfigs);
 }

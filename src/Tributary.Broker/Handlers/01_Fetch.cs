@@ -20,7 +20,9 @@ namespace Tributary.Broker.Handlers;
 /// read_committed (isolation_level 1) reads stop at the last stable offset and carry the aborted transactions that
 /// overlap the fetched range, so the client can drop their records; every response reports the LSO.
 /// Below v10, a partition of a topic with compression.type=zstd gets UNSUPPORTED_COMPRESSION_TYPE, as Kafka answers.
-/// Not implemented (single broker): preferred read replicas, diverging epochs.
+/// A follower's fetch (replica id set) reads up to the leader's durable end; one outside the ISR of a partition listed in
+/// leader.replication.throttled.replicas gets no records while leader.replication.throttled.rate is used up (KIP-73).
+/// Not implemented: preferred read replicas, diverging epochs.
 /// </summary>
 internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, FetchResponse>
 {
@@ -288,6 +290,10 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
                 responseFull |= partition.FetchOffset < readableEnd;
                 continue;
             }
+            // KIP-73: an out-of-sync follower of a throttled partition gets no records while the leader quota is used up.
+            var throttle = replicaId >= 0 ? broker.Replicas?.Throttle : null;
+            var throttled = throttle is not null && throttle.CountsAsLeader(partition.Topic, partition.Partition, replicaId, broker.Topics.Image);
+            if (throttled && throttle!.Leader.IsExceeded()) continue;
             // Only the first non-empty partition may exceed the budget (by its first batch); later ones stop short of it.
             var minOneBatch = total == 0;
             try
@@ -306,6 +312,7 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
                 read.LogStartOffset = slice.LogStartOffset;
                 if (servedAsFollower) broker.Replicas!.CountFollowerFetch(slice.Length);
                 total += slice.Length;
+                if (throttled) throttle!.Leader.Record(slice.Length);
                 responseFull |= budget < partition.MaxBytes && (slice.IsEmpty ? partition.FetchOffset : slice.NextOffset) < readableEnd;
             }
             catch (StorageException e)

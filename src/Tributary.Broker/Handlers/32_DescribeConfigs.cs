@@ -42,7 +42,7 @@ internal sealed class DescribeConfigsHandler(BrokerState broker, TopicConfigDesc
                     result.ErrorMessage = $"Unexpected broker id, expected {broker.NodeId} or empty string, but received {resource.ResourceName}";
                     continue;
                 }
-                configs = describer.DescribeBroker();
+                configs = describer.DescribeBroker(broker.Topics.Image);
             }
             else
             {

@@ -30,6 +30,12 @@ public static class TopicConfigDefinitions
 
     private const string Compat = "Accepted for compatibility, not applied: ";
 
+    /// <summary>Kafka's ThrottledReplicaListValidator: <c>*</c>, or <c>partition:broker</c> pairs separated by commas (or nothing).</summary>
+    private static Func<string, string?> ThrottledReplicas => v =>
+        v == "*" || v.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .All(e => e.Split(':', StringSplitOptions.TrimEntries) is [var p, var b] && int.TryParse(p, out var pi) && pi >= 0 && int.TryParse(b, out var bi) && bi >= 0)
+            ? null : "must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...";
+
     public static readonly IReadOnlyList<Definition> All =
     [
         new("cleanup.policy", "log.cleanup.policy", "delete", CleanupPolicy,
@@ -84,6 +90,12 @@ public static class TopicConfigDefinitions
             Doc: "A segment rolls this long after its first append. Applied."),
         new("unclean.leader.election.enable", "unclean.leader.election.enable", "false", OneOf("true", "false"),
             Doc: Compat + "a single broker holds the only replica, so there is no leader election to make unclean."),
+        new("leader.replication.throttled.replicas", null, "", ThrottledReplicas,
+            Doc: "Replicas (partition:broker, or * for all) whose leader, on that broker, sends to out-of-sync followers at most "
+                + "leader.replication.throttled.rate bytes a second (a reassignment's new replicas catching up). Applied."),
+        new("follower.replication.throttled.replicas", null, "", ThrottledReplicas,
+            Doc: "Replicas (partition:broker, or * for all) that, while out of the ISR, fetch from their leader at most "
+                + "follower.replication.throttled.rate bytes a second on that broker. Applied."),
         new("message.downconversion.enable", "log.message.downconversion.enable", "true", OneOf("true", "false"),
             Doc: Compat + "Tributary serves Fetch v4 and later only, which read record batches as stored; it never down-converts."),
         // Broker-side record validation (IRecordValidator, supplied by the host's schema registry), Confluent's names.

@@ -9,6 +9,8 @@ public sealed record DescribedConfig(string Name, string? Value, bool ReadOnly, 
 public static class ConfigSources
 {
     public const sbyte Topic = 1;
+    public const sbyte DynamicBroker = 2;
+    public const sbyte DynamicDefaultBroker = 3;
     public const sbyte StaticBroker = 4;
     public const sbyte Default = 5;
 }
@@ -20,7 +22,7 @@ public static class ConfigTypes
 
     public static sbyte Of(string name, string defaultValue) => name switch
     {
-        "cleanup.policy" => List,
+        "cleanup.policy" or "leader.replication.throttled.replicas" or "follower.replication.throttled.replicas" => List,
         "min.cleanable.dirty.ratio" => Double,
         "index.interval.bytes" or "max.message.bytes" or "min.insync.replicas" or "segment.bytes" or "segment.index.bytes"
             or "num.partitions" or "socket.request.max.bytes" or "node.id" or "broker.id" or "message.max.bytes" => Int,
@@ -63,16 +65,28 @@ public sealed class TopicConfigDescriber(BrokerSettings settings)
         }
     }
 
-    /// <summary>The broker's settings: what was set (static broker config) and the known defaults.</summary>
     /// <summary>
-    /// Every broker setting of <see cref="BrokerSettingDefinitions"/>, read-only (none is dynamic yet), with the value in
-    /// effect: the one given, else the default, else the value computed at start (node.id, max.connections,
-    /// log.max.open.files); settings that only stand in for another (log.retention.hours, ...) are null unless given.
+    /// Every broker setting of <see cref="BrokerSettingDefinitions"/> with the value in effect: for a dynamic one, this
+    /// broker's dynamic value, else the cluster default's (from <paramref name="image"/>); then the one given at start,
+    /// else the default, else the value computed at start (node.id, max.connections, log.max.open.files). Settings that
+    /// only stand in for another (log.retention.hours, ...) are null unless given. Only dynamic settings are writable.
     /// </summary>
-    public IEnumerable<DescribedConfig> DescribeBroker()
+    public IEnumerable<DescribedConfig> DescribeBroker(Cluster.MetadataImage? image = null)
     {
+        var own = image?.BrokerConfigs.GetValueOrDefault(settings.NodeId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var defaults = image?.BrokerConfigs.GetValueOrDefault("");
         foreach (var def in BrokerSettingDefinitions.All)
         {
+            if (def.Dynamic && own?.GetValueOrDefault(def.Name) is { } mine)
+            {
+                yield return new DescribedConfig(def.Name, mine, false, ConfigSources.DynamicBroker, false, TypeCode(def.Type), [], def.Doc);
+                continue;
+            }
+            if (def.Dynamic && defaults?.GetValueOrDefault(def.Name) is { } shared)
+            {
+                yield return new DescribedConfig(def.Name, shared, false, ConfigSources.DynamicDefaultBroker, false, TypeCode(def.Type), [], def.Doc);
+                continue;
+            }
             var given = settings.Get(def.Name);
             var value = given ?? def.Name switch
             {

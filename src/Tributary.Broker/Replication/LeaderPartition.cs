@@ -8,6 +8,11 @@ namespace Tributary.Broker.Replication;
 /// and when it was last caught up, the high watermark (the smallest log end over the in-sync replicas, never past this
 /// broker's own durable end), and the produce requests with acks=all waiting for it. Thread-safe: fetches, produces
 /// and metadata changes arrive on any thread.
+/// <para>
+/// While an ISR expansion is being written the high watermark already counts the joining replicas (Kafka's "maximal
+/// ISR", KIP-497): once the write commits, the controller may act on the larger ISR (complete a reassignment, elect the
+/// new member) before this leader's image shows it, so nothing may be acknowledged meanwhile that the new member lacks.
+/// </para>
 /// </summary>
 internal sealed class LeaderPartition
 {
@@ -15,6 +20,7 @@ internal sealed class LeaderPartition
     private readonly Dictionary<int, Follower> _followers = [];
     private readonly List<(long Offset, TaskCompletionSource<bool> Done)> _waiters = [];
     private long _highWatermark;
+    private int[]? _proposedIsr;
 
     public LeaderPartition(string topic, int partition, PartitionLog log, PartitionState state, int nodeId, long initialHighWatermark)
     {
@@ -119,6 +125,25 @@ internal sealed class LeaderPartition
         }
     }
 
+    /// <summary>
+    /// An ISR change is being written: until <see cref="IsrWritten"/>, the high watermark waits for the union of the
+    /// current ISR and <paramref name="isr"/> (a shrink takes effect only once written, an expansion at once).
+    /// </summary>
+    public void ProposeIsr(int[] isr)
+    {
+        lock (_lock) _proposedIsr = [.. State.Isr.Union(isr)];
+    }
+
+    /// <summary>The ISR write ended: committed (the image already holds it) or refused (the committed ISR stands).</summary>
+    public bool IsrWritten()
+    {
+        lock (_lock)
+        {
+            _proposedIsr = null;
+            return AdvanceLocked(out _);
+        }
+    }
+
     /// <summary>Completes when the high watermark reaches <paramref name="offset"/> (true) or leadership is lost (false).</summary>
     public Task<bool> WaitForAsync(long offset)
     {
@@ -149,7 +174,7 @@ internal sealed class LeaderPartition
     {
         completed = null;
         var hw = Log.HighWatermark; // this broker's durable end
-        foreach (var replica in State.Isr)
+        foreach (var replica in _proposedIsr ?? State.Isr)
         {
             if (replica == NodeId) continue;
             hw = Math.Min(hw, _followers.TryGetValue(replica, out var f) ? Math.Max(f.LogEnd, 0) : 0);

@@ -10,7 +10,8 @@ namespace Tributary.Broker.Replication;
 /// (or whose leader epoch changed) is first truncated to where its log agrees with the leader's
 /// (OffsetForLeaderEpoch with its latest epoch, KIP-101/279), then fetched from its log end with this broker's id as
 /// the replica id; the leader's batches are appended as they are, offsets and epochs kept (copy-free: the bytes of the
-/// response are what is written). One loop per leader; a failure reconnects after a pause.
+/// response are what is written). One loop per leader; a failure reconnects after a pause. Out-of-sync partitions listed
+/// in follower.replication.throttled.replicas are left out of the fetch while the follower quota is used up (KIP-73).
 /// </summary>
 internal sealed class ReplicaFetcher : IAsyncDisposable
 {
@@ -192,6 +193,19 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
 
     private async Task FetchAsync(BrokerChannel channel, List<Followed> partitions)
     {
+        var throttle = _manager.Throttle;
+        if (throttle.HasFollowerThrottles && throttle.Follower.IsExceeded())
+        {
+            // KIP-73: out-of-sync throttled partitions sit out while the follower quota is used up; the rest go on.
+            var image = _manager.Image;
+            var before = partitions.Count;
+            partitions = [.. partitions.Where(p => !throttle.CountsAsFollower(p.Partition.Topic, p.Partition.Partition, image))];
+            if (partitions.Count == 0 && before > 0)
+            {
+                await WaitForChangeAsync(throttle.Follower.TimeUntilAvailable() is var wait && wait < TimeSpan.FromSeconds(1) ? wait : TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+                return;
+            }
+        }
         if (partitions.Count == 0)
         {
             await WaitForChangeAsync(TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);
@@ -240,7 +254,10 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                     continue;
                 }
                 if (data.Records is { } records && WholeBatches(records.Span) is > 0 and var length)
+                {
                     await p.Partition.Log.AppendReplicatedAsync(records[..length], _stop.Token).ConfigureAwait(false);
+                    if (throttle.CountsAsFollower(p.Partition.Topic, p.Partition.Partition, _manager.Image)) throttle.Follower.Record(length);
+                }
                 _manager.RecordFollowerHighWatermark(p.Partition.Topic, p.Partition.Partition, p.Partition.Log, Math.Min(data.HighWatermark, p.Partition.Log.LogEndOffset));
             }
         if (anyError) await WaitForChangeAsync(TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);

@@ -34,6 +34,7 @@ public sealed class ReplicaManager : IAsyncDisposable
         _time = time;
         _log = log;
         _lagMaxMs = settings.Long("replica.lag.time.max.ms");
+        Throttle = new ReplicationThrottle(topics.NodeId, settings, time);
         var interval = TimeSpan.FromMilliseconds(Math.Max(50, _lagMaxMs / 2));
         _isrTimer = time.CreateTimer(_ => _ = CheckIsrAsync(), null, interval, interval);
         topics.Store.Published += (_, image) => Reconcile(image);
@@ -44,6 +45,11 @@ public sealed class ReplicaManager : IAsyncDisposable
     public event Action<PartitionLog>? HighWatermarkAdvanced;
 
     internal int NodeId => _topics.NodeId;
+
+    internal MetadataImage Image => _topics.Image;
+
+    /// <summary>The replication quotas (leader and follower) of this broker.</summary>
+    public ReplicationThrottle Throttle { get; }
 
     /// <summary>
     /// The offset consumers may read up to: on a replicated partition this broker leads, its high watermark; else the
@@ -128,6 +134,7 @@ public sealed class ReplicaManager : IAsyncDisposable
     {
         lock (_rolesLock)
         {
+            Throttle.Apply(image);
             var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
             var follow = new Dictionary<int, List<FollowedPartition>>();
             foreach (var topic in image.TopicsByName.Values)
@@ -217,8 +224,16 @@ public sealed class ReplicaManager : IAsyncDisposable
                 var topic = _topics.Image.TopicsByName.GetValueOrDefault(leader.Topic);
                 if (topic is null) continue;
                 var next = current with { Isr = isr, PartitionEpoch = current.PartitionEpoch + 1 };
-                if (await _topics.Store.AlterPartitionAsync(leader.Topic, topic.Id, leader.Partition, current, next, asController: false, CancellationToken.None).ConfigureAwait(false))
-                    _log.Info($"replication: {leader.Topic}-{leader.Partition} ISR [{string.Join(",", current.Isr)}] -> [{string.Join(",", isr)}].");
+                leader.ProposeIsr(isr);
+                try
+                {
+                    if (await _topics.Store.AlterPartitionAsync(leader.Topic, topic.Id, leader.Partition, current, next, asController: false, CancellationToken.None).ConfigureAwait(false))
+                        _log.Info($"replication: {leader.Topic}-{leader.Partition} ISR [{string.Join(",", current.Isr)}] -> [{string.Join(",", isr)}].");
+                }
+                finally
+                {
+                    if (leader.IsrWritten()) HighWatermarkAdvanced?.Invoke(leader.Log);
+                }
             }
         }
         catch (Exception e)

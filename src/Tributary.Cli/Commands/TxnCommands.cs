@@ -1,6 +1,4 @@
-using System.Buffers.Binary;
 using System.CommandLine;
-using System.Net.Sockets;
 using Tributary.Cli.Kafka;
 using Tributary.Cli.Output;
 using Tributary.Protocol.Messages;
@@ -121,23 +119,6 @@ public static class TxnCommands
     private static string Partitions(DescribeTransactionsResponse.TransactionStateData t) =>
         string.Join(",", t.Topics.SelectMany(x => x.Partitions.Order().Select(p => $"{x.Topic}-{p}")));
 
-    /// <summary>One request and its response over a fresh connection.</summary>
-    private static async Task<TResponse> SendAsync<TResponse>(string host, int port, IKafkaRequest request, short version)
-        where TResponse : IKafkaResponse, new()
-    {
-        using var cts = new CancellationTokenSource(ClientOptions.Timeout);
-        using var client = new TcpClient { NoDelay = true };
-        await client.ConnectAsync(host, port, cts.Token);
-        var stream = client.GetStream();
-        using (var writer = new KafkaWriter())
-        {
-            ClientFrames.WriteRequest(writer, request, version, correlationId: 1, "tributary-cli");
-            await stream.WriteAsync(writer.WrittenMemory, cts.Token);
-        }
-        var size = new byte[4];
-        await stream.ReadExactlyAsync(size, cts.Token);
-        var frame = new byte[BinaryPrimitives.ReadInt32BigEndian(size)];
-        await stream.ReadExactlyAsync(frame, cts.Token);
-        return ClientFrames.ReadResponse<TResponse>(frame, request.ApiKey, version, out _);
-    }
+    private static Task<TResponse> SendAsync<TResponse>(string host, int port, IKafkaRequest request, short version)
+        where TResponse : IKafkaResponse, new() => RawRequests.SendAsync<TResponse>(host, port, request, version);
 }
