@@ -232,5 +232,8 @@ internal sealed class MemoryMetadataStore(MetadataImage image) : IMetadataStore
 
     public Task<long> AllocateProducerIdsAsync(int size, CancellationToken cancellationToken) => throw new NotSupportedException();
 
+    public Task<bool> UpdateBrokerConfigsAsync(string resource, IReadOnlyDictionary<string, string>? current, IReadOnlyDictionary<string, string> updated,
+        CancellationToken cancellationToken) => throw new NotSupportedException();
+
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }
