@@ -5,7 +5,7 @@ using Xunit.Abstractions;
 namespace Tributary.Broker.Tests.Faults;
 
 /// <summary>
-/// One etcd child and three `tributary serve` children (node ids 1..3), each on its own data directory and port, which
+/// Three etcd members (<see cref="FaultEtcd"/>) and three `tributary serve` children (node ids 1..3), each on its own data directory and port, which
 /// stay with the node across kills and restarts. The nemesis acts on nodes through <see cref="Kill"/>,
 /// <see cref="RestartAsync"/>, <see cref="Pause"/> and <see cref="Resume"/>; <see cref="HealAsync"/> undoes whatever
 /// it left behind. Everything, data directories included, goes on dispose.
@@ -22,7 +22,7 @@ internal sealed class FaultCluster : IAsyncDisposable
     private readonly ServeProcess?[] _nodes = new ServeProcess?[Size];
     private readonly bool[] _paused = new bool[Size];
 
-    private FaultCluster(string root, string cli, ITestOutputHelper output, EtcdProcess etcd, Dictionary<string, string> settings, int[] ports)
+    private FaultCluster(string root, string cli, ITestOutputHelper output, FaultEtcd etcd, Dictionary<string, string> settings, int[] ports)
     {
         _root = root;
         _cli = cli;
@@ -32,7 +32,7 @@ internal sealed class FaultCluster : IAsyncDisposable
         _ports = ports;
     }
 
-    public EtcdProcess Etcd { get; }
+    public FaultEtcd Etcd { get; }
 
     public string BootstrapServers => string.Join(",", _ports.Select(p => $"127.0.0.1:{p}"));
 
@@ -40,7 +40,7 @@ internal sealed class FaultCluster : IAsyncDisposable
     {
         var root = Path.Combine(Path.GetTempPath(), "tributary-fault-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(root);
-        var etcd = await EtcdProcess.StartAsync(Path.Combine(root, "etcd"));
+        var etcd = await FaultEtcd.StartAsync(root);
         var all = new Dictionary<string, string>(settings) { ["metadata.store"] = etcd.StoreSetting };
         var ports = Enumerable.Range(0, Size).Select(_ => ServeProcess.FreePort()).ToArray();
         var cluster = new FaultCluster(root, await ServeProcess.LocateCliAsync(), output, etcd, all, ports);
@@ -92,9 +92,11 @@ internal sealed class FaultCluster : IAsyncDisposable
         _paused[node - 1] = false;
     }
 
-    /// <summary>Resumes paused nodes and restarts killed ones, so that every node runs.</summary>
+    /// <summary>Resumes paused nodes and restarts killed ones (etcd members too), so that every node runs.</summary>
     public async Task HealAsync()
     {
+        for (var member = 1; member <= FaultEtcd.Members; member++)
+            if (!Etcd.IsRunning(member)) await Etcd.RestartAsync(member);
         for (var node = 1; node <= Size; node++)
         {
             if (IsPaused(node)) Resume(node);

@@ -13,6 +13,9 @@ public enum FaultKind
 
     /// <summary>SIGKILL of every broker at once, then a restart of all.</summary>
     ClusterKill,
+
+    /// <summary>SIGKILL of one of the three etcd members (the brokers' metadata store keeps its quorum), then a restart.</summary>
+    EtcdKill,
 }
 
 /// <summary>
@@ -34,7 +37,7 @@ internal sealed class Nemesis(FaultCluster cluster, string topic, int partitions
         for (var i = 0; i < plan.Count || _clock.Elapsed < duration; i++)
         {
             // Beyond the required faults a whole-cluster kill is rarer than the others.
-            var kind = i < plan.Count ? plan[i] : _random.Next(10) switch { < 5 => FaultKind.Kill, < 9 => FaultKind.Pause, _ => FaultKind.ClusterKill };
+            var kind = i < plan.Count ? plan[i] : _random.Next(12) switch { < 5 => FaultKind.Kill, < 9 => FaultKind.Pause, < 11 => FaultKind.EtcdKill, _ => FaultKind.ClusterKill };
             await InjectAsync(kind);
             Injected[kind]++;
             await Task.Delay(TimeSpan.FromMilliseconds(_random.Next(1500, 4000)));
@@ -68,6 +71,17 @@ internal sealed class Nemesis(FaultCluster cluster, string topic, int partitions
                     await Task.Delay(paused);
                     cluster.Resume(node);
                     Log($"SIGCONT node {node}");
+                    break;
+                }
+            case FaultKind.EtcdKill:
+                {
+                    var member = _random.Next(1, FaultEtcd.Members + 1);
+                    var down = TimeSpan.FromMilliseconds(_random.Next(1000, 5000));
+                    Log($"kill -9 etcd member {member}, down for {down.TotalMilliseconds:F0} ms");
+                    cluster.Etcd.Kill(member);
+                    await Task.Delay(down);
+                    await cluster.Etcd.RestartAsync(member);
+                    Log($"etcd member {member} restarted");
                     break;
                 }
             case FaultKind.ClusterKill:
