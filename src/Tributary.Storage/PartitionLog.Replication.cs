@@ -36,6 +36,26 @@ public sealed partial class PartitionLog
         }
     }
 
+    private bool _following;
+
+    /// <summary>
+    /// Kafka's makeFollower/makeLeader fence (its leaderIsrUpdateLock): a replica that follows another broker refuses
+    /// leader appends (NotLeader) from the moment this returns, so no append that raced the role change lands in a log
+    /// the follower then truncates and fetches into. False again when it leads (setting <see cref="LeaderEpoch"/> does
+    /// not change it). A new log leads, as a broker alone does.
+    /// </summary>
+    public bool Following
+    {
+        get => Volatile.Read(ref _following);
+        set
+        {
+            lock (_lock)
+            {
+                _following = value;
+            }
+        }
+    }
+
     /// <summary>The latest epoch in the epoch cache, -1 when it is empty.</summary>
     public int LatestEpoch => _epochs.LatestEpoch;
 

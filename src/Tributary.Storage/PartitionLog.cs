@@ -247,6 +247,13 @@ public sealed partial class PartitionLog : IDisposable
             throw new StorageException(StorageError.StorageFailure, $"The log in {_directory} failed an earlier write and could not be repaired; it is read-only.");
         }
 
+        if (_following)
+        {
+            // Checked under the append lock that Follow() takes: a produce or marker that passed its leadership check
+            // just before this replica became a follower must not land after the truncation that follows.
+            throw new StorageException(StorageError.NotLeader, $"The replica in {_directory} follows another broker now; it takes only its leader's batches.");
+        }
+
         long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         rolled = MaybeRollLocked(batches.Length, summary.RecordCount, now, config);
         var segment = _active;

@@ -18,6 +18,8 @@ public enum StorageError
     InvalidProducerEpoch,
     /// <summary>A non-transactional write by a producer with an open transaction (INVALID_TXN_STATE, 48).</summary>
     InvalidTxnState,
+    /// <summary>A leader's append to a replica that follows another broker now (NOT_LEADER_OR_FOLLOWER, 6).</summary>
+    NotLeader,
 }
 
 public sealed class StorageException : Exception

@@ -99,6 +99,8 @@ public sealed class ClusterMetadataTests
             [new TopicSpecification { Name = "placed", NumPartitions = 1, ReplicationFactor = -1, ReplicasAssignments = new Dictionary<int, List<int>> { [0] = [2, 2] } }]));
         Assert.Equal(ErrorCode.InvalidReplicaAssignment, e.Results[0].Error.Code);
         await admin.CreateTopicsAsync([new TopicSpecification { Name = "placed", NumPartitions = 2, ReplicationFactor = -1, ReplicasAssignments = new Dictionary<int, List<int>> { [0] = [2, 1], [1] = [1, 2] } }]);
+        // Created through whichever broker the admin client chose: broker 1 sees it once its watch delivers it.
+        await Eventually.TrueAsync(() => cluster.Broker(1)!.State.Topics.Get("placed") is not null, Timeout, "broker 1 sees the topic");
         var placed = cluster.Broker(1)!.State.Topics.Get("placed")!;
         Assert.Equal([2, 1], placed.Partitions.Select(p => p.Leader));
         Assert.All(placed.Partitions, p => Assert.Equal(2, p.Isr.Length));

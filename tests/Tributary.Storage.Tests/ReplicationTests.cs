@@ -440,4 +440,29 @@ public sealed class ReplicationTests
         }
         return [.. all];
     }
+
+    [Fact]
+    public async Task AFollowingReplicaRefusesLeaderAppendsAndTakesItsLeadersBatches()
+    {
+        // Found by the fault suite: a produce (or a transaction marker) that passed its leadership check just before
+        // the broker became a follower was appended after the follower's truncation, in place of its leader's batch at
+        // that offset, and the replicas differed from then on.
+        using var leaderDir = new TempDir();
+        using var followerDir = new TempDir();
+        using var leader = PartitionLog.Open(leaderDir.Path, PageCache, FakeTime.Create());
+        using var follower = PartitionLog.Open(followerDir.Path, PageCache, FakeTime.Create());
+        leader.LeaderEpoch = 1;
+        await leader.AppendAsync(Batch(-1, -1, -1, 3));
+
+        follower.Following = true;
+        var refused = await Assert.ThrowsAsync<StorageException>(async () => await follower.AppendAsync(Batch(-1, -1, -1, 1)));
+        Assert.Equal(StorageError.NotLeader, refused.Error);
+        Assert.Equal(0, follower.LogEndOffset);
+        await follower.AppendReplicatedAsync(Fetch(leader, 0));
+        Assert.Equal(Fetch(leader, 0), Fetch(follower, 0));
+
+        follower.Following = false; // it leads now
+        follower.LeaderEpoch = 2;
+        Assert.Equal(3, (await follower.AppendAsync(Batch(-1, -1, -1, 1))).BaseOffset);
+    }
 }

@@ -19,6 +19,7 @@ internal static class StorageErrors
         StorageError.OutOfOrderSequence => ErrorCode.OutOfOrderSequenceNumber,
         StorageError.InvalidProducerEpoch => ErrorCode.InvalidProducerEpoch,
         StorageError.InvalidTxnState => ErrorCode.InvalidTxnState,
+        StorageError.NotLeader => ErrorCode.NotLeaderOrFollower,
         _ => ErrorCode.UnknownServerError,
     };
 }

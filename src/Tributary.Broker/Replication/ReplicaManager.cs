@@ -147,6 +147,7 @@ public sealed class ReplicaManager : IAsyncDisposable
                     {
                         // Batches appended from now on carry this epoch; the epoch cache marks where it starts.
                         log.LeaderEpoch = state.LeaderEpoch;
+                        log.Following = false;
                         if (state.Replicas.Length == 1)
                         {
                             // One replica: its durable end is the high watermark, and produce pays nothing for replication.
@@ -167,6 +168,8 @@ public sealed class ReplicaManager : IAsyncDisposable
                     }
                     else
                     {
+                        // Fenced before the fetcher truncates and appends: a leader append racing this change fails.
+                        log.Following = true;
                         if (_leaders.TryRemove(key, out var old)) Resign(old);
                         if (state.Leader >= 0 && image.Brokers.ContainsKey(state.Leader))
                         {
