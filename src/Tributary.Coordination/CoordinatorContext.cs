@@ -50,7 +50,17 @@ public sealed class CoordinatorContext
     /// at once, so a later commit is never applied before an earlier one. The shard changes its state in
     /// <paramref name="durable"/>, never before: what a client was told is what a restart replays.
     /// </summary>
-    public void Append(IReadOnlyList<(byte[] Key, byte[]? Value)> records, Action<Exception?> durable) => _host.Append(records, durable);
+    public void Append(IReadOnlyList<(byte[] Key, byte[]? Value)> records, Action<Exception?> durable) =>
+        _host.Append(records, (_, error) => durable(error), producer: null);
+
+    /// <summary>
+    /// As <see cref="Append(IReadOnlyList{ValueTuple{byte[], byte[]}}, Action{Exception})"/>, telling
+    /// <paramref name="durable"/> the offset of the first record too (-1 when the append failed or was empty): record i
+    /// is at that offset + i, which is what replay reports for it. With <paramref name="producer"/> the records are
+    /// one transactional batch of that producer, undecided until its marker (see <see cref="TransactionalProducer"/>).
+    /// </summary>
+    public void Append(IReadOnlyList<(byte[] Key, byte[]? Value)> records, Action<long, Exception?> durable, TransactionalProducer? producer = null) =>
+        _host.Append(records, durable, producer);
 
     /// <summary>
     /// For exclusive work: appends and completes when durable (throws if the append failed). The caller applies the

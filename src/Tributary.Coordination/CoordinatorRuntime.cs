@@ -156,6 +156,15 @@ public sealed class CoordinatorRuntime<TShard> : CoordinatorRuntimeCore, IAsyncD
     public Task<T> RunAsync<T>(int partition, Func<TShard, T> op, Func<ErrorCode, T> unavailable) =>
         RunAsync(partition, s => Task.FromResult(op(s)), unavailable);
 
+    /// <summary>
+    /// Hands <paramref name="op"/> to the shard of <paramref name="partition"/> even while it is still loading: it runs on
+    /// the loop once the replay is done (at once when loaded). Completes true when it ran; false when the shard is not
+    /// hosted here, its load failed, or it was unloaded first — whoever loads it next replays the log, news included.
+    /// For what the log already holds but the shard may not have read (a transaction marker appended beside it).
+    /// </summary>
+    public Task<bool> RunWhenLoadedAsync(int partition, Action<TShard> op) =>
+        _shards.TryGetValue(partition, out var host) ? host.RunWhenLoaded(s => op((TShard)s)) : Task.FromResult(false);
+
     /// <summary>Runs <paramref name="op"/> alone on the shard's loop, to its end (awaiting its appends) before the next event.</summary>
     public Task<T> RunExclusiveAsync<T>(int partition, Func<TShard, Task<T>> op, Func<ErrorCode, T> unavailable) =>
         _shards.TryGetValue(partition, out var host)

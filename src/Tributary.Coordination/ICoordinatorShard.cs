@@ -1,7 +1,36 @@
 namespace Tributary.Coordination;
 
 /// <summary>One record of a coordinator's internal partition, as the loader hands it to a shard.</summary>
-public readonly record struct CoordinatorRecord(long Offset, ReadOnlyMemory<byte>? Key, ReadOnlyMemory<byte>? Value);
+public readonly record struct CoordinatorRecord(long Offset, ReadOnlyMemory<byte>? Key, ReadOnlyMemory<byte>? Value)
+{
+    /// <summary>
+    /// The producer whose transactional batch holds this record (a shard's <see cref="TransactionalProducer"/> append, or
+    /// the producer a marker ends the transaction of); -1 for a plain record.
+    /// </summary>
+    public long ProducerId { get; init; } = -1;
+
+    public short ProducerEpoch { get; init; } = -1;
+
+    /// <summary>
+    /// Set on a transaction marker (control batch) met in the log: the outcome for <see cref="ProducerId"/>. Key and
+    /// value are null then, and the runtime hands it to <see cref="ICoordinatorShard.ReplayEndTransaction"/>.
+    /// </summary>
+    public TransactionOutcome? Marker { get; init; }
+}
+
+/// <summary>How a transaction ended, as its marker says.</summary>
+public enum TransactionOutcome
+{
+    Abort,
+    Commit,
+}
+
+/// <summary>
+/// The producer a transactional append is written for: the batch carries its id and epoch and the transactional flag,
+/// so it belongs to that producer's open transaction in the partition and is decided by the marker the transaction
+/// coordinator later writes there (as Kafka's group coordinator writes TxnOffsetCommit).
+/// </summary>
+public readonly record struct TransactionalProducer(long ProducerId, short ProducerEpoch);
 
 /// <summary>
 /// The state machine of one shard (one partition of an internal topic). The runtime calls every member on the shard's
@@ -15,6 +44,15 @@ public interface ICoordinatorShard
     /// skip what they cannot decode.
     /// </summary>
     void Replay(CoordinatorRecord record);
+
+    /// <summary>
+    /// Replay met a transaction marker at <paramref name="offset"/>: the records <paramref name="producerId"/> wrote
+    /// transactionally before it are committed or aborted (Kafka's <c>replayEndTransactionMarker</c>). Shards that never
+    /// append transactionally ignore it.
+    /// </summary>
+    void ReplayEndTransaction(long producerId, short producerEpoch, TransactionOutcome outcome, long offset)
+    {
+    }
 
     /// <summary>The partition has been read to its end; from the next event on, operations run.</summary>
     void OnLoaded();

@@ -63,7 +63,8 @@ internal sealed class ShardHost
                 records++;
                 try
                 {
-                    shard.Replay(record);
+                    if (record.Marker is { } outcome) shard.ReplayEndTransaction(record.ProducerId, record.ProducerEpoch, outcome, record.Offset);
+                    else shard.Replay(record);
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
@@ -174,16 +175,46 @@ internal sealed class ShardHost
         return queued ? result.Task : Task.FromResult(unavailable(ShardStatus.NotLoaded));
     }
 
+    /// <summary>
+    /// Queues <paramref name="op"/> behind whatever the loop holds — the load too, when it is still replaying — and
+    /// runs it only if the shard is then loaded; true if it ran. An event for a shard that has not loaded yet is not
+    /// refused, unlike <see cref="Run{T}"/>: it is news the replay may not have read (a marker written meanwhile).
+    /// </summary>
+    public Task<bool> RunWhenLoaded(Action<ICoordinatorShard> op)
+    {
+        var ran = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var queued = _events.Writer.TryWrite(() =>
+        {
+            if (_status != ShardStatus.Loaded || Shard is not { } shard)
+            {
+                ran.TrySetResult(false);
+                return Task.CompletedTask;
+            }
+            try
+            {
+                op(shard);
+                ran.TrySetResult(true);
+            }
+            catch (Exception e)
+            {
+                ran.TrySetException(e);
+            }
+            return Task.CompletedTask;
+        });
+        if (!queued) ran.TrySetResult(false);
+        return ran.Task;
+    }
+
     // ---- append, then apply on durable ---------------------------------------------------------------------------
 
-    public void Append(IReadOnlyList<(byte[] Key, byte[]? Value)> records, Action<Exception?> durable)
+    public void Append(IReadOnlyList<(byte[] Key, byte[]? Value)> records, Action<long, Exception?> durable, TransactionalProducer? producer)
     {
         if (records.Count == 0)
         {
-            durable(null);
+            durable(-1, null);
             return;
         }
-        var append = StartAppend(records);
+        var append = StartAppend(records, producer);
         // Appends that share an fsync complete together, each on its own pool thread: deliver outcomes in log order.
         _appendTail = DeliverInOrderAsync(_appendTail, append, durable);
     }
@@ -191,30 +222,31 @@ internal sealed class ShardHost
     public async Task AppendAsync(IReadOnlyList<(byte[] Key, byte[]? Value)> records)
     {
         if (records.Count == 0) return;
-        var append = StartAppend(records);
+        var append = StartAppend(records, producer: null);
         _appendTail = Task.WhenAll(_appendTail, append.ContinueWith(static _ => { }, TaskScheduler.Default));
         await append.ConfigureAwait(false);
     }
 
-    private Task StartAppend(IReadOnlyList<(byte[] Key, byte[]? Value)> records)
+    private Task<long> StartAppend(IReadOnlyList<(byte[] Key, byte[]? Value)> records, TransactionalProducer? producer)
     {
         try
         {
-            return _log.AppendAsync(records, Context.NowMs);
+            return _log.AppendAsync(records, Context.NowMs, producer);
         }
         catch (Exception e)
         {
-            return Task.FromException(e);
+            return Task.FromException<long>(e);
         }
     }
 
-    private async Task DeliverInOrderAsync(Task previous, Task append, Action<Exception?> durable)
+    private async Task DeliverInOrderAsync(Task previous, Task<long> append, Action<long, Exception?> durable)
     {
         await previous.ConfigureAwait(false);
         Exception? error = null;
+        var offset = -1L;
         try
         {
-            await append.ConfigureAwait(false);
+            offset = await append.ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -223,7 +255,7 @@ internal sealed class ShardHost
         }
         // After an unload this is dropped; unloading waits for the tail first, so that happens only to appends the
         // unload hook itself started.
-        Post(() => durable(error));
+        Post(() => durable(offset, error));
     }
 
     // ---- timers ----------------------------------------------------------------------------------------------------

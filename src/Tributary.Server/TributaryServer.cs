@@ -155,7 +155,6 @@ public sealed partial class TributaryServer : IAsyncDisposable
             transactions.Replicas = replicas;
             if (store is not LocalMetadataStore) transactions.InterBroker = new Tributary.Broker.Replication.InterBrokerClient(() => topics.Image, settings.NodeId);
             transactions.Start();
-            groups.PendingTransactionalOffset = transactions.HasPendingOffset;
             var registry = BuildRegistry(state, groups, transactions);
             var address = ResolveListenAddress(config.ListenHost);
             listener = new KafkaListener(new IPEndPoint(address, config.ListenPort), registry, settings, log, time, state.Metrics);
@@ -249,7 +248,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             new EndTxnHandler(transactions),
             new TxnOffsetCommitHandler(transactions, groups, state.Topics),
             new DescribeProducersHandler(state),
-            new WriteTxnMarkersHandler(state),
+            new WriteTxnMarkersHandler(state, groups),
             new OffsetForLeaderEpochHandler(state),
             new DescribeTransactionsHandler(transactions),
             new ListTransactionsHandler(transactions, state.Time),

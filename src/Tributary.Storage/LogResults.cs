@@ -1,5 +1,16 @@
 namespace Tributary.Storage;
 
+/// <summary>
+/// Who writes an append, as Kafka's <c>AppendOrigin</c>: a client's batches have their producer sequences checked (a
+/// retry is answered as a duplicate, a gap refused); a coordinator's transactional batches (the group coordinator's
+/// TxnOffsetCommit records) carry no sequence (-1) and are checked for the producer epoch and transaction state only.
+/// </summary>
+public enum AppendOrigin
+{
+    Client,
+    Coordinator,
+}
+
 /// <summary>Offsets assigned to one produce request's batches.</summary>
 /// <param name="LogAppendTime">The broker timestamp written into the batches, -1 for CreateTime topics.</param>
 public readonly record struct AppendResult(long BaseOffset, long LastOffset, long LogAppendTime, long LogStartOffset);

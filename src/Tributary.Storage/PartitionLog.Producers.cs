@@ -31,9 +31,10 @@ public sealed partial class PartitionLog
     /// <summary>Forgets producers idle past <see cref="ProducerIdExpirationMs"/> now (also done during appends).</summary>
     public int ExpireProducers() => _producers.Expire(_time.GetUtcNow().ToUnixTimeMilliseconds());
 
-    private ProducerStateManager.PendingAppend? PrepareProducerState(ReadOnlySpan<byte> batches, long now, bool logAppendTime, out AppendResult? duplicate)
+    private ProducerStateManager.PendingAppend? PrepareProducerState(ReadOnlySpan<byte> batches, long now, bool logAppendTime, AppendOrigin origin,
+        out AppendResult? duplicate)
     {
-        var pending = _producers.Prepare(batches, now, out var original);
+        var pending = _producers.Prepare(batches, now, origin, out var original);
         // A retried batch is answered as it was the first time, with the broker time it was stamped with.
         duplicate = original is { } d ? new AppendResult(d.FirstOffset, d.LastOffset, logAppendTime ? d.TimestampMs : -1, _logStartOffset) : null;
         return pending;

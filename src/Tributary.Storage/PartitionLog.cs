@@ -147,7 +147,14 @@ public sealed partial class PartitionLog : IDisposable
     public ValueTask<AppendResult> AppendAsync(Memory<byte> batches, CancellationToken ct = default) => AppendAsync(batches, allowZstd: true, ct);
 
     /// <param name="allowZstd">False for a Produce request below v7, where Kafka answers UNSUPPORTED_COMPRESSION_TYPE for zstd.</param>
-    public ValueTask<AppendResult> AppendAsync(Memory<byte> batches, bool allowZstd, CancellationToken ct = default)
+    public ValueTask<AppendResult> AppendAsync(Memory<byte> batches, bool allowZstd, CancellationToken ct = default) =>
+        AppendAsync(batches, allowZstd, AppendOrigin.Client, ct);
+
+    /// <summary>An append by <paramref name="origin"/> (<see cref="AppendOrigin.Coordinator"/>: a coordinator's own batches).</summary>
+    public ValueTask<AppendResult> AppendAsync(Memory<byte> batches, AppendOrigin origin, CancellationToken ct = default) =>
+        AppendAsync(batches, allowZstd: true, origin, ct);
+
+    private ValueTask<AppendResult> AppendAsync(Memory<byte> batches, bool allowZstd, AppendOrigin origin, CancellationToken ct)
     {
         if (_logDir is { IsOffline: true } offline)
         {
@@ -200,7 +207,7 @@ public sealed partial class PartitionLog : IDisposable
         {
             lock (_lock)
             {
-                result = AppendLocked(batches.Span, summary, config, out rolled);
+                result = AppendLocked(batches.Span, summary, config, origin, out rolled);
                 if (config.FlushPolicy == FlushPolicy.Durable)
                 {
                     generation = _pending ??= new FlushGeneration();
@@ -238,7 +245,7 @@ public sealed partial class PartitionLog : IDisposable
         return result;
     }
 
-    private AppendResult AppendLocked(Span<byte> batches, in BatchSummary summary, LogConfig config, out bool rolled)
+    private AppendResult AppendLocked(Span<byte> batches, in BatchSummary summary, LogConfig config, AppendOrigin origin, out bool rolled)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ThrowIfOffline();
@@ -283,7 +290,7 @@ public sealed partial class PartitionLog : IDisposable
         }
 
         // Idempotence and transactions (PartitionLog.Producers.cs): a retried batch gets its original offsets.
-        var producerAppend = PrepareProducerState(batches, now, logAppendTime, out var duplicate);
+        var producerAppend = PrepareProducerState(batches, now, logAppendTime, origin, out var duplicate);
         if (duplicate is { } original)
         {
             return original;

@@ -17,10 +17,25 @@ public static class PartitionLogReplay
     /// </summary>
     public static IEnumerable<DecodedRecord> ReplayRecords(this PartitionLog log, int chunkBytes = 1 << 20, Action<long, Exception>? undecodable = null)
     {
+        foreach (var entry in log.ReplayWithMarkers(chunkBytes, undecodable))
+        {
+            if (entry.Marker is null) yield return entry.Record;
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="ReplayRecords"/>, but each record comes with the producer of its batch when the batch is
+    /// transactional, and every transaction marker (control batch) comes too, in its place in the log: what a
+    /// coordinator that writes transactionally (Kafka's group coordinator, for TxnOffsetCommit) needs to keep such
+    /// records pending until their marker says commit or abort. Records above the last stable offset (undecided
+    /// transactions) are included: they are below the high watermark, and they are exactly the pending ones.
+    /// </summary>
+    public static IEnumerable<ReplayedRecord> ReplayWithMarkers(this PartitionLog log, int chunkBytes = 1 << 20, Action<long, Exception>? undecodable = null)
+    {
         var offset = log.LogStartOffset;
         while (offset < log.HighWatermark)
         {
-            var records = new List<DecodedRecord>();
+            var records = new List<ReplayedRecord>();
             var next = offset;
             using (var slice = log.Read(offset, chunkBytes))
             {
@@ -33,7 +48,17 @@ public static class PartitionLogReplay
                     var batch = batches[..size];
                     var header = new RecordBatchHeader(batch.Span);
                     next = Math.Max(next, header.LastOffset + 1);
-                    if (!header.IsControl)
+                    var producerId = header.IsTransactional ? header.ProducerId : -1;
+                    var epoch = header.IsTransactional ? header.ProducerEpoch : (short)-1;
+                    if (header.IsControl)
+                    {
+                        // A marker's one record: key int16 version, int16 type (0 abort, 1 commit). Compaction can leave
+                        // a control batch empty; there is nothing to replay then.
+                        var type = ProducerStateManager.ControlType(batch.Span);
+                        if (header.BaseOffset >= offset && type is 0 or 1 && header.IsTransactional)
+                            records.Add(new ReplayedRecord(new DecodedRecord(header.BaseOffset, header.MaxTimestamp, null, null, []), producerId, epoch, type == 1));
+                    }
+                    else
                     {
                         // Records are copied out: the slice's buffer goes back to the pool when this chunk is done.
                         var before = records.Count;
@@ -41,7 +66,7 @@ public static class PartitionLogReplay
                         {
                             foreach (var record in RecordReader.ReadAll(batch))
                             {
-                                if (record.Offset >= offset) records.Add(Detach(record));
+                                if (record.Offset >= offset) records.Add(new ReplayedRecord(Detach(record), producerId, epoch, null));
                             }
                         }
                         catch (Exception e) when (e is not OutOfMemoryException)
@@ -73,3 +98,11 @@ public static class PartitionLogReplay
     private static ReadOnlyMemory<byte>? Copy(ReadOnlyMemory<byte>? bytes) =>
         bytes is { } b ? new ReadOnlyMemory<byte>(b.ToArray()) : (ReadOnlyMemory<byte>?)null;
 }
+
+/// <summary>
+/// One entry of <see cref="PartitionLogReplay.ReplayWithMarkers"/>: a data record, or a transaction marker
+/// (<see cref="Marker"/> set: true commit, false abort; <see cref="Record"/> then holds only its offset and time).
+/// </summary>
+/// <param name="ProducerId">The producer of the record's batch when that batch is transactional (or of the marker); -1 otherwise.</param>
+/// <param name="ProducerEpoch">That producer's epoch; -1 for a record outside a transaction.</param>
+public readonly record struct ReplayedRecord(DecodedRecord Record, long ProducerId, short ProducerEpoch, bool? Marker);

@@ -58,7 +58,8 @@ internal sealed class ProducerStateManager : IDisposable
     /// id; sets <paramref name="duplicate"/> when a batch repeats one already written.
     /// </summary>
     /// <exception cref="StorageException">OutOfOrderSequence, InvalidProducerEpoch, InvalidTxnState.</exception>
-    public PendingAppend? Prepare(ReadOnlySpan<byte> batches, long nowMs, out ProducerBatch? duplicate)
+    /// <param name="origin">A coordinator's batches (<see cref="AppendOrigin.Coordinator"/>) skip the sequence checks.</param>
+    public PendingAppend? Prepare(ReadOnlySpan<byte> batches, long nowMs, AppendOrigin origin, out ProducerBatch? duplicate)
     {
         duplicate = null;
         PendingAppend? pending = null;
@@ -74,7 +75,7 @@ internal sealed class ProducerStateManager : IDisposable
             }
 
             pending ??= new PendingAppend();
-            duplicate = PrepareBatch(pending, header, bytes[..size], nowMs);
+            duplicate = PrepareBatch(pending, header, bytes[..size], nowMs, coordinator: origin == AppendOrigin.Coordinator);
             if (duplicate is not null)
             {
                 return pending;
@@ -107,7 +108,8 @@ internal sealed class ProducerStateManager : IDisposable
         return pending;
     }
 
-    private ProducerBatch? PrepareBatch(PendingAppend pending, RecordBatchHeader header, ReadOnlySpan<byte> batch, long nowMs, bool replicated = false)
+    private ProducerBatch? PrepareBatch(PendingAppend pending, RecordBatchHeader header, ReadOnlySpan<byte> batch, long nowMs, bool replicated = false,
+        bool coordinator = false)
     {
         long pid = header.ProducerId;
         if (!pending.Entries.TryGetValue(pid, out var entry))
@@ -169,12 +171,21 @@ internal sealed class ProducerStateManager : IDisposable
             return null;
         }
 
-        if (epoch == entry.Epoch && entry.FindDuplicate(first, last) is { } original)
+        if (coordinator)
+        {
+            // Kafka's COORDINATOR origin: the coordinator writes without sequences, and its writes are never retried as
+            // a client's are, so there is no duplicate to find and no order to check; epoch and transaction still apply.
+            if (epoch != entry.Epoch)
+            {
+                entry.Batches.Clear();
+                entry.Epoch = epoch;
+            }
+        }
+        else if (epoch == entry.Epoch && entry.FindDuplicate(first, last) is { } original)
         {
             return original;
         }
-
-        if (epoch != entry.Epoch)
+        else if (epoch != entry.Epoch)
         {
             if (first != 0 && entry.Epoch >= 0)
             {

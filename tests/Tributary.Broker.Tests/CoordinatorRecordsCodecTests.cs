@@ -82,13 +82,27 @@ public sealed class CoordinatorRecordsCodecTests
         };
         m.Partitions.Add(("b-topic", 2));
         m.Partitions.Add(("a-topic", 0));
-        m.Groups.Add("g1");
-        m.PendingOffsets[("g1", "a-topic", 0)] = new PendingTxnOffset("g1", "a-topic", 0, 42, 7, null);
-        m.PendingOffsets[("g1", "b-topic", 2)] = new PendingTxnOffset("g1", "b-topic", 2, 43, -1, "md");
         return m;
     }
 
     private static readonly byte[] TxnValueBytes = Hex(
+        "0000",                            // version 0
+        "1122334455667788",                // producer id
+        "FFFFFFFFFFFFFFFF",                // last producer id
+        "0003",                            // epoch
+        "FFFF",                            // last epoch
+        "0000EA60",                        // timeout ms
+        "01",                              // state Ongoing
+        "0000018BCFE56800",                // start time
+        "0000018BCFE56BE7",                // last update
+        "00000002",                        // 2 partitions (sorted)
+        "0007", "612D746F706963", "00000000",
+        "0007", "622D746F706963", "00000002",
+        "00000000",                        // no groups (written empty since TxnOffsetCommit went to the group coordinator)
+        "00000000");                       // no staged offsets (likewise)
+
+    /// <summary>The same transaction as an older broker wrote it, when this coordinator kept the groups and staged offsets.</summary>
+    private static readonly byte[] LegacyTxnValueBytes = Hex(
         "0000",                            // version 0
         "1122334455667788",                // producer id
         "FFFFFFFFFFFFFFFF",                // last producer id
@@ -178,13 +192,27 @@ public sealed class CoordinatorRecordsCodecTests
         Assert.Equal((want.TransactionalId, want.ProducerId, want.LastProducerId, want.Epoch, want.LastEpoch, want.TimeoutMs, want.State, want.StartTimeMs, want.LastUpdateMs),
             (read.TransactionalId, read.ProducerId, read.LastProducerId, read.Epoch, read.LastEpoch, read.TimeoutMs, read.State, read.StartTimeMs, read.LastUpdateMs));
         Assert.Equal(want.Partitions, read.Partitions);
-        Assert.Equal(want.Groups, read.Groups);
-        Assert.Equal(want.PendingOffsets, read.PendingOffsets);
         Assert.Equal(TxnValueBytes, TransactionStateRecords.Value(read));
 
         var empty = new TransactionMetadata("e") { State = TransactionState.PrepareEpochFence };
         Assert.Equal(EmptyTxnValueBytes, TransactionStateRecords.Value(empty));
         Assert.Equal(EmptyTxnValueBytes, TransactionStateRecords.Value(TransactionStateRecords.ReadValue("e", EmptyTxnValueBytes)));
+    }
+
+    /// <summary>
+    /// A record an older broker wrote, with the group of AddOffsetsToTxn and the offsets TxnOffsetCommit staged, still
+    /// reads: the group becomes its partition of <c>__consumer_offsets</c> among the transaction's partitions (so the
+    /// open transaction gets its marker there), the staged offsets are ignored, and it is written back without them.
+    /// </summary>
+    [Fact]
+    public void AnOlderTransactionStateValueWithGroupsAndStagedOffsetsStillReads()
+    {
+        var read = TransactionStateRecords.ReadValue("tx-ü", LegacyTxnValueBytes, group => group == "g1" ? 17 : -1);
+        Assert.Equal((0x1122334455667788, (short)3, TransactionState.Ongoing), (read.ProducerId, read.Epoch, read.State));
+        Assert.Equal([("__consumer_offsets", 17), ("a-topic", 0), ("b-topic", 2)], read.Partitions);
+        var withoutGroups = TransactionStateRecords.ReadValue("tx-ü", LegacyTxnValueBytes);
+        Assert.Equal(Txn().Partitions, withoutGroups.Partitions);
+        Assert.Equal(TxnValueBytes, TransactionStateRecords.Value(withoutGroups));
     }
 
     public static TheoryData<string> RecordKinds() =>
@@ -265,9 +293,7 @@ public sealed class CoordinatorRecordsCodecTests
             "0000", "0000000000000001", "0000000000000002", "0003", "0004", "00000005", "01", "0000000000000006", "0000000000000007",
             "FFFFFFFF", "80000000", // negative counts: none
             "00000001", "0001", "67", "0001", "74", "00000000", "0000000000000008", "00000009", "FFFE"));
-        Assert.Empty(txn.Partitions);
-        Assert.Empty(txn.Groups);
-        Assert.Null(Assert.Single(txn.PendingOffsets).Value.Metadata);
+        Assert.Empty(txn.Partitions); // the staged offset (null metadata) is read past and ignored
     }
 
     /// <summary>A forged member count must not size the member list: the hand-rolled reader threw OutOfMemoryException

@@ -190,29 +190,6 @@ public sealed class GroupsCoordinatorTests : IAsyncLifetime
         Assert.Empty(regressions);
     }
 
-    /// <summary>
-    /// A TxnOffsetCommit is checked against the group here and staged on the transaction coordinator afterwards; in
-    /// between, its partitions must already read as unstable, or a rebalance in that gap would let the new owner fetch
-    /// the old offsets as stable while the zombie's offsets are still on their way into a transaction.
-    /// </summary>
-    [Fact]
-    public async Task OffsetsOfATransactionalCommitBeingStagedAreUnstableFromTheCheckOn()
-    {
-        Assert.Equal(ErrorCode.None, (await _coordinator.CommitOffsetsAsync("staging", -1, "", null, [new OffsetToCommit("t", 0, 10, -1, null, -1)])).GroupError);
-        Assert.Equal(ErrorCode.UnknownMemberId,
-            await _coordinator.BeginTransactionalCommitAsync("staging", 3, "zombie", null, [("t", 0)], checkMember: true));
-        Assert.False((await _coordinator.FetchOffsetsAsync("staging", [("t", 0)])).Offsets.Single().Unstable); // a refused check marks nothing
-
-        Assert.Equal(ErrorCode.None, await _coordinator.BeginTransactionalCommitAsync("staging", -1, "", null, [("t", 0)], checkMember: true));
-        Assert.Equal(ErrorCode.None, await _coordinator.BeginTransactionalCommitAsync("staging", -1, "", null, [("t", 0)], checkMember: false));
-        Assert.True((await _coordinator.FetchOffsetsAsync("staging", [("t", 0)])).Offsets.Single().Unstable);
-        _coordinator.EndTransactionalCommit("staging", [("t", 0)]);
-        Assert.True((await _coordinator.FetchOffsetsAsync("staging", [("t", 0)])).Offsets.Single().Unstable); // one still staging
-        _coordinator.EndTransactionalCommit("staging", [("t", 0)]);
-        var settled = (await _coordinator.FetchOffsetsAsync("staging", [("t", 0)])).Offsets.Single();
-        Assert.Equal((false, 10L), (settled.Unstable, settled.Offset!.Offset));
-    }
-
     [Fact]
     public async Task AnEmptyConsumerProtocolGroupBecomesClassicWhenAClassicMemberJoins()
     {

@@ -129,6 +129,7 @@ public sealed class GroupsShardTests : IAsyncLifetime
     {
         public IEnumerable<CoordinatorRecord> Read(Action<long, Exception> undecodable) => throw new IOException("Input/output error");
 
-        public Task AppendAsync(IReadOnlyList<(byte[] Key, byte[]? Value)> records, long timestampMs) => throw new IOException("Input/output error");
+        public Task<long> AppendAsync(IReadOnlyList<(byte[] Key, byte[]? Value)> records, long timestampMs, TransactionalProducer? producer) =>
+            throw new IOException("Input/output error");
     }
 }

@@ -10,23 +10,22 @@ namespace Tributary.Broker.Tests;
 public sealed class TransactionCoordinatorTests(BrokerFixture broker) : IClassFixture<BrokerFixture>
 {
     /// <summary>
-    /// Every change to an open transaction (another partition, the group's offsets) is a new state the coordinator
-    /// installs while Produce and OffsetFetch read it from other threads. Those readers must see the old state or the
-    /// new one, never a moment where the producer has no transaction (a valid Produce refused with
-    /// INVALID_PRODUCER_ID_MAPPING) or the staged offset is not pending (a require_stable fetch answered too early).
+    /// Every change to an open transaction (another partition, a group's offsets partition) is a new state the
+    /// coordinator installs while Produce and TxnOffsetCommit check it from other threads. Those checks must see the old
+    /// state or the new one, never a moment where the producer has no transaction (a valid write refused with
+    /// INVALID_PRODUCER_ID_MAPPING).
     /// </summary>
     [Fact]
-    public async Task ProduceAndOffsetFetchChecksNeverSeeATransactionVanishWhileItChanges()
+    public async Task ProduceAndTxnOffsetCommitChecksNeverSeeATransactionVanishWhileItChanges()
     {
         const string topic = "txn-state-swap";
         await broker.CreateTopicAsync(topic, partitions: 2);
         var coordinator = broker.Server.Transactions;
+        var offsetsPartition = broker.Server.Groups.PartitionFor("swap-group");
         var (error, producerId, epoch) = await coordinator.InitProducerIdAsync("txn-state-swap", 60_000, -1, -1);
         Assert.Equal(ErrorCode.None, error);
         Assert.Equal(ErrorCode.None, (await coordinator.AddPartitionsAsync("txn-state-swap", producerId, epoch, [(topic, 0)])).Error);
         Assert.Equal(ErrorCode.None, await coordinator.AddOffsetsAsync("txn-state-swap", producerId, epoch, "swap-group"));
-        Assert.Equal(ErrorCode.None, await coordinator.TxnOffsetCommitAsync("txn-state-swap", "swap-group", producerId, epoch,
-            [new OffsetToCommit(topic, 0, 1, -1, null, -1)]));
 
         var stop = 0;
         var refusals = new List<string>();
@@ -37,7 +36,8 @@ public sealed class TransactionCoordinatorTests(BrokerFixture broker) : IClassFi
             {
                 var write = coordinator.VerifyTransactionalWrite(producerId, epoch, topic, 0);
                 if (write != ErrorCode.None) refusals.Add($"Produce checked as {write}");
-                if (!coordinator.HasPendingOffset("swap-group", topic, 0)) refusals.Add("staged offset not pending");
+                var offsets = coordinator.VerifyTransactionalWrite(producerId, epoch, GroupSettings.OffsetsTopic, offsetsPartition);
+                if (offsets != ErrorCode.None) refusals.Add($"TxnOffsetCommit checked as {offsets}");
                 checks++;
                 if (refusals.Count > 0) return;
             }
@@ -45,10 +45,10 @@ public sealed class TransactionCoordinatorTests(BrokerFixture broker) : IClassFi
         reader.Start();
         try
         {
-            for (var i = 2; i < 400 && !reader.Join(0); i++)
+            for (var i = 0; i < 400 && !reader.Join(0); i++)
             {
-                Assert.Equal(ErrorCode.None, await coordinator.TxnOffsetCommitAsync("txn-state-swap", "swap-group", producerId, epoch,
-                    [new OffsetToCommit(topic, 0, i, -1, null, -1)]));
+                if (i % 2 == 0) Assert.Equal(ErrorCode.None, (await coordinator.AddPartitionsAsync("txn-state-swap", producerId, epoch, [(topic, 1)])).Error);
+                else Assert.Equal(ErrorCode.None, await coordinator.AddOffsetsAsync("txn-state-swap", producerId, epoch, "swap-group"));
             }
         }
         finally
@@ -89,14 +89,13 @@ public sealed class TransactionCoordinatorTests(BrokerFixture broker) : IClassFi
     }
 
     /// <summary>
-    /// require_stable: OffsetFetch must never answer a group's old offset as stable while a committing transaction
-    /// replaces it. The stability check is held open here until the transaction has finished, if it can: were the
-    /// check made apart from the offset read, the transaction would finish in between and the old offset would pass
-    /// as stable. Made on the group loop together with the read, the transaction cannot install its offset until the
-    /// check is done, so the wait ends unfinished and the answer is UNSTABLE_OFFSET_COMMIT.
+    /// AddOffsetsToTxn makes the group's partition of <c>__consumer_offsets</c> one of the transaction's; TxnOffsetCommit
+    /// goes to the group coordinator, where the offset is pending (hidden, and UNSTABLE_OFFSET_COMMIT for require_stable)
+    /// until the marker. EndTxn answers only once the marker is applied, so a client that commits and then fetches
+    /// without require_stable reads the new offset, as it did when the transaction coordinator wrote the offsets itself.
     /// </summary>
     [Fact]
-    public async Task ARequireStableOffsetFetchNeverAnswersTheOffsetACommittingTransactionReplaces()
+    public async Task TransactionalOffsetsArePendingUntilTheMarkerAndVisibleWhenEndTxnReturns()
     {
         const string topic = "txn-stable-check", group = "stable-check", txnId = "txn-stable-check";
         await broker.CreateTopicAsync(topic);
@@ -106,32 +105,33 @@ public sealed class TransactionCoordinatorTests(BrokerFixture broker) : IClassFi
         var (error, producerId, epoch) = await coordinator.InitProducerIdAsync(txnId, 60_000, -1, -1);
         Assert.Equal(ErrorCode.None, error);
         Assert.Equal(ErrorCode.None, await coordinator.AddOffsetsAsync(txnId, producerId, epoch, group));
-        Assert.Equal(ErrorCode.None, await coordinator.TxnOffsetCommitAsync(txnId, group, producerId, epoch, [new OffsetToCommit(topic, 0, 42, -1, null, -1)]));
+        Assert.Contains((GroupSettings.OffsetsTopic, groups.PartitionFor(group)), Assert.Single(await coordinator.DescribeAsync([txnId])).Partitions);
 
-        var original = groups.PendingTransactionalOffset!;
-        Task<ErrorCode>? commit = null;
-        groups.PendingTransactionalOffset = (g, t, p) =>
+        var commit = new TxnOffsetCommitRequest
         {
-            if (commit is null)
-            {
-                commit = Task.Run(() => coordinator.EndTxnAsync(txnId, producerId, epoch, commit: true));
-                commit.Wait(TimeSpan.FromSeconds(1));
-            }
-            return original(g, t, p);
+            TransactionalId = txnId,
+            GroupId = group,
+            ProducerId = producerId,
+            ProducerEpoch = epoch,
+            GenerationId = -1,
+            Topics = [new() { Name = topic, Partitions = [new() { PartitionIndex = 0, CommittedOffset = 42 }] }],
         };
-        try
+        var committed = (TxnOffsetCommitResponse)(await new TxnOffsetCommitHandler(coordinator, groups, broker.Server.State.Topics)
+            .HandleAsync(new RequestContext(3, 1, null, null, default), commit))!;
+        Assert.Equal(0, committed.Topics.Single().Partitions.Single().ErrorCode);
+
+        async Task<OffsetFetchResponse.OffsetFetchResponsePartition> Fetch(bool requireStable)
         {
-            var request = new OffsetFetchRequest { GroupId = group, RequireStable = true, Topics = [new() { Name = topic, PartitionIndexes = [0] }] };
+            var request = new OffsetFetchRequest { GroupId = group, RequireStable = requireStable, Topics = [new() { Name = topic, PartitionIndexes = [0] }] };
             var response = (OffsetFetchResponse)(await new OffsetFetchHandler(groups).HandleAsync(new RequestContext(7, 1, null, null, default), request))!;
-            var answer = response.Topics.Single().Partitions.Single();
-            Assert.True(answer.ErrorCode == (short)ErrorCode.UnstableOffsetCommit || answer.CommittedOffset == 42,
-                $"require_stable OffsetFetch answered offset {answer.CommittedOffset} with error {(ErrorCode)answer.ErrorCode}");
+            return response.Topics.Single().Partitions.Single();
         }
-        finally
-        {
-            groups.PendingTransactionalOffset = original;
-        }
-        Assert.Equal(ErrorCode.None, await commit!);
-        Assert.Equal(42, (await groups.FetchOffsetsAsync(group, [(topic, 0)])).Offsets.Single().Offset!.Offset);
+        Assert.Equal((short)ErrorCode.UnstableOffsetCommit, (await Fetch(requireStable: true)).ErrorCode);
+        Assert.Equal(10, (await Fetch(requireStable: false)).CommittedOffset);
+
+        Assert.Equal(ErrorCode.None, await coordinator.EndTxnAsync(txnId, producerId, epoch, commit: true));
+        var after = await Fetch(requireStable: false);
+        Assert.Equal((0, 42L), (after.ErrorCode, after.CommittedOffset));
+        Assert.Equal((0, 42L), ((await Fetch(requireStable: true)).ErrorCode, (await Fetch(requireStable: true)).CommittedOffset));
     }
 }

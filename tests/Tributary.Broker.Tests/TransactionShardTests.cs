@@ -157,6 +157,7 @@ public sealed class TransactionShardTests : IAsyncLifetime
             throw new IOException("disk read error");
         }
 
-        public Task AppendAsync(IReadOnlyList<(byte[] Key, byte[]? Value)> records, long timestampMs) => stored.AppendAsync(records, timestampMs);
+        public Task<long> AppendAsync(IReadOnlyList<(byte[] Key, byte[]? Value)> records, long timestampMs, TransactionalProducer? producer) =>
+            stored.AppendAsync(records, timestampMs, producer);
     }
 }

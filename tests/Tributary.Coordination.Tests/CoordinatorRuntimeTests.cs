@@ -70,7 +70,7 @@ public sealed class CoordinatorRuntimeTests
             return Stored.Read(undecodable);
         }
 
-        public async Task AppendAsync(IReadOnlyList<(byte[] Key, byte[]? Value)> records, long timestampMs)
+        public async Task<long> AppendAsync(IReadOnlyList<(byte[] Key, byte[]? Value)> records, long timestampMs, TransactionalProducer? producer)
         {
             if (Manual)
             {
@@ -78,7 +78,7 @@ public sealed class CoordinatorRuntimeTests
                 lock (Pending) Pending.Add(gate);
                 await gate.Task;
             }
-            await Stored.AppendAsync(records, timestampMs);
+            return await Stored.AppendAsync(records, timestampMs, producer);
         }
     }
 

@@ -241,7 +241,7 @@ public sealed class SchemaStoreTests
             throw new IOException("the disk is gone");
         }
 
-        public Task AppendAsync(IReadOnlyList<(byte[] Key, byte[]? Value)> records, long timestampMs) => Task.CompletedTask;
+        public Task<long> AppendAsync(IReadOnlyList<(byte[] Key, byte[]? Value)> records, long timestampMs, TransactionalProducer? producer) => Task.FromResult(0L);
     }
 
     /// <summary>A partition in memory whose appends fail while <see cref="Fail"/> is set.</summary>
@@ -253,8 +253,8 @@ public sealed class SchemaStoreTests
 
         public IEnumerable<CoordinatorRecord> Read(Action<long, Exception> undecodable) => Inner.Read(undecodable);
 
-        public Task AppendAsync(IReadOnlyList<(byte[] Key, byte[]? Value)> records, long timestampMs) =>
-            Fail ? Task.FromException(new IOException("no space left on device")) : Inner.AppendAsync(records, timestampMs);
+        public Task<long> AppendAsync(IReadOnlyList<(byte[] Key, byte[]? Value)> records, long timestampMs, TransactionalProducer? producer) =>
+            Fail ? Task.FromException<long>(new IOException("no space left on device")) : Inner.AppendAsync(records, timestampMs, producer);
     }
 
     private sealed class VersionComparer : IEqualityComparer<SubjectVersion>

@@ -34,6 +34,52 @@ public sealed class ProducerStateTests
         Assert.Equal(second.BaseOffset, (await log.AppendAsync(Batch(7, 0, 2, 2))).BaseOffset);
     }
 
+    /// <summary>
+    /// A coordinator's transactional batches (Kafka's COORDINATOR origin, the group coordinator's TxnOffsetCommit) have
+    /// no sequence: each is written, none is taken for a retry of another, while an older epoch is still refused and the
+    /// transaction opens and closes as a client's would. A client's batch without a sequence is still checked as before.
+    /// </summary>
+    [Fact]
+    public async Task CoordinatorBatchesSkipSequenceChecksButNotEpochsOrTransactions()
+    {
+        using var dir = new TempDir();
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), FakeTime.Create());
+        var first = await log.AppendAsync(Batch(7, 1, -1, 1, transactional: true), AppendOrigin.Coordinator);
+        var second = await log.AppendAsync(Batch(7, 1, -1, 1, transactional: true), AppendOrigin.Coordinator);
+        Assert.Equal((0L, 1L), (first.BaseOffset, second.BaseOffset)); // both written: no duplicate without a sequence
+        Assert.Equal(0, log.LastStableOffset); // the transaction is open from its first batch
+        Assert.Equal(StorageError.InvalidProducerEpoch,
+            (await Assert.ThrowsAsync<StorageException>(async () => await log.AppendAsync(Batch(7, 0, -1, 1, transactional: true), AppendOrigin.Coordinator))).Error);
+        await log.AppendAsync(Marker(7, 1, commit: true));
+        Assert.Equal(3, log.LastStableOffset);
+        Assert.Equal(3, (await log.AppendAsync(Batch(7, 1, -1, 1, transactional: true), AppendOrigin.Coordinator)).BaseOffset); // the next transaction
+
+        // A client's sequenced batches after them: a new epoch must start at sequence 0, as ever.
+        Assert.Equal(StorageError.OutOfOrderSequence, await FailsWith(log, Batch(7, 2, 5, 1, transactional: true)));
+    }
+
+    /// <summary>
+    /// What a transactional coordinator replays: each record with the producer of its batch when the batch is
+    /// transactional, and the markers in their places (commit or abort); <see cref="PartitionLogReplay.ReplayRecords"/>
+    /// still yields the data records alone.
+    /// </summary>
+    [Fact]
+    public async Task ReplayWithMarkersReportsTransactionalProducersAndMarkersInLogOrder()
+    {
+        using var dir = new TempDir();
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), FakeTime.Create());
+        await log.AppendAsync(Batch(-1, -1, -1, 1));                                                   // 0
+        await log.AppendAsync(Batch(7, 2, -1, 2, transactional: true), AppendOrigin.Coordinator);     // 1-2
+        await log.AppendAsync(Marker(7, 2, commit: true));                                            // 3
+        await log.AppendAsync(Batch(8, 0, -1, 1, transactional: true), AppendOrigin.Coordinator);     // 4
+        await log.AppendAsync(Marker(8, 0, commit: false));                                           // 5
+        await log.AppendAsync(Batch(9, 0, -1, 1, transactional: true), AppendOrigin.Coordinator);     // 6, still open
+
+        var replayed = log.ReplayWithMarkers().Select(r => (r.Record.Offset, r.ProducerId, r.ProducerEpoch, r.Marker)).ToList();
+        Assert.Equal([(0L, -1L, (short)-1, (bool?)null), (1, 7, 2, null), (2, 7, 2, null), (3, 7, 2, true), (4, 8, 0, null), (5, 8, 0, false), (6, 9, 0, null)], replayed);
+        Assert.Equal([0L, 1, 2, 4, 6], log.ReplayRecords().Select(r => r.Offset));
+    }
+
     [Fact]
     public async Task ARetriedBatchOnALogAppendTimeTopicIsAnsweredWithItsOriginalAppendTime()
     {

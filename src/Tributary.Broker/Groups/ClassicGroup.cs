@@ -55,6 +55,28 @@ internal sealed class Group(string id)
 
     public Dictionary<(string Topic, int Partition), CommittedOffset> Offsets { get; } = [];
 
+    /// <summary>
+    /// Where in <c>__consumer_offsets</c> each of <see cref="Offsets"/> was written (Kafka's record offset): a commit
+    /// replaces an offset only when written after it, so a transaction committed late never undoes a newer plain commit,
+    /// live as in replay. An entry may outlive its offset; it is consulted only while the offset exists.
+    /// </summary>
+    public Dictionary<(string Topic, int Partition), long> OffsetPositions { get; } = [];
+
+    /// <summary>Installs <paramref name="value"/>, written at <paramref name="position"/>, unless the offset there was written later.</summary>
+    public bool SetOffset((string Topic, int Partition) key, CommittedOffset value, long position)
+    {
+        if (Offsets.ContainsKey(key) && OffsetPositions.TryGetValue(key, out var current) && current > position) return false;
+        Offsets[key] = value;
+        OffsetPositions[key] = position;
+        return true;
+    }
+
+    public bool RemoveOffset((string Topic, int Partition) key)
+    {
+        OffsetPositions.Remove(key);
+        return Offsets.Remove(key);
+    }
+
     /// <summary>Commits appended but not yet applied; offset expiry does not remove a group while any are in flight.</summary>
     public int PendingCommits { get; set; }
 

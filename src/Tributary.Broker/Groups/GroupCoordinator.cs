@@ -23,8 +23,6 @@ public sealed class GroupCoordinator : IAsyncDisposable
     private readonly BrokerLog _log;
     private readonly Func<int, ICoordinatorLog>? _logsForTests;
     private readonly ConcurrentDictionary<int, GroupShard> _shards = new();
-    // TxnOffsetCommits between their check here and their staging on the transaction coordinator (any thread).
-    private readonly ConcurrentDictionary<(string Group, string Topic, int Partition), int> _offsetsBeingStaged = new();
     private CoordinatorRuntime<GroupShard>? _runtime;
     private int _partitionCount;
 
@@ -41,6 +39,8 @@ public sealed class GroupCoordinator : IAsyncDisposable
         _time = time;
         _log = log;
         _logsForTests = logsForTests;
+        // Known before Start: the transaction coordinator names a group's partition (AddOffsetsToTxn) from its first replay on.
+        _partitionCount = _topics.Get(GroupSettings.OffsetsTopic)?.PartitionCount ?? Settings.OffsetsTopicPartitions;
     }
 
     public GroupSettings Settings { get; }
@@ -178,57 +178,31 @@ public sealed class GroupCoordinator : IAsyncDisposable
     // ---- transactional offsets -----------------------------------------------------------------------------------
 
     /// <summary>
-    /// Set by the broker to the transaction coordinator's view: true while an undecided transaction holds an offset
-    /// for (group, topic, partition). OffsetFetch with require_stable answers such partitions UNSTABLE_OFFSET_COMMIT.
+    /// TxnOffsetCommit (see <see cref="GroupShard"/>'s transactional offsets): checked, appended to the group's
+    /// partition as the producer's transactional batch, and pending until the transaction's marker lands there.
     /// </summary>
-    public Func<string, string, int, bool>? PendingTransactionalOffset { get; set; }
+    public Task<(ErrorCode GroupError, List<ErrorCode> PartitionErrors)> CommitTransactionalOffsetsAsync(TransactionalCommit commit) =>
+        Run(commit.GroupId, s => s.CommitTransactionalOffsets(commit), e => (e, new List<ErrorCode>()));
 
     /// <summary>
-    /// True while a transaction holds an offset for the partition or a TxnOffsetCommit that passed its checks is being
-    /// staged: OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT.
+    /// A transaction marker is durable at <paramref name="position"/> in <c>__consumer_offsets</c>-<paramref name="partition"/>
+    /// (appended by this broker, its leader): the shard installs or drops that producer's pending offsets, as Kafka's
+    /// <c>scheduleHandleTxnCompletion</c>. A shard still loading gets it once loaded (its replay may have read the log
+    /// before the marker); one not hosted here does not need it, as whoever loads it replays the marker. Completes when
+    /// the shard has applied it, so the marker's writer answers only once the offsets are visible.
     /// </summary>
-    public bool IsOffsetUnstable(string groupId, string topic, int partition) =>
-        _offsetsBeingStaged.ContainsKey((groupId, topic, partition)) || (PendingTransactionalOffset?.Invoke(groupId, topic, partition) ?? false);
-
-    /// <summary>
-    /// The group side of a TxnOffsetCommit. From v3 (<paramref name="checkMember"/>), KIP-447: a producer committing
-    /// for a group member must name the member and the group's current generation (member epoch for consumer-protocol
-    /// groups), so a zombie consumer's producer cannot commit after a rebalance; commits without a member (assign()
-    /// users, generation -1) are not checked. On success the partitions count as unstable until
-    /// <see cref="EndTransactionalCommit"/>: the check passes on the group's loop and the staging happens on the
-    /// transaction coordinator's, and a rebalance in between must not let the new owner read the old offsets as stable,
-    /// as Kafka, which checks and stages in one step, never does.
-    /// </summary>
-    public async Task<ErrorCode> BeginTransactionalCommitAsync(string groupId, int generation, string memberId, string? instanceId,
-        IReadOnlyList<(string Topic, int Partition)> partitions, bool checkMember)
+    public async Task CompleteTransactionAsync(int partition, long producerId, short producerEpoch, bool commit, long position)
     {
-        var skipCheck = !checkMember || (memberId.Length == 0 && generation < 0);
-        var error = await Run(groupId, s =>
+        if (_runtime is not { } runtime) return;
+        var outcome = commit ? TransactionOutcome.Commit : TransactionOutcome.Abort;
+        try
         {
-            var e = skipCheck ? ErrorCode.None : s.CheckTransactionalMember(groupId, generation, memberId, instanceId);
-            if (e == ErrorCode.None) MarkBeingStaged(groupId, partitions);
-            return e;
-        }, e => e).ConfigureAwait(false);
-        return error;
-    }
-
-    /// <summary>Ends what a successful <see cref="BeginTransactionalCommitAsync"/> started, once the staging succeeded or failed.</summary>
-    public void EndTransactionalCommit(string groupId, IReadOnlyList<(string Topic, int Partition)> partitions)
-    {
-        foreach (var (topic, partition) in partitions)
+            await runtime.RunWhenLoadedAsync(partition, s => s.OnTransactionMarker(producerId, producerEpoch, outcome, position)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            var key = (groupId, topic, partition);
-            if (_offsetsBeingStaged.AddOrUpdate(key, 0, (_, count) => count - 1) <= 0)
-                _offsetsBeingStaged.TryRemove(new KeyValuePair<(string, string, int), int>(key, 0));
+            // The marker is durable whatever happens here; the next load of the partition replays it.
+            _log.Error($"group coordinator, partition {partition}: applying the {outcome} marker of producer {producerId} failed: {e.Message}");
         }
     }
-
-    private void MarkBeingStaged(string groupId, IReadOnlyList<(string Topic, int Partition)> partitions)
-    {
-        foreach (var (topic, partition) in partitions) _offsetsBeingStaged.AddOrUpdate((groupId, topic, partition), 1, (_, count) => count + 1);
-    }
-
-    /// <summary>Writes a committed transaction's offsets to the group (no membership checks; see <see cref="GroupShard"/>).</summary>
-    public Task<ErrorCode> CommitTransactionalOffsetsAsync(string groupId, IReadOnlyList<OffsetToCommit> offsets) =>
-        offsets.Count == 0 ? Task.FromResult(ErrorCode.None) : Run(groupId, s => s.CommitTransactionalOffsets(groupId, offsets), e => e);
 }

@@ -35,14 +35,20 @@ internal sealed partial class GroupShard
         if (!_groups.TryGetValue(groupId, out var group) || group.State == GroupState.Dead) return Task.FromResult(ErrorCode.GroupIdNotFound);
         if (!group.IsEmpty) return Task.FromResult(ErrorCode.NonEmptyGroup);
         var records = new List<(byte[], byte[]?)>();
-        foreach (var (topic, partition) in group.Offsets.Keys) records.Add((OffsetsTopicRecords.OffsetCommitKey(groupId, topic, partition), null));
+        // Pending transactional offsets are tombstoned with the rest (Kafka's deleteAllOffsets), so replay drops them too.
+        foreach (var (topic, partition) in group.Offsets.Keys.Union(PendingPartitionsOf(groupId)))
+            records.Add((OffsetsTopicRecords.OffsetCommitKey(groupId, topic, partition), null));
         if (group.Consumer is { } consumer) records.AddRange(ConsumerGroupTombstones(consumer));
         records.Add((OffsetsTopicRecords.GroupMetadataKey(groupId), null));
         CancelTimers(group);
         group.State = GroupState.Dead;
         _groups.Remove(groupId);
         var done = NewWaiter<ErrorCode>();
-        _context.Append(records, error => done.TrySetResult(error is null ? ErrorCode.None : ErrorCode.CoordinatorNotAvailable));
+        _context.Append(records, (first, error) =>
+        {
+            if (error is null) DropPendingWhere(key => key.Group == groupId, before: first);
+            done.TrySetResult(error is null ? ErrorCode.None : ErrorCode.CoordinatorNotAvailable);
+        });
         return done.Task;
     }
 }

@@ -10,7 +10,8 @@ namespace Tributary.Broker.Groups;
 /// <item>a consumer-protocol (KIP-848) group: the commit time, for topics no member subscribes to (all, once it has no members);</item>
 /// <item>a group that never had members (assign() and commit): the commit time.</item>
 /// </list>
-/// Other classic states expire nothing; partitions with an undecided transactional offset are kept. Expired offsets
+/// Other classic states expire nothing; partitions with an undecided transactional offset are kept, and so is a group
+/// that has any. Expired offsets
 /// get tombstones in <c>__consumer_offsets</c>; a group left with no members and no offsets is removed, with
 /// tombstones for its metadata, as Kafka's cleanup does.
 /// </summary>
@@ -37,13 +38,13 @@ internal sealed partial class GroupShard
             {
                 if (subscribed.Contains(topic) || IsOffsetUnstable(group.Id, topic, partition)) continue;
                 if (now - baseTime(offset) < Settings.OffsetsRetentionMs) continue;
-                group.Offsets.Remove((topic, partition));
+                group.RemoveOffset((topic, partition));
                 records.Add((OffsetsTopicRecords.OffsetCommitKey(group.Id, topic, partition), null));
             }
             expiredCount += records.Count;
             if (records.Count > 0) _log.Debug($"group {group.Id}: {records.Count} committed offset(s) expired");
             var empty = group.Consumer is not null ? group.IsEmpty : group.IsEmpty && group.State == GroupState.Empty;
-            if (empty && group.Offsets.Count == 0 && group.PendingCommits == 0)
+            if (empty && group.Offsets.Count == 0 && group.PendingCommits == 0 && !HasUnstableOffsets(group.Id))
             {
                 if (group.Consumer is { } consumer) records.AddRange(ConsumerGroupTombstones(consumer));
                 if (group.ProtocolType is not null) records.Add((OffsetsTopicRecords.GroupMetadataKey(group.Id), null));

@@ -15,8 +15,9 @@ internal sealed partial class GroupShard
 {
     /// <summary>Committed offsets of a group: the partitions asked for, or all when <paramref name="partitions"/> is null.
     /// Partitions without a commit come back with offset -1. Unstable: an undecided transaction holds an offset for the
-    /// partition (OffsetFetch's require_stable). It is read on the loop together with the offset, where a committing
-    /// transaction installs its offsets before it stops being pending, so an old offset is never reported stable.</summary>
+    /// partition (OffsetFetch's require_stable). It is read on the loop together with the offset, where a committed
+    /// transaction installs its offsets in the same step that ends their being pending, so an old offset is never
+    /// reported stable.</summary>
     internal (ErrorCode Error, List<(string Topic, int Partition, CommittedOffset? Offset, bool Unstable)> Offsets) FetchOffsets(
         string groupId, IReadOnlyList<(string Topic, int Partition)>? partitions)
     {
@@ -43,6 +44,7 @@ internal sealed partial class GroupShard
         var subscribed = group.IsEmpty ? [] : group.SubscribedTopics();
         var errors = new List<ErrorCode>();
         var records = new List<(byte[], byte[]?)>();
+        var tombstoned = new List<(string Topic, int Partition)>();
         foreach (var (topic, partition) in partitions)
         {
             if (subscribed.Contains(topic))
@@ -51,10 +53,20 @@ internal sealed partial class GroupShard
                 continue;
             }
             errors.Add(ErrorCode.None);
-            if (group.Offsets.Remove((topic, partition))) records.Add((OffsetsTopicRecords.OffsetCommitKey(groupId, topic, partition), null));
+            // A pending transactional offset goes too, as replay drops it at the tombstone (Kafka deletes both).
+            if (group.RemoveOffset((topic, partition)) || IsOffsetUnstable(groupId, topic, partition))
+            {
+                records.Add((OffsetsTopicRecords.OffsetCommitKey(groupId, topic, partition), null));
+                tombstoned.Add((topic, partition));
+            }
         }
         var done = NewWaiter<(ErrorCode, List<ErrorCode>)>();
-        _context.Append(records, error => done.TrySetResult(error is null ? (ErrorCode.None, errors) : (ErrorCode.CoordinatorNotAvailable, errors)));
+        _context.Append(records, (first, error) =>
+        {
+            if (error is null)
+                foreach (var partition in tombstoned) DropPending(groupId, partition, before: first);
+            done.TrySetResult(error is null ? (ErrorCode.None, errors) : (ErrorCode.CoordinatorNotAvailable, errors));
+        });
         return done.Task;
     }
 
@@ -104,7 +116,7 @@ internal sealed partial class GroupShard
         }
         var done = NewWaiter<(ErrorCode, List<ErrorCode>)>();
         group.PendingCommits++;
-        _context.Append(records, error =>
+        _context.Append(records, (first, error) =>
         {
             group.PendingCommits--;
             if (error is not null)
@@ -114,7 +126,7 @@ internal sealed partial class GroupShard
             }
             else if (_groups.TryGetValue(groupId, out var current))
             {
-                foreach (var (o, value) in accepted) current.Offsets[(o.Topic, o.Partition)] = value;
+                for (var i = 0; i < accepted.Count; i++) current.SetOffset((accepted[i].Request.Topic, accepted[i].Request.Partition), accepted[i].Value, first + i);
             }
             done.TrySetResult((ErrorCode.None, errors));
         });

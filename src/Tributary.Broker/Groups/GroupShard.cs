@@ -11,6 +11,8 @@ namespace Tributary.Broker.Groups;
 /// of its group, a commit waiting for its append) parks a completion that a later event completes. Timers run on the
 /// injected clock. A change is appended first and applied when the append is durable; replay (last record per key
 /// wins, a null value deletes) rebuilds the same state after a restart or when this broker takes the partition over.
+/// Offsets written by TxnOffsetCommit are the exception: they wait, pending, for their transaction's marker
+/// (GroupShard.Transactions.cs).
 /// </summary>
 internal sealed partial class GroupShard : ICoordinatorShard
 {
@@ -37,9 +39,6 @@ internal sealed partial class GroupShard : ICoordinatorShard
     private long NowMs => _context.NowMs;
 
     private static TaskCompletionSource<T> NewWaiter<T>() => new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    /// <summary>True while a transaction holds an offset for the partition (the coordinator's view, any shard).</summary>
-    private bool IsOffsetUnstable(string groupId, string topic, int partition) => _coordinator.IsOffsetUnstable(groupId, topic, partition);
 
     private Group GetOrCreate(string groupId)
     {
@@ -69,11 +68,17 @@ internal sealed partial class GroupShard : ICoordinatorShard
         if (!groups.TryGetValue(parsed.Group, out var g)) groups[parsed.Group] = g = new ReplayedGroup();
         switch (parsed)
         {
+            case OffsetsTopicRecords.OffsetKey k when record.Value is { } v && record.ProducerId >= 0:
+                // TxnOffsetCommit: pending until the producer's marker further on (GroupShard.Transactions.cs).
+                AddPending(record.ProducerId, record.ProducerEpoch, (k.Group, k.Topic, k.Partition), OffsetsTopicRecords.ReadOffsetValue(v), record.Offset);
+                break;
             case OffsetsTopicRecords.OffsetKey k when record.Value is { } v:
                 g.Offsets[(k.Topic, k.Partition)] = OffsetsTopicRecords.ReadOffsetValue(v);
+                g.Positions[(k.Topic, k.Partition)] = record.Offset;
                 break;
             case OffsetsTopicRecords.OffsetKey k:
                 g.Offsets.Remove((k.Topic, k.Partition));
+                DropPending(k.Group, (k.Topic, k.Partition), before: record.Offset);
                 break;
             case OffsetsTopicRecords.GroupKey when record.Value is { } v:
                 g.Classic = OffsetsTopicRecords.ReadGroupValue(v);
@@ -82,6 +87,7 @@ internal sealed partial class GroupShard : ICoordinatorShard
                 // Tombstone: the group was deleted; its offsets were tombstoned before it.
                 g.Classic = null;
                 g.Offsets.Clear();
+                g.Positions.Clear();
                 break;
             case OffsetsTopicRecords.ConsumerKey k when record.Value is { } v:
                 g.ConsumerRecords[(k.Type, k.MemberId ?? "")] = v;
@@ -112,7 +118,7 @@ internal sealed partial class GroupShard : ICoordinatorShard
             var metadata = replayed.Classic;
             if (replayed.Offsets.Count == 0 && metadata is null && consumer is null) continue;
             var group = new Group(id) { Consumer = consumer };
-            foreach (var (key, value) in replayed.Offsets) group.Offsets[key] = value;
+            foreach (var (key, value) in replayed.Offsets) group.SetOffset(key, value, replayed.Positions.GetValueOrDefault(key, -1));
             if (metadata is not null)
             {
                 group.ProtocolType = metadata.ProtocolType.Length > 0 ? metadata.ProtocolType : null;
@@ -152,6 +158,7 @@ internal sealed partial class GroupShard : ICoordinatorShard
             CancelTimers(group);
         }
         _groups.Clear();
+        ForgetTransactions();
     }
 
     /// <summary>Puts a replayed group in place; its members get a fresh session timeout to come back.</summary>
@@ -181,6 +188,9 @@ internal sealed partial class GroupShard : ICoordinatorShard
     private sealed class ReplayedGroup
     {
         public Dictionary<(string, int), CommittedOffset> Offsets { get; } = [];
+
+        /// <summary>Where each of <see cref="Offsets"/> was written (see <see cref="Group.OffsetPositions"/>).</summary>
+        public Dictionary<(string, int), long> Positions { get; } = [];
         public StoredGroup? Classic { get; set; }
         public Dictionary<(short Type, string Member), ReadOnlyMemory<byte>> ConsumerRecords { get; } = [];
     }

@@ -5,8 +5,9 @@ using Tributary.Protocol.Messages;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>
-/// AddOffsetsToTxn v0-4: the group's offsets (sent next with TxnOffsetCommit) commit or abort with the transaction.
-/// Kafka adds the group's __consumer_offsets partition to the transaction; Tributary records the group itself.
+/// AddOffsetsToTxn v0-4: the group's offsets (sent next with TxnOffsetCommit, to the group's coordinator) commit or
+/// abort with the transaction. As in Kafka, the group's partition of __consumer_offsets joins the transaction's
+/// partitions, so the transaction's marker is written there as well and commits or drops those offsets.
 /// PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v2.
 /// </summary>
 internal sealed class AddOffsetsToTxnHandler(TransactionCoordinator transactions) : ApiHandler<AddOffsetsToTxnRequest, AddOffsetsToTxnResponse>

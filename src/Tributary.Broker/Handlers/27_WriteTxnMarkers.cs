@@ -1,3 +1,4 @@
+using Tributary.Broker.Groups;
 using Tributary.Broker.Network;
 using Tributary.Broker.Transactions;
 using Tributary.Protocol.Messages;
@@ -9,9 +10,11 @@ namespace Tributary.Broker.Handlers;
 /// transaction's partitions, to append the commit or abort marker to each. Each partition is answered once its in-sync
 /// replicas hold the marker (Kafka appends markers with acks=all); NOT_LEADER_OR_FOLLOWER where this broker does not
 /// lead, and the coordinator tries the new leader. A marker for a producer epoch older than the partition's is
-/// INVALID_PRODUCER_EPOCH, as Kafka's append checks it. (Which principals may send it, CLUSTER_ACTION, comes with ACLs.)
+/// INVALID_PRODUCER_EPOCH, as Kafka's append checks it. A marker on a partition of <c>__consumer_offsets</c> is answered
+/// once the group coordinator has applied it to the producer's pending offsets. (Which principals may send it,
+/// CLUSTER_ACTION, comes with ACLs.)
 /// </summary>
-internal sealed class WriteTxnMarkersHandler(BrokerState broker) : ApiHandler<WriteTxnMarkersRequest, WriteTxnMarkersResponse>
+internal sealed class WriteTxnMarkersHandler(BrokerState broker, GroupCoordinator groups) : ApiHandler<WriteTxnMarkersRequest, WriteTxnMarkersResponse>
 {
     public override ApiKey Key => ApiKey.WriteTxnMarkers;
     public override short MinVersion => 0;
@@ -34,7 +37,7 @@ internal sealed class WriteTxnMarkersHandler(BrokerState broker) : ApiHandler<Wr
                 {
                     var partition = new WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult { PartitionIndex = index };
                     topicResult.Partitions.Add(partition);
-                    writes.Add((partition, TransactionMarkers.AppendAsync(broker.Topics, broker.Replicas, topic.Name, index, marker.ProducerId,
+                    writes.Add((partition, TransactionMarkers.AppendAsync(broker.Topics, broker.Replicas, groups, topic.Name, index, marker.ProducerId,
                         marker.ProducerEpoch, marker.TransactionResult, marker.CoordinatorEpoch, now)));
                 }
             }

@@ -7,12 +7,16 @@ using Tributary.Protocol.Messages;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>
-/// TxnOffsetCommit v0-4: offsets staged in the transaction (after AddOffsetsToTxn for the group) and committed to
-/// the group only if the transaction commits. The producer's id and epoch are checked against the transaction, and
-/// from v3 the member id and generation against the group (KIP-447: a zombie consumer's producer is refused).
-/// A fenced producer gets INVALID_PRODUCER_EPOCH in every version: Kafka checks the epoch where it appends the staged
-/// offsets, and never answers PRODUCER_FENCED here. A partition of a topic that does not exist gets
-/// UNKNOWN_TOPIC_OR_PARTITION and is not staged; the rest go on, as in Kafka.
+/// TxnOffsetCommit v0-4, served by the group's coordinator as in Kafka (KIP-98): the offsets are appended to the
+/// group's partition of <c>__consumer_offsets</c> as a transactional batch of the producer and stay pending until the
+/// transaction's marker lands there (AddOffsetsToTxn made that partition one of the transaction's), which commits or
+/// drops them. Checked: from v3 the member id and generation against the group (KIP-447: a zombie consumer's producer
+/// is refused); the producer epoch against the newest the group's partition has seen for the producer id; and, as
+/// Produce is (KIP-890), against the transaction when its coordinator is on this broker — the partition must be in the
+/// producer's open transaction. A fenced producer gets INVALID_PRODUCER_EPOCH in every version: Kafka checks the epoch
+/// where it appends, and never answers PRODUCER_FENCED here. A partition of a topic that does not exist gets
+/// UNKNOWN_TOPIC_OR_PARTITION and is not written; the rest go on, as in Kafka. Metadata longer than
+/// offset.metadata.max.bytes: OFFSET_METADATA_TOO_LARGE for that partition.
 /// </summary>
 internal sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions, GroupCoordinator groups, TopicCatalog topics) : ApiHandler<TxnOffsetCommitRequest, TxnOffsetCommitResponse>
 {
@@ -24,25 +28,23 @@ internal sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions
     {
         var offsets = request.Topics.SelectMany(t => t.Partitions.Where(p => topics.HasPartition(t.Name, p.PartitionIndex)).Select(p =>
             new OffsetToCommit(t.Name, p.PartitionIndex, p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata, -1))).ToList();
-        var partitions = offsets.Select(o => (o.Topic, o.Partition)).ToList();
-        var error = ErrorCode.None;
+        var groupError = ErrorCode.None;
+        var partitionErrors = new List<ErrorCode>();
         if (offsets.Count > 0)
         {
-            error = await groups.BeginTransactionalCommitAsync(request.GroupId, request.GenerationId, request.MemberId, request.GroupInstanceId,
-                partitions, checkMember: context.ApiVersion >= 3).ConfigureAwait(false);
+            groupError = transactions.VerifyTransactionalWrite(request.ProducerId, request.ProducerEpoch, GroupSettings.OffsetsTopic, groups.PartitionFor(request.GroupId));
+            if (groupError == ErrorCode.None)
+            {
+                (groupError, partitionErrors) = await groups.CommitTransactionalOffsetsAsync(new TransactionalCommit(request.GroupId, request.ProducerId,
+                    request.ProducerEpoch, request.GenerationId, request.MemberId, request.GroupInstanceId, CheckMember: context.ApiVersion >= 3, offsets)).ConfigureAwait(false);
+            }
         }
-        if (error == ErrorCode.None && offsets.Count > 0)
+        var answers = new Dictionary<(string, int), ErrorCode>();
+        for (var i = 0; i < offsets.Count; i++)
         {
-            try
-            {
-                error = await transactions.TxnOffsetCommitAsync(request.TransactionalId, request.GroupId, request.ProducerId, request.ProducerEpoch, offsets).ConfigureAwait(false);
-            }
-            finally
-            {
-                groups.EndTransactionalCommit(request.GroupId, partitions);
-            }
+            var error = groupError != ErrorCode.None ? groupError : i < partitionErrors.Count ? partitionErrors[i] : ErrorCode.None;
+            answers[(offsets[i].Topic, offsets[i].Partition)] = error == ErrorCode.ProducerFenced ? ErrorCode.InvalidProducerEpoch : error;
         }
-        var code = (short)(error == ErrorCode.ProducerFenced ? ErrorCode.InvalidProducerEpoch : error);
         return new TxnOffsetCommitResponse
         {
             Topics = [.. request.Topics.Select(t => new TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic
@@ -51,7 +53,7 @@ internal sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions
                 Partitions = [.. t.Partitions.Select(p => new TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition
                 {
                     PartitionIndex = p.PartitionIndex,
-                    ErrorCode = topics.HasPartition(t.Name, p.PartitionIndex) ? code : (short)ErrorCode.UnknownTopicOrPartition,
+                    ErrorCode = (short)answers.GetValueOrDefault((t.Name, p.PartitionIndex), ErrorCode.UnknownTopicOrPartition),
                 })],
             })],
         };

@@ -33,9 +33,11 @@ public sealed record TransactionDescription(
 /// that does not decode is skipped and counted, its id keeping its last good state. This replaces the coordinator's
 /// own replay, which failed open with partial state.
 ///
-/// What Produce and OffsetFetch read without going through a loop (each producer id's open transaction, the offsets
-/// staged by undecided transactions) is published here, shared by all shards, because Produce knows a producer id and
-/// not the transactional id that would name its shard.
+/// What Produce and TxnOffsetCommit read without going through a loop (each producer id's open transaction) is
+/// published here, shared by all shards, because they know a producer id and not the transactional id that would name
+/// its shard. Offsets sent to a transaction are not kept here: they are the group coordinator's, pending in
+/// <c>__consumer_offsets</c> until this coordinator's marker lands beside them (Kafka's design, which works whichever
+/// brokers the two coordinators are on).
 /// </summary>
 public sealed class TransactionCoordinator : IAsyncDisposable
 {
@@ -43,8 +45,6 @@ public sealed class TransactionCoordinator : IAsyncDisposable
     private readonly Func<int, ICoordinatorLog>? _logsForTests;
     // Published copy of each producer id's open transaction, read by Produce without a loop (KIP-890 verification).
     private readonly ConcurrentDictionary<long, (short Epoch, bool Ongoing, HashSet<(string, int)> Partitions)> _open = new();
-    // Offsets staged by undecided transactions, per (group, topic, partition): OffsetFetch require_stable (KIP-447).
-    private readonly ConcurrentDictionary<(string, string, int), int> _pendingOffsets = new();
     private CoordinatorRuntime<TransactionShard>? _runtime;
     private int _shardCount;
     private int _servingShards;
@@ -146,7 +146,7 @@ public sealed class TransactionCoordinator : IAsyncDisposable
     private TransactionMarkers? _markers;
 
     /// <summary>Where the markers of decided transactions are written (the partitions' leaders).</summary>
-    internal TransactionMarkers Markers => _markers ??= new TransactionMarkers(_topics, () => Replicas, InterBroker, Time);
+    internal TransactionMarkers Markers => _markers ??= new TransactionMarkers(_topics, () => Replicas, Groups, InterBroker, Time);
 
     /// <summary>Creates <c>__transaction_state</c> unless it exists (FindCoordinator, before it names a coordinator).</summary>
     public Task EnsureStateTopicAsync() =>
@@ -185,13 +185,9 @@ public sealed class TransactionCoordinator : IAsyncDisposable
         OnShard(transactionalId, s => s.AddPartitionsAsync(transactionalId, producerId, epoch, partitions, verifyOnly),
             e => (e, partitions.Distinct().ToDictionary(p => p, _ => e)));
 
-    /// <summary>AddOffsetsToTxn: the group's offsets will be committed with the transaction.</summary>
+    /// <summary>AddOffsetsToTxn: the group's partition of <c>__consumer_offsets</c> joins the transaction (its offsets commit or abort with it).</summary>
     public Task<ErrorCode> AddOffsetsAsync(string transactionalId, long producerId, short epoch, string groupId) =>
         OnShard(transactionalId, s => s.AddOffsetsAsync(transactionalId, producerId, epoch, groupId), e => e);
-
-    /// <summary>TxnOffsetCommit: stages offsets in the transaction; they reach the group only when it commits.</summary>
-    public Task<ErrorCode> TxnOffsetCommitAsync(string transactionalId, string groupId, long producerId, short epoch, IReadOnlyList<OffsetToCommit> offsets) =>
-        OnShard(transactionalId, s => s.TxnOffsetCommitAsync(transactionalId, groupId, producerId, epoch, offsets), e => e);
 
     /// <summary>EndTxn: commits or aborts the open transaction; a retry of the finished end is answered as success.</summary>
     public Task<ErrorCode> EndTxnAsync(string transactionalId, long producerId, short epoch, bool commit) =>
@@ -231,26 +227,15 @@ public sealed class TransactionCoordinator : IAsyncDisposable
         return open.Ongoing && open.Partitions.Contains((topic, partition)) ? ErrorCode.None : ErrorCode.InvalidTxnState;
     }
 
-    /// <summary>True while an undecided transaction holds an offset for the partition (OffsetFetch answers UNSTABLE_OFFSET_COMMIT). Any thread.</summary>
-    public bool HasPendingOffset(string groupId, string topic, int partition) => _pendingOffsets.ContainsKey((groupId, topic, partition));
-
     /// <summary>
     /// Publishes a shard's change of one id: <paramref name="next"/> replaces <paramref name="previous"/> (either may
-    /// be null). Produce and OffsetFetch read these maps from other threads: the new state goes in before the old one
+    /// be null). Produce and TxnOffsetCommit read this map from other threads: the new state goes in before the old one
     /// is retired, so they see one or the other and never a gap where the transaction does not exist.
     /// </summary>
     internal void Publish(TransactionMetadata? next, TransactionMetadata? previous)
     {
-        if (next is not null)
-        {
-            TrackPendingOffsets(next, +1);
-            _open[next.ProducerId] = (next.Epoch, next.State == TransactionState.Ongoing, [.. next.Partitions]);
-        }
-        if (previous is not null)
-        {
-            if (next is null || next.ProducerId != previous.ProducerId) _open.TryRemove(previous.ProducerId, out _);
-            TrackPendingOffsets(previous, -1);
-        }
+        if (next is not null) _open[next.ProducerId] = (next.Epoch, next.State == TransactionState.Ongoing, [.. next.Partitions]);
+        if (previous is not null && (next is null || next.ProducerId != previous.ProducerId)) _open.TryRemove(previous.ProducerId, out _);
     }
 
     /// <summary>A shard has loaded and published its ids.</summary>
@@ -258,15 +243,6 @@ public sealed class TransactionCoordinator : IAsyncDisposable
 
     /// <summary>A shard that was serving has unpublished its ids.</summary>
     internal void ShardStopped() => Interlocked.Decrement(ref _servingShards);
-
-    private void TrackPendingOffsets(TransactionMetadata m, int delta)
-    {
-        foreach (var key in m.PendingOffsets.Keys)
-        {
-            var count = _pendingOffsets.AddOrUpdate(key, delta, (_, c) => c + delta);
-            if (count <= 0) _pendingOffsets.TryRemove(key, out _);
-        }
-    }
 
     /// <summary>
     /// Lets every partition forget producers idle past producer.id.expiration.ms, every

@@ -1,3 +1,4 @@
+using Tributary.Broker.Groups;
 using Tributary.Broker.Handlers;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Replication;
@@ -12,9 +13,11 @@ namespace Tributary.Broker.Transactions;
 /// partitions (Kafka's TransactionMarkerChannelManager). A partition led here is appended to directly; one led by
 /// another broker gets a WriteTxnMarkers request, grouped per leader. A marker counts once the partition's in-sync
 /// replicas hold it (acks=all), so a leader failing next cannot lose it and leave the transaction half visible. A
-/// follower's own copy of a partition is never written: its log is the leader's, byte for byte.
+/// follower's own copy of a partition is never written: its log is the leader's, byte for byte. A marker on a partition
+/// of <c>__consumer_offsets</c> (the transaction sent offsets to a group there) is also handed to the group
+/// coordinator once replicated, which then commits or drops the producer's pending offsets.
 /// </summary>
-internal sealed class TransactionMarkers(TopicCatalog topics, Func<ReplicaManager?> replicas, InterBrokerClient? remote, TimeProvider time)
+internal sealed class TransactionMarkers(TopicCatalog topics, Func<ReplicaManager?> replicas, GroupCoordinator? groups, InterBrokerClient? remote, TimeProvider time)
 {
     /// <summary>WriteTxnMarkers v1 (flexible): what Kafka 2.8+ brokers send.</summary>
     private const short MarkerVersion = 1;
@@ -39,7 +42,8 @@ internal sealed class TransactionMarkers(TopicCatalog topics, Func<ReplicaManage
             if (state is null && topics.GetPartition(topic, partition) is null) continue; // deleted
             var leader = state?.Leader ?? topics.NodeId;
             if (leader == topics.NodeId || remote is null)
-                local.Add((topic, partition, AppendAsync(topics, replicas(), topic, partition, producerId, epoch, commit, coordinatorEpoch, time.GetUtcNow().ToUnixTimeMilliseconds())));
+                local.Add((topic, partition, AppendAsync(topics, replicas(), groups, topic, partition, producerId, epoch, commit, coordinatorEpoch,
+                    time.GetUtcNow().ToUnixTimeMilliseconds())));
             else if (leader < 0)
                 failures.Add($"{topic}-{partition}: no leader");
             else
@@ -92,10 +96,11 @@ internal sealed class TransactionMarkers(TopicCatalog topics, Func<ReplicaManage
 
     /// <summary>
     /// Appends one marker to a partition led here and waits until its in-sync replicas hold it (WriteTxnMarkers' and
-    /// the local coordinator's path); the error code a WriteTxnMarkers response carries for it.
+    /// the local coordinator's path; the one place markers are appended on a leader); the error code a WriteTxnMarkers
+    /// response carries for it. On <c>__consumer_offsets</c> it then waits for <paramref name="groups"/> to apply it.
     /// </summary>
-    public static async Task<ErrorCode> AppendAsync(TopicCatalog topics, ReplicaManager? replicas, string topic, int partition, long producerId, short epoch,
-        bool commit, int coordinatorEpoch, long nowMs)
+    public static async Task<ErrorCode> AppendAsync(TopicCatalog topics, ReplicaManager? replicas, GroupCoordinator? groups, string topic, int partition,
+        long producerId, short epoch, bool commit, int coordinatorEpoch, long nowMs)
     {
         if (topics.IsPartitionOffline(topic, partition)) return ErrorCode.KafkaStorageError;
         if (topics.IsLedElsewhere(topic, partition)) return ErrorCode.NotLeaderOrFollower;
@@ -108,9 +113,17 @@ internal sealed class TransactionMarkers(TopicCatalog topics, Func<ReplicaManage
         try
         {
             var appended = await log.AppendAsync(batch).ConfigureAwait(false);
-            if (replicas is null) return ErrorCode.None;
-            return await replicas.WaitForReplicationAsync(topic, partition, appended.LastOffset + 1, minInSync: 1, ReplicationTimeoutMs, CancellationToken.None)
-                .ConfigureAwait(false);
+            if (replicas is not null)
+            {
+                var replicated = await replicas.WaitForReplicationAsync(topic, partition, appended.LastOffset + 1, minInSync: 1, ReplicationTimeoutMs, CancellationToken.None)
+                    .ConfigureAwait(false);
+                if (replicated != ErrorCode.None) return replicated;
+            }
+            // Only now, as Kafka's scheduleHandleTxnCompletion: offsets made visible before the marker is safe on the
+            // in-sync replicas could be lost with this leader while a reader already acted on them.
+            if (topic == GroupSettings.OffsetsTopic && groups is not null)
+                await groups.CompleteTransactionAsync(partition, producerId, epoch, commit, appended.BaseOffset).ConfigureAwait(false);
+            return ErrorCode.None;
         }
         catch (StorageException e)
         {

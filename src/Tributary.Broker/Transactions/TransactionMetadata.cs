@@ -13,9 +13,6 @@ public enum TransactionState : byte
     PrepareEpochFence,
 }
 
-/// <summary>An offset staged by TxnOffsetCommit, committed to its group when the transaction commits.</summary>
-public sealed record PendingTxnOffset(string Group, string Topic, int Partition, long Offset, int LeaderEpoch, string? Metadata);
-
 /// <summary>
 /// One transactional id as the coordinator keeps it, and as it is stored in <c>__transaction_state</c>. Owned by its
 /// shard's loop (<see cref="TransactionShard"/>); copied (<see cref="Clone"/>) before a change so that a failed write changes nothing.
@@ -31,9 +28,8 @@ public sealed class TransactionMetadata(string transactionalId)
     public TransactionState State { get; set; }
     public long StartTimeMs { get; set; } = -1;
     public long LastUpdateMs { get; set; }
+    /// <summary>The transaction's partitions, the groups' partitions of <c>__consumer_offsets</c> among them (AddOffsetsToTxn).</summary>
     public SortedSet<(string Topic, int Partition)> Partitions { get; } = [];
-    public SortedSet<string> Groups { get; } = new(StringComparer.Ordinal);
-    public Dictionary<(string Group, string Topic, int Partition), PendingTxnOffset> PendingOffsets { get; } = [];
 
     public TransactionMetadata Clone()
     {
@@ -49,8 +45,6 @@ public sealed class TransactionMetadata(string transactionalId)
             LastUpdateMs = LastUpdateMs,
         };
         copy.Partitions.UnionWith(Partitions);
-        copy.Groups.UnionWith(Groups);
-        foreach (var (k, v) in PendingOffsets) copy.PendingOffsets[k] = v;
         return copy;
     }
 }

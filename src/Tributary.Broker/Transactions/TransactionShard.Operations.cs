@@ -3,7 +3,7 @@ using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Transactions;
 
-/// <summary>The requests of the transaction coordinator, for the ids of one shard: InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn, and the admin views.</summary>
+/// <summary>The requests of the transaction coordinator, for the ids of one shard: InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, and the admin views.</summary>
 internal sealed partial class TransactionShard
 {
     /// <summary>
@@ -58,8 +58,6 @@ internal sealed partial class TransactionShard
         next.StartTimeMs = -1;
         next.LastUpdateMs = NowMs;
         next.Partitions.Clear();
-        next.Groups.Clear();
-        next.PendingOffsets.Clear();
         return await PersistAsync(transactionalId, next).ConfigureAwait(false) ? (ErrorCode.None, next.ProducerId, next.Epoch) : fail(ErrorCode.CoordinatorNotAvailable);
     }
 
@@ -97,26 +95,18 @@ internal sealed partial class TransactionShard
         return All(ErrorCode.None);
     }
 
-    /// <summary>AddOffsetsToTxn: the group's offsets will be committed with the transaction.</summary>
+    /// <summary>
+    /// AddOffsetsToTxn: the group's partition of <c>__consumer_offsets</c> joins the transaction, as in Kafka, so its
+    /// marker also lands there and commits or drops the offsets TxnOffsetCommit writes there (on the group's coordinator,
+    /// whichever broker that is). The partition is not checked here: the topic is created by the group coordinator's
+    /// first write, and a partition that never got one needs no marker (see TransactionMarkers).
+    /// </summary>
     public async Task<ErrorCode> AddOffsetsAsync(string transactionalId, long producerId, short epoch, string groupId)
     {
         var (error, current) = Validate(transactionalId, producerId, epoch);
         if (error != ErrorCode.None) return error;
         var next = StartOrContinue(current!);
-        next.Groups.Add(groupId);
-        return await PersistAsync(transactionalId, next).ConfigureAwait(false) ? ErrorCode.None : ErrorCode.CoordinatorNotAvailable;
-    }
-
-    /// <summary>TxnOffsetCommit: stages offsets in the transaction; they reach the group only when it commits.</summary>
-    public async Task<ErrorCode> TxnOffsetCommitAsync(string transactionalId, string groupId, long producerId, short epoch, IReadOnlyList<OffsetToCommit> offsets)
-    {
-        var (error, current) = Validate(transactionalId, producerId, epoch);
-        if (error != ErrorCode.None) return error;
-        if (current!.State != TransactionState.Ongoing || !current.Groups.Contains(groupId)) return ErrorCode.InvalidTxnState;
-        var next = current.Clone();
-        foreach (var o in offsets)
-            next.PendingOffsets[(groupId, o.Topic, o.Partition)] = new PendingTxnOffset(groupId, o.Topic, o.Partition, o.Offset, o.LeaderEpoch, o.Metadata);
-        next.LastUpdateMs = NowMs;
+        next.Partitions.Add((GroupSettings.OffsetsTopic, coordinator.Groups.PartitionFor(groupId)));
         return await PersistAsync(transactionalId, next).ConfigureAwait(false) ? ErrorCode.None : ErrorCode.CoordinatorNotAvailable;
     }
 
@@ -174,8 +164,6 @@ internal sealed partial class TransactionShard
             next.State = TransactionState.Ongoing;
             next.StartTimeMs = now;
             next.Partitions.Clear();
-            next.Groups.Clear();
-            next.PendingOffsets.Clear();
         }
         next.LastUpdateMs = now;
         return next;
@@ -192,30 +180,18 @@ internal sealed partial class TransactionShard
         return ErrorCode.None;
     }
 
-    /// <summary>Writes the markers and (commit) the staged offsets of a decided transaction, then its Complete state.</summary>
+    /// <summary>
+    /// Writes the markers of a decided transaction, then its Complete state. The offsets it sent to groups need nothing
+    /// more: the marker on each group's partition of <c>__consumer_offsets</c> commits or drops them there.
+    /// </summary>
     private async Task<bool> FinishAsync(TransactionMetadata prepared)
     {
         var commit = prepared.State == TransactionState.PrepareCommit;
         if (!await WriteMarkersAsync(prepared, commit).ConfigureAwait(false)) return false;
-        if (commit)
-        {
-            foreach (var group in prepared.PendingOffsets.Values.GroupBy(o => o.Group))
-            {
-                var offsets = group.Select(o => new OffsetToCommit(o.Topic, o.Partition, o.Offset, o.LeaderEpoch, o.Metadata, -1)).ToList();
-                var error = await coordinator.Groups.CommitTransactionalOffsetsAsync(group.Key, offsets).ConfigureAwait(false);
-                if (error != ErrorCode.None)
-                {
-                    Log.Error($"transaction coordinator: committing offsets of {group.Key} for {prepared.TransactionalId} failed: {error}");
-                    return false;
-                }
-            }
-        }
         var complete = prepared.Clone();
         complete.State = commit ? TransactionState.CompleteCommit : TransactionState.CompleteAbort;
         complete.LastUpdateMs = NowMs;
         complete.Partitions.Clear();
-        complete.Groups.Clear();
-        complete.PendingOffsets.Clear();
         return await PersistAsync(prepared.TransactionalId, complete).ConfigureAwait(false);
     }
 

@@ -10,7 +10,7 @@ namespace Tributary.Broker.Transactions;
 /// coordination runtime on the shard's own loop: one call at a time, so it holds plain collections.
 ///
 /// Every operation runs exclusively (the loop awaits it to its end, writes included), so the shard is a plain
-/// sequential state machine and an operation's writes (state record, then control batches, then group offsets) happen
+/// sequential state machine and an operation's writes (state record, then control batches, then the Complete state) happen
 /// in order with nothing interleaved. A change is computed on a copy, appended to the partition, and installed only
 /// once the append is durable (append, then apply): what a client was told is what a restart replays.
 ///
@@ -20,8 +20,8 @@ namespace Tributary.Broker.Transactions;
 ///
 /// Ending a transaction: PrepareCommit/PrepareAbort is written first — from then on the outcome is decided and
 /// survives a crash — then a commit or abort marker (a control batch with the producer's id and epoch) is appended
-/// to every partition of the transaction, the staged offsets are committed to their groups (commit only), and the
-/// Complete state is written. A failure after the decision leaves the Prepare state, which the periodic check
+/// to every partition of the transaction, the groups' partitions of <c>__consumer_offsets</c> included (there the
+/// marker commits or drops the offsets TxnOffsetCommit wrote), and the Complete state is written. A failure after the decision leaves the Prepare state, which the periodic check
 /// retries; meanwhile requests for that id get CONCURRENT_TRANSACTIONS.
 ///
 /// Fencing: InitProducerId bumps the epoch (aborting an open transaction first, with the bumped epoch), so a zombie
@@ -50,7 +50,7 @@ internal sealed partial class TransactionShard(CoordinatorContext context, Trans
     {
         if (record.Key is not { } key || TransactionStateRecords.ReadKey(key) is not { } id) return;
         // A value that does not decode throws: the runtime skips and counts it, and the id keeps its last good state.
-        if (record.Value is { } value) _txns[id] = TransactionStateRecords.ReadValue(id, value);
+        if (record.Value is { } value) _txns[id] = TransactionStateRecords.ReadValue(id, value, coordinator.Groups.PartitionFor);
         else _txns.Remove(id);
     }
 

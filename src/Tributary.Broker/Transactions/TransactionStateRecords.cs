@@ -12,6 +12,15 @@ namespace Tributary.Broker.Transactions;
 /// partition) for the partitions, int32 count + string for the groups, and int32 count + (string group, string
 /// topic, int32 partition, int64 offset, int32 leader epoch, nullable string metadata) for staged offsets. Strings
 /// are int16 length + UTF-8 (-1 for null).
+///
+/// The groups and staged offsets are what this coordinator kept before TxnOffsetCommit moved to the group
+/// coordinator (KIP-98's layout: a group's partition of <c>__consumer_offsets</c> is one of the transaction's
+/// partitions, and its offsets wait there for the marker). They are written empty now, so an older broker still reads
+/// the records, and read for compatibility: each group becomes its partition of <c>__consumer_offsets</c> among the
+/// transaction's partitions (when <see cref="ReadValue"/> is told the partition count), so an open transaction that
+/// spans the upgrade still gets its marker there; its staged offsets are ignored — they were never written to
+/// <c>__consumer_offsets</c>, so only a transaction decided but not finished before the upgrade loses them, and its
+/// consumer then reads that transaction's input once more.
 /// Readers throw on a malformed record (<see cref="ProtocolException"/> when it ends early); replay skips such a record.
 /// </summary>
 public static class TransactionStateRecords
@@ -48,22 +57,13 @@ public static class TransactionStateRecords
             w.WriteString(topic, compact: false);
             w.WriteInt32(partition);
         }
-        w.WriteInt32(m.Groups.Count);
-        foreach (var g in m.Groups) w.WriteString(g, compact: false);
-        w.WriteInt32(m.PendingOffsets.Count);
-        foreach (var o in m.PendingOffsets.Values)
-        {
-            w.WriteString(o.Group, compact: false);
-            w.WriteString(o.Topic, compact: false);
-            w.WriteInt32(o.Partition);
-            w.WriteInt64(o.Offset);
-            w.WriteInt32(o.LeaderEpoch);
-            w.WriteNullableString(o.Metadata, compact: false);
-        }
+        w.WriteInt32(0); // groups (read for compatibility only)
+        w.WriteInt32(0); // staged offsets (read for compatibility only)
         return w.WrittenSpan.ToArray();
     }
 
-    public static TransactionMetadata ReadValue(string transactionalId, ReadOnlyMemory<byte> value)
+    /// <param name="offsetsPartitionFor">The group coordinator's partition of a group: groups of older records join the transaction's partitions.</param>
+    public static TransactionMetadata ReadValue(string transactionalId, ReadOnlyMemory<byte> value, Func<string, int>? offsetsPartitionFor = null)
     {
         var r = new KafkaReader(value);
         if (r.ReadInt16() != 0) throw new InvalidDataException("unknown __transaction_state value version");
@@ -79,11 +79,16 @@ public static class TransactionStateRecords
             LastUpdateMs = r.ReadInt64(),
         };
         for (int i = r.ReadInt32(); i > 0; i--) m.Partitions.Add((Str(ref r)!, r.ReadInt32()));
-        for (int i = r.ReadInt32(); i > 0; i--) m.Groups.Add(Str(ref r)!);
         for (int i = r.ReadInt32(); i > 0; i--)
         {
-            var o = new PendingTxnOffset(Str(ref r)!, Str(ref r)!, r.ReadInt32(), r.ReadInt64(), r.ReadInt32(), Str(ref r));
-            m.PendingOffsets[(o.Group, o.Topic, o.Partition)] = o;
+            var group = Str(ref r)!;
+            if (offsetsPartitionFor is not null && m.State is TransactionState.Ongoing or TransactionState.PrepareCommit or TransactionState.PrepareAbort)
+                m.Partitions.Add((Groups.GroupSettings.OffsetsTopic, offsetsPartitionFor(group)));
+        }
+        for (int i = r.ReadInt32(); i > 0; i--)
+        {
+            // A staged offset of an older record (group, topic, partition, offset, leader epoch, metadata): ignored.
+            _ = (Str(ref r), Str(ref r), r.ReadInt32(), r.ReadInt64(), r.ReadInt32(), Str(ref r));
         }
         return m;
     }
