@@ -15,10 +15,18 @@ public static class PartitionLogReplay
     /// passed to <paramref name="undecodable"/> with its base offset: as Kafka's loaders, one bad batch must not stop
     /// the state behind it from loading.
     /// </summary>
-    public static IEnumerable<DecodedRecord> ReplayRecords(this PartitionLog log, int chunkBytes = 1 << 20, Action<long, Exception>? undecodable = null)
+    public static IEnumerable<DecodedRecord> ReplayRecords(this PartitionLog log, int chunkBytes = 1 << 20, Action<long, Exception>? undecodable = null) =>
+        log.ReplayRecords(0, long.MaxValue, chunkBytes, undecodable);
+
+    /// <summary>
+    /// As <see cref="ReplayRecords(PartitionLog, int, Action{long, Exception}?)"/>, for the records at offsets from
+    /// <paramref name="from"/> (or the log start, if later) up to <paramref name="to"/> (exclusive) and the high
+    /// watermark: a reader that follows a partition applies what was added since it last read.
+    /// </summary>
+    public static IEnumerable<DecodedRecord> ReplayRecords(this PartitionLog log, long from, long to, int chunkBytes = 1 << 20, Action<long, Exception>? undecodable = null)
     {
-        var offset = log.LogStartOffset;
-        while (offset < log.HighWatermark)
+        var offset = Math.Max(from, log.LogStartOffset);
+        while (offset < Math.Min(to, log.HighWatermark))
         {
             var records = new List<DecodedRecord>();
             var next = offset;
@@ -41,7 +49,7 @@ public static class PartitionLogReplay
                         {
                             foreach (var record in RecordReader.ReadAll(batch))
                             {
-                                if (record.Offset >= offset) records.Add(Detach(record));
+                                if (record.Offset >= offset && record.Offset < to) records.Add(Detach(record));
                             }
                         }
                         catch (Exception e) when (e is not OutOfMemoryException)

@@ -241,7 +241,7 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                 }
                 if (data.Records is { } records && WholeBatches(records.Span) is > 0 and var length)
                     await p.Partition.Log.AppendReplicatedAsync(records[..length], _stop.Token).ConfigureAwait(false);
-                _manager.RecordFollowerHighWatermark(p.Partition.Topic, p.Partition.Partition, Math.Min(data.HighWatermark, p.Partition.Log.LogEndOffset));
+                _manager.RecordFollowerHighWatermark(p.Partition.Topic, p.Partition.Partition, p.Partition.Log, Math.Min(data.HighWatermark, p.Partition.Log.LogEndOffset));
             }
         if (anyError) await WaitForChangeAsync(TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);
     }

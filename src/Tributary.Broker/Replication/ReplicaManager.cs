@@ -43,6 +43,12 @@ public sealed class ReplicaManager : IAsyncDisposable
     /// <summary>Raised when a partition's high watermark moves past records a consumer could not read before.</summary>
     public event Action<PartitionLog>? HighWatermarkAdvanced;
 
+    /// <summary>
+    /// Raised when the leader of a partition followed here reports a higher high watermark (<see cref="CommittedOffset"/>
+    /// moved). Apart from <see cref="HighWatermarkAdvanced"/>, which long-polling fetches wait on and followers never serve.
+    /// </summary>
+    public event Action<PartitionLog>? FollowerHighWatermarkAdvanced;
+
     internal int NodeId => _topics.NodeId;
 
     /// <summary>
@@ -51,6 +57,24 @@ public sealed class ReplicaManager : IAsyncDisposable
     /// </summary>
     public long HighWatermark(string topic, int partition, PartitionLog log) =>
         _leaders.TryGetValue((topic, partition), out var leader) ? Math.Min(leader.HighWatermark, log.HighWatermark) : log.HighWatermark;
+
+    /// <summary>
+    /// The end of what is committed (on every in-sync replica) in this broker's replica, as far as this broker knows:
+    /// on a partition led here, its high watermark; on one with a single replica here (or a broker alone), its durable
+    /// end; on one followed here, the high watermark its leader last reported (bounded by the local log end), and null
+    /// until a leader has reported one since this broker started. Records below it are never truncated (leaders come
+    /// from the ISR), so a reader that applies only those never has to take anything back; an unclean election is the
+    /// exception, which such a reader notices as a log end below what it applied.
+    /// </summary>
+    public long? CommittedOffset(string topic, int partition, PartitionLog log)
+    {
+        var key = (topic, partition);
+        if (_leaders.TryGetValue(key, out var leader)) return Math.Min(leader.HighWatermark, log.HighWatermark);
+        if (_topics.Image.Partition(topic, partition) is not { } state || (state.Leader == NodeId && state.Replicas.Length == 1))
+            return log.HighWatermark;
+        // Followed, or led here with followers before the leadership is set up: only what a leader said is committed.
+        return _followerHighWatermarks.TryGetValue(key, out var known) ? Math.Min(known, log.HighWatermark) : null;
+    }
 
     /// <summary>
     /// acks=all: waits until the high watermark reaches <paramref name="offsetExclusive"/>. NONE, NOT_LEADER_OR_FOLLOWER
@@ -100,7 +124,13 @@ public sealed class ReplicaManager : IAsyncDisposable
     public int LeaderEpoch(string topic, int partition) => _leaders.TryGetValue((topic, partition), out var l) ? l.State.LeaderEpoch : -1;
 
     /// <summary>The high watermark a follower last heard from its leader (it becomes leader from there).</summary>
-    internal void RecordFollowerHighWatermark(string topic, int partition, long highWatermark) => _followerHighWatermarks[(topic, partition)] = highWatermark;
+    internal void RecordFollowerHighWatermark(string topic, int partition, PartitionLog log, long highWatermark)
+    {
+        var key = (topic, partition);
+        var previous = _followerHighWatermarks.TryGetValue(key, out var known) ? known : -1;
+        _followerHighWatermarks[key] = highWatermark;
+        if (highWatermark > previous) FollowerHighWatermarkAdvanced?.Invoke(log);
+    }
 
     private void Reconcile(MetadataImage image)
     {
