@@ -12,7 +12,8 @@ public interface IRegistryCluster
 
     /// <summary>
     /// True when reads may be answered from this registry's state: <c>_schemas</c> does not exist yet (nothing was ever
-    /// registered), or this broker holds an in-sync replica of it and the state follows it. Otherwise reads go to the leader.
+    /// registered), or the state is current with it (it follows an in-sync replica here, or, without a replica, the
+    /// leader's log over Fetch). Otherwise reads go to the leader.
     /// </summary>
     bool ServesReads { get; }
 

@@ -5,7 +5,8 @@ namespace Tributary.Server;
 
 /// <summary>
 /// The registry's view of the cluster, from the broker's metadata image: <c>_schemas</c>-0's leader takes writes (at the
-/// registry URL its registration advertises), a broker with an in-sync replica answers reads from its own state, and the
+/// registry URL its registration advertises), a broker with an in-sync replica (or none, following the leader over
+/// Fetch) answers reads from its own state once it is current, and the
 /// first write creates <c>_schemas</c> with <c>schema.registry.topic.replication.factor</c> replicas (at most the brokers
 /// registered then), as FindCoordinator creates <c>__consumer_offsets</c>.
 /// </summary>
@@ -25,6 +26,8 @@ internal sealed class SchemaRegistryCluster(TopicCatalog topics, SchemaStore sto
         get
         {
             if (topics.Image.Partition(Topic, 0) is not { } state) return true;
+            // No replica here: the state follows the leader over Fetch, and is current when the last fetch reached its end.
+            if (!state.IsReplica(NodeId)) return store.IsCurrent;
             return (state.Leader == NodeId || state.InIsr(NodeId)) && topics.GetPartition(Topic, 0) is not null
                 && !topics.IsPartitionOffline(Topic, 0) && store.IsCurrent;
         }

@@ -16,7 +16,8 @@ namespace Tributary.Server;
 /// <c>schema.compatibility.level</c> (default BACKWARD).
 /// <para>
 /// Every broker runs a registry. Its state follows this broker's replica of <c>_schemas</c>-0, applying what is committed
-/// there (<see cref="SchemaStore.OpenFollowing"/>); its writer is loaded only while this broker leads the partition, and
+/// there (<see cref="SchemaStore.OpenFollowing"/>), or, on a broker without a replica, what it fetches from the leader as a
+/// consumer; its writer is loaded only while this broker leads the partition, and
 /// appends complete once the ISR holds them. Every other broker forwards writes to the leader's registry, whose URL the
 /// leader advertises in its broker registration. A broker alone creates <c>_schemas</c> at start, as before; in a cluster
 /// the first write creates it, when the brokers that are to hold it have registered.
@@ -37,6 +38,7 @@ public sealed partial class TributaryServer
     private IDisposable? _schemaWriterLeadership;
     private Action<MetadataImage, MetadataImage>? _schemasImageWatch;
     private Action<Tributary.Storage.PartitionLog>? _schemasHighWatermarkWatch;
+    private Tributary.Broker.Replication.LeaderReader? _schemasLeaderReader;
 
     /// <summary>Base URL of the schema registry (http://host:port), or null when it is disabled.</summary>
     public string? SchemaRegistryUrl => _schemaRegistry?.Url;
@@ -94,9 +96,14 @@ public sealed partial class TributaryServer
             _ = topics.GetOrCreateInternalPartition(SchemasTopic, 1, SchemaRegistryCluster.TopicConfigs, 0)
                 ?? throw new InvalidOperationException($"{SchemasTopic}-0 has no replica on broker {State.NodeId}; this broker cannot serve the registry.");
         var replicas = State.Replicas;
+        // A broker without a replica (a cluster larger than the factor) reads the leader's committed records over Fetch.
+        var reader = _schemasLeaderReader = MetadataStore is LocalMetadataStore ? null
+            : new Tributary.Broker.Replication.LeaderReader(() => topics.Image, State.NodeId, SchemasTopic, 0);
         var source = new SchemaLogSource(
             () => topics.GetPartition(SchemasTopic, 0),
-            log => replicas is null ? log.HighWatermark : replicas.CommittedOffset(SchemasTopic, 0, log));
+            log => replicas is null ? log.HighWatermark : replicas.CommittedOffset(SchemasTopic, 0, log),
+            reader is null ? null : async (offset, ct) =>
+                await reader.ReadAsync(offset, ct).ConfigureAwait(false) is { } read ? new LeaderFetch(read.Batches, read.HighWatermark, read.LogStartOffset) : null);
         // The writer appends only while the image says it leads (a deposed leader's late write would make its replica
         // diverge from the new leader's), and its append counts once the ISR holds it.
         var writes = new PartitionCoordinatorLog(() => null, () =>
@@ -174,6 +181,11 @@ public sealed partial class TributaryServer
         {
             _schemaStore = null;
             await store.DisposeAsync().ConfigureAwait(false);
+        }
+        if (_schemasLeaderReader is { } reader)
+        {
+            _schemasLeaderReader = null;
+            await reader.DisposeAsync().ConfigureAwait(false);
         }
     }
 }

@@ -228,9 +228,54 @@ public sealed class ClusterRegistryTests
     }
 
     [Fact]
+    public async Task A_broker_without_a_replica_follows_the_leader_over_fetch_and_validates_there()
+    {
+        await using var cluster = await TributaryCluster.StartAsync(4, Settings());
+        using (var first = Client(cluster.Brokers[0]))
+            Assert.Equal(1, await first.RegisterSchemaAsync("seed-value", new Schema(Record("Seed"), SchemaType.Avro)));
+        var replicas = cluster.Brokers[0].State.Topics.Image.Partition("_schemas", 0)!.Replicas;
+        Assert.Equal(3, replicas.Length);
+        var outsider = cluster.Brokers.Single(b => !replicas.Contains(b.State.NodeId));
+        Assert.Null(outsider.State.Topics.GetPartition("_schemas", 0));
+        await Eventually.TrueAsync(() => outsider.Schemas is { IsCurrent: true, MaxId: 1 }, Timeout, "the outsider's registry follows the leader",
+            () => $"current {outsider.Schemas!.IsCurrent}, applied {outsider.Schemas.AppliedEnd}");
+
+        // Registered through it (forwarded), in its own state when the answer comes.
+        using (var http = Http(outsider))
+        {
+            var id = await http.RegisterAsync("outsider-value", Record("Outsider"));
+            Assert.True(outsider.Schemas!.TryGetById(id, out _), $"id {id} is not in the outsider's state when its registration answered");
+            Assert.Equal(200, (await http.GetJson($"/schemas/ids/{id}")).Status);
+        }
+
+        // A validated topic led by it takes records serialized against its registry.
+        const string Topic = "outside";
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.BootstrapServers }).Build())
+        {
+            await admin.CreateTopicsAsync([new TopicSpecification
+            {
+                Name = Topic,
+                NumPartitions = 1,
+                ReplicationFactor = -1,
+                ReplicasAssignments = new Dictionary<int, List<int>> { [0] = [outsider.State.NodeId, replicas[0]] },
+                Configs = new Dictionary<string, string> { ["confluent.value.schema.validation"] = "true" },
+            }]);
+        }
+        await Eventually.TrueAsync(() => cluster.Brokers.All(b => b.State.Topics.Get(Topic) is not null), Timeout, "every broker sees the topic");
+        var schema = (global::Avro.RecordSchema)global::Avro.Schema.Parse(Record("Outside", 2));
+        using var registry = Client(outsider);
+        using var producer = new ProducerBuilder<string, GenericRecord>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers, Acks = Acks.All, MessageTimeoutMs = 30_000 })
+            .SetValueSerializer(new AvroSerializer<GenericRecord>(registry)).Build();
+        var record = new GenericRecord(schema);
+        record.Add("f0", 1);
+        record.Add("f1", 2);
+        Assert.Equal(PersistenceStatus.Persisted, (await producer.ProduceAsync(Topic, new Message<string, GenericRecord> { Key = "k", Value = record })).Status);
+    }
+
+    [Fact]
     public async Task Without_a_leader_of_schemas_writes_and_forwarded_reads_answer_50004()
     {
-        // Confluent's name for the factor; one replica, so the other broker has none and forwards even its reads.
+        // Confluent's name for the factor; one replica, so the other broker has none and follows the leader over Fetch.
         await using var cluster = await TributaryCluster.StartAsync(2, Settings(("kafkastore.topic.replication.factor", "1")));
         using (var http = Http(cluster.Brokers[0]))
             Assert.Equal(1, await http.RegisterAsync("only-value", Record("Only")));
@@ -239,11 +284,13 @@ public sealed class ClusterRegistryTests
         var other = cluster.Brokers.First(b => b.State.NodeId != holder);
         Assert.Null(other.State.Topics.GetPartition("_schemas", 0));
         using var otherHttp = Http(other);
-        var (forwardedRead, body) = await otherHttp.GetJson("/schemas/ids/1");
-        Assert.True(forwardedRead == 200, body?.ToJsonString());
+        var (read, body) = await otherHttp.GetJson("/schemas/ids/1");
+        Assert.True(read == 200, body?.ToJsonString());
 
         await cluster.StopBrokerAsync(holder);
         await Eventually.TrueAsync(() => SchemasLeader(cluster) < 0, Timeout, "_schemas-0 without a leader");
+        // Its state followed the leader over Fetch; with no leader to fetch from it is no longer current.
+        await Eventually.TrueAsync(() => !other.Schemas!.IsCurrent, Timeout, "the registry without a leader to follow is not current");
         var (status, error) = await otherHttp.PostJson("/subjects/later-value/versions", new { schema = Record("Later") });
         Assert.Equal(500, status);
         Assert.Equal(50004, (int)error!["error_code"]!);

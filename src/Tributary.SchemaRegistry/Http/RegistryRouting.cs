@@ -9,7 +9,7 @@ namespace Tributary.SchemaRegistry.Http;
 /// Which registry of a cluster answers a request, as Confluent's followers decide: writes (register, delete, config and
 /// mode changes) run on the leader of <c>_schemas</c>-0 and every other registry forwards them there over HTTP,
 /// transparently (the leader's status, body and content type come back as they are); reads are answered here when this
-/// registry's state follows an in-sync replica (<see cref="IRegistryCluster.ServesReads"/>), else forwarded too.
+/// registry's state is current (<see cref="IRegistryCluster.ServesReads"/>), else forwarded too.
 /// <list type="bullet">
 /// <item>No leader (an election, <c>_schemas</c> offline, the leader's registry not up yet) after a short wait: 50004,
 /// Confluent's "Leader not known.". The leader unreachable: 50003.</item>

@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Tributary.Coordination;
+using Tributary.Protocol.Records;
 using Tributary.Storage;
 
 namespace Tributary.SchemaRegistry.Storage;
@@ -7,9 +8,18 @@ namespace Tributary.SchemaRegistry.Storage;
 /// <summary>
 /// Where a registry that follows <c>_schemas</c>-0 reads it: this broker's replica (null while it holds none) and the end
 /// of what is committed in that replica as far as this broker knows: the leader's high watermark, the one a follower
-/// last heard from its leader, or null while it has heard none (a follower that just started).
+/// last heard from its leader, or null while it has heard none (a follower that just started). A broker without a
+/// replica (a cluster larger than the replication factor) reads the leader's committed records over Fetch instead,
+/// as a consumer does (<paramref name="FetchFromLeader"/>: batches from an offset; null while no leader answers).
 /// </summary>
-public sealed record SchemaLogSource(Func<PartitionLog?> Replica, Func<PartitionLog, long?> Committed);
+public sealed record SchemaLogSource(Func<PartitionLog?> Replica, Func<PartitionLog, long?> Committed,
+    Func<long, CancellationToken, Task<LeaderFetch?>>? FetchFromLeader = null);
+
+/// <summary>
+/// What a consumer's fetch of <c>_schemas</c>-0 from its leader returned: whole batches from the offset asked (up to the
+/// high watermark, so committed), the high watermark and the log start (an offset below it is gone).
+/// </summary>
+public sealed record LeaderFetch(ReadOnlyMemory<byte> Batches, long HighWatermark, long LogStartOffset);
 
 /// <summary>
 /// Keeps a registry's state equal to the committed prefix of this broker's replica of <c>_schemas</c>-0, on every broker
@@ -25,10 +35,16 @@ public sealed record SchemaLogSource(Func<PartitionLog?> Replica, Func<Partition
 /// instance. The state is then rebuilt from the log start. A record that does not decode is skipped and counted, as
 /// replay at start skips it.
 /// </para>
+/// <para>
+/// On a broker without a replica the loop instead long-polls the leader with consumer fetches from
+/// <see cref="AppliedEnd"/> (<see cref="SchemaLogSource.FetchFromLeader"/>) and applies what they return, which is
+/// committed by construction; the state is current once a fetch reached the high watermark.
+/// </para>
 /// </summary>
 internal sealed class SchemaLogTail : IAsyncDisposable
 {
     private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan RemoteRetry = TimeSpan.FromMilliseconds(200);
 
     private readonly SchemaLogSource _source;
     private readonly Action<CoordinatorRecord> _apply;
@@ -45,6 +61,7 @@ internal sealed class SchemaLogTail : IAsyncDisposable
     private long _appliedEnd;
     private int _appliedEpoch = -1;
     private long _skipped;
+    private long _remoteHighWatermark;
     private volatile bool _current;
     private Task _loop = Task.CompletedTask;
 
@@ -66,8 +83,14 @@ internal sealed class SchemaLogTail : IAsyncDisposable
     /// <summary>True when the last catch-up found a replica and knew its committed end; false before, and while not.</summary>
     public bool IsCurrent => _current;
 
-    /// <summary>The end of this broker's replica (0 without one): a writer applies this far before it decides.</summary>
-    public long LocalEnd => _source.Replica()?.LogEndOffset ?? 0;
+    /// <summary>
+    /// The end of this broker's replica, what a writer applies before it decides; without a replica, the leader's high
+    /// watermark as its last fetch answered.
+    /// </summary>
+    public long LocalEnd => _source.Replica()?.LogEndOffset ?? Interlocked.Read(ref _remoteHighWatermark);
+
+    /// <summary>True while the state is fed over Fetch from the leader: no replica here, and a way to fetch.</summary>
+    private bool Remote => _source.FetchFromLeader is not null && _source.Replica() is null;
 
     /// <summary>Records skipped because they did not decode.</summary>
     public long SkippedRecords => Interlocked.Read(ref _skipped);
@@ -113,9 +136,15 @@ internal sealed class SchemaLogTail : IAsyncDisposable
         {
             var log = _source.Replica();
             Follow(log);
-            if (log is null || _source.Committed(log) is not { } committed)
+            if (log is null)
             {
-                // No replica here (yet), or a follower that has not heard from its leader: the state may be behind.
+                // No replica here (yet): behind, unless the leader is followed over Fetch (which says so itself).
+                if (_source.FetchFromLeader is null) _current = false;
+                return;
+            }
+            if (_source.Committed(log) is not { } committed)
+            {
+                // A follower that has not heard from its leader: the state may be behind.
                 _current = false;
                 return;
             }
@@ -147,6 +176,63 @@ internal sealed class SchemaLogTail : IAsyncDisposable
                 _appliedEpoch = EpochOf(log, committed - 1);
             }
             _current = true;
+        }
+        CompleteWaiters();
+    }
+
+    /// <summary>Applies what a fetch from the leader returned (only records at or above <see cref="AppliedEnd"/>).</summary>
+    private void ApplyFetched(LeaderFetch fetch)
+    {
+        lock (_gate)
+        {
+            var applied = AppliedEnd;
+            if (fetch.LogStartOffset > applied)
+            {
+                // The records below the leader's log start are gone: the state is what remains.
+                if (applied > 0) _reset();
+                applied = fetch.LogStartOffset;
+            }
+            // Whatever a replica once fed it, the state is now the leader's committed prefix.
+            _stateFrom = null;
+            _appliedEpoch = -1;
+            var next = applied;
+            var batches = fetch.Batches;
+            while (batches.Length >= RecordBatchHeader.HeaderSize)
+            {
+                var size = RecordBatchHeader.ReadTotalSize(batches.Span);
+                if (size <= 0 || size > batches.Length) break;
+                var batch = batches[..size];
+                batches = batches[size..];
+                var header = new RecordBatchHeader(batch.Span);
+                if (header.LastOffset < applied) continue;
+                next = Math.Max(next, header.LastOffset + 1);
+                if (header.IsControl) continue;
+                List<DecodedRecord> records;
+                try
+                {
+                    records = RecordReader.ReadAll(batch);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    Undecodable(header.BaseOffset, e);
+                    continue;
+                }
+                foreach (var record in records)
+                {
+                    if (record.Offset < applied) continue;
+                    try
+                    {
+                        _apply(new CoordinatorRecord(record.Offset, record.Key, record.Value));
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        Undecodable(record.Offset, e);
+                    }
+                }
+            }
+            Interlocked.Exchange(ref _appliedEnd, next);
+            Interlocked.Exchange(ref _remoteHighWatermark, fetch.HighWatermark);
+            _current = next >= fetch.HighWatermark;
         }
         CompleteWaiters();
     }
@@ -203,8 +289,16 @@ internal sealed class SchemaLogTail : IAsyncDisposable
         var reader = _wake.Reader;
         try
         {
-            while (await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
+            while (true)
             {
+                if (Remote)
+                {
+                    await FetchFromLeaderAsync().ConfigureAwait(false);
+                    // A replica arrived meanwhile (the nudge that said so may have been spent here): follow it now.
+                    if (!Remote) Poke();
+                    continue;
+                }
+                if (!await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false)) return;
                 reader.TryRead(out _);
                 try
                 {
@@ -221,6 +315,35 @@ internal sealed class SchemaLogTail : IAsyncDisposable
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>One long poll of the leader (it waits for new records there); without an answer, a short pause or a nudge.</summary>
+    private async Task FetchFromLeaderAsync()
+    {
+        LeaderFetch? fetch;
+        try
+        {
+            fetch = await _source.FetchFromLeader!(AppliedEnd, _stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException and not OperationCanceledException)
+        {
+            _report(CoordinatorLogLevel.Debug, $"fetching _schemas-0 from its leader failed at offset {AppliedEnd}: {e.Message}");
+            fetch = null;
+        }
+        if (fetch is not null)
+        {
+            ApplyFetched(fetch);
+            return;
+        }
+        _current = false;
+        try
+        {
+            await _wake.Reader.WaitToReadAsync(_stop.Token).AsTask().WaitAsync(RemoteRetry, _time, _stop.Token).ConfigureAwait(false);
+            _wake.Reader.TryRead(out _);
+        }
+        catch (TimeoutException)
         {
         }
     }
