@@ -67,7 +67,7 @@ public sealed partial class TributaryServer
             var advertised = server.SchemaRegistryAdvertisedUrl = AdvertisedRegistryUrl(settings.Get(SchemaRegistryAdvertisedListenerSetting), listeners,
                 server._schemaRegistry.Url, server.State.AdvertisedHost);
             await server.AdvertiseSchemaRegistryAsync(advertised, cancellationToken).ConfigureAwait(false);
-            server.State.SchemaValidator = new SchemaRegistryRecordValidator(new RecordSchemaValidator(store), store);
+            server.State.SchemaValidator = new SchemaRegistryRecordValidator(new RecordSchemaValidator(store), store, cluster);
             server.State.SchemaRegistryStatus = SchemaRegistryStatus.Running;
             server.State.Log.Info($"schema registry listening on {server._schemaRegistry.Url} (advertised as {advertised})");
         }
@@ -123,6 +123,8 @@ public sealed partial class TributaryServer
             replicas.HighWatermarkAdvanced += _schemasHighWatermarkWatch;
             replicas.FollowerHighWatermarkAdvanced += _schemasHighWatermarkWatch;
         }
+        // What moved before these subscriptions (a follower's first fetch answered meanwhile) is not announced again.
+        store.LogChanged();
         _schemaWriterLeadership = CoordinatorLeadership.Follow(topics, SchemasTopic, store.Writer, State.Log);
         // Leading it already (a broker alone, a restart): the next image may be a while, and a broker alone takes
         // writes as soon as it has started.
@@ -190,11 +192,14 @@ public sealed partial class TributaryServer
     }
 }
 
-/// <summary>The schema registry's validator behind the broker's validation seam.</summary>
-internal sealed class SchemaRegistryRecordValidator(RecordSchemaValidator validator, SchemaStore store) : IRecordValidator
+/// <summary>
+/// The schema registry's validator behind the broker's validation seam. It is catching up while its state lags the
+/// replica it follows, or may lag what is committed (in a cluster: a replica out of the ISR, or one not current).
+/// </summary>
+internal sealed class SchemaRegistryRecordValidator(RecordSchemaValidator validator, SchemaStore store, IRegistryCluster? cluster) : IRecordValidator
 {
     public string? Validate(string topic, ValidatedParts parts, ReadOnlyMemory<byte> batches) =>
         validator.Validate(topic, parts.Keys, parts.Values, batches);
 
-    public bool IsCatchingUp => store.IsCatchingUp;
+    public bool IsCatchingUp => store.IsCatchingUp || cluster is { ServesReads: false };
 }
