@@ -122,18 +122,7 @@ public sealed class ClusterRegistryTests
         var follower = cluster.Brokers.First(b => b.State.NodeId != leader);
         var third = cluster.Brokers.First(b => b.State.NodeId != leader && b != follower);
         const string Topic = "orders";
-        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.BootstrapServers }).Build())
-        {
-            await admin.CreateTopicsAsync([new TopicSpecification
-            {
-                Name = Topic,
-                NumPartitions = 1,
-                ReplicationFactor = -1,
-                ReplicasAssignments = new Dictionary<int, List<int>> { [0] = [follower.State.NodeId, leader, third.State.NodeId] },
-                Configs = new Dictionary<string, string> { ["confluent.value.schema.validation"] = "true" },
-            }]);
-        }
-        await Eventually.TrueAsync(() => cluster.Brokers.All(b => b.State.Topics.Get(Topic) is not null), Timeout, "every broker sees the topic");
+        await CreateValidatedAsync(cluster, Topic, follower.State.NodeId, leader, third.State.NodeId);
         Assert.Equal(follower.State.NodeId, follower.State.Topics.Image.Partition(Topic, 0)!.Leader);
 
         var schema = (global::Avro.RecordSchema)global::Avro.Schema.Parse(Record("Order", 2));
@@ -153,6 +142,20 @@ public sealed class ClusterRegistryTests
             }
         }
         Assert.False(follower.Schemas!.IsWriter);
+        // JSON Schema, registered through the third broker and produced to the follower: its state may be a fetch behind
+        // for a moment, and then it refuses retriably, so every record arrives.
+        const string Readings = "readings";
+        await CreateValidatedAsync(cluster, Readings, follower.State.NodeId, leader, third.State.NodeId);
+        using (var registry = Client(third))
+        using (var producer = new ProducerBuilder<string, SerdesTests.Reading>(producerConfig).SetValueSerializer(new JsonSerializer<SerdesTests.Reading>(registry)).Build())
+        {
+            for (var i = 0; i < 5; i++)
+                Assert.Equal(PersistenceStatus.Persisted, (await producer.ProduceAsync(Readings, new Message<string, SerdesTests.Reading>
+                {
+                    Key = "r" + i,
+                    Value = new SerdesTests.Reading { Sensor = "s" + i, Value = i },
+                })).Status);
+        }
         // An id nobody registered is refused there, and not as "retry later": the follower's state is current.
         using (var raw = new ProducerBuilder<string, byte[]>(producerConfig).Build())
         {
@@ -250,18 +253,7 @@ public sealed class ClusterRegistryTests
 
         // A validated topic led by it takes records serialized against its registry.
         const string Topic = "outside";
-        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.BootstrapServers }).Build())
-        {
-            await admin.CreateTopicsAsync([new TopicSpecification
-            {
-                Name = Topic,
-                NumPartitions = 1,
-                ReplicationFactor = -1,
-                ReplicasAssignments = new Dictionary<int, List<int>> { [0] = [outsider.State.NodeId, replicas[0]] },
-                Configs = new Dictionary<string, string> { ["confluent.value.schema.validation"] = "true" },
-            }]);
-        }
-        await Eventually.TrueAsync(() => cluster.Brokers.All(b => b.State.Topics.Get(Topic) is not null), Timeout, "every broker sees the topic");
+        await CreateValidatedAsync(cluster, Topic, outsider.State.NodeId, replicas[0]);
         var schema = (global::Avro.RecordSchema)global::Avro.Schema.Parse(Record("Outside", 2));
         using var registry = Client(outsider);
         using var producer = new ProducerBuilder<string, GenericRecord>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers, Acks = Acks.All, MessageTimeoutMs = 30_000 })
@@ -298,6 +290,23 @@ public sealed class ClusterRegistryTests
         var (readStatus, readError) = await otherHttp.GetJson("/schemas/ids/1");
         Assert.Equal(500, readStatus);
         Assert.Equal(50004, (int)readError!["error_code"]!);
+    }
+
+    /// <summary>A one-partition topic whose values must carry a registered schema id, on <paramref name="replicas"/> (the first leads).</summary>
+    private static async Task CreateValidatedAsync(TributaryCluster cluster, string name, params int[] replicas)
+    {
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.BootstrapServers }).Build())
+        {
+            await admin.CreateTopicsAsync([new TopicSpecification
+            {
+                Name = name,
+                NumPartitions = 1,
+                ReplicationFactor = -1,
+                ReplicasAssignments = new Dictionary<int, List<int>> { [0] = [.. replicas] },
+                Configs = new Dictionary<string, string> { ["confluent.value.schema.validation"] = "true" },
+            }]);
+        }
+        await Eventually.TrueAsync(() => cluster.Brokers.All(b => b.State.Topics.Get(name) is not null), Timeout, $"every broker sees {name}");
     }
 
     /// <summary>Every subject's versions and every id, as one broker's registry answers them.</summary>
