@@ -124,6 +124,12 @@ public static class BrokerSettingDefinitions
         // Schema registry.
         new("schema.registry.enable", SettingType.Boolean, "true", "Serve the Confluent-compatible schema registry."),
         new("schema.registry.listeners", SettingType.String, "http://0.0.0.0:8081", "Where the schema registry listens (port 0: any free port)."),
+        new("schema.registry.advertised.listener", SettingType.String, null,
+            "The URL (http://host:port) the other brokers forward registry writes to while this broker leads _schemas; default: the bound listener, a wildcard host replaced by this broker's advertised host."),
+        new("schema.registry.topic.replication.factor", SettingType.Int, "3",
+            "Replicas of _schemas (at most the brokers registered when the first registry write creates it).", AtLeast(1)),
+        new("kafkastore.topic.replication.factor", SettingType.Int, null,
+            "Confluent's name for schema.registry.topic.replication.factor, accepted as an alias; the Tributary name wins when both are set.", AtLeast(1)),
         new("schema.compatibility.level", SettingType.String, "BACKWARD", "The registry's default compatibility level.",
             OneOf("NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE")),
     ];

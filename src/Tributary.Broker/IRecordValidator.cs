@@ -10,6 +10,13 @@ public interface IRecordValidator
 {
     /// <returns>Null when the batches may be appended, else the reason (naming the record) they may not.</returns>
     string? Validate(string topic, ValidatedParts parts, ReadOnlyMemory<byte> batches);
+
+    /// <summary>
+    /// True while what the validator checks against may lack something already committed elsewhere (a registry on a
+    /// broker that follows <c>_schemas</c> and has not applied all of it yet): a batch it refuses now is answered with a
+    /// retriable error, so the producer tries again instead of losing records to a moment of lag.
+    /// </summary>
+    bool IsCatchingUp => false;
 }
 
 /// <summary>Which parts of a topic's records must carry a registered schema id.</summary>

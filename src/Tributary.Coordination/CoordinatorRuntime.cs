@@ -31,6 +31,14 @@ public abstract class CoordinatorRuntimeCore
     private protected Action<CoordinatorLogLevel, string> Log { get; }
 
     internal void Report(CoordinatorLogLevel level, string message) => Log(level, message);
+
+    /// <summary>Starts loading the shard of <paramref name="partition"/> (no-op if hosted); returns its load outcome.</summary>
+    public abstract Task<ShardStatus> Load(int partition);
+
+    /// <summary>Stops hosting the shard: its parked requests are answered, its timers cancelled; later ones get NOT_COORDINATOR.</summary>
+    public abstract Task UnloadAsync(int partition);
+
+    public abstract ShardStatus StatusOf(int partition);
 }
 
 /// <summary>The runtime's instruments; the meter name is shared, one meter per runtime, tagged with its name.</summary>
@@ -107,8 +115,7 @@ public sealed class CoordinatorRuntime<TShard> : CoordinatorRuntimeCore, IAsyncD
     /// <summary>Records skipped by replays since start (also a metric).</summary>
     public long SkippedRecordCount => Interlocked.Read(ref SkippedRecords);
 
-    /// <summary>Starts loading the shard of <paramref name="partition"/> (no-op if hosted); returns its load outcome.</summary>
-    public Task<ShardStatus> Load(int partition)
+    public override Task<ShardStatus> Load(int partition)
     {
         lock (_lifecycle)
         {
@@ -120,8 +127,7 @@ public sealed class CoordinatorRuntime<TShard> : CoordinatorRuntimeCore, IAsyncD
         }
     }
 
-    /// <summary>Stops hosting the shard: its parked requests are answered, its timers cancelled; later ones get NOT_COORDINATOR.</summary>
-    public Task UnloadAsync(int partition)
+    public override Task UnloadAsync(int partition)
     {
         lock (_lifecycle)
         {
@@ -129,7 +135,7 @@ public sealed class CoordinatorRuntime<TShard> : CoordinatorRuntimeCore, IAsyncD
         }
     }
 
-    public ShardStatus StatusOf(int partition) => _shards.TryGetValue(partition, out var host) ? host.Status : ShardStatus.NotLoaded;
+    public override ShardStatus StatusOf(int partition) => _shards.TryGetValue(partition, out var host) ? host.Status : ShardStatus.NotLoaded;
 
     /// <summary>Partitions hosted here, in any state.</summary>
     public IReadOnlyCollection<int> Partitions => [.. _shards.Keys.Order()];

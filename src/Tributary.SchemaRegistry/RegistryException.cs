@@ -43,6 +43,12 @@ public sealed class RegistryException(int errorCode, string message) : Exception
     public static RegistryException InvalidSubject(string subject) => new(42208, $"The specified subject '{subject}' is not a valid.");
     public static RegistryException Incompatible(string detail) => new(409, detail);
     public static RegistryException Store(string detail) => new(50001, $"Error in the backend data store - {detail}");
+    /// <summary>Confluent's 50002: an operation did not complete in time.</summary>
+    public static RegistryException TimedOut(string detail) => new(50002, $"Operation timed out: {detail}");
+    /// <summary>Confluent's 50003: a follower could not forward a request to the leader.</summary>
+    public static RegistryException ForwardingFailed(string detail) => new(50003, detail);
+    /// <summary>Confluent's 50004: no registry takes writes now (no leader of <c>_schemas</c>, or it is not reachable yet).</summary>
+    public static RegistryException UnknownLeader() => new(50004, "Leader not known.");
     /// <summary>Confluent's 50002 (operation timed out): a check stopped at its work bound.</summary>
     public static RegistryException CheckTooLarge(string detail) => new(50002, $"Operation timed out: {detail}");
 }

@@ -20,12 +20,14 @@ namespace Tributary.SchemaRegistry;
 public sealed class SchemaRegistryServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly RegistryRouting? _routing;
 
-    private SchemaRegistryServer(WebApplication app, SchemaStore store, string url)
+    private SchemaRegistryServer(WebApplication app, SchemaStore store, string url, RegistryRouting? routing)
     {
         _app = app;
         Store = store;
         Url = url;
+        _routing = routing;
     }
 
     public SchemaStore Store { get; }
@@ -35,7 +37,9 @@ public sealed class SchemaRegistryServer : IAsyncDisposable
 
     /// <param name="store">Opened by the caller (<see cref="SchemaStore.OpenAsync"/>), which disposes it after this server.</param>
     /// <param name="kafkaClusterId">The broker's cluster id, reported by <c>GET /v1/metadata/id</c>.</param>
-    public static async Task<SchemaRegistryServer> StartAsync(SchemaStore store, string listener, string? kafkaClusterId = null, CancellationToken cancellationToken = default)
+    /// <param name="cluster">The other brokers' registries, in a cluster: writes go to the leader's (<see cref="RegistryRouting"/>).</param>
+    public static async Task<SchemaRegistryServer> StartAsync(SchemaStore store, string listener, string? kafkaClusterId = null,
+        CancellationToken cancellationToken = default, IRegistryCluster? cluster = null)
     {
         var (host, port) = ParseListener(listener);
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
@@ -48,6 +52,8 @@ public sealed class SchemaRegistryServer : IAsyncDisposable
         builder.Services.AddRoutingCore();
         var app = builder.Build();
         app.Use(MapErrorsAsync);
+        var routing = cluster is null ? null : new RegistryRouting(store, cluster);
+        if (routing is not null) app.Use(routing.InvokeAsync);
         app.UseRouting();
         new RegistryEndpoints(store, kafkaClusterId).Map(app);
         app.MapFallback(c => RegistryJson.WriteErrorAsync(c, 404, 404, "HTTP 404 Not Found"));
@@ -55,7 +61,7 @@ public sealed class SchemaRegistryServer : IAsyncDisposable
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var boundPort = new Uri(bound).Port;
         var advertisedHost = IPAddress.Any.Equals(host) || IPAddress.IPv6Any.Equals(host) ? "localhost" : host.ToString();
-        return new SchemaRegistryServer(app, store, $"http://{advertisedHost}:{boundPort}");
+        return new SchemaRegistryServer(app, store, $"http://{advertisedHost}:{boundPort}", routing);
     }
 
     private static async Task MapErrorsAsync(HttpContext context, RequestDelegate next)
@@ -167,5 +173,6 @@ public sealed class SchemaRegistryServer : IAsyncDisposable
     {
         await _app.StopAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
+        _routing?.Dispose();
     }
 }

@@ -10,11 +10,19 @@ namespace Tributary.SchemaRegistry;
 /// The registry's state: subjects and their versions, schema contents by global id, configs and modes.
 /// <para>
 /// The writer is a shard of the coordination runtime over partition 0 of <c>_schemas</c>, as the group and transaction
-/// coordinators are over their topics: one loader replays the partition (a record that does not decode is skipped and
-/// counted; a replay that fails leaves no store), and every change runs alone on the shard's loop, where it is first
-/// appended and then applied by the same <see cref="Apply"/> that replay uses, so the state after a restart is the state
-/// before it (ids and versions included) and a change whose append fails changes nothing. Reads do not go through the
-/// loop: the HTTP threads and the broker's produce-path validation read the same dictionaries under a short lock.
+/// coordinators are over their topics, and every change runs alone on the shard's loop, where it is first appended and
+/// then applied by the same <see cref="Apply"/> that replay uses, so the state after a restart is the state before it (ids
+/// and versions included) and a change whose append fails changes nothing. Reads do not go through the loop: the HTTP
+/// threads and the broker's produce-path validation read the same dictionaries under a short lock.
+/// </para>
+/// <para>
+/// Two ways to be fed. Opened over a log it alone writes (<see cref="OpenAsync"/>), the shard's loader replays it and a
+/// change is applied once its append is durable. Opened to follow a replica (<see cref="OpenFollowing"/>, what a broker
+/// does, alone or in a cluster), the state is fed by a tail of the replica's committed records on every broker that holds
+/// one (<see cref="SchemaLogTail"/>); the host loads the writer only on the leader of <c>_schemas</c>-0 and unloads it when
+/// the leadership moves (<see cref="Writer"/>). The writer then decides only on a state that has applied the whole local
+/// log, and its own appends count once the ISR holds them and the tail applied them: a new leader hands out ids above
+/// every id its log ever held, and every broker's state is the same prefix of one log.
 /// </para>
 /// <para>
 /// Invariants: an id always stands for one content; equal content (type, schema text, references, metadata, rule set)
@@ -22,7 +30,7 @@ namespace Tributary.SchemaRegistry;
 /// seen in the log, even if that schema was later deleted), so an id is never reused.
 /// </para>
 /// </summary>
-public sealed class SchemaStore : IAsyncDisposable
+public sealed partial class SchemaStore : IAsyncDisposable
 {
     /// <summary>The registry's one shard: <c>_schemas</c> has one partition, as Confluent's.</summary>
     private const int Partition = 0;
@@ -36,15 +44,22 @@ public sealed class SchemaStore : IAsyncDisposable
     private readonly ConcurrentDictionary<int, ParsedSchema> _parsed = new();
     private readonly Dictionary<string, JsonObject> _subjectConfigs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _subjectModes = new(StringComparer.Ordinal);
+    private readonly SchemaLogTail? _tail;
     private JsonObject? _globalConfig;
     private string? _globalMode;
     private int _maxId;
 
-    private SchemaStore(ICoordinatorLog log, CompatibilityLevel defaultCompatibility, IEnumerable<ISchemaProvider>? providers, Action<CoordinatorLogLevel, string> report, TimeProvider time)
+    /// <summary>How long a write waits for the log it decides on (and its own records) to be committed and applied.</summary>
+    internal static readonly TimeSpan CatchUpTimeout = TimeSpan.FromSeconds(10);
+
+    private SchemaStore(ICoordinatorLog log, CompatibilityLevel defaultCompatibility, IEnumerable<ISchemaProvider>? providers, Action<CoordinatorLogLevel, string> report,
+        TimeProvider time, SchemaLogSource? follow = null)
     {
         DefaultCompatibility = defaultCompatibility;
         _providers = (providers ?? DefaultProviders()).ToDictionary(p => p.SchemaType, StringComparer.Ordinal);
-        _runtime = new CoordinatorRuntime<SchemaShard>("schema registry", _ => log, context => new SchemaShard(this, context), time, report);
+        _runtime = new CoordinatorRuntime<SchemaShard>("schema registry", _ => follow is null ? log : new AppendOnlyLog(log), context => new SchemaShard(this, context), time, report);
+        if (follow is not null)
+            _tail = new SchemaLogTail(follow, ApplyLogRecord, ResetState, (level, message) => report(level, "schema registry: " + message), time);
     }
 
     /// <summary>
@@ -69,11 +84,15 @@ public sealed class SchemaStore : IAsyncDisposable
         throw new InvalidOperationException($"The schema registry could not load its log (_schemas partition {Partition}): {lastError ?? status.ToString()}");
     }
 
-    /// <summary>Stops the writer (later writes fail with 50001); reads still answer from the state as it was.</summary>
-    public ValueTask DisposeAsync() => _runtime.DisposeAsync();
+    /// <summary>Stops the writer (later writes fail with 50001) and the tail; reads still answer from the state as it was.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _runtime.DisposeAsync().ConfigureAwait(false);
+        if (_tail is not null) await _tail.DisposeAsync().ConfigureAwait(false);
+    }
 
-    /// <summary>Records replay skipped because they are not in Confluent's layouts (the runtime's count).</summary>
-    public long SkippedRecords => _runtime.SkippedRecordCount;
+    /// <summary>Records replay skipped because they are not in Confluent's layouts (the runtime's and the tail's count).</summary>
+    public long SkippedRecords => _runtime.SkippedRecordCount + (_tail?.SkippedRecords ?? 0);
 
     /// <summary>
     /// The registry's state machine on the runtime. The state itself stays in the store, where reads find it; the shard
@@ -88,11 +107,7 @@ public sealed class SchemaStore : IAsyncDisposable
         /// makes the runtime skip, report and count it, as Kafka's coordinators skip what they cannot read: one bad
         /// record must not keep the registry (and the broker) from starting.
         /// </summary>
-        public void Replay(CoordinatorRecord record)
-        {
-            if (record.Key is not { } key) throw new SchemaLogFormatException("a record without a key");
-            store.Apply(SchemaLogEntry.Decode(key.ToArray(), record.Value?.ToArray()));
-        }
+        public void Replay(CoordinatorRecord record) => store.ApplyLogRecord(record);
 
         public void OnLoaded()
         {
@@ -419,6 +434,8 @@ public sealed class SchemaStore : IAsyncDisposable
         var (ran, result) = await _runtime.RunExclusiveAsync<(bool, T)>(Partition, async shard =>
         {
             ct.ThrowIfCancellationRequested();
+            // Following a replica: decide on the whole local log, records a former leader left uncommitted included.
+            await CatchUpWithLocalLogAsync().ConfigureAwait(false);
             return (true, await write(shard).ConfigureAwait(false));
         }, _ => (false, default!)).ConfigureAwait(false);
         if (!ran)
@@ -605,7 +622,20 @@ public sealed class SchemaStore : IAsyncDisposable
         {
             throw RegistryException.Store(e.Message);
         }
-        foreach (var (key, value) in records) Apply(SchemaLogEntry.Decode(key, value));
+        if (_tail is null)
+        {
+            foreach (var (key, value) in records) Apply(SchemaLogEntry.Decode(key, value));
+            return;
+        }
+        // Committed (the append waited for the ISR): the tail applies it, as on every other broker.
+        await CatchUpWithLocalLogAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Decodes and applies one record of <c>_schemas</c> (replay and the tail alike).</summary>
+    private void ApplyLogRecord(CoordinatorRecord record)
+    {
+        if (record.Key is not { } key) throw new SchemaLogFormatException("a record without a key");
+        Apply(SchemaLogEntry.Decode(key.ToArray(), record.Value?.ToArray()));
     }
 
     /// <summary>Applies one record of the log to the in-memory state (replay and live writes alike).</summary>

@@ -15,25 +15,38 @@ public static class PartitionLogReplay
     /// passed to <paramref name="undecodable"/> with its base offset: as Kafka's loaders, one bad batch must not stop
     /// the state behind it from loading.
     /// </summary>
-    public static IEnumerable<DecodedRecord> ReplayRecords(this PartitionLog log, int chunkBytes = 1 << 20, Action<long, Exception>? undecodable = null)
+    public static IEnumerable<DecodedRecord> ReplayRecords(this PartitionLog log, int chunkBytes = 1 << 20, Action<long, Exception>? undecodable = null) =>
+        log.ReplayRecords(0, long.MaxValue, chunkBytes, undecodable);
+
+    /// <summary>
+    /// As <see cref="ReplayRecords(PartitionLog, int, Action{long, Exception}?)"/>, for the records at offsets from
+    /// <paramref name="from"/> (or the log start, if later) up to <paramref name="to"/> (exclusive) and the high
+    /// watermark: a reader that follows a partition applies what was added since it last read.
+    /// </summary>
+    public static IEnumerable<DecodedRecord> ReplayRecords(this PartitionLog log, long from, long to, int chunkBytes = 1 << 20, Action<long, Exception>? undecodable = null)
     {
-        foreach (var entry in log.ReplayWithMarkers(chunkBytes, undecodable))
+        foreach (var entry in log.ReplayWithMarkers(from, to, chunkBytes, undecodable))
         {
             if (entry.Marker is null) yield return entry.Record;
         }
     }
 
     /// <summary>
-    /// As <see cref="ReplayRecords"/>, but each record comes with the producer of its batch when the batch is
-    /// transactional, and every transaction marker (control batch) comes too, in its place in the log: what a
-    /// coordinator that writes transactionally (Kafka's group coordinator, for TxnOffsetCommit) needs to keep such
-    /// records pending until their marker says commit or abort. Records above the last stable offset (undecided
-    /// transactions) are included: they are below the high watermark, and they are exactly the pending ones.
+    /// As <see cref="ReplayRecords(PartitionLog, int, Action{long, Exception}?)"/>, but each record comes with the
+    /// producer of its batch when the batch is transactional, and every transaction marker (control batch) comes too,
+    /// in its place in the log: what a coordinator that writes transactionally (Kafka's group coordinator, for
+    /// TxnOffsetCommit) needs to keep such records pending until their marker says commit or abort. Records above the
+    /// last stable offset (undecided transactions) are included: they are below the high watermark, and they are
+    /// exactly the pending ones.
     /// </summary>
-    public static IEnumerable<ReplayedRecord> ReplayWithMarkers(this PartitionLog log, int chunkBytes = 1 << 20, Action<long, Exception>? undecodable = null)
+    public static IEnumerable<ReplayedRecord> ReplayWithMarkers(this PartitionLog log, int chunkBytes = 1 << 20, Action<long, Exception>? undecodable = null) =>
+        log.ReplayWithMarkers(0, long.MaxValue, chunkBytes, undecodable);
+
+    /// <summary>As <see cref="ReplayWithMarkers(PartitionLog, int, Action{long, Exception}?)"/>, from <paramref name="from"/> to <paramref name="to"/> (exclusive).</summary>
+    public static IEnumerable<ReplayedRecord> ReplayWithMarkers(this PartitionLog log, long from, long to, int chunkBytes = 1 << 20, Action<long, Exception>? undecodable = null)
     {
-        var offset = log.LogStartOffset;
-        while (offset < log.HighWatermark)
+        var offset = Math.Max(from, log.LogStartOffset);
+        while (offset < Math.Min(to, log.HighWatermark))
         {
             var records = new List<ReplayedRecord>();
             var next = offset;
@@ -55,7 +68,7 @@ public static class PartitionLogReplay
                         // A marker's one record: key int16 version, int16 type (0 abort, 1 commit). Compaction can leave
                         // a control batch empty; there is nothing to replay then.
                         var type = ProducerStateManager.ControlType(batch.Span);
-                        if (header.BaseOffset >= offset && type is 0 or 1 && header.IsTransactional)
+                        if (header.BaseOffset >= offset && header.BaseOffset < to && type is 0 or 1 && header.IsTransactional)
                             records.Add(new ReplayedRecord(new DecodedRecord(header.BaseOffset, header.MaxTimestamp, null, null, []), producerId, epoch, type == 1));
                     }
                     else
@@ -66,7 +79,7 @@ public static class PartitionLogReplay
                         {
                             foreach (var record in RecordReader.ReadAll(batch))
                             {
-                                if (record.Offset >= offset) records.Add(new ReplayedRecord(Detach(record), producerId, epoch, null));
+                                if (record.Offset >= offset && record.Offset < to) records.Add(new ReplayedRecord(Detach(record), producerId, epoch, null));
                             }
                         }
                         catch (Exception e) when (e is not OutOfMemoryException)

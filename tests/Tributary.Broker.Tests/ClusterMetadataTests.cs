@@ -224,6 +224,37 @@ public sealed class ClusterMetadataTests
     }
 
     [Fact]
+    public async Task ARegistrationAdvertisesTheRegistryUrlAndOneWithoutItStillReads()
+    {
+        await using var cluster = await TributaryCluster.StartAsync(1, new Dictionary<string, string>(Settings) { ["schema.registry.enable"] = "true" });
+        var broker = cluster.Broker(1)!;
+        Assert.NotNull(broker.SchemaRegistryAdvertisedUrl);
+        Assert.Equal(broker.SchemaRegistryAdvertisedUrl, broker.State.Topics.Image.Brokers[1].SchemaRegistryUrl);
+
+        // A registration as brokers before this field wrote it (no schemaRegistry property) is read, with no URL.
+        var key = $"/tributary/{broker.State.Identity.ClusterId}/brokers/9";
+        var old = """{"host":"old-host","port":9099,"rack":null,"incarnation":"00000000-0000-0000-0000-000000000009","shuttingDown":false}""";
+        var put = new System.Diagnostics.ProcessStartInfo("etcdctl") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { "--endpoints", $"127.0.0.1:{cluster.Etcd.ClientPort}", "put", key, old }) put.ArgumentList.Add(arg);
+        put.Environment["ETCDCTL_API"] = "3";
+        using (var etcdctl = System.Diagnostics.Process.Start(put)!)
+        {
+            await etcdctl.WaitForExitAsync();
+            Assert.True(etcdctl.ExitCode == 0, await etcdctl.StandardError.ReadToEndAsync());
+        }
+        var read = await Eventually.ValueAsync(() => broker.State.Topics.Image.Brokers.GetValueOrDefault(9), b => b is not null, Timeout, "the old registration in the image");
+        Assert.Equal(("old-host", 9099, (string?)null), (read!.Host, read.Port, read.SchemaRegistryUrl));
+    }
+
+    [Theory]
+    [InlineData(null, "http://0.0.0.0:8081", "http://localhost:8081", "broker-1.example", "http://broker-1.example:8081")]
+    [InlineData(null, "http://127.0.0.1:0", "http://127.0.0.1:40123", "127.0.0.1", "http://127.0.0.1:40123")]
+    [InlineData("registry-1.example:8081", "http://0.0.0.0:8081", "http://localhost:8081", "broker-1.example", "http://registry-1.example:8081")]
+    [InlineData("https://registry-1.example/", "http://0.0.0.0:8081", "http://localhost:8081", "h", "https://registry-1.example")]
+    public void TheRegistryUrlOtherBrokersForwardToIsReachableFromThem(string? advertised, string listeners, string bound, string brokerHost, string expected) =>
+        Assert.Equal(expected, TributaryServer.AdvertisedRegistryUrl(advertised, listeners, bound, brokerHost));
+
+    [Fact]
     public void ReplicasArePlacedOverRacksAndLeadersRoundRobin()
     {
         BrokerRegistration B(int id, string rack) => new(id, "h", 1, rack, Guid.Empty);

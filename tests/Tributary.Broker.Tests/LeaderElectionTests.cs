@@ -222,6 +222,8 @@ internal sealed class MemoryMetadataStore(MetadataImage image) : IMetadataStore
 
     public Task RegisterAsync(BrokerRegistration registration, CancellationToken cancellationToken) => Task.CompletedTask;
 
+    public Task UpdateRegistrationAsync(Func<BrokerRegistration, BrokerRegistration> change, CancellationToken cancellationToken) => Task.CompletedTask;
+
     public Task BeginShutdownAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public Task<bool> CreateTopicAsync(TopicInfo topic, CancellationToken cancellationToken) => throw new NotSupportedException();

@@ -82,4 +82,45 @@ public sealed class SchemaValidationFailsClosedTests
         Assert.Equal(ErrorCode.InvalidRecord, e.Error.Code);
         Assert.Equal(1, HighWatermark(server, "validated"));
     }
+
+    [Fact]
+    public async Task A_validator_that_is_catching_up_refuses_retriably_and_the_record_lands_once_it_caught_up()
+    {
+        await using var server = await TributaryServer.StartEphemeralAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(server.SchemaRegistryUrl!) };
+        Assert.Equal(1, await http.RegisterAsync("validated-value", """{"type":"record","name":"V","fields":[{"name":"a","type":"int"}]}"""));
+        await CreateValidatedTopicAsync(server, "validated");
+        // A registry that has not applied id 2 yet, as a follower a fetch behind the registration.
+        var lagging = new LaggingValidator(server.State.SchemaValidator!) { CatchingUp = true };
+        server.State.SchemaValidator = lagging;
+        using var producer = Producer(server, messageTimeoutMs: 30_000);
+        var pending = producer.ProduceAsync("validated", new Message<Null, byte[]> { Value = [0, 0, 0, 0, 2, 2] });
+        await Eventually.TrueAsync(() => Volatile.Read(ref lagging.Calls) >= 2, TimeSpan.FromSeconds(30), "the refused produce retried", () => lagging.Calls);
+        Assert.False(pending.IsCompleted, "a record refused by a validator that is catching up was not retried");
+
+        Assert.Equal(2, await http.RegisterAsync("validated-value",
+            """{"type":"record","name":"V","fields":[{"name":"a","type":"int"},{"name":"b","type":"int","default":0}]}"""));
+        Assert.Equal(0, (await pending).Offset.Value);
+        // Caught up, the same refusal is final.
+        lagging.CatchingUp = false;
+        var e = await Assert.ThrowsAsync<ProduceException<Null, byte[]>>(() => producer.ProduceAsync("validated", new Message<Null, byte[]> { Value = [0, 0, 0, 0, 99, 2] }));
+        Assert.Equal(ErrorCode.InvalidRecord, e.Error.Code);
+        Assert.Equal(1, HighWatermark(server, "validated"));
+    }
+
+    /// <summary>The registry's validator, with the catching-up flag a test sets.</summary>
+    private sealed class LaggingValidator(IRecordValidator inner) : IRecordValidator
+    {
+        public int Calls;
+
+        public volatile bool CatchingUp;
+
+        public string? Validate(string topic, ValidatedParts parts, ReadOnlyMemory<byte> batches)
+        {
+            Interlocked.Increment(ref Calls);
+            return inner.Validate(topic, parts, batches);
+        }
+
+        public bool IsCatchingUp => CatchingUp;
+    }
 }

@@ -106,12 +106,22 @@ public sealed class EtcdMetadataStore : IMetadataStore
         _leaseLoop = Task.Run(LeaseLoopAsync);
     }
 
-    public async Task BeginShutdownAsync(CancellationToken cancellationToken)
+    public Task BeginShutdownAsync(CancellationToken cancellationToken) =>
+        PutRegistrationAsync(registration => registration with { ShuttingDown = true }, cancellationToken);
+
+    public Task UpdateRegistrationAsync(Func<BrokerRegistration, BrokerRegistration> change, CancellationToken cancellationToken) =>
+        PutRegistrationAsync(registration => change(registration) with { NodeId = registration.NodeId, IncarnationId = registration.IncarnationId }, cancellationToken);
+
+    /// <summary>
+    /// Rewrites this broker's registration under its lease. The changed registration is kept first, so a registration
+    /// written again after a lost lease carries the change too.
+    /// </summary>
+    private async Task PutRegistrationAsync(Func<BrokerRegistration, BrokerRegistration> change, CancellationToken cancellationToken)
     {
         if (_registration is not { } registration || Interlocked.Read(ref _leaseId) == 0) return;
-        _registration = registration with { ShuttingDown = true };
+        var changed = _registration = change(registration);
         var key = _prefix + "brokers/" + NodeId.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var put = new PutRequest { Key = Bytes(key), Value = Serialize(new StoredBroker(registration.Host, registration.Port, registration.Rack, registration.IncarnationId, true)), Lease = _leaseId };
+        var put = new PutRequest { Key = Bytes(key), Value = Serialize(StoredBroker.From(changed)), Lease = _leaseId };
         var response = await CallAsync(c => new KV.KVClient(c).PutAsync(put, cancellationToken: cancellationToken).ResponseAsync, cancellationToken).ConfigureAwait(false);
         await WaitForAsync(response.Header.Revision, cancellationToken).ConfigureAwait(false);
     }
@@ -414,7 +424,7 @@ public sealed class EtcdMetadataStore : IMetadataStore
         {
             var rest = key[_prefix.Length..];
             if (rest.StartsWith("brokers/", StringComparison.Ordinal) && Deserialize<StoredBroker>(kv) is { } b && int.TryParse(rest["brokers/".Length..], out var id))
-                brokers.Add(new BrokerRegistration(id, b.Host, b.Port, b.Rack, b.Incarnation, b.ShuttingDown));
+                brokers.Add(new BrokerRegistration(id, b.Host, b.Port, b.Rack, b.Incarnation, b.ShuttingDown, b.SchemaRegistry));
             else if (rest == "controller" && int.TryParse(kv.Value.ToStringUtf8(), out var c))
             {
                 controller = c;
@@ -521,7 +531,7 @@ public sealed class EtcdMetadataStore : IMetadataStore
         txn.Compare.Add(new Compare { Key = Bytes(key), Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Equal, CreateRevision = 0 });
         txn.Success.Add(new RequestOp
         {
-            RequestPut = new PutRequest { Key = Bytes(key), Value = Serialize(new StoredBroker(registration.Host, registration.Port, registration.Rack, registration.IncarnationId, registration.ShuttingDown)), Lease = _leaseId },
+            RequestPut = new PutRequest { Key = Bytes(key), Value = Serialize(StoredBroker.From(registration)), Lease = _leaseId },
         });
         txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = Bytes(key) } });
         var response = await CallAsync(c => new KV.KVClient(c).TxnAsync(txn, cancellationToken: cancellationToken).ResponseAsync, cancellationToken).ConfigureAwait(false);
@@ -658,7 +668,11 @@ public sealed class EtcdMetadataStore : IMetadataStore
     /// <summary>The end of etcd's range for a prefix: the prefix with its last byte incremented.</summary>
     private static string RangeEnd(string prefix) => prefix[..^1] + (char)(prefix[^1] + 1);
 
-    private sealed record StoredBroker(string Host, int Port, string? Rack, Guid Incarnation, bool ShuttingDown = false);
+    /// <summary>A registration as stored. Later fields are optional, so registrations written by older brokers still read.</summary>
+    private sealed record StoredBroker(string Host, int Port, string? Rack, Guid Incarnation, bool ShuttingDown = false, string? SchemaRegistry = null)
+    {
+        public static StoredBroker From(BrokerRegistration r) => new(r.Host, r.Port, r.Rack, r.IncarnationId, r.ShuttingDown, r.SchemaRegistryUrl);
+    }
 
     private sealed record StoredTopic(Guid Id, Dictionary<string, string> Configs, bool Internal, int[][] Replicas);
 

@@ -19,6 +19,12 @@ public interface IMetadataStore : IAsyncDisposable
     Task RegisterAsync(BrokerRegistration registration, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Replaces this broker's registration with <paramref name="change"/> of it (same node and incarnation): an endpoint
+    /// that is bound after the broker registered, such as its schema registry's URL. Returns once the image holds it.
+    /// </summary>
+    Task UpdateRegistrationAsync(Func<BrokerRegistration, BrokerRegistration> change, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Kafka's controlled shutdown: marks this broker as shutting down, so the controller moves the leaderships it holds
     /// to other in-sync replicas (and takes it out of the ISR) before it stops. A broker alone has nowhere to move them.
     /// </summary>

@@ -52,6 +52,16 @@ public sealed class LocalMetadataStore : IMetadataStore
         return Task.CompletedTask;
     }
 
+    public Task UpdateRegistrationAsync(Func<BrokerRegistration, BrokerRegistration> change, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (_image.Brokers.GetValueOrDefault(NodeId) is { } registered)
+                Publish(_image.With(brokers: [change(registered) with { NodeId = NodeId, IncarnationId = registered.IncarnationId }]), save: false);
+        }
+        return Task.CompletedTask;
+    }
+
     public Task BeginShutdownAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public Task<bool> CreateTopicAsync(TopicInfo topic, CancellationToken cancellationToken)

@@ -3,10 +3,13 @@ using System.Collections.Frozen;
 namespace Tributary.Broker.Cluster;
 
 /// <summary>
-/// A registered broker: where clients and other brokers reach it, its rack, which start of it this is, and whether it
-/// is shutting down (controlled shutdown: the controller moves its leaderships away first).
+/// A registered broker: where clients and other brokers reach it, its rack, which start of it this is, whether it is
+/// shutting down (controlled shutdown: the controller moves its leaderships away first), and the URL of its schema
+/// registry (null when it serves none, or has not bound its listener yet): the other brokers forward registry writes
+/// to the registry of the leader of <c>_schemas</c>.
 /// </summary>
-public sealed record BrokerRegistration(int NodeId, string Host, int Port, string? Rack, Guid IncarnationId, bool ShuttingDown = false);
+public sealed record BrokerRegistration(int NodeId, string Host, int Port, string? Rack, Guid IncarnationId, bool ShuttingDown = false,
+    string? SchemaRegistryUrl = null);
 
 /// <summary>
 /// One partition's replica set and leadership, Kafka's PartitionRegistration: the replicas (the first is the preferred

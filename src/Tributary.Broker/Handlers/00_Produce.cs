@@ -110,14 +110,19 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
     /// <summary>
     /// Record validation for a topic that asks for it; null when the batch may be appended. Such a topic never takes
     /// unvalidated bytes: without a validator the answer is LEADER_NOT_AVAILABLE while the registry starts (producers
-    /// retry), INVALID_RECORD saying why when it is disabled or failed to start.
+    /// retry), INVALID_RECORD saying why when it is disabled or failed to start. A refusal by a validator that is
+    /// catching up is LEADER_NOT_AVAILABLE too.
     /// </summary>
     private (short, string)? Validate(TopicInfo topic, ReadOnlyMemory<byte> records)
     {
         var parts = RecordValidation.Parts(topic.Configs);
         if (!parts.Any) return null;
-        if (broker.SchemaValidator is null) return CannotValidate(topic.Name);
-        return broker.SchemaValidator.Validate(topic.Name, parts, records) is { } invalid ? ((short)ErrorCode.InvalidRecord, invalid) : null;
+        if (broker.SchemaValidator is not { } validator) return CannotValidate(topic.Name);
+        if (validator.Validate(topic.Name, parts, records) is not { } invalid) return null;
+        // Checked against a registry that is still catching up: the id may be one registered a moment ago elsewhere.
+        return validator.IsCatchingUp
+            ? ((short)ErrorCode.LeaderNotAvailable, $"{invalid} (the schema registry on this broker is catching up with _schemas; retry)")
+            : ((short)ErrorCode.InvalidRecord, invalid);
     }
 
     private (short, string) CannotValidate(string topic) => broker.SchemaRegistryStatus switch

@@ -136,6 +136,10 @@ public sealed class TopicCatalog
         {
             "__consumer_offsets" => "offsets.topic.replication.factor",
             "__transaction_state" => "transaction.state.log.replication.factor",
+            // Confluent's kafkastore.topic.replication.factor is an alias; the Tributary name wins when both are set.
+            InternalTopics.SchemasTopic when _settings.Get("schema.registry.topic.replication.factor") is null
+                && _settings.Get("kafkastore.topic.replication.factor") is not null => "kafkastore.topic.replication.factor",
+            InternalTopics.SchemasTopic => "schema.registry.topic.replication.factor",
             _ => "default.replication.factor",
         };
         var wanted = _settings.Get(name) is { } v && int.TryParse(v, out var n) ? n : 3;

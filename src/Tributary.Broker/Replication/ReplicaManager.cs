@@ -44,6 +44,12 @@ public sealed class ReplicaManager : IAsyncDisposable
     /// <summary>Raised when a partition's high watermark moves past records a consumer could not read before.</summary>
     public event Action<PartitionLog>? HighWatermarkAdvanced;
 
+    /// <summary>
+    /// Raised when the leader of a partition followed here reports a higher high watermark (<see cref="CommittedOffset"/>
+    /// moved). Apart from <see cref="HighWatermarkAdvanced"/>, which long-polling fetches wait on and followers never serve.
+    /// </summary>
+    public event Action<PartitionLog>? FollowerHighWatermarkAdvanced;
+
     internal int NodeId => _topics.NodeId;
 
     internal MetadataImage Image => _topics.Image;
@@ -72,6 +78,24 @@ public sealed class ReplicaManager : IAsyncDisposable
     private long _followerFetchBytes;
 
     internal void CountFollowerFetch(int bytes) => Interlocked.Add(ref _followerFetchBytes, bytes);
+
+    /// <summary>
+    /// The end of what is committed (on every in-sync replica) in this broker's replica, as far as this broker knows:
+    /// on a partition led here, its high watermark; on one with a single replica here (or a broker alone), its durable
+    /// end; on one followed here, the high watermark its leader last reported (bounded by the local log end), and null
+    /// until a leader has reported one since this broker started. Records below it are never truncated (leaders come
+    /// from the ISR), so a reader that applies only those never has to take anything back; an unclean election is the
+    /// exception, which such a reader notices as a log end below what it applied.
+    /// </summary>
+    public long? CommittedOffset(string topic, int partition, PartitionLog log)
+    {
+        var key = (topic, partition);
+        if (_leaders.TryGetValue(key, out var leader)) return Math.Min(leader.HighWatermark, log.HighWatermark);
+        if (_topics.Image.Partition(topic, partition) is not { } state || (state.Leader == NodeId && state.Replicas.Length == 1))
+            return log.HighWatermark;
+        // Followed, or led here with followers before the leadership is set up: only what a leader said is committed.
+        return _followerHighWatermarks.TryGetValue(key, out var known) ? Math.Min(known, log.HighWatermark) : null;
+    }
 
     /// <summary>
     /// acks=all: waits until the high watermark reaches <paramref name="offsetExclusive"/>. NONE, NOT_LEADER_OR_FOLLOWER
@@ -126,8 +150,11 @@ public sealed class ReplicaManager : IAsyncDisposable
         var key = (topic, partition);
         var previous = _followerHighWatermarks.GetValueOrDefault(key, -1);
         _followerHighWatermarks[key] = highWatermark;
-        // Consumers fetching from this follower (KIP-392) wait for it.
-        if (highWatermark > previous) HighWatermarkAdvanced?.Invoke(log);
+        if (highWatermark > previous)
+        {
+            HighWatermarkAdvanced?.Invoke(log); // consumers fetching from this follower (KIP-392) wait for it
+            FollowerHighWatermarkAdvanced?.Invoke(log);
+        }
     }
 
     private void Reconcile(MetadataImage image)
