@@ -74,7 +74,8 @@ public sealed partial class SchemaStore
     {
         public IEnumerable<CoordinatorRecord> Read(Action<long, Exception> undecodable) => [];
 
-        public Task AppendAsync(IReadOnlyList<(byte[] Key, byte[]? Value)> records, long timestampMs) => inner.AppendAsync(records, timestampMs);
+        public Task<long> AppendAsync(IReadOnlyList<(byte[] Key, byte[]? Value)> records, long timestampMs, TransactionalProducer? producer = null) =>
+            inner.AppendAsync(records, timestampMs, producer);
     }
 
     /// <summary>
