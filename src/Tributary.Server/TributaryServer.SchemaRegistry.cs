@@ -121,7 +121,6 @@ public sealed partial class TributaryServer
                 if (ReferenceEquals(log, topics.GetPartition(SchemasTopic, 0))) store.LogChanged();
             };
             replicas.HighWatermarkAdvanced += _schemasHighWatermarkWatch;
-            replicas.FollowerHighWatermarkAdvanced += _schemasHighWatermarkWatch;
         }
         // What moved before these subscriptions (a follower's first fetch answered meanwhile) is not announced again.
         store.LogChanged();
@@ -169,11 +168,7 @@ public sealed partial class TributaryServer
         _schemaWriterLeadership?.Dispose();
         _schemaWriterLeadership = null;
         if (_schemasImageWatch is { } imageWatch) State.Topics.Store.Published -= imageWatch;
-        if (_schemasHighWatermarkWatch is { } watch && State.Replicas is { } replicas)
-        {
-            replicas.HighWatermarkAdvanced -= watch;
-            replicas.FollowerHighWatermarkAdvanced -= watch;
-        }
+        if (_schemasHighWatermarkWatch is { } watch && State.Replicas is { } replicas) replicas.HighWatermarkAdvanced -= watch;
         if (_schemaRegistry is { } registry)
         {
             _schemaRegistry = null;

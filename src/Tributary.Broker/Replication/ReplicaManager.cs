@@ -41,14 +41,11 @@ public sealed class ReplicaManager : IAsyncDisposable
         Reconcile(topics.Image);
     }
 
-    /// <summary>Raised when a partition's high watermark moves past records a consumer could not read before.</summary>
-    public event Action<PartitionLog>? HighWatermarkAdvanced;
-
     /// <summary>
-    /// Raised when the leader of a partition followed here reports a higher high watermark (<see cref="CommittedOffset"/>
-    /// moved). Apart from <see cref="HighWatermarkAdvanced"/>, which long-polling fetches wait on and followers never serve.
+    /// Raised when a partition's high watermark moves past records a consumer could not read before: on a partition led
+    /// here, and on one followed here when its leader reports a higher one (<see cref="CommittedOffset"/> moved).
     /// </summary>
-    public event Action<PartitionLog>? FollowerHighWatermarkAdvanced;
+    public event Action<PartitionLog>? HighWatermarkAdvanced;
 
     internal int NodeId => _topics.NodeId;
 
@@ -65,12 +62,12 @@ public sealed class ReplicaManager : IAsyncDisposable
         _leaders.TryGetValue((topic, partition), out var leader) ? Math.Min(leader.HighWatermark, log.HighWatermark) : log.HighWatermark;
 
     /// <summary>
-    /// KIP-392: the offset a consumer fetching from this broker as a follower may read up to, the high watermark its
-    /// leader last reported (never past what this replica holds); -1 when this broker does not follow the partition.
+    /// KIP-392: the offset a consumer fetching from this broker as a follower may read up to (<see cref="CommittedOffset"/>
+    /// of a replica followed here); -1 when this broker does not follow the partition or has not heard from its leader.
     /// </summary>
     public long FollowerHighWatermark(string topic, int partition, PartitionLog log) =>
         _topics.Image.Partition(topic, partition) is { } state && state.Leader != NodeId && state.IsReplica(NodeId)
-            && _followerHighWatermarks.TryGetValue((topic, partition), out var hw) ? Math.Min(hw, log.LogEndOffset) : -1;
+            && CommittedOffset(topic, partition, log) is { } committed ? committed : -1;
 
     /// <summary>Record bytes this broker served to consumers as a follower (KIP-392), for tests and metrics.</summary>
     public long FollowerFetchBytes => Interlocked.Read(ref _followerFetchBytes);
@@ -150,11 +147,8 @@ public sealed class ReplicaManager : IAsyncDisposable
         var key = (topic, partition);
         var previous = _followerHighWatermarks.GetValueOrDefault(key, -1);
         _followerHighWatermarks[key] = highWatermark;
-        if (highWatermark > previous)
-        {
-            HighWatermarkAdvanced?.Invoke(log); // consumers fetching from this follower (KIP-392) wait for it
-            FollowerHighWatermarkAdvanced?.Invoke(log);
-        }
+        // Consumers fetching from this follower (KIP-392) and the registry's tail wait for it.
+        if (highWatermark > previous) HighWatermarkAdvanced?.Invoke(log);
     }
 
     private void Reconcile(MetadataImage image)
