@@ -22,7 +22,9 @@ namespace Tributary.Broker.Handlers;
 /// Below v10, a partition of a topic with compression.type=zstd gets UNSUPPORTED_COMPRESSION_TYPE, as Kafka answers.
 /// A follower's fetch (replica id set) reads up to the leader's durable end; one outside the ISR of a partition listed in
 /// leader.replication.throttled.replicas gets no records while leader.replication.throttled.rate is used up (KIP-73).
-/// Not implemented: preferred read replicas, diverging epochs.
+/// KIP-392: with a rack-aware replica.selector.class a leader names a v11+ consumer's in-rack replica as its preferred
+/// read replica, and a follower serves consumers up to the high watermark its leader reported. Not implemented:
+/// diverging epochs.
 /// </summary>
 internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, FetchResponse>
 {
@@ -283,7 +285,7 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
                 continue;
             }
             var budget = (int)Math.Min(partition.MaxBytes, responseBudget - total);
-            var readLimit = replicaId >= 0 && !servedAsFollower ? log.HighWatermark : read.HighWatermark;
+            var readLimit = replicaId >= 0 ? log.HighWatermark : read.HighWatermark;
             var readableEnd = readCommitted ? read.LastStableOffset : readLimit;
             if (budget <= 0 && total > 0)
             {

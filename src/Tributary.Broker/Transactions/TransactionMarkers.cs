@@ -33,6 +33,7 @@ internal sealed class TransactionMarkers(TopicCatalog topics, Func<ReplicaManage
         IEnumerable<(string Topic, int Partition)> partitions)
     {
         var image = topics.Image;
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var failures = new List<string>();
         var local = new List<(string Topic, int Partition, Task<ErrorCode> Write)>();
         var byLeader = new Dictionary<int, List<(string Topic, int Partition)>>();
@@ -42,8 +43,7 @@ internal sealed class TransactionMarkers(TopicCatalog topics, Func<ReplicaManage
             if (state is null && topics.GetPartition(topic, partition) is null) continue; // deleted
             var leader = state?.Leader ?? topics.NodeId;
             if (leader == topics.NodeId || remote is null)
-                local.Add((topic, partition, AppendAsync(topics, replicas(), groups, topic, partition, producerId, epoch, commit, coordinatorEpoch,
-                    time.GetUtcNow().ToUnixTimeMilliseconds())));
+                local.Add((topic, partition, AppendAsync(topics, replicas(), groups, topic, partition, producerId, epoch, commit, coordinatorEpoch, now)));
             else if (leader < 0)
                 failures.Add($"{topic}-{partition}: no leader");
             else
@@ -52,11 +52,11 @@ internal sealed class TransactionMarkers(TopicCatalog topics, Func<ReplicaManage
                 list.Add((topic, partition));
             }
         }
-        var sends = byLeader.Select(l => (Leader: l.Key, Partitions: l.Value, Send: SendAsync(l.Key, l.Value, producerId, epoch, commit, coordinatorEpoch))).ToList();
+        var sends = byLeader.Select(l => SendAsync(l.Key, l.Value, producerId, epoch, commit, coordinatorEpoch)).ToList();
         foreach (var (topic, partition, write) in local)
             if (await write.ConfigureAwait(false) is var error && error != ErrorCode.None)
                 failures.Add($"{topic}-{partition}: {error}");
-        foreach (var (leader, _, send) in sends)
+        foreach (var send in sends)
             failures.AddRange(await send.ConfigureAwait(false));
         return failures;
     }

@@ -121,15 +121,7 @@ internal sealed class FaultTransactions(string bootstrap, string topic, int part
     /// <summary>Reads every partition with read_committed from the beginning to its end.</summary>
     public void ReadAll(TimeSpan timeout)
     {
-        using var consumer = new ConsumerBuilder<Ignore, string>(new ConsumerConfig
-        {
-            BootstrapServers = bootstrap,
-            GroupId = "unused-" + Guid.NewGuid().ToString("N"),
-            EnableAutoCommit = false,
-            EnablePartitionEof = true,
-            AutoOffsetReset = AutoOffsetReset.Error,
-            IsolationLevel = IsolationLevel.ReadCommitted,
-        }).SetLogHandler((_, _) => { }).Build();
+        using var consumer = FaultWorkload.Reader(bootstrap, IsolationLevel.ReadCommitted);
         for (var p = 0; p < partitions; p++)
         {
             var partition = new TopicPartition(topic, p);

@@ -102,17 +102,21 @@ internal sealed class FaultWorkload(string bootstrap, string topic, int partitio
         }
     }
 
+    /// <summary>The final check's reader: assigned partitions only (its group is never joined), end of partition reported.</summary>
+    internal static IConsumer<Ignore, string> Reader(string bootstrap, IsolationLevel isolation) => new ConsumerBuilder<Ignore, string>(new ConsumerConfig
+    {
+        BootstrapServers = bootstrap,
+        GroupId = "unused-" + Guid.NewGuid().ToString("N"),
+        EnableAutoCommit = false,
+        EnablePartitionEof = true,
+        AutoOffsetReset = AutoOffsetReset.Error,
+        IsolationLevel = isolation,
+    }).SetLogHandler((_, _) => { }).Build();
+
     /// <summary>Reads every partition from offset 0 to its high watermark into the history.</summary>
     public void ReadAll(TimeSpan timeout)
     {
-        using var consumer = new ConsumerBuilder<Ignore, string>(new ConsumerConfig
-        {
-            BootstrapServers = bootstrap,
-            GroupId = "unused-" + Guid.NewGuid().ToString("N"),
-            EnableAutoCommit = false,
-            EnablePartitionEof = true,
-            AutoOffsetReset = AutoOffsetReset.Error,
-        }).SetLogHandler((_, _) => { }).Build();
+        using var consumer = Reader(bootstrap, IsolationLevel.ReadUncommitted);
         for (var p = 0; p < partitions; p++)
         {
             var partition = new TopicPartition(topic, p);
