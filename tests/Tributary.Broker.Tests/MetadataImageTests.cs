@@ -17,5 +17,9 @@ public sealed class MetadataImageTests
         Assert.Equal(1, new MetadataImage("c", -1, 1, TwoBrokers, []).ControllerFor(1));
         // A controller whose own registration this image does not hold yet is no broker a client can reach.
         Assert.Equal(2, new MetadataImage("c", 3, 1, TwoBrokers, []).ControllerFor(2));
+        // An answering broker missing from its own image (its lease lapsed; it registers again) names a listed one, and
+        // with no broker listed -1 makes librdkafka ask again.
+        Assert.Equal(1, new MetadataImage("c", 3, 1, TwoBrokers, []).ControllerFor(3));
+        Assert.Equal(-1, new MetadataImage("c", 3, 1, [], []).ControllerFor(3));
     }
 }

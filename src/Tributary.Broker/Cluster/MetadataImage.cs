@@ -106,12 +106,15 @@ public sealed class MetadataImage
 
     /// <summary>
     /// The controller id clients are told (Metadata, DescribeCluster): the active controller when it is registered,
-    /// otherwise the answering broker, as KRaft answers with any live broker, since every broker here takes admin
-    /// requests itself. Never -1 or an unknown broker: librdkafka's admin client waits for the controller it was told,
-    /// and does not ask again for minutes, so a moment without one (a cluster starting, a controller failing over)
-    /// would stall its admin requests until they time out.
+    /// otherwise the answering broker, otherwise any registered broker, as KRaft answers with any live broker, since
+    /// every broker here takes admin requests itself. Always one of the brokers listed beside it, or -1 when none is:
+    /// librdkafka's admin client looks the named controller up among the brokers it was told and, when it is not
+    /// there, waits without asking again (it asks again only for -1), so its admin requests would time out.
     /// </summary>
-    public int ControllerFor(int answeringNodeId) => Brokers.ContainsKey(ControllerId) ? ControllerId : answeringNodeId;
+    public int ControllerFor(int answeringNodeId) =>
+        Brokers.ContainsKey(ControllerId) ? ControllerId
+        : Brokers.ContainsKey(answeringNodeId) ? answeringNodeId
+        : Brokers.Count > 0 ? Brokers.Keys.Min() : -1;
 
     public PartitionState? Partition(string topic, int partition) =>
         TopicsByName.TryGetValue(topic, out var t) && partition >= 0 && partition < t.PartitionCount ? t.Partitions[partition] : null;
