@@ -37,6 +37,7 @@ public sealed partial class PartitionLog
     }
 
     private bool _following;
+    private int _followedEpoch = -1;
 
     /// <summary>
     /// Kafka's makeFollower/makeLeader fence (its leaderIsrUpdateLock): a replica that follows another broker refuses
@@ -53,6 +54,20 @@ public sealed partial class PartitionLog
             {
                 _following = value;
             }
+        }
+    }
+
+    /// <summary>
+    /// Marks this replica as following the leader of <paramref name="leaderEpoch"/> (and refusing leader appends, as
+    /// <see cref="Following"/>): from the moment this returns, a replicated append checked against another epoch fails,
+    /// so a fetch from the previous leader that was still in flight cannot land after the new leader's truncation.
+    /// </summary>
+    public void Follow(int leaderEpoch)
+    {
+        lock (_lock)
+        {
+            _following = true;
+            _followedEpoch = leaderEpoch;
         }
     }
 
@@ -104,7 +119,14 @@ public sealed partial class PartitionLog
     /// <returns>The new log end offset.</returns>
     /// <exception cref="StorageException">OffsetOutOfRange when the first batch does not start at the log end; InvalidRecord when
     /// the batches are not contiguous; the validator's errors; StorageFailure on I/O failure (as a faulted task).</exception>
-    public ValueTask<long> AppendReplicatedAsync(ReadOnlyMemory<byte> batches, CancellationToken ct = default)
+    public ValueTask<long> AppendReplicatedAsync(ReadOnlyMemory<byte> batches, CancellationToken ct = default) =>
+        AppendReplicatedAsync(batches, followedEpoch: null, ct);
+
+    /// <summary>
+    /// A fetcher's append: as <see cref="AppendReplicatedAsync(ReadOnlyMemory{byte}, CancellationToken)"/>, refused
+    /// (NotLeader) unless this replica still follows the leader of <paramref name="followedEpoch"/> (<see cref="Follow"/>).
+    /// </summary>
+    public ValueTask<long> AppendReplicatedAsync(ReadOnlyMemory<byte> batches, int? followedEpoch, CancellationToken ct = default)
     {
         if (_logDir is { IsOffline: true } offline)
         {
@@ -124,6 +146,12 @@ public sealed partial class PartitionLog
         {
             lock (_lock)
             {
+                if (followedEpoch is { } epoch && (!_following || _followedEpoch != epoch))
+                {
+                    throw new StorageException(StorageError.NotLeader,
+                        $"The replica in {_directory} no longer follows the leader of epoch {epoch}; a fetch from it is not appended.");
+                }
+
                 end = AppendReplicatedLocked(batches.Span, config, out rolled);
                 if (config.FlushPolicy == FlushPolicy.Durable)
                 {

@@ -454,11 +454,15 @@ public sealed class ReplicationTests
         leader.LeaderEpoch = 1;
         await leader.AppendAsync(Batch(-1, -1, -1, 3));
 
-        follower.Following = true;
+        follower.Follow(leaderEpoch: 1);
         var refused = await Assert.ThrowsAsync<StorageException>(async () => await follower.AppendAsync(Batch(-1, -1, -1, 1)));
         Assert.Equal(StorageError.NotLeader, refused.Error);
         Assert.Equal(0, follower.LogEndOffset);
-        await follower.AppendReplicatedAsync(Fetch(leader, 0));
+        // A fetch from the leader of an earlier epoch, still in flight when this replica moved on, is not appended.
+        var stale = await Assert.ThrowsAsync<StorageException>(async () => await follower.AppendReplicatedAsync(Fetch(leader, 0), followedEpoch: 0));
+        Assert.Equal(StorageError.NotLeader, stale.Error);
+        Assert.Equal(0, follower.LogEndOffset);
+        await follower.AppendReplicatedAsync(Fetch(leader, 0), followedEpoch: 1);
         Assert.Equal(Fetch(leader, 0), Fetch(follower, 0));
 
         follower.Following = false; // it leads now

@@ -255,7 +255,7 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
                 }
                 if (data.Records is { } records && WholeBatches(records.Span) is > 0 and var length)
                 {
-                    await p.Partition.Log.AppendReplicatedAsync(records[..length], _stop.Token).ConfigureAwait(false);
+                    await p.Partition.Log.AppendReplicatedAsync(records[..length], p.Partition.LeaderEpoch, _stop.Token).ConfigureAwait(false);
                     if (throttle.CountsAsFollower(p.Partition.Topic, p.Partition.Partition, _manager.Image)) throttle.Follower.Record(length);
                 }
                 _manager.RecordFollowerHighWatermark(p.Partition.Topic, p.Partition.Partition, p.Partition.Log, Math.Min(data.HighWatermark, p.Partition.Log.LogEndOffset));

@@ -189,8 +189,9 @@ public sealed class ReplicaManager : IAsyncDisposable
                     }
                     else
                     {
-                        // Fenced before the fetcher truncates and appends: a leader append racing this change fails.
-                        log.Following = true;
+                        // Fenced before the fetcher truncates and appends: a leader append racing this change fails, and so
+                        // does a fetch from a previous leader still in flight.
+                        log.Follow(state.LeaderEpoch);
                         if (_leaders.TryRemove(key, out var old)) Resign(old);
                         if (state.Leader >= 0 && image.Brokers.ContainsKey(state.Leader))
                         {
