@@ -17,10 +17,57 @@ public sealed class BrokerConfig
     /// embed a broker pass a fault-injecting one to fail a log directory.
     /// </summary>
     public Tributary.Storage.FileSystem.ISegmentFileSystem? StorageFileSystem { get; set; }
-    public string ListenHost { get; set; } = "0.0.0.0";
-    public int ListenPort { get; set; } = 9092;
-    public string? AdvertisedHost { get; set; }
-    public int? AdvertisedPort { get; set; }
+
+    /// <summary>
+    /// Where the broker listens (<c>listeners</c>): one or more named listeners, the first being the one
+    /// <see cref="ListenHost"/>/<see cref="ListenPort"/> and the embedding API speak of. An empty host means all interfaces.
+    /// </summary>
+    public List<ListenerAddress> Listeners { get; set; } = [new("PLAINTEXT", "0.0.0.0", 9092)];
+
+    /// <summary>
+    /// What each listener tells clients to connect to (<c>advertised.listeners</c>), by listener name; a listener not
+    /// named here advertises its bound address (a wildcard host as "localhost").
+    /// </summary>
+    public List<ListenerAddress> AdvertisedListeners { get; set; } = [];
+
+    /// <summary>The first listener's host.</summary>
+    public string ListenHost
+    {
+        get => Listeners[0].Host;
+        set => Listeners[0] = Listeners[0] with { Host = value };
+    }
+
+    /// <summary>The first listener's port (0: any free port).</summary>
+    public int ListenPort
+    {
+        get => Listeners[0].Port;
+        set => Listeners[0] = Listeners[0] with { Port = value };
+    }
+
+    /// <summary>The host the first listener advertises (null: its bound address).</summary>
+    public string? AdvertisedHost
+    {
+        get => AdvertisedFor(Listeners[0].Name)?.Host is { Length: > 0 } host ? host : null;
+        set => SetAdvertised(value ?? "", AdvertisedPort);
+    }
+
+    /// <summary>The port the first listener advertises (null: its bound port).</summary>
+    public int? AdvertisedPort
+    {
+        get => AdvertisedFor(Listeners[0].Name) is { Port: > 0 } advertised ? advertised.Port : null;
+        set => SetAdvertised(AdvertisedHost ?? "", value);
+    }
+
+    /// <summary>The advertised address of the listener <paramref name="name"/>, or null when it advertises its bound one.</summary>
+    public ListenerAddress? AdvertisedFor(string name) =>
+        AdvertisedListeners.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase));
+
+    private void SetAdvertised(string host, int? port)
+    {
+        var name = Listeners[0].Name;
+        AdvertisedListeners.RemoveAll(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase));
+        if (host.Length > 0 || port is > 0) AdvertisedListeners.Insert(0, new ListenerAddress(name, host, port ?? 0));
+    }
 
     /// <summary>
     /// The broker's clock: timeouts, expirations, the transaction timer, connection idle checks. Tests that embed a
@@ -68,13 +115,10 @@ public sealed class BrokerConfig
         switch (name)
         {
             case "listeners":
-                (ListenHost, ListenPort) = ParseListener(name, value);
-                ListenHost = ListenHost.Length == 0 ? "0.0.0.0" : ListenHost;
+                Listeners = [.. ListenerAddress.ParseList(name, value).Select(l => l.Host.Length == 0 ? l with { Host = "0.0.0.0" } : l)];
                 break;
             case "advertised.listeners":
-                var (host, port) = ParseListener(name, value);
-                AdvertisedHost = host.Length == 0 ? null : host;
-                AdvertisedPort = port;
+                AdvertisedListeners = [.. ListenerAddress.ParseList(name, value)];
                 break;
             case "log.dirs":
                 (DataDir, MoreDataDirs) = Directories(name, value);
@@ -91,23 +135,6 @@ public sealed class BrokerConfig
                 Settings[name] = value;
                 break;
         }
-    }
-
-    /// <summary>
-    /// Takes the first listener of a comma-separated <c>NAME://host:port</c> list (Tributary serves one
-    /// plaintext listener). An empty host means "all interfaces"; IPv6 hosts come in brackets.
-    /// </summary>
-    private static (string Host, int Port) ParseListener(string name, string value)
-    {
-        var first = value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).FirstOrDefault()
-            ?? throw new FormatException($"{name}: no listener in '{value}'");
-        var scheme = first.IndexOf("://", StringComparison.Ordinal);
-        var hostPort = scheme >= 0 ? first[(scheme + 3)..] : first;
-        if (!TryParseHostPort(hostPort, out var host, out var port))
-        {
-            throw new FormatException($"{name}: expected NAME://host:port, got '{value}'");
-        }
-        return (host, port);
     }
 
     /// <summary>Parses "host:port", ":port" or "[v6addr]:port"; the host is returned without brackets.</summary>
@@ -239,4 +266,34 @@ public sealed class BrokerConfig
         }
         return sb.ToString();
     }
+}
+
+/// <summary>
+/// One entry of <c>listeners</c> or <c>advertised.listeners</c>: <c>NAME://host:port</c>. The name (letters, digits and
+/// '_') says which listener it is and, through <c>listener.security.protocol.map</c>, how it is secured; a bare
+/// <c>host:port</c> is the PLAINTEXT listener. IPv6 hosts come in brackets and are kept without them.
+/// </summary>
+public sealed record ListenerAddress(string Name, string Host, int Port)
+{
+    /// <summary>Parses a comma-separated list; listener names must be unique (case-insensitively, as Kafka's).</summary>
+    public static IReadOnlyList<ListenerAddress> ParseList(string setting, string value)
+    {
+        var entries = value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (entries.Length == 0) throw new FormatException($"{setting}: no listener in '{value}'");
+        var parsed = new List<ListenerAddress>();
+        foreach (var entry in entries)
+        {
+            var scheme = entry.IndexOf("://", StringComparison.Ordinal);
+            var name = scheme >= 0 ? entry[..scheme].ToUpperInvariant() : "PLAINTEXT";
+            if (name.Length == 0 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_'))
+                throw new FormatException($"{setting}: '{entry}' has no valid listener name (NAME://host:port, NAME of letters, digits and _)");
+            if (!BrokerConfig.TryParseHostPort(scheme >= 0 ? entry[(scheme + 3)..] : entry, out var host, out var port))
+                throw new FormatException($"{setting}: expected NAME://host:port, got '{entry}'");
+            if (parsed.Any(p => p.Name == name)) throw new FormatException($"{setting}: the listener name {name} is used twice in '{value}'");
+            parsed.Add(new ListenerAddress(name, host, port));
+        }
+        return parsed;
+    }
+
+    public override string ToString() => $"{Name}://{(Host.Contains(':') ? $"[{Host}]" : Host)}:{Port}";
 }

@@ -24,6 +24,9 @@ public static class BrokerSettingDefinitions
         Long,
         Double,
         List,
+
+        /// <summary>A secret: described as sensitive, its value never shown.</summary>
+        Password,
     }
 
     /// <param name="Default">Null when the default is computed at start (said in <paramref name="Doc"/>).</param>
@@ -67,6 +70,31 @@ public static class BrokerSettingDefinitions
         new("follower.replication.throttled.rate", SettingType.Long, "9223372036854775807",
             "Bytes per second this broker, as follower, fetches for its throttled replicas (follower.replication.throttled.replicas) while they are not in the ISR. Dynamic.",
             AtLeast(0), Dynamic: true),
+
+        // Listeners and TLS (docs/security.md). Every ssl.* setting can be given for one listener as listener.name.<name>.ssl.*.
+        new("listener.security.protocol.map", SettingType.List, Network.ListenerSecurity.DefaultProtocolMap,
+            "The security protocol of each listener name, NAME:PROTOCOL,... (PLAINTEXT, SSL; SASL_PLAINTEXT and SASL_SSL are not served yet).",
+            v => { try { Network.ListenerSecurity.ParseMap(v); return null; } catch (FormatException e) { return e.Message; } }),
+        new("inter.broker.listener.name", SettingType.String, null, "The listener brokers connect to each other through; default: the one named by security.inter.broker.protocol, or the only listener."),
+        new("security.inter.broker.protocol", SettingType.String, "PLAINTEXT", "Names the inter-broker listener when inter.broker.listener.name is not set.", OneOf("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")),
+        new("ssl.keystore.type", SettingType.String, "PEM", "Format of ssl.keystore.location: PEM (key and certificate chain in one file) or PKCS12.", OneOf("PEM", "PKCS12")),
+        new("ssl.keystore.location", SettingType.String, null, "The broker's TLS key and certificate chain (a PEM file, or PKCS12 with ssl.keystore.password)."),
+        new("ssl.keystore.password", SettingType.Password, null, "Password of a PKCS12 keystore."),
+        new("ssl.keystore.certificate.chain", SettingType.Password, null, "The broker's certificate chain as inline PEM (with ssl.keystore.key), instead of ssl.keystore.location."),
+        new("ssl.keystore.key", SettingType.Password, null, "The broker's private key as inline PEM (with ssl.keystore.certificate.chain)."),
+        new("ssl.key.password", SettingType.Password, null, "Password of an encrypted private key."),
+        new("ssl.certificate.location", SettingType.String, null, "A PEM certificate file (librdkafka's name), with ssl.key.location, instead of ssl.keystore.location."),
+        new("ssl.key.location", SettingType.String, null, "The PEM private key file that goes with ssl.certificate.location."),
+        new("ssl.truststore.type", SettingType.String, "PEM", "Format of ssl.truststore.location: PEM or PKCS12.", OneOf("PEM", "PKCS12")),
+        new("ssl.truststore.location", SettingType.String, null, "Certificates trusted to sign client certificates (and other brokers' certificates); default: the system's."),
+        new("ssl.truststore.password", SettingType.Password, null, "Password of a PKCS12 truststore."),
+        new("ssl.truststore.certificates", SettingType.Password, null, "Trusted certificates as inline PEM."),
+        new("ssl.ca.location", SettingType.String, null, "A PEM file of trusted certificates (librdkafka's name for a truststore)."),
+        new("ssl.client.auth", SettingType.String, "none", "Client certificates on TLS listeners: required, requested or none; the certificate's subject is the client's principal.", OneOf("required", "requested", "none")),
+        new("ssl.enabled.protocols", SettingType.List, "TLSv1.2,TLSv1.3", "TLS versions accepted (TLSv1.2, TLSv1.3)."),
+        new("ssl.cipher.suites", SettingType.List, "", "IANA names of the cipher suites offered (empty: the system's defaults)."),
+        new("ssl.endpoint.identification.algorithm", SettingType.String, "https", "https: a broker connecting to another over TLS checks the host name in its certificate; empty: it does not."),
+        new("ssl.principal.mapping.rules", SettingType.String, "DEFAULT", "How a client certificate's subject becomes a principal: RULE:pattern/replacement/[LU],... then DEFAULT (the whole subject)."),
 
         // Topics.
         new("num.partitions", SettingType.Int, "1", "Partitions of an auto-created topic, and of CreateTopics asking for -1.", AtLeast(1)),
@@ -139,7 +167,15 @@ public static class BrokerSettingDefinitions
 
     private static readonly Dictionary<string, Definition> ByName = All.ToDictionary(d => d.Name, StringComparer.Ordinal);
 
-    public static bool TryGet(string name, out Definition definition) => ByName.TryGetValue(name, out definition!);
+    /// <summary>The definition of a setting; <c>listener.name.&lt;name&gt;.ssl.*</c> is the ssl.* setting for one listener.</summary>
+    public static bool TryGet(string name, out Definition definition)
+    {
+        if (ByName.TryGetValue(name, out definition!)) return true;
+        const string prefix = "listener.name.";
+        if (!name.StartsWith(prefix, StringComparison.Ordinal)) return false;
+        var dot = name.IndexOf('.', prefix.Length);
+        return dot > prefix.Length && name.AsSpan(dot + 1).StartsWith("ssl.") && ByName.TryGetValue(name[(dot + 1)..], out definition!);
+    }
 
     public static Definition Get(string name) =>
         ByName.TryGetValue(name, out var definition) ? definition : throw new ArgumentException($"{name} is not a broker setting");

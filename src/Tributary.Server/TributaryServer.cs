@@ -22,13 +22,13 @@ namespace Tributary.Server;
 public sealed partial class TributaryServer : IAsyncDisposable
 {
     private readonly LogManager _logs;
-    private readonly KafkaListener _listener;
+    private readonly IReadOnlyList<KafkaListener> _listeners;
     private readonly string? _ownedTempDir;
     private int _stopped;
     private readonly ClusterController _controller;
     private readonly LeaderRebalancer? _rebalancer;
 
-    private TributaryServer(BrokerConfig config, BrokerState state, LogManager logs, KafkaListener listener, string? ownedTempDir, GroupCoordinator groups,
+    private TributaryServer(BrokerConfig config, BrokerState state, LogManager logs, IReadOnlyList<KafkaListener> listeners, string? ownedTempDir, GroupCoordinator groups,
         TransactionCoordinator transactions, IMetadataStore store, ClusterController controller, LeaderRebalancer? rebalancer)
     {
         _controller = controller;
@@ -39,7 +39,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
         Config = config;
         State = state;
         _logs = logs;
-        _listener = listener;
+        _listeners = listeners;
         _ownedTempDir = ownedTempDir;
     }
 
@@ -66,8 +66,24 @@ public sealed partial class TributaryServer : IAsyncDisposable
     /// <summary>"host:port" a client should bootstrap from.</summary>
     public string BootstrapServers => $"{State.AdvertisedHost}:{State.AdvertisedPort}";
 
-    /// <summary>The port the listener is bound to (useful after asking for port 0).</summary>
-    public int Port => _listener.LocalEndPoint.Port;
+    /// <summary>The port the first listener is bound to (useful after asking for port 0).</summary>
+    public int Port => _listeners[0].LocalEndPoint.Port;
+
+    /// <summary>The port the listener named <paramref name="listener"/> is bound to.</summary>
+    public int PortOf(string listener) => ListenerNamed(listener).LocalEndPoint.Port;
+
+    /// <summary>"host:port" a client should bootstrap from through the listener named <paramref name="listener"/>.</summary>
+    public string BootstrapServersFor(string listener)
+    {
+        var named = ListenerNamed(listener);
+        return State.Topics.Image.Brokers.TryGetValue(State.NodeId, out var self) && self.EndpointFor(named.Name) is var (host, port)
+            ? $"{host}:{port}"
+            : $"{State.AdvertisedHost}:{named.LocalEndPoint.Port}";
+    }
+
+    private KafkaListener ListenerNamed(string name) =>
+        _listeners.FirstOrDefault(l => string.Equals(l.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new ArgumentException($"no listener is named {name}");
 
     public string DataDir => Path.GetFullPath(Config.DataDir);
 
@@ -86,8 +102,9 @@ public sealed partial class TributaryServer : IAsyncDisposable
             dataDir = owned;
         }
         var config = new BrokerConfig { DataDir = dataDir, ListenHost = "127.0.0.1", ListenPort = 0, Time = time ?? TimeProvider.System };
+        // Through Apply, so listeners and advertised.listeners may be given here too.
         if (settings is not null)
-            foreach (var (name, value) in settings) config.Settings[name] = value;
+            foreach (var (name, value) in settings) config.Apply(name, value);
         config.Settings.TryAdd(SchemaRegistryListenersSetting, "http://127.0.0.1:0");
         return WithSchemaRegistryAsync(StartAsync(config, owned, LogLevel.Warn, cancellationToken), cancellationToken);
     }
@@ -110,7 +127,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
         logs.Diagnostics.Problem += p => storageProblems.Write($"storage: {p.Operation} failed in {p.Where}: {p.Error.GetType().Name}: {p.Error.Message}");
         GroupCoordinator? groups = null;
         TransactionCoordinator? transactions = null;
-        KafkaListener? listener = null;
+        var listeners = new List<KafkaListener>();
         Tributary.Broker.Diagnostics.BrokerMetrics? metrics = null;
         IMetadataStore? store = null;
         ClusterController? controller = null;
@@ -118,6 +135,10 @@ public sealed partial class TributaryServer : IAsyncDisposable
         Tributary.Broker.Replication.ReplicaManager? replicas = null;
         try
         {
+            // Listener settings are checked before anything is opened: a wrong one stops start-up naming it.
+            var interBrokerListener = ListenerSecurity.InterBrokerListener(settings, config.Listeners);
+            CheckListeners(config, settings);
+            settings.InterBrokerTls = TlsSettings.ForInterBroker(settings, interBrokerListener, ListenerSecurity.ProtocolOf(settings, interBrokerListener), log);
             ClusterIdentity identity;
             if (settings.Get("metadata.store") is { Length: > 0 } storeSetting)
             {
@@ -153,22 +174,22 @@ public sealed partial class TributaryServer : IAsyncDisposable
             groups.Start();
             transactions = new TransactionCoordinator(topics, groups, TransactionSettings.From(settings), ClusterProducerIds(store) ?? new ProducerIdManager(dataDir), time, log);
             transactions.Replicas = replicas;
-            if (store is not LocalMetadataStore) transactions.InterBroker = new Tributary.Broker.Replication.InterBrokerClient(() => topics.Image, settings.NodeId);
+            if (store is not LocalMetadataStore) transactions.InterBroker = new Tributary.Broker.Replication.InterBrokerClient(() => topics.Image, settings.NodeId, settings.InterBrokerTls);
             transactions.Start();
             var registry = BuildRegistry(state, groups, transactions);
-            var address = ResolveListenAddress(config.ListenHost);
-            listener = new KafkaListener(new IPEndPoint(address, config.ListenPort), registry, settings, log, time, state.Metrics);
-            var (openListener, openGroups, openTransactions) = (listener, groups, transactions);
-            state.Metrics.Observe(() => openListener.ConnectionCount, () => openGroups.GroupCount, () => openTransactions.OpenTransactionCount);
-            // A wildcard listener advertises localhost unless told otherwise (--advertise), which works out of the box locally.
-            var wildcard = IPAddress.Any.Equals(address) || IPAddress.IPv6Any.Equals(address);
-            state.AdvertisedHost = config.AdvertisedHost ?? (wildcard ? "localhost" : config.ListenHost);
-            state.AdvertisedPort = config.AdvertisedPort ?? listener.LocalEndPoint.Port;
+            var advertised = OpenListeners(config, settings, registry, log, time, state.Metrics, listeners);
+            var openGroups = groups;
+            var openTransactions = transactions;
+            state.Metrics.Observe(() => listeners.Sum(l => l.ConnectionCount), () => openGroups.GroupCount, () => openTransactions.OpenTransactionCount);
+            (state.AdvertisedHost, state.AdvertisedPort) = (advertised[0].Host, advertised[0].Port);
+            var interBroker = advertised.First(a => a.Name == interBrokerListener);
             logs.StartBackgroundTasks(settings.RetentionCheckIntervalMs, settings.Cleaner, cleaner => ReportCleaning(cleaner, log, state.Metrics));
-            await store.RegisterAsync(new BrokerRegistration(settings.NodeId, state.AdvertisedHost, state.AdvertisedPort, settings.Get("broker.rack"), Guid.NewGuid()),
-                cancellationToken).ConfigureAwait(false);
-            listener.Start();
-            var server = new TributaryServer(config, state, logs, listener, ownedTempDir, groups, transactions, store, controller, rebalancer);
+            await store.RegisterAsync(new BrokerRegistration(settings.NodeId, interBroker.Host, interBroker.Port, settings.Get("broker.rack"), Guid.NewGuid())
+            {
+                Listeners = advertised,
+            }, cancellationToken).ConfigureAwait(false);
+            foreach (var listener in listeners) listener.Start();
+            var server = new TributaryServer(config, state, logs, listeners, ownedTempDir, groups, transactions, store, controller, rebalancer);
             server.WatchLogDirectories(log);
             return server;
         }
@@ -176,7 +197,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
         {
             // Stop whatever had started (coordinator loops, the transaction timer, a bound socket) before the logs
             // they use: a failed start leaves nothing running.
-            listener?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            foreach (var listener in listeners) listener.DisposeAsync().AsTask().GetAwaiter().GetResult();
             transactions?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             groups?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             metrics?.Dispose();
@@ -187,6 +208,48 @@ public sealed partial class TributaryServer : IAsyncDisposable
             logs.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Kafka's listener rules: every listener has a security protocol this broker serves, and every advertised listener
+    /// names one of them.
+    /// </summary>
+    private static void CheckListeners(BrokerConfig config, BrokerSettings settings)
+    {
+        foreach (var listener in config.Listeners)
+        {
+            var protocol = ListenerSecurity.ProtocolOf(settings, listener.Name);
+            if (protocol is SecurityProtocol.SaslPlaintext or SecurityProtocol.SaslSsl)
+                throw new ArgumentException($"listeners: {listener.Name} is a {ListenerSecurity.Name(protocol)} listener, and SASL is not served yet; use PLAINTEXT or SSL");
+        }
+        foreach (var advertised in config.AdvertisedListeners)
+            if (!config.Listeners.Any(l => string.Equals(l.Name, advertised.Name, StringComparison.OrdinalIgnoreCase)))
+                throw new ArgumentException($"advertised.listeners: {advertised.Name} is not one of the listeners ({string.Join(", ", config.Listeners.Select(l => l.Name))})");
+    }
+
+    /// <summary>
+    /// Binds every listener (an SSL one with its TLS settings) and returns what each advertises: its advertised.listeners
+    /// entry, else its bound address, a wildcard host advertised as localhost (which works out of the box locally); an
+    /// advertised port 0 is the bound port.
+    /// </summary>
+    private static List<ListenerAddress> OpenListeners(BrokerConfig config, BrokerSettings settings, ApiRegistry registry, BrokerLog log, TimeProvider time,
+        Tributary.Broker.Diagnostics.BrokerMetrics metrics, List<KafkaListener> opened)
+    {
+        var advertised = new List<ListenerAddress>();
+        foreach (var spec in config.Listeners)
+        {
+            var protocol = ListenerSecurity.ProtocolOf(settings, spec.Name);
+            var tls = protocol == SecurityProtocol.Ssl ? TlsSettings.ForListener(settings, spec.Name, log) : null;
+            var address = ResolveListenAddress(spec.Host);
+            var listener = new KafkaListener(spec.Name, new IPEndPoint(address, spec.Port), tls, registry, settings, log, time, metrics);
+            opened.Add(listener);
+            var wildcard = IPAddress.Any.Equals(address) || IPAddress.IPv6Any.Equals(address);
+            var given = config.AdvertisedFor(spec.Name);
+            advertised.Add(new ListenerAddress(spec.Name,
+                given?.Host is { Length: > 0 } host ? host : wildcard ? "localhost" : spec.Host,
+                given?.Port is > 0 and var port ? port : listener.LocalEndPoint.Port));
+        }
+        return advertised;
     }
 
     /// <summary>In a cluster, producer ids come in blocks from the metadata store; null for a broker alone.</summary>
@@ -355,7 +418,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
         await ShutDownControlledAsync().ConfigureAwait(false);
         await StopSchemaRegistryAsync().ConfigureAwait(false);
-        await _listener.DisposeAsync().ConfigureAwait(false);
+        foreach (var listener in _listeners) await listener.DisposeAsync().ConfigureAwait(false);
         await Transactions.DisposeAsync().ConfigureAwait(false);
         await Groups.DisposeAsync().ConfigureAwait(false);
         // Leaving the cluster (the registration's lease revoked) before the logs close.

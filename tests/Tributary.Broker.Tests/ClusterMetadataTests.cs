@@ -149,7 +149,7 @@ public sealed class ClusterMetadataTests
             await admin.CreateTopicsAsync([new TopicSpecification { Name = "hinted", NumPartitions = 1, ReplicationFactor = -1, ReplicasAssignments = new Dictionary<int, List<int>> { [0] = [2] } }]);
         await Eventually.TrueAsync(() => cluster.Broker(1)!.State.Topics.Get("hinted") is not null, Timeout, "broker 1 sees the topic");
         var wrong = cluster.Broker(1)!;
-        await using var channel = await Replication.BrokerChannel.ConnectAsync("127.0.0.1", wrong.Port, "kip-951-test", CancellationToken.None);
+        await using var channel = await Replication.BrokerChannel.ConnectAsync("127.0.0.1", wrong.Port, "kip-951-test", null, CancellationToken.None);
         var produce = new Protocol.Messages.ProduceRequest
         {
             Acks = -1,

@@ -40,6 +40,21 @@ public sealed class BrokerConfigTests
     }
 
     [Fact]
+    public void ReadsSeveralNamedListenersAndTheirAdvertisedAddresses()
+    {
+        var config = new BrokerConfig();
+        config.Apply("listeners", "PLAINTEXT://:9092, ssl://0.0.0.0:9093,INTERNAL://[::1]:9094");
+        config.Apply("advertised.listeners", "PLAINTEXT://broker.example:9092,SSL://broker.example:19093");
+
+        Assert.Equal([new("PLAINTEXT", "0.0.0.0", 9092), new("SSL", "0.0.0.0", 9093), new ListenerAddress("INTERNAL", "::1", 9094)], config.Listeners);
+        Assert.Equal(("broker.example", 9092), (config.AdvertisedHost, config.AdvertisedPort));
+        Assert.Equal(new ListenerAddress("SSL", "broker.example", 19093), config.AdvertisedFor("ssl"));
+        Assert.Null(config.AdvertisedFor("INTERNAL"));
+        Assert.Throws<FormatException>(() => config.Apply("listeners", "A://h:1,a://h:2"));
+        Assert.Throws<FormatException>(() => config.Apply("listeners", "BAD-NAME://h:1"));
+    }
+
+    [Fact]
     public void SetOverridesOneSetting()
     {
         var config = new BrokerConfig();

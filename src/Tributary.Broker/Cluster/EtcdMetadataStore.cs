@@ -424,7 +424,10 @@ public sealed class EtcdMetadataStore : IMetadataStore
         {
             var rest = key[_prefix.Length..];
             if (rest.StartsWith("brokers/", StringComparison.Ordinal) && Deserialize<StoredBroker>(kv) is { } b && int.TryParse(rest["brokers/".Length..], out var id))
-                brokers.Add(new BrokerRegistration(id, b.Host, b.Port, b.Rack, b.Incarnation, b.ShuttingDown, b.SchemaRegistry));
+                brokers.Add(new BrokerRegistration(id, b.Host, b.Port, b.Rack, b.Incarnation, b.ShuttingDown, b.SchemaRegistry)
+                {
+                    Listeners = b.Listeners is null ? [] : [.. b.Listeners.Select(l => new ListenerAddress(l.Name, l.Host, l.Port))],
+                });
             else if (rest == "controller" && int.TryParse(kv.Value.ToStringUtf8(), out var c))
             {
                 controller = c;
@@ -669,10 +672,14 @@ public sealed class EtcdMetadataStore : IMetadataStore
     private static string RangeEnd(string prefix) => prefix[..^1] + (char)(prefix[^1] + 1);
 
     /// <summary>A registration as stored. Later fields are optional, so registrations written by older brokers still read.</summary>
-    private sealed record StoredBroker(string Host, int Port, string? Rack, Guid Incarnation, bool ShuttingDown = false, string? SchemaRegistry = null)
+    private sealed record StoredBroker(string Host, int Port, string? Rack, Guid Incarnation, bool ShuttingDown = false, string? SchemaRegistry = null,
+        StoredListener[]? Listeners = null)
     {
-        public static StoredBroker From(BrokerRegistration r) => new(r.Host, r.Port, r.Rack, r.IncarnationId, r.ShuttingDown, r.SchemaRegistryUrl);
+        public static StoredBroker From(BrokerRegistration r) => new(r.Host, r.Port, r.Rack, r.IncarnationId, r.ShuttingDown, r.SchemaRegistryUrl,
+            r.Listeners.Count == 0 ? null : [.. r.Listeners.Select(l => new StoredListener(l.Name, l.Host, l.Port))]);
     }
+
+    private sealed record StoredListener(string Name, string Host, int Port);
 
     private sealed record StoredTopic(Guid Id, Dictionary<string, string> Configs, bool Internal, int[][] Replicas);
 

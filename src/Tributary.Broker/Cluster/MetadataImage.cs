@@ -3,13 +3,30 @@ using System.Collections.Frozen;
 namespace Tributary.Broker.Cluster;
 
 /// <summary>
-/// A registered broker: where clients and other brokers reach it, its rack, which start of it this is, whether it is
-/// shutting down (controlled shutdown: the controller moves its leaderships away first), and the URL of its schema
-/// registry (null when it serves none, or has not bound its listener yet): the other brokers forward registry writes
-/// to the registry of the leader of <c>_schemas</c>.
+/// A registered broker: where other brokers reach it (<see cref="Host"/>:<see cref="Port"/>, its inter-broker
+/// listener's advertised address), where clients reach it through each listener (<see cref="Listeners"/>), its rack,
+/// which start of it this is, whether it is shutting down (controlled shutdown: the controller moves its leaderships
+/// away first), and the URL of its schema registry (null when it serves none, or has not bound its listener yet): the
+/// other brokers forward registry writes to the registry of the leader of <c>_schemas</c>.
 /// </summary>
 public sealed record BrokerRegistration(int NodeId, string Host, int Port, string? Rack, Guid IncarnationId, bool ShuttingDown = false,
-    string? SchemaRegistryUrl = null);
+    string? SchemaRegistryUrl = null)
+{
+    /// <summary>The advertised address of every listener; empty in registrations that only know one address (Host:Port).</summary>
+    public IReadOnlyList<ListenerAddress> Listeners { get; init; } = [];
+
+    /// <summary>
+    /// Where a client connected through <paramref name="listener"/> reaches this broker, or null when it has no such
+    /// listener (Kafka then leaves the broker out of the answer).
+    /// </summary>
+    public (string Host, int Port)? EndpointFor(string listener)
+    {
+        if (Listeners.Count == 0) return (Host, Port);
+        foreach (var l in Listeners)
+            if (string.Equals(l.Name, listener, StringComparison.OrdinalIgnoreCase)) return (l.Host, l.Port);
+        return null;
+    }
+}
 
 /// <summary>
 /// One partition's replica set and leadership, Kafka's PartitionRegistration: the replicas (the first is the preferred

@@ -100,7 +100,7 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
             }
         }
         if (appends.Count > 0 && request.Acks != 0) broker.Metrics.ProduceWaited(waitStarted);
-        AddLeaderHints(response);
+        AddLeaderHints(response, context.Listener);
         foreach (var topicResponse in response.Responses)
             foreach (var partition in topicResponse.PartitionResponses)
                 if (partition.ErrorCode != 0) broker.Metrics.Error((short)ApiKey.Produce, partition.ErrorCode);
@@ -136,7 +136,7 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
     /// KIP-951: a NOT_LEADER_OR_FOLLOWER answer names the partition's current leader and epoch, and the response carries
     /// that leader's endpoint, so the client moves on without a metadata round trip (the fields exist from v10).
     /// </summary>
-    private void AddLeaderHints(ProduceResponse response)
+    private void AddLeaderHints(ProduceResponse response, string listener)
     {
         var image = broker.Topics.Image;
         var leaders = new HashSet<int>();
@@ -148,8 +148,8 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
                 leaders.Add(state.Leader);
             }
         foreach (var id in leaders)
-            if (image.Brokers.TryGetValue(id, out var b))
-                response.NodeEndpoints.Add(new ProduceResponse.NodeEndpoint { NodeId = b.NodeId, Host = b.Host, Port = b.Port, Rack = b.Rack });
+            if (image.Brokers.TryGetValue(id, out var b) && b.EndpointFor(listener) is var (host, port))
+                response.NodeEndpoints.Add(new ProduceResponse.NodeEndpoint { NodeId = b.NodeId, Host = host, Port = port, Rack = b.Rack });
     }
 
     /// <summary>The partition's in-sync replicas, for min.insync.replicas.</summary>

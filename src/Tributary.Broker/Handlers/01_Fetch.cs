@@ -385,8 +385,8 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
         // KIP-951: the endpoints of the leaders named above, so the client reconnects without a metadata round trip.
         if (leaders is not null)
             foreach (var id in leaders)
-                if (image!.Brokers.TryGetValue(id, out var b))
-                    response.NodeEndpoints.Add(new FetchResponse.NodeEndpoint { NodeId = b.NodeId, Host = b.Host, Port = b.Port, Rack = b.Rack });
+                if (image!.Brokers.TryGetValue(id, out var b) && b.EndpointFor(context.Listener) is var (host, port))
+                    response.NodeEndpoints.Add(new FetchResponse.NodeEndpoint { NodeId = b.NodeId, Host = host, Port = port, Rack = b.Rack });
         return response;
     }
 }

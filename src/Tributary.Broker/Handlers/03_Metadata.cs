@@ -23,7 +23,10 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
         var image = broker.Topics.Image;
         var response = new MetadataResponse
         {
-            Brokers = [.. image.Brokers.Values.OrderBy(b => b.NodeId).Select(b => new MetadataResponse.MetadataResponseBroker { NodeId = b.NodeId, Host = b.Host, Port = b.Port, Rack = b.Rack })],
+            // Each broker at its address on the listener this request came through; a broker without that listener is left out.
+            Brokers = [.. image.Brokers.Values.OrderBy(b => b.NodeId)
+                .Select(b => (Broker: b, Endpoint: b.EndpointFor(context.Listener))).Where(b => b.Endpoint is not null)
+                .Select(b => new MetadataResponse.MetadataResponseBroker { NodeId = b.Broker.NodeId, Host = b.Endpoint!.Value.Host, Port = b.Endpoint.Value.Port, Rack = b.Broker.Rack })],
             ClusterId = image.ClusterId,
             ControllerId = image.ControllerFor(broker.NodeId),
         };
@@ -31,7 +34,7 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
         if (allTopics)
         {
             foreach (var topic in image.TopicsByName.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
-                response.Topics.Add(Describe(topic, image));
+                response.Topics.Add(Describe(topic, image, context.Listener));
             return response;
         }
         var autoCreate = version < 4 || request.AllowAutoTopicCreation;
@@ -42,7 +45,7 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
                 var byId = image.TopicsById.GetValueOrDefault(requested.TopicId);
                 response.Topics.Add(byId is null
                     ? new MetadataResponse.MetadataResponseTopic { ErrorCode = (short)ErrorCode.UnknownTopicId, TopicId = requested.TopicId }
-                    : Describe(byId, image));
+                    : Describe(byId, image, context.Listener));
                 continue;
             }
             var topic = image.TopicsByName.GetValueOrDefault(requested.Name);
@@ -63,12 +66,12 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
             }
             response.Topics.Add(topic is null
                 ? new MetadataResponse.MetadataResponseTopic { Name = requested.Name, ErrorCode = (short)error }
-                : Describe(topic, broker.Topics.Image));
+                : Describe(topic, broker.Topics.Image, context.Listener));
         }
         return response;
     }
 
-    private MetadataResponse.MetadataResponseTopic Describe(TopicInfo topic, MetadataImage image)
+    private MetadataResponse.MetadataResponseTopic Describe(TopicInfo topic, MetadataImage image, string listener)
     {
         var result = new MetadataResponse.MetadataResponseTopic
         {
@@ -82,10 +85,12 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
             var state = topic.Partitions[p];
             var offline = broker.Topics.OfflineReplicas(image, topic.Name, p, state);
             var leader = state.Leader >= 0 && !offline.Contains(state.Leader) ? state.Leader : -1;
+            // A live leader without this listener is LISTENER_NOT_FOUND (a listener missing on some brokers), as in Kafka.
+            var unreachable = leader >= 0 && image.Brokers.TryGetValue(leader, out var leaderBroker) && leaderBroker.EndpointFor(listener) is null;
             result.Partitions.Add(new MetadataResponse.MetadataResponsePartition
             {
                 // No leader: as Kafka, LEADER_NOT_AVAILABLE; clients retry and producers fail it, the other partitions go on.
-                ErrorCode = leader < 0 ? (short)ErrorCode.LeaderNotAvailable : (short)0,
+                ErrorCode = leader < 0 ? (short)ErrorCode.LeaderNotAvailable : unreachable ? (short)ErrorCode.ListenerNotFound : (short)0,
                 PartitionIndex = p,
                 LeaderId = leader,
                 LeaderEpoch = state.LeaderEpoch,

@@ -40,36 +40,39 @@ internal sealed class FindCoordinatorHandler(BrokerState broker, GroupCoordinato
         {
             foreach (var key in request.CoordinatorKeys)
             {
-                var (error, node) = Locate(request.KeyType, key);
+                var (error, node, endpoint) = Locate(request.KeyType, key, context.Listener);
                 response.Coordinators.Add(new FindCoordinatorResponse.Coordinator
                 {
                     Key = key,
                     ErrorCode = (short)error,
                     NodeId = node?.NodeId ?? -1,
-                    Host = node?.Host ?? "",
-                    Port = node?.Port ?? -1,
+                    Host = endpoint?.Host ?? "",
+                    Port = endpoint?.Port ?? -1,
                 });
             }
         }
         else
         {
-            var (error, node) = Locate(request.KeyType, request.Key);
+            var (error, node, endpoint) = Locate(request.KeyType, request.Key, context.Listener);
             response.ErrorCode = (short)error;
             response.NodeId = node?.NodeId ?? -1;
-            response.Host = node?.Host ?? "";
-            response.Port = node?.Port ?? -1;
+            response.Host = endpoint?.Host ?? "";
+            response.Port = endpoint?.Port ?? -1;
         }
         return response;
     }
 
-    private (ErrorCode, BrokerRegistration?) Locate(sbyte keyType, string key)
+    private (ErrorCode, BrokerRegistration?, (string Host, int Port)?) Locate(sbyte keyType, string key, string listener)
     {
-        if (keyType is not (0 or 1)) return (ErrorCode.InvalidRequest, null);
+        if (keyType is not (0 or 1)) return (ErrorCode.InvalidRequest, null, null);
         var image = broker.Topics.Image;
         var (topic, partition) = keyType == 0
             ? (GroupSettings.OffsetsTopic, groups.PartitionFor(key))
             : (TransactionSettings.StateTopic, transactions.PartitionFor(key));
         var leader = image.Partition(topic, partition) is { } state ? state.Leader : -1;
-        return image.Brokers.TryGetValue(leader, out var node) ? (ErrorCode.None, node) : (ErrorCode.CoordinatorNotAvailable, null);
+        // A coordinator not reachable through the client's listener is as good as none to that client.
+        return image.Brokers.TryGetValue(leader, out var node) && node.EndpointFor(listener) is { } endpoint
+            ? (ErrorCode.None, node, endpoint)
+            : (ErrorCode.CoordinatorNotAvailable, null, null);
     }
 }

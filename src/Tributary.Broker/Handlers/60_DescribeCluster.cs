@@ -28,8 +28,10 @@ internal sealed class DescribeClusterHandler(BrokerState broker) : ApiHandler<De
             ClusterId = image.ClusterId,
             ControllerId = image.ControllerFor(broker.NodeId),
             EndpointType = request.EndpointType,
+            // Only brokers reachable through the listener asked on, at that listener's address, as Kafka answers.
             Brokers = [.. image.Brokers.Values.OrderBy(b => b.NodeId)
-                .Select(b => new DescribeClusterResponse.DescribeClusterBroker { BrokerId = b.NodeId, Host = b.Host, Port = b.Port, Rack = b.Rack })],
+                .Select(b => (Broker: b, Endpoint: b.EndpointFor(context.Listener))).Where(b => b.Endpoint is not null)
+                .Select(b => new DescribeClusterResponse.DescribeClusterBroker { BrokerId = b.Broker.NodeId, Host = b.Endpoint!.Value.Host, Port = b.Endpoint.Value.Port, Rack = b.Broker.Rack })],
         });
     }
 }

@@ -18,7 +18,7 @@ public static class ConfigSources
 /// <summary>Kafka's ConfigType codes, for DescribeConfigs v3+.</summary>
 public static class ConfigTypes
 {
-    public const sbyte Boolean = 1, String = 2, Int = 3, Long = 5, Double = 6, List = 7;
+    public const sbyte Boolean = 1, String = 2, Int = 3, Long = 5, Double = 6, List = 7, Password = 9;
 
     public static sbyte Of(string name, string defaultValue) => name switch
     {
@@ -96,7 +96,7 @@ public sealed class TopicConfigDescriber(BrokerSettings settings)
                 _ => def.Default,
             };
             var source = given is not null ? ConfigSources.StaticBroker : ConfigSources.Default;
-            yield return new DescribedConfig(def.Name, value, !def.Dynamic, source, false, TypeCode(def.Type), [], def.Doc);
+            yield return new DescribedConfig(def.Name, value, !def.Dynamic, source, def.Type == BrokerSettingDefinitions.SettingType.Password, TypeCode(def.Type), [], def.Doc);
         }
     }
 
@@ -107,6 +107,7 @@ public sealed class TopicConfigDescriber(BrokerSettings settings)
         BrokerSettingDefinitions.SettingType.Long => ConfigTypes.Long,
         BrokerSettingDefinitions.SettingType.Double => ConfigTypes.Double,
         BrokerSettingDefinitions.SettingType.List => ConfigTypes.List,
+        BrokerSettingDefinitions.SettingType.Password => ConfigTypes.Password,
         _ => ConfigTypes.String,
     };
 }

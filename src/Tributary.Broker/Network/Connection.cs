@@ -2,7 +2,10 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using System.Threading.Channels;
 using Tributary.Broker.Handlers;
 using Tributary.Protocol.Messages;
@@ -31,10 +34,17 @@ namespace Tributary.Broker.Network;
 /// </summary>
 internal sealed class Connection : IAsyncDisposable
 {
+    /// <summary>The principal of a connection that has not authenticated (Kafka's KafkaPrincipal.ANONYMOUS).</summary>
+    public const string AnonymousPrincipal = "User:ANONYMOUS";
+
     /// <summary>A frame's first buffer; larger frames double as their bytes arrive.</summary>
     private const int InitialFrameBytes = 1 << 20;
 
     private readonly Socket _socket;
+    private readonly string _listener;
+    private readonly TlsSettings? _tls;
+    private SslStream? _tlsStream;
+    private string _principal = AnonymousPrincipal;
     private readonly ApiRegistry _registry;
     private readonly Diagnostics.BrokerMetrics? _metrics;
     private readonly BrokerLog _log;
@@ -53,9 +63,11 @@ internal sealed class Connection : IAsyncDisposable
     private int _sending;
     private int _closed;
 
-    public Connection(Socket socket, ApiRegistry registry, BrokerLog log, int maxRequestBytes, int maxInFlight, ConnectionLimits limits,
+    public Connection(Socket socket, string listener, TlsSettings? tls, ApiRegistry registry, BrokerLog log, int maxRequestBytes, int maxInFlight, ConnectionLimits limits,
         RequestMemoryPool requestMemory, TimeProvider time, CancellationToken brokerStopping, Diagnostics.BrokerMetrics? metrics = null)
     {
+        _listener = listener;
+        _tls = tls;
         _metrics = metrics;
         _socket = socket;
         _registry = registry;
@@ -79,8 +91,16 @@ internal sealed class Connection : IAsyncDisposable
     /// <summary>Response bytes reserved or being sent on this connection (at most about one budget plus one response).</summary>
     public long QueuedResponseBytes => Interlocked.Read(ref _responseBytes);
 
+    /// <summary>Who the client is: its certificate's mapped subject on a TLS listener that got one, else anonymous.</summary>
+    public string Principal => _principal;
+
     public async Task RunAsync()
     {
+        if (_tls is not null && !await HandshakeAsync(_tls).ConfigureAwait(false))
+        {
+            await DisposeAsync().ConfigureAwait(false);
+            return;
+        }
         var writer = WriteLoopAsync();
         try
         {
@@ -94,10 +114,46 @@ internal sealed class Connection : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The TLS handshake, before any request is read. It must finish within socket.request.receive.timeout.ms (the
+    /// sweeper treats it as a frame in progress), so a client that stalls it holds a socket for that long at most. A
+    /// failure (plaintext sent to this listener, an untrusted or missing client certificate) closes the connection.
+    /// </summary>
+    private async Task<bool> HandshakeAsync(TlsSettings tls)
+    {
+        var stream = new SslStream(new NetworkStream(_socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        Volatile.Write(ref _frameStarted, _time.GetTimestamp());
+        string? refusal = null;
+        try
+        {
+            await stream.AuthenticateAsServerAsync(tls.ServerOptions(reason => refusal = reason), _closing.Token).ConfigureAwait(false);
+            if (stream.RemoteCertificate is { } certificate)
+            {
+                using var client = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+                _principal = "User:" + tls.PrincipalMapper.Map(SslPrincipalMapper.Rfc2253(client.SubjectName));
+            }
+            _tlsStream = stream;
+            Volatile.Write(ref _lastActivity, _time.GetTimestamp());
+            return true;
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or SocketException or OperationCanceledException or ArgumentException
+            or ObjectDisposedException or System.ComponentModel.Win32Exception)
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+            if (!_closing.IsCancellationRequested || e is not OperationCanceledException)
+                Close($"TLS handshake on listener {_listener} failed: {refusal ?? e.GetBaseException().Message}", LogLevel.Info);
+            return false;
+        }
+        finally
+        {
+            Volatile.Write(ref _frameStarted, 0);
+        }
+    }
+
     private async Task ReadLoopAsync()
     {
         // BufferedStream rents nothing until the first read and lets pipelined small requests share one receive call.
-        var stream = new BufferedStream(new NetworkStream(_socket, ownsSocket: false), 16 * 1024);
+        var stream = new BufferedStream(_tlsStream as Stream ?? new NetworkStream(_socket, ownsSocket: false), 16 * 1024);
         var sizeBuffer = new byte[4];
         var token = _closing.Token;
         try
@@ -290,7 +346,7 @@ internal sealed class Connection : IAsyncDisposable
             if (handler is ApiVersionsHandler apiVersions)
             {
                 // KIP-511: a client newer than us learns our versions from a v0-shaped error response.
-                var context = new RequestContext(0, correlationId, null, _remote, _closing.Token);
+                var context = new RequestContext(0, correlationId, null, _remote, _closing.Token) { Listener = _listener, Principal = _principal };
                 return new ParsedRequest(handler, null, context, apiKey, 0, apiVersions.UnsupportedVersionResponse());
             }
             Close($"{(ApiKey)apiKey} v{version} is not supported (we serve v{handler.MinVersion}-{handler.MaxVersion})");
@@ -321,7 +377,7 @@ internal sealed class Connection : IAsyncDisposable
             Close($"malformed {(ApiKey)apiKey} v{version} request: {e.Message}");
             return null;
         }
-        return new ParsedRequest(handler, request, new RequestContext(version, correlationId, clientId, _remote, _closing.Token), apiKey, version, null);
+        return new ParsedRequest(handler, request, new RequestContext(version, correlationId, clientId, _remote, _closing.Token) { Listener = _listener, Principal = _principal }, apiKey, version, null);
     }
 
     private async Task WriteLoopAsync()
@@ -365,7 +421,20 @@ internal sealed class Connection : IAsyncDisposable
                     charged = writer.TotalLength;
                 }
                 Volatile.Write(ref _sending, 1);
-                if (writer.HasExternalSegments)
+                if (_tlsStream is { } tls)
+                {
+                    // TLS encrypts into its own records, so the gathered send buys nothing here: one write per part.
+                    if (writer.HasExternalSegments)
+                    {
+                        writer.GetSegments(segments);
+                        foreach (var segment in segments) await tls.WriteAsync(segment, _closing.Token).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await tls.WriteAsync(writer.WrittenMemory, _closing.Token).ConfigureAwait(false);
+                    }
+                }
+                else if (writer.HasExternalSegments)
                 {
                     writer.GetSegments(segments);
                     await SendAllAsync(segments).ConfigureAwait(false);
@@ -376,7 +445,7 @@ internal sealed class Connection : IAsyncDisposable
                 }
                 Volatile.Write(ref _lastActivity, _time.GetTimestamp());
             }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException or IOException)
             {
                 failed = true;
                 CloseSocket();
@@ -466,6 +535,7 @@ internal sealed class Connection : IAsyncDisposable
     {
         Interlocked.Exchange(ref _closed, 1);
         CloseSocket();
+        _tlsStream?.Dispose();
         _socket.Dispose();
         _closing.Dispose();
         return ValueTask.CompletedTask;

@@ -38,8 +38,15 @@ internal sealed class KafkaListener : IAsyncDisposable
     private readonly ITimer _sweeper;
     private Task? _acceptLoop;
 
-    public KafkaListener(IPEndPoint endpoint, ApiRegistry registry, BrokerSettings settings, BrokerLog log, TimeProvider? time = null, Diagnostics.BrokerMetrics? metrics = null)
+    private readonly TlsSettings? _tls;
+
+    /// <param name="name">The listener's name (from <c>listeners</c>); requests carry it so responses name this listener's endpoints.</param>
+    /// <param name="tls">The TLS settings of an SSL listener; null for plaintext.</param>
+    public KafkaListener(string name, IPEndPoint endpoint, TlsSettings? tls, ApiRegistry registry, BrokerSettings settings, BrokerLog log, TimeProvider? time = null,
+        Diagnostics.BrokerMetrics? metrics = null)
     {
+        Name = name;
+        _tls = tls;
         _metrics = metrics;
         _registry = registry;
         _settings = settings;
@@ -70,6 +77,8 @@ internal sealed class KafkaListener : IAsyncDisposable
     }
 
     public IPEndPoint LocalEndPoint { get; }
+
+    public string Name { get; }
 
     public int ConnectionCount => _connections.Count;
 
@@ -152,7 +161,7 @@ internal sealed class KafkaListener : IAsyncDisposable
                 return;
             }
             client.NoDelay = true;
-            var connection = new Connection(client, _registry, _log, _settings.MaxRequestBytes, _settings.MaxConnectionsInFlightPerConnection, _limits,
+            var connection = new Connection(client, Name, _tls, _registry, _log, _settings.MaxRequestBytes, _settings.MaxConnectionsInFlightPerConnection, _limits,
                 _requestMemory, _time, _stopping.Token, _metrics);
             _connections[connection] = RunConnectionAsync(connection, address);
         }

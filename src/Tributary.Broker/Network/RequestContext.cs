@@ -12,6 +12,12 @@ internal sealed class RequestContext(short apiVersion, int correlationId, string
     public string? ClientId { get; } = clientId;
     public EndPoint? Remote { get; } = remote;
 
+    /// <summary>The name of the listener the request came through: endpoints in responses are that listener's.</summary>
+    public string Listener { get; init; } = "PLAINTEXT";
+
+    /// <summary>Who sent it ("User:name"), as the connection authenticated it.</summary>
+    public string Principal { get; init; } = Connection.AnonymousPrincipal;
+
     /// <summary>Cancelled when the connection closes or the broker stops.</summary>
     public CancellationToken Cancellation { get; } = cancellation;
 

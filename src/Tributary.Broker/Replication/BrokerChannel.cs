@@ -15,29 +15,39 @@ internal sealed class BrokerChannel : IAsyncDisposable
     private const int MaxResponseBytes = 256 * 1024 * 1024;
 
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly string _clientId;
     private readonly KafkaWriter _writer = new(64 * 1024);
     private readonly List<ArraySegment<byte>> _segments = [];
     private int _correlationId;
 
-    private BrokerChannel(Socket socket, string clientId)
+    private BrokerChannel(Socket socket, Stream stream, string clientId)
     {
         _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: false);
+        _stream = stream;
         _clientId = clientId;
     }
 
-    public static async Task<BrokerChannel> ConnectAsync(string host, int port, string clientId, CancellationToken cancellationToken)
+    /// <param name="tls">The inter-broker listener's TLS settings when it is an SSL listener: the channel then speaks TLS.</param>
+    public static async Task<BrokerChannel> ConnectAsync(string host, int port, string clientId, Network.TlsSettings? tls, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Stream? stream = null;
         try
         {
             await socket.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
-            return new BrokerChannel(socket, clientId);
+            stream = new NetworkStream(socket, ownsSocket: false);
+            if (tls is not null)
+            {
+                var secured = new System.Net.Security.SslStream(stream, leaveInnerStreamOpen: false);
+                stream = secured;
+                await secured.AuthenticateAsClientAsync(tls.ClientOptions(host), cancellationToken).ConfigureAwait(false);
+            }
+            return new BrokerChannel(socket, stream, clientId);
         }
         catch
         {
+            if (stream is not null) await stream.DisposeAsync().ConfigureAwait(false);
             socket.Dispose();
             throw;
         }

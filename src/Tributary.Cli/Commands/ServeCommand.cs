@@ -101,7 +101,9 @@ public static class ServeCommand
             // Printed once every listener accepts (StartAsync returns after the registry's bind), so a script that
             // waits for this line can use every port at once.
             var registry = server.SchemaRegistryUrl is { } url ? $", schema registry on {url}" : "";
-            Terminal.Info($"Tributary listening on {FormatHostPort(config.ListenHost, server.Port)} (advertised {server.BootstrapServers}){registry}, data in {string.Join(",", config.DataDirs)}");
+            var more = string.Concat(config.Listeners.Skip(1).Select(l =>
+                $", {l.Name} on {FormatHostPort(l.Host, server.PortOf(l.Name))} (advertised {server.BootstrapServersFor(l.Name)})"));
+            Terminal.Info($"Tributary listening on {FormatHostPort(config.ListenHost, server.Port)} (advertised {server.BootstrapServers}){more}{registry}, data in {string.Join(",", config.DataDirs)}");
             try
             {
                 // A fatal storage failure (the metadata log directory, or every one, offline) stops the broker, as Kafka halts.

@@ -1,0 +1,53 @@
+using Confluent.Kafka;
+using Tributary.Server;
+
+namespace Tributary.Broker.Tests.Security;
+
+/// <summary>Several named listeners on one broker: each client is told the addresses of the listener it came through.</summary>
+public sealed class NamedListenerTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Metadata_answers_with_the_advertised_address_of_the_listener_the_client_used()
+    {
+        await using var broker = await TributaryServer.StartEphemeralAsync(settings: new Dictionary<string, string>
+        {
+            ["listeners"] = "INSIDE://127.0.0.1:0,OUTSIDE://127.0.0.1:0",
+            ["advertised.listeners"] = "INSIDE://127.0.0.1:0,OUTSIDE://localhost:0",
+            ["listener.security.protocol.map"] = "INSIDE:PLAINTEXT,OUTSIDE:PLAINTEXT",
+            ["inter.broker.listener.name"] = "INSIDE",
+        });
+        var inside = broker.PortOf("INSIDE");
+        var outside = broker.PortOf("OUTSIDE");
+        Assert.NotEqual(inside, outside);
+
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = $"127.0.0.1:{inside}" }).Build())
+        {
+            var seen = Assert.Single(admin.GetMetadata(Timeout).Brokers);
+            Assert.Equal(("127.0.0.1", inside), (seen.Host, seen.Port));
+        }
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = $"127.0.0.1:{outside}" }).Build())
+        {
+            var seen = Assert.Single(admin.GetMetadata(Timeout).Brokers);
+            Assert.Equal(("localhost", outside), (seen.Host, seen.Port));
+        }
+        Assert.Equal($"localhost:{outside}", broker.BootstrapServersFor("OUTSIDE"));
+
+        // A producer bootstrapped on the OUTSIDE listener stays on it (through "localhost") and is acknowledged.
+        using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = $"127.0.0.1:{outside}", MessageTimeoutMs = 10_000 }).Build();
+        var delivered = await producer.ProduceAsync("two-listeners", new Message<Null, string> { Value = "v" });
+        Assert.Equal(PersistenceStatus.Persisted, delivered.Status);
+    }
+
+    [Theory]
+    [InlineData("listeners", "INSIDE://127.0.0.1:0", "no security protocol for the listener INSIDE")]
+    [InlineData("advertised.listeners", "OTHER://host:1", "OTHER is not one of the listeners")]
+    [InlineData("inter.broker.listener.name", "NOPE", "NOPE is not one of the listeners")]
+    public async Task A_listener_setting_that_does_not_add_up_stops_start_up_naming_it(string name, string value, string expected)
+    {
+        var failure = await Assert.ThrowsAsync<ArgumentException>(() =>
+            TributaryServer.StartEphemeralAsync(settings: new Dictionary<string, string> { [name] = value }));
+        Assert.Contains(expected, failure.Message);
+    }
+}
