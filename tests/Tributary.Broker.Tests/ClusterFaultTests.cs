@@ -12,13 +12,14 @@ namespace Tributary.Broker.Tests;
 /// replication factor 3 and min.insync.replicas=2, idempotent acks=all producers writing unique values, transactional
 /// producers committing and aborting transactions across partitions, and a consumer group committing its position,
 /// while a seeded nemesis kills (SIGKILL) and restarts brokers, pauses them (SIGSTOP) past their session timeout,
-/// kills the whole cluster, and kills an etcd member. After healing, every partition is read from the beginning and the history is checked
+/// kills the whole cluster, kills an etcd member, and breaks the network through proxies (one broker cut off from the
+/// others, one cut off from etcd, slowed links, reset connections; see <see cref="NetworkLinks"/>). After healing, every partition is read from the beginning and the history is checked
 /// (<see cref="FaultChecker"/>, <see cref="FaultTransactions"/>, <see cref="FaultGroupCommits"/>): no acknowledged
 /// write lost, none duplicated, each where its acknowledgement said, offsets increasing; no committed transaction
 /// lost, no aborted one read, none half visible; no group commit gone backwards. Then the brokers stop cleanly and each
 /// partition's segment files must be byte for byte the same on all three data directories.
 /// <para>
-/// The short form (CI) injects two kills, a pause, a full-cluster kill and an etcd member kill in one run. The long form runs
+/// The short form (CI) injects two kills, a pause, a full-cluster kill, an etcd member kill and each network fault once in one run. The long form runs
 /// <c>TRIBUTARY_FAULT_RUNS</c> runs, each injecting random faults for <c>TRIBUTARY_FAULT_SECONDS</c>;
 /// <c>TRIBUTARY_FAULT_SEED</c> replays a run (the seed of each run is printed). See README.md, "Fault suite".
 /// </para>
@@ -34,7 +35,11 @@ public sealed class ClusterFaultTests(ITestOutputHelper output)
     private const int Writers = 2;
     private static readonly TimeSpan SessionTimeout = TimeSpan.FromMilliseconds(3500);
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(90);
-    private static readonly FaultKind[] Required = [FaultKind.Kill, FaultKind.Kill, FaultKind.Pause, FaultKind.ClusterKill, FaultKind.EtcdKill];
+    private static readonly FaultKind[] Required =
+    [
+        FaultKind.Kill, FaultKind.Kill, FaultKind.Pause, FaultKind.ClusterKill, FaultKind.EtcdKill,
+        FaultKind.Partition, FaultKind.EtcdIsolation, FaultKind.SlowLinks, FaultKind.DropLinks,
+    ];
 
     private static readonly Dictionary<string, string> Settings = new()
     {

@@ -7,8 +7,15 @@ namespace Tributary.Broker.Tests.Faults;
 /// <summary>
 /// Three etcd members (<see cref="FaultEtcd"/>) and three `tributary serve` children (node ids 1..3), each on its own data directory and port, which
 /// stay with the node across kills and restarts. The nemesis acts on nodes through <see cref="Kill"/>,
-/// <see cref="RestartAsync"/>, <see cref="Pause"/> and <see cref="Resume"/>; <see cref="HealAsync"/> undoes whatever
-/// it left behind. Everything, data directories included, goes on dispose.
+/// <see cref="RestartAsync"/>, <see cref="Pause"/> and <see cref="Resume"/>, and on the network through
+/// <see cref="Links"/>; <see cref="HealAsync"/> undoes whatever it left behind. Everything, data directories included,
+/// goes on dispose.
+/// <para>
+/// Each broker has two listeners: CLIENT, which the workload uses directly, and INTERNAL, the inter-broker listener,
+/// which it advertises at a <see cref="LinkProxy"/>, so replication and the other broker-to-broker requests cross the
+/// proxies while clients do not. Each broker also reaches each etcd member through a proxy of its own, so one broker
+/// can lose etcd while the others keep it.
+/// </para>
 /// </summary>
 internal sealed class FaultCluster : IAsyncDisposable
 {
@@ -19,6 +26,10 @@ internal sealed class FaultCluster : IAsyncDisposable
     private readonly ITestOutputHelper _output;
     private readonly Dictionary<string, string> _settings;
     private readonly int[] _ports;
+    private readonly int[] _internalPorts;
+    private readonly List<LinkProxy> _proxies = [];
+    private readonly int[] _interBrokerProxies = new int[Size];
+    private readonly string[] _etcdThroughProxies = new string[Size];
     private readonly ServeProcess?[] _nodes = new ServeProcess?[Size];
     private readonly bool[] _paused = new bool[Size];
 
@@ -30,9 +41,22 @@ internal sealed class FaultCluster : IAsyncDisposable
         Etcd = etcd;
         _settings = settings;
         _ports = ports;
+        _internalPorts = [.. Enumerable.Range(0, Size).Select(_ => ServeProcess.FreePort())];
+        for (var node = 1; node <= Size; node++)
+        {
+            var toBroker = new LinkProxy(_internalPorts[node - 1], node, fixedSource: null, Links);
+            _proxies.Add(toBroker);
+            _interBrokerProxies[node - 1] = toBroker.Port;
+            var toEtcd = etcd.ClientPorts.Select(port => new LinkProxy(port, NetworkLinks.Etcd, fixedSource: node, Links)).ToList();
+            _proxies.AddRange(toEtcd);
+            _etcdThroughProxies[node - 1] = "etcd://" + string.Join(",", toEtcd.Select(p => $"127.0.0.1:{p.Port}"));
+        }
     }
 
     public FaultEtcd Etcd { get; }
+
+    /// <summary>The links between brokers, and between each broker and etcd, that the nemesis cuts, slows and resets.</summary>
+    public NetworkLinks Links { get; } = new();
 
     public string BootstrapServers => string.Join(",", _ports.Select(p => $"127.0.0.1:{p}"));
 
@@ -41,7 +65,7 @@ internal sealed class FaultCluster : IAsyncDisposable
         var root = Path.Combine(Path.GetTempPath(), "tributary-fault-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(root);
         var etcd = await FaultEtcd.StartAsync(root);
-        var all = new Dictionary<string, string>(settings) { ["metadata.store"] = etcd.StoreSetting };
+        var all = new Dictionary<string, string>(settings);
         var ports = Enumerable.Range(0, Size).Select(_ => ServeProcess.FreePort()).ToArray();
         var cluster = new FaultCluster(root, await ServeProcess.LocateCliAsync(), output, etcd, all, ports);
         try
@@ -76,7 +100,15 @@ internal sealed class FaultCluster : IAsyncDisposable
     public async Task RestartAsync(int node)
     {
         if (IsRunning(node)) throw new InvalidOperationException($"node {node} is running");
-        var settings = new Dictionary<string, string>(_settings) { ["node.id"] = node.ToString(CultureInfo.InvariantCulture) };
+        var settings = new Dictionary<string, string>(_settings)
+        {
+            ["node.id"] = node.ToString(CultureInfo.InvariantCulture),
+            ["metadata.store"] = _etcdThroughProxies[node - 1],
+            ["listeners"] = $"CLIENT://127.0.0.1:{_ports[node - 1]},INTERNAL://127.0.0.1:{_internalPorts[node - 1]}",
+            ["advertised.listeners"] = $"CLIENT://127.0.0.1:{_ports[node - 1]},INTERNAL://127.0.0.1:{_interBrokerProxies[node - 1]}",
+            ["listener.security.protocol.map"] = "CLIENT:PLAINTEXT,INTERNAL:PLAINTEXT",
+            ["inter.broker.listener.name"] = "INTERNAL",
+        };
         _nodes[node - 1] = await ServeProcess.StartAsync(_cli, DataDir(node), _ports[node - 1], new PrefixedOutput(_output, $"[{node}] "), settings);
     }
 
@@ -95,6 +127,7 @@ internal sealed class FaultCluster : IAsyncDisposable
     /// <summary>Resumes paused nodes and restarts killed ones (etcd members too), so that every node runs.</summary>
     public async Task HealAsync()
     {
+        Links.HealAll();
         for (var member = 1; member <= FaultEtcd.Members; member++)
             if (!Etcd.IsRunning(member)) await Etcd.RestartAsync(member);
         for (var node = 1; node <= Size; node++)
@@ -143,6 +176,8 @@ internal sealed class FaultCluster : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         for (var node = 1; node <= Size; node++) Kill(node);
+        Links.HealAll();
+        foreach (var proxy in _proxies) await proxy.DisposeAsync();
         await Etcd.DisposeAsync();
         try
         {

@@ -25,6 +25,9 @@ internal sealed class FaultEtcd : IAsyncDisposable
     /// <summary>The brokers' setting: <c>metadata.store=etcd://127.0.0.1:A,127.0.0.1:B,127.0.0.1:C</c>.</summary>
     public string StoreSetting => "etcd://" + string.Join(",", _ports.Select(p => $"127.0.0.1:{p.Client}"));
 
+    /// <summary>The members' client ports, member 1 first.</summary>
+    public IReadOnlyList<int> ClientPorts => [.. _ports.Select(p => p.Client)];
+
     public bool IsRunning(int member) => _members[member - 1] is { HasExited: false };
 
     public static async Task<FaultEtcd> StartAsync(string root)

@@ -16,6 +16,18 @@ public enum FaultKind
 
     /// <summary>SIGKILL of one of the three etcd members (the brokers' metadata store keeps its quorum), then a restart.</summary>
     EtcdKill,
+
+    /// <summary>One broker cut off from the other brokers (both ways) but not from etcd or the clients, past the ISR lag time.</summary>
+    Partition,
+
+    /// <summary>One broker cut off from etcd (its lease ends, its leaderships move) but not from the other brokers or the clients.</summary>
+    EtcdIsolation,
+
+    /// <summary>Every link of one broker to the others delayed by 100-800 ms per chunk.</summary>
+    SlowLinks,
+
+    /// <summary>Every connection between one broker and the others reset, again and again, for a while.</summary>
+    DropLinks,
 }
 
 /// <summary>
@@ -37,7 +49,17 @@ internal sealed class Nemesis(FaultCluster cluster, string topic, int partitions
         for (var i = 0; i < plan.Count || _clock.Elapsed < duration; i++)
         {
             // Beyond the required faults a whole-cluster kill is rarer than the others.
-            var kind = i < plan.Count ? plan[i] : _random.Next(12) switch { < 5 => FaultKind.Kill, < 9 => FaultKind.Pause, < 11 => FaultKind.EtcdKill, _ => FaultKind.ClusterKill };
+            var kind = i < plan.Count ? plan[i] : _random.Next(20) switch
+            {
+                < 5 => FaultKind.Kill,
+                < 8 => FaultKind.Pause,
+                < 10 => FaultKind.EtcdKill,
+                < 13 => FaultKind.Partition,
+                < 15 => FaultKind.EtcdIsolation,
+                < 17 => FaultKind.SlowLinks,
+                < 19 => FaultKind.DropLinks,
+                _ => FaultKind.ClusterKill,
+            };
             await InjectAsync(kind);
             Injected[kind]++;
             await Task.Delay(TimeSpan.FromMilliseconds(_random.Next(1500, 4000)));
@@ -84,6 +106,50 @@ internal sealed class Nemesis(FaultCluster cluster, string topic, int partitions
                     Log($"etcd member {member} restarted");
                     break;
                 }
+            case FaultKind.Partition:
+                {
+                    var held = sessionTimeout + TimeSpan.FromMilliseconds(_random.Next(500, 3000));
+                    Log($"partition: node {node} ({leaderships}) cut off from the other brokers for {held.TotalMilliseconds:F0} ms");
+                    foreach (var other in Others(node)) cluster.Links.Cut(node, other);
+                    await Task.Delay(held);
+                    cluster.Links.HealAll();
+                    Log("partition healed");
+                    break;
+                }
+            case FaultKind.EtcdIsolation:
+                {
+                    var held = sessionTimeout + TimeSpan.FromMilliseconds(_random.Next(500, 3000));
+                    Log($"node {node} ({leaderships}) cut off from etcd for {held.TotalMilliseconds:F0} ms");
+                    cluster.Links.Cut(node, NetworkLinks.Etcd);
+                    await Task.Delay(held);
+                    cluster.Links.HealAll();
+                    Log($"node {node} reaches etcd again");
+                    break;
+                }
+            case FaultKind.SlowLinks:
+                {
+                    var delay = TimeSpan.FromMilliseconds(_random.Next(100, 800));
+                    var held = TimeSpan.FromMilliseconds(_random.Next(2000, 5000));
+                    Log($"node {node} ({leaderships}): links to the other brokers delayed {delay.TotalMilliseconds:F0} ms for {held.TotalMilliseconds:F0} ms");
+                    foreach (var other in Others(node)) cluster.Links.Slow(node, other, delay);
+                    await Task.Delay(held);
+                    cluster.Links.HealAll();
+                    Log("links at full speed again");
+                    break;
+                }
+            case FaultKind.DropLinks:
+                {
+                    var held = TimeSpan.FromMilliseconds(_random.Next(2000, 5000));
+                    Log($"node {node} ({leaderships}): connections to the other brokers reset for {held.TotalMilliseconds:F0} ms");
+                    var resets = 0;
+                    for (var clock = Stopwatch.StartNew(); clock.Elapsed < held;)
+                    {
+                        foreach (var other in Others(node)) resets += cluster.Links.Reset(node, other);
+                        await Task.Delay(TimeSpan.FromMilliseconds(_random.Next(100, 600)));
+                    }
+                    Log($"{resets} connections reset");
+                    break;
+                }
             case FaultKind.ClusterKill:
                 {
                     var down = TimeSpan.FromMilliseconds(_random.Next(200, 2000));
@@ -96,6 +162,8 @@ internal sealed class Nemesis(FaultCluster cluster, string topic, int partitions
                 }
         }
     }
+
+    private static IEnumerable<int> Others(int node) => Enumerable.Range(1, FaultCluster.Size).Where(n => n != node);
 
     private void Log(string message) => log($"nemesis {_clock.Elapsed.TotalSeconds,6:F1}s: {message}");
 
