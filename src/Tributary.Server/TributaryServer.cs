@@ -153,7 +153,11 @@ public sealed partial class TributaryServer : IAsyncDisposable
             groups.Start();
             transactions = new TransactionCoordinator(topics, groups, TransactionSettings.From(settings), ClusterProducerIds(store) ?? new ProducerIdManager(dataDir), time, log);
             transactions.Replicas = replicas;
-            if (store is not LocalMetadataStore) transactions.InterBroker = new Tributary.Broker.Replication.InterBrokerClient(() => topics.Image, settings.NodeId);
+            if (store is not LocalMetadataStore)
+            {
+                transactions.InterBroker = new Tributary.Broker.Replication.InterBrokerClient(() => topics.Image, settings.NodeId);
+                transactions.VerificationClient = new Tributary.Broker.Replication.InterBrokerClient(() => topics.Image, settings.NodeId);
+            }
             transactions.Start();
             var registry = BuildRegistry(state, groups, transactions);
             var address = ResolveListenAddress(config.ListenHost);
