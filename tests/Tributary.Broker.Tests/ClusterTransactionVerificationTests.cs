@@ -95,7 +95,10 @@ public sealed class ClusterTransactionVerificationTests
 
         var added = await atCoordinator.SendAsync<AddOffsetsToTxnResponse>(new AddOffsetsToTxnRequest
         {
-            TransactionalId = transactionalId, ProducerId = pid, ProducerEpoch = epoch, GroupId = group,
+            TransactionalId = transactionalId,
+            ProducerId = pid,
+            ProducerEpoch = epoch,
+            GroupId = group,
         }, 3);
         Assert.Equal(ErrorCode.None, (ErrorCode)added.ErrorCode);
         Assert.Equal(ErrorCode.None, await TxnCommitAsync(atGroup, transactionalId, group, pid, epoch, 7));
