@@ -174,7 +174,11 @@ public sealed partial class TributaryServer : IAsyncDisposable
             groups.Start();
             transactions = new TransactionCoordinator(topics, groups, TransactionSettings.From(settings), ClusterProducerIds(store) ?? new ProducerIdManager(dataDir), time, log);
             transactions.Replicas = replicas;
-            if (store is not LocalMetadataStore) transactions.InterBroker = new Tributary.Broker.Replication.InterBrokerClient(() => topics.Image, settings.NodeId, settings.InterBrokerTls);
+            if (store is not LocalMetadataStore)
+            {
+                transactions.InterBroker = new Tributary.Broker.Replication.InterBrokerClient(() => topics.Image, settings.NodeId, settings.InterBrokerTls);
+                transactions.VerificationClient = new Tributary.Broker.Replication.InterBrokerClient(() => topics.Image, settings.NodeId, settings.InterBrokerTls);
+            }
             transactions.Start();
             var registry = BuildRegistry(state, groups, transactions);
             var advertised = OpenListeners(config, settings, registry, log, time, state.Metrics, listeners);

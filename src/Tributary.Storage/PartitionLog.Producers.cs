@@ -21,6 +21,13 @@ public sealed partial class PartitionLog
     /// <summary>The producers this partition remembers (DescribeProducers).</summary>
     public IReadOnlyList<ActiveProducer> ActiveProducers() => _producers.ActiveProducers();
 
+    /// <summary>
+    /// True when the producer's transaction under <paramref name="epoch"/> is open in this partition (a transactional
+    /// batch written, no marker yet): the partition is already part of it, so the leader need not ask the transaction
+    /// coordinator again (KIP-890 part 1).
+    /// </summary>
+    public bool HasOngoingTransaction(long producerId, short epoch) => _producers.HasOngoingTransaction(producerId, epoch);
+
     /// <summary>producer.id.expiration.ms for this partition.</summary>
     public long ProducerIdExpirationMs
     {

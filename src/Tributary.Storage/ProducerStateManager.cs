@@ -330,6 +330,18 @@ internal sealed class ProducerStateManager : IDisposable
         }
     }
 
+    /// <summary>
+    /// True when the producer has a transaction open in this partition under <paramref name="epoch"/>: its first
+    /// transactional batch is written and no marker has closed it (what lets later batches skip KIP-890 verification).
+    /// </summary>
+    public bool HasOngoingTransaction(long producerId, short epoch)
+    {
+        lock (_sync)
+        {
+            return _producers.TryGetValue(producerId, out var entry) && entry.CurrentTxnFirstOffset >= 0 && entry.Epoch == epoch;
+        }
+    }
+
     public List<ActiveProducer> ActiveProducers()
     {
         lock (_sync)

@@ -19,7 +19,11 @@ namespace Tributary.Broker.Handlers;
 /// contains compact) refuses the partition's records with INVALID_RECORD and record_errors, as Kafka's LogValidator.
 /// Exactly-once: the log checks producer sequences and epochs (a retried batch is answered with its original offsets);
 /// control batches from clients are refused (INVALID_RECORD); a transactional batch must come from the current epoch
-/// of a transaction that added the partition (KIP-890 part 1 server-side defence), else INVALID_TXN_STATE.
+/// of a transaction that added the partition (KIP-890 part 1 server-side defence), else INVALID_TXN_STATE. When the
+/// transaction's coordinator is another broker, the first transactional batch of a transaction in a partition is held
+/// until that broker confirms (a verify-only AddPartitionsToTxn for all such partitions of the request); later batches,
+/// whose transaction the log already holds open, are not asked about. A coordinator that cannot be asked gives
+/// NOT_ENOUGH_REPLICAS (retried by clients) and nothing is appended.
 /// </summary>
 internal sealed class ProduceHandler(BrokerState broker, Transactions.TransactionCoordinator? transactions = null) : ApiHandler<ProduceRequest, ProduceResponse>
 {
@@ -30,7 +34,9 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
     protected override async ValueTask<ProduceResponse?> HandleAsync(RequestContext context, ProduceRequest request)
     {
         var response = new ProduceResponse();
-        var appends = new List<(ProduceResponse.PartitionProduceResponse Result, ValueTask<AppendResult> Append, string Topic, int Partition, int Bytes, int MinInSync)>();
+        var appends = new List<PendingAppend>();
+        List<Unverified>? unverified = null;
+        var coordinator = -1;
         var acksValid = request.Acks is -1 or 0 or 1;
         foreach (var topicData in request.TopicData)
         {
@@ -64,14 +70,18 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
                 else if (context.ApiVersion < 3) result.ErrorCode = (short)ErrorCode.UnsupportedForMessageFormat;
                 else if (partitionData.Records is not { Length: > 0 } records) result.ErrorCode = (short)ErrorCode.InvalidRecord;
                 else if (!IsOneBatch(records.Span)) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.InvalidRecord, OneBatchOnly);
-                else if (TransactionCheck(topic!.Name, partitionData.Index, records, context.ApiVersion) is { } txnError) result.ErrorCode = (short)txnError;
-                else if (Validate(topic!, records) is { } invalid) (result.ErrorCode, result.ErrorMessage) = invalid;
-                else if (request.Acks == -1 && InSync(topic.Name, partitionData.Index) is var isr && isr < log.Config.MinInSyncReplicas)
-                    (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.NotEnoughReplicas, NotEnoughReplicas(isr, log.Config.MinInSyncReplicas, topic.Name, partitionData.Index));
-                else appends.Add((result, StartAppend(log, MemoryMarshal.AsMemory(records), allowZstd: context.ApiVersion >= 7, context.Cancellation), topic.Name, partitionData.Index, records.Length,
-                    log.Config.MinInSyncReplicas));
+                else if (TransactionCheck(request.TransactionalId, topic!.Name, partitionData.Index, log, records, context.ApiVersion, out var remote) is { } txnError)
+                    (result.ErrorCode, result.ErrorMessage) = ((short)txnError.Error, txnError.Message);
+                else if (remote >= 0)
+                {
+                    // The first batch of the transaction here, whose coordinator is another broker: asked below, once for all.
+                    coordinator = remote;
+                    (unverified ??= []).Add(new Unverified(result, topic, log, partitionData.Index, records));
+                }
+                else Admit(result, topic, log, partitionData.Index, records, request, context, appends);
             }
         }
+        if (unverified is not null) await VerifyThenAdmitAsync(unverified, coordinator, request, context, appends).ConfigureAwait(false);
         var waitStarted = Stopwatch.GetTimestamp();
         foreach (var (result, append, topicName, partition, bytes, minInSync) in appends)
         {
@@ -169,21 +179,79 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
         records.Length < Protocol.Records.RecordBatchHeader.HeaderSize || Protocol.Records.RecordBatchHeader.ReadTotalSize(records) >= records.Length;
 
     /// <summary>
-    /// Exactly-once checks on the first batch's header (one producer writes one request); null when it passes. A write
-    /// to a partition outside the open transaction is TRANSACTION_ABORTABLE from v11, which clients abort and go on
-    /// from, and INVALID_TXN_STATE before, as Kafka answers.
+    /// Exactly-once checks on the first batch's header (one producer writes one request); null when it passes. A
+    /// transactional batch must belong to the producer's open transaction, which must hold the partition (KIP-890 part
+    /// 1): checked here when this broker coordinates the request's transactional id; otherwise
+    /// <paramref name="coordinator"/> names the broker that does and the caller asks it — unless the log already holds
+    /// the producer's open transaction under this epoch, so only a transaction's first batch in a partition is asked
+    /// about. Errors are Kafka's (<see cref="Transactions.TransactionCoordinator.ProduceError"/>).
     /// </summary>
-    private ErrorCode? TransactionCheck(string topic, int partition, ReadOnlyMemory<byte> records, short version)
+    private (ErrorCode Error, string? Message)? TransactionCheck(string? transactionalId, string topic, int partition, PartitionLog log,
+        ReadOnlyMemory<byte> records, short version, out int coordinator)
     {
+        coordinator = -1;
         if (records.Length < Protocol.Records.RecordBatchHeader.HeaderSize) return null;
         var header = new Protocol.Records.RecordBatchHeader(records.Span);
         if (header.Magic != 2) return null;
-        if (header.IsControl) return ErrorCode.InvalidRecord;
+        if (header.IsControl) return (ErrorCode.InvalidRecord, null);
         if (!header.IsTransactional || transactions is null) return null;
-        var error = transactions.VerifyTransactionalWrite(header.ProducerId, header.ProducerEpoch, topic, partition);
-        if (error == ErrorCode.InvalidTxnState && version >= 11) error = ErrorCode.TransactionAbortable;
-        return error == ErrorCode.None ? null : error;
+        var error = transactions.CheckTransactionalWrite(transactionalId, header.ProducerId, header.ProducerEpoch, topic, partition, out coordinator);
+        if (error != ErrorCode.None) return Transactions.TransactionCoordinator.ProduceError(error, version);
+        if (coordinator >= 0 && log.HasOngoingTransaction(header.ProducerId, header.ProducerEpoch)) coordinator = -1;
+        return null;
     }
+
+    /// <summary>
+    /// Asks the transaction coordinator (another broker) about the partitions whose first transactional batch this
+    /// request carries, in one verify-only AddPartitionsToTxn, then admits those it confirms. One producer writes one
+    /// request: a batch of another producer id or epoch than the first is refused, as Kafka refuses them.
+    /// </summary>
+    private async ValueTask VerifyThenAdmitAsync(List<Unverified> unverified, int coordinator, ProduceRequest request, RequestContext context, List<PendingAppend> appends)
+    {
+        var first = new Protocol.Records.RecordBatchHeader(unverified[0].Records.Span);
+        var (producerId, epoch) = (first.ProducerId, first.ProducerEpoch);
+        var asked = new List<(string Topic, int Partition)>(unverified.Count);
+        var same = new List<Unverified>(unverified.Count);
+        foreach (var u in unverified)
+        {
+            var header = new Protocol.Records.RecordBatchHeader(u.Records.Span);
+            if (header.ProducerId != producerId || header.ProducerEpoch != epoch)
+            {
+                (u.Result.ErrorCode, u.Result.ErrorMessage) = ((short)ErrorCode.InvalidProducerIdMapping, "Transactional records contained more than one producer ID");
+                continue;
+            }
+            asked.Add((u.Topic.Name, u.Partition));
+            same.Add(u);
+        }
+        var errors = await transactions!.VerifyRemotelyAsync(coordinator, request.TransactionalId!, producerId, epoch, asked, context.Cancellation).ConfigureAwait(false);
+        for (var i = 0; i < same.Count; i++)
+        {
+            var u = same[i];
+            if (errors[i] == ErrorCode.None) Admit(u.Result, u.Topic, u.Log, u.Partition, u.Records, request, context, appends);
+            else
+            {
+                var (error, message) = Transactions.TransactionCoordinator.ProduceError(errors[i], context.ApiVersion);
+                (u.Result.ErrorCode, u.Result.ErrorMessage) = ((short)error, message);
+            }
+        }
+    }
+
+    /// <summary>The last checks of a partition's records (validation, min.insync.replicas), then its append is started.</summary>
+    private void Admit(ProduceResponse.PartitionProduceResponse result, TopicInfo topic, PartitionLog log, int partition, ReadOnlyMemory<byte> records,
+        ProduceRequest request, RequestContext context, List<PendingAppend> appends)
+    {
+        if (Validate(topic, records) is { } invalid) (result.ErrorCode, result.ErrorMessage) = invalid;
+        else if (request.Acks == -1 && InSync(topic.Name, partition) is var isr && isr < log.Config.MinInSyncReplicas)
+            (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.NotEnoughReplicas, NotEnoughReplicas(isr, log.Config.MinInSyncReplicas, topic.Name, partition));
+        else appends.Add(new PendingAppend(result, StartAppend(log, MemoryMarshal.AsMemory(records), allowZstd: context.ApiVersion >= 7, context.Cancellation), topic.Name, partition,
+            records.Length, log.Config.MinInSyncReplicas));
+    }
+
+    /// <summary>A partition's append under way, to be awaited (and replicated) before the response.</summary>
+    private readonly record struct PendingAppend(ProduceResponse.PartitionProduceResponse Result, ValueTask<AppendResult> Append, string Topic, int Partition, int Bytes, int MinInSync);
+
+    /// <summary>A partition whose first transactional batch waits for the transaction coordinator's word.</summary>
+    private readonly record struct Unverified(ProduceResponse.PartitionProduceResponse Result, TopicInfo Topic, PartitionLog Log, int Partition, ReadOnlyMemory<byte> Records);
 
     private static ValueTask<AppendResult> StartAppend(PartitionLog log, Memory<byte> records, bool allowZstd, CancellationToken cancellation)
     {

@@ -12,9 +12,10 @@ namespace Tributary.Broker.Handlers;
 /// transaction's marker lands there (AddOffsetsToTxn made that partition one of the transaction's), which commits or
 /// drops them. Checked: from v3 the member id and generation against the group (KIP-447: a zombie consumer's producer
 /// is refused); the producer epoch against the newest the group's partition has seen for the producer id; and, as
-/// Produce is (KIP-890), against the transaction when its coordinator is on this broker — the partition must be in the
-/// producer's open transaction. A fenced producer gets INVALID_PRODUCER_EPOCH in every version: Kafka checks the epoch
-/// where it appends, and never answers PRODUCER_FENCED here. A partition of a topic that does not exist gets
+/// Produce is (KIP-890), against the transaction — the partition must be in the producer's open transaction: read here
+/// when this broker coordinates the transactional id, else asked of the broker that does (once per transaction; an
+/// unreachable coordinator is COORDINATOR_LOAD_IN_PROGRESS, retried). A fenced producer gets INVALID_PRODUCER_EPOCH in
+/// every version: Kafka checks the epoch where it appends, and never answers PRODUCER_FENCED here. A partition of a topic that does not exist gets
 /// UNKNOWN_TOPIC_OR_PARTITION and is not written; the rest go on, as in Kafka. Metadata longer than
 /// offset.metadata.max.bytes: OFFSET_METADATA_TOO_LARGE for that partition.
 /// </summary>
@@ -32,7 +33,7 @@ internal sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions
         var partitionErrors = new List<ErrorCode>();
         if (offsets.Count > 0)
         {
-            groupError = transactions.VerifyTransactionalWrite(request.ProducerId, request.ProducerEpoch, GroupSettings.OffsetsTopic, groups.PartitionFor(request.GroupId));
+            groupError = TransactionCoordinator.TxnOffsetCommitError(await VerifyAsync(request, context.Cancellation).ConfigureAwait(false));
             if (groupError == ErrorCode.None)
             {
                 (groupError, partitionErrors) = await groups.CommitTransactionalOffsetsAsync(new TransactionalCommit(request.GroupId, request.ProducerId,
@@ -57,5 +58,24 @@ internal sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions
                 })],
             })],
         };
+    }
+
+    /// <summary>
+    /// KIP-890 for the group's partition of <c>__consumer_offsets</c>: the producer's open transaction must hold it
+    /// (AddOffsetsToTxn put it there). Checked here when this broker coordinates the transactional id; otherwise the
+    /// transaction coordinator is asked (verify-only AddPartitionsToTxn), unless that partition's log already holds the
+    /// producer's open transaction under this epoch (an earlier TxnOffsetCommit of the same transaction was verified).
+    /// </summary>
+    private async ValueTask<ErrorCode> VerifyAsync(TxnOffsetCommitRequest request, CancellationToken cancellationToken)
+    {
+        var partition = groups.PartitionFor(request.GroupId);
+        var error = transactions.CheckTransactionalWrite(request.TransactionalId, request.ProducerId, request.ProducerEpoch, GroupSettings.OffsetsTopic, partition,
+            out var coordinator);
+        if (error != ErrorCode.None || coordinator < 0) return error;
+        if (topics.GetPartition(GroupSettings.OffsetsTopic, partition) is { } log && log.HasOngoingTransaction(request.ProducerId, request.ProducerEpoch))
+            return ErrorCode.None;
+        var errors = await transactions.VerifyRemotelyAsync(coordinator, request.TransactionalId, request.ProducerId, request.ProducerEpoch,
+            [(GroupSettings.OffsetsTopic, partition)], cancellationToken).ConfigureAwait(false);
+        return errors[0];
     }
 }

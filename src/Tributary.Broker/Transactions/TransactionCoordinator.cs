@@ -39,7 +39,7 @@ public sealed record TransactionDescription(
 /// <c>__consumer_offsets</c> until this coordinator's marker lands beside them (Kafka's design, which works whichever
 /// brokers the two coordinators are on).
 /// </summary>
-public sealed class TransactionCoordinator : IAsyncDisposable
+public sealed partial class TransactionCoordinator : IAsyncDisposable
 {
     private readonly TopicCatalog _topics;
     private readonly Func<int, ICoordinatorLog>? _logsForTests;
@@ -47,7 +47,6 @@ public sealed class TransactionCoordinator : IAsyncDisposable
     private readonly ConcurrentDictionary<long, (short Epoch, bool Ongoing, HashSet<(string, int)> Partitions)> _open = new();
     private CoordinatorRuntime<TransactionShard>? _runtime;
     private int _shardCount;
-    private int _servingShards;
     private ITimer? _producerExpiry;
     private int _expiring;
 
@@ -101,6 +100,7 @@ public sealed class TransactionCoordinator : IAsyncDisposable
     {
         if (_runtime is not null) return;
         _shardCount = _topics.Get(TransactionSettings.StateTopic)?.PartitionCount ?? Settings.StatePartitions;
+        _shardServing = new int[_shardCount];
         var logFor = _logsForTests ?? (partition => new PartitionCoordinatorLog(
             existing: () => _topics.GetPartition(TransactionSettings.StateTopic, partition),
             create: () => StatePartition(partition),
@@ -126,6 +126,7 @@ public sealed class TransactionCoordinator : IAsyncDisposable
         _producerExpiry?.Dispose();
         await _runtime.DisposeAsync().ConfigureAwait(false);
         if (InterBroker is { } interBroker) await interBroker.DisposeAsync().ConfigureAwait(false);
+        if (VerificationClient is { } verification) await verification.DisposeAsync().ConfigureAwait(false);
     }
 
     private PartitionLog StatePartition(int partition) =>
@@ -214,20 +215,6 @@ public sealed class TransactionCoordinator : IAsyncDisposable
     // ---- published state, read from any thread ------------------------------------------------------------------
 
     /// <summary>
-    /// Server-side transaction defence (KIP-890 part 1): a transactional batch is accepted only from the current epoch
-    /// of a producer whose open transaction includes the partition. Safe to call from any thread. Until every shard is
-    /// loaded here (at start, or while one is failed or unloaded) it answers None: a producer id does not name its
-    /// shard, so an unknown producer may belong to one not serving, and the log's own epoch checks still apply.
-    /// </summary>
-    public ErrorCode VerifyTransactionalWrite(long producerId, short epoch, string topic, int partition)
-    {
-        if (_shardCount == 0 || Volatile.Read(ref _servingShards) < _shardCount) return ErrorCode.None;
-        if (!_open.TryGetValue(producerId, out var open)) return ErrorCode.InvalidProducerIdMapping;
-        if (epoch != open.Epoch) return ErrorCode.InvalidProducerEpoch;
-        return open.Ongoing && open.Partitions.Contains((topic, partition)) ? ErrorCode.None : ErrorCode.InvalidTxnState;
-    }
-
-    /// <summary>
     /// Publishes a shard's change of one id: <paramref name="next"/> replaces <paramref name="previous"/> (either may
     /// be null). Produce and TxnOffsetCommit read this map from other threads: the new state goes in before the old one
     /// is retired, so they see one or the other and never a gap where the transaction does not exist.
@@ -237,12 +224,6 @@ public sealed class TransactionCoordinator : IAsyncDisposable
         if (next is not null) _open[next.ProducerId] = (next.Epoch, next.State == TransactionState.Ongoing, [.. next.Partitions]);
         if (previous is not null && (next is null || next.ProducerId != previous.ProducerId)) _open.TryRemove(previous.ProducerId, out _);
     }
-
-    /// <summary>A shard has loaded and published its ids.</summary>
-    internal void ShardServing() => Interlocked.Increment(ref _servingShards);
-
-    /// <summary>A shard that was serving has unpublished its ids.</summary>
-    internal void ShardStopped() => Interlocked.Decrement(ref _servingShards);
 
     /// <summary>
     /// Lets every partition forget producers idle past producer.id.expiration.ms, every

@@ -83,7 +83,8 @@ internal sealed partial class TransactionShard
                 results[p] = current!.State == TransactionState.Ongoing && current.Partitions.Contains(p) ? ErrorCode.None : ErrorCode.InvalidTxnState;
             return (ErrorCode.None, results);
         }
-        var unknown = partitions.Where(p => coordinator.Topics.GetPartition(p.Topic, p.Partition) is null).ToHashSet();
+        // Known to the cluster, wherever its replicas are (this broker need not hold one).
+        var unknown = partitions.Where(p => !coordinator.Topics.HasPartition(p.Topic, p.Partition)).ToHashSet();
         if (unknown.Count > 0)
         {
             foreach (var p in partitions) results[p] = unknown.Contains(p) ? ErrorCode.UnknownTopicOrPartition : ErrorCode.OperationNotAttempted;

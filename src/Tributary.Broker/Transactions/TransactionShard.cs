@@ -62,7 +62,7 @@ internal sealed partial class TransactionShard(CoordinatorContext context, Trans
             coordinator.Ids.Observe(Math.Max(m.ProducerId, m.LastProducerId));
         }
         _serving = true;
-        coordinator.ShardServing();
+        coordinator.ShardServing(context.Partition);
         var prepared = _txns.Values.Where(m => m.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort).ToList();
         if (prepared.Count > 0)
         {
@@ -81,7 +81,7 @@ internal sealed partial class TransactionShard(CoordinatorContext context, Trans
         if (!_serving) return;
         _serving = false;
         foreach (var m in _txns.Values) coordinator.Publish(next: null, previous: m);
-        coordinator.ShardStopped();
+        coordinator.ShardStopped(context.Partition);
     }
 
     // ---- persistence -------------------------------------------------------------------------------------------
