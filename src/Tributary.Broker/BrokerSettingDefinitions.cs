@@ -73,7 +73,7 @@ public static class BrokerSettingDefinitions
 
         // Listeners and TLS (docs/security.md). Every ssl.* setting can be given for one listener as listener.name.<name>.ssl.*.
         new("listener.security.protocol.map", SettingType.List, Network.ListenerSecurity.DefaultProtocolMap,
-            "The security protocol of each listener name, NAME:PROTOCOL,... (PLAINTEXT, SSL; SASL_PLAINTEXT and SASL_SSL are not served yet).",
+            "The security protocol of each listener name, NAME:PROTOCOL,... (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL).",
             v => { try { Network.ListenerSecurity.ParseMap(v); return null; } catch (FormatException e) { return e.Message; } }),
         new("inter.broker.listener.name", SettingType.String, null, "The listener brokers connect to each other through; default: the one named by security.inter.broker.protocol, or the only listener."),
         new("security.inter.broker.protocol", SettingType.String, "PLAINTEXT", "Names the inter-broker listener when inter.broker.listener.name is not set.", OneOf("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")),
@@ -94,6 +94,21 @@ public static class BrokerSettingDefinitions
         new("ssl.enabled.protocols", SettingType.List, "TLSv1.2,TLSv1.3", "TLS versions accepted (TLSv1.2, TLSv1.3)."),
         new("ssl.cipher.suites", SettingType.List, "", "IANA names of the cipher suites offered (empty: the system's defaults)."),
         new("ssl.endpoint.identification.algorithm", SettingType.String, "https", "https: a broker connecting to another over TLS checks the host name in its certificate; empty: it does not."),
+        new("sasl.enabled.mechanisms", SettingType.List, "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512", "Mechanisms SASL listeners offer: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER."),
+        new("sasl.mechanism.inter.broker.protocol", SettingType.String, "PLAIN", "The mechanism a broker authenticates to the others with over a SASL inter-broker listener (PLAIN or SCRAM-SHA-256/512).",
+            OneOf("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")),
+        new("sasl.jaas.config", SettingType.Password, null,
+            "JAAS login module line: PLAIN users as user_NAME=\"password\" options; username and password are what this broker presents to the others. Usually given as listener.name.<listener>.<mechanism>.sasl.jaas.config."),
+        new("sasl.plain.users.file", SettingType.String, null, "A file of name=password lines: more PLAIN users (Tributary's setting)."),
+        new("sasl.server.callback.handler.class", SettingType.String, null, "Accepted for Kafka configs; Tributary validates OAUTHBEARER tokens itself against sasl.oauthbearer.jwks.endpoint.url."),
+        new("sasl.oauthbearer.jwks.endpoint.url", SettingType.String, null, "The JWKS (https://, http:// or file:) whose keys sign OAUTHBEARER tokens."),
+        new("sasl.oauthbearer.jwks.endpoint.refresh.ms", SettingType.Long, "3600000", "How often the JWKS is fetched again.", AtLeast(1000)),
+        new("sasl.oauthbearer.expected.issuer", SettingType.String, null, "The iss an OAUTHBEARER token must have; unset: not checked."),
+        new("sasl.oauthbearer.expected.audience", SettingType.List, "", "Audiences of which an OAUTHBEARER token must name one; empty: not checked."),
+        new("sasl.oauthbearer.sub.claim.name", SettingType.String, "sub", "The token claim that names the principal."),
+        new("sasl.oauthbearer.clock.skew.seconds", SettingType.Int, "30", "Clock difference allowed when checking a token's times.", AtLeast(0)),
+        new("connections.max.reauth.ms", SettingType.Long, "0", "KIP-368: a SASL session lasts at most this long, then the client must re-authenticate (0: no limit).", AtLeast(0)),
+        new("connection.failed.authentication.delay.ms", SettingType.Int, "100", "A failed SASL login is answered after this delay, then the connection closes.", AtLeast(0)),
         new("ssl.principal.mapping.rules", SettingType.String, "DEFAULT", "How a client certificate's subject becomes a principal: RULE:pattern/replacement/[LU],... then DEFAULT (the whole subject)."),
 
         // Topics.
@@ -167,14 +182,27 @@ public static class BrokerSettingDefinitions
 
     private static readonly Dictionary<string, Definition> ByName = All.ToDictionary(d => d.Name, StringComparer.Ordinal);
 
-    /// <summary>The definition of a setting; <c>listener.name.&lt;name&gt;.ssl.*</c> is the ssl.* setting for one listener.</summary>
+    /// <summary>
+    /// The definition of a setting. As in Kafka, <c>listener.name.&lt;name&gt;.</c> before an ssl.*, sasl.* or
+    /// connections.max.reauth.ms setting gives it for one listener, and <c>listener.name.&lt;name&gt;.&lt;mechanism&gt;.</c>
+    /// before a sasl.* setting for one SASL mechanism of it.
+    /// </summary>
     public static bool TryGet(string name, out Definition definition)
     {
         if (ByName.TryGetValue(name, out definition!)) return true;
         const string prefix = "listener.name.";
         if (!name.StartsWith(prefix, StringComparison.Ordinal)) return false;
         var dot = name.IndexOf('.', prefix.Length);
-        return dot > prefix.Length && name.AsSpan(dot + 1).StartsWith("ssl.") && ByName.TryGetValue(name[(dot + 1)..], out definition!);
+        if (dot <= prefix.Length) return false;
+        var rest = name[(dot + 1)..];
+        foreach (var mechanism in Security.SaslMechanisms.All)
+        {
+            var mechanismPrefix = mechanism.ToLowerInvariant() + ".";
+            if (rest.StartsWith(mechanismPrefix, StringComparison.Ordinal) && rest.AsSpan(mechanismPrefix.Length).StartsWith("sasl."))
+                return ByName.TryGetValue(rest[mechanismPrefix.Length..], out definition!);
+        }
+        return (rest.StartsWith("ssl.", StringComparison.Ordinal) || rest.StartsWith("sasl.", StringComparison.Ordinal) || rest == "connections.max.reauth.ms")
+            && ByName.TryGetValue(rest, out definition!);
     }
 
     public static Definition Get(string name) =>

@@ -17,10 +17,10 @@ public sealed class BrokerSettings
     private readonly Dictionary<string, string> _settings;
 
     /// <summary>
-    /// How this broker connects to the others: the inter-broker listener's TLS settings when it is an SSL listener, else
-    /// null (resolved at start from the listeners, so it is not one of the values above).
+    /// How this broker connects to the others: the inter-broker listener's TLS and SASL, or null when it is PLAINTEXT
+    /// (resolved at start from the listeners, so it is not one of the values above).
     /// </summary>
-    internal Network.TlsSettings? InterBrokerTls { get; set; }
+    internal Network.InterBrokerSecurity? InterBroker { get; set; }
 
     /// <exception cref="ArgumentException">A setting's value does not suit it; the message names the setting.</exception>
     public BrokerSettings(IReadOnlyDictionary<string, string> settings)

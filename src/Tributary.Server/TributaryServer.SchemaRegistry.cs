@@ -98,7 +98,7 @@ public sealed partial class TributaryServer
         var replicas = State.Replicas;
         // A broker without a replica (a cluster larger than the factor) reads the leader's committed records over Fetch.
         var reader = _schemasLeaderReader = MetadataStore is LocalMetadataStore ? null
-            : new Tributary.Broker.Replication.LeaderReader(() => topics.Image, State.NodeId, SchemasTopic, 0, State.Settings.InterBrokerTls);
+            : new Tributary.Broker.Replication.LeaderReader(() => topics.Image, State.NodeId, SchemasTopic, 0, State.Settings.InterBroker);
         var source = new SchemaLogSource(
             () => topics.GetPartition(SchemasTopic, 0),
             log => replicas is null ? log.HighWatermark : replicas.CommittedOffset(SchemasTopic, 0, log),

@@ -138,7 +138,8 @@ public sealed partial class TributaryServer : IAsyncDisposable
             // Listener settings are checked before anything is opened: a wrong one stops start-up naming it.
             var interBrokerListener = ListenerSecurity.InterBrokerListener(settings, config.Listeners);
             CheckListeners(config, settings);
-            settings.InterBrokerTls = TlsSettings.ForInterBroker(settings, interBrokerListener, ListenerSecurity.ProtocolOf(settings, interBrokerListener), log);
+            // Only a cluster's brokers connect to each other: a broker alone needs no credentials for it.
+            if (settings.Get("metadata.store") is { Length: > 0 }) settings.InterBroker = InterBrokerSecurity.Resolve(settings, interBrokerListener, log);
             ClusterIdentity identity;
             if (settings.Get("metadata.store") is { Length: > 0 } storeSetting)
             {
@@ -176,12 +177,12 @@ public sealed partial class TributaryServer : IAsyncDisposable
             transactions.Replicas = replicas;
             if (store is not LocalMetadataStore)
             {
-                transactions.InterBroker = new Tributary.Broker.Replication.InterBrokerClient(() => topics.Image, settings.NodeId, settings.InterBrokerTls);
-                transactions.VerificationClient = new Tributary.Broker.Replication.InterBrokerClient(() => topics.Image, settings.NodeId, settings.InterBrokerTls);
+                transactions.InterBroker = new Tributary.Broker.Replication.InterBrokerClient(() => topics.Image, settings.NodeId, settings.InterBroker);
+                transactions.VerificationClient = new Tributary.Broker.Replication.InterBrokerClient(() => topics.Image, settings.NodeId, settings.InterBroker);
             }
             transactions.Start();
             var registry = BuildRegistry(state, groups, transactions);
-            var advertised = OpenListeners(config, settings, registry, log, time, state.Metrics, listeners);
+            var advertised = OpenListeners(config, settings, registry, log, time, state.Metrics, listeners, () => topics.Image);
             var openGroups = groups;
             var openTransactions = transactions;
             state.Metrics.Observe(() => listeners.Sum(l => l.ConnectionCount), () => openGroups.GroupCount, () => openTransactions.OpenTransactionCount);
@@ -215,17 +216,11 @@ public sealed partial class TributaryServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Kafka's listener rules: every listener has a security protocol this broker serves, and every advertised listener
-    /// names one of them.
+    /// Kafka's listener rules: every listener has a security protocol, and every advertised listener names one of them.
     /// </summary>
     private static void CheckListeners(BrokerConfig config, BrokerSettings settings)
     {
-        foreach (var listener in config.Listeners)
-        {
-            var protocol = ListenerSecurity.ProtocolOf(settings, listener.Name);
-            if (protocol is SecurityProtocol.SaslPlaintext or SecurityProtocol.SaslSsl)
-                throw new ArgumentException($"listeners: {listener.Name} is a {ListenerSecurity.Name(protocol)} listener, and SASL is not served yet; use PLAINTEXT or SSL");
-        }
+        foreach (var listener in config.Listeners) ListenerSecurity.ProtocolOf(settings, listener.Name);
         foreach (var advertised in config.AdvertisedListeners)
             if (!config.Listeners.Any(l => string.Equals(l.Name, advertised.Name, StringComparison.OrdinalIgnoreCase)))
                 throw new ArgumentException($"advertised.listeners: {advertised.Name} is not one of the listeners ({string.Join(", ", config.Listeners.Select(l => l.Name))})");
@@ -237,15 +232,16 @@ public sealed partial class TributaryServer : IAsyncDisposable
     /// advertised port 0 is the bound port.
     /// </summary>
     private static List<ListenerAddress> OpenListeners(BrokerConfig config, BrokerSettings settings, ApiRegistry registry, BrokerLog log, TimeProvider time,
-        Tributary.Broker.Diagnostics.BrokerMetrics metrics, List<KafkaListener> opened)
+        Tributary.Broker.Diagnostics.BrokerMetrics metrics, List<KafkaListener> opened, Func<Tributary.Broker.Cluster.MetadataImage> image)
     {
         var advertised = new List<ListenerAddress>();
         foreach (var spec in config.Listeners)
         {
             var protocol = ListenerSecurity.ProtocolOf(settings, spec.Name);
-            var tls = protocol == SecurityProtocol.Ssl ? TlsSettings.ForListener(settings, spec.Name, log) : null;
+            var tls = protocol is SecurityProtocol.Ssl or SecurityProtocol.SaslSsl ? TlsSettings.ForListener(settings, spec.Name, log) : null;
+            var sasl = protocol is SecurityProtocol.SaslPlaintext or SecurityProtocol.SaslSsl ? Tributary.Broker.Security.SaslSettings.ForListener(settings, spec.Name, image, log) : null;
             var address = ResolveListenAddress(spec.Host);
-            var listener = new KafkaListener(spec.Name, new IPEndPoint(address, spec.Port), tls, registry, settings, log, time, metrics);
+            var listener = new KafkaListener(spec.Name, new IPEndPoint(address, spec.Port), tls, sasl, registry, settings, log, time, metrics);
             opened.Add(listener);
             var wildcard = IPAddress.Any.Equals(address) || IPAddress.IPv6Any.Equals(address);
             var given = config.AdvertisedFor(spec.Name);
@@ -318,6 +314,10 @@ public sealed partial class TributaryServer : IAsyncDisposable
             new WriteTxnMarkersHandler(state, groups),
             new OffsetForLeaderEpochHandler(state),
             new DescribeTransactionsHandler(transactions),
+            new SaslHandshakeHandler(),
+            new SaslAuthenticateHandler(),
+            new DescribeUserScramCredentialsHandler(state),
+            new AlterUserScramCredentialsHandler(state),
             new ListTransactionsHandler(transactions, state.Time),
         ]);
         return registry;

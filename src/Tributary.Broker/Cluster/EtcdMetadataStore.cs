@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Etcdserverpb;
@@ -217,6 +218,20 @@ public sealed class EtcdMetadataStore : IMetadataStore
             ? new PartitionState(s.Replicas, s.Isr, s.Leader, s.LeaderEpoch, s.PartitionEpoch) { AddingReplicas = s.AddingReplicas ?? [], RemovingReplicas = s.RemovingReplicas ?? [] }
             : null;
 
+    public async Task UpdateScramCredentialsAsync(IReadOnlyList<(string User, string Mechanism, Security.ScramCredential? Credential)> changes,
+        CancellationToken cancellationToken)
+    {
+        var txn = new TxnRequest();
+        foreach (var (user, mechanism, credential) in changes)
+        {
+            var key = _prefix + ScramPrefix + mechanism + "/" + Uri.EscapeDataString(user);
+            txn.Success.Add(credential is null
+                ? new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = Bytes(key) } }
+                : Put(key, Serialize(credential)));
+        }
+        await CommitAsync(txn, cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task<long> AllocateProducerIdsAsync(int size, CancellationToken cancellationToken)
     {
         var key = _prefix + "producer-ids";
@@ -404,6 +419,7 @@ public sealed class EtcdMetadataStore : IMetadataStore
         var controller = -1;
         var partitionStates = new Dictionary<(string, int), PartitionState>();
         var brokerConfigs = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
+        var scram = new Dictionary<string, Security.ScramCredential>(StringComparer.Ordinal);
         foreach (var (key, kv) in _mirror)
         {
             var rest = key[_prefix.Length..];
@@ -417,6 +433,11 @@ public sealed class EtcdMetadataStore : IMetadataStore
             {
                 var name = rest[BrokerConfigsPrefix.Length..];
                 brokerConfigs[name == DefaultBrokerResource ? "" : name] = configs;
+            }
+            else if (rest.StartsWith(ScramPrefix, StringComparison.Ordinal) && Deserialize<Security.ScramCredential>(kv) is { } credential)
+            {
+                var slash = rest.IndexOf('/', ScramPrefix.Length);
+                if (slash > 0) scram[rest[ScramPrefix.Length..slash] + "/" + Uri.UnescapeDataString(rest[(slash + 1)..])] = credential;
             }
         }
         var controllerEpoch = 0L;
@@ -444,7 +465,7 @@ public sealed class EtcdMetadataStore : IMetadataStore
         }
         if (controller != NodeId) Volatile.Write(ref _controllerEpoch, 0);
         else if (Volatile.Read(ref _controllerEpoch) != controllerEpoch) Volatile.Write(ref _controllerEpoch, controllerEpoch);
-        return new MetadataImage(clusterId, controller, revision, brokers, topics, brokerConfigs);
+        return new MetadataImage(clusterId, controller, revision, brokers, topics, brokerConfigs) { ScramCredentials = scram.ToFrozenDictionary(StringComparer.Ordinal) };
     }
 
     private T? Deserialize<T>(KeyValue kv) where T : class => Decode(kv, json => JsonSerializer.Deserialize<T>(json, Json));
@@ -650,6 +671,9 @@ public sealed class EtcdMetadataStore : IMetadataStore
     }
 
     private const string BrokerConfigsPrefix = "configs/brokers/";
+
+    /// <summary>SCRAM credentials: scram/MECHANISM/user (the user name escaped).</summary>
+    private const string ScramPrefix = "scram/";
 
     /// <summary>The resource name of the cluster-wide default in etcd (Kafka's ZooKeeper path used the same).</summary>
     private const string DefaultBrokerResource = "<default>";

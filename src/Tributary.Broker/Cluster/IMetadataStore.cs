@@ -58,6 +58,12 @@ public interface IMetadataStore : IAsyncDisposable
     Task<bool> UpdateBrokerConfigsAsync(string resource, IReadOnlyDictionary<string, string>? current, IReadOnlyDictionary<string, string> updated,
         CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Sets (a credential) or removes (null) SCRAM credentials of users (AlterUserScramCredentials), all at once; returns
+    /// once this broker's image holds them.
+    /// </summary>
+    Task UpdateScramCredentialsAsync(IReadOnlyList<(string User, string Mechanism, Security.ScramCredential? Credential)> changes, CancellationToken cancellationToken);
+
     /// <summary>True while this broker is the active controller.</summary>
     bool IsController { get; }
 

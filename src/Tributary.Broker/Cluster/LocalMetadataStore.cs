@@ -21,6 +21,7 @@ public sealed class LocalMetadataStore : IMetadataStore
     {
         _path = Path.Combine(dataDir, "topics.json");
         _brokerConfigsPath = Path.Combine(dataDir, "broker-configs.json");
+        _scramPath = Path.Combine(dataDir, "scram-credentials.json");
         NodeId = nodeId;
         var topics = new List<TopicInfo>();
         if (File.Exists(_path))
@@ -33,7 +34,11 @@ public sealed class LocalMetadataStore : IMetadataStore
             : [];
         _image = new MetadataImage(clusterId, nodeId, 0, [], topics,
             brokerConfigs.ToDictionary(kv => kv.Key, kv => (IReadOnlyDictionary<string, string>)kv.Value, StringComparer.Ordinal));
+        if (File.Exists(_scramPath))
+            _image = _image.With(scramCredentials: JsonSerializer.Deserialize<Dictionary<string, Security.ScramCredential>>(File.ReadAllText(_scramPath)) ?? []);
     }
+
+    private readonly string _scramPath;
 
     private readonly string _brokerConfigsPath;
 
@@ -121,6 +126,23 @@ public sealed class LocalMetadataStore : IMetadataStore
             WriteDurably(_brokerConfigsPath, JsonSerializer.SerializeToUtf8Bytes(configs, new JsonSerializerOptions { WriteIndented = true }));
             Publish(_image.With(brokerConfigs: configs), save: false);
             return Task.FromResult(true);
+        }
+    }
+
+    public Task UpdateScramCredentialsAsync(IReadOnlyList<(string User, string Mechanism, Security.ScramCredential? Credential)> changes,
+        CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            var credentials = _image.ScramCredentials.ToDictionary(StringComparer.Ordinal);
+            foreach (var (user, mechanism, credential) in changes)
+            {
+                if (credential is null) credentials.Remove(mechanism + "/" + user);
+                else credentials[mechanism + "/" + user] = credential;
+            }
+            WriteDurably(_scramPath, JsonSerializer.SerializeToUtf8Bytes(credentials));
+            Publish(_image.With(scramCredentials: credentials), save: false);
+            return Task.CompletedTask;
         }
     }
 

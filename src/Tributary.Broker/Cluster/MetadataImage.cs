@@ -104,6 +104,11 @@ public sealed class MetadataImage
         : BrokerConfigs.TryGetValue("", out var defaults) && defaults.TryGetValue(name, out var fallback) ? fallback
         : null;
 
+    /// <summary>SCRAM credentials (KIP-554) by "MECHANISM/user": salted and hashed keys, never a password.</summary>
+    public FrozenDictionary<string, Security.ScramCredential> ScramCredentials { get; init; } = FrozenDictionary<string, Security.ScramCredential>.Empty;
+
+    public Security.ScramCredential? ScramCredential(string user, string mechanism) => ScramCredentials.GetValueOrDefault(mechanism + "/" + user);
+
     public string ClusterId { get; }
 
     /// <summary>The active controller's node id; -1 while there is none.</summary>
@@ -138,7 +143,11 @@ public sealed class MetadataImage
 
     public MetadataImage With(string? clusterId = null, int? controllerId = null, long? revision = null,
         IEnumerable<BrokerRegistration>? brokers = null, IEnumerable<TopicInfo>? topics = null,
-        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? brokerConfigs = null) =>
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? brokerConfigs = null,
+        IReadOnlyDictionary<string, Security.ScramCredential>? scramCredentials = null) =>
         new(clusterId ?? ClusterId, controllerId ?? ControllerId, revision ?? Revision, brokers ?? Brokers.Values, topics ?? TopicsByName.Values,
-            brokerConfigs ?? BrokerConfigs);
+            brokerConfigs ?? BrokerConfigs)
+        {
+            ScramCredentials = scramCredentials is null ? ScramCredentials : scramCredentials.ToFrozenDictionary(StringComparer.Ordinal),
+        };
 }

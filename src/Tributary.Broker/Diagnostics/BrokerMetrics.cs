@@ -41,6 +41,7 @@ public sealed class BrokerMetrics : IDisposable
     private readonly Histogram<double> _fetchWait;
     private readonly Counter<long> _cleanerPasses;
     private readonly Counter<long> _cleanerFailures;
+    private readonly Counter<long> _authentications;
 
     public BrokerMetrics()
     {
@@ -55,6 +56,7 @@ public sealed class BrokerMetrics : IDisposable
         _fetchWait = Meter.CreateHistogram<double>("tributary.fetch.wait", "ms", "Time a fetch long-polled for data");
         _cleanerPasses = Meter.CreateCounter<long>("tributary.cleaner.passes", description: "Log cleaner passes that completed");
         _cleanerFailures = Meter.CreateCounter<long>("tributary.cleaner.failures", description: "Log cleaner passes that failed");
+        _authentications = Meter.CreateCounter<long>("tributary.authentications", description: "SASL authentications, by result (success, failure)");
     }
 
     public Meter Meter { get; }
@@ -68,6 +70,9 @@ public sealed class BrokerMetrics : IDisposable
     }
 
     internal static string ApiName(short apiKey) => (uint)apiKey < (uint)ApiNames.Length ? ApiNames[apiKey] : "unknown";
+
+    /// <summary>One SASL authentication ended (Kafka's successful-/failed-authentication-total).</summary>
+    internal void Authenticated(bool success) => _authentications.Add(1, new KeyValuePair<string, object?>("result", success ? "success" : "failure"));
 
     internal void Request(short apiKey, long arrivedTimestamp)
     {

@@ -43,6 +43,7 @@ internal sealed class Connection : IAsyncDisposable
     private readonly Socket _socket;
     private readonly string _listener;
     private readonly TlsSettings? _tls;
+    private readonly Security.SaslSession? _sasl;
     private SslStream? _tlsStream;
     private string _principal = AnonymousPrincipal;
     private readonly ApiRegistry _registry;
@@ -63,11 +64,12 @@ internal sealed class Connection : IAsyncDisposable
     private int _sending;
     private int _closed;
 
-    public Connection(Socket socket, string listener, TlsSettings? tls, ApiRegistry registry, BrokerLog log, int maxRequestBytes, int maxInFlight, ConnectionLimits limits,
+    public Connection(Socket socket, string listener, TlsSettings? tls, Security.SaslSettings? sasl, ApiRegistry registry, BrokerLog log, int maxRequestBytes, int maxInFlight, ConnectionLimits limits,
         RequestMemoryPool requestMemory, TimeProvider time, CancellationToken brokerStopping, Diagnostics.BrokerMetrics? metrics = null)
     {
         _listener = listener;
         _tls = tls;
+        _sasl = sasl is null ? null : new Security.SaslSession(sasl, time, metrics);
         _metrics = metrics;
         _socket = socket;
         _registry = registry;
@@ -249,10 +251,34 @@ internal sealed class Connection : IAsyncDisposable
     /// <summary>Parses one frame, waits for response budget, starts its handler and queues it; false closes the connection.</summary>
     private async ValueTask<bool> DispatchAsync(byte[] frame, int size, CancellationToken token)
     {
+        if (_sasl is { ExpectsRawTokens: true } rawSasl) return await AuthenticateRawAsync(rawSasl, frame, size, token).ConfigureAwait(false);
+        if (_sasl is not null && SaslGate(_sasl, BinaryPrimitives.ReadInt16BigEndian(frame)) is { } refusal)
+        {
+            ReturnFrame(frame, size);
+            Close(refusal, LogLevel.Info);
+            return false;
+        }
         if (Parse(frame, size) is not { } parsed)
         {
             ReturnFrame(frame, size);
             return false;
+        }
+        if (_sasl is not null && parsed.ApiKey is (short)ApiKey.SaslHandshake or (short)ApiKey.SaslAuthenticate && parsed.Immediate is null)
+        {
+            // Authentication steps run one at a time, before the next frame is read: each may change who the client is.
+            IKafkaResponse? answer;
+            try
+            {
+                answer = await parsed.Handler.HandleAsync(parsed.Context, parsed.Request!).ConfigureAwait(false);
+            }
+            catch
+            {
+                ReturnFrame(frame, size);
+                throw;
+            }
+            if (_sasl.Principal is { } principal) _principal = principal;
+            if (_sasl.Failed) await DelayFailedAuthenticationAsync(_sasl, token).ConfigureAwait(false);
+            parsed = parsed with { Immediate = answer };
         }
         var reserved = 0L;
         PendingResponse pending;
@@ -294,6 +320,65 @@ internal sealed class Connection : IAsyncDisposable
             Interlocked.Decrement(ref _inFlight);
             _requestMemory.Give(size);
             GiveResponseBytes(reserved);
+            throw;
+        }
+        // A failed authentication is answered, then the connection closes (the writer drains what is queued first).
+        if (_sasl is { Failed: true } failed)
+        {
+            _log.Info($"closing connection from {_remote} on listener {_listener}: {failed.Failure}");
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Why a request may not be served on this SASL connection now, or null: before authentication only ApiVersions and
+    /// the SASL requests are; after the session expired (KIP-368) only a re-authentication is.
+    /// </summary>
+    private static string? SaslGate(Security.SaslSession sasl, short apiKey)
+    {
+        if (apiKey is (short)ApiKey.ApiVersions or (short)ApiKey.SaslHandshake or (short)ApiKey.SaslAuthenticate) return null;
+        if (!sasl.Authenticated) return $"{(ApiKey)apiKey} request before SASL authentication";
+        if (sasl.Expired) return $"{(ApiKey)apiKey} request after the SASL session expired (connections.max.reauth.ms); the client did not re-authenticate";
+        return null;
+    }
+
+    /// <summary>A failed login is answered only after connection.failed.authentication.delay.ms, as Kafka delays it, to slow guessing.</summary>
+    private async Task DelayFailedAuthenticationAsync(Security.SaslSession sasl, CancellationToken token)
+    {
+        if (sasl.Settings.FailedAuthenticationDelay > TimeSpan.Zero)
+            await Task.Delay(sasl.Settings.FailedAuthenticationDelay, _time, token).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// After a SaslHandshake v0 the client sends its tokens as bare size-prefixed frames and gets bare frames back (Kafka
+    /// before SaslAuthenticate existed); a failure closes the connection without an answer, as Kafka does.
+    /// </summary>
+    private async ValueTask<bool> AuthenticateRawAsync(Security.SaslSession sasl, byte[] frame, int size, CancellationToken token)
+    {
+        var (error, _, reply, _) = sasl.Authenticate(frame.AsSpan(0, size));
+        if (sasl.Principal is { } principal) _principal = principal;
+        if (error != ErrorCode.None)
+        {
+            ReturnFrame(frame, size);
+            await DelayFailedAuthenticationAsync(sasl, token).ConfigureAwait(false);
+            Close(sasl.Failure ?? "authentication failed", LogLevel.Info);
+            return false;
+        }
+        var context = new RequestContext(0, 0, null, _remote, _closing.Token) { Listener = _listener, Principal = _principal };
+        var pending = new PendingResponse(context, new ValueTask<IKafkaResponse?>((IKafkaResponse?)null), frame, size, -1, 0, 0, Stopwatch.GetTimestamp())
+        {
+            RawReply = reply,
+        };
+        Interlocked.Increment(ref _inFlight);
+        try
+        {
+            await _responses.Writer.WriteAsync(pending, token).ConfigureAwait(false);
+        }
+        catch
+        {
+            Interlocked.Decrement(ref _inFlight);
+            _requestMemory.Give(size);
             throw;
         }
         return true;
@@ -346,7 +431,7 @@ internal sealed class Connection : IAsyncDisposable
             if (handler is ApiVersionsHandler apiVersions)
             {
                 // KIP-511: a client newer than us learns our versions from a v0-shaped error response.
-                var context = new RequestContext(0, correlationId, null, _remote, _closing.Token) { Listener = _listener, Principal = _principal };
+                var context = new RequestContext(0, correlationId, null, _remote, _closing.Token) { Listener = _listener, Principal = _principal, Sasl = _sasl };
                 return new ParsedRequest(handler, null, context, apiKey, 0, apiVersions.UnsupportedVersionResponse());
             }
             Close($"{(ApiKey)apiKey} v{version} is not supported (we serve v{handler.MinVersion}-{handler.MaxVersion})");
@@ -377,7 +462,7 @@ internal sealed class Connection : IAsyncDisposable
             Close($"malformed {(ApiKey)apiKey} v{version} request: {e.Message}");
             return null;
         }
-        return new ParsedRequest(handler, request, new RequestContext(version, correlationId, clientId, _remote, _closing.Token) { Listener = _listener, Principal = _principal }, apiKey, version, null);
+        return new ParsedRequest(handler, request, new RequestContext(version, correlationId, clientId, _remote, _closing.Token) { Listener = _listener, Principal = _principal, Sasl = _sasl }, apiKey, version, null);
     }
 
     private async Task WriteLoopAsync()
@@ -392,6 +477,16 @@ internal sealed class Connection : IAsyncDisposable
             {
                 // Awaited even after a failure: the handler may still be reading the frame, which goes back to the pool below.
                 IKafkaResponse? response = null;
+                if (pending.RawReply is { } raw)
+                {
+                    Volatile.Write(ref _sending, 1);
+                    var rawFrame = new byte[4 + raw.Length];
+                    BinaryPrimitives.WriteInt32BigEndian(rawFrame, raw.Length);
+                    raw.CopyTo(rawFrame, 4);
+                    if (_tlsStream is { } secured) await secured.WriteAsync(rawFrame, _closing.Token).ConfigureAwait(false);
+                    else await _socket.SendAsync(rawFrame, SocketFlags.None, _closing.Token).ConfigureAwait(false);
+                    continue;
+                }
                 try
                 {
                     response = await pending.Response.ConfigureAwait(false);
@@ -546,5 +641,9 @@ internal sealed class Connection : IAsyncDisposable
         IKafkaResponse? Immediate);
 
     private readonly record struct PendingResponse(RequestContext Context, ValueTask<IKafkaResponse?> Response, byte[] Frame, int Size, short ApiKey,
-        short Version, long Reserved, long Arrived);
+        short Version, long Reserved, long Arrived)
+    {
+        /// <summary>A bare SASL token to send as is (size-prefixed, no response header): the v0 handshake's exchange.</summary>
+        public byte[]? RawReply { get; init; }
+    }
 }

@@ -39,14 +39,17 @@ internal sealed class KafkaListener : IAsyncDisposable
     private Task? _acceptLoop;
 
     private readonly TlsSettings? _tls;
+    private readonly Security.SaslSettings? _sasl;
 
     /// <param name="name">The listener's name (from <c>listeners</c>); requests carry it so responses name this listener's endpoints.</param>
     /// <param name="tls">The TLS settings of an SSL listener; null for plaintext.</param>
-    public KafkaListener(string name, IPEndPoint endpoint, TlsSettings? tls, ApiRegistry registry, BrokerSettings settings, BrokerLog log, TimeProvider? time = null,
+    /// <param name="sasl">The SASL settings of a SASL_PLAINTEXT or SASL_SSL listener; null otherwise.</param>
+    public KafkaListener(string name, IPEndPoint endpoint, TlsSettings? tls, Security.SaslSettings? sasl, ApiRegistry registry, BrokerSettings settings, BrokerLog log, TimeProvider? time = null,
         Diagnostics.BrokerMetrics? metrics = null)
     {
         Name = name;
         _tls = tls;
+        _sasl = sasl;
         _metrics = metrics;
         _registry = registry;
         _settings = settings;
@@ -161,7 +164,7 @@ internal sealed class KafkaListener : IAsyncDisposable
                 return;
             }
             client.NoDelay = true;
-            var connection = new Connection(client, Name, _tls, _registry, _log, _settings.MaxRequestBytes, _settings.MaxConnectionsInFlightPerConnection, _limits,
+            var connection = new Connection(client, Name, _tls, _sasl, _registry, _log, _settings.MaxRequestBytes, _settings.MaxConnectionsInFlightPerConnection, _limits,
                 _requestMemory, _time, _stopping.Token, _metrics);
             _connections[connection] = RunConnectionAsync(connection, address);
         }

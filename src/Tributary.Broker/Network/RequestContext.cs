@@ -15,6 +15,9 @@ internal sealed class RequestContext(short apiVersion, int correlationId, string
     /// <summary>The name of the listener the request came through: endpoints in responses are that listener's.</summary>
     public string Listener { get; init; } = "PLAINTEXT";
 
+    /// <summary>The connection's SASL state on a SASL listener (the SASL handlers drive it); null elsewhere.</summary>
+    internal Security.SaslSession? Sasl { get; init; }
+
     /// <summary>Who sent it ("User:name"), as the connection authenticated it.</summary>
     public string Principal { get; init; } = Connection.AnonymousPrincipal;
 

@@ -64,13 +64,6 @@ public sealed class TlsSettings
     /// <summary>The settings of an SSL (or SASL_SSL) listener; throws naming the setting when one is wrong.</summary>
     public static TlsSettings ForListener(BrokerSettings settings, string listener, BrokerLog? log) => new(settings, listener, log);
 
-    /// <summary>
-    /// The settings a broker connects to the inter-broker listener with, or null when that listener is not TLS. Its own
-    /// certificate is presented when it has one (a listener with ssl.client.auth=required needs it).
-    /// </summary>
-    public static TlsSettings? ForInterBroker(BrokerSettings settings, string listener, SecurityProtocol protocol, BrokerLog? log) =>
-        protocol is SecurityProtocol.Ssl or SecurityProtocol.SaslSsl ? new TlsSettings(settings, listener, log) : null;
-
     public ClientAuth ClientAuth { get; }
 
     public SslProtocols Protocols { get; }

@@ -28,8 +28,8 @@ internal sealed class BrokerChannel : IAsyncDisposable
         _clientId = clientId;
     }
 
-    /// <param name="tls">The inter-broker listener's TLS settings when it is an SSL listener: the channel then speaks TLS.</param>
-    public static async Task<BrokerChannel> ConnectAsync(string host, int port, string clientId, Network.TlsSettings? tls, CancellationToken cancellationToken)
+    /// <param name="security">The inter-broker listener's TLS and SASL: the channel speaks TLS and logs in first when it says so.</param>
+    public static async Task<BrokerChannel> ConnectAsync(string host, int port, string clientId, Network.InterBrokerSecurity? security, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         Stream? stream = null;
@@ -37,13 +37,26 @@ internal sealed class BrokerChannel : IAsyncDisposable
         {
             await socket.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
             stream = new NetworkStream(socket, ownsSocket: false);
-            if (tls is not null)
+            if (security?.Tls is { } tls)
             {
                 var secured = new System.Net.Security.SslStream(stream, leaveInnerStreamOpen: false);
                 stream = secured;
                 await secured.AuthenticateAsClientAsync(tls.ClientOptions(host), cancellationToken).ConfigureAwait(false);
             }
-            return new BrokerChannel(socket, stream, clientId);
+            var channel = new BrokerChannel(socket, stream, clientId);
+            if (security?.Mechanism is not null)
+            {
+                try
+                {
+                    await security.AuthenticateAsync(channel, cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    await channel.DisposeAsync().ConfigureAwait(false);
+                    throw;
+                }
+            }
+            return channel;
         }
         catch
         {

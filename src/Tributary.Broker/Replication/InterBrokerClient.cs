@@ -11,7 +11,7 @@ namespace Tributary.Broker.Replication;
 /// endpoint the current metadata image registers for it, one request at a time on it; a failed exchange closes the
 /// connection and the next request connects again.
 /// </summary>
-internal sealed class InterBrokerClient(Func<MetadataImage> image, int nodeId, Network.TlsSettings? tls = null) : IAsyncDisposable
+internal sealed class InterBrokerClient(Func<MetadataImage> image, int nodeId, Network.InterBrokerSecurity? security = null) : IAsyncDisposable
 {
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
 
@@ -43,7 +43,7 @@ internal sealed class InterBrokerClient(Func<MetadataImage> image, int nodeId, N
                 await CloseAsync(connection).ConfigureAwait(false); // it came back elsewhere
             if (connection.Channel is null)
             {
-                connection.Channel = await BrokerChannel.ConnectAsync(registration.Host, registration.Port, $"broker-{nodeId}", tls, linked.Token).ConfigureAwait(false);
+                connection.Channel = await BrokerChannel.ConnectAsync(registration.Host, registration.Port, $"broker-{nodeId}", security, linked.Token).ConfigureAwait(false);
                 connection.Endpoint = (registration.Host, registration.Port);
             }
             return await connection.Channel.SendAsync<TResponse>(request, version, linked.Token).ConfigureAwait(false);

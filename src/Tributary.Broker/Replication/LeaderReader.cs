@@ -10,7 +10,7 @@ namespace Tributary.Broker.Replication;
 /// outside <c>_schemas</c>' replica set. One long-polling request at a time over one connection, to the leader the
 /// current metadata image names; a failure closes the connection and the next read connects again.
 /// </summary>
-internal sealed class LeaderReader(Func<MetadataImage> image, int nodeId, string topic, int partition, Network.TlsSettings? tls, int maxWaitMs = 500, int maxBytes = 1 << 20)
+internal sealed class LeaderReader(Func<MetadataImage> image, int nodeId, string topic, int partition, Network.InterBrokerSecurity? security, int maxWaitMs = 500, int maxBytes = 1 << 20)
     : IAsyncDisposable
 {
     private const short FetchVersion = 12;
@@ -37,7 +37,7 @@ internal sealed class LeaderReader(Func<MetadataImage> image, int nodeId, string
         try
         {
             if (_channel is not null && _connectedTo != (leader.NodeId, leader.Host, leader.Port)) await CloseAsync().ConfigureAwait(false);
-            _channel ??= await BrokerChannel.ConnectAsync(leader.Host, leader.Port, $"broker-{nodeId}-{topic}", tls, cancellationToken).ConfigureAwait(false);
+            _channel ??= await BrokerChannel.ConnectAsync(leader.Host, leader.Port, $"broker-{nodeId}-{topic}", security, cancellationToken).ConfigureAwait(false);
             _connectedTo = (leader.NodeId, leader.Host, leader.Port);
             var request = new FetchRequest
             {

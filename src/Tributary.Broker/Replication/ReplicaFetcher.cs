@@ -36,14 +36,14 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
         public bool Truncated { get; set; }
     }
 
-    private readonly Network.TlsSettings? _tls;
+    private readonly Network.InterBrokerSecurity? _security;
 
     public ReplicaFetcher(ReplicaManager manager, int leaderId, BrokerSettings settings, BrokerLog log)
     {
         _manager = manager;
         _leaderId = leaderId;
         _log = log;
-        _tls = settings.InterBrokerTls;
+        _security = settings.InterBroker;
         _waitMs = settings.Int("replica.fetch.wait.max.ms");
         _partitionMaxBytes = settings.Int("replica.fetch.max.bytes");
         _loop = Task.Run(RunAsync);
@@ -95,7 +95,7 @@ internal sealed class ReplicaFetcher : IAsyncDisposable
             }
             try
             {
-                await using var channel = await BrokerChannel.ConnectAsync(endpoint.Host, endpoint.Port, $"replica-{_manager.NodeId}", _tls, _stop.Token).ConfigureAwait(false);
+                await using var channel = await BrokerChannel.ConnectAsync(endpoint.Host, endpoint.Port, $"replica-{_manager.NodeId}", _security, _stop.Token).ConfigureAwait(false);
                 while (!_stop.IsCancellationRequested)
                 {
                     lock (_lock)

@@ -28,7 +28,7 @@ public sealed class ZombieConnectionTests
         ApiRegistry? registry = null;
         registry = new ApiRegistry([new ApiVersionsHandler(() => registry!), new ThrowingListGroupsHandler()]);
         var output = new StringWriter();
-        await using var listener = new KafkaListener("PLAINTEXT", new IPEndPoint(IPAddress.Loopback, 0), null, registry,
+        await using var listener = new KafkaListener("PLAINTEXT", new IPEndPoint(IPAddress.Loopback, 0), null, null, registry,
             new BrokerSettings(new Dictionary<string, string>()), new BrokerLog(LogLevel.Warn, TextWriter.Synchronized(output)));
         listener.Start();
         var bootstrap = $"127.0.0.1:{listener.LocalEndPoint.Port}";

@@ -178,11 +178,14 @@ public sealed class TlsListenerTests : IDisposable
     }
 
     [Fact]
-    public async Task A_sasl_listener_is_refused_at_start_with_a_clear_message()
+    public async Task An_oauthbearer_listener_without_a_jwks_is_refused_at_start_with_a_clear_message()
     {
-        var failure = await Assert.ThrowsAsync<ArgumentException>(() =>
-            TributaryServer.StartEphemeralAsync(settings: new Dictionary<string, string> { ["listeners"] = "SASL_PLAINTEXT://127.0.0.1:0" }));
-        Assert.Contains("SASL", failure.Message);
+        var failure = await Assert.ThrowsAsync<ArgumentException>(() => TributaryServer.StartEphemeralAsync(settings: new Dictionary<string, string>
+        {
+            ["listeners"] = "SASL_PLAINTEXT://127.0.0.1:0",
+            ["sasl.enabled.mechanisms"] = "OAUTHBEARER",
+        }));
+        Assert.Contains("sasl.oauthbearer.jwks.endpoint.url", failure.Message);
     }
 
     [Fact]
