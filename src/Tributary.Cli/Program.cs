@@ -15,6 +15,7 @@ public static class Program
         ClusterCommands.Create(),
         PartitionCommands.Create(),
         BrokerCommands.Create(),
+        UserCommands.Create(),
         RegistryCommands.Create(),
         BenchCommands.Create(),
         GroupCommands.Create(),

@@ -27,6 +27,12 @@ public static class ClientOptions
         Recursive = true,
     };
 
+    public static readonly Option<string?> CommandConfig = new("--command-config")
+    {
+        Description = "A properties file of client settings (security.protocol, sasl.*, ssl.*, ...), as Kafka's tools take; -X wins",
+        Recursive = true,
+    };
+
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Adds the shared options to a command; they are recursive, so adding them to a group covers its subcommands.</summary>
@@ -34,6 +40,7 @@ public static class ClientOptions
     {
         command.Options.Add(Brokers);
         command.Options.Add(ClientConfig);
+        command.Options.Add(CommandConfig);
         return command;
     }
 
@@ -42,6 +49,11 @@ public static class ClientOptions
         config.BootstrapServers = parse.GetValue(Brokers);
         config.ClientId = "tributary-cli";
         config.SocketConnectionSetupTimeoutMs = 10_000;
+        if (parse.GetValue(CommandConfig) is { } file)
+        {
+            if (!File.Exists(file)) throw new CliException($"--command-config: {file} does not exist");
+            foreach (var (name, value) in Tributary.Broker.BrokerConfig.ParseProperties(File.ReadAllText(file))) config.Set(name, value);
+        }
         foreach (var (name, value) in Assignments.ParseAll(parse.GetValue(ClientConfig), "--client-config"))
         {
             config.Set(name, value);
