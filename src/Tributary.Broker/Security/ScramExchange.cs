@@ -7,8 +7,8 @@ namespace Tributary.Broker.Security;
 /// The server side of SCRAM-SHA-256/512 (RFC 5802, RFC 7677) as Kafka speaks it: client-first, server-first with a
 /// fresh server nonce, client-final with the proof, server-final with the server signature. A user without a
 /// credential gets a made-up salt that is the same every time (derived from a per-broker secret), and fails only at
-/// the proof, so neither the answer nor its timing says whether the user exists. A client-final whose nonce is not
-/// this exchange's (a replay) fails.
+/// the proof, so neither the answer nor its timing says whether the user exists. A client-final whose nonce does not
+/// end with this exchange's (a replay) fails.
 /// </summary>
 internal sealed class ScramExchange(string mechanism, Func<string, ScramCredential?> credentials, byte[] fakeSaltKey) : ISaslExchange
 {
@@ -70,7 +70,9 @@ internal sealed class ScramExchange(string mechanism, Func<string, ScramCredenti
         if (proofAt < 0) throw new SaslAuthenticationException("Invalid SCRAM client final message: proof missing");
         var withoutProof = clientFinal[..proofAt];
         var attributes = Attributes(withoutProof);
-        if (!attributes.TryGetValue("r", out var nonce) || nonce != _nonce)
+        // librdkafka before 2.6.1 sends its own nonce twice (client nonce + the server's, which starts with it); Kafka
+        // 3.8.1-3.9 accept a nonce that ends with this exchange's, and so does this. A replay carries another one.
+        if (!attributes.TryGetValue("r", out var nonce) || !nonce.EndsWith(_nonce!, StringComparison.Ordinal))
             throw new SaslAuthenticationException("Invalid SCRAM client final message: the nonce is not this exchange's");
         if (!attributes.TryGetValue("c", out var binding) || binding != Convert.ToBase64String(Encoding.UTF8.GetBytes(_gs2Header!)))
             throw new SaslAuthenticationException("Invalid SCRAM client final message: channel binding does not match");
