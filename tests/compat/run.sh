@@ -102,8 +102,23 @@ if [[ -z "$bootstrap" ]]; then
   data_dir="$work/data"
   mkdir -p "$data_dir"
   bootstrap="127.0.0.1:$port"
-  log "starting ${server_cmd[*]} serve --data-dir $data_dir --listen $bootstrap"
-  "${server_cmd[@]}" serve --data-dir "$data_dir" --listen "$bootstrap" >"$server_log" 2>&1 &
+  # Secured listeners for the security scenarios: SSL and SASL_SSL (SCRAM) with a throwaway CA made by openssl.
+  ssl_port="$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  sasl_port="$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  tls="$work/tls"
+  mkdir -p "$tls"
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tls/ca.key" -out "$tls/ca.pem" -days 2 -subj "/CN=Compat CA" &&
+    openssl req -newkey rsa:2048 -nodes -keyout "$tls/broker.key" -out "$tls/broker.csr" -subj "/CN=localhost" &&
+    printf "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n" >"$tls/broker.ext" &&
+    openssl x509 -req -in "$tls/broker.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial -out "$tls/broker.pem" -days 2 -extfile "$tls/broker.ext" &&
+    cat "$tls/broker.key" "$tls/broker.pem" "$tls/ca.pem" >"$tls/keystore.pem"
+  } >"$work/openssl.log" 2>&1 || die "openssl could not make the test CA (see $work/openssl.log)"
+  log "starting ${server_cmd[*]} serve --data-dir $data_dir --listen $bootstrap (SSL on $ssl_port, SASL_SSL on $sasl_port)"
+  "${server_cmd[@]}" serve --data-dir "$data_dir" --listen "$bootstrap" \
+    --set "listeners=PLAINTEXT://$bootstrap,SSL://127.0.0.1:$ssl_port,SASL_SSL://127.0.0.1:$sasl_port" \
+    --set "ssl.keystore.location=$tls/keystore.pem" --set "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512" \
+    >"$server_log" 2>&1 &
   server_pid=$!
   deadline=$((SECONDS + STARTUP_TIMEOUT))
   until port_open 127.0.0.1 "$port"; do
@@ -112,6 +127,12 @@ if [[ -z "$bootstrap" ]]; then
     sleep 0.2
   done
   log "server up on $bootstrap (pid $server_pid)"
+  for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+    TRIBUTARY_PASSWORD=compat-secret "${server_cmd[@]}" user scram set compat -m "$mechanism" -b "$bootstrap" >>"$work/scram.log" 2>&1 \
+      || die "tributary user scram set failed (see $work/scram.log)"
+  done
+  export SSL_BOOTSTRAP="127.0.0.1:$ssl_port" SASL_SSL_BOOTSTRAP="127.0.0.1:$sasl_port" CA_LOCATION="$tls/ca.pem"
+  export SCRAM_USER=compat SCRAM_PASSWORD=compat-secret
 else
   log "using existing broker at $bootstrap"
 fi
