@@ -235,13 +235,14 @@ public sealed partial class TributaryServer : IAsyncDisposable
         Tributary.Broker.Diagnostics.BrokerMetrics metrics, List<KafkaListener> opened, Func<Tributary.Broker.Cluster.MetadataImage> image)
     {
         var advertised = new List<ListenerAddress>();
+        var admission = new ConnectionAdmission(settings.Connections);
         foreach (var spec in config.Listeners)
         {
             var protocol = ListenerSecurity.ProtocolOf(settings, spec.Name);
             var tls = protocol is SecurityProtocol.Ssl or SecurityProtocol.SaslSsl ? TlsSettings.ForListener(settings, spec.Name, log) : null;
             var sasl = protocol is SecurityProtocol.SaslPlaintext or SecurityProtocol.SaslSsl ? Tributary.Broker.Security.SaslSettings.ForListener(settings, spec.Name, image, log) : null;
             var address = ResolveListenAddress(spec.Host);
-            var listener = new KafkaListener(spec.Name, new IPEndPoint(address, spec.Port), tls, sasl, registry, settings, log, time, metrics);
+            var listener = new KafkaListener(spec.Name, new IPEndPoint(address, spec.Port), tls, sasl, registry, settings, log, time, metrics, admission);
             opened.Add(listener);
             var wildcard = IPAddress.Any.Equals(address) || IPAddress.IPv6Any.Equals(address);
             var given = config.AdvertisedFor(spec.Name);

@@ -33,7 +33,7 @@ internal sealed class KafkaListener : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<Connection, Task> _connections = new();
     private readonly Diagnostics.BrokerMetrics? _metrics;
-    private readonly Dictionary<IPAddress, int> _perAddress = [];
+    private readonly ConnectionAdmission _admission;
     private readonly SemaphoreSlim? _slots;
     private readonly ITimer _sweeper;
     private Task? _acceptLoop;
@@ -44,8 +44,9 @@ internal sealed class KafkaListener : IAsyncDisposable
     /// <param name="name">The listener's name (from <c>listeners</c>); requests carry it so responses name this listener's endpoints.</param>
     /// <param name="tls">The TLS settings of an SSL listener; null for plaintext.</param>
     /// <param name="sasl">The SASL settings of a SASL_PLAINTEXT or SASL_SSL listener; null otherwise.</param>
+    /// <param name="admission">The broker-wide connection limits and request memory, shared by all its listeners; null: this listener's own.</param>
     public KafkaListener(string name, IPEndPoint endpoint, TlsSettings? tls, Security.SaslSettings? sasl, ApiRegistry registry, BrokerSettings settings, BrokerLog log, TimeProvider? time = null,
-        Diagnostics.BrokerMetrics? metrics = null)
+        Diagnostics.BrokerMetrics? metrics = null, ConnectionAdmission? admission = null)
     {
         Name = name;
         _tls = tls;
@@ -56,10 +57,11 @@ internal sealed class KafkaListener : IAsyncDisposable
         _limits = settings.Connections;
         _log = log;
         _time = time ?? TimeProvider.System;
-        _requestMemory = new RequestMemoryPool(_limits.QueuedMaxRequestBytes);
+        _admission = admission ?? new ConnectionAdmission(settings.Connections);
+        _requestMemory = _admission.RequestMemory;
         _acceptFailures = new RateLimitedLog(log, LogLevel.Warn, 5, LogInterval, _time);
         _rejections = new RateLimitedLog(log, LogLevel.Info, 5, LogInterval, _time);
-        _slots = _limits.MaxConnections == int.MaxValue ? null : new SemaphoreSlim(_limits.MaxConnections, _limits.MaxConnections);
+        _slots = _admission.Slots;
         _socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
@@ -177,29 +179,9 @@ internal sealed class KafkaListener : IAsyncDisposable
         }
     }
 
-    private bool TryCountAddress(IPAddress address)
-    {
-        var max = _limits.MaxFor(address);
-        if (max == int.MaxValue) return true;
-        lock (_perAddress)
-        {
-            _perAddress.TryGetValue(address, out var count);
-            if (count >= max) return false;
-            _perAddress[address] = count + 1;
-            return true;
-        }
-    }
+    private bool TryCountAddress(IPAddress address) => _admission.TryCountAddress(address);
 
-    private void UncountAddress(IPAddress address)
-    {
-        if (_limits.MaxFor(address) == int.MaxValue) return;
-        lock (_perAddress)
-        {
-            if (!_perAddress.TryGetValue(address, out var count)) return;
-            if (count <= 1) _perAddress.Remove(address);
-            else _perAddress[address] = count - 1;
-        }
-    }
+    private void UncountAddress(IPAddress address) => _admission.UncountAddress(address);
 
     private async Task RunConnectionAsync(Connection connection, IPAddress? address)
     {

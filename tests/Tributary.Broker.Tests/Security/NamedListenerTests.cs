@@ -40,6 +40,26 @@ public sealed class NamedListenerTests
         Assert.Equal(PersistenceStatus.Persisted, delivered.Status);
     }
 
+    [Fact]
+    public async Task Connection_limits_count_every_listener_together()
+    {
+        await using var broker = await TributaryServer.StartEphemeralAsync(settings: new Dictionary<string, string>
+        {
+            ["listeners"] = "ONE://127.0.0.1:0,TWO://127.0.0.1:0",
+            ["listener.security.protocol.map"] = "ONE:PLAINTEXT,TWO:PLAINTEXT",
+            ["inter.broker.listener.name"] = "ONE",
+            ["max.connections.per.ip"] = "2",
+        });
+        var client = System.Net.IPAddress.Parse("127.0.0.9");
+        await using var first = await RawKafkaClient.ConnectAsync($"127.0.0.1:{broker.PortOf("ONE")}", client);
+        await using var second = await RawKafkaClient.ConnectAsync($"127.0.0.1:{broker.PortOf("TWO")}", client);
+        foreach (var open in new[] { first, second })
+            Assert.Equal(0, (await open.SendAsync<Tributary.Protocol.Messages.ApiVersionsResponse>(new Tributary.Protocol.Messages.ApiVersionsRequest(), 0)).ErrorCode);
+        // A third from the same address is over max.connections.per.ip whichever listener it tries.
+        await using var third = await RawKafkaClient.ConnectAsync($"127.0.0.1:{broker.PortOf("TWO")}", client);
+        await third.WaitForCloseAsync(Timeout);
+    }
+
     [Theory]
     [InlineData("listeners", "INSIDE://127.0.0.1:0", "no security protocol for the listener INSIDE")]
     [InlineData("advertised.listeners", "OTHER://host:1", "OTHER is not one of the listeners")]
