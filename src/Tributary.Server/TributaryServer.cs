@@ -166,6 +166,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             var state = new BrokerState(settings, identity, topics, time, log)
             {
                 Replicas = replicas,
+                Authorizer = Tributary.Broker.Security.Authorizer.Create(settings, store),
                 SchemaRegistryStatus = settings.Bool(SchemaRegistryEnableSetting) ? SchemaRegistryStatus.Starting : SchemaRegistryStatus.Disabled,
             };
             metrics = state.Metrics;
@@ -177,7 +178,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             if (store is not LocalMetadataStore) transactions.InterBroker = new Tributary.Broker.Replication.InterBrokerClient(() => topics.Image, settings.NodeId, settings.InterBrokerTls);
             transactions.Start();
             var registry = BuildRegistry(state, groups, transactions);
-            var advertised = OpenListeners(config, settings, registry, log, time, state.Metrics, listeners);
+            var advertised = OpenListeners(config, settings, registry, log, time, state.Metrics, state.Authorizer, listeners);
             var openGroups = groups;
             var openTransactions = transactions;
             state.Metrics.Observe(() => listeners.Sum(l => l.ConnectionCount), () => openGroups.GroupCount, () => openTransactions.OpenTransactionCount);
@@ -233,7 +234,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
     /// advertised port 0 is the bound port.
     /// </summary>
     private static List<ListenerAddress> OpenListeners(BrokerConfig config, BrokerSettings settings, ApiRegistry registry, BrokerLog log, TimeProvider time,
-        Tributary.Broker.Diagnostics.BrokerMetrics metrics, List<KafkaListener> opened)
+        Tributary.Broker.Diagnostics.BrokerMetrics metrics, Tributary.Broker.Security.Authorizer? authorizer, List<KafkaListener> opened)
     {
         var advertised = new List<ListenerAddress>();
         foreach (var spec in config.Listeners)
@@ -241,7 +242,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             var protocol = ListenerSecurity.ProtocolOf(settings, spec.Name);
             var tls = protocol == SecurityProtocol.Ssl ? TlsSettings.ForListener(settings, spec.Name, log) : null;
             var address = ResolveListenAddress(spec.Host);
-            var listener = new KafkaListener(spec.Name, new IPEndPoint(address, spec.Port), tls, registry, settings, log, time, metrics);
+            var listener = new KafkaListener(spec.Name, new IPEndPoint(address, spec.Port), tls, registry, settings, log, time, metrics, authorizer);
             opened.Add(listener);
             var wildcard = IPAddress.Any.Equals(address) || IPAddress.IPv6Any.Equals(address);
             var given = config.AdvertisedFor(spec.Name);
@@ -315,6 +316,9 @@ public sealed partial class TributaryServer : IAsyncDisposable
             new OffsetForLeaderEpochHandler(state),
             new DescribeTransactionsHandler(transactions),
             new ListTransactionsHandler(transactions, state.Time),
+            new DescribeAclsHandler(state),
+            new CreateAclsHandler(state),
+            new DeleteAclsHandler(state),
         ]);
         return registry;
     }

@@ -79,8 +79,9 @@ public sealed class MetadataImage
 
     /// <param name="brokerConfigs">Dynamic broker configs by resource name: a node id, or "" for the cluster-wide default.</param>
     public MetadataImage(string clusterId, int controllerId, long revision, IEnumerable<BrokerRegistration> brokers, IEnumerable<TopicInfo> topics,
-        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? brokerConfigs = null)
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? brokerConfigs = null, IReadOnlyList<Security.AclBinding>? acls = null)
     {
+        Acls = acls ?? NoAcls;
         ClusterId = clusterId;
         ControllerId = controllerId;
         Revision = revision;
@@ -103,6 +104,14 @@ public sealed class MetadataImage
         BrokerConfigs.TryGetValue(nodeId.ToString(System.Globalization.CultureInfo.InvariantCulture), out var own) && own.TryGetValue(name, out var value) ? value
         : BrokerConfigs.TryGetValue("", out var defaults) && defaults.TryGetValue(name, out var fallback) ? fallback
         : null;
+
+    private static readonly Security.AclBinding[] NoAcls = [];
+
+    /// <summary>
+    /// The ACLs (Kafka's AclBindings, each once). An image that did not change them shares the previous image's list, so
+    /// the authorizer rebuilds its index only when they changed (reference inequality).
+    /// </summary>
+    public IReadOnlyList<Security.AclBinding> Acls { get; }
 
     public string ClusterId { get; }
 
@@ -138,7 +147,7 @@ public sealed class MetadataImage
 
     public MetadataImage With(string? clusterId = null, int? controllerId = null, long? revision = null,
         IEnumerable<BrokerRegistration>? brokers = null, IEnumerable<TopicInfo>? topics = null,
-        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? brokerConfigs = null) =>
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? brokerConfigs = null, IReadOnlyList<Security.AclBinding>? acls = null) =>
         new(clusterId ?? ClusterId, controllerId ?? ControllerId, revision ?? Revision, brokers ?? Brokers.Values, topics ?? TopicsByName.Values,
-            brokerConfigs ?? BrokerConfigs);
+            brokerConfigs ?? BrokerConfigs, acls ?? Acls);
 }

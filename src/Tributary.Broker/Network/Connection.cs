@@ -45,6 +45,8 @@ internal sealed class Connection : IAsyncDisposable
     private readonly TlsSettings? _tls;
     private SslStream? _tlsStream;
     private string _principal = AnonymousPrincipal;
+    private readonly Security.Authorizer? _authorizer;
+    private Security.AuthorizationSession? _authorization;
     private readonly ApiRegistry _registry;
     private readonly Diagnostics.BrokerMetrics? _metrics;
     private readonly BrokerLog _log;
@@ -64,8 +66,10 @@ internal sealed class Connection : IAsyncDisposable
     private int _closed;
 
     public Connection(Socket socket, string listener, TlsSettings? tls, ApiRegistry registry, BrokerLog log, int maxRequestBytes, int maxInFlight, ConnectionLimits limits,
-        RequestMemoryPool requestMemory, TimeProvider time, CancellationToken brokerStopping, Diagnostics.BrokerMetrics? metrics = null)
+        RequestMemoryPool requestMemory, TimeProvider time, CancellationToken brokerStopping, Diagnostics.BrokerMetrics? metrics = null,
+        Security.Authorizer? authorizer = null)
     {
+        _authorizer = authorizer;
         _listener = listener;
         _tls = tls;
         _metrics = metrics;
@@ -101,6 +105,8 @@ internal sealed class Connection : IAsyncDisposable
             await DisposeAsync().ConfigureAwait(false);
             return;
         }
+        // The principal is known from here on (after the handshake), and stays for the connection's life.
+        if (_authorizer is not null) _authorization = new Security.AuthorizationSession(_authorizer, _principal, _remote);
         var writer = WriteLoopAsync();
         try
         {
@@ -346,7 +352,7 @@ internal sealed class Connection : IAsyncDisposable
             if (handler is ApiVersionsHandler apiVersions)
             {
                 // KIP-511: a client newer than us learns our versions from a v0-shaped error response.
-                var context = new RequestContext(0, correlationId, null, _remote, _closing.Token) { Listener = _listener, Principal = _principal };
+                var context = new RequestContext(0, correlationId, null, _remote, _closing.Token) { Listener = _listener, Principal = _principal, Authorization = _authorization };
                 return new ParsedRequest(handler, null, context, apiKey, 0, apiVersions.UnsupportedVersionResponse());
             }
             Close($"{(ApiKey)apiKey} v{version} is not supported (we serve v{handler.MinVersion}-{handler.MaxVersion})");
@@ -377,7 +383,7 @@ internal sealed class Connection : IAsyncDisposable
             Close($"malformed {(ApiKey)apiKey} v{version} request: {e.Message}");
             return null;
         }
-        return new ParsedRequest(handler, request, new RequestContext(version, correlationId, clientId, _remote, _closing.Token) { Listener = _listener, Principal = _principal }, apiKey, version, null);
+        return new ParsedRequest(handler, request, new RequestContext(version, correlationId, clientId, _remote, _closing.Token) { Listener = _listener, Principal = _principal, Authorization = _authorization }, apiKey, version, null);
     }
 
     private async Task WriteLoopAsync()

@@ -39,13 +39,15 @@ internal sealed class KafkaListener : IAsyncDisposable
     private Task? _acceptLoop;
 
     private readonly TlsSettings? _tls;
+    private readonly Security.Authorizer? _authorizer;
 
     /// <param name="name">The listener's name (from <c>listeners</c>); requests carry it so responses name this listener's endpoints.</param>
     /// <param name="tls">The TLS settings of an SSL listener; null for plaintext.</param>
     public KafkaListener(string name, IPEndPoint endpoint, TlsSettings? tls, ApiRegistry registry, BrokerSettings settings, BrokerLog log, TimeProvider? time = null,
-        Diagnostics.BrokerMetrics? metrics = null)
+        Diagnostics.BrokerMetrics? metrics = null, Security.Authorizer? authorizer = null)
     {
         Name = name;
+        _authorizer = authorizer;
         _tls = tls;
         _metrics = metrics;
         _registry = registry;
@@ -162,7 +164,7 @@ internal sealed class KafkaListener : IAsyncDisposable
             }
             client.NoDelay = true;
             var connection = new Connection(client, Name, _tls, _registry, _log, _settings.MaxRequestBytes, _settings.MaxConnectionsInFlightPerConnection, _limits,
-                _requestMemory, _time, _stopping.Token, _metrics);
+                _requestMemory, _time, _stopping.Token, _metrics, _authorizer);
             _connections[connection] = RunConnectionAsync(connection, address);
         }
         catch
