@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Tributary.Broker.Cluster;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 using Tributary.Storage;
 
@@ -20,6 +21,8 @@ namespace Tributary.Broker.Handlers;
 /// Exactly-once: the log checks producer sequences and epochs (a retried batch is answered with its original offsets);
 /// control batches from clients are refused (INVALID_RECORD); a transactional batch must come from the current epoch
 /// of a transaction that added the partition (KIP-890 part 1 server-side defence), else INVALID_TXN_STATE.
+/// ACLs: WRITE on the transactional id of a transactional request (else every partition is
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED), and WRITE on each topic (else its partitions are TOPIC_AUTHORIZATION_FAILED).
 /// </summary>
 internal sealed class ProduceHandler(BrokerState broker, Transactions.TransactionCoordinator? transactions = null) : ApiHandler<ProduceRequest, ProduceResponse>
 {
@@ -32,10 +35,19 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
         var response = new ProduceResponse();
         var appends = new List<(ProduceResponse.PartitionProduceResponse Result, ValueTask<AppendResult> Append, string Topic, int Partition, int Bytes, int MinInSync)>();
         var acksValid = request.Acks is -1 or 0 or 1;
+        var transactionalIdAllowed = request.TransactionalId is not { } transactionalId || context.AllowsTransactionalId(AclOperation.Write, transactionalId);
         foreach (var topicData in request.TopicData)
         {
             var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topicData.Name };
             response.Responses.Add(topicResponse);
+            var refused = !transactionalIdAllowed ? ErrorCode.TransactionalIdAuthorizationFailed
+                : !context.AllowsTopic(AclOperation.Write, topicData.Name) ? ErrorCode.TopicAuthorizationFailed : ErrorCode.None;
+            if (refused != ErrorCode.None)
+            {
+                foreach (var partitionData in topicData.PartitionData)
+                    topicResponse.PartitionResponses.Add(new ProduceResponse.PartitionProduceResponse { Index = partitionData.Index, BaseOffset = -1, ErrorCode = (short)refused });
+                continue;
+            }
             var topic = broker.Topics.Get(topicData.Name);
             if (acksValid && topic is not null && InternalTopics.IsOwned(topic))
             {
