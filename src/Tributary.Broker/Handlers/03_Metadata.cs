@@ -36,7 +36,8 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
             ControllerId = image.ControllerFor(broker.NodeId),
         };
         if (request.IncludeClusterAuthorizedOperations && version >= 8)
-            response.ClusterAuthorizedOperations = context.AuthorizedOperations(AclResourceType.Cluster, AclBinding.ClusterName);
+            response.ClusterAuthorizedOperations = context.AllowsCluster(AclOperation.Describe)
+                ? context.AuthorizedOperations(AclResourceType.Cluster, AclBinding.ClusterName) : 0;
         var withOperations = request.IncludeTopicAuthorizedOperations && version >= 8;
         var allTopics = request.Topics is null || (version == 0 && request.Topics.Count == 0);
         if (allTopics)
