@@ -19,6 +19,7 @@ public static class Program
         BenchCommands.Create(),
         GroupCommands.Create(),
         TxnCommands.Create(), TxnCommands.CreateProducer(),
+        AclCommands.Create(),
     };
 
     public static Task<int> Main(string[] args)

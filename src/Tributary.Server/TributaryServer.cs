@@ -170,6 +170,11 @@ public sealed partial class TributaryServer : IAsyncDisposable
                 SchemaRegistryStatus = settings.Bool(SchemaRegistryEnableSetting) ? SchemaRegistryStatus.Starting : SchemaRegistryStatus.Disabled,
             };
             metrics = state.Metrics;
+            if (state.Authorizer is { } authorizer && store is not LocalMetadataStore
+                && ListenerSecurity.ProtocolOf(settings, interBrokerListener) == SecurityProtocol.Plaintext && !authorizer.IsSuperUser(Connection.AnonymousPrincipal))
+                log.Warn($"authorizer: the inter-broker listener {interBrokerListener} is PLAINTEXT, so the other brokers connect as {Connection.AnonymousPrincipal}; " +
+                    "add it to super.users, or use an SSL inter-broker listener with ssl.client.auth=required and add the brokers' certificate principal, " +
+                    "or followers' fetches and transaction markers are refused (docs/security.md#acls).");
             groups = new GroupCoordinator(topics, GroupSettings.From(settings), time, log);
             groups.Replicas = replicas;
             groups.Start();
