@@ -81,7 +81,8 @@ public sealed class MetadataImage
     public MetadataImage(string clusterId, int controllerId, long revision, IEnumerable<BrokerRegistration> brokers, IEnumerable<TopicInfo> topics,
         IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? brokerConfigs = null, IReadOnlyList<Security.AclBinding>? acls = null)
     {
-        Acls = acls ?? NoAcls;
+        // Not a static field: Empty is built before the fields declared after it are.
+        Acls = acls ?? Array.Empty<Security.AclBinding>();
         ClusterId = clusterId;
         ControllerId = controllerId;
         Revision = revision;
@@ -104,8 +105,6 @@ public sealed class MetadataImage
         BrokerConfigs.TryGetValue(nodeId.ToString(System.Globalization.CultureInfo.InvariantCulture), out var own) && own.TryGetValue(name, out var value) ? value
         : BrokerConfigs.TryGetValue("", out var defaults) && defaults.TryGetValue(name, out var fallback) ? fallback
         : null;
-
-    private static readonly Security.AclBinding[] NoAcls = [];
 
     /// <summary>
     /// The ACLs (Kafka's AclBindings, each once). An image that did not change them shares the previous image's list, so
