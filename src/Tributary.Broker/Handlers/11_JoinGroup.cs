@@ -21,7 +21,11 @@ internal sealed class JoinGroupHandler(GroupCoordinator coordinator) : ApiHandle
         !context.AllowsGroup(AclOperation.Read, request.GroupId)
             ? new JoinGroupResponse
             {
-                ErrorCode = (short)ErrorCode.GroupAuthorizationFailed, GenerationId = -1, ProtocolName = context.ApiVersion >= 7 ? null : "", Leader = "", MemberId = "",
+                ErrorCode = (short)ErrorCode.GroupAuthorizationFailed,
+                GenerationId = -1,
+                ProtocolName = context.ApiVersion >= 7 ? null : "",
+                Leader = "",
+                MemberId = "",
             }
             : await coordinator.JoinGroupAsync(request, context.ApiVersion, context.Client()).ConfigureAwait(false);
 }

@@ -45,8 +45,13 @@ internal sealed class DeleteAclsHandler(BrokerState broker) : ApiHandler<DeleteA
                 removed.Add(acl);
                 result.MatchingAcls.Add(new DeleteAclsResponse.DeleteAclsMatchingAcl
                 {
-                    ResourceType = (sbyte)acl.ResourceType, ResourceName = acl.ResourceName, PatternType = (sbyte)acl.PatternType,
-                    Principal = acl.Principal, Host = acl.Host, Operation = (sbyte)acl.Operation, PermissionType = (sbyte)acl.Permission,
+                    ResourceType = (sbyte)acl.ResourceType,
+                    ResourceName = acl.ResourceName,
+                    PatternType = (sbyte)acl.PatternType,
+                    Principal = acl.Principal,
+                    Host = acl.Host,
+                    Operation = (sbyte)acl.Operation,
+                    PermissionType = (sbyte)acl.Permission,
                 });
             }
         }

@@ -33,7 +33,8 @@ internal sealed class OffsetDeleteHandler(GroupCoordinator coordinator) : ApiHan
             foreach (var p in topic.Partitions)
                 t.Partitions.Add(new OffsetDeleteResponse.OffsetDeleteResponsePartition
                 {
-                    PartitionIndex = p.PartitionIndex, ErrorCode = allowed ? (short)errors[i++] : (short)ErrorCode.TopicAuthorizationFailed,
+                    PartitionIndex = p.PartitionIndex,
+                    ErrorCode = allowed ? (short)errors[i++] : (short)ErrorCode.TopicAuthorizationFailed,
                 });
         }
         return response;

@@ -55,7 +55,9 @@ internal sealed class DescribeTopicPartitionsHandler(BrokerState broker) : ApiHa
                 if (!all)
                     response.Topics.Add(new DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic
                     {
-                        ErrorCode = (short)ErrorCode.TopicAuthorizationFailed, Name = name, IsInternal = IsInternalName(name),
+                        ErrorCode = (short)ErrorCode.TopicAuthorizationFailed,
+                        Name = name,
+                        IsInternal = IsInternalName(name),
                     });
                 continue;
             }

@@ -2,9 +2,9 @@ using System.CommandLine;
 using Confluent.Kafka.Admin;
 using Tributary.Cli.Kafka;
 using Tributary.Cli.Output;
-using Names = Tributary.Broker.Security.AclBinding.Names;
 using KafkaOperation = Tributary.Broker.Security.AclOperation;
 using KafkaPatternType = Tributary.Broker.Security.AclPatternType;
+using Names = Tributary.Broker.Security.AclBinding.Names;
 
 namespace Tributary.Cli.Commands;
 

@@ -108,7 +108,10 @@ public sealed class AclClientTests : IDisposable
         await using var raw = await RawKafkaClient.ConnectAsync(broker.BootstrapServers);
         var describe = await raw.SendAsync<Tributary.Protocol.Messages.DescribeAclsResponse>(new Tributary.Protocol.Messages.DescribeAclsRequest
         {
-            ResourceTypeFilter = 1, PatternTypeFilter = 1, Operation = 1, PermissionType = 1,
+            ResourceTypeFilter = 1,
+            PatternTypeFilter = 1,
+            Operation = 1,
+            PermissionType = 1,
         }, 3);
         Assert.Equal((short)Tributary.Protocol.Messages.ErrorCode.SecurityDisabled, describe.ErrorCode);
     }
@@ -226,7 +229,10 @@ public sealed class AclClientTests : IDisposable
         await ClusterTestKit.CreateAsync(cluster, "guarded", 3, 3);
         using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig
         {
-            BootstrapServers = cluster.BootstrapServers, Acks = Acks.All, EnableIdempotence = true, MessageTimeoutMs = 30_000,
+            BootstrapServers = cluster.BootstrapServers,
+            Acks = Acks.All,
+            EnableIdempotence = true,
+            MessageTimeoutMs = 30_000,
         }).Build())
         {
             for (var i = 0; i < 300; i++) producer.Produce(new TopicPartition("guarded", i % 3), new Message<Null, string> { Value = "r" + i });

@@ -2,11 +2,11 @@ using Confluent.Kafka;
 using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 using Tributary.Protocol.Wire;
-using TopicSpecification = Confluent.Kafka.Admin.TopicSpecification;
+using Tributary.Server;
 using AclBinding = Tributary.Broker.Security.AclBinding;
 using AclOperation = Tributary.Broker.Security.AclOperation;
-using Tributary.Server;
 using KafkaErrorCode = Tributary.Protocol.Messages.ErrorCode;
+using TopicSpecification = Confluent.Kafka.Admin.TopicSpecification;
 
 namespace Tributary.Broker.Tests.Security;
 
@@ -53,40 +53,57 @@ public sealed class AuthorizationMatrixTests : IAsyncLifetime
             ClusterRefused = KafkaErrorCode.ClusterAuthorizationFailed, TxnRefused = KafkaErrorCode.TransactionalIdAuthorizationFailed;
         yield return C<ProduceResponse>("Produce", 9, () => new ProduceRequest
         {
-            Acks = 1, TimeoutMs = 1000,
+            Acks = 1,
+            TimeoutMs = 1000,
             TopicData = [new() { Name = Topic, PartitionData = [new() { Index = 0, Records = null }] }],
         }, TopicRefused, r => r.Responses[0].PartitionResponses[0].ErrorCode, T(AclOperation.Write));
         yield return C<ProduceResponse>("Produce transactional", 9, () => new ProduceRequest
         {
-            TransactionalId = Txn, Acks = 1, TimeoutMs = 1000,
+            TransactionalId = Txn,
+            Acks = 1,
+            TimeoutMs = 1000,
             TopicData = [new() { Name = Topic, PartitionData = [new() { Index = 0, Records = null }] }],
         }, TxnRefused, r => r.Responses[0].PartitionResponses[0].ErrorCode, X(AclOperation.Write), T(AclOperation.Write));
         yield return C<FetchResponse>("Fetch", 12, () => new FetchRequest
         {
-            ReplicaId = -1, MaxWaitMs = 0, MinBytes = 0, MaxBytes = 1 << 20, SessionEpoch = -1,
+            ReplicaId = -1,
+            MaxWaitMs = 0,
+            MinBytes = 0,
+            MaxBytes = 1 << 20,
+            SessionEpoch = -1,
             Topics = [new() { Topic = Topic, Partitions = [new() { Partition = 0, FetchOffset = 0, PartitionMaxBytes = 1 << 20, CurrentLeaderEpoch = -1 }] }],
         }, TopicRefused, r => r.Responses[0].Partitions[0].ErrorCode, T(AclOperation.Read));
         yield return C<FetchResponse>("Fetch as follower", 12, () => new FetchRequest
         {
-            ReplicaId = 7, MaxWaitMs = 0, MinBytes = 0, MaxBytes = 1 << 20, SessionEpoch = -1,
+            ReplicaId = 7,
+            MaxWaitMs = 0,
+            MinBytes = 0,
+            MaxBytes = 1 << 20,
+            SessionEpoch = -1,
             Topics = [new() { Topic = Topic, Partitions = [new() { Partition = 0, FetchOffset = 0, PartitionMaxBytes = 1 << 20, CurrentLeaderEpoch = -1 }] }],
         }, TopicRefused, r => r.Responses[0].Partitions[0].ErrorCode, K(AclOperation.ClusterAction));
         yield return C<ListOffsetsResponse>("ListOffsets", 7, () => new ListOffsetsRequest
         {
-            ReplicaId = -1, Topics = [new() { Name = Topic, Partitions = [new() { PartitionIndex = 0, Timestamp = -1, CurrentLeaderEpoch = -1 }] }],
+            ReplicaId = -1,
+            Topics = [new() { Name = Topic, Partitions = [new() { PartitionIndex = 0, Timestamp = -1, CurrentLeaderEpoch = -1 }] }],
         }, TopicRefused, r => r.Topics[0].Partitions[0].ErrorCode, T(AclOperation.Describe));
         yield return C<MetadataResponse>("Metadata", 12, () => new MetadataRequest { Topics = [new() { Name = Topic }] },
             TopicRefused, r => r.Topics[0].ErrorCode, T(AclOperation.Describe));
         yield return C<MetadataResponse>("Metadata auto-create", 12, () => new MetadataRequest { Topics = [new() { Name = "acl-auto" }], AllowAutoTopicCreation = true },
-            TopicRefused, r => r.Topics[0].ErrorCode, T(AclOperation.Create, "acl-auto"), T(AclOperation.Describe, "acl-auto")) with { CreatesTopic = "acl-auto" };
+            TopicRefused, r => r.Topics[0].ErrorCode, T(AclOperation.Create, "acl-auto"), T(AclOperation.Describe, "acl-auto")) with
+        { CreatesTopic = "acl-auto" };
         yield return C<OffsetCommitResponse>("OffsetCommit", 8, () => new OffsetCommitRequest
         {
-            GroupId = Group, GenerationIdOrMemberEpoch = -1, MemberId = "",
+            GroupId = Group,
+            GenerationIdOrMemberEpoch = -1,
+            MemberId = "",
             Topics = [new() { Name = Topic, Partitions = [new() { PartitionIndex = 0, CommittedOffset = 0, CommittedLeaderEpoch = -1 }] }],
         }, GroupRefused, r => r.Topics[0].Partitions[0].ErrorCode, G(AclOperation.Read), T(AclOperation.Read));
         yield return C<OffsetCommitResponse>("OffsetCommit (topic)", 8, () => new OffsetCommitRequest
         {
-            GroupId = Group, GenerationIdOrMemberEpoch = -1, MemberId = "",
+            GroupId = Group,
+            GenerationIdOrMemberEpoch = -1,
+            MemberId = "",
             Topics = [new() { Name = Topic, Partitions = [new() { PartitionIndex = 0, CommittedOffset = 0, CommittedLeaderEpoch = -1 }] }],
         }, TopicRefused, r => r.Topics[0].Partitions[0].ErrorCode, T(AclOperation.Read), G(AclOperation.Read));
         yield return C<OffsetFetchResponse>("OffsetFetch", 7, () => new OffsetFetchRequest { GroupId = Group, Topics = [new() { Name = Topic, PartitionIndexes = [0] }] },
@@ -101,7 +118,11 @@ public sealed class AuthorizationMatrixTests : IAsyncLifetime
             TxnRefused, r => r.Coordinators[0].ErrorCode, X(AclOperation.Describe));
         yield return C<JoinGroupResponse>("JoinGroup", 7, () => new JoinGroupRequest
         {
-            GroupId = Group, SessionTimeoutMs = 10_000, RebalanceTimeoutMs = 10_000, MemberId = "", ProtocolType = "consumer",
+            GroupId = Group,
+            SessionTimeoutMs = 10_000,
+            RebalanceTimeoutMs = 10_000,
+            MemberId = "",
+            ProtocolType = "consumer",
             Protocols = [new() { Name = "range", Metadata = [] }],
         }, GroupRefused, r => r.ErrorCode, G(AclOperation.Read));
         yield return C<HeartbeatResponse>("Heartbeat", 4, () => new HeartbeatRequest { GroupId = Group, GenerationId = 1, MemberId = "m" },
@@ -116,17 +137,20 @@ public sealed class AuthorizationMatrixTests : IAsyncLifetime
             GroupRefused, r => r.Results[0].ErrorCode, G(AclOperation.Delete, "acl-gone"));
         yield return C<OffsetDeleteResponse>("OffsetDelete", 0, () => new OffsetDeleteRequest
         {
-            GroupId = Group, Topics = [new() { Name = Topic, Partitions = [new() { PartitionIndex = 0 }] }],
+            GroupId = Group,
+            Topics = [new() { Name = Topic, Partitions = [new() { PartitionIndex = 0 }] }],
         }, GroupRefused, r => r.ErrorCode, G(AclOperation.Delete), T(AclOperation.Read));
         yield return C<CreateTopicsResponse>("CreateTopics", 7, () => new CreateTopicsRequest
         {
-            timeoutMs = 5000, Topics = [new() { Name = "acl-created", NumPartitions = 1, ReplicationFactor = 1 }],
+            timeoutMs = 5000,
+            Topics = [new() { Name = "acl-created", NumPartitions = 1, ReplicationFactor = 1 }],
         }, TopicRefused, r => r.Topics[0].ErrorCode, T(AclOperation.Create, "acl-created"));
         yield return C<DeleteTopicsResponse>("DeleteTopics", 6, () => new DeleteTopicsRequest { TimeoutMs = 5000, Topics = [new() { Name = Doomed }] },
             TopicRefused, r => r.Responses[0].ErrorCode, T(AclOperation.Delete, Doomed));
         yield return C<DeleteRecordsResponse>("DeleteRecords", 2, () => new DeleteRecordsRequest
         {
-            TimeoutMs = 5000, Topics = [new() { Name = Topic, Partitions = [new() { PartitionIndex = 0, Offset = 0 }] }],
+            TimeoutMs = 5000,
+            Topics = [new() { Name = Topic, Partitions = [new() { PartitionIndex = 0, Offset = 0 }] }],
         }, TopicRefused, r => r.Topics[0].Partitions[0].ErrorCode, T(AclOperation.Delete));
         yield return C<InitProducerIdResponse>("InitProducerId idempotent", 4, () => new InitProducerIdRequest { TransactionalId = null, TransactionTimeoutMs = 60_000, ProducerId = -1, ProducerEpoch = -1 },
             ClusterRefused, r => r.ErrorCode, K(AclOperation.IdempotentWrite));
@@ -134,19 +158,27 @@ public sealed class AuthorizationMatrixTests : IAsyncLifetime
             TxnRefused, r => r.ErrorCode, X(AclOperation.Write));
         yield return C<OffsetForLeaderEpochResponse>("OffsetForLeaderEpoch", 4, () => new OffsetForLeaderEpochRequest
         {
-            ReplicaId = -1, Topics = [new() { Topic = Topic, Partitions = [new() { Partition = 0, LeaderEpoch = 0, CurrentLeaderEpoch = -1 }] }],
+            ReplicaId = -1,
+            Topics = [new() { Topic = Topic, Partitions = [new() { Partition = 0, LeaderEpoch = 0, CurrentLeaderEpoch = -1 }] }],
         }, TopicRefused, r => r.Topics[0].Partitions[0].ErrorCode, T(AclOperation.Describe));
         yield return C<OffsetForLeaderEpochResponse>("OffsetForLeaderEpoch as follower", 4, () => new OffsetForLeaderEpochRequest
         {
-            ReplicaId = 7, Topics = [new() { Topic = Topic, Partitions = [new() { Partition = 0, LeaderEpoch = 0, CurrentLeaderEpoch = -1 }] }],
+            ReplicaId = 7,
+            Topics = [new() { Topic = Topic, Partitions = [new() { Partition = 0, LeaderEpoch = 0, CurrentLeaderEpoch = -1 }] }],
         }, ClusterRefused, r => r.Topics[0].Partitions[0].ErrorCode, K(AclOperation.ClusterAction), T(AclOperation.Describe));
         yield return C<AddPartitionsToTxnResponse>("AddPartitionsToTxn", 3, () => new AddPartitionsToTxnRequest
         {
-            V3AndBelowTransactionalId = Txn, V3AndBelowProducerId = 1, V3AndBelowProducerEpoch = 0, V3AndBelowTopics = [new() { Name = Topic, Partitions = [0] }],
+            V3AndBelowTransactionalId = Txn,
+            V3AndBelowProducerId = 1,
+            V3AndBelowProducerEpoch = 0,
+            V3AndBelowTopics = [new() { Name = Topic, Partitions = [0] }],
         }, TxnRefused, r => r.ResultsByTopicV3AndBelow[0].ResultsByPartition[0].PartitionErrorCode, X(AclOperation.Write), T(AclOperation.Write));
         yield return C<AddPartitionsToTxnResponse>("AddPartitionsToTxn (topic)", 3, () => new AddPartitionsToTxnRequest
         {
-            V3AndBelowTransactionalId = Txn, V3AndBelowProducerId = 1, V3AndBelowProducerEpoch = 0, V3AndBelowTopics = [new() { Name = Topic, Partitions = [0] }],
+            V3AndBelowTransactionalId = Txn,
+            V3AndBelowProducerId = 1,
+            V3AndBelowProducerEpoch = 0,
+            V3AndBelowTopics = [new() { Name = Topic, Partitions = [0] }],
         }, TopicRefused, r => r.ResultsByTopicV3AndBelow[0].ResultsByPartition[0].PartitionErrorCode, T(AclOperation.Write), X(AclOperation.Write));
         yield return C<AddPartitionsToTxnResponse>("AddPartitionsToTxn v4 (brokers)", 4, () => new AddPartitionsToTxnRequest
         {
@@ -164,17 +196,32 @@ public sealed class AuthorizationMatrixTests : IAsyncLifetime
         }, ClusterRefused, r => r.Markers[0].Topics[0].Partitions[0].ErrorCode, K(AclOperation.ClusterAction));
         yield return C<TxnOffsetCommitResponse>("TxnOffsetCommit", 3, () => new TxnOffsetCommitRequest
         {
-            TransactionalId = Txn, GroupId = Group, ProducerId = 1, ProducerEpoch = 0, GenerationId = -1, MemberId = "",
+            TransactionalId = Txn,
+            GroupId = Group,
+            ProducerId = 1,
+            ProducerEpoch = 0,
+            GenerationId = -1,
+            MemberId = "",
             Topics = [new() { Name = Topic, Partitions = [new() { PartitionIndex = 0, CommittedOffset = 0, CommittedLeaderEpoch = -1 }] }],
         }, TxnRefused, r => r.Topics[0].Partitions[0].ErrorCode, X(AclOperation.Write), G(AclOperation.Read), T(AclOperation.Read));
         yield return C<TxnOffsetCommitResponse>("TxnOffsetCommit (group)", 3, () => new TxnOffsetCommitRequest
         {
-            TransactionalId = Txn, GroupId = Group, ProducerId = 1, ProducerEpoch = 0, GenerationId = -1, MemberId = "",
+            TransactionalId = Txn,
+            GroupId = Group,
+            ProducerId = 1,
+            ProducerEpoch = 0,
+            GenerationId = -1,
+            MemberId = "",
             Topics = [new() { Name = Topic, Partitions = [new() { PartitionIndex = 0, CommittedOffset = 0, CommittedLeaderEpoch = -1 }] }],
         }, GroupRefused, r => r.Topics[0].Partitions[0].ErrorCode, G(AclOperation.Read), X(AclOperation.Write), T(AclOperation.Read));
         yield return C<TxnOffsetCommitResponse>("TxnOffsetCommit (topic)", 3, () => new TxnOffsetCommitRequest
         {
-            TransactionalId = Txn, GroupId = Group, ProducerId = 1, ProducerEpoch = 0, GenerationId = -1, MemberId = "",
+            TransactionalId = Txn,
+            GroupId = Group,
+            ProducerId = 1,
+            ProducerEpoch = 0,
+            GenerationId = -1,
+            MemberId = "",
             Topics = [new() { Name = Topic, Partitions = [new() { PartitionIndex = 0, CommittedOffset = 0, CommittedLeaderEpoch = -1 }] }],
         }, TopicRefused, r => r.Topics[0].Partitions[0].ErrorCode, T(AclOperation.Read), X(AclOperation.Write), G(AclOperation.Read));
         yield return C<DescribeConfigsResponse>("DescribeConfigs topic", 4, () => new DescribeConfigsRequest { Resources = [new() { ResourceType = 2, ResourceName = Topic }] },
@@ -183,21 +230,27 @@ public sealed class AuthorizationMatrixTests : IAsyncLifetime
             ClusterRefused, r => r.Results[0].ErrorCode, K(AclOperation.DescribeConfigs));
         yield return C<AlterConfigsResponse>("AlterConfigs", 2, () => new AlterConfigsRequest
         {
-            ValidateOnly = true, Resources = [new() { ResourceType = 2, ResourceName = Topic, Configs = [new() { Name = "retention.ms", Value = "100000" }] }],
+            ValidateOnly = true,
+            Resources = [new() { ResourceType = 2, ResourceName = Topic, Configs = [new() { Name = "retention.ms", Value = "100000" }] }],
         }, TopicRefused, r => r.Responses[0].ErrorCode, T(AclOperation.AlterConfigs));
         yield return C<IncrementalAlterConfigsResponse>("IncrementalAlterConfigs", 1, () => new IncrementalAlterConfigsRequest
         {
-            ValidateOnly = true, Resources = [new() { ResourceType = 4, ResourceName = "", Configs = [new() { Name = "leader.replication.throttled.rate", ConfigOperation = 0, Value = "1000000" }] }],
+            ValidateOnly = true,
+            Resources = [new() { ResourceType = 4, ResourceName = "", Configs = [new() { Name = "leader.replication.throttled.rate", ConfigOperation = 0, Value = "1000000" }] }],
         }, ClusterRefused, r => r.Responses[0].ErrorCode, K(AclOperation.AlterConfigs));
         yield return C<DescribeLogDirsResponse>("DescribeLogDirs", 4, () => new DescribeLogDirsRequest { Topics = null },
             ClusterRefused, r => r.ErrorCode, K(AclOperation.Describe));
         yield return C<CreatePartitionsResponse>("CreatePartitions", 3, () => new CreatePartitionsRequest
         {
-            TimeoutMs = 5000, ValidateOnly = true, Topics = [new() { Name = Topic, Count = 5 }],
+            TimeoutMs = 5000,
+            ValidateOnly = true,
+            Topics = [new() { Name = Topic, Count = 5 }],
         }, TopicRefused, r => r.Results[0].ErrorCode, T(AclOperation.Alter));
         yield return C<ElectLeadersResponse>("ElectLeaders", 2, () => new ElectLeadersRequest
         {
-            ElectionType = 0, TimeoutMs = 5000, TopicPartitions = [new() { Topic = Topic, Partitions = [0] }],
+            ElectionType = 0,
+            TimeoutMs = 5000,
+            TopicPartitions = [new() { Topic = Topic, Partitions = [0] }],
         }, ClusterRefused, r => r.ErrorCode, K(AclOperation.Alter));
         yield return C<AlterPartitionReassignmentsResponse>("AlterPartitionReassignments", 0, () => new AlterPartitionReassignmentsRequest { TimeoutMs = 5000, Topics = [] },
             ClusterRefused, r => r.ErrorCode, K(AclOperation.Alter));
@@ -209,17 +262,28 @@ public sealed class AuthorizationMatrixTests : IAsyncLifetime
             TxnRefused, r => r.TransactionStates[0].ErrorCode, X(AclOperation.Describe));
         yield return C<ConsumerGroupHeartbeatResponse>("ConsumerGroupHeartbeat", 0, () => new ConsumerGroupHeartbeatRequest
         {
-            GroupId = ConsumerGroup, MemberId = Guid.NewGuid().ToString("N"), MemberEpoch = 0, RebalanceTimeoutMs = 10_000, SubscribedTopicNames = [Topic], TopicPartitions = [],
+            GroupId = ConsumerGroup,
+            MemberId = Guid.NewGuid().ToString("N"),
+            MemberEpoch = 0,
+            RebalanceTimeoutMs = 10_000,
+            SubscribedTopicNames = [Topic],
+            TopicPartitions = [],
         }, GroupRefused, r => r.ErrorCode, G(AclOperation.Read, ConsumerGroup), T(AclOperation.Describe));
         yield return C<ConsumerGroupHeartbeatResponse>("ConsumerGroupHeartbeat (topic)", 0, () => new ConsumerGroupHeartbeatRequest
         {
-            GroupId = ConsumerGroup, MemberId = Guid.NewGuid().ToString("N"), MemberEpoch = 0, RebalanceTimeoutMs = 10_000, SubscribedTopicNames = [Topic], TopicPartitions = [],
+            GroupId = ConsumerGroup,
+            MemberId = Guid.NewGuid().ToString("N"),
+            MemberEpoch = 0,
+            RebalanceTimeoutMs = 10_000,
+            SubscribedTopicNames = [Topic],
+            TopicPartitions = [],
         }, TopicRefused, r => r.ErrorCode, T(AclOperation.Describe), G(AclOperation.Read, ConsumerGroup));
         yield return C<ConsumerGroupDescribeResponse>("ConsumerGroupDescribe", 0, () => new ConsumerGroupDescribeRequest { GroupIds = [ConsumerGroup] },
             GroupRefused, r => r.Groups[0].ErrorCode, G(AclOperation.Describe, ConsumerGroup));
         yield return C<DescribeTopicPartitionsResponse>("DescribeTopicPartitions", 0, () => new DescribeTopicPartitionsRequest
         {
-            Topics = [new() { Name = Topic }], ResponsePartitionLimit = 100,
+            Topics = [new() { Name = Topic }],
+            ResponsePartitionLimit = 100,
         }, TopicRefused, r => r.Topics[0].ErrorCode, T(AclOperation.Describe));
         yield return C<CreateAclsResponse>("CreateAcls", 3, () => new CreateAclsRequest
         {
