@@ -111,6 +111,13 @@ public static class BrokerSettingDefinitions
         new("connection.failed.authentication.delay.ms", SettingType.Int, "100", "A failed SASL login is answered after this delay, then the connection closes.", AtLeast(0)),
         new("ssl.principal.mapping.rules", SettingType.String, "DEFAULT", "How a client certificate's subject becomes a principal: RULE:pattern/replacement/[LU],... then DEFAULT (the whole subject)."),
 
+        // ACLs (docs/security.md#acls).
+        new("authorizer.class.name", SettingType.String, "", "Turns ACLs on: kafka.security.authorizer.AclAuthorizer or org.apache.kafka.metadata.authorizer.StandardAuthorizer (the same authorizer); empty: no authorizer, everything is allowed.",
+            v => v.Length == 0 || v is Security.Authorizer.AclAuthorizerClass or Security.Authorizer.StandardAuthorizerClass ? null
+                : $"must be empty, {Security.Authorizer.AclAuthorizerClass} or {Security.Authorizer.StandardAuthorizerClass}"),
+        new("super.users", SettingType.String, "", "Principals allowed everything whatever the ACLs say, separated by semicolons (User:admin;User:CN=broker,O=Example)."),
+        new("allow.everyone.if.no.acl.found", SettingType.Boolean, "false", "With an authorizer, a resource no ACL applies to is open to everyone (true) or to super users only (false)."),
+
         // Topics.
         new("num.partitions", SettingType.Int, "1", "Partitions of an auto-created topic, and of CreateTopics asking for -1.", AtLeast(1)),
         new("auto.create.topics.enable", SettingType.Boolean, "true", "Metadata and Produce create a topic they name that does not exist."),

@@ -38,6 +38,9 @@ public sealed class BrokerState(BrokerSettings settings, ClusterIdentity identit
         return null;
     }
 
+    /// <summary>The ACL authorizer (authorizer.class.name); null when none is configured and everything is allowed.</summary>
+    public Security.Authorizer? Authorizer { get; internal set; }
+
     /// <summary>This broker's instruments (System.Diagnostics.Metrics).</summary>
     public Diagnostics.BrokerMetrics Metrics { get; } = new();
 

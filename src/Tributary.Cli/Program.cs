@@ -20,6 +20,7 @@ public static class Program
         BenchCommands.Create(),
         GroupCommands.Create(),
         TxnCommands.Create(), TxnCommands.CreateProducer(),
+        AclCommands.Create(),
     };
 
     public static Task<int> Main(string[] args)

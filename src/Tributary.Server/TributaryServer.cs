@@ -167,9 +167,15 @@ public sealed partial class TributaryServer : IAsyncDisposable
             var state = new BrokerState(settings, identity, topics, time, log)
             {
                 Replicas = replicas,
+                Authorizer = Tributary.Broker.Security.Authorizer.Create(settings, store),
                 SchemaRegistryStatus = settings.Bool(SchemaRegistryEnableSetting) ? SchemaRegistryStatus.Starting : SchemaRegistryStatus.Disabled,
             };
             metrics = state.Metrics;
+            if (state.Authorizer is { } authorizer && store is not LocalMetadataStore
+                && ListenerSecurity.ProtocolOf(settings, interBrokerListener) == SecurityProtocol.Plaintext && !authorizer.IsSuperUser(Connection.AnonymousPrincipal))
+                log.Warn($"authorizer: the inter-broker listener {interBrokerListener} is PLAINTEXT, so the other brokers connect as {Connection.AnonymousPrincipal}; " +
+                    "add it to super.users, or use an SSL inter-broker listener with ssl.client.auth=required and add the brokers' certificate principal, " +
+                    "or followers' fetches and transaction markers are refused (docs/security.md#acls).");
             groups = new GroupCoordinator(topics, GroupSettings.From(settings), time, log);
             groups.Replicas = replicas;
             groups.Start();
@@ -182,7 +188,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             }
             transactions.Start();
             var registry = BuildRegistry(state, groups, transactions);
-            var advertised = OpenListeners(config, settings, registry, log, time, state.Metrics, listeners, () => topics.Image);
+            var advertised = OpenListeners(config, settings, registry, log, time, state.Metrics, state.Authorizer, listeners, () => topics.Image);
             var openGroups = groups;
             var openTransactions = transactions;
             state.Metrics.Observe(() => listeners.Sum(l => l.ConnectionCount), () => openGroups.GroupCount, () => openTransactions.OpenTransactionCount);
@@ -232,7 +238,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
     /// advertised port 0 is the bound port.
     /// </summary>
     private static List<ListenerAddress> OpenListeners(BrokerConfig config, BrokerSettings settings, ApiRegistry registry, BrokerLog log, TimeProvider time,
-        Tributary.Broker.Diagnostics.BrokerMetrics metrics, List<KafkaListener> opened, Func<Tributary.Broker.Cluster.MetadataImage> image)
+        Tributary.Broker.Diagnostics.BrokerMetrics metrics, Tributary.Broker.Security.Authorizer? authorizer, List<KafkaListener> opened, Func<Tributary.Broker.Cluster.MetadataImage> image)
     {
         var advertised = new List<ListenerAddress>();
         var admission = new ConnectionAdmission(settings.Connections);
@@ -242,7 +248,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             var tls = protocol is SecurityProtocol.Ssl or SecurityProtocol.SaslSsl ? TlsSettings.ForListener(settings, spec.Name, log) : null;
             var sasl = protocol is SecurityProtocol.SaslPlaintext or SecurityProtocol.SaslSsl ? Tributary.Broker.Security.SaslSettings.ForListener(settings, spec.Name, image, log) : null;
             var address = ResolveListenAddress(spec.Host);
-            var listener = new KafkaListener(spec.Name, new IPEndPoint(address, spec.Port), tls, sasl, registry, settings, log, time, metrics, admission);
+            var listener = new KafkaListener(spec.Name, new IPEndPoint(address, spec.Port), tls, sasl, registry, settings, log, time, metrics, admission, authorizer);
             opened.Add(listener);
             var wildcard = IPAddress.Any.Equals(address) || IPAddress.IPv6Any.Equals(address);
             var given = config.AdvertisedFor(spec.Name);
@@ -320,6 +326,9 @@ public sealed partial class TributaryServer : IAsyncDisposable
             new DescribeUserScramCredentialsHandler(state),
             new AlterUserScramCredentialsHandler(state),
             new ListTransactionsHandler(transactions, state.Time),
+            new DescribeAclsHandler(state),
+            new CreateAclsHandler(state),
+            new DeleteAclsHandler(state),
         ]);
         return registry;
     }

@@ -51,7 +51,7 @@ public sealed class DescribeTopicPartitionsTests(BrokerFixture broker) : IClassF
         Assert.Equal((short)0, topic.ErrorCode);
         Assert.Equal(broker.Server.State.Topics.Get("dtp-a")!.Id, topic.TopicId);
         Assert.False(topic.IsInternal);
-        Assert.Equal(Handlers.DescribeTopicPartitionsHandler.AllTopicOperations, topic.TopicAuthorizedOperations);
+        Assert.Equal(Tributary.Broker.Security.Authorizer.BitField(Tributary.Broker.Security.Authorizer.SupportedOperations(Tributary.Broker.Security.AclResourceType.Topic)), topic.TopicAuthorizedOperations);
         Assert.All(topic.Partitions, p =>
         {
             Assert.Equal(broker.Server.State.NodeId, p.LeaderId);

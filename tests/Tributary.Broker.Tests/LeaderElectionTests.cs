@@ -240,5 +240,8 @@ internal sealed class MemoryMetadataStore(MetadataImage image) : IMetadataStore
     public Task<bool> UpdateBrokerConfigsAsync(string resource, IReadOnlyDictionary<string, string>? current, IReadOnlyDictionary<string, string> updated,
         CancellationToken cancellationToken) => throw new NotSupportedException();
 
+    public Task ChangeAclsAsync(IReadOnlyCollection<Tributary.Broker.Security.AclBinding> add, IReadOnlyCollection<Tributary.Broker.Security.AclBinding> remove,
+        CancellationToken cancellationToken) => throw new NotSupportedException();
+
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

@@ -15,9 +15,44 @@ public sealed class RawKafkaClient : IAsyncDisposable
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
 
     private readonly Socket _socket;
+    private readonly System.Net.Security.SslStream? _tls;
     private int _nextCorrelationId = 1;
 
-    private RawKafkaClient(Socket socket) => _socket = socket;
+    private RawKafkaClient(Socket socket, System.Net.Security.SslStream? tls = null)
+    {
+        _socket = socket;
+        _tls = tls;
+    }
+
+    /// <summary>
+    /// Connects over TLS, trusting <paramref name="caPath"/> and presenting the client certificate (PEM files) when given,
+    /// so requests come from that certificate's principal.
+    /// </summary>
+    public static async Task<RawKafkaClient> ConnectTlsAsync(string bootstrap, string caPath, (string Certificate, string Key)? client = null)
+    {
+        var plain = await ConnectAsync(bootstrap);
+        var ca = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(caPath);
+        var options = new System.Net.Security.SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            CertificateChainPolicy = new System.Security.Cryptography.X509Certificates.X509ChainPolicy
+            {
+                TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust,
+                RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+                CustomTrustStore = { ca },
+            },
+        };
+        if (client is { } c)
+        {
+            // Exported and loaded again: SslStream on Linux needs a certificate whose key it can hand to OpenSSL.
+            using var pem = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(c.Certificate, c.Key);
+            options.ClientCertificates = [System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(pem.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12), null)];
+        }
+        var tls = new System.Net.Security.SslStream(new NetworkStream(plain._socket, ownsSocket: false));
+        using var cts = new CancellationTokenSource(DefaultTimeout);
+        await tls.AuthenticateAsClientAsync(options, cts.Token);
+        return new RawKafkaClient(plain._socket, tls);
+    }
 
     /// <summary>Connects, from <paramref name="localAddress"/> when given (any 127.x.y.z works on loopback, to test per-address limits).</summary>
     public static async Task<RawKafkaClient> ConnectAsync(string bootstrap, IPAddress? localAddress = null)
@@ -55,6 +90,12 @@ public sealed class RawKafkaClient : IAsyncDisposable
     public async Task SendRawAsync(ReadOnlyMemory<byte> bytes)
     {
         using var cts = new CancellationTokenSource(DefaultTimeout);
+        if (_tls is not null)
+        {
+            await _tls.WriteAsync(bytes, cts.Token);
+            await _tls.FlushAsync(cts.Token);
+            return;
+        }
         while (!bytes.IsEmpty)
         {
             var n = await _socket.SendAsync(bytes, SocketFlags.None, cts.Token);
@@ -102,7 +143,7 @@ public sealed class RawKafkaClient : IAsyncDisposable
         var read = 0;
         while (read < buffer.Length)
         {
-            var n = await _socket.ReceiveAsync(buffer[read..], SocketFlags.None, token);
+            var n = _tls is not null ? await _tls.ReadAsync(buffer[read..], token) : await _socket.ReceiveAsync(buffer[read..], SocketFlags.None, token);
             if (n == 0) return false;
             read += n;
         }
@@ -136,6 +177,7 @@ public sealed class RawKafkaClient : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
+        _tls?.Dispose();
         _socket.Dispose();
         return ValueTask.CompletedTask;
     }

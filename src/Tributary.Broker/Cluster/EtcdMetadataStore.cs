@@ -19,7 +19,9 @@ namespace Tributary.Broker.Cluster;
 /// and the adding/removing replicas of a reassignment in progress (absent when none runs, so older values read as none);</item>
 /// <item><c>configs/brokers/&lt;id&gt;</c> and <c>configs/brokers/&lt;default&gt;</c>: dynamic broker configs (a broker's own,
 /// and the cluster-wide default);</item>
-/// <item><c>producer-ids</c>: the end of the last producer id block handed out.</item>
+/// <item><c>producer-ids</c>: the end of the last producer id block handed out;</item>
+/// <item><c>acls/&lt;type&gt;/&lt;pattern&gt;/&lt;name&gt;/&lt;principal&gt;/&lt;host&gt;/&lt;operation&gt;/&lt;permission&gt;</c> (names
+/// URI-escaped): one ACL binding per key, its JSON the value, so adding one twice stores it once.</item>
 /// </list>
 /// The store mirrors the prefix (one range read, then a watch from the next revision) and publishes a new image for each
 /// watch response, in revision order; a watch cut off by compaction reloads. Every write is a transaction conditioned
@@ -205,6 +207,29 @@ public sealed class EtcdMetadataStore : IMetadataStore
             : Put(key, Serialize(new Dictionary<string, string>(updated, StringComparer.Ordinal))));
         return await CommitAsync(txn, cancellationToken).ConfigureAwait(false);
     }
+
+    public async Task ChangeAclsAsync(IReadOnlyCollection<Security.AclBinding> add, IReadOnlyCollection<Security.AclBinding> remove,
+        CancellationToken cancellationToken)
+    {
+        var adding = add.ToHashSet();
+        var ops = new List<RequestOp>();
+        ops.AddRange(adding.Select(a => Put(AclKey(a), ByteString.CopyFrom(Security.AclJson.WriteOne(a)))));
+        ops.AddRange(remove.Where(r => !adding.Contains(r)).Distinct()
+            .Select(r => new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = Bytes(AclKey(r)) } }));
+        // etcd limits a transaction's operations (128 by default): large changes go in several.
+        foreach (var chunk in ops.Chunk(100))
+        {
+            var txn = new TxnRequest();
+            txn.Success.Add(chunk);
+            await CommitAsync(txn, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private const string AclsPrefix = "acls/";
+
+    private string AclKey(Security.AclBinding a) => _prefix + AclsPrefix + string.Join('/',
+        (sbyte)a.ResourceType, (sbyte)a.PatternType, Uri.EscapeDataString(a.ResourceName), Uri.EscapeDataString(a.Principal), Uri.EscapeDataString(a.Host),
+        (sbyte)a.Operation, (sbyte)a.Permission);
 
     /// <summary>A partition's stored form: JSON; the reassignment sets only while one runs.</summary>
     internal static byte[] EncodePartition(PartitionState state) => JsonSerializer.SerializeToUtf8Bytes(
@@ -420,10 +445,15 @@ public sealed class EtcdMetadataStore : IMetadataStore
         var partitionStates = new Dictionary<(string, int), PartitionState>();
         var brokerConfigs = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
         var scram = new Dictionary<string, Security.ScramCredential>(StringComparer.Ordinal);
+        var acls = new SortedList<string, Security.AclBinding>(StringComparer.Ordinal);
         foreach (var (key, kv) in _mirror)
         {
             var rest = key[_prefix.Length..];
-            if (rest.StartsWith("partitions/", StringComparison.Ordinal))
+            if (rest.StartsWith(AclsPrefix, StringComparison.Ordinal))
+            {
+                if (Decode(kv, Security.AclJson.ReadOne) is { } acl) acls[rest] = acl;
+            }
+            else if (rest.StartsWith("partitions/", StringComparison.Ordinal))
             {
                 var slash = rest.LastIndexOf('/');
                 if (slash > "partitions/".Length && int.TryParse(rest[(slash + 1)..], out var p) && Decode(kv, DecodePartition) is { } sp)
@@ -465,7 +495,10 @@ public sealed class EtcdMetadataStore : IMetadataStore
         }
         if (controller != NodeId) Volatile.Write(ref _controllerEpoch, 0);
         else if (Volatile.Read(ref _controllerEpoch) != controllerEpoch) Volatile.Write(ref _controllerEpoch, controllerEpoch);
-        return new MetadataImage(clusterId, controller, revision, brokers, topics, brokerConfigs) { ScramCredentials = scram.ToFrozenDictionary(StringComparer.Ordinal) };
+        // The same ACLs keep the same list, so the authorizer rebuilds only on a change.
+        var previousAcls = _image.Acls;
+        IReadOnlyList<Security.AclBinding> aclList = acls.Values.SequenceEqual(previousAcls) ? previousAcls : [.. acls.Values];
+        return new MetadataImage(clusterId, controller, revision, brokers, topics, brokerConfigs, aclList) { ScramCredentials = scram.ToFrozenDictionary(StringComparer.Ordinal) };
     }
 
     private T? Deserialize<T>(KeyValue kv) where T : class => Decode(kv, json => JsonSerializer.Deserialize<T>(json, Json));

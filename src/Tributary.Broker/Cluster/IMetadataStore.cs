@@ -64,6 +64,13 @@ public interface IMetadataStore : IAsyncDisposable
     /// </summary>
     Task UpdateScramCredentialsAsync(IReadOnlyList<(string User, string Mechanism, Security.ScramCredential? Credential)> changes, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Adds the ACLs in <paramref name="add"/> (one already stored stays once) and removes those in
+    /// <paramref name="remove"/> (one not stored is ignored), durably, as one change. Returns once this broker's image
+    /// holds it.
+    /// </summary>
+    Task ChangeAclsAsync(IReadOnlyCollection<Security.AclBinding> add, IReadOnlyCollection<Security.AclBinding> remove, CancellationToken cancellationToken);
+
     /// <summary>True while this broker is the active controller.</summary>
     bool IsController { get; }
 

@@ -9,7 +9,7 @@ namespace Tributary.Broker.Cluster;
 /// Partition states are not stored: at start every partition is "this broker leads, alone in the ISR", and no
 /// reassignment can be in progress here (the only registered broker is this one, so every valid target is the current
 /// replica list), so there are no adding/removing replicas to keep. Dynamic broker configs are kept in
-/// <c>broker-configs.json</c>, written the same way.
+/// <c>broker-configs.json</c>, and ACLs in <c>acls.json</c>, written the same way.
 /// </summary>
 public sealed class LocalMetadataStore : IMetadataStore
 {
@@ -32,10 +32,30 @@ public sealed class LocalMetadataStore : IMetadataStore
         var brokerConfigs = File.Exists(_brokerConfigsPath)
             ? JsonSerializer.Deserialize<Dictionary<string, Dictionary<string, string>>>(File.ReadAllText(_brokerConfigsPath)) ?? []
             : [];
+        _aclsPath = Path.Combine(dataDir, "acls.json");
+        var acls = File.Exists(_aclsPath) ? Security.AclJson.Read(File.ReadAllBytes(_aclsPath)) : [];
         _image = new MetadataImage(clusterId, nodeId, 0, [], topics,
-            brokerConfigs.ToDictionary(kv => kv.Key, kv => (IReadOnlyDictionary<string, string>)kv.Value, StringComparer.Ordinal));
+            brokerConfigs.ToDictionary(kv => kv.Key, kv => (IReadOnlyDictionary<string, string>)kv.Value, StringComparer.Ordinal), acls);
         if (File.Exists(_scramPath))
             _image = _image.With(scramCredentials: JsonSerializer.Deserialize<Dictionary<string, Security.ScramCredential>>(File.ReadAllText(_scramPath)) ?? []);
+    }
+
+    private readonly string _aclsPath;
+
+    public Task ChangeAclsAsync(IReadOnlyCollection<Security.AclBinding> add, IReadOnlyCollection<Security.AclBinding> remove, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            var removed = remove.ToHashSet();
+            var acls = _image.Acls.Where(a => !removed.Contains(a)).ToList();
+            var present = acls.ToHashSet();
+            foreach (var acl in add)
+                if (present.Add(acl)) acls.Add(acl);
+            if (acls.Count == _image.Acls.Count && acls.SequenceEqual(_image.Acls)) return Task.CompletedTask;
+            WriteDurably(_aclsPath, Security.AclJson.Write(acls));
+            Publish(_image.With(acls: acls), save: false);
+        }
+        return Task.CompletedTask;
     }
 
     private readonly string _scramPath;

@@ -79,8 +79,10 @@ public sealed class MetadataImage
 
     /// <param name="brokerConfigs">Dynamic broker configs by resource name: a node id, or "" for the cluster-wide default.</param>
     public MetadataImage(string clusterId, int controllerId, long revision, IEnumerable<BrokerRegistration> brokers, IEnumerable<TopicInfo> topics,
-        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? brokerConfigs = null)
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? brokerConfigs = null, IReadOnlyList<Security.AclBinding>? acls = null)
     {
+        // Not a static field: Empty is built before the fields declared after it are.
+        Acls = acls ?? Array.Empty<Security.AclBinding>();
         ClusterId = clusterId;
         ControllerId = controllerId;
         Revision = revision;
@@ -108,6 +110,12 @@ public sealed class MetadataImage
     public FrozenDictionary<string, Security.ScramCredential> ScramCredentials { get; init; } = FrozenDictionary<string, Security.ScramCredential>.Empty;
 
     public Security.ScramCredential? ScramCredential(string user, string mechanism) => ScramCredentials.GetValueOrDefault(mechanism + "/" + user);
+
+    /// <summary>
+    /// The ACLs (Kafka's AclBindings, each once). An image that did not change them shares the previous image's list, so
+    /// the authorizer rebuilds its index only when they changed (reference inequality).
+    /// </summary>
+    public IReadOnlyList<Security.AclBinding> Acls { get; }
 
     public string ClusterId { get; }
 
@@ -143,10 +151,10 @@ public sealed class MetadataImage
 
     public MetadataImage With(string? clusterId = null, int? controllerId = null, long? revision = null,
         IEnumerable<BrokerRegistration>? brokers = null, IEnumerable<TopicInfo>? topics = null,
-        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? brokerConfigs = null,
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? brokerConfigs = null, IReadOnlyList<Security.AclBinding>? acls = null,
         IReadOnlyDictionary<string, Security.ScramCredential>? scramCredentials = null) =>
         new(clusterId ?? ClusterId, controllerId ?? ControllerId, revision ?? Revision, brokers ?? Brokers.Values, topics ?? TopicsByName.Values,
-            brokerConfigs ?? BrokerConfigs)
+            brokerConfigs ?? BrokerConfigs, acls ?? Acls)
         {
             ScramCredentials = scramCredentials is null ? ScramCredentials : scramCredentials.ToFrozenDictionary(StringComparer.Ordinal),
         };

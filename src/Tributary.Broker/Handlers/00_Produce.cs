@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Tributary.Broker.Cluster;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 using Tributary.Storage;
 
@@ -24,6 +25,8 @@ namespace Tributary.Broker.Handlers;
 /// until that broker confirms (a verify-only AddPartitionsToTxn for all such partitions of the request); later batches,
 /// whose transaction the log already holds open, are not asked about. A coordinator that cannot be asked gives
 /// NOT_ENOUGH_REPLICAS (retried by clients) and nothing is appended.
+/// ACLs: WRITE on the transactional id of a transactional request (else every partition is
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED), and WRITE on each topic (else its partitions are TOPIC_AUTHORIZATION_FAILED).
 /// </summary>
 internal sealed class ProduceHandler(BrokerState broker, Transactions.TransactionCoordinator? transactions = null) : ApiHandler<ProduceRequest, ProduceResponse>
 {
@@ -38,10 +41,19 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
         List<Unverified>? unverified = null;
         var coordinator = -1;
         var acksValid = request.Acks is -1 or 0 or 1;
+        var transactionalIdAllowed = request.TransactionalId is not { } transactionalId || context.AllowsTransactionalId(AclOperation.Write, transactionalId);
         foreach (var topicData in request.TopicData)
         {
             var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topicData.Name };
             response.Responses.Add(topicResponse);
+            var refused = !transactionalIdAllowed ? ErrorCode.TransactionalIdAuthorizationFailed
+                : !context.AllowsTopic(AclOperation.Write, topicData.Name) ? ErrorCode.TopicAuthorizationFailed : ErrorCode.None;
+            if (refused != ErrorCode.None)
+            {
+                foreach (var partitionData in topicData.PartitionData)
+                    topicResponse.PartitionResponses.Add(new ProduceResponse.PartitionProduceResponse { Index = partitionData.Index, BaseOffset = -1, ErrorCode = (short)refused });
+                continue;
+            }
             var topic = broker.Topics.Get(topicData.Name);
             if (acksValid && topic is not null && InternalTopics.IsOwned(topic))
             {

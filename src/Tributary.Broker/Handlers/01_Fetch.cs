@@ -171,7 +171,7 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
         while (true)
         {
             using var waiter = new HighWatermarkWaiter(broker.Replicas);
-            var reads = ReadAll(context.ApiVersion, request, partitions, waiter, out var responseFull);
+            var reads = ReadAll(context, request, partitions, waiter, out var responseFull);
             var bytes = reads.Sum(r => (long)r.Slice.Length);
             var hasError = reads.Any(r => r.Error != ErrorCode.None || r.PreferredReadReplica >= 0);
             var remaining = broker.Time.GetElapsedTime(broker.Time.GetTimestamp(), deadline);
@@ -224,8 +224,13 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
     /// Reads every partition within the byte limits. <paramref name="responseFull"/> tells whether the response budget
     /// (not a partition's own limit) left readable data behind.
     /// </summary>
-    private List<PartitionRead> ReadAll(short version, FetchRequest request, List<SessionPartition> partitions, HighWatermarkWaiter waiter, out bool responseFull)
+    private List<PartitionRead> ReadAll(RequestContext context, FetchRequest request, List<SessionPartition> partitions, HighWatermarkWaiter waiter, out bool responseFull)
     {
+        var version = context.ApiVersion;
+        // A follower's fetch needs CLUSTER_ACTION on the cluster, a consumer's READ on each topic; refused partitions
+        // are TOPIC_AUTHORIZATION_FAILED either way, as Kafka answers (before it looks whether the topic exists).
+        var replicaId = ReplicaIdOf(request, version);
+        var followerAllowed = replicaId < 0 || context.AllowsCluster(Security.AclOperation.ClusterAction);
         responseFull = false;
         var responseBudget = Math.Min(Math.Min(request.MaxBytes <= 0 ? int.MaxValue : request.MaxBytes, broker.Settings.FetchMaxBytes), MaxResponseRecordBytes);
         var reads = new List<PartitionRead>(partitions.Count);
@@ -234,6 +239,11 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
         {
             var read = new PartitionRead(partition);
             reads.Add(read);
+            if (partition.Topic.Length > 0 && (replicaId >= 0 ? !followerAllowed : !context.AllowsTopic(Security.AclOperation.Read, partition.Topic)))
+            {
+                read.Error = ErrorCode.TopicAuthorizationFailed;
+                continue;
+            }
             TopicInfo? topic = partition.Topic.Length == 0 ? null : broker.Topics.Get(partition.Topic);
             var log = topic is null ? null : broker.Topics.GetPartition(topic.Name, partition.Partition);
             if (topic is not null && broker.Topics.IsPartitionOffline(topic.Name, partition.Partition))
@@ -241,7 +251,6 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
                 read.Error = ErrorCode.KafkaStorageError; // its log directory is offline
                 continue;
             }
-            var replicaId = ReplicaIdOf(request, version);
             // KIP-392: a consumer (v11+, where it can be sent to a replica) may read from a follower, up to the high
             // watermark the leader last reported to it.
             var followerHighWatermark = topic is not null && log is not null && replicaId < 0 && version >= 11 && broker.Replicas is { } replicas

@@ -8,7 +8,8 @@ namespace Tributary.Broker.Handlers;
 /// ListOffsets v1-8: latest (-1: the high watermark, or for isolation_level 1, v2+, the last stable offset),
 /// earliest (-2: the log start offset), max timestamp (-3, v7+: the record with the largest timestamp), earliest
 /// local (-4, v8+: the log start offset, since no segments are tiered yet), and any timestamp: the first record whose
-/// timestamp is at or after it, found through the time index and exact to the record.
+/// timestamp is at or after it, found through the time index and exact to the record. ACLs: DESCRIBE on each topic,
+/// else its partitions are TOPIC_AUTHORIZATION_FAILED.
 /// </summary>
 internal sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOffsetsRequest, ListOffsetsResponse>
 {
@@ -25,8 +26,10 @@ internal sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOf
         {
             var topicResponse = new ListOffsetsResponse.ListOffsetsTopicResponse { Name = topic.Name };
             response.Topics.Add(topicResponse);
+            var allowed = context.AllowsTopic(Security.AclOperation.Describe, topic.Name);
             foreach (var partition in topic.Partitions)
-                topicResponse.Partitions.Add(Lookup(context.ApiVersion, topic.Name, partition, request.IsolationLevel == 1));
+                topicResponse.Partitions.Add(allowed ? Lookup(context.ApiVersion, topic.Name, partition, request.IsolationLevel == 1)
+                    : new ListOffsetsResponse.ListOffsetsPartitionResponse { PartitionIndex = partition.PartitionIndex, ErrorCode = (short)ErrorCode.TopicAuthorizationFailed });
         }
         return new(response);
     }

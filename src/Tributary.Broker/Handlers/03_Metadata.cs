@@ -1,6 +1,7 @@
 using Tributary.Broker.Cluster;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -10,6 +11,10 @@ namespace Tributary.Broker.Handlers;
 /// leader, epoch, replicas, ISR and offline replicas. Topics asked for by name that do not exist are created when
 /// auto.create.topics.enable is on and the client allows it (v4+), exactly as Kafka does; a topic name that is not legal
 /// is answered with INVALID_TOPIC_EXCEPTION. v10+ may name topics by id.
+/// ACLs, as KafkaApis: listing all topics shows only those the principal may DESCRIBE; a topic named (or known by id)
+/// that it may not DESCRIBE is TOPIC_AUTHORIZATION_FAILED, existing or not; auto-creating one needs CREATE on the
+/// cluster or the topic (else TOPIC_AUTHORIZATION_FAILED). v8+ answers include_*_authorized_operations with the bits of
+/// the operations allowed.
 /// </summary>
 internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) : ApiHandler<MetadataRequest, MetadataResponse>
 {
@@ -30,11 +35,16 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
             ClusterId = image.ClusterId,
             ControllerId = image.ControllerFor(broker.NodeId),
         };
+        if (request.IncludeClusterAuthorizedOperations && version >= 8)
+            response.ClusterAuthorizedOperations = context.AllowsCluster(AclOperation.Describe)
+                ? context.AuthorizedOperations(AclResourceType.Cluster, AclBinding.ClusterName) : 0;
+        var withOperations = request.IncludeTopicAuthorizedOperations && version >= 8;
         var allTopics = request.Topics is null || (version == 0 && request.Topics.Count == 0);
         if (allTopics)
         {
             foreach (var topic in image.TopicsByName.Values.OrderBy(t => t.Name, StringComparer.Ordinal))
-                response.Topics.Add(Describe(topic, image, context.Listener));
+                if (context.AllowsTopic(AclOperation.Describe, topic.Name))
+                    response.Topics.Add(Describe(topic, image, context, withOperations));
             return response;
         }
         var autoCreate = version < 4 || request.AllowAutoTopicCreation;
@@ -45,7 +55,13 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
                 var byId = image.TopicsById.GetValueOrDefault(requested.TopicId);
                 response.Topics.Add(byId is null
                     ? new MetadataResponse.MetadataResponseTopic { ErrorCode = (short)ErrorCode.UnknownTopicId, TopicId = requested.TopicId }
-                    : Describe(byId, image, context.Listener));
+                    : !context.AllowsTopic(AclOperation.Describe, byId.Name) ? Refused(null, requested.TopicId)
+                    : Describe(byId, image, context, withOperations));
+                continue;
+            }
+            if (!context.AllowsTopic(AclOperation.Describe, requested.Name))
+            {
+                response.Topics.Add(Refused(requested.Name, Guid.Empty));
                 continue;
             }
             var topic = image.TopicsByName.GetValueOrDefault(requested.Name);
@@ -55,6 +71,12 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
                 continue;
             }
             var error = ErrorCode.UnknownTopicOrPartition;
+            if (topic is null && autoCreate && broker.Settings.AutoCreateTopics
+                && !context.AllowsCluster(AclOperation.Create) && !context.AllowsTopic(AclOperation.Create, requested.Name))
+            {
+                response.Topics.Add(Refused(requested.Name, Guid.Empty));
+                continue;
+            }
             if (topic is null && autoCreate && broker.Settings.AutoCreateTopics)
             {
                 var outcome = await creator.CreateDefaultAsync(requested.Name, context.ClientId).ConfigureAwait(false);
@@ -66,13 +88,17 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
             }
             response.Topics.Add(topic is null
                 ? new MetadataResponse.MetadataResponseTopic { Name = requested.Name, ErrorCode = (short)error }
-                : Describe(topic, broker.Topics.Image, context.Listener));
+                : Describe(topic, broker.Topics.Image, context, withOperations));
         }
         return response;
     }
 
-    private MetadataResponse.MetadataResponseTopic Describe(TopicInfo topic, MetadataImage image, string listener)
+    private static MetadataResponse.MetadataResponseTopic Refused(string? name, Guid id) =>
+        new() { Name = name, TopicId = id, ErrorCode = (short)ErrorCode.TopicAuthorizationFailed };
+
+    private MetadataResponse.MetadataResponseTopic Describe(TopicInfo topic, MetadataImage image, RequestContext context, bool withOperations)
     {
+        var listener = context.Listener;
         var result = new MetadataResponse.MetadataResponseTopic
         {
             Name = topic.Name,
@@ -80,6 +106,7 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
             IsInternal = topic.IsInternal,
             Partitions = new List<MetadataResponse.MetadataResponsePartition>(topic.PartitionCount),
         };
+        if (withOperations) result.TopicAuthorizedOperations = context.AuthorizedOperations(AclResourceType.Topic, topic.Name);
         for (var p = 0; p < topic.PartitionCount; p++)
         {
             var state = topic.Partitions[p];

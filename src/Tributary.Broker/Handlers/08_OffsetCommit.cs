@@ -1,6 +1,7 @@
 using Tributary.Broker.Groups;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -22,10 +23,12 @@ internal sealed class OffsetCommitHandler(GroupCoordinator coordinator, TopicCat
 
     protected override async ValueTask<OffsetCommitResponse?> HandleAsync(RequestContext context, OffsetCommitRequest request)
     {
+        // ACLs: READ on the group (else every partition is GROUP_AUTHORIZATION_FAILED), READ on each topic.
+        var groupAllowed = context.AllowsGroup(AclOperation.Read, request.GroupId);
         var offsets = new List<OffsetToCommit>();
         foreach (var topic in request.Topics)
             foreach (var p in topic.Partitions)
-                if (topics.HasPartition(topic.Name, p.PartitionIndex))
+                if (groupAllowed && context.AllowsTopic(AclOperation.Read, topic.Name) && topics.HasPartition(topic.Name, p.PartitionIndex))
                     offsets.Add(new OffsetToCommit(topic.Name, p.PartitionIndex, p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata,
                         context.ApiVersion == 1 ? p.CommitTimestamp : -1));
         var (groupError, errors) = (ErrorCode.None, new List<ErrorCode>());
@@ -44,7 +47,9 @@ internal sealed class OffsetCommitHandler(GroupCoordinator coordinator, TopicCat
             foreach (var p in topic.Partitions)
             {
                 ErrorCode error;
-                if (!topics.HasPartition(topic.Name, p.PartitionIndex)) error = ErrorCode.UnknownTopicOrPartition;
+                if (!groupAllowed) error = ErrorCode.GroupAuthorizationFailed;
+                else if (!context.AllowsTopic(AclOperation.Read, topic.Name)) error = ErrorCode.TopicAuthorizationFailed;
+                else if (!topics.HasPartition(topic.Name, p.PartitionIndex)) error = ErrorCode.UnknownTopicOrPartition;
                 else error = groupError != ErrorCode.None ? groupError : errors[i++];
                 t.Partitions.Add(new OffsetCommitResponse.OffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex, ErrorCode = (short)error });
             }

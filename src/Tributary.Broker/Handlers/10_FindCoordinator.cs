@@ -2,6 +2,7 @@ using Tributary.Broker.Cluster;
 using Tributary.Broker.Groups;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Broker.Transactions;
 using Tributary.Protocol.Messages;
 using Tributary.Storage;
@@ -40,7 +41,7 @@ internal sealed class FindCoordinatorHandler(BrokerState broker, GroupCoordinato
         {
             foreach (var key in request.CoordinatorKeys)
             {
-                var (error, node, endpoint) = Locate(request.KeyType, key, context.Listener);
+                var (error, node, endpoint) = Allowed(context, request.KeyType, key) is { } refused ? (refused, null, null) : Locate(request.KeyType, key, context.Listener);
                 response.Coordinators.Add(new FindCoordinatorResponse.Coordinator
                 {
                     Key = key,
@@ -53,7 +54,7 @@ internal sealed class FindCoordinatorHandler(BrokerState broker, GroupCoordinato
         }
         else
         {
-            var (error, node, endpoint) = Locate(request.KeyType, request.Key, context.Listener);
+            var (error, node, endpoint) = Allowed(context, request.KeyType, request.Key) is { } refused ? (refused, null, null) : Locate(request.KeyType, request.Key, context.Listener);
             response.ErrorCode = (short)error;
             response.NodeId = node?.NodeId ?? -1;
             response.Host = endpoint?.Host ?? "";
@@ -61,6 +62,14 @@ internal sealed class FindCoordinatorHandler(BrokerState broker, GroupCoordinato
         }
         return response;
     }
+
+    /// <summary>ACLs: DESCRIBE on the group, or on the transactional id; null when allowed.</summary>
+    private static ErrorCode? Allowed(RequestContext context, sbyte keyType, string key) => keyType switch
+    {
+        0 when !context.AllowsGroup(AclOperation.Describe, key) => ErrorCode.GroupAuthorizationFailed,
+        1 when !context.AllowsTransactionalId(AclOperation.Describe, key) => ErrorCode.TransactionalIdAuthorizationFailed,
+        _ => null,
+    };
 
     private (ErrorCode, BrokerRegistration?, (string Host, int Port)?) Locate(sbyte keyType, string key, string listener)
     {

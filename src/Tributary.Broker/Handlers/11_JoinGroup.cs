@@ -1,5 +1,6 @@
 using Tributary.Broker.Groups;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -17,7 +18,16 @@ internal sealed class JoinGroupHandler(GroupCoordinator coordinator) : ApiHandle
     public override short MaxVersion => 9;
 
     protected override async ValueTask<JoinGroupResponse?> HandleAsync(RequestContext context, JoinGroupRequest request) =>
-        await coordinator.JoinGroupAsync(request, context.ApiVersion, context.Client()).ConfigureAwait(false);
+        !context.AllowsGroup(AclOperation.Read, request.GroupId)
+            ? new JoinGroupResponse
+            {
+                ErrorCode = (short)ErrorCode.GroupAuthorizationFailed,
+                GenerationId = -1,
+                ProtocolName = context.ApiVersion >= 7 ? null : "",
+                Leader = "",
+                MemberId = "",
+            }
+            : await coordinator.JoinGroupAsync(request, context.ApiVersion, context.Client()).ConfigureAwait(false);
 }
 
 internal static class RequestContextGroupExtensions

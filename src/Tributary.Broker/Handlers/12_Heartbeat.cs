@@ -1,5 +1,6 @@
 using Tributary.Broker.Groups;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -16,6 +17,7 @@ internal sealed class HeartbeatHandler(GroupCoordinator coordinator) : ApiHandle
 
     protected override async ValueTask<HeartbeatResponse?> HandleAsync(RequestContext context, HeartbeatRequest request)
     {
+        if (!context.AllowsGroup(AclOperation.Read, request.GroupId)) return new HeartbeatResponse { ErrorCode = (short)ErrorCode.GroupAuthorizationFailed };
         var error = await coordinator.HeartbeatAsync(request.GroupId, request.MemberId, request.GroupInstanceId, request.GenerationId).ConfigureAwait(false);
         return new HeartbeatResponse { ErrorCode = (short)error };
     }

@@ -1,5 +1,6 @@
 using Tributary.Broker.Groups;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -16,6 +17,7 @@ internal sealed class LeaveGroupHandler(GroupCoordinator coordinator) : ApiHandl
 
     protected override async ValueTask<LeaveGroupResponse?> HandleAsync(RequestContext context, LeaveGroupRequest request)
     {
+        if (!context.AllowsGroup(AclOperation.Read, request.GroupId)) return new LeaveGroupResponse { ErrorCode = (short)ErrorCode.GroupAuthorizationFailed };
         var batched = context.ApiVersion >= 3;
         var leaving = batched
             ? request.Members.Select(m => (m.MemberId, m.GroupInstanceId)).ToList()

@@ -1,5 +1,6 @@
 using Tributary.Broker.Groups;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -16,5 +17,6 @@ internal sealed class SyncGroupHandler(GroupCoordinator coordinator) : ApiHandle
     public override short MaxVersion => 5;
 
     protected override async ValueTask<SyncGroupResponse?> HandleAsync(RequestContext context, SyncGroupRequest request) =>
-        await coordinator.SyncGroupAsync(request).ConfigureAwait(false);
+        !context.AllowsGroup(AclOperation.Read, request.GroupId) ? new SyncGroupResponse { ErrorCode = (short)ErrorCode.GroupAuthorizationFailed, Assignment = [] }
+        : await coordinator.SyncGroupAsync(request).ConfigureAwait(false);
 }

@@ -1,5 +1,6 @@
 using Tributary.Broker.Groups;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -20,6 +21,11 @@ internal sealed class DescribeGroupsHandler(GroupCoordinator coordinator) : ApiH
         var response = new DescribeGroupsResponse();
         foreach (var id in request.Groups)
         {
+            if (!context.AllowsGroup(AclOperation.Describe, id))
+            {
+                response.Groups.Add(new DescribeGroupsResponse.DescribedGroup { GroupId = id, ErrorCode = (short)ErrorCode.GroupAuthorizationFailed });
+                continue;
+            }
             var (error, group) = await coordinator.DescribeAsync(id).ConfigureAwait(false);
             if (error != ErrorCode.None)
             {
@@ -45,6 +51,9 @@ internal sealed class DescribeGroupsHandler(GroupCoordinator coordinator) : ApiH
                     })],
                 });
         }
+        if (request.IncludeAuthorizedOperations && context.ApiVersion >= 3)
+            foreach (var g in response.Groups.Where(g => g.ErrorCode == 0))
+                g.AuthorizedOperations = context.AuthorizedOperations(AclResourceType.Group, g.GroupId);
         return response;
     }
 }

@@ -1,5 +1,6 @@
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -24,6 +25,8 @@ internal sealed class CreateTopicsHandler(BrokerState broker, TopicCreator creat
     {
         var response = new CreateTopicsResponse();
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        // ACLs: CREATE on the cluster, or else on each topic; its configs are shown only with DESCRIBE_CONFIGS on it.
+        var clusterCreate = context.AllowsCluster(AclOperation.Create);
         foreach (var topic in request.Topics)
         {
             var result = new CreateTopicsResponse.CreatableTopicResult { Name = topic.Name };
@@ -32,6 +35,12 @@ internal sealed class CreateTopicsHandler(BrokerState broker, TopicCreator creat
             {
                 result.ErrorCode = (short)ErrorCode.InvalidRequest;
                 result.ErrorMessage = $"Topic '{topic.Name}' is named more than once in the request.";
+                continue;
+            }
+            if (!clusterCreate && !context.AllowsTopic(AclOperation.Create, topic.Name))
+            {
+                result.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                result.ErrorMessage = "Authorization failed.";
                 continue;
             }
             var partitions = topic.NumPartitions;
@@ -77,6 +86,11 @@ internal sealed class CreateTopicsHandler(BrokerState broker, TopicCreator creat
             result.NumPartitions = outcome.Partitions;
             result.ReplicationFactor = (short)outcome.ReplicationFactor;
             result.TopicId = outcome.Topic?.Id ?? Guid.Empty;
+            if (!context.AllowsTopic(AclOperation.DescribeConfigs, topic.Name))
+            {
+                result.TopicConfigErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                continue;
+            }
             var effective = outcome.Topic?.Configs
                 ?? configs.Where(c => c.Value is not null).ToDictionary(c => c.Key, c => c.Value!.Trim(), StringComparer.Ordinal);
             result.Configs = describer.Describe(effective, includeSynonyms: false)

@@ -1,5 +1,6 @@
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -33,6 +34,16 @@ internal sealed class DeleteTopicsHandler(BrokerState broker) : ApiHandler<Delet
             {
                 result.ErrorCode = (short)ErrorCode.TopicDeletionDisabled;
                 result.ErrorMessage = "Topic deletion is disabled (delete.topic.enable=false).";
+            }
+            else if (name is null && topic is not null && !context.AllowsTopic(AclOperation.Describe, topic.Name))
+            {
+                // Named by id: who may not describe the topic does not learn its name.
+                (result.Name, result.ErrorCode, result.ErrorMessage) = (null, (short)ErrorCode.TopicAuthorizationFailed, "Authorization failed.");
+            }
+            else if ((name ?? topic?.Name) is { } target && !context.AllowsTopic(AclOperation.Delete, target))
+            {
+                // Before existence: who may not delete a topic does not learn whether it exists.
+                (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.TopicAuthorizationFailed, "Authorization failed.");
             }
             else if (topic is null)
             {

@@ -1,5 +1,6 @@
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 using Tributary.Storage;
 
@@ -27,6 +28,11 @@ internal sealed class DeleteRecordsHandler(BrokerState broker) : ApiHandler<Dele
             {
                 var result = new DeleteRecordsResponse.DeleteRecordsPartitionResult { PartitionIndex = p.PartitionIndex, LowWatermark = -1 };
                 topicResult.Partitions.Add(result);
+                if (!context.AllowsTopic(AclOperation.Delete, topic.Name))
+                {
+                    result.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                    continue;
+                }
                 if (owned)
                 {
                     // As Kafka: "Cannot delete records of internal topic"; their state would be lost with them.

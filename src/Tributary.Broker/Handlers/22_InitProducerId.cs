@@ -1,4 +1,5 @@
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Broker.Transactions;
 using Tributary.Protocol.Messages;
 
@@ -18,6 +19,13 @@ internal sealed class InitProducerIdHandler(TransactionCoordinator transactions)
 
     protected override async ValueTask<InitProducerIdResponse?> HandleAsync(RequestContext context, InitProducerIdRequest request)
     {
+        // ACLs: WRITE on the transactional id; an idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on
+        // some topic (KIP-679), as Kafka checks.
+        var refused = request.TransactionalId is { } id
+            ? context.AllowsTransactionalId(AclOperation.Write, id) ? ErrorCode.None : ErrorCode.TransactionalIdAuthorizationFailed
+            : context.AllowsCluster(AclOperation.IdempotentWrite) || context.AllowsAny(AclOperation.Write, AclResourceType.Topic) ? ErrorCode.None
+            : ErrorCode.ClusterAuthorizationFailed;
+        if (refused != ErrorCode.None) return new InitProducerIdResponse { ErrorCode = (short)refused, ProducerId = -1, ProducerEpoch = -1 };
         var (error, producerId, epoch) = await transactions.InitProducerIdAsync(request.TransactionalId, request.TransactionTimeoutMs, request.ProducerId, request.ProducerEpoch).ConfigureAwait(false);
         return new InitProducerIdResponse
         {

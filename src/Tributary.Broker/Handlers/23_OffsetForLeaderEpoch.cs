@@ -8,7 +8,9 @@ namespace Tributary.Broker.Handlers;
 /// returns (or a consumer after a leader change) can find and drop a divergent suffix. Answers the largest epoch at or
 /// below the one asked for and the start offset of the next (or the log end for the current epoch); UNDEFINED (-1/-1)
 /// for an epoch older than the log knows. Only the leader answers (NOT_LEADER_OR_FOLLOWER elsewhere); v2+ checks the
-/// asker's current leader epoch (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH).
+/// asker's current leader epoch (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH). ACLs: a request not from a consumer (replica
+/// id other than -1, which is -2 before v3, as in Kafka) needs CLUSTER_ACTION on the cluster (else every partition is CLUSTER_AUTHORIZATION_FAILED); each topic
+/// needs DESCRIBE (else TOPIC_AUTHORIZATION_FAILED).
 /// </summary>
 internal sealed class OffsetForLeaderEpochHandler(BrokerState broker) : ApiHandler<OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse>
 {
@@ -19,6 +21,7 @@ internal sealed class OffsetForLeaderEpochHandler(BrokerState broker) : ApiHandl
     protected override ValueTask<OffsetForLeaderEpochResponse?> HandleAsync(RequestContext context, OffsetForLeaderEpochRequest request)
     {
         var response = new OffsetForLeaderEpochResponse();
+        var clusterRefused = request.ReplicaId != -1 && !context.AllowsCluster(Security.AclOperation.ClusterAction);
         foreach (var topic in request.Topics)
         {
             var result = new OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult { Topic = topic.Topic };
@@ -28,7 +31,9 @@ internal sealed class OffsetForLeaderEpochHandler(BrokerState broker) : ApiHandl
                 var answer = new OffsetForLeaderEpochResponse.EpochEndOffset { Partition = p.Partition };
                 result.Partitions.Add(answer);
                 var log = broker.Topics.GetPartition(topic.Topic, p.Partition);
-                if (!broker.Topics.HasPartition(topic.Topic, p.Partition)) answer.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                if (clusterRefused) answer.ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed;
+                else if (!context.AllowsTopic(Security.AclOperation.Describe, topic.Topic)) answer.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                else if (!broker.Topics.HasPartition(topic.Topic, p.Partition)) answer.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
                 else if (broker.Topics.IsPartitionOffline(topic.Topic, p.Partition)) answer.ErrorCode = (short)ErrorCode.KafkaStorageError;
                 else if (broker.Topics.IsLedElsewhere(topic.Topic, p.Partition) || log is null) answer.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
                 else if (context.ApiVersion >= 2 && broker.CheckLeaderEpoch(topic.Topic, p.Partition, p.CurrentLeaderEpoch) is { } epochError) answer.ErrorCode = (short)epochError;

@@ -1,4 +1,5 @@
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Broker.Transactions;
 using Tributary.Protocol.Messages;
 
@@ -22,24 +23,35 @@ internal sealed class AddPartitionsToTxnHandler(TransactionCoordinator transacti
         var response = new AddPartitionsToTxnResponse();
         if (version <= 3)
         {
-            response.ResultsByTopicV3AndBelow = await AddAsync(version, request.V3AndBelowTransactionalId, request.V3AndBelowProducerId,
+            response.ResultsByTopicV3AndBelow = await AddAsync(context, request.V3AndBelowTransactionalId, request.V3AndBelowProducerId,
                 request.V3AndBelowProducerEpoch, request.V3AndBelowTopics, verifyOnly: false).ConfigureAwait(false);
             return response;
         }
+        // v4+ comes from brokers (KIP-890's verification): CLUSTER_ACTION on the cluster.
+        if (!context.AllowsCluster(AclOperation.ClusterAction)) return new AddPartitionsToTxnResponse { ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed };
         foreach (var txn in request.Transactions)
         {
             response.ResultsByTransaction.Add(new AddPartitionsToTxnResponse.AddPartitionsToTxnResult
             {
                 TransactionalId = txn.TransactionalId,
-                TopicResults = await AddAsync(version, txn.TransactionalId, txn.ProducerId, txn.ProducerEpoch, txn.Topics, txn.VerifyOnly).ConfigureAwait(false),
+                TopicResults = await AddAsync(context, txn.TransactionalId, txn.ProducerId, txn.ProducerEpoch, txn.Topics, txn.VerifyOnly).ConfigureAwait(false),
             });
         }
         return response;
     }
 
-    private async Task<List<AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult>> AddAsync(short version, string transactionalId, long producerId,
+    /// <summary>
+    /// ACLs, as Kafka: without WRITE on the transactional id every partition is TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    /// without WRITE on a topic its partitions are TOPIC_AUTHORIZATION_FAILED and nothing is added (the others are
+    /// OPERATION_NOT_ATTEMPTED).
+    /// </summary>
+    private async Task<List<AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult>> AddAsync(RequestContext context, string transactionalId, long producerId,
         short epoch, List<AddPartitionsToTxnRequest.AddPartitionsToTxnTopic> topics, bool verifyOnly)
     {
+        var version = context.ApiVersion;
+        if (!context.AllowsTransactionalId(AclOperation.Write, transactionalId)) return Answer(topics, _ => ErrorCode.TransactionalIdAuthorizationFailed);
+        if (topics.Any(t => !context.AllowsTopic(AclOperation.Write, t.Name)))
+            return Answer(topics, t => context.AllowsTopic(AclOperation.Write, t) ? ErrorCode.OperationNotAttempted : ErrorCode.TopicAuthorizationFailed);
         var partitions = topics.SelectMany(t => t.Partitions.Select(p => (t.Name, p))).ToList();
         var (_, errors) = await transactions.AddPartitionsAsync(transactionalId, producerId, epoch, partitions, verifyOnly).ConfigureAwait(false);
         return [.. topics.Select(t => new AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult
@@ -52,4 +64,12 @@ internal sealed class AddPartitionsToTxnHandler(TransactionCoordinator transacti
             })],
         })];
     }
+
+    private static List<AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult> Answer(List<AddPartitionsToTxnRequest.AddPartitionsToTxnTopic> topics,
+        Func<string, ErrorCode> error) =>
+        [.. topics.Select(t => new AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult
+        {
+            Name = t.Name,
+            ResultsByPartition = [.. t.Partitions.Select(p => new AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult { PartitionIndex = p, PartitionErrorCode = (short)error(t.Name) })],
+        })];
 }

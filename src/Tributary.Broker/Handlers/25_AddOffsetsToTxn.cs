@@ -1,4 +1,5 @@
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Broker.Transactions;
 using Tributary.Protocol.Messages;
 
@@ -18,6 +19,10 @@ internal sealed class AddOffsetsToTxnHandler(TransactionCoordinator transactions
 
     protected override async ValueTask<AddOffsetsToTxnResponse?> HandleAsync(RequestContext context, AddOffsetsToTxnRequest request)
     {
+        // ACLs: WRITE on the transactional id, READ on the group.
+        if (!context.AllowsTransactionalId(AclOperation.Write, request.TransactionalId))
+            return new AddOffsetsToTxnResponse { ErrorCode = (short)ErrorCode.TransactionalIdAuthorizationFailed };
+        if (!context.AllowsGroup(AclOperation.Read, request.GroupId)) return new AddOffsetsToTxnResponse { ErrorCode = (short)ErrorCode.GroupAuthorizationFailed };
         var error = await transactions.AddOffsetsAsync(request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.GroupId).ConfigureAwait(false);
         return new AddOffsetsToTxnResponse { ErrorCode = (short)TransactionErrors.ForVersion(error, context.ApiVersion, fencedSince: 2) };
     }

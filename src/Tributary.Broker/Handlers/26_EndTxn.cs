@@ -1,4 +1,5 @@
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Broker.Transactions;
 using Tributary.Protocol.Messages;
 
@@ -19,6 +20,8 @@ internal sealed class EndTxnHandler(TransactionCoordinator transactions) : ApiHa
 
     protected override async ValueTask<EndTxnResponse?> HandleAsync(RequestContext context, EndTxnRequest request)
     {
+        if (!context.AllowsTransactionalId(AclOperation.Write, request.TransactionalId))
+            return new EndTxnResponse { ErrorCode = (short)ErrorCode.TransactionalIdAuthorizationFailed, ProducerId = -1, ProducerEpoch = -1 };
         var error = await transactions.EndTxnAsync(request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.Committed).ConfigureAwait(false);
         return new EndTxnResponse
         {

@@ -1,5 +1,6 @@
 using Tributary.Broker.Groups;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Broker.Transactions;
 using Tributary.Protocol.Messages;
 
@@ -25,6 +26,8 @@ internal sealed class WriteTxnMarkersHandler(BrokerState broker, GroupCoordinato
         var response = new WriteTxnMarkersResponse();
         var writes = new List<(WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult Result, Task<ErrorCode> Write)>();
         var now = broker.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        // Only brokers write markers: CLUSTER_ACTION on the cluster, else every partition is CLUSTER_AUTHORIZATION_FAILED.
+        var allowed = context.AllowsCluster(AclOperation.ClusterAction);
         foreach (var marker in request.Markers)
         {
             var result = new WriteTxnMarkersResponse.WritableTxnMarkerResult { ProducerId = marker.ProducerId };
@@ -37,6 +40,11 @@ internal sealed class WriteTxnMarkersHandler(BrokerState broker, GroupCoordinato
                 {
                     var partition = new WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult { PartitionIndex = index };
                     topicResult.Partitions.Add(partition);
+                    if (!allowed)
+                    {
+                        partition.ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed;
+                        continue;
+                    }
                     writes.Add((partition, TransactionMarkers.AppendAsync(broker.Topics, broker.Replicas, groups, topic.Name, index, marker.ProducerId,
                         marker.ProducerEpoch, marker.TransactionResult, marker.CoordinatorEpoch, now)));
                 }

@@ -1,6 +1,7 @@
 using Tributary.Broker.Groups;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Broker.Transactions;
 using Tributary.Protocol.Messages;
 
@@ -27,7 +28,11 @@ internal sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions
 
     protected override async ValueTask<TxnOffsetCommitResponse?> HandleAsync(RequestContext context, TxnOffsetCommitRequest request)
     {
-        var offsets = request.Topics.SelectMany(t => t.Partitions.Where(p => topics.HasPartition(t.Name, p.PartitionIndex)).Select(p =>
+        // ACLs: WRITE on the transactional id, then READ on the group (either refused answers every partition), READ on each topic.
+        var refused = !context.AllowsTransactionalId(AclOperation.Write, request.TransactionalId) ? ErrorCode.TransactionalIdAuthorizationFailed
+            : !context.AllowsGroup(AclOperation.Read, request.GroupId) ? ErrorCode.GroupAuthorizationFailed : ErrorCode.None;
+        var offsets = refused != ErrorCode.None ? [] : request.Topics.Where(t => context.AllowsTopic(AclOperation.Read, t.Name))
+            .SelectMany(t => t.Partitions.Where(p => topics.HasPartition(t.Name, p.PartitionIndex)).Select(p =>
             new OffsetToCommit(t.Name, p.PartitionIndex, p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata, -1))).ToList();
         var groupError = ErrorCode.None;
         var partitionErrors = new List<ErrorCode>();
@@ -54,7 +59,9 @@ internal sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions
                 Partitions = [.. t.Partitions.Select(p => new TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition
                 {
                     PartitionIndex = p.PartitionIndex,
-                    ErrorCode = (short)answers.GetValueOrDefault((t.Name, p.PartitionIndex), ErrorCode.UnknownTopicOrPartition),
+                    ErrorCode = (short)(refused != ErrorCode.None ? refused
+                        : !context.AllowsTopic(AclOperation.Read, t.Name) ? ErrorCode.TopicAuthorizationFailed
+                        : answers.GetValueOrDefault((t.Name, p.PartitionIndex), ErrorCode.UnknownTopicOrPartition)),
                 })],
             })],
         };

@@ -1,5 +1,6 @@
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -23,6 +24,11 @@ internal sealed class DescribeConfigsHandler(BrokerState broker, TopicConfigDesc
             var result = new DescribeConfigsResponse.DescribeConfigsResult { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName };
             response.Results.Add(result);
             IEnumerable<DescribedConfig> configs;
+            if (ConfigResourceAcls.Refusal(context, resource.ResourceType, resource.ResourceName, AclOperation.DescribeConfigs) is { } refused)
+            {
+                (result.ErrorCode, result.ErrorMessage) = ((short)refused, "Authorization failed.");
+                continue;
+            }
             if (resource.ResourceType == TopicConfigChanger.TopicResource)
             {
                 var topic = broker.Topics.Get(resource.ResourceName);

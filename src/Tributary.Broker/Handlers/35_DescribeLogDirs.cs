@@ -1,4 +1,5 @@
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 using Tributary.Protocol.Wire;
 using Tributary.Storage;
@@ -30,6 +31,8 @@ internal sealed class DescribeLogDirsHandler(BrokerState broker) : ApiHandler<De
 
     protected override ValueTask<Response?> HandleAsync(RequestContext context, DescribeLogDirsRequest request)
     {
+        // ACLs: DESCRIBE on the cluster, else no directory and (v3+) CLUSTER_AUTHORIZATION_FAILED.
+        if (!context.AllowsCluster(AclOperation.Describe)) return new(new Response { Dirs = [], ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed });
         var wanted = request.Topics?.ToDictionary(t => t.Topic, t => t.Partitions.ToHashSet());
         var byDir = broker.Topics.Logs.Directories.ToDictionary(d => d, _ => new List<(string Name, List<(PartitionLog Log, int Index)> Partitions)>());
         foreach (var topic in broker.Topics.Topics.OrderBy(t => t.Name, StringComparer.Ordinal))
@@ -90,6 +93,9 @@ internal sealed class DescribeLogDirsHandler(BrokerState broker) : ApiHandler<De
         public short ApiKey => DescribeLogDirsResponse.ApiKeyValue;
         public required List<DirResult> Dirs { get; init; }
 
+        /// <summary>The top-level error (v3+).</summary>
+        public short ErrorCode { get; init; }
+
         public void Read(ref KafkaReader reader, short version) => throw new NotSupportedException("A broker only writes this response.");
 
         public void Write(KafkaWriter writer, short version)
@@ -98,7 +104,7 @@ internal sealed class DescribeLogDirsHandler(BrokerState broker) : ApiHandler<De
             writer.WriteInt32(0); // throttle
             if (version >= 3)
             {
-                writer.WriteInt16(0);
+                writer.WriteInt16(ErrorCode);
             }
 
             writer.WriteArrayLength(Dirs.Count, flexible);

@@ -1,6 +1,7 @@
 using Tributary.Broker.Cluster;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 using Tributary.Storage;
 
@@ -27,7 +28,12 @@ internal sealed class CreatePartitionsHandler(BrokerState broker) : ApiHandler<C
             var result = new CreatePartitionsResponse.CreatePartitionsTopicResult { Name = t.Name };
             response.Results.Add(result);
             var topic = broker.Topics.Get(t.Name);
-            if (topic is null)
+            if (!context.AllowsTopic(AclOperation.Alter, t.Name))
+            {
+                result.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                result.ErrorMessage = "Authorization failed.";
+            }
+            else if (topic is null)
             {
                 result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
                 result.ErrorMessage = $"The topic '{t.Name}' does not exist.";

@@ -1,5 +1,6 @@
 using Tributary.Broker.Groups;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -19,7 +20,8 @@ internal sealed class DeleteGroupsHandler(GroupCoordinator coordinator) : ApiHan
         var response = new DeleteGroupsResponse();
         foreach (var id in request.GroupsNames)
         {
-            var error = await coordinator.DeleteGroupAsync(id).ConfigureAwait(false);
+            var error = !context.AllowsGroup(AclOperation.Delete, id) ? ErrorCode.GroupAuthorizationFailed
+                : await coordinator.DeleteGroupAsync(id).ConfigureAwait(false);
             response.Results.Add(new DeleteGroupsResponse.DeletableGroupResult { GroupId = id, ErrorCode = (short)error });
         }
         return response;

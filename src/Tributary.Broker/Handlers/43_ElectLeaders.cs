@@ -1,5 +1,6 @@
 using Tributary.Broker.Cluster;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -23,6 +24,7 @@ internal sealed class ElectLeadersHandler(BrokerState broker) : ApiHandler<Elect
 
     protected override async ValueTask<ElectLeadersResponse?> HandleAsync(RequestContext context, ElectLeadersRequest request)
     {
+        if (!context.AllowsCluster(AclOperation.Alter)) return ErrorResponse(request, ErrorCode.ClusterAuthorizationFailed, "Cluster authorization failed.");
         var type = context.ApiVersion == 0 ? ElectionType.Preferred : (ElectionType)request.ElectionType;
         if (type is not (ElectionType.Preferred or ElectionType.Unclean))
             return ErrorResponse(request, ErrorCode.InvalidRequest, $"Unknown election type {request.ElectionType}");

@@ -1,5 +1,6 @@
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -17,7 +18,9 @@ internal sealed class IncrementalAlterConfigsHandler(TopicConfigChanger changer)
         foreach (var resource in request.Resources)
         {
             var changes = resource.Configs.Select(c => new TopicConfigChanger.Change(c.Name, c.ConfigOperation, c.Value)).ToList();
-            var (error, message) = await changer.ApplyAsync(resource.ResourceType, resource.ResourceName, changes, incremental: true, request.ValidateOnly).ConfigureAwait(false);
+            var (error, message) = ConfigResourceAcls.Refusal(context, resource.ResourceType, resource.ResourceName, AclOperation.AlterConfigs) is { } refused
+                ? (refused, "Authorization failed.")
+                : await changer.ApplyAsync(resource.ResourceType, resource.ResourceName, changes, incremental: true, request.ValidateOnly).ConfigureAwait(false);
             response.Responses.Add(new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse
             {
                 ErrorCode = (short)error,

@@ -1,5 +1,6 @@
 using Tributary.Broker.Cluster;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -23,6 +24,7 @@ internal sealed class AlterPartitionReassignmentsHandler(BrokerState broker) : A
 
     protected override async ValueTask<AlterPartitionReassignmentsResponse?> HandleAsync(RequestContext context, AlterPartitionReassignmentsRequest request)
     {
+        if (!context.AllowsCluster(AclOperation.Alter)) return Failed(request, ErrorCode.ClusterAuthorizationFailed, "Cluster authorization failed.");
         if (request.TimeoutMs <= 0) return Failed(request, ErrorCode.RequestTimedOut, "The request timed out before it could be processed.");
         using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(request.TimeoutMs), broker.Time);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.Cancellation, timeout.Token);

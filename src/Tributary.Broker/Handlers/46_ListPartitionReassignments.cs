@@ -1,5 +1,6 @@
 using Tributary.Broker.Cluster;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -19,6 +20,8 @@ internal sealed class ListPartitionReassignmentsHandler(BrokerState broker) : Ap
 
     protected override ValueTask<ListPartitionReassignmentsResponse?> HandleAsync(RequestContext context, ListPartitionReassignmentsRequest request)
     {
+        if (!context.AllowsCluster(AclOperation.Describe))
+            return new(new ListPartitionReassignmentsResponse { ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed, ErrorMessage = "Cluster authorization failed." });
         var ongoing = _reassigner.List(request.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)));
         var response = new ListPartitionReassignmentsResponse();
         foreach (var topic in ongoing.GroupBy(o => o.Topic))

@@ -1,5 +1,6 @@
 using Tributary.Broker.Groups;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -16,7 +17,10 @@ internal sealed class OffsetDeleteHandler(GroupCoordinator coordinator) : ApiHan
 
     protected override async ValueTask<OffsetDeleteResponse?> HandleAsync(RequestContext context, OffsetDeleteRequest request)
     {
-        var partitions = request.Topics.SelectMany(t => t.Partitions.Select(p => (t.Name, p.PartitionIndex))).ToList();
+        // ACLs: DELETE on the group (else GROUP_AUTHORIZATION_FAILED), READ on each topic (else TOPIC_AUTHORIZATION_FAILED).
+        if (!context.AllowsGroup(AclOperation.Delete, request.GroupId)) return new OffsetDeleteResponse { ErrorCode = (short)ErrorCode.GroupAuthorizationFailed };
+        var partitions = request.Topics.Where(t => context.AllowsTopic(AclOperation.Read, t.Name))
+            .SelectMany(t => t.Partitions.Select(p => (t.Name, p.PartitionIndex))).ToList();
         var (groupError, errors) = await coordinator.DeleteOffsetsAsync(request.GroupId, partitions).ConfigureAwait(false);
         var response = new OffsetDeleteResponse { ErrorCode = (short)groupError };
         if (groupError != ErrorCode.None) return response;
@@ -25,8 +29,13 @@ internal sealed class OffsetDeleteHandler(GroupCoordinator coordinator) : ApiHan
         {
             var t = new OffsetDeleteResponse.OffsetDeleteResponseTopic { Name = topic.Name };
             response.Topics.Add(t);
+            var allowed = context.AllowsTopic(AclOperation.Read, topic.Name);
             foreach (var p in topic.Partitions)
-                t.Partitions.Add(new OffsetDeleteResponse.OffsetDeleteResponsePartition { PartitionIndex = p.PartitionIndex, ErrorCode = (short)errors[i++] });
+                t.Partitions.Add(new OffsetDeleteResponse.OffsetDeleteResponsePartition
+                {
+                    PartitionIndex = p.PartitionIndex,
+                    ErrorCode = allowed ? (short)errors[i++] : (short)ErrorCode.TopicAuthorizationFailed,
+                });
         }
         return response;
     }

@@ -7,7 +7,7 @@ namespace Tributary.Broker.Handlers;
 /// <summary>
 /// DescribeUserScramCredentials v0 (KIP-554): each user's SCRAM mechanisms and iterations, never a key. No users named
 /// (null or empty) lists every user with a credential; a named user without one is RESOURCE_NOT_FOUND, a user named
-/// twice DUPLICATE_RESOURCE, as Kafka answers.
+/// twice DUPLICATE_RESOURCE, as Kafka answers. Needs DESCRIBE on the cluster.
 /// </summary>
 internal sealed class DescribeUserScramCredentialsHandler(BrokerState broker) : ApiHandler<DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse>
 {
@@ -36,6 +36,9 @@ internal sealed class DescribeUserScramCredentialsHandler(BrokerState broker) : 
         var byUser = broker.Topics.Image.ScramCredentials
             .GroupBy(kv => kv.Key[(kv.Value.Mechanism.Length + 1)..], StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.Select(kv => kv.Value).ToList(), StringComparer.Ordinal);
+        // Kafka: DESCRIBE on the cluster, else the whole request is CLUSTER_AUTHORIZATION_FAILED.
+        if (!context.AllowsCluster(AclOperation.Describe))
+            return new(new DescribeUserScramCredentialsResponse { ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed, ErrorMessage = "Cluster authorization failed." });
         var response = new DescribeUserScramCredentialsResponse();
         var named = request.Users is { Count: > 0 } users ? users.Select(u => u.Name).ToList() : [.. byUser.Keys.Order(StringComparer.Ordinal)];
         var duplicates = named.GroupBy(n => n, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet(StringComparer.Ordinal);

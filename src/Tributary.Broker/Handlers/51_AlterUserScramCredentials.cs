@@ -9,7 +9,8 @@ namespace Tributary.Broker.Handlers;
 /// user. The client sends the salted password; only the StoredKey and ServerKey derived from it are kept. Kafka's checks:
 /// an empty name or salt, or iterations outside 4096..16384, are UNACCEPTABLE_CREDENTIAL; an unknown mechanism
 /// UNSUPPORTED_SASL_MECHANISM; a user with the same mechanism twice in the request DUPLICATE_RESOURCE; deleting a
-/// credential that does not exist RESOURCE_NOT_FOUND. A user with any error has none of its changes applied.
+/// credential that does not exist RESOURCE_NOT_FOUND. A user with any error has none of its changes applied. Needs ALTER
+/// on the cluster.
 /// </summary>
 internal sealed class AlterUserScramCredentialsHandler(BrokerState broker) : ApiHandler<AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse>
 {
@@ -19,6 +20,19 @@ internal sealed class AlterUserScramCredentialsHandler(BrokerState broker) : Api
 
     protected override async ValueTask<AlterUserScramCredentialsResponse?> HandleAsync(RequestContext context, AlterUserScramCredentialsRequest request)
     {
+        // Kafka: ALTER on the cluster, else every user's result is CLUSTER_AUTHORIZATION_FAILED.
+        if (!context.AllowsCluster(AclOperation.Alter))
+        {
+            var refused = new AlterUserScramCredentialsResponse();
+            foreach (var user in request.Deletions.Select(d => d.Name).Concat(request.Upsertions.Select(u => u.Name)).Distinct(StringComparer.Ordinal))
+                refused.Results.Add(new AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult
+                {
+                    User = user,
+                    ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed,
+                    ErrorMessage = "Cluster authorization failed.",
+                });
+            return refused;
+        }
         var image = broker.Topics.Image;
         var errors = new Dictionary<string, (ErrorCode Error, string Message)>(StringComparer.Ordinal);
         var changes = new List<(string User, string Mechanism, ScramCredential? Credential)>();

@@ -1,4 +1,5 @@
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -25,6 +26,9 @@ internal sealed class DescribeClusterHandler(BrokerState broker) : ApiHandler<De
         var image = broker.Topics.Image;
         return new(new DescribeClusterResponse
         {
+            // As Kafka: the bits only with DESCRIBE on the cluster, 0 without; nothing else here needs an ACL.
+            ClusterAuthorizedOperations = !request.IncludeClusterAuthorizedOperations ? int.MinValue
+                : context.AllowsCluster(AclOperation.Describe) ? context.AuthorizedOperations(AclResourceType.Cluster, AclBinding.ClusterName) : 0,
             ClusterId = image.ClusterId,
             ControllerId = image.ControllerFor(broker.NodeId),
             EndpointType = request.EndpointType,

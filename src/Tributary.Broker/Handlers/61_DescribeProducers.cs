@@ -1,4 +1,5 @@
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -21,6 +22,11 @@ internal sealed class DescribeProducersHandler(BrokerState broker) : ApiHandler<
             {
                 var partition = new DescribeProducersResponse.PartitionResponse { PartitionIndex = index };
                 topicResponse.Partitions.Add(partition);
+                if (!context.AllowsTopic(AclOperation.Read, topic.Name))
+                {
+                    partition.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                    continue;
+                }
                 if (broker.Topics.IsLedElsewhere(topic.Name, index))
                 {
                     partition.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;

@@ -1,4 +1,5 @@
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Broker.Transactions;
 using Tributary.Protocol.Messages;
 
@@ -21,6 +22,12 @@ internal sealed class DescribeTransactionsHandler(TransactionCoordinator transac
         var response = new DescribeTransactionsResponse();
         foreach (var id in request.TransactionalIds)
         {
+            // ACLs: DESCRIBE on the transactional id; only partitions of topics the principal may DESCRIBE are shown.
+            if (!context.AllowsTransactionalId(AclOperation.Describe, id))
+            {
+                response.TransactionStates.Add(new DescribeTransactionsResponse.TransactionStateData { TransactionalId = id, ErrorCode = (short)ErrorCode.TransactionalIdAuthorizationFailed });
+                continue;
+            }
             if (!found.TryGetValue(id, out var d) || d.Error != ErrorCode.None)
             {
                 var error = d?.Error ?? ErrorCode.TransactionalIdNotFound;
@@ -35,7 +42,7 @@ internal sealed class DescribeTransactionsHandler(TransactionCoordinator transac
                 TransactionStartTimeMs = d.StartTimeMs,
                 ProducerId = d.ProducerId,
                 ProducerEpoch = d.Epoch,
-                Topics = [.. d.Partitions.GroupBy(p => p.Topic).Select(g => new DescribeTransactionsResponse.TopicData { Topic = g.Key, Partitions = [.. g.Select(p => p.Partition)] })],
+                Topics = [.. d.Partitions.Where(p => context.AllowsTopic(AclOperation.Describe, p.Topic)).GroupBy(p => p.Topic).Select(g => new DescribeTransactionsResponse.TopicData { Topic = g.Key, Partitions = [.. g.Select(p => p.Partition)] })],
             });
         }
         return response;

@@ -1,4 +1,5 @@
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Broker.Transactions;
 using Tributary.Protocol.Messages;
 
@@ -25,6 +26,7 @@ internal sealed class ListTransactionsHandler(TransactionCoordinator transaction
         foreach (var d in await transactions.DescribeAsync(null).ConfigureAwait(false))
         {
             if (request.StateFilters.Count > 0 && !states.Contains(d.State)) continue;
+            if (!context.AllowsTransactionalId(AclOperation.Describe, d.TransactionalId)) continue;
             if (request.ProducerIdFilters.Count > 0 && !request.ProducerIdFilters.Contains(d.ProducerId)) continue;
             if (request.DurationFilter >= 0 && (d.StartTimeMs < 0 || now - d.StartTimeMs <= request.DurationFilter)) continue;
             response.TransactionStates.Add(new ListTransactionsResponse.TransactionStateData { TransactionalId = d.TransactionalId, ProducerId = d.ProducerId, TransactionState = d.State.ToString() });

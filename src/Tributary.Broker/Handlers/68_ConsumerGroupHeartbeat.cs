@@ -1,5 +1,6 @@
 using Tributary.Broker.Groups;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -19,6 +20,11 @@ internal sealed class ConsumerGroupHeartbeatHandler(GroupCoordinator coordinator
 
     protected override async ValueTask<ConsumerGroupHeartbeatResponse?> HandleAsync(RequestContext context, ConsumerGroupHeartbeatRequest request)
     {
+        // ACLs: READ on the group; DESCRIBE on every topic subscribed to by name (a client may not learn of others).
+        if (!context.AllowsGroup(AclOperation.Read, request.GroupId))
+            return new ConsumerGroupHeartbeatResponse { ErrorCode = (short)ErrorCode.GroupAuthorizationFailed, HeartbeatIntervalMs = 0 };
+        if (request.SubscribedTopicNames is { Count: > 0 } names && !names.All(n => context.AllowsTopic(AclOperation.Describe, n)))
+            return new ConsumerGroupHeartbeatResponse { ErrorCode = (short)ErrorCode.TopicAuthorizationFailed, HeartbeatIntervalMs = 0 };
         var owned = request.TopicPartitions?.ToDictionary(t => t.TopicId, t => (IReadOnlyList<int>)t.Partitions);
         var heartbeat = new ConsumerHeartbeat(request.GroupId, request.MemberId, request.MemberEpoch, request.InstanceId, request.RackId,
             request.RebalanceTimeoutMs, request.SubscribedTopicNames, request.SubscribedTopicRegex, request.ServerAssignor, owned, context.Client());

@@ -1,5 +1,6 @@
 using Tributary.Broker.Groups;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -17,7 +18,17 @@ internal sealed class ConsumerGroupDescribeHandler(GroupCoordinator coordinator)
     protected override async ValueTask<ConsumerGroupDescribeResponse?> HandleAsync(RequestContext context, ConsumerGroupDescribeRequest request)
     {
         var response = new ConsumerGroupDescribeResponse();
-        foreach (var id in request.GroupIds) response.Groups.Add(await coordinator.DescribeConsumerGroupAsync(id).ConfigureAwait(false));
+        foreach (var id in request.GroupIds)
+        {
+            if (!context.AllowsGroup(AclOperation.Describe, id))
+            {
+                response.Groups.Add(new ConsumerGroupDescribeResponse.DescribedGroup { GroupId = id, ErrorCode = (short)ErrorCode.GroupAuthorizationFailed });
+                continue;
+            }
+            var group = await coordinator.DescribeConsumerGroupAsync(id).ConfigureAwait(false);
+            if (request.IncludeAuthorizedOperations && group.ErrorCode == 0) group.AuthorizedOperations = context.AuthorizedOperations(AclResourceType.Group, id);
+            response.Groups.Add(group);
+        }
         return response;
     }
 }

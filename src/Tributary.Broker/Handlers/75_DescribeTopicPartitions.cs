@@ -1,6 +1,7 @@
 using Tributary.Broker.Cluster;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
+using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
 
 namespace Tributary.Broker.Handlers;
@@ -24,8 +25,6 @@ internal sealed class DescribeTopicPartitionsHandler(BrokerState broker) : ApiHa
     public override short MinVersion => 0;
     public override short MaxVersion => 0;
 
-    /// <summary>READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS as a bit field (Kafka's topic operations).</summary>
-    internal const int AllTopicOperations = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
     protected override ValueTask<DescribeTopicPartitionsResponse?> HandleAsync(RequestContext context, DescribeTopicPartitionsRequest request)
     {
@@ -50,6 +49,18 @@ internal sealed class DescribeTopicPartitionsHandler(BrokerState broker) : ApiHa
                 response.NextCursor = new DescribeTopicPartitionsResponse.Cursor { TopicName = name, PartitionIndex = 0 };
                 break;
             }
+            if (!context.AllowsTopic(AclOperation.Describe, name))
+            {
+                // ACLs: listed topics the principal may not DESCRIBE are left out; named ones are refused, existing or not.
+                if (!all)
+                    response.Topics.Add(new DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic
+                    {
+                        ErrorCode = (short)ErrorCode.TopicAuthorizationFailed,
+                        Name = name,
+                        IsInternal = IsInternalName(name),
+                    });
+                continue;
+            }
             if (!image.TopicsByName.TryGetValue(name, out var topic))
             {
                 if (!all)
@@ -59,7 +70,7 @@ internal sealed class DescribeTopicPartitionsHandler(BrokerState broker) : ApiHa
                         ErrorCode = (short)(TopicNames.Validate(name) is null ? ErrorCode.UnknownTopicOrPartition : ErrorCode.InvalidTopicException),
                         Name = name,
                         IsInternal = IsInternalName(name),
-                        TopicAuthorizedOperations = AllTopicOperations,
+                        TopicAuthorizedOperations = context.AuthorizedOperations(AclResourceType.Topic, name),
                     });
                 }
                 continue;
@@ -71,7 +82,7 @@ internal sealed class DescribeTopicPartitionsHandler(BrokerState broker) : ApiHa
                 Name = name,
                 TopicId = topic.Id,
                 IsInternal = topic.IsInternal,
-                TopicAuthorizedOperations = AllTopicOperations,
+                TopicAuthorizedOperations = context.AuthorizedOperations(AclResourceType.Topic, name),
             };
             for (var p = start; p < end; p++) result.Partitions.Add(Describe(image, topic, p));
             response.Topics.Add(result);

@@ -46,6 +46,8 @@ internal sealed class Connection : IAsyncDisposable
     private readonly Security.SaslSession? _sasl;
     private SslStream? _tlsStream;
     private string _principal = AnonymousPrincipal;
+    private readonly Security.Authorizer? _authorizer;
+    private Security.AuthorizationSession? _authorization;
     private readonly ApiRegistry _registry;
     private readonly Diagnostics.BrokerMetrics? _metrics;
     private readonly BrokerLog _log;
@@ -65,8 +67,10 @@ internal sealed class Connection : IAsyncDisposable
     private int _closed;
 
     public Connection(Socket socket, string listener, TlsSettings? tls, Security.SaslSettings? sasl, ApiRegistry registry, BrokerLog log, int maxRequestBytes, int maxInFlight, ConnectionLimits limits,
-        RequestMemoryPool requestMemory, TimeProvider time, CancellationToken brokerStopping, Diagnostics.BrokerMetrics? metrics = null)
+        RequestMemoryPool requestMemory, TimeProvider time, CancellationToken brokerStopping, Diagnostics.BrokerMetrics? metrics = null,
+        Security.Authorizer? authorizer = null)
     {
+        _authorizer = authorizer;
         _listener = listener;
         _tls = tls;
         _sasl = sasl is null ? null : new Security.SaslSession(sasl, time, metrics);
@@ -93,8 +97,16 @@ internal sealed class Connection : IAsyncDisposable
     /// <summary>Response bytes reserved or being sent on this connection (at most about one budget plus one response).</summary>
     public long QueuedResponseBytes => Interlocked.Read(ref _responseBytes);
 
-    /// <summary>Who the client is: its certificate's mapped subject on a TLS listener that got one, else anonymous.</summary>
+    /// <summary>Who the client is: its SASL login, else its certificate's mapped subject on a TLS listener that got one, else anonymous.</summary>
     public string Principal => _principal;
+
+    /// <summary>A SASL login names the client: later requests carry it, and the authorizer's decisions are made for it afresh.</summary>
+    private void SetPrincipal(string principal)
+    {
+        if (principal == _principal) return;
+        _principal = principal;
+        if (_authorizer is not null) _authorization = new Security.AuthorizationSession(_authorizer, principal, _remote);
+    }
 
     public async Task RunAsync()
     {
@@ -103,6 +115,8 @@ internal sealed class Connection : IAsyncDisposable
             await DisposeAsync().ConfigureAwait(false);
             return;
         }
+        // The principal is known from here on (after the TLS handshake); a SASL login replaces it (SetPrincipal).
+        if (_authorizer is not null) _authorization = new Security.AuthorizationSession(_authorizer, _principal, _remote);
         var writer = WriteLoopAsync();
         try
         {
@@ -276,7 +290,7 @@ internal sealed class Connection : IAsyncDisposable
                 ReturnFrame(frame, size);
                 throw;
             }
-            if (_sasl.Principal is { } principal) _principal = principal;
+            if (_sasl.Principal is { } principal) SetPrincipal(principal);
             if (_sasl.Failed) await DelayFailedAuthenticationAsync(_sasl, token).ConfigureAwait(false);
             parsed = parsed with { Immediate = answer };
         }
@@ -357,7 +371,7 @@ internal sealed class Connection : IAsyncDisposable
     private async ValueTask<bool> AuthenticateRawAsync(Security.SaslSession sasl, byte[] frame, int size, CancellationToken token)
     {
         var (error, _, reply, _) = sasl.Authenticate(frame.AsSpan(0, size));
-        if (sasl.Principal is { } principal) _principal = principal;
+        if (sasl.Principal is { } principal) SetPrincipal(principal);
         if (error != ErrorCode.None)
         {
             ReturnFrame(frame, size);
@@ -431,7 +445,7 @@ internal sealed class Connection : IAsyncDisposable
             if (handler is ApiVersionsHandler apiVersions)
             {
                 // KIP-511: a client newer than us learns our versions from a v0-shaped error response.
-                var context = new RequestContext(0, correlationId, null, _remote, _closing.Token) { Listener = _listener, Principal = _principal, Sasl = _sasl };
+                var context = new RequestContext(0, correlationId, null, _remote, _closing.Token) { Listener = _listener, Principal = _principal, Sasl = _sasl, Authorization = _authorization };
                 return new ParsedRequest(handler, null, context, apiKey, 0, apiVersions.UnsupportedVersionResponse());
             }
             Close($"{(ApiKey)apiKey} v{version} is not supported (we serve v{handler.MinVersion}-{handler.MaxVersion})");
@@ -462,7 +476,7 @@ internal sealed class Connection : IAsyncDisposable
             Close($"malformed {(ApiKey)apiKey} v{version} request: {e.Message}");
             return null;
         }
-        return new ParsedRequest(handler, request, new RequestContext(version, correlationId, clientId, _remote, _closing.Token) { Listener = _listener, Principal = _principal, Sasl = _sasl }, apiKey, version, null);
+        return new ParsedRequest(handler, request, new RequestContext(version, correlationId, clientId, _remote, _closing.Token) { Listener = _listener, Principal = _principal, Sasl = _sasl, Authorization = _authorization }, apiKey, version, null);
     }
 
     private async Task WriteLoopAsync()
