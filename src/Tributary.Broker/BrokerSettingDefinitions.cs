@@ -125,6 +125,8 @@ public static class BrokerSettingDefinitions
         new("max.broker.partitions", SettingType.Int, "4000", "Partitions this broker holds at most; a creation beyond it is POLICY_VIOLATION (KIP-578's name).", AtLeast(0)),
         new("controller.mutation.rate", SettingType.Double, "200", "Partitions a client id may create or delete per second (KIP-599's controller_mutation_rate quota); 0 or less: unlimited."),
         new("controller.quota.window.num", SettingType.Int, "11", "Windows of the mutation quota's burst.", AtLeast(1)),
+        new("quota.window.num", SettingType.Int, "11", "Windows a client quota's rate is measured over (with quota.window.size.seconds: the burst a client may take at once).", AtLeast(1)),
+        new("quota.window.size.seconds", SettingType.Int, "1", "Seconds per window of a client quota.", AtLeast(1)),
         new("controller.quota.window.size.seconds", SettingType.Int, "1", "Seconds per window of the mutation quota.", AtLeast(1)),
 
         // Log storage.

@@ -41,6 +41,9 @@ public sealed class BrokerState(BrokerSettings settings, ClusterIdentity identit
     /// <summary>The ACL authorizer (authorizer.class.name); null when none is configured and everything is allowed.</summary>
     public Security.Authorizer? Authorizer { get; internal set; }
 
+    /// <summary>Client quotas (producer_byte_rate, consumer_byte_rate, request_percentage) from the cluster metadata.</summary>
+    public Quotas.ClientQuotaManager Quotas { get; } = new(() => topics.Image, time, settings.Int("quota.window.num"), settings.Int("quota.window.size.seconds"));
+
     /// <summary>This broker's instruments (System.Diagnostics.Metrics).</summary>
     public Diagnostics.BrokerMetrics Metrics { get; } = new();
 

@@ -16,6 +16,7 @@ public static class Program
         PartitionCommands.Create(),
         BrokerCommands.Create(),
         UserCommands.Create(),
+        QuotaCommands.Create(),
         RegistryCommands.Create(),
         BenchCommands.Create(),
         GroupCommands.Create(),

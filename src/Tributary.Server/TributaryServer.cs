@@ -188,7 +188,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             }
             transactions.Start();
             var registry = BuildRegistry(state, groups, transactions);
-            var advertised = OpenListeners(config, settings, registry, log, time, state.Metrics, state.Authorizer, listeners, () => topics.Image);
+            var advertised = OpenListeners(config, settings, registry, log, time, state.Metrics, state.Authorizer, listeners, () => topics.Image, state.Quotas);
             var openGroups = groups;
             var openTransactions = transactions;
             state.Metrics.Observe(() => listeners.Sum(l => l.ConnectionCount), () => openGroups.GroupCount, () => openTransactions.OpenTransactionCount);
@@ -238,7 +238,8 @@ public sealed partial class TributaryServer : IAsyncDisposable
     /// advertised port 0 is the bound port.
     /// </summary>
     private static List<ListenerAddress> OpenListeners(BrokerConfig config, BrokerSettings settings, ApiRegistry registry, BrokerLog log, TimeProvider time,
-        Tributary.Broker.Diagnostics.BrokerMetrics metrics, Tributary.Broker.Security.Authorizer? authorizer, List<KafkaListener> opened, Func<Tributary.Broker.Cluster.MetadataImage> image)
+        Tributary.Broker.Diagnostics.BrokerMetrics metrics, Tributary.Broker.Security.Authorizer? authorizer, List<KafkaListener> opened, Func<Tributary.Broker.Cluster.MetadataImage> image,
+        Tributary.Broker.Quotas.ClientQuotaManager quotas)
     {
         var advertised = new List<ListenerAddress>();
         var admission = new ConnectionAdmission(settings.Connections);
@@ -248,7 +249,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             var tls = protocol is SecurityProtocol.Ssl or SecurityProtocol.SaslSsl ? TlsSettings.ForListener(settings, spec.Name, log) : null;
             var sasl = protocol is SecurityProtocol.SaslPlaintext or SecurityProtocol.SaslSsl ? Tributary.Broker.Security.SaslSettings.ForListener(settings, spec.Name, image, log) : null;
             var address = ResolveListenAddress(spec.Host);
-            var listener = new KafkaListener(spec.Name, new IPEndPoint(address, spec.Port), tls, sasl, registry, settings, log, time, metrics, admission, authorizer);
+            var listener = new KafkaListener(spec.Name, new IPEndPoint(address, spec.Port), tls, sasl, registry, settings, log, time, metrics, admission, authorizer, quotas);
             opened.Add(listener);
             var wildcard = IPAddress.Any.Equals(address) || IPAddress.IPv6Any.Equals(address);
             var given = config.AdvertisedFor(spec.Name);
@@ -321,6 +322,8 @@ public sealed partial class TributaryServer : IAsyncDisposable
             new WriteTxnMarkersHandler(state, groups),
             new OffsetForLeaderEpochHandler(state),
             new DescribeTransactionsHandler(transactions),
+            new DescribeClientQuotasHandler(state),
+            new AlterClientQuotasHandler(state),
             new SaslHandshakeHandler(),
             new SaslAuthenticateHandler(),
             new DescribeUserScramCredentialsHandler(state),

@@ -234,6 +234,9 @@ internal sealed class MemoryMetadataStore(MetadataImage image) : IMetadataStore
 
     public Task<long> AllocateProducerIdsAsync(int size, CancellationToken cancellationToken) => throw new NotSupportedException();
 
+    public Task UpdateClientQuotasAsync(IReadOnlyList<(string Entity, IReadOnlyDictionary<string, double> Quotas)> changes, CancellationToken cancellationToken) =>
+        throw new NotSupportedException();
+
     public Task UpdateScramCredentialsAsync(IReadOnlyList<(string User, string Mechanism, Tributary.Broker.Security.ScramCredential? Credential)> changes,
         CancellationToken cancellationToken) => throw new NotSupportedException();
 

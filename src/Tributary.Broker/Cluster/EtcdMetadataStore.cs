@@ -257,6 +257,19 @@ public sealed class EtcdMetadataStore : IMetadataStore
         await CommitAsync(txn, cancellationToken).ConfigureAwait(false);
     }
 
+    public async Task UpdateClientQuotasAsync(IReadOnlyList<(string Entity, IReadOnlyDictionary<string, double> Quotas)> changes, CancellationToken cancellationToken)
+    {
+        var txn = new TxnRequest();
+        foreach (var (entity, values) in changes)
+        {
+            var key = _prefix + QuotasPrefix + Uri.EscapeDataString(entity);
+            txn.Success.Add(values.Count == 0
+                ? new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = Bytes(key) } }
+                : Put(key, Serialize(new Dictionary<string, double>(values, StringComparer.Ordinal))));
+        }
+        await CommitAsync(txn, cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task<long> AllocateProducerIdsAsync(int size, CancellationToken cancellationToken)
     {
         var key = _prefix + "producer-ids";
@@ -445,6 +458,7 @@ public sealed class EtcdMetadataStore : IMetadataStore
         var partitionStates = new Dictionary<(string, int), PartitionState>();
         var brokerConfigs = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
         var scram = new Dictionary<string, Security.ScramCredential>(StringComparer.Ordinal);
+        var quotas = new Dictionary<string, IReadOnlyDictionary<string, double>>(StringComparer.Ordinal);
         var acls = new SortedList<string, Security.AclBinding>(StringComparer.Ordinal);
         foreach (var (key, kv) in _mirror)
         {
@@ -464,6 +478,8 @@ public sealed class EtcdMetadataStore : IMetadataStore
                 var name = rest[BrokerConfigsPrefix.Length..];
                 brokerConfigs[name == DefaultBrokerResource ? "" : name] = configs;
             }
+            else if (rest.StartsWith(QuotasPrefix, StringComparison.Ordinal) && Deserialize<Dictionary<string, double>>(kv) is { } values)
+                quotas[Uri.UnescapeDataString(rest[QuotasPrefix.Length..])] = values;
             else if (rest.StartsWith(ScramPrefix, StringComparison.Ordinal) && Deserialize<Security.ScramCredential>(kv) is { } credential)
             {
                 var slash = rest.IndexOf('/', ScramPrefix.Length);
@@ -498,7 +514,7 @@ public sealed class EtcdMetadataStore : IMetadataStore
         // The same ACLs keep the same list, so the authorizer rebuilds only on a change.
         var previousAcls = _image.Acls;
         IReadOnlyList<Security.AclBinding> aclList = acls.Values.SequenceEqual(previousAcls) ? previousAcls : [.. acls.Values];
-        return new MetadataImage(clusterId, controller, revision, brokers, topics, brokerConfigs, aclList) { ScramCredentials = scram.ToFrozenDictionary(StringComparer.Ordinal) };
+        return new MetadataImage(clusterId, controller, revision, brokers, topics, brokerConfigs, aclList) { ScramCredentials = scram.ToFrozenDictionary(StringComparer.Ordinal), ClientQuotas = QuotasLike(quotas) };
     }
 
     private T? Deserialize<T>(KeyValue kv) where T : class => Decode(kv, json => JsonSerializer.Deserialize<T>(json, Json));
@@ -704,6 +720,19 @@ public sealed class EtcdMetadataStore : IMetadataStore
     }
 
     private const string BrokerConfigsPrefix = "configs/brokers/";
+
+    /// <summary>Client quotas: quotas/ENTITY (the entity key escaped).</summary>
+    private const string QuotasPrefix = "quotas/";
+
+    /// <summary>The previous image's quotas when unchanged, so the quota manager keeps its resolved levels.</summary>
+    private FrozenDictionary<string, IReadOnlyDictionary<string, double>> QuotasLike(Dictionary<string, IReadOnlyDictionary<string, double>> quotas)
+    {
+        var previous = _image.ClientQuotas;
+        if (previous.Count == quotas.Count && quotas.All(kv => previous.TryGetValue(kv.Key, out var p) && p.Count == kv.Value.Count
+            && kv.Value.All(v => p.TryGetValue(v.Key, out var pv) && pv.Equals(v.Value))))
+            return previous;
+        return quotas.ToFrozenDictionary(StringComparer.Ordinal);
+    }
 
     /// <summary>SCRAM credentials: scram/MECHANISM/user (the user name escaped).</summary>
     private const string ScramPrefix = "scram/";

@@ -71,6 +71,12 @@ public interface IMetadataStore : IAsyncDisposable
     /// </summary>
     Task ChangeAclsAsync(IReadOnlyCollection<Security.AclBinding> add, IReadOnlyCollection<Security.AclBinding> remove, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Replaces the quotas of client-quota entities (AlterClientQuotas; an empty set removes the entity), all at once;
+    /// returns once this broker's image holds them.
+    /// </summary>
+    Task UpdateClientQuotasAsync(IReadOnlyList<(string Entity, IReadOnlyDictionary<string, double> Quotas)> changes, CancellationToken cancellationToken);
+
     /// <summary>True while this broker is the active controller.</summary>
     bool IsController { get; }
 

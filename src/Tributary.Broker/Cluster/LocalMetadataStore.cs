@@ -36,6 +36,10 @@ public sealed class LocalMetadataStore : IMetadataStore
         var acls = File.Exists(_aclsPath) ? Security.AclJson.Read(File.ReadAllBytes(_aclsPath)) : [];
         _image = new MetadataImage(clusterId, nodeId, 0, [], topics,
             brokerConfigs.ToDictionary(kv => kv.Key, kv => (IReadOnlyDictionary<string, string>)kv.Value, StringComparer.Ordinal), acls);
+        _quotasPath = Path.Combine(dataDir, "client-quotas.json");
+        if (File.Exists(_quotasPath))
+            _image = _image.With(clientQuotas: (JsonSerializer.Deserialize<Dictionary<string, Dictionary<string, double>>>(File.ReadAllText(_quotasPath)) ?? [])
+                .ToDictionary(kv => kv.Key, kv => (IReadOnlyDictionary<string, double>)kv.Value, StringComparer.Ordinal));
         if (File.Exists(_scramPath))
             _image = _image.With(scramCredentials: JsonSerializer.Deserialize<Dictionary<string, Security.ScramCredential>>(File.ReadAllText(_scramPath)) ?? []);
     }
@@ -59,6 +63,23 @@ public sealed class LocalMetadataStore : IMetadataStore
     }
 
     private readonly string _scramPath;
+    private readonly string _quotasPath;
+
+    public Task UpdateClientQuotasAsync(IReadOnlyList<(string Entity, IReadOnlyDictionary<string, double> Quotas)> changes, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            var quotas = _image.ClientQuotas.ToDictionary(StringComparer.Ordinal);
+            foreach (var (entity, values) in changes)
+            {
+                if (values.Count == 0) quotas.Remove(entity);
+                else quotas[entity] = values;
+            }
+            WriteDurably(_quotasPath, JsonSerializer.SerializeToUtf8Bytes(quotas));
+            Publish(_image.With(clientQuotas: quotas), save: false);
+            return Task.CompletedTask;
+        }
+    }
 
     private readonly string _brokerConfigsPath;
 

@@ -111,6 +111,9 @@ public sealed class MetadataImage
 
     public Security.ScramCredential? ScramCredential(string user, string mechanism) => ScramCredentials.GetValueOrDefault(mechanism + "/" + user);
 
+    /// <summary>Client quotas (AlterClientQuotas) by entity key (<see cref="Quotas.QuotaEntity.Key"/>): quota name → value.</summary>
+    public FrozenDictionary<string, IReadOnlyDictionary<string, double>> ClientQuotas { get; init; } = FrozenDictionary<string, IReadOnlyDictionary<string, double>>.Empty;
+
     /// <summary>
     /// The ACLs (Kafka's AclBindings, each once). An image that did not change them shares the previous image's list, so
     /// the authorizer rebuilds its index only when they changed (reference inequality).
@@ -152,10 +155,12 @@ public sealed class MetadataImage
     public MetadataImage With(string? clusterId = null, int? controllerId = null, long? revision = null,
         IEnumerable<BrokerRegistration>? brokers = null, IEnumerable<TopicInfo>? topics = null,
         IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? brokerConfigs = null, IReadOnlyList<Security.AclBinding>? acls = null,
-        IReadOnlyDictionary<string, Security.ScramCredential>? scramCredentials = null) =>
+        IReadOnlyDictionary<string, Security.ScramCredential>? scramCredentials = null,
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>>? clientQuotas = null) =>
         new(clusterId ?? ClusterId, controllerId ?? ControllerId, revision ?? Revision, brokers ?? Brokers.Values, topics ?? TopicsByName.Values,
             brokerConfigs ?? BrokerConfigs, acls ?? Acls)
         {
             ScramCredentials = scramCredentials is null ? ScramCredentials : scramCredentials.ToFrozenDictionary(StringComparer.Ordinal),
+            ClientQuotas = clientQuotas is null ? ClientQuotas : clientQuotas.ToFrozenDictionary(StringComparer.Ordinal),
         };
 }

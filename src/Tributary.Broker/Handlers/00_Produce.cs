@@ -122,6 +122,16 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
             }
         }
         if (appends.Count > 0 && request.Acks != 0) broker.Metrics.ProduceWaited(waitStarted);
+        // producer_byte_rate: the bytes sent count whether or not they were appended, as Kafka counts the request's size.
+        var produced = 0L;
+        foreach (var topicData in request.TopicData)
+            foreach (var partitionData in topicData.PartitionData)
+                produced += partitionData.Records?.Length ?? 0;
+        if (broker.Quotas.RecordProduce(context.Principal, context.ClientId, produced) is > 0 and var throttle)
+        {
+            response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, throttle);
+            context.ThrottleMs = Math.Max(context.ThrottleMs, throttle);
+        }
         AddLeaderHints(response, context.Listener);
         foreach (var topicResponse in response.Responses)
             foreach (var partition in topicResponse.PartitionResponses)

@@ -396,6 +396,18 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
             foreach (var id in leaders)
                 if (image!.Brokers.TryGetValue(id, out var b) && b.EndpointFor(context.Listener) is var (host, port))
                     response.NodeEndpoints.Add(new FetchResponse.NodeEndpoint { NodeId = b.NodeId, Host = host, Port = port, Rack = b.Rack });
+        // consumer_byte_rate, for consumers (followers replicate unthrottled by client quotas, as in Kafka): the data goes
+        // out now and the connection is not read for the throttle time, so the consumer's rate converges on its quota.
+        if (ReplicaIdOf(request, context.ApiVersion) < 0)
+        {
+            var fetched = 0L;
+            foreach (var read in reads) fetched += read.Slice.Length;
+            if (broker.Quotas.RecordFetch(context.Principal, context.ClientId, fetched) is > 0 and var throttle)
+            {
+                response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, throttle);
+                context.ThrottleMs = Math.Max(context.ThrottleMs, throttle);
+            }
+        }
         return response;
     }
 }

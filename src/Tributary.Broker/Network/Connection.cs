@@ -60,6 +60,8 @@ internal sealed class Connection : IAsyncDisposable
     private readonly Channel<PendingResponse> _responses;
     private readonly SemaphoreSlim _responseDrained = new(0, 1);
     private long _lastActivity;
+    private long _mutedUntil;
+    private readonly Quotas.ClientQuotaManager? _quotas;
     private long _frameStarted;
     private long _responseBytes;
     private int _inFlight;
@@ -68,8 +70,9 @@ internal sealed class Connection : IAsyncDisposable
 
     public Connection(Socket socket, string listener, TlsSettings? tls, Security.SaslSettings? sasl, ApiRegistry registry, BrokerLog log, int maxRequestBytes, int maxInFlight, ConnectionLimits limits,
         RequestMemoryPool requestMemory, TimeProvider time, CancellationToken brokerStopping, Diagnostics.BrokerMetrics? metrics = null,
-        Security.Authorizer? authorizer = null)
+        Security.Authorizer? authorizer = null, Quotas.ClientQuotaManager? quotas = null)
     {
+        _quotas = quotas;
         _authorizer = authorizer;
         _listener = listener;
         _tls = tls;
@@ -176,6 +179,7 @@ internal sealed class Connection : IAsyncDisposable
         {
             while (!token.IsCancellationRequested)
             {
+                await WaitWhileMutedAsync(token).ConfigureAwait(false);
                 if (!await ReadSizeAsync(stream, sizeBuffer, token).ConfigureAwait(false)) return;
                 var size = BinaryPrimitives.ReadInt32BigEndian(sizeBuffer);
                 if (size < 8 || size > _maxRequestBytes)
@@ -208,6 +212,30 @@ internal sealed class Connection : IAsyncDisposable
         {
             _log.Debug($"connection from {_remote} closed: {e.Message}");
         }
+    }
+
+    /// <summary>A throttled client's connection is not read until its throttle time has passed (KIP-219).</summary>
+    private async ValueTask WaitWhileMutedAsync(CancellationToken token)
+    {
+        while (true)
+        {
+            var until = Volatile.Read(ref _mutedUntil);
+            if (until == 0) return;
+            var left = _time.GetElapsedTime(_time.GetTimestamp(), until);
+            if (left <= TimeSpan.Zero) return;
+            await Task.Delay(left, _time, token).ConfigureAwait(false);
+            Volatile.Write(ref _lastActivity, _time.GetTimestamp());
+        }
+    }
+
+    /// <summary>Keeps the connection unread for <paramref name="throttleMs"/> from now (the later of two mutes wins).</summary>
+    private void Mute(int throttleMs)
+    {
+        if (throttleMs <= 0) return;
+        var until = _time.GetTimestamp() + (long)(throttleMs * (double)_time.TimestampFrequency / 1000);
+        long current;
+        do current = Volatile.Read(ref _mutedUntil);
+        while (until > current && Interlocked.CompareExchange(ref _mutedUntil, until, current) != current);
     }
 
     private async ValueTask<bool> ReadSizeAsync(Stream stream, Memory<byte> buffer, CancellationToken token)
@@ -306,9 +334,13 @@ internal sealed class Connection : IAsyncDisposable
             ValueTask<IKafkaResponse?> response;
             try
             {
+                var measured = _quotas is { MeasuresRequestTime: true } ? Stopwatch.GetTimestamp() : 0;
                 response = parsed.Immediate is { } immediate
                     ? new ValueTask<IKafkaResponse?>(immediate)
                     : parsed.Handler.HandleAsync(parsed.Context, parsed.Request!);
+                // request_percentage counts the handler's own work (up to its first wait), not the time it waits for data.
+                if (measured != 0 && _quotas!.RecordRequestTime(_principal, parsed.Context.ClientId, Stopwatch.GetElapsedTime(measured)) is > 0 and var throttle)
+                    parsed.Context.ThrottleMs = Math.Max(parsed.Context.ThrottleMs, throttle);
             }
             catch (Exception e)
             {
@@ -505,6 +537,8 @@ internal sealed class Connection : IAsyncDisposable
                 {
                     response = await pending.Response.ConfigureAwait(false);
                     _metrics?.Request(pending.ApiKey, pending.Arrived);
+                    // Over a quota: the answer still goes out (acks=0 gets none), then nothing is read for the throttle time.
+                    Mute(pending.Context.ThrottleMs);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {

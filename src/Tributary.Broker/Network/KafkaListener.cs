@@ -41,14 +41,17 @@ internal sealed class KafkaListener : IAsyncDisposable
     private readonly TlsSettings? _tls;
     private readonly Security.SaslSettings? _sasl;
     private readonly Security.Authorizer? _authorizer;
+    private readonly Quotas.ClientQuotaManager? _quotas;
 
     /// <param name="name">The listener's name (from <c>listeners</c>); requests carry it so responses name this listener's endpoints.</param>
     /// <param name="tls">The TLS settings of an SSL listener; null for plaintext.</param>
     /// <param name="sasl">The SASL settings of a SASL_PLAINTEXT or SASL_SSL listener; null otherwise.</param>
     /// <param name="admission">The broker-wide connection limits and request memory, shared by all its listeners; null: this listener's own.</param>
     public KafkaListener(string name, IPEndPoint endpoint, TlsSettings? tls, Security.SaslSettings? sasl, ApiRegistry registry, BrokerSettings settings, BrokerLog log, TimeProvider? time = null,
-        Diagnostics.BrokerMetrics? metrics = null, ConnectionAdmission? admission = null, Security.Authorizer? authorizer = null)
+        Diagnostics.BrokerMetrics? metrics = null, ConnectionAdmission? admission = null, Security.Authorizer? authorizer = null,
+        Quotas.ClientQuotaManager? quotas = null)
     {
+        _quotas = quotas;
         Name = name;
         _authorizer = authorizer;
         _tls = tls;
@@ -169,7 +172,7 @@ internal sealed class KafkaListener : IAsyncDisposable
             }
             client.NoDelay = true;
             var connection = new Connection(client, Name, _tls, _sasl, _registry, _log, _settings.MaxRequestBytes, _settings.MaxConnectionsInFlightPerConnection, _limits,
-                _requestMemory, _time, _stopping.Token, _metrics, _authorizer);
+                _requestMemory, _time, _stopping.Token, _metrics, _authorizer, _quotas);
             _connections[connection] = RunConnectionAsync(connection, address);
         }
         catch

@@ -46,6 +46,12 @@ internal sealed class RequestContext(short apiVersion, int correlationId, string
     public int AuthorizedOperations(AclResourceType type, string name) =>
         Authorizer.BitField(Authorizer.SupportedOperations(type).Where(op => Allows(op, type, name)));
 
+    /// <summary>
+    /// Set by a handler when the client is over a quota: after the response is sent, the connection reads nothing more
+    /// for this long (KIP-219's muted channel).
+    /// </summary>
+    public int ThrottleMs { get; set; }
+
     /// <summary>Cancelled when the connection closes or the broker stops.</summary>
     public CancellationToken Cancellation { get; } = cancellation;
 

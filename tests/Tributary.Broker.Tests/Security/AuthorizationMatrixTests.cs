@@ -246,6 +246,13 @@ public sealed class AuthorizationMatrixTests : IAsyncLifetime
             ValidateOnly = true,
             Topics = [new() { Name = Topic, Count = 5 }],
         }, TopicRefused, r => r.Results[0].ErrorCode, T(AclOperation.Alter));
+        yield return C<DescribeClientQuotasResponse>("DescribeClientQuotas", 1, () => new DescribeClientQuotasRequest(),
+            ClusterRefused, r => r.ErrorCode, K(AclOperation.DescribeConfigs));
+        yield return C<AlterClientQuotasResponse>("AlterClientQuotas", 1, () => new AlterClientQuotasRequest
+        {
+            ValidateOnly = true,
+            Entries = [new() { Entity = [new() { EntityType = "client-id", EntityName = "matrix" }], Ops = [new() { Key = "producer_byte_rate", Value = 1000 }] }],
+        }, ClusterRefused, r => r.Entries[0].ErrorCode, K(AclOperation.AlterConfigs));
         yield return C<DescribeUserScramCredentialsResponse>("DescribeUserScramCredentials", 0, () => new DescribeUserScramCredentialsRequest { Users = null },
             ClusterRefused, r => r.ErrorCode, K(AclOperation.Describe));
         yield return C<AlterUserScramCredentialsResponse>("AlterUserScramCredentials", 0, () => new AlterUserScramCredentialsRequest

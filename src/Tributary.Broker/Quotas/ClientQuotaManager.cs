@@ -1,0 +1,135 @@
+using System.Collections.Frozen;
+using Tributary.Broker.Cluster;
+
+namespace Tributary.Broker.Quotas;
+
+/// <summary>
+/// Kafka's client quotas: <c>producer_byte_rate</c> (bytes produced per second), <c>consumer_byte_rate</c> (bytes
+/// fetched per second), <c>request_percentage</c> (handler time, in percent of one thread) and, kept by
+/// <see cref="Metadata.ControllerMutationQuota"/>, <c>controller_mutation_rate</c>; set per user, client id or both, with
+/// defaults, in the cluster metadata (AlterClientQuotas). The quota that applies to a request is the first of Kafka's
+/// eight levels that has one (user+client id, user+default client, user, default user+client id, default user+default
+/// client, default user, client id, default client), and it is counted per matched entity: a default quota gives every
+/// user or client id a budget of its own.
+/// <para>
+/// Each budget is a token bucket that refills at the quota and holds quota × <c>quota.window.num</c> ×
+/// <c>quota.window.size.seconds</c>, Kafka's sample span: what a request takes beyond it is the throttle time, the
+/// time the bucket needs to refill to zero. The response carries it and the connection is not read for that long
+/// (KIP-219), so a client's rate converges on its quota whatever it does.
+/// </para>
+/// </summary>
+public sealed class ClientQuotaManager
+{
+    private const int MaxTracked = 10_000;
+    private readonly Func<MetadataImage> _image;
+    private readonly TimeProvider _time;
+    private readonly double _spanSeconds;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<(string Key, string? User, string? Client), Bucket> _buckets = [];
+    private FrozenDictionary<string, IReadOnlyDictionary<string, double>>? _resolvedFor;
+    private readonly Dictionary<(string QuotaKey, string User, string Client), (double Quota, string? User, string? Client)?> _resolved = [];
+
+    public ClientQuotaManager(Func<MetadataImage> image, TimeProvider time, int windowNum, int windowSeconds)
+    {
+        _image = image;
+        _time = time;
+        _spanSeconds = Math.Max(1, windowNum * windowSeconds);
+    }
+
+    private FrozenDictionary<string, IReadOnlyDictionary<string, double>>? _measuredFor;
+    private bool _measures;
+
+    /// <summary>True when some request_percentage quota exists: only then is handler time measured.</summary>
+    public bool MeasuresRequestTime
+    {
+        get
+        {
+            var quotas = _image().ClientQuotas;
+            if (!ReferenceEquals(Volatile.Read(ref _measuredFor), quotas))
+            {
+                _measures = quotas.Values.Any(q => q.ContainsKey("request_percentage"));
+                Volatile.Write(ref _measuredFor, quotas);
+            }
+            return _measures;
+        }
+    }
+
+    /// <summary>Counts produced bytes; the throttle time in ms (0: within quota).</summary>
+    public int RecordProduce(string principal, string? clientId, long bytes) => Record("producer_byte_rate", principal, clientId, bytes);
+
+    /// <summary>Counts fetched bytes; the throttle time in ms.</summary>
+    public int RecordFetch(string principal, string? clientId, long bytes) => Record("consumer_byte_rate", principal, clientId, bytes);
+
+    /// <summary>Counts handler time (a quota of 100 is one thread's whole time); the throttle time in ms.</summary>
+    public int RecordRequestTime(string principal, string? clientId, TimeSpan elapsed) =>
+        Record("request_percentage", principal, clientId, elapsed.TotalSeconds * 100);
+
+    /// <summary>The quota of <paramref name="quotaKey"/> that applies to a client, or null.</summary>
+    public double? QuotaFor(string quotaKey, string principal, string? clientId) => Resolve(quotaKey, UserOf(principal), clientId ?? "")?.Quota;
+
+    private int Record(string quotaKey, string principal, string? clientId, double amount)
+    {
+        var quotas = _image().ClientQuotas;
+        if (quotas.Count == 0) return 0;
+        var user = UserOf(principal);
+        if (Resolve(quotaKey, user, clientId ?? "") is not { } matched || matched.Quota <= 0) return 0;
+        var key = (quotaKey, matched.User, matched.Client);
+        var burst = matched.Quota * _spanSeconds;
+        lock (_lock)
+        {
+            var now = _time.GetTimestamp();
+            if (!_buckets.TryGetValue(key, out var bucket))
+            {
+                if (_buckets.Count >= MaxTracked) _buckets.Clear(); // rotating ids: forgetting full budgets is safe enough
+                bucket = new Bucket(burst, now);
+            }
+            var tokens = Math.Min(burst, bucket.Tokens + matched.Quota * _time.GetElapsedTime(bucket.Stamp, now).TotalSeconds) - amount;
+            _buckets[key] = new Bucket(tokens, now);
+            return tokens >= 0 ? 0 : (int)Math.Min(int.MaxValue, Math.Ceiling(-tokens / matched.Quota * 1000));
+        }
+    }
+
+    /// <summary>User principals are quota'd by their name ("User:alice" → alice; unauthenticated → ANONYMOUS).</summary>
+    private static string UserOf(string principal) => principal.StartsWith("User:", StringComparison.Ordinal) ? principal[5..] : principal;
+
+    private (double Quota, string? User, string? Client)? Resolve(string quotaKey, string user, string client)
+    {
+        var quotas = _image().ClientQuotas;
+        lock (_lock)
+        {
+            if (!ReferenceEquals(_resolvedFor, quotas))
+            {
+                _resolved.Clear();
+                _resolvedFor = quotas;
+            }
+            if (_resolved.TryGetValue((quotaKey, user, client), out var cached)) return cached;
+            (double, string?, string?)? found = null;
+            foreach (var (entity, userPart, clientPart) in Levels(user, client))
+            {
+                if (quotas.TryGetValue(entity.Key, out var values) && values.TryGetValue(quotaKey, out var quota))
+                {
+                    found = (quota, userPart, clientPart);
+                    break;
+                }
+            }
+            if (_resolved.Count >= MaxTracked) _resolved.Clear();
+            _resolved[(quotaKey, user, client)] = found;
+            return found;
+        }
+    }
+
+    /// <summary>Kafka's eight levels, most specific first, each with the parts its budget is counted by.</summary>
+    private static IEnumerable<(QuotaEntity Entity, string? User, string? Client)> Levels(string user, string client)
+    {
+        yield return (new QuotaEntity(true, user, true, client), user, client);
+        yield return (new QuotaEntity(true, user, true, null), user, client);
+        yield return (new QuotaEntity(true, user, false, null), user, null);
+        yield return (new QuotaEntity(true, null, true, client), user, client);
+        yield return (new QuotaEntity(true, null, true, null), user, client);
+        yield return (new QuotaEntity(true, null, false, null), user, null);
+        yield return (new QuotaEntity(false, null, true, client), null, client);
+        yield return (new QuotaEntity(false, null, true, null), null, client);
+    }
+
+    private readonly record struct Bucket(double Tokens, long Stamp);
+}
