@@ -150,6 +150,7 @@ public static class BrokerSettingDefinitions
         new("max.connections", SettingType.Int, null, "Connections at most; at the limit the listener waits for one to close. Default: what ulimit -n leaves after the runtime reserve and log.max.open.files.", AtLeast(1)),
         new("max.connections.per.ip", SettingType.Int, "2147483647", "Connections per client address; beyond it a connection is closed after accept.", AtLeast(0)),
         new("max.connections.per.ip.overrides", SettingType.List, "", "host:count,... exceptions to max.connections.per.ip."),
+        new("max.connection.creation.rate", SettingType.Int, "2147483647", "Connections accepted per second over every listener but the inter-broker one (KIP-612); beyond it accepting waits.", AtLeast(1)),
         new("connections.max.idle.ms", SettingType.Long, "600000", "A connection silent for this long is closed.", AtLeast(1)),
         new("socket.request.receive.timeout.ms", SettingType.Long, "30000", "A request frame must arrive whole within this time of its size prefix.", AtLeast(1)),
 

@@ -242,7 +242,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
         Tributary.Broker.Quotas.ClientQuotaManager quotas)
     {
         var advertised = new List<ListenerAddress>();
-        var admission = new ConnectionAdmission(settings.Connections);
+        var admission = new ConnectionAdmission(settings.Connections, time, ListenerSecurity.InterBrokerListener(settings, config.Listeners));
         foreach (var spec in config.Listeners)
         {
             var protocol = ListenerSecurity.ProtocolOf(settings, spec.Name);

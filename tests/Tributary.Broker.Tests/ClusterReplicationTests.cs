@@ -108,7 +108,22 @@ public sealed class ClusterReplicationTests
         using (var producer = Producer(cluster))
             for (var i = 0; i < 10; i++) await producer.ProduceAsync("orders", new Message<string, string> { Key = "k", Value = "o" + i });
         using (var consumer = new ConsumerBuilder<string, string>(new ConsumerConfig { BootstrapServers = cluster.BootstrapServers, GroupId = "billing" }).Build())
-            consumer.Commit([new TopicPartitionOffset("orders", 0, 7)]);
+        {
+            // The first commit creates __consumer_offsets; until its coordinator has loaded the answer is COORDINATOR_NOT_AVAILABLE
+            // (retriable), which a synchronous Commit reports instead of retrying.
+            await Eventually.TrueAsync(() =>
+            {
+                try
+                {
+                    consumer.Commit([new TopicPartitionOffset("orders", 0, 7)]);
+                    return true;
+                }
+                catch (KafkaException e) when (e.Error.Code is ErrorCode.GroupCoordinatorNotAvailable or ErrorCode.NotCoordinatorForGroup or ErrorCode.GroupLoadInProgress)
+                {
+                    return false;
+                }
+            }, Timeout, "the first commit");
+        }
         var offsets = cluster.Broker(1)!.State.Topics.Get("__consumer_offsets")!;
         Assert.Equal(3, offsets.Partitions[0].Replicas.Length);
         var coordinatorPartition = cluster.Broker(1)!.Groups.PartitionFor("billing");

@@ -80,17 +80,17 @@ public sealed class CompactionFaultTests : IDisposable
         // with its cleaned segment on disk (at 20 kB/s a loaded machine's poll missed the file now and then).
         // At normal priority: a nice-19 thread on two cores busy with the rest of the suite can wait out the deadline.
         var cleaner = new LogCleaner(() => [log], new CleanerOptions { IoMaxBytesPerSecond = 5_000, BackoffMs = 10, LowPriority = false }, _time);
-        cleaner.Start();
-        // Polled every 5 ms, not through Eventually's back-off: on a loaded machine the .cleaned file may exist for only
-        // a few milliseconds, and a 100 ms poll misses it.
-        var deadline = Stopwatch.StartNew();
-        while (!Directory.EnumerateFiles(_dir.Path).Any(f => f.EndsWith(".cleaned", StringComparison.Ordinal)))
+        // The cleaner thread stops at its first .cleaned segment until it is told to stop, so the stop lands mid-pass
+        // however late this test's continuation runs (polling for the file missed it on a loaded machine: once the pass
+        // had finished, no .cleaned file ever appeared again).
+        var started = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        cleaner.GroupStarted = token =>
         {
-            // Generous: at 5 kB/s the key map alone reads for several seconds, and a CI machine compiling alongside
-            // stretched that past 30 s once.
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(120), "the cleaner never started a pass");
-            await Task.Delay(5);
-        }
+            if (!started.TrySetResult(Directory.EnumerateFiles(_dir.Path).Any(f => f.EndsWith(".cleaned", StringComparison.Ordinal)))) return;
+            token.WaitHandle.WaitOne(TimeSpan.FromMinutes(2));
+        };
+        cleaner.Start();
+        Assert.True(await started.Task.WaitAsync(TimeSpan.FromMinutes(2)), "no .cleaned segment on disk while the pass ran");
 
         cleaner.Dispose();
         Assert.Null(cleaner.LastError);

@@ -7,8 +7,22 @@ namespace Tributary.Broker.Network;
 /// connections per client address (max.connections.per.ip), and the queued.max.request.bytes pool. A client cannot get
 /// more by spreading its connections over listeners.
 /// </summary>
-internal sealed class ConnectionAdmission(ConnectionLimits limits)
+internal sealed class ConnectionAdmission(ConnectionLimits limits, TimeProvider? time = null, string? interBrokerListener = null)
 {
+    /// <summary>max.connection.creation.rate's budget; null when unbounded.</summary>
+    private readonly Replication.TokenBucket? _creation = limits.MaxConnectionCreationRate == int.MaxValue ? null
+        : new Replication.TokenBucket(time ?? TimeProvider.System) { Rate = limits.MaxConnectionCreationRate };
+
+    /// <summary>How long a listener waits before accepting another connection (zero: at once); the inter-broker listener never waits.</summary>
+    public TimeSpan CreationDelay(string listener) =>
+        _creation is null || string.Equals(listener, interBrokerListener, StringComparison.OrdinalIgnoreCase) ? TimeSpan.Zero : _creation.TimeUntilAvailable();
+
+    /// <summary>Counts one accepted connection against max.connection.creation.rate.</summary>
+    public void Created(string listener)
+    {
+        if (!string.Equals(listener, interBrokerListener, StringComparison.OrdinalIgnoreCase)) _creation?.Record(1);
+    }
+
     private readonly Dictionary<IPAddress, int> _perAddress = [];
 
     /// <summary>Free connection slots; null when max.connections is unbounded.</summary>

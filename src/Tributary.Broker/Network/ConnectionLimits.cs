@@ -13,6 +13,9 @@ namespace Tributary.Broker.Network;
 /// unknown).</item>
 /// <item><c>max.connections.per.ip</c> (unbounded) and <c>max.connections.per.ip.overrides</c> ("host:count,..."):
 /// a connection over its address's limit is closed right after accept.</item>
+/// <item><c>max.connection.creation.rate</c> (unbounded): connections accepted per second, over every listener but the
+/// inter-broker one (KIP-612); beyond it the listeners wait before accepting the next, so a connection storm queues in
+/// the listen backlog instead of taking the broker's time.</item>
 /// <item><c>connections.max.idle.ms</c> (600000): a connection that neither sent nor received a byte for this long is closed.</item>
 /// <item><c>queued.max.request.bytes</c> (-1, unbounded): the bytes of requests held broker-wide, from the frame's
 /// size prefix until its response is sent; at the limit connections stop reading.</item>
@@ -34,6 +37,7 @@ public sealed class ConnectionLimits
     public long QueuedMaxRequestBytes { get; init; } = -1;
     public long ResponseBudgetBytes { get; init; } = 64L << 20;
     public long RequestReceiveTimeoutMs { get; init; } = 30_000;
+    public int MaxConnectionCreationRate { get; init; } = int.MaxValue;
 
     public int MaxFor(IPAddress address) =>
         MaxConnectionsPerIpOverrides.TryGetValue(Normalize(address), out var max) ? max : MaxConnectionsPerIp;
@@ -52,6 +56,7 @@ public sealed class ConnectionLimits
             QueuedMaxRequestBytes = settings.Long("queued.max.request.bytes"),
             ResponseBudgetBytes = settings.Long("queued.max.response.bytes.per.connection"),
             RequestReceiveTimeoutMs = settings.Long("socket.request.receive.timeout.ms"),
+            MaxConnectionCreationRate = settings.Int("max.connection.creation.rate"),
         };
         // Kafka's rule: a zero default only makes sense when some addresses are let in by an override.
         if (limits.MaxConnectionsPerIp == 0 && limits.MaxConnectionsPerIpOverrides.Count == 0)

@@ -124,7 +124,14 @@ internal sealed class KafkaListener : IAsyncDisposable
                     throw;
                 }
                 backoff = TimeSpan.Zero;
+                _admission.Created(Name);
                 Admit(client);
+                // max.connection.creation.rate: the next accept waits its turn (the client waits in the backlog).
+                if (_admission.CreationDelay(Name) is { } wait && wait > TimeSpan.Zero)
+                {
+                    _rejections.Write($"max.connection.creation.rate reached: accepting the next connection in {wait.TotalMilliseconds:0} ms");
+                    await Task.Delay(wait, _time, token).ConfigureAwait(false);
+                }
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {

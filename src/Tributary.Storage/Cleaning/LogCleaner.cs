@@ -80,6 +80,9 @@ public sealed class LogCleaner : IDisposable
     /// <summary>When a log is marked uncleanable (on the cleaner thread), with the failure; it is skipped until restart.</summary>
     public event Action<PartitionLog, Exception>? MarkedUncleanable;
 
+    /// <summary>For tests: called on the cleaner thread when a group's <c>.cleaned</c> segment has just been created, with the pass's token.</summary>
+    internal Action<CancellationToken>? GroupStarted { get; set; }
+
     public void Start()
     {
         if (_thread is not null || !_options.Enabled)
@@ -415,6 +418,15 @@ public sealed class LogCleaner : IDisposable
         var buffer = _groupBuffer;
         buffer.ResetWrittenCount();
         long bufferStart = 0, syncedTo = 0;
+        try
+        {
+            GroupStarted?.Invoke(token);
+        }
+        catch
+        {
+            cleaned.Dispose();
+            throw;
+        }
         try
         {
             for (int g = 0; g < group.Length; g++)

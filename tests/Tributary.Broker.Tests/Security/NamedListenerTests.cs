@@ -60,6 +60,41 @@ public sealed class NamedListenerTests
         await third.WaitForCloseAsync(Timeout);
     }
 
+    [Fact]
+    public async Task Max_connection_creation_rate_spaces_out_accepts_except_on_the_inter_broker_listener()
+    {
+        await using var broker = await TributaryServer.StartEphemeralAsync(settings: new Dictionary<string, string>
+        {
+            ["listeners"] = "ONE://127.0.0.1:0,TWO://127.0.0.1:0",
+            ["listener.security.protocol.map"] = "ONE:PLAINTEXT,TWO:PLAINTEXT",
+            ["inter.broker.listener.name"] = "ONE",
+            ["max.connection.creation.rate"] = "5",
+        });
+        async Task<TimeSpan> ConnectAllAsync(string listener, int count)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var clients = new List<RawKafkaClient>();
+            try
+            {
+                for (var i = 0; i < count; i++) clients.Add(await RawKafkaClient.ConnectAsync($"127.0.0.1:{broker.PortOf(listener)}"));
+                // Answered means accepted: a connection waiting in the backlog gets no answer until its turn.
+                foreach (var client in clients)
+                    Assert.Equal(0, (await client.SendAsync<Tributary.Protocol.Messages.ApiVersionsResponse>(new Tributary.Protocol.Messages.ApiVersionsRequest(), 0,
+                        TimeSpan.FromSeconds(30))).ErrorCode);
+                return clock.Elapsed;
+            }
+            finally
+            {
+                foreach (var client in clients) await client.DisposeAsync();
+            }
+        }
+        // 20 at 5 a second, 5 at once: the last is accepted no sooner than 3 s after the first.
+        var throttled = await ConnectAllAsync("TWO", 20);
+        Assert.True(throttled >= TimeSpan.FromSeconds(2.5), $"20 connections at max.connection.creation.rate=5 were all accepted in {throttled.TotalSeconds:F2} s");
+        // The inter-broker listener is not limited: brokers reconnecting after a failure are never held back.
+        await ConnectAllAsync("ONE", 20);
+    }
+
     [Theory]
     [InlineData("listeners", "INSIDE://127.0.0.1:0", "no security protocol for the listener INSIDE")]
     [InlineData("advertised.listeners", "OTHER://host:1", "OTHER is not one of the listeners")]
