@@ -43,6 +43,9 @@ public sealed partial class TributaryServer
     /// <summary>Base URL of the schema registry (http://host:port), or null when it is disabled.</summary>
     public string? SchemaRegistryUrl => _schemaRegistry?.Url;
 
+    /// <summary>Every registry listener's URL (http:// and https://), in the order of <c>schema.registry.listeners</c>; empty when disabled.</summary>
+    public IReadOnlyList<string> SchemaRegistryUrls => _schemaRegistry?.Urls ?? [];
+
     /// <summary>The URL the other brokers forward registry writes to (advertised in this broker's registration).</summary>
     public string? SchemaRegistryAdvertisedUrl { get; private set; }
 
