@@ -173,7 +173,7 @@ public static class BrokerSettingDefinitions
 
         // Schema registry.
         new("schema.registry.enable", SettingType.Boolean, "true", "Serve the Confluent-compatible schema registry."),
-        new("schema.registry.listeners", SettingType.String, "http://0.0.0.0:8081", "Where the schema registry listens (port 0: any free port)."),
+        new("schema.registry.listeners", SettingType.String, "http://0.0.0.0:8081", "Where the schema registry listens: http://host:port and/or https://host:port (schema.registry.ssl.*), comma-separated (port 0: any free port)."),
         new("schema.registry.advertised.listener", SettingType.String, null,
             "The URL (http://host:port) the other brokers forward registry writes to while this broker leads _schemas; default: the bound listener, a wildcard host replaced by this broker's advertised host."),
         new("schema.registry.topic.replication.factor", SettingType.Int, "3",
