@@ -176,7 +176,7 @@ public static class BrokerSettingDefinitions
 
         // Schema registry.
         new("schema.registry.enable", SettingType.Boolean, "true", "Serve the Confluent-compatible schema registry."),
-        new("schema.registry.listeners", SettingType.String, "http://0.0.0.0:8081", "Where the schema registry listens (port 0: any free port)."),
+        new("schema.registry.listeners", SettingType.String, "http://0.0.0.0:8081", "Where the schema registry listens: http://host:port and/or https://host:port (schema.registry.ssl.*), comma-separated (port 0: any free port)."),
         new("schema.registry.advertised.listener", SettingType.String, null,
             "The URL (http://host:port) the other brokers forward registry writes to while this broker leads _schemas; default: the bound listener, a wildcard host replaced by this broker's advertised host."),
         new("schema.registry.topic.replication.factor", SettingType.Int, "3",
@@ -185,7 +185,51 @@ public static class BrokerSettingDefinitions
             "Confluent's name for schema.registry.topic.replication.factor, accepted as an alias; the Tributary name wins when both are set.", AtLeast(1)),
         new("schema.compatibility.level", SettingType.String, "BACKWARD", "The registry's default compatibility level.",
             OneOf("NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE")),
+
+        // Schema registry security (docs/security.md, "Schema registry"). Every ssl.* setting can be given for the
+        // registry's https listeners as schema.registry.ssl.*, and every sasl.oauthbearer.* one for its bearer tokens as
+        // schema.registry.oauthbearer.* (Confluent's names); the broker's own ssl.* are not used for the registry.
+        new("schema.registry.ssl.client.authentication", SettingType.String, null,
+            "Confluent's name: client certificates on the registry's https listeners, NONE, REQUESTED or REQUIRED; wins over schema.registry.ssl.client.auth.",
+            OneOf("NONE", "REQUESTED", "REQUIRED")),
+        new("schema.registry.ssl.client.auth", SettingType.String, "none", "Client certificates on the registry's https listeners: required, requested or none (or Confluent's older true/false).",
+            OneOf("required", "requested", "none", "true", "false")),
+        new("schema.registry.authentication.method", SettingType.List, "NONE",
+            "How registry requests authenticate: NONE, BASIC (HTTP Basic), BEARER (OAuth JWTs), or BASIC,BEARER for both.",
+            v => v.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).All(m => m.ToUpperInvariant() is "NONE" or "BASIC" or "BEARER") ? null : "must be NONE, BASIC, BEARER or BASIC,BEARER"),
+        new("schema.registry.authentication.realm", SettingType.String, "SchemaRegistry", "The realm named in the registry's WWW-Authenticate challenges."),
+        new("schema.registry.authentication.roles", SettingType.List, "*", "Confluent's: the roles a user must have one of to authenticate (* : any user, with or without roles)."),
+        new("schema.registry.basic.auth.users.file", SettingType.String, null,
+            "Registry users for BASIC: Confluent's (Jetty) property file, name: password[,role...] lines (also name=password); an MD5: password is a hex MD5 digest."),
+        new("schema.registry.basic.auth.sources", SettingType.List, "file,plain,scram",
+            "Where BASIC passwords are checked, in order: file (schema.registry.basic.auth.users.file), plain (the SASL PLAIN users of the broker's listeners), scram (SCRAM credentials in the cluster metadata).",
+            v => v.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).All(m => m.ToLowerInvariant() is "file" or "plain" or "scram") ? null : "must list file, plain and/or scram"),
+        new("schema.registry.oauthbearer.groups.claim.name", SettingType.String, "groups", "The bearer token claim (a string or a list) whose values are the principal's roles."),
+        new("schema.registry.anonymous.access", SettingType.Boolean, "false",
+            "With an authentication method, requests without credentials act as schema.registry.anonymous.principal instead of being refused with 401."),
+        new("schema.registry.anonymous.principal", SettingType.String, "ANONYMOUS", "The principal of requests without credentials when schema.registry.anonymous.access is true."),
+        new("schema.registry.authorization.enable", SettingType.Boolean, "true",
+            "With an authentication method, check each request against the principal's roles (schema.registry.authorization.roles); false: every authenticated principal may do everything, as Confluent without its security plugin."),
+        new("schema.registry.authorization.roles", SettingType.String, "admin=admin;write=write;read=read",
+            "What each role may do: role=grant[,grant...];... where a grant is read, write or admin (each includes the ones before it), optionally :PREFIX for the subjects starting with PREFIX.",
+            v => CheckEntries(v, grant => grant.Split(':', 2)[0].ToLowerInvariant() is "read" or "write" or "admin" ? null : $"grant '{grant}' is not read, write or admin[:PREFIX]")),
+        new("schema.registry.authorization.user.roles", SettingType.String, "",
+            "Roles of principals, beyond those of the users file and the token's groups claim: name=role[,role...];... (for SASL users, token subjects, the anonymous principal).",
+            v => CheckEntries(v, _ => null)),
     ];
+
+    /// <summary>name=value[,value...];... with every value passing <paramref name="checkValue"/> (the registry's role maps).</summary>
+    private static string? CheckEntries(string text, Func<string, string?> checkValue)
+    {
+        foreach (var entry in text.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var equals = entry.IndexOf('=', StringComparison.Ordinal);
+            if (equals <= 0) return $"'{entry}' is not name=value[,value...]";
+            foreach (var value in entry[(equals + 1)..].Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+                if (checkValue(value) is { } problem) return problem;
+        }
+        return null;
+    }
 
     /// <summary>Tributary's own settings, then the broker defaults of topic configs, by name.</summary>
     public static readonly IReadOnlyList<Definition> All = [.. Own, .. TopicDefaults().Where(d => !Own.Any(o => o.Name == d.Name))];
@@ -200,6 +244,9 @@ public static class BrokerSettingDefinitions
     public static bool TryGet(string name, out Definition definition)
     {
         if (ByName.TryGetValue(name, out definition!)) return true;
+        const string registry = "schema.registry.";
+        if (name.StartsWith(registry + "ssl.", StringComparison.Ordinal)) return ByName.TryGetValue(name[registry.Length..], out definition!);
+        if (name.StartsWith(registry + "oauthbearer.", StringComparison.Ordinal)) return ByName.TryGetValue("sasl." + name[registry.Length..], out definition!);
         const string prefix = "listener.name.";
         if (!name.StartsWith(prefix, StringComparison.Ordinal)) return false;
         var dot = name.IndexOf('.', prefix.Length);

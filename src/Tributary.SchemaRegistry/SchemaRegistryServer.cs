@@ -7,61 +7,90 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Tributary.SchemaRegistry.Http;
+using Tributary.SchemaRegistry.Security;
 
 namespace Tributary.SchemaRegistry;
 
 /// <summary>
-/// The schema registry's HTTP server: Kestrel on one listener (<c>http://host:port</c>, port 0 for any free one),
-/// serving <see cref="RegistryEndpoints"/> over a <see cref="SchemaStore"/>. No logging providers, no middleware but
-/// routing and the error mapper: the id lookup path stays short.
+/// The schema registry's HTTP server: Kestrel on one or more listeners (<c>http://host:port</c>, <c>https://host:port</c>,
+/// port 0 for any free one), serving <see cref="RegistryEndpoints"/> over a <see cref="SchemaStore"/>. No logging
+/// providers, no middleware but authentication (<see cref="RegistryAuthentication"/>, when configured), routing and the
+/// error mapper: the id lookup path stays short.
 /// </summary>
 public sealed class SchemaRegistryServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly RegistryRouting? _routing;
 
-    private SchemaRegistryServer(WebApplication app, SchemaStore store, string url, RegistryRouting? routing)
+    private SchemaRegistryServer(WebApplication app, SchemaStore store, IReadOnlyList<string> urls, RegistryRouting? routing)
     {
         _app = app;
         Store = store;
-        Url = url;
+        Urls = urls;
         _routing = routing;
     }
 
     public SchemaStore Store { get; }
 
-    /// <summary>The URL clients use, e.g. http://127.0.0.1:8081 (the bound port when 0 was asked for).</summary>
-    public string Url { get; }
+    /// <summary>The URL clients use, e.g. http://127.0.0.1:8081 (the bound port when 0 was asked for): the first listener's.</summary>
+    public string Url => Urls[0];
+
+    /// <summary>Every listener's URL, in the order given.</summary>
+    public IReadOnlyList<string> Urls { get; }
 
     /// <param name="store">Opened by the caller (<see cref="SchemaStore.OpenAsync"/>), which disposes it after this server.</param>
     /// <param name="kafkaClusterId">The broker's cluster id, reported by <c>GET /v1/metadata/id</c>.</param>
     /// <param name="cluster">The other brokers' registries, in a cluster: writes go to the leader's (<see cref="RegistryRouting"/>).</param>
-    public static async Task<SchemaRegistryServer> StartAsync(SchemaStore store, string listener, string? kafkaClusterId = null,
-        CancellationToken cancellationToken = default, IRegistryCluster? cluster = null)
+    /// <param name="listeners">Comma-separated <c>http://host:port</c> and <c>https://host:port</c> listeners.</param>
+    /// <param name="security">TLS for https listeners and forwarding, and who may call; null: plain http, open to all.</param>
+    public static async Task<SchemaRegistryServer> StartAsync(SchemaStore store, string listeners, string? kafkaClusterId = null,
+        CancellationToken cancellationToken = default, IRegistryCluster? cluster = null, RegistrySecurity? security = null)
     {
-        var (host, port) = ParseListener(listener);
+        var parsed = ParseListeners(listeners);
+        if (parsed.Any(l => l.Https) && security?.ServerTls is null)
+            throw new InvalidOperationException("an https registry listener needs a certificate: set schema.registry.ssl.keystore.location");
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        var bound = new List<(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions Options, Listener Listener)>();
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = MaxRequestBodyBytes;
-            k.Listen(host, port);
+            foreach (var listener in parsed)
+            {
+                k.Listen(listener.Host, listener.Port, options =>
+                {
+                    if (listener.Https)
+                    {
+                        // Per connection, so a renewed certificate on disk is served without a restart.
+                        options.UseHttps(new TlsHandshakeCallbackOptions
+                        {
+                            OnConnection = _ => ValueTask.FromResult(security!.ServerTls!()),
+                        });
+                    }
+                    bound.Add((options, listener));
+                });
+            }
         });
         builder.Services.AddRoutingCore();
         var app = builder.Build();
+        if (security?.Authentication is { } authentication) app.Use(authentication.InvokeAsync);
         app.Use(MapErrorsAsync);
-        var routing = cluster is null ? null : new RegistryRouting(store, cluster);
+        var routing = cluster is null ? null : new RegistryRouting(store, cluster, security?.ForwardingTls);
         if (routing is not null) app.Use(routing.InvokeAsync);
         app.UseRouting();
         new RegistryEndpoints(store, kafkaClusterId).Map(app);
         app.MapFallback(c => RegistryJson.WriteErrorAsync(c, 404, 404, "HTTP 404 Not Found"));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        var boundPort = new Uri(bound).Port;
-        var advertisedHost = IPAddress.Any.Equals(host) || IPAddress.IPv6Any.Equals(host) ? "localhost" : host.ToString();
-        return new SchemaRegistryServer(app, store, $"http://{advertisedHost}:{boundPort}", routing);
+        var urls = bound.Select(b =>
+        {
+            var host = IPAddress.Any.Equals(b.Listener.Host) || IPAddress.IPv6Any.Equals(b.Listener.Host) ? "localhost"
+                : b.Listener.Host.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{b.Listener.Host}]" : b.Listener.Host.ToString();
+            return $"{(b.Listener.Https ? "https" : "http")}://{host}:{b.Options.IPEndPoint!.Port}";
+        }).ToList();
+        return new SchemaRegistryServer(app, store, urls, routing);
     }
 
     private static async Task MapErrorsAsync(HttpContext context, RequestDelegate next)
@@ -153,11 +182,32 @@ public sealed class SchemaRegistryServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Accepts <c>http://host:port</c> or <c>host:port</c>; the first of a comma-separated list.</summary>
+    /// <summary>One listener: where it binds, and whether it speaks TLS.</summary>
+    public readonly record struct Listener(IPAddress Host, int Port, bool Https);
+
+    /// <summary>Accepts <c>http://host:port</c>, <c>https://host:port</c> or <c>host:port</c> (http), comma-separated.</summary>
+    public static IReadOnlyList<Listener> ParseListeners(string listeners)
+    {
+        var parsed = listeners.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(ParseOne).ToList();
+        return parsed.Count > 0 ? parsed : throw new UriFormatException("schema.registry.listeners: no listener given");
+    }
+
+    /// <summary>The first of a comma-separated list (<see cref="ParseListeners"/>).</summary>
     public static (IPAddress Host, int Port) ParseListener(string listener)
     {
-        var first = listener.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).First();
-        var uri = new Uri(first.Contains("://", StringComparison.Ordinal) ? first : "http://" + first);
+        var first = ParseListeners(listener)[0];
+        return (first.Host, first.Port);
+    }
+
+    private static Listener ParseOne(string text)
+    {
+        var uri = new Uri(text.Contains("://", StringComparison.Ordinal) ? text : "http://" + text);
+        var https = uri.Scheme switch
+        {
+            "http" => false,
+            "https" => true,
+            _ => throw new UriFormatException($"schema.registry.listeners: {text}: the scheme is http or https"),
+        };
         var hostText = uri.Host.Trim('[', ']');
         IPAddress host = hostText switch
         {
@@ -166,7 +216,8 @@ public sealed class SchemaRegistryServer : IAsyncDisposable
             _ when IPAddress.TryParse(hostText, out var ip) => ip,
             _ => Dns.GetHostAddresses(hostText).First(),
         };
-        return (host, uri.IsDefaultPort && !first.EndsWith(":80", StringComparison.Ordinal) ? 8081 : uri.Port);
+        var explicitPort = uri.IsDefaultPort && !text.EndsWith(https ? ":443" : ":80", StringComparison.Ordinal);
+        return new Listener(host, explicitPort ? 8081 : uri.Port, https);
     }
 
     public async ValueTask DisposeAsync()

@@ -43,6 +43,9 @@ public sealed partial class TributaryServer
     /// <summary>Base URL of the schema registry (http://host:port), or null when it is disabled.</summary>
     public string? SchemaRegistryUrl => _schemaRegistry?.Url;
 
+    /// <summary>Every registry listener's URL (http:// and https://), in the order of <c>schema.registry.listeners</c>; empty when disabled.</summary>
+    public IReadOnlyList<string> SchemaRegistryUrls => _schemaRegistry?.Urls ?? [];
+
     /// <summary>The URL the other brokers forward registry writes to (advertised in this broker's registration).</summary>
     public string? SchemaRegistryAdvertisedUrl { get; private set; }
 
@@ -63,15 +66,17 @@ public sealed partial class TributaryServer
         {
             var store = server._schemaStore = await server.OpenSchemaStoreAsync(level).ConfigureAwait(false);
             var cluster = server.MetadataStore is LocalMetadataStore ? null : new SchemaRegistryCluster(server.State.Topics, store);
-            server._schemaRegistry = await SchemaRegistryServer.StartAsync(store, listeners, server.State.Identity.ClusterId, cancellationToken, cluster).ConfigureAwait(false);
+            var security = SchemaRegistrySecurity.Build(settings, listeners, server.Config, () => server.State.Topics.Image, server.State.Log);
+            server._schemaRegistry = await SchemaRegistryServer.StartAsync(store, listeners, server.State.Identity.ClusterId, cancellationToken, cluster, security).ConfigureAwait(false);
             var advertised = server.SchemaRegistryAdvertisedUrl = AdvertisedRegistryUrl(settings.Get(SchemaRegistryAdvertisedListenerSetting), listeners,
-                server._schemaRegistry.Url, server.State.AdvertisedHost);
+                server._schemaRegistry.Urls, server.State.AdvertisedHost);
             await server.AdvertiseSchemaRegistryAsync(advertised, cancellationToken).ConfigureAwait(false);
             server.State.SchemaValidator = new SchemaRegistryRecordValidator(new RecordSchemaValidator(store), store, cluster);
             server.State.SchemaRegistryStatus = SchemaRegistryStatus.Running;
             server.State.Log.Info($"schema registry listening on {server._schemaRegistry.Url} (advertised as {advertised})");
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException or UriFormatException)
+        catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException or UriFormatException
+            or ArgumentException or FormatException or System.Security.Cryptography.CryptographicException)
         {
             server.State.SchemaRegistryStatus = SchemaRegistryStatus.Failed;
             server.State.Log.Error($"schema registry not started on {listeners}: {e.Message}");
@@ -152,14 +157,17 @@ public sealed partial class TributaryServer
     /// <summary>
     /// The registry URL other brokers forward to: <c>schema.registry.advertised.listener</c> when set; else the bound URL,
     /// with a wildcard listener's host replaced by the broker's advertised host (another machine cannot reach "localhost").
+    /// With http and https listeners both, the https one is advertised: forwarded requests carry the client's credentials.
     /// </summary>
-    internal static string AdvertisedRegistryUrl(string? advertised, string listeners, string boundUrl, string brokerHost)
+    internal static string AdvertisedRegistryUrl(string? advertised, string listeners, IReadOnlyList<string> boundUrls, string brokerHost)
     {
         if (advertised is { Length: > 0 }) return advertised.Contains("://", StringComparison.Ordinal) ? advertised.TrimEnd('/') : "http://" + advertised.TrimEnd('/');
-        var (host, _) = SchemaRegistryServer.ParseListener(listeners);
+        var parsed = SchemaRegistryServer.ParseListeners(listeners);
+        var index = Math.Max(0, parsed.ToList().FindIndex(l => l.Https));
+        var (host, boundUrl) = (parsed[index].Host, boundUrls[index]);
         if (!System.Net.IPAddress.Any.Equals(host) && !System.Net.IPAddress.IPv6Any.Equals(host)) return boundUrl;
-        var port = new Uri(boundUrl).Port;
-        return $"http://{(brokerHost.Contains(':', StringComparison.Ordinal) ? $"[{brokerHost}]" : brokerHost)}:{port}";
+        var bound = new Uri(boundUrl);
+        return $"{bound.Scheme}://{(brokerHost.Contains(':', StringComparison.Ordinal) ? $"[{brokerHost}]" : brokerHost)}:{bound.Port}";
     }
 
     /// <summary>The HTTP server first (no new writes), then the store's writer and tail, before the partitions close.</summary>

@@ -251,8 +251,10 @@ public sealed class ClusterMetadataTests
     [InlineData(null, "http://127.0.0.1:0", "http://127.0.0.1:40123", "127.0.0.1", "http://127.0.0.1:40123")]
     [InlineData("registry-1.example:8081", "http://0.0.0.0:8081", "http://localhost:8081", "broker-1.example", "http://registry-1.example:8081")]
     [InlineData("https://registry-1.example/", "http://0.0.0.0:8081", "http://localhost:8081", "h", "https://registry-1.example")]
+    [InlineData(null, "http://0.0.0.0:8081,https://0.0.0.0:8443", "http://localhost:8081,https://localhost:8443", "broker-1.example", "https://broker-1.example:8443")]
+    [InlineData(null, "https://127.0.0.1:0", "https://127.0.0.1:40124", "127.0.0.1", "https://127.0.0.1:40124")]
     public void TheRegistryUrlOtherBrokersForwardToIsReachableFromThem(string? advertised, string listeners, string bound, string brokerHost, string expected) =>
-        Assert.Equal(expected, TributaryServer.AdvertisedRegistryUrl(advertised, listeners, bound, brokerHost));
+        Assert.Equal(expected, TributaryServer.AdvertisedRegistryUrl(advertised, listeners, bound.Split(','), brokerHost));
 
     [Fact]
     public void ReplicasArePlacedOverRacksAndLeadersRoundRobin()

@@ -40,29 +40,43 @@ public sealed class TlsSettings
     private Loaded _loaded;
     private long _nextCheck;
 
-    private TlsSettings(BrokerSettings settings, string listener, BrokerLog? log)
+    /// <param name="listener">Names the endpoint in messages: "listener NAME", "schema registry".</param>
+    private TlsSettings(Func<string, string?> get, string listener, BrokerLog? log)
     {
         _listener = listener;
         _log = log;
-        var prefix = $"listener.name.{listener.ToLowerInvariant()}.";
-        _get = name => settings.Get(prefix + name) ?? settings.Get(name);
-        ClientAuth = (_get("ssl.client.auth") ?? "none").ToLowerInvariant() switch
+        _get = get;
+        // Kafka's ssl.client.auth (required|requested|none), Confluent's registry ssl.client.authentication
+        // (REQUIRED|REQUESTED|NONE) and its older boolean ssl.client.auth (true: required).
+        var clientAuth = _get("ssl.client.authentication") ?? _get("ssl.client.auth") ?? "none";
+        ClientAuth = clientAuth.ToLowerInvariant() switch
         {
-            "required" => ClientAuth.Required,
+            "required" or "true" => ClientAuth.Required,
             "requested" => ClientAuth.Requested,
-            "none" => ClientAuth.None,
+            "none" or "false" => ClientAuth.None,
             var other => throw new ArgumentException($"ssl.client.auth: '{other}' is not one of required, requested, none"),
         };
         Protocols = ParseProtocols(_get("ssl.enabled.protocols") ?? "TLSv1.2,TLSv1.3");
         CipherSuites = ParseCipherSuites(_get("ssl.cipher.suites"));
         PrincipalMapper = SslPrincipalMapper.Parse(_get("ssl.principal.mapping.rules") ?? "DEFAULT");
         CheckHostName = !string.IsNullOrEmpty(_get("ssl.endpoint.identification.algorithm") ?? "https");
-        _loaded = Load(previous: null) ?? throw new ArgumentException($"listener {listener}: no TLS certificate: set ssl.keystore.location (or ssl.keystore.certificate.chain and ssl.keystore.key)");
+        _loaded = Load(previous: null) ?? throw new ArgumentException($"{listener}: no TLS certificate: set ssl.keystore.location (or ssl.keystore.certificate.chain and ssl.keystore.key)");
         _nextCheck = Environment.TickCount64 + (long)ReloadCheckInterval.TotalMilliseconds;
     }
 
     /// <summary>The settings of an SSL (or SASL_SSL) listener; throws naming the setting when one is wrong.</summary>
-    public static TlsSettings ForListener(BrokerSettings settings, string listener, BrokerLog? log) => new(settings, listener, log);
+    public static TlsSettings ForListener(BrokerSettings settings, string listener, BrokerLog? log)
+    {
+        var prefix = $"listener.name.{listener.ToLowerInvariant()}.";
+        return new(name => settings.Get(prefix + name) ?? settings.Get(name), $"listener {listener}", log);
+    }
+
+    /// <summary>
+    /// The settings of a TLS endpoint whose <c>ssl.*</c> settings all carry <paramref name="prefix"/> (the schema registry's
+    /// <c>schema.registry.ssl.*</c>); the broker's own <c>ssl.*</c> are not used for it.
+    /// </summary>
+    public static TlsSettings WithPrefix(BrokerSettings settings, string prefix, string endpoint, BrokerLog? log) =>
+        new(name => settings.Get(prefix + name), endpoint, log);
 
     public ClientAuth ClientAuth { get; }
 
@@ -152,14 +166,14 @@ public sealed class TlsSettings
                     if (Load(_loaded) is { } reloaded)
                     {
                         _loaded = reloaded;
-                        _log?.Info($"listener {_listener}: TLS certificate reloaded ({reloaded.Context.TargetCertificate.Subject}, valid until {reloaded.Context.TargetCertificate.NotAfter:u})");
+                        _log?.Info($"{_listener}: TLS certificate reloaded ({reloaded.Context.TargetCertificate.Subject}, valid until {reloaded.Context.TargetCertificate.NotAfter:u})");
                     }
                 }
                 catch (Exception e)
                 {
                     // Keep serving the certificate that worked; the next change of the files is tried again.
                     _loaded = _loaded with { Stamp = Stamp() };
-                    _log?.Error($"listener {_listener}: the changed TLS certificate files do not load ({e.Message}); still serving the previous certificate");
+                    _log?.Error($"{_listener}: the changed TLS certificate files do not load ({e.Message}); still serving the previous certificate");
                 }
             }
             return _loaded;

@@ -37,12 +37,7 @@ internal sealed class OAuthBearerExchange(OAuthBearerSettings settings) : ISaslE
             }
         }
         if (string.IsNullOrEmpty(token)) throw new SaslAuthenticationException("Invalid OAUTHBEARER client first message: no token");
-        var result = new JsonWebTokenHandler().ValidateTokenAsync(token, settings.ValidationParameters()).GetAwaiter().GetResult();
-        if (!result.IsValid)
-            throw new SaslAuthenticationException($"Authentication failed: the OAuth token is not valid ({Reason(result.Exception)})");
-        var jwt = (JsonWebToken)result.SecurityToken;
-        if (!jwt.TryGetPayloadValue<string>(settings.SubjectClaim, out var subject) || string.IsNullOrEmpty(subject))
-            throw new SaslAuthenticationException($"Authentication failed: the OAuth token has no '{settings.SubjectClaim}' claim");
+        var (jwt, subject) = settings.Validate(token);
         var authorizationId = parts[0].Length > 2 && parts[0][2..].StartsWith("a=", StringComparison.Ordinal) ? parts[0][4..].TrimEnd(',') : "";
         if (authorizationId.Length > 0 && authorizationId != subject)
             throw new SaslAuthenticationException("Authentication failed: the authorization id differs from the token's subject");
@@ -51,18 +46,6 @@ internal sealed class OAuthBearerExchange(OAuthBearerSettings settings) : ISaslE
         Complete = true;
         return [];
     }
-
-    private static string Reason(Exception? e) => e switch
-    {
-        SecurityTokenExpiredException => "expired",
-        SecurityTokenNotYetValidException => "not yet valid",
-        SecurityTokenInvalidSignatureException or SecurityTokenSignatureKeyNotFoundException => "bad signature",
-        SecurityTokenInvalidIssuerException => "wrong issuer",
-        SecurityTokenInvalidAudienceException => "wrong audience",
-        SecurityTokenMalformedException or ArgumentException => "malformed",
-        null => "rejected",
-        _ => e.GetType().Name.Replace("Exception", "", StringComparison.Ordinal),
-    };
 }
 
 /// <summary>
@@ -96,6 +79,31 @@ internal sealed class OAuthBearerSettings
     }
 
     public string SubjectClaim { get; }
+
+    /// <summary>A token's signature, times, issuer and audience checked; the token and its subject claim.</summary>
+    /// <exception cref="SaslAuthenticationException">The token is not valid; the message says why.</exception>
+    public (JsonWebToken Token, string Subject) Validate(string token)
+    {
+        var result = new JsonWebTokenHandler().ValidateTokenAsync(token, ValidationParameters()).GetAwaiter().GetResult();
+        if (!result.IsValid)
+            throw new SaslAuthenticationException($"Authentication failed: the OAuth token is not valid ({Reason(result.Exception)})");
+        var jwt = (JsonWebToken)result.SecurityToken;
+        if (!jwt.TryGetPayloadValue<string>(SubjectClaim, out var subject) || string.IsNullOrEmpty(subject))
+            throw new SaslAuthenticationException($"Authentication failed: the OAuth token has no '{SubjectClaim}' claim");
+        return (jwt, subject);
+    }
+
+    private static string Reason(Exception? e) => e switch
+    {
+        SecurityTokenExpiredException => "expired",
+        SecurityTokenNotYetValidException => "not yet valid",
+        SecurityTokenInvalidSignatureException or SecurityTokenSignatureKeyNotFoundException => "bad signature",
+        SecurityTokenInvalidIssuerException => "wrong issuer",
+        SecurityTokenInvalidAudienceException => "wrong audience",
+        SecurityTokenMalformedException or ArgumentException => "malformed",
+        null => "rejected",
+        _ => e.GetType().Name.Replace("Exception", "", StringComparison.Ordinal),
+    };
 
     public TokenValidationParameters ValidationParameters()
     {

@@ -37,21 +37,26 @@ public sealed partial class SaslSettings
                 throw new ArgumentException($"sasl.enabled.mechanisms: {mechanism} is not served (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)");
         if (Mechanisms.Count == 0) throw new ArgumentException($"sasl.enabled.mechanisms: listener {listener} enables no mechanism");
 
-        var users = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (Mechanisms.Contains(SaslMechanisms.Plain))
-        {
-            foreach (var (name, value) in JaasOptions(ForMechanism(SaslMechanisms.Plain, "sasl.jaas.config")))
-                if (name.StartsWith("user_", StringComparison.Ordinal)) users[name[5..]] = value;
-            if (Get("sasl.plain.users.file") is { Length: > 0 } file)
-                foreach (var (name, value) in BrokerConfig.ParseProperties(File.ReadAllText(file))) users[name] = value;
-        }
-        PlainUsers = users;
+        PlainUsers = Mechanisms.Contains(SaslMechanisms.Plain) ? PlainUsersOf(settings, listener) : new Dictionary<string, string>();
         _scram = [name => image().ScramCredential(name, SaslMechanisms.ScramSha256), name => image().ScramCredential(name, SaslMechanisms.ScramSha512)];
         if (Mechanisms.Contains(SaslMechanisms.OAuthBearer)) _oauth = new OAuthBearerSettings(name => ForMechanism(SaslMechanisms.OAuthBearer, name), log);
         MaxReauthMs = long.Parse(Get("connections.max.reauth.ms") ?? "0", System.Globalization.CultureInfo.InvariantCulture);
         FailedAuthenticationDelay = TimeSpan.FromMilliseconds(int.Parse(Get("connection.failed.authentication.delay.ms") ?? "100", System.Globalization.CultureInfo.InvariantCulture));
         ClientCredentials = JaasOptions(ForMechanism(Get("sasl.mechanism.inter.broker.protocol") ?? SaslMechanisms.Plain, "sasl.jaas.config"))
             .Where(o => o.Name is "username" or "password").ToDictionary(o => o.Name, o => o.Value);
+    }
+
+    /// <summary>The PLAIN users of a listener: its PLAIN jaas config's user_NAME options, then <c>sasl.plain.users.file</c>.</summary>
+    public static IReadOnlyDictionary<string, string> PlainUsersOf(BrokerSettings settings, string listener)
+    {
+        var prefix = $"listener.name.{listener.ToLowerInvariant()}.";
+        string? Get(string name) => settings.Get(prefix + name) ?? settings.Get(name);
+        var users = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, value) in JaasOptions(settings.Get($"{prefix}plain.sasl.jaas.config") ?? Get("sasl.jaas.config")))
+            if (name.StartsWith("user_", StringComparison.Ordinal)) users[name[5..]] = value;
+        if (Get("sasl.plain.users.file") is { Length: > 0 } file)
+            foreach (var (name, value) in BrokerConfig.ParseProperties(File.ReadAllText(file))) users[name] = value;
+        return users;
     }
 
     public static SaslSettings ForListener(BrokerSettings settings, string listener, Func<Cluster.MetadataImage> image, BrokerLog? log) =>

@@ -21,7 +21,7 @@ namespace Tributary.SchemaRegistry.Http;
 /// 50004 for the client to retry, not a loop.</item>
 /// </list>
 /// </summary>
-internal sealed class RegistryRouting(SchemaStore store, IRegistryCluster cluster) : IDisposable
+internal sealed class RegistryRouting(SchemaStore store, IRegistryCluster cluster, System.Net.Security.SslClientAuthenticationOptions? tls = null) : IDisposable
 {
     /// <summary>Set on a forwarded request: the node id of the registry that forwarded it.</summary>
     public const string ForwardedHeader = "Tributary-Forwarded-By";
@@ -35,7 +35,14 @@ internal sealed class RegistryRouting(SchemaStore store, IRegistryCluster cluste
     private static readonly TimeSpan LeaderWait = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan ReadYourWritesWait = TimeSpan.FromSeconds(10);
 
-    private readonly HttpClient _http = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(1), AllowAutoRedirect = false, UseCookies = false })
+    // A leader's https URL is reached with the configured truststore (and this registry's certificate, for client auth).
+    private readonly HttpClient _http = new(new SocketsHttpHandler
+    {
+        PooledConnectionLifetime = TimeSpan.FromMinutes(1),
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        SslOptions = tls ?? new System.Net.Security.SslClientAuthenticationOptions(),
+    })
     {
         // Above the leader's own bounds (an ISR wait of 30 s, a catch-up of 10 s), so it answers first.
         Timeout = TimeSpan.FromSeconds(60),

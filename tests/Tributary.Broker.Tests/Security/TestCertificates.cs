@@ -41,6 +41,29 @@ internal sealed class TestCertificates : IDisposable
         return path;
     }
 
+    /// <summary>
+    /// Writes a server keystore whose certificate an intermediate CA issued (key, leaf, intermediate, root), and the
+    /// intermediate alone. A .NET server does not send the root, and Confluent's .NET registry client accepts a server
+    /// only when the certificate after the leaf in the chain it sees is its SslCaLocation: the intermediate.
+    /// </summary>
+    public (string Keystore, string Intermediate) ServerKeystoreViaIntermediate(string name = "server-via-intermediate")
+    {
+        using var intermediateKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=Tributary Test Intermediate CA", intermediateKey, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        var serial = RandomNumberGenerator.GetBytes(12);
+        serial[0] &= 0x7f;
+        using var intermediate = request.Create(_ca.SubjectName, X509SignatureGenerator.CreateForECDsa(_caKey), DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(20), serial);
+        var (certificate, key) = Issue("CN=localhost,O=Tributary", server: true, intermediate.SubjectName, intermediateKey);
+        var path = Path.Combine(Directory, name + ".pem");
+        File.WriteAllText(path, key.ExportPkcs8PrivateKeyPem() + "\n" + certificate.ExportCertificatePem() + "\n" + intermediate.ExportCertificatePem() + "\n" + _ca.ExportCertificatePem());
+        var intermediatePath = Path.Combine(Directory, name + "-ca.pem");
+        File.WriteAllText(intermediatePath, intermediate.ExportCertificatePem());
+        return (path, intermediatePath);
+    }
+
     /// <summary>Writes a client certificate and its key as two PEM files (librdkafka's ssl.certificate.location and ssl.key.location).</summary>
     public (string Certificate, string Key) Client(string subject, string name = "client")
     {
@@ -52,7 +75,7 @@ internal sealed class TestCertificates : IDisposable
         return (certificatePath, keyPath);
     }
 
-    private (X509Certificate2 Certificate, ECDsa Key) Issue(string subject, bool server)
+    private (X509Certificate2 Certificate, ECDsa Key) Issue(string subject, bool server, X500DistinguishedName? issuer = null, ECDsa? issuerKey = null)
     {
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
@@ -70,7 +93,7 @@ internal sealed class TestCertificates : IDisposable
         }
         var serial = RandomNumberGenerator.GetBytes(12);
         serial[0] &= 0x7f;
-        var certificate = request.Create(_ca.SubjectName, X509SignatureGenerator.CreateForECDsa(_caKey), DateTimeOffset.UtcNow.AddDays(-1),
+        var certificate = request.Create(issuer ?? _ca.SubjectName, X509SignatureGenerator.CreateForECDsa(issuerKey ?? _caKey), DateTimeOffset.UtcNow.AddDays(-1),
             DateTimeOffset.UtcNow.AddDays(7), serial);
         return (certificate, key);
     }
