@@ -55,13 +55,27 @@ public sealed class ReassignCommandTests : IAsyncLifetime
 
     private async Task CreateAsync(string topic, int[][] assignment, int records)
     {
-        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _cluster.BootstrapServers }).Build())
-            await admin.CreateTopicsAsync([new TopicSpecification
+        // Seen once in a loaded CI run, right after the cluster started: librdkafka's admin client timed out "waiting for
+        // controller" (a local timeout; it never sent the request). The setup tries again with a fresh client; what is
+        // tested comes after.
+        await Eventually.TrueAsync(async () =>
+        {
+            using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _cluster.BootstrapServers }).Build();
+            try
             {
-                Name = topic,
-                NumPartitions = assignment.Length,
-                ReplicasAssignments = assignment.Select((r, p) => (p, r)).ToDictionary(x => x.p, x => x.r.ToList()),
-            }]);
+                await admin.CreateTopicsAsync([new TopicSpecification
+                {
+                    Name = topic,
+                    NumPartitions = assignment.Length,
+                    ReplicasAssignments = assignment.Select((r, p) => (p, r)).ToDictionary(x => x.p, x => x.r.ToList()),
+                }], new CreateTopicsOptions { RequestTimeout = TimeSpan.FromSeconds(15) });
+                return true;
+            }
+            catch (KafkaException e) when (e is not CreateTopicsException && e.Error.Code == ErrorCode.Local_TimedOut)
+            {
+                return false;
+            }
+        }, Timeout, $"creating {topic}");
         foreach (var broker in _cluster.Brokers)
             await Eventually.TrueAsync(() => broker.State.Topics.Get(topic) is not null, Timeout, $"broker {broker.State.NodeId} sees {topic}");
         using var producer = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = _cluster.BootstrapServers, Acks = Acks.All }).Build();
