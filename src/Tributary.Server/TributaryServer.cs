@@ -171,6 +171,11 @@ public sealed partial class TributaryServer : IAsyncDisposable
                 SchemaRegistryStatus = settings.Bool(SchemaRegistryEnableSetting) ? SchemaRegistryStatus.Starting : SchemaRegistryStatus.Disabled,
             };
             metrics = state.Metrics;
+            if (state.Authorizer is { } denying)
+            {
+                var refusals = new RateLimitedLog(log, LogLevel.Info, 20, TimeSpan.FromSeconds(10), time);
+                denying.Denied = line => refusals.Write("authorizer: " + line);
+            }
             if (state.Authorizer is { } authorizer && store is not LocalMetadataStore
                 && ListenerSecurity.ProtocolOf(settings, interBrokerListener) == SecurityProtocol.Plaintext && !authorizer.IsSuperUser(Connection.AnonymousPrincipal))
                 log.Warn($"authorizer: the inter-broker listener {interBrokerListener} is PLAINTEXT, so the other brokers connect as {Connection.AnonymousPrincipal}; " +

@@ -49,7 +49,9 @@ public sealed class AuthorizationSession
         if (decisions.Map.TryGetValue(key, out var allowed)) return allowed;
         allowed = index.Authorize(Principal, Host, operation, type, name, _authorizer.AllowEveryoneIfNoAclFound);
         if (decisions.Map.Count >= MaxEntries) decisions.Map.Clear();
-        decisions.Map.TryAdd(key, allowed);
+        if (decisions.Map.TryAdd(key, allowed) && !allowed)
+            _authorizer.Denied?.Invoke($"Principal = {Principal} is Denied Operation = {AclBinding.Names.Of(operation)} from host = {Host} on resource = " +
+                $"{AclBinding.Names.Of(type)}:LITERAL:{name}");
         return allowed;
     }
 

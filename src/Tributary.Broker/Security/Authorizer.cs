@@ -50,6 +50,13 @@ public sealed class Authorizer
 
     public bool AllowEveryoneIfNoAclFound { get; }
 
+    /// <summary>
+    /// Told each refusal once per connection, resource and ACL generation (decisions are cached), in the words of
+    /// Kafka's authorizer log: "Principal = User:alice is Denied Operation = WRITE from host = 10.0.0.1 on resource =
+    /// TOPIC:LITERAL:orders". The broker writes it to its log, rate-limited.
+    /// </summary>
+    public Action<string>? Denied { get; set; }
+
     /// <summary>The ACLs in force now, indexed.</summary>
     public AclIndex Current => Volatile.Read(ref _index);
 

@@ -144,6 +144,17 @@ public sealed class AuthorizerTests
         Assert.NotNull(Acl(AclResourceType.Topic, "t", AclOperation.Read, principal: "alice").Invalid());
     }
 
+    [Fact]
+    public void A_refusal_is_told_once_per_connection_and_resource_in_kafkas_words()
+    {
+        var denied = new List<string>();
+        var authorizer = new Authorizer([], false, [Acl(AclResourceType.Topic, "orders", AclOperation.Read)]) { Denied = denied.Add };
+        var session = new AuthorizationSession(authorizer, Alice, new IPEndPoint(IPAddress.Parse(Host), 1));
+        Assert.True(session.Allows(AclOperation.Read, AclResourceType.Topic, "orders"));
+        for (var i = 0; i < 3; i++) Assert.False(session.Allows(AclOperation.Write, AclResourceType.Topic, "orders"));
+        Assert.Equal(["Principal = User:alice is Denied Operation = WRITE from host = 10.0.0.1 on resource = TOPIC:LITERAL:orders"], denied);
+    }
+
     /// <summary>
     /// What produce and fetch pay per topic once a decision is cached: a measurement, printed, with a loose bound that
     /// catches a cache that stopped caching (an uncached check walks the ACL lists and allocates).
