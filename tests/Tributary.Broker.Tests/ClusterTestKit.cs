@@ -29,6 +29,30 @@ internal static class ClusterTestKit
     public static IAdminClient Admin(TributaryCluster cluster) =>
         new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.BootstrapServers }).Build();
 
+    /// <summary>
+    /// Creates <paramref name="topic"/> with 3 partitions on all 3 brokers, produces 100 records to each with acks=all,
+    /// and checks that every replica holds them: acks=all is answered once every in-sync replica has the records, and
+    /// all three are in sync, so each follower replicated them (over whatever inter-broker listener the cluster uses).
+    /// </summary>
+    public static async Task ProduceToEveryReplicaAsync(TributaryCluster cluster, string topic)
+    {
+        await CreateAsync(cluster, topic, 3, 3);
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig
+        {
+            BootstrapServers = cluster.BootstrapServers,
+            Acks = Acks.All,
+            EnableIdempotence = true,
+            MessageTimeoutMs = 30_000,
+        }).Build())
+        {
+            for (var i = 0; i < 300; i++) producer.Produce(new TopicPartition(topic, i % 3), new Message<Null, string> { Value = "r" + i });
+            Assert.Equal(0, producer.Flush(Timeout));
+        }
+        foreach (var broker in cluster.Brokers)
+            for (var p = 0; p < 3; p++)
+                Assert.Equal(100, broker.State.Topics.GetPartition(topic, p)!.LogEndOffset);
+    }
+
     /// <summary>Creates a topic (with <paramref name="assignment"/>: partition i on those brokers, the first preferred) and waits until every running broker sees it.</summary>
     public static async Task CreateAsync(TributaryCluster cluster, string name, int partitions, short factor,
         Dictionary<string, string>? configs = null, int[][]? assignment = null)

@@ -42,8 +42,10 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
         var coordinator = -1;
         var acksValid = request.Acks is -1 or 0 or 1;
         var transactionalIdAllowed = request.TransactionalId is not { } transactionalId || context.AllowsTransactionalId(AclOperation.Write, transactionalId);
+        var produced = 0L;
         foreach (var topicData in request.TopicData)
         {
+            foreach (var partitionData in topicData.PartitionData) produced += partitionData.Records?.Length ?? 0;
             var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topicData.Name };
             response.Responses.Add(topicResponse);
             var refused = !transactionalIdAllowed ? ErrorCode.TransactionalIdAuthorizationFailed
@@ -123,10 +125,6 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
         }
         if (appends.Count > 0 && request.Acks != 0) broker.Metrics.ProduceWaited(waitStarted);
         // producer_byte_rate: the bytes sent count whether or not they were appended, as Kafka counts the request's size.
-        var produced = 0L;
-        foreach (var topicData in request.TopicData)
-            foreach (var partitionData in topicData.PartitionData)
-                produced += partitionData.Records?.Length ?? 0;
         if (broker.Quotas.RecordProduce(context.Principal, context.ClientId, produced) is > 0 and var throttle)
         {
             response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, throttle);

@@ -351,6 +351,7 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
     private FetchResponse Respond(RequestContext context, FetchRequest request, List<PartitionRead> reads, FetchSession? session, bool incremental)
     {
         var response = new FetchResponse { SessionId = session?.Id ?? 0 };
+        var fetched = 0L;
         MetadataImage? image = null;
         HashSet<int>? leaders = null;
         FetchResponse.FetchableTopicResponse? current = null;
@@ -377,6 +378,7 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
             var slice = read.Slice;
             if (!slice.IsEmpty) context.KeepUntilSent(slice);
             if (p.Topic is { } topicName) broker.Metrics.Fetched(topicName, slice.Length);
+            fetched += slice.Length;
             if (read.Error != ErrorCode.None) broker.Metrics.Error((short)ApiKey.Fetch, (short)read.Error);
             current.Partitions.Add(new FetchResponse.PartitionData
             {
@@ -400,8 +402,6 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
         // out now and the connection is not read for the throttle time, so the consumer's rate converges on its quota.
         if (ReplicaIdOf(request, context.ApiVersion) < 0)
         {
-            var fetched = 0L;
-            foreach (var read in reads) fetched += read.Slice.Length;
             if (broker.Quotas.RecordFetch(context.Principal, context.ClientId, fetched) is > 0 and var throttle)
             {
                 response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, throttle);

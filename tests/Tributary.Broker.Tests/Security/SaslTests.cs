@@ -290,20 +290,6 @@ public sealed class SaslTests : IDisposable
             ("listener.name.internal.sasl.enabled.mechanisms", "PLAIN"),
             ("listener.name.internal.plain.sasl.jaas.config", PlainJaas));
         await using var cluster = await TributaryCluster.StartAsync(3, settings);
-        await ClusterTestKit.CreateAsync(cluster, "over-sasl", 3, 3);
-        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig
-        {
-            BootstrapServers = cluster.BootstrapServers,
-            Acks = Acks.All,
-            EnableIdempotence = true,
-            MessageTimeoutMs = 30_000,
-        }).Build())
-        {
-            for (var i = 0; i < 300; i++) producer.Produce(new TopicPartition("over-sasl", i % 3), new Message<Null, string> { Value = "r" + i });
-            Assert.Equal(0, producer.Flush(Timeout));
-        }
-        foreach (var broker in cluster.Brokers)
-            for (var p = 0; p < 3; p++)
-                Assert.Equal(100, broker.State.Topics.GetPartition("over-sasl", p)!.LogEndOffset);
+        await ClusterTestKit.ProduceToEveryReplicaAsync(cluster, "over-sasl");
     }
 }
