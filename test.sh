@@ -53,6 +53,15 @@ else
 fi
 echo "== compat: $compat_passed passed, $compat_failed failed (exit $compat_rc)"
 
+# Name every failure again at the very end, where a truncated log still shows it.
+if [[ $unit_failed -gt 0 || $compat_failed -gt 0 ]]; then
+  echo "== failures"
+  grep -E '^[[:space:]]*Failed [A-Za-z_][A-Za-z0-9_.]+' "$out_dir/dotnet-test.log" | head -n 20 || true
+  grep -E -A 3 '^[[:space:]]*Error Message:' "$out_dir/dotnet-test.log" | head -n 40 || true
+  grep -E 'The active test run was aborted|Test host process crashed|hang' "$out_dir/dotnet-test.log" | head -n 5 || true
+  [[ -f "$out_dir/compat.log" ]] && { grep -E '^FAIL ' "$out_dir/compat.log" | head -n 20 || true; }
+fi
+
 total_passed=$((unit_passed + compat_passed))
 total_failed=$((unit_failed + compat_failed))
 echo "$total_passed passed, $total_failed failed"
