@@ -12,8 +12,8 @@ public sealed class BrokerState(BrokerSettings settings, ClusterIdentity identit
     public TimeProvider Time { get; } = time;
     public BrokerLog Log { get; } = log;
     internal FetchSessionCache FetchSessions { get; } = new(time);
-    /// <summary>Partitions created and deleted per client id (controller.mutation.rate).</summary>
-    public ControllerMutationQuota MutationQuota { get; } = new(settings.TopicLimits, time);
+    /// <summary>Partitions created and deleted per client (controller_mutation_rate quotas, else controller.mutation.rate).</summary>
+    public ControllerMutationQuota MutationQuota { get; } = new(settings.TopicLimits, time, () => topics.Image);
 
     /// <summary>Replication: high watermarks of the partitions led here, followers, acks=all (set when the broker starts).</summary>
     public Replication.ReplicaManager? Replicas { get; internal set; }

@@ -247,7 +247,8 @@ public sealed partial class TributaryServer : IAsyncDisposable
         Tributary.Broker.Quotas.ClientQuotaManager quotas)
     {
         var advertised = new List<ListenerAddress>();
-        var admission = new ConnectionAdmission(settings.Connections, time, ListenerSecurity.InterBrokerListener(settings, config.Listeners));
+        var admission = new ConnectionAdmission(settings.Connections, time, ListenerSecurity.InterBrokerListener(settings, config.Listeners), image,
+            settings.Int("quota.window.num") * settings.Int("quota.window.size.seconds"));
         foreach (var spec in config.Listeners)
         {
             var protocol = ListenerSecurity.ProtocolOf(settings, spec.Name);

@@ -25,6 +25,13 @@ public sealed class QuotaCommandTests
         Assert.NotEqual(0, bad.Exit);
         Assert.Contains("Invalid configuration key", bad.Err);
 
+        var ip = await CliProcess.RunAsync(brokers, ["quota", "set", "--ip", "10.0.0.7", "--add", "connection_creation_rate=5"]);
+        Assert.True(ip.Exit == 0, ip.Err);
+        var ips = await CliProcess.RunAsync(brokers, ["quota", "describe", "--ip", "10.0.0.7"]);
+        Assert.Matches(@"ip 10\.0\.0\.7\s+connection_creation_rate\s+5", ips.Out);
+        var ipRemoved = await CliProcess.RunAsync(brokers, ["quota", "set", "--ip", "10.0.0.7", "-d", "connection_creation_rate"]);
+        Assert.True(ipRemoved.Exit == 0, ipRemoved.Err);
+
         var removed = await CliProcess.RunAsync(brokers, ["quota", "set", "--user", "alice", "--client-id", "<default>", "-d", "producer_byte_rate", "-d", "consumer_byte_rate"]);
         Assert.True(removed.Exit == 0, removed.Err);
         Assert.Empty(server.State.Topics.Image.ClientQuotas);

@@ -350,8 +350,9 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
 
     private FetchResponse Respond(RequestContext context, FetchRequest request, List<PartitionRead> reads, FetchSession? session, bool incremental)
     {
-        var response = new FetchResponse { SessionId = session?.Id ?? 0 };
-        var fetched = 0L;
+        var (withheld, throttle) = Throttle(context, request, reads, session, incremental);
+        if (withheld is not null) return withheld;
+        var response = new FetchResponse { SessionId = session?.Id ?? 0, ThrottleTimeMs = throttle };
         MetadataImage? image = null;
         HashSet<int>? leaders = null;
         FetchResponse.FetchableTopicResponse? current = null;
@@ -378,7 +379,6 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
             var slice = read.Slice;
             if (!slice.IsEmpty) context.KeepUntilSent(slice);
             if (p.Topic is { } topicName) broker.Metrics.Fetched(topicName, slice.Length);
-            fetched += slice.Length;
             if (read.Error != ErrorCode.None) broker.Metrics.Error((short)ApiKey.Fetch, (short)read.Error);
             current.Partitions.Add(new FetchResponse.PartitionData
             {
@@ -398,16 +398,27 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
             foreach (var id in leaders)
                 if (image!.Brokers.TryGetValue(id, out var b) && b.EndpointFor(context.Listener) is var (host, port))
                     response.NodeEndpoints.Add(new FetchResponse.NodeEndpoint { NodeId = b.NodeId, Host = host, Port = port, Rack = b.Rack });
-        // consumer_byte_rate, for consumers (followers replicate unthrottled by client quotas, as in Kafka): the data goes
-        // out now and the connection is not read for the throttle time, so the consumer's rate converges on its quota.
-        if (ReplicaIdOf(request, context.ApiVersion) < 0)
-        {
-            if (broker.Quotas.RecordFetch(context.Principal, context.ClientId, fetched) is > 0 and var throttle)
-            {
-                response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, throttle);
-                context.ThrottleMs = Math.Max(context.ThrottleMs, throttle);
-            }
-        }
         return response;
+    }
+
+    /// <summary>
+    /// consumer_byte_rate, for consumers (followers replicate unthrottled by client quotas, as in Kafka). A response that
+    /// would exceed the quota is replaced, as Kafka replaces it, by an empty one carrying the throttle time, and the
+    /// connection is not read for that long (KIP-219): the records stay where they are and nothing of the session moves,
+    /// so the next fetch gets them. A throttled full request creates no session (session id 0), as in Kafka. Withheld is
+    /// null when the response may go out, with the throttle time (nonzero when it takes the budget below zero).
+    /// </summary>
+    private (FetchResponse? Withheld, int ThrottleMs) Throttle(RequestContext context, FetchRequest request, List<PartitionRead> reads, FetchSession? session, bool incremental)
+    {
+        if (ReplicaIdOf(request, context.ApiVersion) >= 0) return (null, 0);
+        var bytes = 0L;
+        foreach (var read in reads) bytes += read.Slice.Length;
+        var throttle = broker.Quotas.RecordFetch(context.Principal, context.ClientId, bytes, out var withhold);
+        if (throttle <= 0) return (null, 0);
+        context.ThrottleMs = Math.Max(context.ThrottleMs, throttle);
+        if (!withhold) return (null, throttle);
+        foreach (var read in reads) read.Slice.Dispose();
+        if (session is not null && !incremental) broker.FetchSessions.Remove(session.Id);
+        return (new FetchResponse { ThrottleTimeMs = throttle, SessionId = incremental ? session!.Id : 0 }, throttle);
     }
 }

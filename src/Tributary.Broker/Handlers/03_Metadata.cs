@@ -79,7 +79,7 @@ internal sealed class MetadataHandler(BrokerState broker, TopicCreator creator) 
             }
             if (topic is null && autoCreate && broker.Settings.AutoCreateTopics)
             {
-                var outcome = await creator.CreateDefaultAsync(requested.Name, context.ClientId).ConfigureAwait(false);
+                var outcome = await creator.CreateDefaultAsync(requested.Name, context.Principal, context.ClientId).ConfigureAwait(false);
                 topic = outcome.Topic;
                 response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, outcome.ThrottleTimeMs);
                 // The limits' refusals are told as they are, so a client knows to slow down or that the broker is full.

@@ -69,7 +69,7 @@ internal sealed class CreateTopicsHandler(BrokerState broker, TopicCreator creat
             var outcome = await creator.CreateAsync(topic.Name, partitions, replication, assignment, configs, validateOnly: true).ConfigureAwait(false);
             if (outcome.Error == ErrorCode.None && !request.validateOnly)
             {
-                var throttle = broker.MutationQuota.ThrottleTimeMs(context.ClientId);
+                var throttle = broker.MutationQuota.ThrottleTimeMs(context.Principal, context.ClientId);
                 if (throttle > 0 && context.ApiVersion >= StrictQuotaVersion)
                 {
                     response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, throttle);
@@ -78,7 +78,7 @@ internal sealed class CreateTopicsHandler(BrokerState broker, TopicCreator creat
                     continue;
                 }
                 outcome = await creator.CreateAsync(topic.Name, partitions, replication, assignment, configs, validateOnly: false).ConfigureAwait(false);
-                if (outcome.Error == ErrorCode.None) broker.MutationQuota.Record(context.ClientId, outcome.Partitions);
+                if (outcome.Error == ErrorCode.None) broker.MutationQuota.Record(context.Principal, context.ClientId, outcome.Partitions);
             }
             result.ErrorCode = (short)outcome.Error;
             result.ErrorMessage = outcome.Message;
@@ -104,7 +104,7 @@ internal sealed class CreateTopicsHandler(BrokerState broker, TopicCreator creat
                 })
                 .ToList();
         }
-        response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, broker.MutationQuota.ThrottleTimeMs(context.ClientId));
+        response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, broker.MutationQuota.ThrottleTimeMs(context.Principal, context.ClientId));
         return response;
     }
 }

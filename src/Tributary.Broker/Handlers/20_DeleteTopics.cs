@@ -55,7 +55,7 @@ internal sealed class DeleteTopicsHandler(BrokerState broker) : ApiHandler<Delet
                 result.ErrorCode = (short)ErrorCode.InvalidTopicException;
                 result.ErrorMessage = $"Topic {topic.Name} is an internal topic and cannot be deleted.";
             }
-            else if (broker.MutationQuota.ThrottleTimeMs(context.ClientId) is > 0 and var throttle && context.ApiVersion >= StrictQuotaVersion)
+            else if (broker.MutationQuota.ThrottleTimeMs(context.Principal, context.ClientId) is > 0 and var throttle && context.ApiVersion >= StrictQuotaVersion)
             {
                 response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, throttle);
                 result.ErrorCode = (short)ErrorCode.ThrottlingQuotaExceeded;
@@ -63,10 +63,10 @@ internal sealed class DeleteTopicsHandler(BrokerState broker) : ApiHandler<Delet
             }
             else if (await broker.Topics.DeleteAsync(topic.Name).ConfigureAwait(false))
             {
-                broker.MutationQuota.Record(context.ClientId, topic.PartitionCount);
+                broker.MutationQuota.Record(context.Principal, context.ClientId, topic.PartitionCount);
             }
         }
-        response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, broker.MutationQuota.ThrottleTimeMs(context.ClientId));
+        response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, broker.MutationQuota.ThrottleTimeMs(context.Principal, context.ClientId));
         return response;
     }
 }

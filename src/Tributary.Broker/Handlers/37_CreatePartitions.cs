@@ -73,7 +73,7 @@ internal sealed class CreatePartitionsHandler(BrokerState broker) : ApiHandler<C
             }
             else if (!request.ValidateOnly)
             {
-                var throttle = broker.MutationQuota.ThrottleTimeMs(context.ClientId);
+                var throttle = broker.MutationQuota.ThrottleTimeMs(context.Principal, context.ClientId);
                 if (throttle > 0 && context.ApiVersion >= StrictQuotaVersion)
                 {
                     response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, throttle);
@@ -82,10 +82,10 @@ internal sealed class CreatePartitionsHandler(BrokerState broker) : ApiHandler<C
                     continue;
                 }
                 (result.ErrorCode, result.ErrorMessage) = await AddPartitionsAsync(topic, t.Count, t.Assignments?.Select(a => a.BrokerIds.ToArray()).ToList()).ConfigureAwait(false);
-                if (result.ErrorCode == 0) broker.MutationQuota.Record(context.ClientId, t.Count - topic.PartitionCount);
+                if (result.ErrorCode == 0) broker.MutationQuota.Record(context.Principal, context.ClientId, t.Count - topic.PartitionCount);
             }
         }
-        response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, broker.MutationQuota.ThrottleTimeMs(context.ClientId));
+        response.ThrottleTimeMs = Math.Max(response.ThrottleTimeMs, broker.MutationQuota.ThrottleTimeMs(context.Principal, context.ClientId));
         return response;
     }
 

@@ -6,9 +6,9 @@ using Tributary.Protocol.Messages;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>
-/// DescribeClientQuotas v0-1 (KIP-546): the quota entities matching every filter component, with their quotas. A
-/// component matches its entity type by exact name (0), the default (1) or any specified name (2); with strict, an
-/// entity may have no other types. Needs DESCRIBE_CONFIGS on the cluster.
+/// DescribeClientQuotas v0-1 (KIP-546): the quota entities (user, client-id, ip) matching every filter component, with
+/// their quotas. A component matches its entity type by exact name (0), the default (1) or any specified name (2); with
+/// strict, an entity may have no other types. Needs DESCRIBE_CONFIGS on the cluster.
 /// </summary>
 internal sealed class DescribeClientQuotasHandler(BrokerState broker) : ApiHandler<DescribeClientQuotasRequest, DescribeClientQuotasResponse>
 {
@@ -22,7 +22,7 @@ internal sealed class DescribeClientQuotasHandler(BrokerState broker) : ApiHandl
             return new(new DescribeClientQuotasResponse { ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed, ErrorMessage = "Cluster authorization failed." });
         foreach (var component in request.Components)
         {
-            if (component.EntityType is not (QuotaEntity.UserType or QuotaEntity.ClientIdType))
+            if (component.EntityType is not (QuotaEntity.UserType or QuotaEntity.ClientIdType or QuotaEntity.IpType))
                 return new(Invalid($"Custom entity type '{component.EntityType}' not supported"));
             if (component.MatchType is < 0 or > 2) return new(Invalid($"Unknown match type {component.MatchType}"));
             if (component.MatchType == 0 && component.Match is null) return new(Invalid("An exact match needs a name"));

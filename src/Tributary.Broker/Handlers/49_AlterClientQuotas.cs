@@ -1,3 +1,4 @@
+using System.Net;
 using Tributary.Broker.Network;
 using Tributary.Broker.Quotas;
 using Tributary.Broker.Security;
@@ -7,8 +8,9 @@ namespace Tributary.Broker.Handlers;
 
 /// <summary>
 /// AlterClientQuotas v0-1 (KIP-546): sets and removes quotas of user / client-id entities (a null name is the default
-/// entity) in the cluster metadata, where every broker applies them. Kafka's checks per entry: only user and client-id
-/// (ip quotas are not served), each once; only the four quota keys; values above zero. An entry with an error changes
+/// entity) and of ip entities (KIP-612: <c>connection_creation_rate</c>, alone) in the cluster metadata, where every
+/// broker applies them. Kafka's checks per entry: each type once; ip never with user or client-id; the keys of the
+/// entity's kind; values above zero, whole numbers for the byte and connection rates. An entry with an error changes
 /// nothing; validate_only checks and changes nothing. Needs ALTER_CONFIGS on the cluster.
 /// </summary>
 internal sealed class AlterClientQuotasHandler(BrokerState broker) : ApiHandler<AlterClientQuotasRequest, AlterClientQuotasResponse>
@@ -50,23 +52,49 @@ internal sealed class AlterClientQuotasHandler(BrokerState broker) : ApiHandler<
         return response;
     }
 
+    /// <summary>Quota keys whose values are whole numbers (Kafka declares them LONG or INT).</summary>
+    private static readonly HashSet<string> IntegralKeys = ["producer_byte_rate", "consumer_byte_rate", QuotaEntity.ConnectionCreationRate];
+
+    /// <summary>Kafka's checks and messages (ClientQuotaControlManager), in its order.</summary>
     private static (ErrorCode, string?, QuotaEntity?) Check(AlterClientQuotasRequest.EntryData entry)
     {
         if (entry.Entity.Count == 0) return (ErrorCode.InvalidRequest, "Invalid empty client quota entity", null);
-        if (entry.Entity.GroupBy(e => e.EntityType).Any(g => g.Count() > 1)) return (ErrorCode.InvalidRequest, "Duplicate entity type in the client quota entity", null);
-        if (entry.Entity.Any(e => e.EntityType == "ip"))
-            return (ErrorCode.InvalidRequest, "IP quotas (connection_creation_rate) are not supported by Tributary; use max.connections.per.ip", null);
-        if (entry.Entity.FirstOrDefault(e => e.EntityType is not (QuotaEntity.UserType or QuotaEntity.ClientIdType)) is { } unknown)
-            return (ErrorCode.InvalidRequest, $"Unhandled client quota entity type: {unknown.EntityType}", null);
-        foreach (var op in entry.Ops)
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var e in entry.Entity)
         {
-            if (!QuotaEntity.Keys.Contains(op.Key)) return (ErrorCode.InvalidRequest, $"Invalid configuration key {op.Key}", null);
-            if (!op.Remove && (op.Value <= 0 || double.IsNaN(op.Value) || double.IsInfinity(op.Value)))
-                return (ErrorCode.InvalidRequest, $"Illegal value for {op.Key}: {op.Value} (must be above zero)", null);
+            if (!seen.Add(e.EntityType)) return (ErrorCode.InvalidRequest, $"Invalid client quota entity, duplicate entity entry {e.EntityType}", null);
+            if (e.EntityType is not (QuotaEntity.UserType or QuotaEntity.ClientIdType or QuotaEntity.IpType))
+                return (ErrorCode.InvalidRequest, $"Unhandled client quota entity type: {e.EntityType}", null);
+            if (e.EntityName is { Length: 0 }) return (ErrorCode.InvalidRequest, $"Empty {e.EntityType} not supported", null);
         }
-        if (entry.Ops.GroupBy(o => o.Key).Any(g => g.Count() > 1)) return (ErrorCode.InvalidRequest, "Duplicate quota key in the request", null);
         var user = entry.Entity.FirstOrDefault(e => e.EntityType == QuotaEntity.UserType);
         var client = entry.Entity.FirstOrDefault(e => e.EntityType == QuotaEntity.ClientIdType);
-        return (ErrorCode.None, null, new QuotaEntity(user is not null, user?.EntityName, client is not null, client?.EntityName));
+        var ip = entry.Entity.FirstOrDefault(e => e.EntityType == QuotaEntity.IpType);
+        QuotaEntity entity;
+        if (ip is not null)
+        {
+            // Kafka's message, missing space included: clients and tools may match it.
+            if (user is not null || client is not null)
+                return (ErrorCode.InvalidRequest, "Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId", null);
+            IPAddress? address = null;
+            if (ip.EntityName is { } name && !IPAddress.TryParse(name, out address))
+                return (ErrorCode.InvalidRequest, $"{name} is not a valid IP or resolvable host.", null);
+            entity = QuotaEntity.ForIp(address);
+        }
+        else
+        {
+            entity = new QuotaEntity(user is not null, user?.EntityName, client is not null, client?.EntityName);
+        }
+        foreach (var op in entry.Ops)
+        {
+            var valid = entity.HasIp ? op.Key == QuotaEntity.ConnectionCreationRate : QuotaEntity.Keys.Contains(op.Key);
+            if (!valid) return (ErrorCode.InvalidRequest, $"Invalid configuration key {op.Key}", null);
+            if (op.Remove) continue;
+            if (double.IsNaN(op.Value) || op.Value <= 0) return (ErrorCode.InvalidRequest, $"Quota {op.Key} must be greater than 0", null);
+            if (double.IsInfinity(op.Value) || op.Value > long.MaxValue) return (ErrorCode.InvalidRequest, $"Proposed value for {op.Key} is too large for a LONG.", null);
+            if (IntegralKeys.Contains(op.Key) && Math.Abs(op.Value % 1.0) > 1e-6) return (ErrorCode.InvalidRequest, $"{op.Key} cannot be a fractional value.", null);
+        }
+        if (entry.Ops.GroupBy(o => o.Key).Any(g => g.Count() > 1)) return (ErrorCode.InvalidRequest, "Duplicate quota key in the request", null);
+        return (ErrorCode.None, null, entity);
     }
 }

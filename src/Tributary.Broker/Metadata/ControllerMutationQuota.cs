@@ -1,30 +1,30 @@
 namespace Tributary.Broker.Metadata;
 
 /// <summary>
-/// Kafka's controller mutation quota (KIP-599): a token bucket per client id, counting partitions created
-/// (CreateTopics, CreatePartitions, auto-creation) and deleted (DeleteTopics). The bucket holds at most
+/// Kafka's controller mutation quota (KIP-599): a token bucket counting partitions created (CreateTopics,
+/// CreatePartitions, auto-creation) and deleted (DeleteTopics). The rate is the <c>controller_mutation_rate</c> client
+/// quota that applies to the caller (AlterClientQuotas, at the user / client-id level that matched, each matched entity
+/// with a budget of its own), else <c>controller.mutation.rate</c> per client id. The bucket holds at most
 /// rate × <c>controller.quota.window.num</c> × <c>controller.quota.window.size.seconds</c> tokens and refills at the
 /// rate. As Kafka does in strict mode (CreateTopics v6+, CreatePartitions v3+, DeleteTopics v5+, and here
 /// auto-creation), a mutation is refused while the bucket is below zero, and otherwise admitted whole even if it takes
 /// the bucket below zero; the throttle time is how long the bucket needs to climb back to zero. Older versions are
 /// admitted and only told the throttle time (Kafka's permissive mode).
 /// </summary>
-public sealed class ControllerMutationQuota(TopicLimits limits, TimeProvider time)
+public sealed class ControllerMutationQuota(TopicLimits limits, TimeProvider time, Func<Cluster.MetadataImage>? image = null)
 {
+    private const string QuotaKey = "controller_mutation_rate";
     private const int MaxTrackedClients = 10_000;
     private readonly Dictionary<string, Bucket> _buckets = new(StringComparer.Ordinal);
-    private readonly double _burst = limits.MutationRate * limits.QuotaWindowNum * limits.QuotaWindowSizeSeconds;
-
-    public bool Enabled => limits.MutationRate > 0;
 
     /// <summary>Milliseconds until the client may mutate again; 0 when it may now.</summary>
-    public int ThrottleTimeMs(string? clientId)
+    public int ThrottleTimeMs(string principal, string? clientId)
     {
-        if (!Enabled) return 0;
+        if (Budget(principal, clientId) is not var (key, rate)) return 0;
         lock (_buckets)
         {
-            var tokens = Refill(clientId ?? "");
-            return tokens >= 0 ? 0 : (int)Math.Ceiling(-tokens / limits.MutationRate * 1000);
+            var tokens = Refill(key, rate);
+            return tokens >= 0 ? 0 : (int)Math.Ceiling(-tokens / rate * 1000);
         }
     }
 
@@ -32,43 +32,53 @@ public sealed class ControllerMutationQuota(TopicLimits limits, TimeProvider tim
     /// Strict mode: records <paramref name="partitions"/> and returns 0, or, when the bucket is already below zero,
     /// records nothing and returns the throttle time.
     /// </summary>
-    public int TryRecord(string? clientId, int partitions)
+    public int TryRecord(string principal, string? clientId, int partitions)
     {
-        if (!Enabled) return 0;
+        if (Budget(principal, clientId) is not var (key, rate)) return 0;
         lock (_buckets)
         {
-            var key = clientId ?? "";
-            var tokens = Refill(key);
-            if (tokens < 0) return (int)Math.Ceiling(-tokens / limits.MutationRate * 1000);
+            var tokens = Refill(key, rate);
+            if (tokens < 0) return (int)Math.Ceiling(-tokens / rate * 1000);
             _buckets[key] = _buckets[key] with { Tokens = tokens - partitions };
             return 0;
         }
     }
 
     /// <summary>Permissive mode: records the mutation whatever the bucket holds.</summary>
-    public void Record(string? clientId, int partitions)
+    public void Record(string principal, string? clientId, int partitions)
     {
-        if (!Enabled) return;
+        if (Budget(principal, clientId) is not var (key, rate)) return;
         lock (_buckets)
         {
-            var key = clientId ?? "";
             // Refill first: it stamps the bucket with now, which the recorded bucket must keep.
-            var tokens = Refill(key);
+            var tokens = Refill(key, rate);
             _buckets[key] = _buckets[key] with { Tokens = tokens - partitions };
         }
     }
 
-    private double Refill(string key)
+    /// <summary>The bucket a caller draws on and its rate; null when unlimited.</summary>
+    private (string Key, double Rate)? Budget(string principal, string? clientId)
+    {
+        if (image?.Invoke().ClientQuotas is { Count: > 0 } quotas
+            && Quotas.ClientQuotaManager.Match(quotas, QuotaKey, Quotas.ClientQuotaManager.UserOf(principal), clientId ?? "") is var (rate, user, client))
+            return ($"quota:{user}\0{client}", rate);
+        return limits.MutationRate > 0 ? ("client-id:" + clientId, limits.MutationRate) : null;
+    }
+
+    private double Burst(double rate) => rate * limits.QuotaWindowNum * limits.QuotaWindowSizeSeconds;
+
+    private double Refill(string key, double rate)
     {
         var now = time.GetTimestamp();
+        var burst = Burst(rate);
         if (!_buckets.TryGetValue(key, out var bucket))
         {
             if (_buckets.Count >= MaxTrackedClients) ForgetFullBuckets(now);
-            _buckets[key] = new Bucket(_burst, now);
-            return _burst;
+            _buckets[key] = new Bucket(burst, now, rate);
+            return burst;
         }
-        var tokens = Math.Min(_burst, bucket.Tokens + limits.MutationRate * time.GetElapsedTime(bucket.Timestamp, now).TotalSeconds);
-        _buckets[key] = new Bucket(tokens, now);
+        var tokens = Math.Min(burst, bucket.Tokens + rate * time.GetElapsedTime(bucket.Timestamp, now).TotalSeconds);
+        _buckets[key] = new Bucket(tokens, now, rate);
         return tokens;
     }
 
@@ -76,9 +86,9 @@ public sealed class ControllerMutationQuota(TopicLimits limits, TimeProvider tim
     private void ForgetFullBuckets(long now)
     {
         foreach (var (key, bucket) in _buckets.ToList())
-            if (bucket.Tokens + limits.MutationRate * time.GetElapsedTime(bucket.Timestamp, now).TotalSeconds >= _burst)
+            if (bucket.Tokens + bucket.Rate * time.GetElapsedTime(bucket.Timestamp, now).TotalSeconds >= Burst(bucket.Rate))
                 _buckets.Remove(key);
     }
 
-    private readonly record struct Bucket(double Tokens, long Timestamp);
+    private readonly record struct Bucket(double Tokens, long Timestamp, double Rate);
 }

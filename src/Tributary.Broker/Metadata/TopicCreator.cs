@@ -21,12 +21,12 @@ public sealed class TopicCreator(BrokerState broker)
     /// mode: THROTTLING_QUOTA_EXCEEDED with a throttle time while the client's bucket is empty. An existing topic
     /// (created meanwhile) is returned as success.
     /// </summary>
-    public async Task<Outcome> CreateDefaultAsync(string name, string? clientId)
+    public async Task<Outcome> CreateDefaultAsync(string name, string principal, string? clientId)
     {
-        var throttle = broker.MutationQuota.ThrottleTimeMs(clientId);
+        var throttle = broker.MutationQuota.ThrottleTimeMs(principal, clientId);
         if (throttle > 0) return new(ErrorCode.ThrottlingQuotaExceeded, ThrottledMessage, null, 0, throttle);
         var outcome = await CreateAsync(name, -1, -1, null, new Dictionary<string, string?>(), validateOnly: false).ConfigureAwait(false);
-        if (outcome.Topic is not null) broker.MutationQuota.Record(clientId, outcome.Partitions);
+        if (outcome.Topic is not null) broker.MutationQuota.Record(principal, clientId, outcome.Partitions);
         else if (broker.Topics.Get(name) is { } existing) return new(ErrorCode.None, null, existing, existing.PartitionCount);
         return outcome;
     }

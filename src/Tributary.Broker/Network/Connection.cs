@@ -202,6 +202,8 @@ internal sealed class Connection : IAsyncDisposable
                     if (!token.IsCancellationRequested) Close($"frame truncated (expected {size} bytes)");
                     return;
                 }
+                // Again: this read may have begun before the previous response muted the connection.
+                await WaitWhileMutedAsync(token).ConfigureAwait(false);
                 if (!await DispatchAsync(frame, size, token).ConfigureAwait(false)) return;
             }
         }

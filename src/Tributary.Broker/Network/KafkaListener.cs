@@ -169,6 +169,14 @@ internal sealed class KafkaListener : IAsyncDisposable
         try
         {
             address = (client.RemoteEndPoint as IPEndPoint)?.Address is { } remote ? ConnectionLimits.Normalize(remote) : null;
+            if (address is not null && _admission.IpThrottle(address) is var throttle && throttle > TimeSpan.Zero)
+            {
+                _rejections.Write($"throttled connection from {address}: its connection_creation_rate quota is spent; closing it in {throttle.TotalMilliseconds:0} ms");
+                address = null;
+                _slots?.Release();
+                CloseLater(client, throttle);
+                return;
+            }
             if (address is not null && !TryCountAddress(address))
             {
                 _rejections.Write($"rejected connection from {address}, address already has the configured maximum of {_limits.MaxFor(address)} connections");
@@ -189,6 +197,29 @@ internal sealed class KafkaListener : IAsyncDisposable
             _slots?.Release();
             throw;
         }
+    }
+
+    private const int MaxThrottledSockets = 1_000;
+    private int _throttledSockets;
+
+    /// <summary>
+    /// Holds a throttled connection unserved until its throttle time ends, then closes it (Kafka's delayed close), so a
+    /// client that reconnects at once waits too. Past <see cref="MaxThrottledSockets"/> held, sockets close at once:
+    /// a flood of connections cannot pin descriptors.
+    /// </summary>
+    private void CloseLater(Socket client, TimeSpan delay)
+    {
+        if (Interlocked.Increment(ref _throttledSockets) > MaxThrottledSockets)
+        {
+            Interlocked.Decrement(ref _throttledSockets);
+            client.Dispose();
+            return;
+        }
+        _ = Task.Delay(delay, _time, _stopping.Token).ContinueWith(_ =>
+        {
+            client.Dispose();
+            Interlocked.Decrement(ref _throttledSockets);
+        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private bool TryCountAddress(IPAddress address) => _admission.TryCountAddress(address);

@@ -55,20 +55,27 @@ public sealed class ClientQuotaManager
     }
 
     /// <summary>Counts produced bytes; the throttle time in ms (0: within quota).</summary>
-    public int RecordProduce(string principal, string? clientId, long bytes) => Record("producer_byte_rate", principal, clientId, bytes);
+    public int RecordProduce(string principal, string? clientId, long bytes) => Record("producer_byte_rate", principal, clientId, bytes, false, out _);
 
-    /// <summary>Counts fetched bytes; the throttle time in ms.</summary>
-    public int RecordFetch(string principal, string? clientId, long bytes) => Record("consumer_byte_rate", principal, clientId, bytes);
+    /// <summary>
+    /// Counts the bytes a fetch response would carry; the throttle time in ms. As in Kafka, a response that would exceed
+    /// the quota is withheld (<paramref name="withhold"/>: the caller answers empty, with the throttle time) and not
+    /// counted. One larger than the whole budget goes out when the budget is full, or a consumer whose fetch size
+    /// exceeds its quota could never progress.
+    /// </summary>
+    public int RecordFetch(string principal, string? clientId, long bytes, out bool withhold) =>
+        Record("consumer_byte_rate", principal, clientId, bytes, withholdable: true, out withhold);
 
     /// <summary>Counts handler time (a quota of 100 is one thread's whole time); the throttle time in ms.</summary>
     public int RecordRequestTime(string principal, string? clientId, TimeSpan elapsed) =>
-        Record("request_percentage", principal, clientId, elapsed.TotalSeconds * 100);
+        Record("request_percentage", principal, clientId, elapsed.TotalSeconds * 100, false, out _);
 
     /// <summary>The quota of <paramref name="quotaKey"/> that applies to a client, or null.</summary>
     public double? QuotaFor(string quotaKey, string principal, string? clientId) => Resolve(quotaKey, UserOf(principal), clientId ?? "")?.Quota;
 
-    private int Record(string quotaKey, string principal, string? clientId, double amount)
+    private int Record(string quotaKey, string principal, string? clientId, double amount, bool withholdable, out bool withheld)
     {
+        withheld = false;
         var quotas = _image().ClientQuotas;
         if (quotas.Count == 0) return 0;
         var user = UserOf(principal);
@@ -83,14 +90,16 @@ public sealed class ClientQuotaManager
                 if (_buckets.Count >= MaxTracked) _buckets.Clear(); // rotating ids: forgetting full budgets is safe enough
                 bucket = new Bucket(burst, now);
             }
-            var tokens = Math.Min(burst, bucket.Tokens + matched.Quota * _time.GetElapsedTime(bucket.Stamp, now).TotalSeconds) - amount;
-            _buckets[key] = new Bucket(tokens, now);
+            var before = Math.Min(burst, bucket.Tokens + matched.Quota * _time.GetElapsedTime(bucket.Stamp, now).TotalSeconds);
+            var tokens = before - amount;
+            withheld = tokens < 0 && withholdable && before < burst;
+            _buckets[key] = new Bucket(withheld ? before : tokens, now);
             return tokens >= 0 ? 0 : (int)Math.Min(int.MaxValue, Math.Ceiling(-tokens / matched.Quota * 1000));
         }
     }
 
     /// <summary>User principals are quota'd by their name ("User:alice" → alice; unauthenticated → ANONYMOUS).</summary>
-    private static string UserOf(string principal) => principal.StartsWith("User:", StringComparison.Ordinal) ? principal[5..] : principal;
+    public static string UserOf(string principal) => principal.StartsWith("User:", StringComparison.Ordinal) ? principal[5..] : principal;
 
     private (double Quota, string? User, string? Client)? Resolve(string quotaKey, string user, string client)
     {
@@ -103,19 +112,24 @@ public sealed class ClientQuotaManager
                 _resolvedFor = quotas;
             }
             if (_resolved.TryGetValue((quotaKey, user, client), out var cached)) return cached;
-            (double, string?, string?)? found = null;
-            foreach (var (entity, userPart, clientPart) in Levels(user, client))
-            {
-                if (quotas.TryGetValue(entity.Key, out var values) && values.TryGetValue(quotaKey, out var quota))
-                {
-                    found = (quota, userPart, clientPart);
-                    break;
-                }
-            }
+            var found = Match(quotas, quotaKey, user, client);
             if (_resolved.Count >= MaxTracked) _resolved.Clear();
             _resolved[(quotaKey, user, client)] = found;
             return found;
         }
+    }
+
+    /// <summary>
+    /// The quota of <paramref name="quotaKey"/> at the first of Kafka's levels that has one, with the user and client
+    /// id its budget is counted by (null parts are not counted by); null when no level has one.
+    /// </summary>
+    public static (double Quota, string? User, string? Client)? Match(
+        FrozenDictionary<string, IReadOnlyDictionary<string, double>> quotas, string quotaKey, string user, string client)
+    {
+        foreach (var (entity, userPart, clientPart) in Levels(user, client))
+            if (quotas.TryGetValue(entity.Key, out var values) && values.TryGetValue(quotaKey, out var quota))
+                return (quota, userPart, clientPart);
+        return null;
     }
 
     /// <summary>Kafka's eight levels, most specific first, each with the parts its budget is counted by.</summary>

@@ -8,7 +8,7 @@ namespace Tributary.Cli.Commands;
 
 /// <summary>
 /// <c>tributary quota set|describe</c>: client quotas through AlterClientQuotas and DescribeClientQuotas (KIP-546), as
-/// <c>kafka-configs --entity-type users|clients</c> manages them. librdkafka has no call for these, so the requests go over
+/// <c>kafka-configs --entity-type users|clients|ips</c> manages them. librdkafka has no call for these, so the requests go over
 /// a plain socket to a broker (as <c>txn</c> does); <c>-X security.protocol</c> other than PLAINTEXT does not apply.
 /// </summary>
 public static class QuotaCommands
@@ -17,12 +17,16 @@ public static class QuotaCommands
 
     private static readonly Option<string?> User = new("--user") { Description = "The user (a name, or <default> for every user without a quota of its own)" };
     private static readonly Option<string?> Client = new("--client-id") { Description = "The client id (a name, or <default>)" };
+    private static readonly Option<string?> Ip = new("--ip") { Description = "A client address (or <default>), for connection_creation_rate; not with --user or --client-id" };
 
     private static Command SetCommand()
     {
-        var add = new Option<string[]>("--add", "-a") { Description = "quota=value to set (producer_byte_rate, consumer_byte_rate, request_percentage, controller_mutation_rate)" };
+        var add = new Option<string[]>("--add", "-a")
+        {
+            Description = "quota=value to set (producer_byte_rate, consumer_byte_rate, request_percentage, controller_mutation_rate; connection_creation_rate for --ip)",
+        };
         var delete = new Option<string[]>("--delete", "-d") { Description = "quota to remove" };
-        var command = new Command("set", "Set or remove quotas of a user, a client id, or both") { User, Client, add, delete };
+        var command = new Command("set", "Set or remove quotas of a user, a client id, or both, or of an ip") { User, Client, Ip, add, delete };
         command.SetGuardedAction(async (parse, _) =>
         {
             var entry = new AlterClientQuotasRequest.EntryData { Entity = Entity(parse) };
@@ -47,11 +51,11 @@ public static class QuotaCommands
 
     private static Command DescribeCommand()
     {
-        var command = new Command("describe", "List quotas, of one user or client id (or their defaults) when named") { User, Client };
+        var command = new Command("describe", "List quotas, of one user, client id or ip (or their defaults) when named") { User, Client, Ip };
         command.SetGuardedAction(async (parse, _) =>
         {
             var components = new List<DescribeClientQuotasRequest.ComponentData>();
-            foreach (var (type, name) in new[] { ("user", parse.GetValue(User)), ("client-id", parse.GetValue(Client)) })
+            foreach (var (type, name) in new[] { ("user", parse.GetValue(User)), ("client-id", parse.GetValue(Client)), ("ip", parse.GetValue(Ip)) })
                 if (name is not null)
                     components.Add(name == "<default>"
                         ? new DescribeClientQuotasRequest.ComponentData { EntityType = type, MatchType = 1 }
@@ -74,7 +78,8 @@ public static class QuotaCommands
         var entity = new List<AlterClientQuotasRequest.EntityData>();
         if (parse.GetValue(User) is { } user) entity.Add(new() { EntityType = "user", EntityName = user == "<default>" ? null : user });
         if (parse.GetValue(Client) is { } client) entity.Add(new() { EntityType = "client-id", EntityName = client == "<default>" ? null : client });
-        if (entity.Count == 0) throw new CliException("name the entity: --user and/or --client-id (<default> for the default)");
+        if (parse.GetValue(Ip) is { } ip) entity.Add(new() { EntityType = "ip", EntityName = ip == "<default>" ? null : ip });
+        if (entity.Count == 0) throw new CliException("name the entity: --user and/or --client-id, or --ip (<default> for the default)");
         return entity;
     }
 
