@@ -68,6 +68,25 @@ public sealed class ProtobufSerializedFormatTests(RegistryFixture fixture) : ICl
         Assert.True(Bytes(original).AsSpan().SequenceEqual(Bytes(again)), text);
     }
 
+    /// <summary>
+    /// Confluent's serializers register an imported file under its file name, slash included, escaped in the path as
+    /// %2F; references then name it unescaped, so the two must be one subject.
+    /// </summary>
+    [Fact]
+    public async Task A_subject_named_after_a_proto_file_path_is_one_subject_escaped_or_not()
+    {
+        using var client = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = fixture.Server.SchemaRegistryUrl });
+        var moneySubject = $"compat/money-{Guid.NewGuid():N}.proto";
+        await client.RegisterSchemaAsync(moneySubject, new Schema(Money, SchemaType.Protobuf));
+        Assert.Contains(moneySubject, await client.GetAllSubjectsAsync());
+        var references = new List<Confluent.SchemaRegistry.SchemaReference> { new("money.proto", moneySubject, 1) };
+        var subject = $"order-{Guid.NewGuid():N}-value";
+        var id = await client.RegisterSchemaAsync(subject, new Schema(Order, references, SchemaType.Protobuf));
+        var latest = await client.GetLatestSchemaAsync(subject);
+        Assert.Equal((id, moneySubject), (latest.Id, latest.References.Single().Subject));
+        Assert.Equal(1, (await client.GetLatestSchemaAsync(moneySubject)).Version);
+    }
+
     [Fact]
     public async Task A_serialized_schema_with_a_reference_registers_and_reads_back_in_both_forms()
     {

@@ -77,8 +77,8 @@ die() {
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
-# --- node dependencies (kafkajs) ------------------------------------------------------------------
-if [[ ! -d "$COMPAT_DIR/node_modules/kafkajs" ]]; then
+# --- node dependencies (kafkajs, Confluent's registry client) ------------------------------------------------------------------
+if [[ ! -d "$COMPAT_DIR/node_modules/kafkajs" || ! -d "$COMPAT_DIR/node_modules/@confluentinc/schemaregistry" ]]; then
   log "installing npm dependencies (npm ci)"
   (cd "$COMPAT_DIR" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in tests/compat"
 fi

@@ -141,5 +141,11 @@ internal static class RegistryJson
     public static bool Flag(HttpContext context, string name) =>
         context.Request.Query.TryGetValue(name, out var v) && string.Equals(v.ToString(), "true", StringComparison.OrdinalIgnoreCase);
 
-    public static string Route(HttpContext context, string name) => (string)context.Request.RouteValues[name]!;
+    /// <summary>
+    /// A path parameter, fully decoded. Kestrel decodes every escape in the path but <c>%2F</c>, so that it does not
+    /// split segments; Confluent's registry (JAX-RS) decodes it too, and clients escape the slash of subjects named after
+    /// .proto files (<c>compat%2Fmoney.proto</c>). A subject holding the text "%2F" itself cannot be told apart.
+    /// </summary>
+    public static string Route(HttpContext context, string name) =>
+        ((string)context.Request.RouteValues[name]!).Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 }
