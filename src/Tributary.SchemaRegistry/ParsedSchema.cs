@@ -22,8 +22,10 @@ public abstract class ParsedSchema
     /// <summary>
     /// Why a consumer using this schema (the reader) cannot read data written with <paramref name="writer"/>;
     /// empty when it can. Backward compatibility is new.ReaderIssues(old); forward is old.ReaderIssues(new).
+    /// <paramref name="cancellation"/> stops a check whose client has gone (the JSON Schema check heeds it; the Avro and
+    /// Protobuf checks are linear in the schemas and end soon anyway).
     /// </summary>
-    public abstract IReadOnlyList<string> ReaderIssues(ParsedSchema writer);
+    public abstract IReadOnlyList<string> ReaderIssues(ParsedSchema writer, CancellationToken cancellation = default);
 }
 
 /// <summary>Parses one schema type. References arrive resolved: import name to schema text, transitive ones included.</summary>

@@ -310,7 +310,7 @@ public sealed partial class SchemaStore : IAsyncDisposable
             if (mode != Modes.Import)
             {
                 var level = EffectiveCompatibility(subject);
-                var issues = CheckAgainst(parsed, live, level, transitiveOverride: null);
+                var issues = CheckAgainst(parsed, live, level, transitiveOverride: null, ct);
                 if (issues.Count > 0)
                     throw RegistryException.Incompatible(
                         $"Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{string.Join(", ", issues)}]");
@@ -425,8 +425,8 @@ public sealed partial class SchemaStore : IAsyncDisposable
 
     /// <summary>
     /// Runs a change alone on the shard's loop, to its end: the checks it makes against the state hold until it has
-    /// appended and applied. A cancellation that comes before the change starts skips it; one that comes later does not
-    /// interrupt it. The shard unavailable (the store disposed): 50001, Confluent's error for its backend store.
+    /// appended and applied. A cancellation that comes before the change starts skips it; one that comes later stops
+    /// only a compatibility check, which comes before anything is appended. The shard unavailable (the store disposed): 50001, Confluent's error for its backend store.
     /// </summary>
     private async Task<T> WriteAsync<T>(Func<SchemaShard, Task<T>> write, CancellationToken ct)
     {
@@ -451,7 +451,7 @@ public sealed partial class SchemaStore : IAsyncDisposable
     /// As Confluent: soft-deleted versions are not checked against; "latest" of a subject without versions is
     /// compatible; a numbered version that does not exist is 40402, even when the subject does not exist.
     /// </summary>
-    public IReadOnlyList<string> TestCompatibility(string subject, SchemaRequest request, string? version, bool normalize)
+    public IReadOnlyList<string> TestCompatibility(string subject, SchemaRequest request, string? version, bool normalize, CancellationToken ct = default)
     {
         List<SubjectVersion> live;
         lock (_sync) live = LiveVersions(subject, includeDeleted: false);
@@ -467,10 +467,11 @@ public sealed partial class SchemaStore : IAsyncDisposable
         }
         var parsed = Parse(request);
         var level = EffectiveCompatibility(subject);
-        return CheckAgainst(parsed, against, level, transitiveOverride: version is null ? null : true);
+        return CheckAgainst(parsed, against, level, transitiveOverride: version is null ? null : true, ct);
     }
 
-    private List<string> CheckAgainst(ParsedSchema candidate, List<SubjectVersion> previous, CompatibilityLevel level, bool? transitiveOverride)
+    /// <summary>A client that has gone (<paramref name="ct"/>) stops the check: a hostile schema cannot hold a core after it.</summary>
+    private List<string> CheckAgainst(ParsedSchema candidate, List<SubjectVersion> previous, CompatibilityLevel level, bool? transitiveOverride, CancellationToken ct)
     {
         var issues = new List<string>();
         if (level == CompatibilityLevel.None || previous.Count == 0) return issues;
@@ -478,6 +479,7 @@ public sealed partial class SchemaStore : IAsyncDisposable
         var targets = transitive ? previous.AsEnumerable().Reverse().ToList() : [previous[^1]];
         foreach (var old in targets)
         {
+            ct.ThrowIfCancellationRequested();
             var oldParsed = ParsedOf(old.Id, old.Content);
             if (oldParsed is null || oldParsed.SchemaType != candidate.SchemaType)
             {
@@ -486,9 +488,9 @@ public sealed partial class SchemaStore : IAsyncDisposable
             }
             var found = new List<string>();
             if (CompatibilityLevels.ChecksBackward(level))
-                found.AddRange(candidate.ReaderIssues(oldParsed).Select(i => "BACKWARD: " + i));
+                found.AddRange(candidate.ReaderIssues(oldParsed, ct).Select(i => "BACKWARD: " + i));
             if (CompatibilityLevels.ChecksForward(level))
-                found.AddRange(oldParsed.ReaderIssues(candidate).Select(i => "FORWARD: " + i));
+                found.AddRange(oldParsed.ReaderIssues(candidate, ct).Select(i => "FORWARD: " + i));
             if (found.Count == 0) continue;
             issues.AddRange(found);
             issues.Add($"{{oldSchemaVersion: {old.Version}}}");

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Tributary.Coordination;
 using Tributary.SchemaRegistry.Json;
 
 namespace Tributary.SchemaRegistry.Tests;
@@ -6,7 +7,7 @@ namespace Tributary.SchemaRegistry.Tests;
 /// <summary>
 /// Issue 19 #9: a compatibility check of oneOf over self-referencing definitions took time exponential in the number of
 /// alternatives (8.7 s at 7). Trial outcomes are remembered for the whole check, so the work is polynomial; and a check
-/// that still grows past its bound stops with 50002 instead of holding a core. The work is counted, not timed.
+/// that still grows past its bound stops with 50002 instead of holding a core, as does one whose client has gone. The work is counted, not timed.
 /// </summary>
 public sealed class JsonSchemaCheckCostTests
 {
@@ -57,6 +58,28 @@ public sealed class JsonSchemaCheckCostTests
 
         Assert.Equal(50002, e.ErrorCode);
         Assert.Contains("500", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_check_whose_client_has_gone_stops()
+    {
+        using var gone = new CancellationTokenSource();
+        gone.Cancel();
+        Assert.Throws<OperationCanceledException>(() => JsonSchemaCompatibility.Check(Recursive(12), Recursive(12), out _, cancellation: gone.Token));
+    }
+
+    [Fact]
+    public async Task A_register_or_test_whose_client_has_gone_stops_its_check_and_stores_nothing()
+    {
+        await using var store = await SchemaStore.OpenAsync(new MemoryCoordinatorLog());
+        await store.RegisterAsync("s", new SchemaRequest(Recursive(12).Canonical, "JSON", [], null, null), false);
+        var candidate = new SchemaRequest(Recursive(12, extra: "x").Canonical, "JSON", [], null, null);
+        using var gone = new CancellationTokenSource();
+        gone.Cancel();
+
+        Assert.Throws<OperationCanceledException>(() => store.TestCompatibility("s", candidate, null, false, gone.Token));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => store.RegisterAsync("s", candidate, false, gone.Token));
+        Assert.Equal([1], store.Versions("s", deleted: false));
     }
 }
 

@@ -61,6 +61,6 @@ internal sealed class AvroParsedSchema(AvroType root, string canonical, string n
     /// <summary>Attribute order, whitespace and the spelling of names do not count (<see cref="AvroIdentityForm"/>).</summary>
     public override string Identity { get; } = identity;
 
-    public override IReadOnlyList<string> ReaderIssues(ParsedSchema writer) =>
+    public override IReadOnlyList<string> ReaderIssues(ParsedSchema writer, CancellationToken cancellation = default) =>
         writer is AvroParsedSchema w ? AvroCompatibility.Check(Root, w.Root) : [$"schema types differ: {SchemaType} and {writer.SchemaType}"];
 }

@@ -291,7 +291,7 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
         IReadOnlyList<string> issues;
         try
         {
-            issues = store.TestCompatibility(subject, ToSchemaRequest(json), version, Flag(c, "normalize"));
+            issues = store.TestCompatibility(subject, ToSchemaRequest(json), version, Flag(c, "normalize"), c.RequestAborted);
         }
         catch (RegistryException e) when (verbose && e.ErrorCode == 42201)
         {

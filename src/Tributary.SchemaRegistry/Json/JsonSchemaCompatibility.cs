@@ -45,6 +45,7 @@ internal sealed class JsonSchemaCompatibility
         public readonly Dictionary<(JsonNode?, JsonNode?), bool> Accepted = new(new PairComparer());
         public long Comparisons;
         public long Limit = MaxComparisons;
+        public CancellationToken Cancellation;
     }
 
     private JsonSchemaCompatibility(JsonParsedSchema reader, JsonParsedSchema writer, CheckState state)
@@ -54,13 +55,16 @@ internal sealed class JsonSchemaCompatibility
         _state = state;
     }
 
-    public static IReadOnlyList<string> Check(JsonParsedSchema reader, JsonParsedSchema writer) => Check(reader, writer, out _);
+    /// <exception cref="OperationCanceledException">When <paramref name="cancellation"/> fires: its client has gone.</exception>
+    public static IReadOnlyList<string> Check(JsonParsedSchema reader, JsonParsedSchema writer, CancellationToken cancellation = default) =>
+        Check(reader, writer, out _, cancellation: cancellation);
 
     /// <param name="comparisons">How many node pairs were compared (what the bound counts).</param>
     /// <param name="limit">The bound (tests lower it).</param>
-    internal static IReadOnlyList<string> Check(JsonParsedSchema reader, JsonParsedSchema writer, out long comparisons, long limit = MaxComparisons)
+    internal static IReadOnlyList<string> Check(JsonParsedSchema reader, JsonParsedSchema writer, out long comparisons, long limit = MaxComparisons,
+        CancellationToken cancellation = default)
     {
-        var state = new CheckState { Limit = limit };
+        var state = new CheckState { Limit = limit, Cancellation = cancellation };
         var c = new JsonSchemaCompatibility(reader, writer, state);
         c.Compare(writer.Root, reader.Root, "#");
         comparisons = state.Comparisons;
@@ -125,6 +129,7 @@ internal sealed class JsonSchemaCompatibility
     {
         if (++_state.Comparisons > _state.Limit)
             throw RegistryException.CheckTooLarge($"the compatibility check compared more than {_state.Limit:N0} pairs of subschemas");
+        if ((_state.Comparisons & 1023) == 0) _state.Cancellation.ThrowIfCancellationRequested();
         SchemaNesting.Check(++_depth);
         try
         {

@@ -66,6 +66,6 @@ internal sealed class JsonParsedSchema(JsonNode root, string canonical, string n
 
     public override string Normalized { get; } = normalized;
 
-    public override IReadOnlyList<string> ReaderIssues(ParsedSchema writer) =>
-        writer is JsonParsedSchema w ? JsonSchemaCompatibility.Check(this, w) : [$"schema types differ: {SchemaType} and {writer.SchemaType}"];
+    public override IReadOnlyList<string> ReaderIssues(ParsedSchema writer, CancellationToken cancellation = default) =>
+        writer is JsonParsedSchema w ? JsonSchemaCompatibility.Check(this, w, cancellation) : [$"schema types differ: {SchemaType} and {writer.SchemaType}"];
 }

@@ -102,6 +102,6 @@ internal sealed class ProtobufParsedSchema(FileDescriptorProto file, FileDescrip
     /// <summary>Confluent's <c>format=serialized</c>: the file's descriptor, base64.</summary>
     public string Serialized => ProtobufDescriptorText.Encode(File);
 
-    public override IReadOnlyList<string> ReaderIssues(ParsedSchema writer) =>
+    public override IReadOnlyList<string> ReaderIssues(ParsedSchema writer, CancellationToken cancellation = default) =>
         writer is ProtobufParsedSchema w ? ProtobufCompatibility.Check(this, w) : [$"schema types differ: {SchemaType} and {writer.SchemaType}"];
 }
