@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Tributary.Broker;
 using Tributary.Broker.Cluster;
@@ -16,7 +17,8 @@ namespace Tributary.Server;
 /// listeners' certificates through <see cref="TlsSettings"/> (<c>schema.registry.ssl.*</c>, reloaded when the files
 /// change), Basic passwords checked against the users file, the PLAIN users of the SASL listeners and the SCRAM
 /// credentials in the metadata (<c>schema.registry.basic.auth.sources</c>), bearer tokens validated as OAUTHBEARER
-/// validates them (<c>schema.registry.oauthbearer.*</c>, else the broker's <c>sasl.oauthbearer.*</c>).
+/// validates them (<c>schema.registry.oauthbearer.*</c>, else the broker's <c>sasl.oauthbearer.*</c>), client
+/// certificates (method SSL) named through <c>schema.registry.ssl.principal.mapping.rules</c> as the broker names them.
 /// <para>
 /// A principal's roles: those of its users-file line, the values of the token's groups claim, and those given to its name
 /// in <c>schema.registry.authorization.user.roles</c>.
@@ -34,6 +36,8 @@ internal static class SchemaRegistrySecurity
             .Select(m => m.ToUpperInvariant()).Where(m => m != "NONE").ToHashSet(StringComparer.Ordinal);
         if (!https && methods.Count == 0) return null;
         var tls = https ? TlsSettings.WithPrefix(settings, Prefix, "schema registry", log) : null;
+        if (methods.Contains("SSL") && tls?.ClientAuth is null or ClientAuth.None)
+            throw new ArgumentException("schema.registry.authentication.method=SSL needs an https listener and schema.registry.ssl.client.auth=requested or required");
         if (!https && methods.Count > 0)
             log.Warn("schema registry: authentication over plain http sends passwords and tokens in clear; add an https listener to schema.registry.listeners");
         return new RegistrySecurity
@@ -41,11 +45,12 @@ internal static class SchemaRegistrySecurity
             ServerTls = tls is null ? null : () => tls.ServerOptions(),
             // TargetHost is set per request by the HTTP handler.
             ForwardingTls = tls?.ClientOptions(""),
-            Authentication = methods.Count == 0 ? null : Authentication(settings, methods, config, image, log),
+            Authentication = methods.Count == 0 ? null : Authentication(settings, methods, tls, config, image, log),
         };
     }
 
-    private static RegistryAuthentication Authentication(BrokerSettings settings, HashSet<string> methods, BrokerConfig config, Func<MetadataImage> image, BrokerLog log)
+    private static RegistryAuthentication Authentication(BrokerSettings settings, HashSet<string> methods, TlsSettings? tls, BrokerConfig config,
+        Func<MetadataImage> image, BrokerLog log)
     {
         var userRoles = RegistryRoles.ParseEntries(settings.Text(Prefix + "authorization.user.roles"))
             .ToDictionary(e => e.Name, e => e.Values, StringComparer.Ordinal);
@@ -59,6 +64,8 @@ internal static class SchemaRegistrySecurity
             Realm = settings.Text(Prefix + "authentication.realm"),
             CheckPassword = methods.Contains("BASIC") ? PasswordCheck(settings, config, image, log, Principal) : null,
             ValidateToken = methods.Contains("BEARER") ? TokenCheck(settings, log, Principal) : null,
+            CertificatePrincipal = methods.Contains("SSL") ? CertificateCheck(tls!.PrincipalMapper, Principal) : null,
+            FailureDelay = TimeSpan.FromMilliseconds(settings.Int(Prefix + "authentication.failure.delay.ms")),
             Anonymous = settings.Bool(Prefix + "anonymous.access") ? Principal(settings.Text(Prefix + "anonymous.principal"), []) : null,
             RequiredRoles = required.Length == 0 || required.Contains("*") ? null : required.ToHashSet(StringComparer.Ordinal),
             Roles = settings.Bool(Prefix + "authorization.enable") ? RegistryRoles.Parse(settings.Text(Prefix + "authorization.roles")) : null,
@@ -72,14 +79,13 @@ internal static class SchemaRegistrySecurity
     private static Func<string, string, RegistryPrincipal?> PasswordCheck(BrokerSettings settings, BrokerConfig config, Func<MetadataImage> image, BrokerLog log,
         Func<string, IEnumerable<string>, RegistryPrincipal> principal)
     {
-        var checks = new List<(Func<string, bool> Knows, Func<string, string, string[]?> Check)>();
+        var checks = new List<PasswordSource>();
         foreach (var source in settings.Text(Prefix + "basic.auth.sources").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
             switch (source.ToLowerInvariant())
             {
                 case "file" when settings.Get(Prefix + "basic.auth.users.file") is { Length: > 0 } path:
-                    var file = new RegistryUsersFile(path, log.Error);
-                    checks.Add((file.Contains, file.Check));
+                    checks.Add(new RegistryUsersFile(path, log.Error).Check);
                     break;
                 case "plain":
                     var users = new Dictionary<string, byte[]>(StringComparer.Ordinal);
@@ -87,12 +93,14 @@ internal static class SchemaRegistrySecurity
                         if (ListenerSecurity.ProtocolOf(settings, listener.Name) is SecurityProtocol.SaslPlaintext or SecurityProtocol.SaslSsl)
                             foreach (var (name, password) in SaslSettings.PlainUsersOf(settings, listener.Name))
                                 users.TryAdd(name, SHA256.HashData(Encoding.UTF8.GetBytes(password)));
-                    checks.Add((users.ContainsKey, (name, password) =>
-                        CryptographicOperations.FixedTimeEquals(users[name], SHA256.HashData(Encoding.UTF8.GetBytes(password))) ? [] : null));
+                    checks.Add((string name, string password, out bool known) =>
+                    {
+                        known = users.TryGetValue(name, out var digest);
+                        return known && CryptographicOperations.FixedTimeEquals(digest, SHA256.HashData(Encoding.UTF8.GetBytes(password))) ? [] : null;
+                    });
                     break;
                 case "scram":
-                    var scram = new ScramPasswords(image);
-                    checks.Add((scram.Knows, scram.Check));
+                    checks.Add(new ScramPasswords(image).Check);
                     break;
             }
         }
@@ -100,13 +108,36 @@ internal static class SchemaRegistrySecurity
             throw new ArgumentException("schema.registry.authentication.method=BASIC: no users; set schema.registry.basic.auth.users.file or include plain/scram in schema.registry.basic.auth.sources");
         return (name, password) =>
         {
-            foreach (var (knows, check) in checks)
-                if (knows(name)) return check(name, password) is { } roles ? principal(name, roles) : null;
+            foreach (var check in checks)
+            {
+                var roles = check(name, password, out var known);
+                if (known) return roles is null ? null : principal(name, roles);
+            }
             // Hash anyway, so an unknown user takes as long as a known one with a wrong password.
             _ = SHA256.HashData(Encoding.UTF8.GetBytes(password));
             return null;
         };
     }
+
+    /// <summary>A user's roles when the password is right, else null; <paramref name="known"/>: the source has the user.</summary>
+    private delegate string[]? PasswordSource(string name, string password, out bool known);
+
+    /// <summary>
+    /// A verified client certificate's principal: its subject in RFC 2253 form through the mapping rules, as a TLS
+    /// listener names its clients (without Kafka's <c>User:</c>, as the other registry principals).
+    /// </summary>
+    private static Func<X509Certificate2, RegistryPrincipal> CertificateCheck(SslPrincipalMapper mapper, Func<string, IEnumerable<string>, RegistryPrincipal> principal) =>
+        certificate =>
+        {
+            try
+            {
+                return principal(mapper.Map(SslPrincipalMapper.Rfc2253(certificate.SubjectName)), []);
+            }
+            catch (ArgumentException e)
+            {
+                throw new RegistryAuthentication.InvalidCredentialsException("Unauthorized: " + e.Message);
+            }
+        };
 
     private static Func<string, RegistryPrincipal> TokenCheck(BrokerSettings settings, BrokerLog log, Func<string, IEnumerable<string>, RegistryPrincipal> principal)
     {
@@ -138,14 +169,14 @@ internal static class SchemaRegistrySecurity
         private const int MaxRemembered = 10_000;
         private readonly ConcurrentDictionary<(string User, string Mechanism), (byte[] PasswordDigest, byte[] StoredKey)> _verified = new();
 
-        public bool Knows(string name) => Credential(name) is not null;
-
-        public string[]? Check(string name, string password)
+        public string[]? Check(string name, string password, out bool known)
         {
-            var credential = Credential(name)!;
+            var credential = Credential(name);
+            known = credential is not null;
+            if (credential is null) return null;
             var digest = SHA256.HashData(Encoding.UTF8.GetBytes(password));
-            if (_verified.TryGetValue((name, credential.Mechanism), out var known) && known.StoredKey.AsSpan().SequenceEqual(credential.StoredKey)
-                && CryptographicOperations.FixedTimeEquals(known.PasswordDigest, digest))
+            if (_verified.TryGetValue((name, credential.Mechanism), out var verified) && verified.StoredKey.AsSpan().SequenceEqual(credential.StoredKey)
+                && CryptographicOperations.FixedTimeEquals(verified.PasswordDigest, digest))
                 return [];
             var computed = ScramCredential.FromPassword(credential.Mechanism, password, credential.Salt, credential.Iterations);
             if (!CryptographicOperations.FixedTimeEquals(computed.StoredKey, credential.StoredKey)) return null;

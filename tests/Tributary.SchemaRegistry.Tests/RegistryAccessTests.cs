@@ -8,8 +8,7 @@ public sealed class RegistryAccessTests
 {
     [Theory]
     [InlineData("GET", "/schemas/ids/1", RegistryPermission.Read, null, false)]
-    [InlineData("GET", "/subjects", RegistryPermission.Read, null, true)]
-    [InlineData("GET", "/schemas", RegistryPermission.Read, null, true)]
+    [InlineData("GET", "/schemas/ids/1/schema", RegistryPermission.Read, null, false)]
     [InlineData("GET", "/subjects/a-value/versions/latest", RegistryPermission.Read, "a-value", false)]
     [InlineData("GET", "/config/a-value", RegistryPermission.Read, "a-value", false)]
     [InlineData("POST", "/subjects/a-value", RegistryPermission.Read, "a-value", false)]
@@ -28,6 +27,20 @@ public sealed class RegistryAccessTests
         context.Request.Method = method;
         context.Request.Path = path;
         Assert.Equal(new RegistryAccess(permission, subject, all), RegistryAccess.Of(context.Request));
+    }
+
+    [Theory]
+    [InlineData("/subjects")]
+    [InlineData("/schemas")]
+    [InlineData("/schemas/ids/1/subjects")]
+    [InlineData("/schemas/ids/1/versions")]
+    [InlineData("/contexts")]
+    public void Listings_need_no_permission_and_are_filtered(string path)
+    {
+        var context = new DefaultHttpContext();
+        context.Request.Method = "GET";
+        context.Request.Path = path;
+        Assert.Equal(new RegistryAccess(RegistryPermission.Read, null, false, Listing: true), RegistryAccess.Of(context.Request));
     }
 
     [Fact]

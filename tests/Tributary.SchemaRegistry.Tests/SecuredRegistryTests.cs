@@ -133,12 +133,11 @@ public sealed class SecuredRegistryTests(SecuredRegistryFixture fixture) : IClas
         Assert.Equal(Compatibility.Full, await writer.UpdateCompatibilityAsync(Compatibility.Full, subject));
         Assert.Equal(HttpStatusCode.Forbidden, (await Assert.ThrowsAsync<SchemaRegistryException>(() => reader.UpdateCompatibilityAsync(Compatibility.None, subject))).Status);
 
-        // A team that may write only its own prefix, and may not list everything.
+        // A team that may write only its own prefix.
         using var orders = Basic("orders", "orders-secret");
         await orders.RegisterSchemaAsync(Subject("orders-"), new Schema(Record("D"), SchemaType.Avro));
         Assert.Equal(HttpStatusCode.Forbidden,
             (await Assert.ThrowsAsync<SchemaRegistryException>(() => orders.RegisterSchemaAsync(Subject("payments-"), new Schema(Record("D"), SchemaType.Avro)))).Status);
-        Assert.Equal(HttpStatusCode.Forbidden, (await Assert.ThrowsAsync<SchemaRegistryException>(() => orders.GetAllSubjectsAsync())).Status);
         // A schema by id (what a deserializer asks) is readable to anyone who may read some subject.
         Assert.Contains("\"C\"", (await orders.GetSchemaAsync(id)).SchemaString, StringComparison.Ordinal);
 
@@ -148,6 +147,52 @@ public sealed class SecuredRegistryTests(SecuredRegistryFixture fixture) : IClas
 
         var deleted = await DeleteAsync(subject, BasicHeader("admin", "admin-secret"));
         Assert.Equal((HttpStatusCode.OK, "[1]"), (deleted.Status, deleted.Body));
+    }
+
+    [Fact]
+    public async Task Listings_show_only_the_subjects_the_principal_may_read()
+    {
+        var ordersSubject = Subject("orders-");
+        var paymentsSubject = Subject("payments-");
+        var schema = new Schema(Record("Listed" + Guid.NewGuid().ToString("N")[..8]), SchemaType.Avro);
+        using var admin = Basic("admin", "admin-secret");
+        var id = await admin.RegisterSchemaAsync(ordersSubject, schema);
+        Assert.Equal(id, await admin.RegisterSchemaAsync(paymentsSubject, schema));
+
+        // Confluent's client lists through GET /subjects.
+        using var orders = Basic("orders", "orders-secret");
+        var listed = await orders.GetAllSubjectsAsync();
+        Assert.Contains(ordersSubject, listed);
+        Assert.All(listed, s => Assert.StartsWith("orders-", s, StringComparison.Ordinal));
+
+        var team = BasicHeader("orders", "orders-secret");
+        Assert.Equal([ordersSubject], Strings(await GetJsonAsync($"/schemas/ids/{id}/subjects", team)));
+        Assert.Equal([ordersSubject], ((JsonArray)await GetJsonAsync($"/schemas/ids/{id}/versions", team)).Select(v => (string)v!["subject"]!));
+        var schemas = (JsonArray)await GetJsonAsync("/schemas", team);
+        Assert.Contains(schemas, s => (string)s!["subject"]! == ordersSubject);
+        Assert.All(schemas, s => Assert.StartsWith("orders-", (string)s!["subject"]!, StringComparison.Ordinal));
+        Assert.Equal(["."], Strings(await GetJsonAsync("/contexts", team)));
+
+        // An unprefixed reader sees both; a principal that may read nothing gets empty lists, not 403.
+        var reader = BasicHeader("reader", "reader-secret");
+        Assert.Equal([ordersSubject, paymentsSubject], Strings(await GetJsonAsync($"/schemas/ids/{id}/subjects", reader)).Order(StringComparer.Ordinal));
+        var nobody = BasicHeader("noroles", "noroles-secret");
+        foreach (var path in new[] { "/subjects", "/schemas", $"/schemas/ids/{id}/subjects", $"/schemas/ids/{id}/versions", "/contexts" })
+            Assert.Empty((JsonArray)await GetJsonAsync(path, nobody));
+    }
+
+    private static IEnumerable<string> Strings(JsonNode array) => ((JsonArray)array).Select(s => (string)s!);
+
+    /// <summary>The JSON body of a GET that must succeed.</summary>
+    private async Task<JsonNode> GetJsonAsync(string path, AuthenticationHeaderValue credentials)
+    {
+        using var http = Http();
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Authorization = credentials;
+        using var response = await http.SendAsync(request);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET {path}: {(int)response.StatusCode} {body}");
+        return JsonNode.Parse(body)!;
     }
 
     private async Task<(HttpStatusCode Status, string Body)> DeleteAsync(string subject, AuthenticationHeaderValue credentials)

@@ -77,11 +77,15 @@ public sealed class SslPrincipalMapper
         throw new ArgumentException($"no ssl.principal.mapping.rules rule matches the certificate subject '{distinguishedName}'");
     }
 
-    /// <summary>A certificate's subject in RFC 2253 form, as Java's getName() gives it: most specific part first, no spaces.</summary>
+    /// <summary>
+    /// A certificate's subject in RFC 2253 form, as Java's getName() gives it: the encoded parts last to first (most
+    /// specific first, as openssl -subj /C=DE/O=Example/CN=writer encodes them), no spaces.
+    /// </summary>
     public static string Rfc2253(X500DistinguishedName name)
     {
         var parts = new List<string>();
-        foreach (var rdn in name.EnumerateRelativeDistinguishedNames())
+        // Reversed (the default) enumerates last encoded part first, RFC 2253's order.
+        foreach (var rdn in name.EnumerateRelativeDistinguishedNames(reversed: true))
         {
             // A multi-valued part (CN=a+UID=b) is rare in client certificates; .NET's rendering of it is kept.
             if (rdn.HasMultipleElements) return name.Name;
@@ -89,7 +93,6 @@ public sealed class SslPrincipalMapper
             var value = rdn.GetSingleElementValue() ?? "";
             parts.Add($"{ShortName(oid)}={Escape(value)}");
         }
-        parts.Reverse();
         return string.Join(',', parts);
     }
 

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Tributary.SchemaRegistry.Security;
 using static Tributary.SchemaRegistry.Http.RegistryJson;
 
 namespace Tributary.SchemaRegistry.Http;
@@ -28,7 +29,9 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
         Get(app, "/contexts", c =>
         {
             var prefix = c.Request.Query["contextPrefix"].FirstOrDefault() ?? "";
-            return WriteAsync(c, Page(c, new[] { "." }.Where(x => x.StartsWith(prefix, StringComparison.Ordinal)).Select(x => (JsonNode)JsonValue.Create(x))));
+            // The default context holds every subject: listed to whoever may read some.
+            var contexts = RegistryAuthentication.MayReadSome(c) ? new[] { "." } : [];
+            return WriteAsync(c, Page(c, contexts.Where(x => x.StartsWith(prefix, StringComparison.Ordinal)).Select(x => (JsonNode)JsonValue.Create(x))));
         });
         Get(app, "/v1/metadata/id", c => WriteAsync(c, new JsonObject
         {
@@ -46,7 +49,7 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
         Get(app, "/schemas/ids/{id}/versions", c => WriteAsync(c, Page(c, VersionsOfId(c).Select(v => (JsonNode)new JsonObject { ["subject"] = v.Subject, ["version"] = v.Version }))));
 
         Get(app, "/subjects", c => WriteAsync(c, Page(c, store.Subjects(Flag(c, "deleted"), Flag(c, "deletedOnly"), c.Request.Query["subjectPrefix"].FirstOrDefault())
-            .Select(s => (JsonNode)JsonValue.Create(s)))));
+            .Where(s => RegistryAuthentication.MayRead(c, s)).Select(s => (JsonNode)JsonValue.Create(s)))));
         app.MapPost("/subjects/{subject}", LookupAsync);
         app.MapDelete("/subjects/{subject}", async c =>
         {
@@ -135,13 +138,17 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
 
     private static void Get(WebApplication app, string pattern, RequestDelegate handler) => app.MapGet(pattern, handler);
 
-    /// <summary>The versions an id is registered as; Confluent answers an unknown id here with the message that names none.</summary>
-    private List<SubjectVersion> VersionsOfId(HttpContext c)
+    /// <summary>
+    /// The versions an id is registered as, under the subjects the principal may read; Confluent answers an unknown id
+    /// here with the message that names none.
+    /// </summary>
+    private IEnumerable<SubjectVersion> VersionsOfId(HttpContext c)
     {
         var id = Id(c);
         if (!store.TryGetById(id, out _)) throw RegistryException.SchemaNotFound();
-        return store.VersionsOfId(id, Flag(c, "deleted"), c.Request.Query["subject"].FirstOrDefault());
+        return store.VersionsOfId(id, Flag(c, "deleted"), c.Request.Query["subject"].FirstOrDefault()).Where(v => RegistryAuthentication.MayRead(c, v.Subject));
     }
+
 
     private static JsonObject ServerVersion()
     {
@@ -255,7 +262,7 @@ internal sealed class RegistryEndpoints(SchemaStore store, string? kafkaClusterI
         var deleted = Flag(c, "deleted");
         var latestOnly = Flag(c, "latestOnly");
         var result = new List<JsonNode>();
-        foreach (var subject in store.Subjects(deleted, prefix: prefix))
+        foreach (var subject in store.Subjects(deleted, prefix: prefix).Where(s => RegistryAuthentication.MayRead(c, s)))
         {
             var versions = store.Versions(subject, deleted);
             foreach (var v in latestOnly ? versions.TakeLast(1) : versions)

@@ -12,16 +12,18 @@ public enum RegistryPermission
 
 /// <summary>
 /// What one request needs: <see cref="Permission"/> on <see cref="Subject"/>, or on every subject
-/// (<see cref="AllSubjects"/>: listings of subjects and schemas, the global config and mode), or, for requests about no
-/// subject (a schema by id, the schema types, metadata), the permission on any subject.
+/// (<see cref="AllSubjects"/>: the global config and mode), or, for requests about no subject (a schema by id, the
+/// schema types, metadata), the permission on any subject. A <see cref="Listing"/> (of subjects, schemas, the subjects of
+/// an id, contexts) needs nothing: it is answered with only what the principal may read, as Confluent's RBAC filters.
 /// </summary>
-public readonly record struct RegistryAccess(RegistryPermission Permission, string? Subject, bool AllSubjects)
+public readonly record struct RegistryAccess(RegistryPermission Permission, string? Subject, bool AllSubjects, bool Listing = false)
 {
     /// <summary>
     /// The access a request needs, from its method and path, before routing (so a request is refused before it is
     /// forwarded to the leader):
     /// <list type="bullet">
-    /// <item>read: every GET; POST /subjects/{s} (a lookup). GET /subjects and /schemas list every subject, so they need it on all;</item>
+    /// <item>read: every GET; POST /subjects/{s} (a lookup). GET /subjects, /schemas, /schemas/ids/{id}/subjects,
+    /// /schemas/ids/{id}/versions and /contexts are listings, filtered to the subjects the principal may read;</item>
     /// <item>write: POST /subjects/{s}/versions (register), POST /compatibility/subjects/{s}/..., PUT /config/{s};</item>
     /// <item>admin: every DELETE, PUT /mode/{s}, and on all subjects PUT /config and PUT /mode.</item>
     /// </list>
@@ -36,7 +38,7 @@ public readonly record struct RegistryAccess(RegistryPermission Permission, stri
         {
             return path switch
             {
-                ["subjects"] or ["schemas"] => new(RegistryPermission.Read, null, AllSubjects: true),
+                ["subjects"] or ["schemas"] or ["contexts"] or ["schemas", "ids", _, "subjects" or "versions"] => new(RegistryPermission.Read, null, false, Listing: true),
                 ["subjects", var s, ..] => new(RegistryPermission.Read, s, false),
                 ["config" or "mode", var s] => new(RegistryPermission.Read, s, false),
                 _ => new(RegistryPermission.Read, null, false),
@@ -74,5 +76,5 @@ public readonly record struct RegistryAccess(RegistryPermission Permission, stri
     }
 
     public override string ToString() =>
-        $"{Permission} on {(Subject is not null ? $"subject {Subject}" : AllSubjects ? "all subjects" : "any subject")}";
+        $"{Permission} on {(Subject is not null ? $"subject {Subject}" : AllSubjects ? "all subjects" : Listing ? "the subjects listed" : "any subject")}";
 }

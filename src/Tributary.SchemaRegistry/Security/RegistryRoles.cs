@@ -9,9 +9,9 @@ public sealed record RegistryGrant(RegistryPermission Permission, string Prefix)
 /// <c>role=grant[,grant...];...</c> where a grant is <c>read</c>, <c>write</c> or <c>admin</c>, optionally
 /// <c>:PREFIX</c> to cover only the subjects starting with PREFIX (<c>orders=write:orders-</c>).
 /// <para>
-/// A request about one subject needs a grant that covers it; a listing of all subjects, or the global config or mode,
-/// needs an unprefixed grant; a request about no subject (a schema by id, as a deserializer asks) needs the permission
-/// on some subject.
+/// A request about one subject needs a grant that covers it; the global config or mode needs an unprefixed grant; a
+/// request about no subject (a schema by id, as a deserializer asks) needs the permission on some subject. Listings are
+/// not checked here but filtered subject by subject (<see cref="RegistryAuthentication.MayRead"/>).
 /// </para>
 /// </summary>
 public sealed class RegistryRoles

@@ -10,68 +10,79 @@ namespace Tributary.SchemaRegistry.Security;
 /// password not kept in clear; Jetty's <c>OBF:</c> and <c>CRYPT:</c> are refused at load.
 /// <para>
 /// Passwords are compared in constant time as SHA-256 digests, and an unknown user costs the same as a known one.
-/// The file is read again when it changes (checked at most once a second), so users are added without a restart; a
-/// file that no longer parses keeps the users read before.
+/// The file is read again when its modification time or size changes, as Jetty's login module reloads it, so users,
+/// passwords and roles change without a restart. The check is one stat per request, beside a password digest, and it
+/// makes a change count from the next request on; a file that no longer parses keeps the users read before.
 /// </para>
 /// </summary>
 public sealed class RegistryUsersFile
 {
     private static readonly byte[] UnknownUser = SHA256.HashData("no such user"u8);
-    private static readonly TimeSpan ReloadCheckInterval = TimeSpan.FromSeconds(1);
 
     private readonly string _path;
     private readonly Action<string>? _reloadFailed;
     private readonly Lock _lock = new();
-    private Dictionary<string, User> _users;
-    private DateTime _stamp;
-    private long _nextCheck;
+    private Loaded _loaded;
 
     /// <exception cref="FormatException">A line is not name: password[,role...], or uses an unsupported password form.</exception>
     public RegistryUsersFile(string path, Action<string>? reloadFailed = null)
     {
         _path = path;
         _reloadFailed = reloadFailed;
-        _stamp = File.GetLastWriteTimeUtc(path);
-        _users = Parse(File.ReadAllText(path));
-        _nextCheck = Environment.TickCount64 + (long)ReloadCheckInterval.TotalMilliseconds;
+        _loaded = new Loaded(Stamp(path), Parse(File.ReadAllText(path)));
     }
 
     private sealed record User(byte[] PasswordDigest, bool Md5, string[] Roles);
 
-    /// <summary>True when the file names this user (the password is not checked).</summary>
-    public bool Contains(string name) => Users().ContainsKey(name);
+    /// <summary>The users as read from the file when it had <see cref="Stamp"/>: replaced whole, so a request reads one version.</summary>
+    private sealed record Loaded((DateTime Written, long Length) Stamp, Dictionary<string, User> Users);
 
-    /// <summary>The user's roles when the password is right; null when it is wrong or the user unknown.</summary>
-    public string[]? Check(string name, string password)
+    /// <summary>
+    /// The user's roles when the password is right; null when it is wrong or the user unknown (<paramref name="known"/>
+    /// false: the file does not name the user).
+    /// </summary>
+    public string[]? Check(string name, string password, out bool known)
     {
-        var known = Users().TryGetValue(name, out var user);
+        known = Users().TryGetValue(name, out var user);
         var given = Encoding.UTF8.GetBytes(password);
         if (user?.Md5 == true) given = Encoding.ASCII.GetBytes(Convert.ToHexStringLower(MD5.HashData(given)));
         var matches = CryptographicOperations.FixedTimeEquals(known ? user!.PasswordDigest : UnknownUser, SHA256.HashData(given));
         return matches && known ? user!.Roles : null;
     }
 
+    private static (DateTime, long) Stamp(string path)
+    {
+        var info = new FileInfo(path);
+        return (info.LastWriteTimeUtc, info.Length);
+    }
+
     private Dictionary<string, User> Users()
     {
-        var now = Environment.TickCount64;
-        if (now < Volatile.Read(ref _nextCheck)) return Volatile.Read(ref _users);
+        var loaded = Volatile.Read(ref _loaded);
+        (DateTime, long) stamp;
+        try
+        {
+            stamp = Stamp(_path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return loaded.Users;
+        }
+        if (stamp == loaded.Stamp) return loaded.Users;
         lock (_lock)
         {
-            _nextCheck = now + (long)ReloadCheckInterval.TotalMilliseconds;
+            if (stamp == _loaded.Stamp) return _loaded.Users;
             try
             {
-                var stamp = File.GetLastWriteTimeUtc(_path);
-                if (stamp != _stamp)
-                {
-                    _stamp = stamp;
-                    Volatile.Write(ref _users, Parse(File.ReadAllText(_path)));
-                }
+                Volatile.Write(ref _loaded, new Loaded(stamp, Parse(File.ReadAllText(_path))));
             }
             catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
             {
+                // Remembered with the new stamp, so the broken file is reported once, not on every request.
+                Volatile.Write(ref _loaded, _loaded with { Stamp = stamp });
                 _reloadFailed?.Invoke($"schema registry: the users file {_path} does not load ({e.Message}); keeping the users read before");
             }
-            return _users;
+            return _loaded.Users;
         }
     }
 

@@ -48,6 +48,37 @@ internal sealed class TestCertificates : IDisposable
     /// </summary>
     public (string Keystore, string Intermediate) ServerKeystoreViaIntermediate(string name = "server-via-intermediate")
     {
+        var (certificate, key, intermediate) = IssueViaIntermediate();
+        using (certificate)
+        using (key)
+        using (intermediate)
+        {
+            var path = Path.Combine(Directory, name + ".pem");
+            File.WriteAllText(path, key.ExportPkcs8PrivateKeyPem() + "\n" + certificate.ExportCertificatePem() + "\n" + intermediate.ExportCertificatePem() + "\n" + _ca.ExportCertificatePem());
+            return (path, WriteIntermediate(name, intermediate));
+        }
+    }
+
+    /// <summary>
+    /// The keystore of <see cref="ServerKeystoreViaIntermediate"/> as a PKCS12 file under <paramref name="password"/>
+    /// (Kafka's <c>ssl.keystore.type=PKCS12</c>), and the intermediate alone as PEM.
+    /// </summary>
+    public (string Keystore, string Intermediate) ServerPkcs12ViaIntermediate(string password, string name = "server-via-intermediate-p12")
+    {
+        var (certificate, key, intermediate) = IssueViaIntermediate();
+        using (certificate)
+        using (key)
+        using (intermediate)
+        using (var withKey = certificate.CopyWithPrivateKey(key))
+        {
+            var path = Path.Combine(Directory, name + ".p12");
+            File.WriteAllBytes(path, new X509Certificate2Collection { withKey, intermediate, _ca }.Export(X509ContentType.Pkcs12, password)!);
+            return (path, WriteIntermediate(name, intermediate));
+        }
+    }
+
+    private (X509Certificate2 Certificate, ECDsa Key, X509Certificate2 Intermediate) IssueViaIntermediate()
+    {
         using var intermediateKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=Tributary Test Intermediate CA", intermediateKey, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
@@ -55,13 +86,16 @@ internal sealed class TestCertificates : IDisposable
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         var serial = RandomNumberGenerator.GetBytes(12);
         serial[0] &= 0x7f;
-        using var intermediate = request.Create(_ca.SubjectName, X509SignatureGenerator.CreateForECDsa(_caKey), DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(20), serial);
+        var intermediate = request.Create(_ca.SubjectName, X509SignatureGenerator.CreateForECDsa(_caKey), DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(20), serial);
         var (certificate, key) = Issue("CN=localhost,O=Tributary", server: true, intermediate.SubjectName, intermediateKey);
-        var path = Path.Combine(Directory, name + ".pem");
-        File.WriteAllText(path, key.ExportPkcs8PrivateKeyPem() + "\n" + certificate.ExportCertificatePem() + "\n" + intermediate.ExportCertificatePem() + "\n" + _ca.ExportCertificatePem());
-        var intermediatePath = Path.Combine(Directory, name + "-ca.pem");
-        File.WriteAllText(intermediatePath, intermediate.ExportCertificatePem());
-        return (path, intermediatePath);
+        return (certificate, key, intermediate);
+    }
+
+    private string WriteIntermediate(string name, X509Certificate2 intermediate)
+    {
+        var path = Path.Combine(Directory, name + "-ca.pem");
+        File.WriteAllText(path, intermediate.ExportCertificatePem());
+        return path;
     }
 
     /// <summary>Writes a client certificate and its key as two PEM files (librdkafka's ssl.certificate.location and ssl.key.location).</summary>
@@ -73,6 +107,20 @@ internal sealed class TestCertificates : IDisposable
         File.WriteAllText(certificatePath, certificate.ExportCertificatePem());
         File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
         return (certificatePath, keyPath);
+    }
+
+    /// <summary>Writes a client certificate with its key as a PKCS12 file under <paramref name="password"/> (a Java client's keystore).</summary>
+    public string ClientPkcs12(string subject, string password, string name = "client")
+    {
+        var (certificate, key) = Issue(subject, server: false);
+        using (certificate)
+        using (key)
+        using (var withKey = certificate.CopyWithPrivateKey(key))
+        {
+            var path = Path.Combine(Directory, name + ".p12");
+            File.WriteAllBytes(path, withKey.Export(X509ContentType.Pkcs12, password));
+            return path;
+        }
     }
 
     private (X509Certificate2 Certificate, ECDsa Key) Issue(string subject, bool server, X500DistinguishedName? issuer = null, ECDsa? issuerKey = null)

@@ -198,13 +198,17 @@ public sealed class TlsListenerTests : IDisposable
         Assert.Throws<ArgumentException>(() => SslPrincipalMapper.Parse("RULE:^CN=(.*)$/$1/").Map("O=NoCn"));
 
         // Encoded country first, as openssl -subj /C=DE/O=.../CN=writer makes it; RFC 2253 (Java's getName) prints it backwards.
+        // The builder encodes the parts in the reverse of the order they are added.
         var builder = new X500DistinguishedNameBuilder();
-        builder.AddCountryOrRegion("DE");
-        builder.AddOrganizationName("Example, Inc");
-        builder.AddOrganizationalUnitName("apps");
         builder.AddCommonName("writer");
+        builder.AddOrganizationalUnitName("apps");
+        builder.AddOrganizationName("Example, Inc");
+        builder.AddCountryOrRegion("DE");
         var name = builder.Build();
+        Assert.Equal("2.5.4.6", name.EnumerateRelativeDistinguishedNames(reversed: false).First().GetSingleElementType().Value);
         Assert.Equal("CN=writer,OU=apps,O=Example\\, Inc,C=DE", SslPrincipalMapper.Rfc2253(name));
+        // A subject as .NET writes it parses to the same encoding and prints back the same.
+        Assert.Equal("CN=writer,O=Example", SslPrincipalMapper.Rfc2253(new X500DistinguishedName("CN=writer,O=Example")));
     }
 
     [Fact]
