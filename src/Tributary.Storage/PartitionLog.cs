@@ -140,6 +140,16 @@ public sealed partial class PartitionLog : IDisposable
     public int SegmentCount => _state.Segments.Length;
 
     /// <summary>
+    /// Each segment's base offset and largest record timestamp, oldest first: what ListOffsets v0 answers with (Kafka
+    /// lists segment base offsets by the segments' modification times, which the largest timestamp stands for here).
+    /// </summary>
+    public IReadOnlyList<(long BaseOffset, long MaxTimestamp)> SegmentStarts()
+    {
+        var state = _state;
+        return [.. state.Segments.Select(segment => (segment.BaseOffset, state.MaxTimestampOf(segment)))];
+    }
+
+    /// <summary>
     /// Appends one produce request's batches (the buffer is owned by the call and its base offsets are
     /// overwritten). Completes when the bytes are acknowledged under the flush policy. Errors come back as
     /// a faulted task carrying a <see cref="StorageException"/>.

@@ -5,6 +5,7 @@ using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
 using Tributary.Broker.Security;
 using Tributary.Protocol.Messages;
+using Tributary.Protocol.Records;
 using Tributary.Storage;
 
 namespace Tributary.Broker.Handlers;
@@ -12,9 +13,8 @@ namespace Tributary.Broker.Handlers;
 /// <summary>
 /// Produce v0-11. Batches go to the partition log as the bytes the client sent: the log validates headers, CRCs and
 /// that each batch holds the records it announces (walked in place; compressed ones decompressed once, bounded), and
-/// assigns offsets by patching base offsets in place. Only record-batch magic 2 is
-/// accepted; v0-v2 requests carry the old message formats and get UNSUPPORTED_FOR_MESSAGE_FORMAT (they are
-/// advertised because librdkafka up to 2.11 enables compression only when Produce v0 is listed).
+/// assigns offsets by patching base offsets in place. v3 and later carry record batches (magic 2) only; v0-v2 carry the
+/// old message sets (magic 0 and 1), up-converted to one record batch before anything else (<see cref="UpConvert"/>).
 /// All partitions of a request are appended in order before any is awaited, so their fsyncs are shared.
 /// acks=0 gets no response at all, as in Kafka. A record without a key sent to a compacted topic (cleanup.policy
 /// contains compact) refuses the partition's records with INVALID_RECORD and record_errors, as Kafka's LogValidator.
@@ -77,12 +77,15 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
                 var result = new ProduceResponse.PartitionProduceResponse { Index = partitionData.Index, BaseOffset = -1 };
                 topicResponse.PartitionResponses.Add(result);
                 var log = topic is null ? null : broker.Topics.GetPartition(topic.Name, partitionData.Index);
+                var data = partitionData.Records;
+                (ErrorCode Error, string Message)? legacy = null;
+                if (context.ApiVersion < 3 && log is not null && data is { Length: > 0 } set) legacy = UpConvert(set, log, ref data);
                 if (!acksValid) result.ErrorCode = (short)ErrorCode.InvalidRequiredAcks;
                 else if (topic is not null && broker.Topics.IsPartitionOffline(topic.Name, partitionData.Index)) result.ErrorCode = (short)ErrorCode.KafkaStorageError;
                 else if (topic is not null && broker.Topics.IsLedElsewhere(topic.Name, partitionData.Index)) result.ErrorCode = (short)ErrorCode.NotLeaderOrFollower;
                 else if (log is null) result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
-                else if (context.ApiVersion < 3) result.ErrorCode = (short)ErrorCode.UnsupportedForMessageFormat;
-                else if (partitionData.Records is not { Length: > 0 } records) result.ErrorCode = (short)ErrorCode.InvalidRecord;
+                else if (legacy is var (legacyError, legacyMessage)) (result.ErrorCode, result.ErrorMessage) = ((short)legacyError, legacyMessage);
+                else if (data is not { Length: > 0 } records) result.ErrorCode = (short)ErrorCode.InvalidRecord;
                 else if (!IsOneBatch(records.Span)) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.InvalidRecord, OneBatchOnly);
                 else if (TransactionCheck(request.TransactionalId, topic!.Name, partitionData.Index, log, records, context.ApiVersion, out var remote) is { } txnError)
                     (result.ErrorCode, result.ErrorMessage) = ((short)txnError.Error, txnError.Message);
@@ -135,6 +138,32 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
             foreach (var partition in topicResponse.PartitionResponses)
                 if (partition.ErrorCode != 0) broker.Metrics.Error((short)ApiKey.Produce, partition.ErrorCode);
         return request.Acks == 0 ? null : response;
+    }
+
+    /// <summary>
+    /// Produce v0-2 carries message sets (magic 0 or 1): they become one record batch, as Kafka 3 up-converts them on
+    /// append, so everything after (validation, idempotence checks, the log) sees a batch. A message set whose CRC or
+    /// layout does not hold is CORRUPT_MESSAGE; one that expands past the partition's bound, MESSAGE_TOO_LARGE.
+    /// </summary>
+    private static (ErrorCode, string)? UpConvert(ReadOnlyMemory<byte> set, PartitionLog log, ref ReadOnlyMemory<byte>? data)
+    {
+        try
+        {
+            data = LegacyMessageSet.ToRecordBatch(set.Span, CompressionCodecs.MaxDecompressedBytes(log.Config.MaxMessageBytes));
+            return null;
+        }
+        catch (CorruptMessageException e)
+        {
+            return (ErrorCode.CorruptMessage, e.Message);
+        }
+        catch (DecompressionLimitException e)
+        {
+            return (ErrorCode.MessageTooLarge, e.Message);
+        }
+        catch (InvalidRecordException e)
+        {
+            return (ErrorCode.InvalidRecord, e.Message);
+        }
     }
 
     /// <summary>

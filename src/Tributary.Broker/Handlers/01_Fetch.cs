@@ -3,13 +3,15 @@ using Tributary.Broker.Fetching;
 using Tributary.Broker.Metadata;
 using Tributary.Broker.Network;
 using Tributary.Protocol.Messages;
+using Tributary.Protocol.Records;
 using Tributary.Storage;
 
 namespace Tributary.Broker.Handlers;
 
 /// <summary>
-/// Fetch v4-16. Records are served as the stored bytes: whole batches copied from the segment into a pooled buffer
-/// that lives until the response is sent. Limits: partition_max_bytes per partition and max_bytes per response, the
+/// Fetch v0-16. Records are served as the stored bytes: whole batches copied from the segment into a pooled buffer
+/// that lives until the response is sent; v0-3, which read only message sets, get them down-converted
+/// (<see cref="DownConvert"/>). Limits: partition_max_bytes per partition and max_bytes per response, the
 /// latter capped by the broker's fetch.max.bytes (so a response stays far below what int32 sizes can carry, and the
 /// cap applies before anything is read); only the first non-empty partition may exceed them, by its first batch
 /// (KIP-74), so a consumer is never stuck. A partition named more than once is answered once, as Kafka's request
@@ -29,7 +31,7 @@ namespace Tributary.Broker.Handlers;
 internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest, FetchResponse>
 {
     public override ApiKey Key => ApiKey.Fetch;
-    public override short MinVersion => 4;
+    public override short MinVersion => 0;
     public override short MaxVersion => 16;
 
     private const int FinalEpoch = -1;
@@ -353,6 +355,9 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
         var (withheld, throttle) = Throttle(context, request, reads, session, incremental);
         if (withheld is not null) return withheld;
         var response = new FetchResponse { SessionId = session?.Id ?? 0, ThrottleTimeMs = throttle };
+        // v0-3 read message sets: v0-1 magic 0, v2-3 magic 1; what is converted shares one budget of fetch.max.bytes.
+        var legacyMagic = context.ApiVersion switch { < 2 => (byte)0, < 4 => (byte)1, _ => (byte)2 };
+        var legacyBudget = (long)Math.Min(broker.Settings.FetchMaxBytes, MaxResponseRecordBytes);
         MetadataImage? image = null;
         HashSet<int>? leaders = null;
         FetchResponse.FetchableTopicResponse? current = null;
@@ -377,7 +382,13 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
                 response.Responses.Add(current);
             }
             var slice = read.Slice;
-            if (!slice.IsEmpty) context.KeepUntilSent(slice);
+            var records = slice.IsEmpty ? ReadOnlyMemory<byte>.Empty : slice.Memory;
+            if (legacyMagic < 2 && !slice.IsEmpty)
+            {
+                (records, read.Error) = DownConvert(slice, legacyMagic, p.MaxBytes, ref legacyBudget, read.Error);
+                slice.Dispose();
+            }
+            else if (!slice.IsEmpty) context.KeepUntilSent(slice);
             if (p.Topic is { } topicName) broker.Metrics.Fetched(topicName, slice.Length);
             if (read.Error != ErrorCode.None) broker.Metrics.Error((short)ApiKey.Fetch, (short)read.Error);
             current.Partitions.Add(new FetchResponse.PartitionData
@@ -389,7 +400,7 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
                 LogStartOffset = read.LogStartOffset,
                 AbortedTransactions = request.IsolationLevel == 1 ? read.Aborted ?? [] : null,
                 PreferredReadReplica = read.PreferredReadReplica,
-                Records = slice.IsEmpty ? ReadOnlyMemory<byte>.Empty : slice.Memory,
+                Records = records,
                 CurrentLeader = LeaderHint(read, ref image, ref leaders),
             });
         }
@@ -399,6 +410,27 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
                 if (image!.Brokers.TryGetValue(id, out var b) && b.EndpointFor(context.Listener) is var (host, port))
                     response.NodeEndpoints.Add(new FetchResponse.NodeEndpoint { NodeId = b.NodeId, Host = host, Port = port, Rack = b.Rack });
         return response;
+    }
+
+    /// <summary>
+    /// The records of a v0-3 fetch as messages of <paramref name="magic"/> (Kafka's down-conversion), uncompressed, at most
+    /// the partition's max bytes (the first message always) and what is left of <paramref name="budget"/>, so an old
+    /// consumer's fetch of compressed data cannot make the broker hold more than fetch.max.bytes of converted records.
+    /// </summary>
+    private static (ReadOnlyMemory<byte>, ErrorCode) DownConvert(FetchSlice slice, byte magic, int partitionMaxBytes, ref long budget, ErrorCode error)
+    {
+        if (budget <= 0) return (ReadOnlyMemory<byte>.Empty, error);
+        try
+        {
+            var limit = (int)Math.Min(budget, partitionMaxBytes <= 0 ? int.MaxValue : partitionMaxBytes);
+            var converted = LegacyMessageSet.FromRecordBatches(slice.Memory, magic, limit, CompressionCodecs.DefaultMaxDecompressedBytes);
+            budget -= converted.Length;
+            return (converted, error);
+        }
+        catch (InvalidRecordException)
+        {
+            return (ReadOnlyMemory<byte>.Empty, ErrorCode.CorruptMessage);
+        }
     }
 
     /// <summary>

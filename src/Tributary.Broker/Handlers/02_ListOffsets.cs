@@ -5,7 +5,8 @@ using Tributary.Storage;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>
-/// ListOffsets v1-8: latest (-1: the high watermark, or for isolation_level 1, v2+, the last stable offset),
+/// ListOffsets v0-8. v0 (<see cref="OldStyle"/>) answers a list of offsets, as Kafka's first consumers asked. v1+:
+/// latest (-1: the high watermark, or for isolation_level 1, v2+, the last stable offset),
 /// earliest (-2: the log start offset), max timestamp (-3, v7+: the record with the largest timestamp), earliest
 /// local (-4, v8+: the log start offset, since no segments are tiered yet), and any timestamp: the first record whose
 /// timestamp is at or after it, found through the time index and exact to the record. ACLs: DESCRIBE on each topic,
@@ -14,7 +15,7 @@ namespace Tributary.Broker.Handlers;
 internal sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOffsetsRequest, ListOffsetsResponse>
 {
     public override ApiKey Key => ApiKey.ListOffsets;
-    public override short MinVersion => 1;
+    public override short MinVersion => 0;
     public override short MaxVersion => 8;
 
     private const long Latest = -1, Earliest = -2, MaxTimestamp = -3, EarliestLocal = -4;
@@ -60,6 +61,11 @@ internal sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOf
         }
         result.LeaderEpoch = broker.Topics.Image.Partition(topic, partition.PartitionIndex)?.LeaderEpoch ?? 0;
         var highWatermark = broker.HighWatermark(topic, partition.PartitionIndex, log);
+        if (version == 0)
+        {
+            result.OldStyleOffsets = OldStyle(log, partition.Timestamp, partition.MaxNumOffsets, highWatermark);
+            return result;
+        }
         var lastStable = broker.LastStableOffset(topic, partition.PartitionIndex, log);
         try
         {
@@ -93,5 +99,33 @@ internal sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOf
             result.ErrorCode = (short)e.Error.ToErrorCode();
         }
         return result;
+    }
+
+    /// <summary>
+    /// ListOffsets v0, as Kafka's legacy lookup: the segments' base offsets with, when the log is not empty, the log end
+    /// offset after them; latest (-1) starts from the end, earliest (-2) from the first (the log start offset here), a
+    /// timestamp from the last segment whose largest timestamp is not after it; up to max_num_offsets offsets from
+    /// there back, newest first. None is above the high watermark: a consumer gets the high watermark in their place.
+    /// </summary>
+    private static List<long> OldStyle(PartitionLog log, long timestamp, int maxNumOffsets, long highWatermark)
+    {
+        var points = log.SegmentStarts().Select(s => (Offset: s.BaseOffset, Time: s.MaxTimestamp)).ToList();
+        if (points.Count > 0) points[0] = (Math.Max(points[0].Offset, log.LogStartOffset), points[0].Time);
+        if (log.LogEndOffset > log.LogStartOffset) points.Add((log.LogEndOffset, long.MaxValue));
+        var start = timestamp switch
+        {
+            Latest => points.Count - 1,
+            Earliest => Math.Min(0, points.Count - 1),
+            _ => points.FindLastIndex(p => p.Time <= timestamp),
+        };
+        var offsets = new List<long>();
+        for (var i = start; i >= 0 && offsets.Count < maxNumOffsets; i--) offsets.Add(points[i].Offset);
+        offsets.Sort((a, b) => b.CompareTo(a));
+        if (offsets.Count > 0 && offsets[0] > highWatermark)
+        {
+            offsets.RemoveAll(o => o > highWatermark);
+            offsets.Insert(0, highWatermark);
+        }
+        return offsets;
     }
 }

@@ -211,7 +211,10 @@ internal ref struct Lz4FrameReader
         }
 
         byte expected = (byte)(XXH32.DigestOf(_source[start.._position]) >> 8);
-        if (_source[_position++] != expected)
+        // Kafka's magic 0 messages carry the checksum its first LZ4 writer computed over the magic number too (KAFKA-3160).
+        byte legacy = start >= 4 ? (byte)(XXH32.DigestOf(_source[(start - 4).._position]) >> 8) : expected;
+        var found = _source[_position++];
+        if (found != expected && found != legacy)
         {
             throw new InvalidDataException("LZ4 frame header checksum does not match.");
         }
