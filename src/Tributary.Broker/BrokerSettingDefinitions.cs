@@ -173,6 +173,9 @@ public static class BrokerSettingDefinitions
         new("transaction.abort.timed.out.transaction.cleanup.interval.ms", SettingType.Int, "10000", "How often timed-out transactions are aborted.", AtLeast(10)),
         new("transactional.id.expiration.ms", SettingType.Long, "604800000", "A transactional id unused for this long is forgotten.", AtLeast(1)),
         new("producer.id.expiration.ms", SettingType.Long, "86400000", "An idempotent producer's state unused for this long is dropped.", AtLeast(1)),
+        new("transaction.version", SettingType.Int, "2",
+            "The finalized transaction.version feature ApiVersions advertises (Kafka's kafka-features): 2 lets clients use KIP-890 part 2 (Produce v12, TxnOffsetCommit v5, EndTxn v5 with an epoch bump on every end); 0 or 1 keeps them on the older flow.",
+            OneOf("0", "1", "2")),
 
         // Schema registry.
         new("schema.registry.enable", SettingType.Boolean, "true", "Serve the Confluent-compatible schema registry."),

@@ -292,7 +292,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
             new FetchHandler(state),
             new ListOffsetsHandler(state),
             new MetadataHandler(state, creator),
-            new ApiVersionsHandler(() => registry!),
+            new ApiVersionsHandler(() => registry!, transactions.Settings.TransactionVersion),
             new CreateTopicsHandler(state, creator, describer),
             new DeleteTopicsHandler(state),
             new DeleteRecordsHandler(state),

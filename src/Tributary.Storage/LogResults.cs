@@ -9,6 +9,13 @@ public enum AppendOrigin
 {
     Client,
     Coordinator,
+
+    /// <summary>
+    /// A marker of a transaction-version-2 transaction (KIP-890 part 2), written with the epoch the coordinator bumped
+    /// when the transaction ended: it must be above every epoch the producer used here, so a duplicated or late marker,
+    /// which carries an epoch already seen, cannot close the producer's next transaction.
+    /// </summary>
+    EpochBumpingMarker,
 }
 
 /// <summary>Offsets assigned to one produce request's batches.</summary>

@@ -75,7 +75,8 @@ internal sealed class ProducerStateManager : IDisposable
             }
 
             pending ??= new PendingAppend();
-            duplicate = PrepareBatch(pending, header, bytes[..size], nowMs, coordinator: origin == AppendOrigin.Coordinator);
+            duplicate = PrepareBatch(pending, header, bytes[..size], nowMs, coordinator: origin == AppendOrigin.Coordinator,
+                bumpingMarker: origin == AppendOrigin.EpochBumpingMarker);
             if (duplicate is not null)
             {
                 return pending;
@@ -109,7 +110,7 @@ internal sealed class ProducerStateManager : IDisposable
     }
 
     private ProducerBatch? PrepareBatch(PendingAppend pending, RecordBatchHeader header, ReadOnlySpan<byte> batch, long nowMs, bool replicated = false,
-        bool coordinator = false)
+        bool coordinator = false, bool bumpingMarker = false)
     {
         long pid = header.ProducerId;
         if (!pending.Entries.TryGetValue(pid, out var entry))
@@ -131,6 +132,12 @@ internal sealed class ProducerStateManager : IDisposable
 
         if (header.IsControl)
         {
+            if (bumpingMarker && entry.Epoch >= 0 && epoch <= entry.Epoch)
+            {
+                throw new StorageException(StorageError.InvalidProducerEpoch,
+                    $"Marker of producer {pid} has epoch {epoch}, not above its last seen epoch {entry.Epoch} (transaction version 2).");
+            }
+
             bool aborted = ControlType(batch) == 0;
             if (entry.CurrentTxnFirstOffset >= 0)
             {

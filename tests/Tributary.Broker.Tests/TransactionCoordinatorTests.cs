@@ -58,7 +58,7 @@ public sealed class TransactionCoordinatorTests(BrokerFixture broker) : IClassFi
         }
         Assert.Empty(refusals);
         Assert.True(checks > 0);
-        Assert.Equal(ErrorCode.None, await coordinator.EndTxnAsync("txn-state-swap", producerId, epoch, commit: true));
+        Assert.Equal(ErrorCode.None, (await coordinator.EndTxnAsync("txn-state-swap", producerId, epoch, commit: true)).Error);
     }
 
     /// <summary>
@@ -129,7 +129,7 @@ public sealed class TransactionCoordinatorTests(BrokerFixture broker) : IClassFi
         Assert.Equal((short)ErrorCode.UnstableOffsetCommit, (await Fetch(requireStable: true)).ErrorCode);
         Assert.Equal(10, (await Fetch(requireStable: false)).CommittedOffset);
 
-        Assert.Equal(ErrorCode.None, await coordinator.EndTxnAsync(txnId, producerId, epoch, commit: true));
+        Assert.Equal(ErrorCode.None, (await coordinator.EndTxnAsync(txnId, producerId, epoch, commit: true)).Error);
         var after = await Fetch(requireStable: false);
         Assert.Equal((0, 42L), (after.ErrorCode, after.CommittedOffset));
         Assert.Equal((0, 42L), ((await Fetch(requireStable: true)).ErrorCode, (await Fetch(requireStable: true)).CommittedOffset));

@@ -78,7 +78,7 @@ public sealed class TransactionShardTests : IAsyncLifetime
         await coordinator.Runtime.UnloadAsync(shard);
 
         Assert.Equal((ErrorCode.NotCoordinator, -1L, (short)-1), await coordinator.InitProducerIdAsync(id, 60_000, -1, -1));
-        Assert.Equal(ErrorCode.NotCoordinator, await coordinator.EndTxnAsync(id, producerId, epoch, commit: true));
+        Assert.Equal(ErrorCode.NotCoordinator, (await coordinator.EndTxnAsync(id, producerId, epoch, commit: true)).Error);
         Assert.Equal(ErrorCode.NotCoordinator, Assert.Single(await coordinator.DescribeAsync([id])).Error);
         Assert.Equal(0, coordinator.OpenTransactionCount); // the shard's published state left with it
         Assert.Equal(ErrorCode.None, (await coordinator.InitProducerIdAsync(IdOutside(shard), 60_000, -1, -1)).Error);
@@ -91,7 +91,7 @@ public sealed class TransactionShardTests : IAsyncLifetime
         Assert.Equal(1, coordinator.OpenTransactionCount);
         Assert.Equal(ErrorCode.InvalidProducerEpoch, coordinator.VerifyTransactionalWrite(producerId, (short)(epoch - 1), "t", 0));
         Assert.Equal(ErrorCode.None, coordinator.VerifyTransactionalWrite(producerId, epoch, "t", 0));
-        Assert.Equal(ErrorCode.None, await coordinator.EndTxnAsync(id, producerId, epoch, commit: true));
+        Assert.Equal(ErrorCode.None, (await coordinator.EndTxnAsync(id, producerId, epoch, commit: true)).Error);
         Assert.Equal(TransactionState.CompleteCommit, Assert.Single(await coordinator.DescribeAsync([id])).State);
     }
 
@@ -118,7 +118,7 @@ public sealed class TransactionShardTests : IAsyncLifetime
         Assert.Equal(1, coordinator.Runtime.LoadFailureCount);
         Assert.False(coordinator.IsLoaded);
         Assert.Equal((ErrorCode.CoordinatorLoadInProgress, -1L, (short)-1), await coordinator.InitProducerIdAsync(broken, 60_000, 7, 3));
-        Assert.Equal(ErrorCode.CoordinatorLoadInProgress, await coordinator.EndTxnAsync(broken, 7, 3, commit: false));
+        Assert.Equal(ErrorCode.CoordinatorLoadInProgress, (await coordinator.EndTxnAsync(broken, 7, 3, commit: false)).Error);
         Assert.Equal(ErrorCode.CoordinatorLoadInProgress, Assert.Single(await coordinator.DescribeAsync([broken])).Error);
         Assert.DoesNotContain(await coordinator.DescribeAsync(null), d => d.TransactionalId == broken);
 
@@ -126,7 +126,7 @@ public sealed class TransactionShardTests : IAsyncLifetime
         var (error, producerId, epoch) = await coordinator.InitProducerIdAsync(good, 60_000, -1, -1);
         Assert.Equal(ErrorCode.None, error);
         Assert.Equal(ErrorCode.None, (await coordinator.AddPartitionsAsync(good, producerId, epoch, [("t", 0)])).Error);
-        Assert.Equal(ErrorCode.None, await coordinator.EndTxnAsync(good, producerId, epoch, commit: true));
+        Assert.Equal(ErrorCode.None, (await coordinator.EndTxnAsync(good, producerId, epoch, commit: true)).Error);
         Assert.Equal(1, coordinator.Runtime.LoadFailureCount);
     }
 
@@ -145,7 +145,7 @@ public sealed class TransactionShardTests : IAsyncLifetime
         var aborted = await Eventually.ValueAsync(async () => Assert.Single(await coordinator.DescribeAsync([id])),
             d => d.State == TransactionState.CompleteAbort, Wait, "the timed-out transaction to be aborted", d => d.State);
         Assert.Equal(epoch + 1, aborted.Epoch); // fenced: the producer's epoch was bumped
-        Assert.Equal(ErrorCode.ProducerFenced, await coordinator.EndTxnAsync(id, producerId, epoch, commit: true));
+        Assert.Equal(ErrorCode.ProducerFenced, (await coordinator.EndTxnAsync(id, producerId, epoch, commit: true)).Error);
     }
 
     /// <summary>Yields what it holds, then fails as a disk read error would, part way through the replay.</summary>

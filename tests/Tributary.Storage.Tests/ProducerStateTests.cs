@@ -59,6 +59,30 @@ public sealed class ProducerStateTests
     }
 
     /// <summary>
+    /// Transaction version 2 (KIP-890 part 2): a transaction's marker carries the epoch its end bumped to, and the
+    /// producer's next transaction writes under that epoch. A duplicated or late copy of the marker carries an epoch the
+    /// partition has seen, so it is refused instead of closing the next transaction, whose records stay unstable until
+    /// their own marker; a late write of the ended transaction (the old epoch) is fenced.
+    /// </summary>
+    [Fact]
+    public async Task EpochBumpingMarkersMustExceedEveryEpochSeenSoDuplicatesCannotCloseTheNextTransaction()
+    {
+        using var dir = new TempDir();
+        using var log = PartitionLog.Open(dir.Path, new LogConfig(), FakeTime.Create());
+        await log.AppendAsync(Batch(7, 3, 0, 1, transactional: true));                                 // 0
+        await log.AppendAsync(Marker(7, 4, commit: true), AppendOrigin.EpochBumpingMarker);            // 1
+        Assert.Equal(2, log.LastStableOffset);
+
+        Assert.Equal(StorageError.InvalidProducerEpoch, await FailsWith(log, Batch(7, 3, 1, 1, transactional: true)));
+        await log.AppendAsync(Batch(7, 4, 0, 1, transactional: true));                                 // 2: the next transaction
+        Assert.Equal(StorageError.InvalidProducerEpoch,
+            (await Assert.ThrowsAsync<StorageException>(async () => await log.AppendAsync(Marker(7, 4, commit: true), AppendOrigin.EpochBumpingMarker))).Error);
+        Assert.Equal(2, log.LastStableOffset); // still open
+        await log.AppendAsync(Marker(7, 5, commit: false), AppendOrigin.EpochBumpingMarker);           // 3: its own end
+        Assert.Equal(4, log.LastStableOffset);
+    }
+
+    /// <summary>
     /// What a transactional coordinator replays: each record with the producer of its batch when the batch is
     /// transactional, and the markers in their places (commit or abort); <see cref="PartitionLogReplay.ReplayRecords"/>
     /// still yields the data records alone.

@@ -11,7 +11,7 @@ using Tributary.Storage;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>
-/// Produce v0-11. Batches go to the partition log as the bytes the client sent: the log validates headers, CRCs and
+/// Produce v0-12. Batches go to the partition log as the bytes the client sent: the log validates headers, CRCs and
 /// that each batch holds the records it announces (walked in place; compressed ones decompressed once, bounded), and
 /// assigns offsets by patching base offsets in place. v3 and later carry record batches (magic 2) only; v0-v2 carry the
 /// old message sets (magic 0 and 1), up-converted to one record batch before anything else (<see cref="UpConvert"/>).
@@ -24,7 +24,8 @@ namespace Tributary.Broker.Handlers;
 /// transaction's coordinator is another broker, the first transactional batch of a transaction in a partition is held
 /// until that broker confirms (a verify-only AddPartitionsToTxn for all such partitions of the request); later batches,
 /// whose transaction the log already holds open, are not asked about. A coordinator that cannot be asked gives
-/// NOT_ENOUGH_REPLICAS (retried by clients) and nothing is appended.
+/// NOT_ENOUGH_REPLICAS (retried by clients) and nothing is appended. v12 (transaction version 2, KIP-890 part 2; v11's
+/// fields): the producer sends no AddPartitionsToTxn, so its first batch in a partition adds the partition instead.
 /// ACLs: WRITE on the transactional id of a transactional request (else every partition is
 /// TRANSACTIONAL_ID_AUTHORIZATION_FAILED), and WRITE on each topic (else its partitions are TOPIC_AUTHORIZATION_FAILED).
 /// </summary>
@@ -32,7 +33,7 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
 {
     public override ApiKey Key => ApiKey.Produce;
     public override short MinVersion => 0;
-    public override short MaxVersion => 11;
+    public override short MaxVersion => 12;
 
     protected override async ValueTask<ProduceResponse?> HandleAsync(RequestContext context, ProduceRequest request)
     {
@@ -89,9 +90,10 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
                 else if (!IsOneBatch(records.Span)) (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.InvalidRecord, OneBatchOnly);
                 else if (TransactionCheck(request.TransactionalId, topic!.Name, partitionData.Index, log, records, context.ApiVersion, out var remote) is { } txnError)
                     (result.ErrorCode, result.ErrorMessage) = ((short)txnError.Error, txnError.Message);
-                else if (remote >= 0)
+                else if (remote != -1)
                 {
-                    // The first batch of the transaction here, whose coordinator is another broker: asked below, once for all.
+                    // The first batch of the transaction here, whose coordinator is another broker (or, to add the partition
+                    // with transaction version 2, this one): asked below, once for all.
                     coordinator = remote;
                     (unverified ??= []).Add(new Unverified(result, topic, log, partitionData.Index, records));
                 }
@@ -227,6 +229,9 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
     private static bool IsOneBatch(ReadOnlySpan<byte> records) =>
         records.Length < Protocol.Records.RecordBatchHeader.HeaderSize || Protocol.Records.RecordBatchHeader.ReadTotalSize(records) >= records.Length;
 
+    /// <summary>Produce v12 is transaction version 2 (KIP-890 part 2; v11's fields): transactional writes add their partitions.</summary>
+    private bool AddsPartitions(short version) => version >= 12 && transactions is { Settings.Version2: true };
+
     /// <summary>
     /// Exactly-once checks on the first batch's header (one producer writes one request); null when it passes. A
     /// transactional batch must belong to the producer's open transaction, which must hold the partition (KIP-890 part
@@ -245,8 +250,11 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
         if (header.IsControl) return (ErrorCode.InvalidRecord, null);
         if (!header.IsTransactional || transactions is null) return null;
         var error = transactions.CheckTransactionalWrite(transactionalId, header.ProducerId, header.ProducerEpoch, topic, partition, out coordinator);
+        // Transaction version 2: the first write to a partition adds it to the transaction, on this broker's coordinator too.
+        if (AddsPartitions(version) && error == ErrorCode.InvalidTxnState && coordinator < 0)
+            (error, coordinator) = (ErrorCode.None, Transactions.TransactionCoordinator.LocalCoordinator);
         if (error != ErrorCode.None) return Transactions.TransactionCoordinator.ProduceError(error, version);
-        if (coordinator >= 0 && log.HasOngoingTransaction(header.ProducerId, header.ProducerEpoch)) coordinator = -1;
+        if (coordinator != -1 && log.HasOngoingTransaction(header.ProducerId, header.ProducerEpoch)) coordinator = -1;
         return null;
     }
 
@@ -272,7 +280,8 @@ internal sealed class ProduceHandler(BrokerState broker, Transactions.Transactio
             asked.Add((u.Topic.Name, u.Partition));
             same.Add(u);
         }
-        var errors = await transactions!.VerifyRemotelyAsync(coordinator, request.TransactionalId!, producerId, epoch, asked, context.Cancellation).ConfigureAwait(false);
+        var errors = await transactions!.AddOrVerifyAsync(coordinator, AddsPartitions(context.ApiVersion), request.TransactionalId!, producerId, epoch, asked, context.Cancellation)
+            .ConfigureAwait(false);
         for (var i = 0; i < same.Count; i++)
         {
             var u = same[i];

@@ -8,7 +8,7 @@ using Tributary.Protocol.Messages;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>
-/// TxnOffsetCommit v0-4, served by the group's coordinator as in Kafka (KIP-98): the offsets are appended to the
+/// TxnOffsetCommit v0-5 (v5 has v4's fields and means transaction version 2), served by the group's coordinator as in Kafka (KIP-98): the offsets are appended to the
 /// group's partition of <c>__consumer_offsets</c> as a transactional batch of the producer and stay pending until the
 /// transaction's marker lands there (AddOffsetsToTxn made that partition one of the transaction's), which commits or
 /// drops them. Checked: from v3 the member id and generation against the group (KIP-447: a zombie consumer's producer
@@ -24,7 +24,7 @@ internal sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions
 {
     public override ApiKey Key => ApiKey.TxnOffsetCommit;
     public override short MinVersion => 0;
-    public override short MaxVersion => 4;
+    public override short MaxVersion => 5;
 
     protected override async ValueTask<TxnOffsetCommitResponse?> HandleAsync(RequestContext context, TxnOffsetCommitRequest request)
     {
@@ -38,7 +38,7 @@ internal sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions
         var partitionErrors = new List<ErrorCode>();
         if (offsets.Count > 0)
         {
-            groupError = TransactionCoordinator.TxnOffsetCommitError(await VerifyAsync(request, context.Cancellation).ConfigureAwait(false));
+            groupError = TransactionCoordinator.TxnOffsetCommitError(await VerifyAsync(request, context.ApiVersion >= 5 && transactions.Settings.Version2, context.Cancellation).ConfigureAwait(false));
             if (groupError == ErrorCode.None)
             {
                 (groupError, partitionErrors) = await groups.CommitTransactionalOffsetsAsync(new TransactionalCommit(request.GroupId, request.ProducerId,
@@ -72,16 +72,19 @@ internal sealed class TxnOffsetCommitHandler(TransactionCoordinator transactions
     /// (AddOffsetsToTxn put it there). Checked here when this broker coordinates the transactional id; otherwise the
     /// transaction coordinator is asked (verify-only AddPartitionsToTxn), unless that partition's log already holds the
     /// producer's open transaction under this epoch (an earlier TxnOffsetCommit of the same transaction was verified).
+    /// v5 with transaction version 2 (KIP-890 part 2): the client sends no AddOffsetsToTxn, so the partition is added to
+    /// the transaction instead of verified.
     /// </summary>
-    private async ValueTask<ErrorCode> VerifyAsync(TxnOffsetCommitRequest request, CancellationToken cancellationToken)
+    private async ValueTask<ErrorCode> VerifyAsync(TxnOffsetCommitRequest request, bool add, CancellationToken cancellationToken)
     {
         var partition = groups.PartitionFor(request.GroupId);
         var error = transactions.CheckTransactionalWrite(request.TransactionalId, request.ProducerId, request.ProducerEpoch, GroupSettings.OffsetsTopic, partition,
             out var coordinator);
-        if (error != ErrorCode.None || coordinator < 0) return error;
+        if (add && error == ErrorCode.InvalidTxnState && coordinator < 0) (error, coordinator) = (ErrorCode.None, TransactionCoordinator.LocalCoordinator);
+        if (error != ErrorCode.None || coordinator == -1) return error;
         if (topics.GetPartition(GroupSettings.OffsetsTopic, partition) is { } log && log.HasOngoingTransaction(request.ProducerId, request.ProducerEpoch))
             return ErrorCode.None;
-        var errors = await transactions.VerifyRemotelyAsync(coordinator, request.TransactionalId, request.ProducerId, request.ProducerEpoch,
+        var errors = await transactions.AddOrVerifyAsync(coordinator, add, request.TransactionalId, request.ProducerId, request.ProducerEpoch,
             [(GroupSettings.OffsetsTopic, partition)], cancellationToken).ConfigureAwait(false);
         return errors[0];
     }

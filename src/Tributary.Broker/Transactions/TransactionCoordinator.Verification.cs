@@ -14,7 +14,7 @@ namespace Tributary.Broker.Transactions;
 /// When the shard of the request's transactional id is served on this broker the answer is read from the published
 /// state (<see cref="CheckTransactionalWrite"/>, no loop, no round trip). When another broker leads that shard's
 /// partition of <c>__transaction_state</c>, the leader asks it with a verify-only AddPartitionsToTxn v4
-/// (<see cref="VerifyRemotelyAsync"/>), as Kafka's <c>AddPartitionsToTxnManager</c> does; callers skip that when the
+/// (<see cref="AskRemotelyAsync"/>), as Kafka's <c>AddPartitionsToTxnManager</c> does; callers skip that when the
 /// partition's log already holds the producer's open transaction (<see cref="Storage.PartitionLog.HasOngoingTransaction"/>),
 /// so only the first batch of a transaction in a partition pays for it.
 /// </summary>
@@ -81,14 +81,33 @@ public sealed partial class TransactionCoordinator
         return open.Ongoing && open.Partitions.Contains((topic, partition)) ? ErrorCode.None : ErrorCode.InvalidTxnState;
     }
 
+    /// <summary>The coordinator argument of <see cref="AddOrVerifyAsync"/> for a transaction whose coordinator is this broker.</summary>
+    internal const int LocalCoordinator = -2;
+
+    /// <summary>
+    /// Transaction version 2 (KIP-890 part 2): a producer's first write to a partition in a transaction adds the partition
+    /// itself (the client sends no AddPartitionsToTxn), so where a version-1 write is verified, a version-2 write asks
+    /// the coordinator to add the partition: here when <paramref name="coordinator"/> is <see cref="LocalCoordinator"/>,
+    /// else with an AddPartitionsToTxn v4 that is not verify-only. Without <paramref name="add"/>, a verification (see
+    /// <see cref="AskRemotelyAsync"/>). One error per partition, in order.
+    /// </summary>
+    internal async Task<ErrorCode[]> AddOrVerifyAsync(int coordinator, bool add, string transactionalId, long producerId, short epoch,
+        IReadOnlyList<(string Topic, int Partition)> partitions, CancellationToken cancellationToken)
+    {
+        if (coordinator != LocalCoordinator) return await AskRemotelyAsync(coordinator, transactionalId, producerId, epoch, partitions, verifyOnly: !add, cancellationToken).ConfigureAwait(false);
+        var (error, results) = await AddPartitionsAsync(transactionalId, producerId, epoch, partitions, verifyOnly: !add).ConfigureAwait(false);
+        return [.. partitions.Select(p => results.TryGetValue(p, out var e) ? e : error)];
+    }
+
     /// <summary>
     /// Asks broker <paramref name="coordinator"/>, the transaction coordinator of <paramref name="transactionalId"/>,
     /// whether each partition is in the producer's open transaction under <paramref name="epoch"/> (a verify-only
-    /// AddPartitionsToTxn: nothing is added). One error per partition, in order: the coordinator's answer, or
-    /// NETWORK_EXCEPTION when it could not be reached or did not answer for the partition.
+    /// AddPartitionsToTxn: nothing is added), or, without <paramref name="verifyOnly"/>, to add them. One error per
+    /// partition, in order: the coordinator's answer, or NETWORK_EXCEPTION when it could not be reached or did not
+    /// answer for the partition.
     /// </summary>
-    internal async Task<ErrorCode[]> VerifyRemotelyAsync(int coordinator, string transactionalId, long producerId, short epoch,
-        IReadOnlyList<(string Topic, int Partition)> partitions, CancellationToken cancellationToken)
+    internal async Task<ErrorCode[]> AskRemotelyAsync(int coordinator, string transactionalId, long producerId, short epoch,
+        IReadOnlyList<(string Topic, int Partition)> partitions, bool verifyOnly, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _remoteVerifications);
         var errors = new ErrorCode[partitions.Count];
@@ -97,7 +116,7 @@ public sealed partial class TransactionCoordinator
             TransactionalId = transactionalId,
             ProducerId = producerId,
             ProducerEpoch = epoch,
-            VerifyOnly = true,
+            VerifyOnly = verifyOnly,
         };
         foreach (var (topic, partition) in partitions)
         {

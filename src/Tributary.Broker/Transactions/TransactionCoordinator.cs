@@ -190,9 +190,12 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
     public Task<ErrorCode> AddOffsetsAsync(string transactionalId, long producerId, short epoch, string groupId) =>
         OnShard(transactionalId, s => s.AddOffsetsAsync(transactionalId, producerId, epoch, groupId), e => e);
 
-    /// <summary>EndTxn: commits or aborts the open transaction; a retry of the finished end is answered as success.</summary>
-    public Task<ErrorCode> EndTxnAsync(string transactionalId, long producerId, short epoch, bool commit) =>
-        OnShard(transactionalId, s => s.EndTxnAsync(transactionalId, producerId, epoch, commit), e => e);
+    /// <summary>
+    /// EndTxn: commits or aborts the open transaction; a retry of the finished end is answered as success. With
+    /// <paramref name="bumpEpoch"/> (transaction version 2) the end bumps the epoch; the identity to go on with comes back.
+    /// </summary>
+    public Task<(ErrorCode Error, long ProducerId, short Epoch)> EndTxnAsync(string transactionalId, long producerId, short epoch, bool commit, bool bumpEpoch = false) =>
+        OnShard(transactionalId, s => s.EndTxnAsync(transactionalId, producerId, epoch, commit, bumpEpoch), e => (e, -1L, (short)-1));
 
     /// <summary>
     /// The named ids, once each (unknown ones left out; one whose shard cannot answer comes back with that error), or,

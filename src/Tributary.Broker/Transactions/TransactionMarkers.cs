@@ -27,10 +27,12 @@ internal sealed class TransactionMarkers(TopicCatalog topics, Func<ReplicaManage
 
     /// <summary>
     /// Writes the markers; returns the partitions that failed with why (empty when all were written). A deleted
-    /// topic or partition has nothing left to mark and counts as written.
+    /// topic or partition has nothing left to mark and counts as written. <paramref name="epochBumped"/>: the epoch is
+    /// above the transaction's records', so a partition led here refuses the marker if it has seen that epoch already
+    /// (a leader elsewhere gets WriteTxnMarkers v1, which cannot say so, and applies Kafka's older rule: not below).
     /// </summary>
     public async Task<List<string>> WriteAsync(long producerId, short epoch, bool commit, int coordinatorEpoch,
-        IEnumerable<(string Topic, int Partition)> partitions)
+        IEnumerable<(string Topic, int Partition)> partitions, bool epochBumped = false)
     {
         var image = topics.Image;
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -43,7 +45,7 @@ internal sealed class TransactionMarkers(TopicCatalog topics, Func<ReplicaManage
             if (state is null && topics.GetPartition(topic, partition) is null) continue; // deleted
             var leader = state?.Leader ?? topics.NodeId;
             if (leader == topics.NodeId || remote is null)
-                local.Add((topic, partition, AppendAsync(topics, replicas(), groups, topic, partition, producerId, epoch, commit, coordinatorEpoch, now)));
+                local.Add((topic, partition, AppendAsync(topics, replicas(), groups, topic, partition, producerId, epoch, commit, coordinatorEpoch, now, epochBumped)));
             else if (leader < 0)
                 failures.Add($"{topic}-{partition}: no leader");
             else
@@ -100,7 +102,7 @@ internal sealed class TransactionMarkers(TopicCatalog topics, Func<ReplicaManage
     /// response carries for it. On <c>__consumer_offsets</c> it then waits for <paramref name="groups"/> to apply it.
     /// </summary>
     public static async Task<ErrorCode> AppendAsync(TopicCatalog topics, ReplicaManager? replicas, GroupCoordinator? groups, string topic, int partition,
-        long producerId, short epoch, bool commit, int coordinatorEpoch, long nowMs)
+        long producerId, short epoch, bool commit, int coordinatorEpoch, long nowMs, bool epochBumped = false)
     {
         if (topics.IsPartitionOffline(topic, partition)) return ErrorCode.KafkaStorageError;
         if (topics.IsLedElsewhere(topic, partition)) return ErrorCode.NotLeaderOrFollower;
@@ -112,7 +114,7 @@ internal sealed class TransactionMarkers(TopicCatalog topics, Func<ReplicaManage
             .Add(nowMs, key, value).Build();
         try
         {
-            var appended = await log.AppendAsync(batch).ConfigureAwait(false);
+            var appended = await log.AppendAsync(batch, epochBumped ? AppendOrigin.EpochBumpingMarker : AppendOrigin.Client).ConfigureAwait(false);
             if (replicas is not null)
             {
                 var replicated = await replicas.WaitForReplicationAsync(topic, partition, appended.LastOffset + 1, minInSync: 1, ReplicationTimeoutMs, CancellationToken.None)

@@ -28,6 +28,13 @@ public sealed class TransactionMetadata(string transactionalId)
     public TransactionState State { get; set; }
     public long StartTimeMs { get; set; } = -1;
     public long LastUpdateMs { get; set; }
+    /// <summary>
+    /// The decided transaction's markers carry an epoch above its records' (a transaction-version-2 end, or an abort that
+    /// fenced its producer), so each partition can refuse a marker whose epoch it has already seen. Kept only in memory:
+    /// a coordinator that takes over a decided transaction writes its markers without that check.
+    /// </summary>
+    public bool EpochBumpedAtEnd { get; set; }
+
     /// <summary>The transaction's partitions, the groups' partitions of <c>__consumer_offsets</c> among them (AddOffsetsToTxn).</summary>
     public SortedSet<(string Topic, int Partition)> Partitions { get; } = [];
 
@@ -43,6 +50,7 @@ public sealed class TransactionMetadata(string transactionalId)
             State = State,
             StartTimeMs = StartTimeMs,
             LastUpdateMs = LastUpdateMs,
+            EpochBumpedAtEnd = EpochBumpedAtEnd,
         };
         copy.Partitions.UnionWith(Partitions);
         return copy;

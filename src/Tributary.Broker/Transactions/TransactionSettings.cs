@@ -6,8 +6,12 @@ public sealed record TransactionSettings(
     int MaxTimeoutMs,
     int AbortCheckIntervalMs,
     long TransactionalIdExpirationMs,
-    long ProducerIdExpirationMs)
+    long ProducerIdExpirationMs,
+    short TransactionVersion = 2)
 {
+    /// <summary>Transaction version 2 (KIP-890 part 2) is finalized: the requests that ask for it get it.</summary>
+    public bool Version2 => TransactionVersion >= 2;
+
     public const string StateTopic = "__transaction_state";
 
     public static TransactionSettings From(BrokerSettings settings) => new(
@@ -15,5 +19,6 @@ public sealed record TransactionSettings(
         MaxTimeoutMs: settings.Int("transaction.max.timeout.ms"),
         AbortCheckIntervalMs: settings.Int("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
         TransactionalIdExpirationMs: settings.Long("transactional.id.expiration.ms"),
-        ProducerIdExpirationMs: settings.Long("producer.id.expiration.ms"));
+        ProducerIdExpirationMs: settings.Long("producer.id.expiration.ms"),
+        TransactionVersion: (short)settings.Int("transaction.version"));
 }

@@ -83,8 +83,9 @@ internal sealed partial class TransactionShard
                 results[p] = current!.State == TransactionState.Ongoing && current.Partitions.Contains(p) ? ErrorCode.None : ErrorCode.InvalidTxnState;
             return (ErrorCode.None, results);
         }
-        // Known to the cluster, wherever its replicas are (this broker need not hold one).
-        var unknown = partitions.Where(p => !coordinator.Topics.HasPartition(p.Topic, p.Partition)).ToHashSet();
+        // Known to the cluster, wherever its replicas are (this broker need not hold one). A group's partition of
+        // __consumer_offsets (TxnOffsetCommit v5 adds it) is not checked, as AddOffsetsToTxn does not check it.
+        var unknown = partitions.Where(p => p.Topic != GroupSettings.OffsetsTopic && !coordinator.Topics.HasPartition(p.Topic, p.Partition)).ToHashSet();
         if (unknown.Count > 0)
         {
             foreach (var p in partitions) results[p] = unknown.Contains(p) ? ErrorCode.UnknownTopicOrPartition : ErrorCode.OperationNotAttempted;
@@ -111,27 +112,94 @@ internal sealed partial class TransactionShard
         return await PersistAsync(transactionalId, next).ConfigureAwait(false) ? ErrorCode.None : ErrorCode.CoordinatorNotAvailable;
     }
 
-    /// <summary>EndTxn: commits or aborts the open transaction; a retry of the finished end is answered as success.</summary>
-    public async Task<ErrorCode> EndTxnAsync(string transactionalId, long producerId, short epoch, bool commit)
+    /// <summary>
+    /// EndTxn: commits or aborts the open transaction; a retry of the finished end is answered as success. Returns the
+    /// producer id and epoch the producer goes on with.
+    /// <para>
+    /// With <paramref name="bumpEpoch"/> (transaction version 2, EndTxn v5; KIP-890 part 2) every end bumps the epoch:
+    /// the markers carry the new epoch and the producer's next transaction uses it, so a write of the ended transaction
+    /// that arrives late is fenced in every partition. When the epoch is spent the producer goes on with a new producer
+    /// id. A retry comes with the epoch the end replaced and gets the identity it would have got. An empty transaction
+    /// (nothing was added) may be aborted, which bumps the epoch too; committing one is INVALID_TXN_STATE.
+    /// </para>
+    /// </summary>
+    public async Task<(ErrorCode Error, long ProducerId, short Epoch)> EndTxnAsync(string transactionalId, long producerId, short epoch, bool commit, bool bumpEpoch)
     {
+        if (bumpEpoch && _txns.TryGetValue(transactionalId, out var known) && IsRetryOfBumpedEnd(known, producerId, epoch, commit))
+            return await AnswerEndAsync(known).ConfigureAwait(false);
         var (error, current) = Validate(transactionalId, producerId, epoch, allowPrepare: true);
-        if (error != ErrorCode.None) return error;
+        if (error != ErrorCode.None) return (error, -1, -1);
         switch (current!.State)
         {
             case TransactionState.Ongoing:
-                return await EndAsync(current, commit).ConfigureAwait(false);
+                var ended = await EndAsync(current, commit, bumpEpoch).ConfigureAwait(false);
+                return ended == ErrorCode.None ? Decided(_txns[transactionalId]) : (ended, -1, -1);
+            case TransactionState.Empty or TransactionState.CompleteCommit or TransactionState.CompleteAbort when bumpEpoch:
+                return commit ? (ErrorCode.InvalidTxnState, -1, -1) : await AbortEmptyAsync(current).ConfigureAwait(false);
             case TransactionState.CompleteCommit when commit:
             case TransactionState.CompleteAbort when !commit:
-                return ErrorCode.None;
+                return (ErrorCode.None, current.ProducerId, current.Epoch);
             case TransactionState.PrepareCommit when commit:
             case TransactionState.PrepareAbort when !commit:
-                await FinishAsync(current).ConfigureAwait(false);
-                return ErrorCode.None;
+                return await AnswerEndAsync(current).ConfigureAwait(false);
             case TransactionState.PrepareCommit or TransactionState.PrepareAbort:
-                return ErrorCode.ConcurrentTransactions;
+                return (ErrorCode.ConcurrentTransactions, -1, -1);
             default:
-                return ErrorCode.InvalidTxnState;
+                return (ErrorCode.InvalidTxnState, -1, -1);
         }
+    }
+
+    /// <summary>The end of the producer's last transaction with the same decision, bumped from the epoch it sends.</summary>
+    private static bool IsRetryOfBumpedEnd(TransactionMetadata m, long producerId, short epoch, bool commit) =>
+        m.LastProducerId == producerId && m.LastEpoch == epoch && (m.ProducerId != producerId || m.Epoch != epoch) && m.State switch
+        {
+            TransactionState.PrepareCommit or TransactionState.CompleteCommit => commit,
+            TransactionState.PrepareAbort or TransactionState.CompleteAbort => !commit,
+            _ => false,
+        };
+
+    /// <summary>A retried end: its markers are tried again if some are still unwritten, then it is answered (<see cref="Decided"/>).</summary>
+    private async Task<(ErrorCode, long, short)> AnswerEndAsync(TransactionMetadata m)
+    {
+        if (m.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort)
+        {
+            await FinishAsync(m).ConfigureAwait(false);
+            if (_txns.TryGetValue(m.TransactionalId, out var finished)) m = finished;
+        }
+        return Decided(m);
+    }
+
+    /// <summary>
+    /// The identity a producer goes on with after its end: a durable decision is success, its markers retried here until
+    /// written; only an end that moves the producer to a new id (known when it completes) is CONCURRENT_TRANSACTIONS
+    /// until then, which the producer retries.
+    /// </summary>
+    private static (ErrorCode, long, short) Decided(TransactionMetadata m) =>
+        m.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort && m.EpochBumpedAtEnd && m.Epoch >= short.MaxValue - 1
+            ? (ErrorCode.ConcurrentTransactions, -1, -1)
+            : (ErrorCode.None, m.ProducerId, m.Epoch);
+
+    /// <summary>Transaction version 2: aborting a transaction nothing was added to writes no marker, only the bumped epoch.</summary>
+    private async Task<(ErrorCode, long, short)> AbortEmptyAsync(TransactionMetadata current)
+    {
+        var next = current.Clone();
+        next.LastProducerId = current.ProducerId;
+        next.LastEpoch = current.Epoch;
+        next.Epoch = (short)(current.Epoch + 1);
+        next.State = TransactionState.CompleteAbort;
+        next.StartTimeMs = -1;
+        next.LastUpdateMs = NowMs;
+        next.Partitions.Clear();
+        RotateIfSpent(next);
+        return await PersistAsync(current.TransactionalId, next).ConfigureAwait(false) ? (ErrorCode.None, next.ProducerId, next.Epoch) : (ErrorCode.CoordinatorNotAvailable, -1, -1);
+    }
+
+    /// <summary>An epoch that cannot be bumped again: the producer goes on with a new producer id at epoch 0, as in Kafka.</summary>
+    private void RotateIfSpent(TransactionMetadata next)
+    {
+        if (next.Epoch < short.MaxValue - 1) return;
+        next.ProducerId = coordinator.Ids.Next();
+        next.Epoch = 0;
     }
 
     /// <summary>The id's state, or null when it is unknown.</summary>
@@ -171,9 +239,16 @@ internal sealed partial class TransactionShard
     }
 
     /// <summary>Decides (Prepare state written), then finishes. Success once the decision is durable.</summary>
-    private async Task<ErrorCode> EndAsync(TransactionMetadata current, bool commit)
+    private async Task<ErrorCode> EndAsync(TransactionMetadata current, bool commit, bool bumpEpoch)
     {
         var prepare = current.Clone();
+        if (bumpEpoch)
+        {
+            prepare.LastProducerId = current.ProducerId;
+            prepare.LastEpoch = current.Epoch;
+            prepare.Epoch = (short)(current.Epoch + 1);
+            prepare.EpochBumpedAtEnd = true;
+        }
         prepare.State = commit ? TransactionState.PrepareCommit : TransactionState.PrepareAbort;
         prepare.LastUpdateMs = NowMs;
         if (!await PersistAsync(current.TransactionalId, prepare).ConfigureAwait(false)) return ErrorCode.CoordinatorNotAvailable;
@@ -193,6 +268,8 @@ internal sealed partial class TransactionShard
         complete.State = commit ? TransactionState.CompleteCommit : TransactionState.CompleteAbort;
         complete.LastUpdateMs = NowMs;
         complete.Partitions.Clear();
+        if (prepared.EpochBumpedAtEnd) RotateIfSpent(complete);
+        complete.EpochBumpedAtEnd = false;
         return await PersistAsync(prepared.TransactionalId, complete).ConfigureAwait(false);
     }
 
@@ -203,6 +280,7 @@ internal sealed partial class TransactionShard
         prepare.LastProducerId = current.ProducerId;
         prepare.LastEpoch = current.Epoch;
         prepare.Epoch = (short)Math.Min(short.MaxValue, current.Epoch + 1);
+        prepare.EpochBumpedAtEnd = prepare.Epoch > current.Epoch;
         prepare.State = TransactionState.PrepareAbort;
         prepare.LastUpdateMs = NowMs;
         if (!await PersistAsync(current.TransactionalId, prepare).ConfigureAwait(false)) return false;

@@ -114,7 +114,7 @@ internal sealed partial class TransactionShard(CoordinatorContext context, Trans
             Log.Warn($"transaction coordinator: markers for {m.TransactionalId} withheld (test fault)");
             return false;
         }
-        var failures = await coordinator.Markers.WriteAsync(m.ProducerId, m.Epoch, commit, coordinatorEpoch: 0, m.Partitions).ConfigureAwait(false);
+        var failures = await coordinator.Markers.WriteAsync(m.ProducerId, m.Epoch, commit, coordinatorEpoch: 0, m.Partitions, m.EpochBumpedAtEnd).ConfigureAwait(false);
         if (failures.Count == 0) return true;
         // Retried until every leader took its marker, as Kafka's marker channel retries: soon (a leader moved, and the
         // partitions' read_committed readers wait on this transaction), and by the periodic check as well.
