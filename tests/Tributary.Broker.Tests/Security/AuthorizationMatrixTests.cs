@@ -425,12 +425,14 @@ public sealed class AuthorizationMatrixTests : IAsyncLifetime
         Assert.Equal("The group has described topic(s) that the client is not authorized to describe.", refused.ErrorMessage);
         Assert.Empty(refused.Members);
 
-        await SetAclsAsync(Allow(G(AclOperation.Describe, Described)), Allow(T(AclOperation.Describe)));
+        await SetAclsAsync(Allow(G(AclOperation.Describe, Described)), Allow(G(AclOperation.AlterConfigs, Described)), Allow(T(AclOperation.Describe)));
         var described = Assert.Single((await _alice.SendAsync<ConsumerGroupDescribeResponse>(request, 0)).Groups);
         Assert.Equal(0, described.ErrorCode);
         var member = Assert.Single(described.Members);
         Assert.Equal(Topic, Assert.Single(member.TargetAssignment.TopicPartitions).TopicName);
-        Assert.Equal(1 << (int)AclOperation.Describe, described.AuthorizedOperations);
+        // A group's operations include DESCRIBE_CONFIGS and ALTER_CONFIGS (KIP-848 group configs), as Kafka reports them.
+        Assert.Equal((1 << (int)AclOperation.Describe) | (1 << (int)AclOperation.DescribeConfigs) | (1 << (int)AclOperation.AlterConfigs),
+            described.AuthorizedOperations);
     }
 
     private static bool IsAuthorizationError(KafkaErrorCode error) => error is KafkaErrorCode.TopicAuthorizationFailed or KafkaErrorCode.GroupAuthorizationFailed
