@@ -8,9 +8,9 @@ namespace Tributary.Broker.Handlers;
 /// <summary>
 /// ConsumerGroupDescribe v0 (KIP-848): epochs, assignor, and each member's current and target assignment. A classic
 /// or unknown group gets GROUP_ID_NOT_FOUND, as in Kafka (clients then describe it with DescribeGroups). Needs DESCRIBE
-/// on the group (GROUP_AUTHORIZATION_FAILED) and, as Kafka 4.0's KafkaApis, DESCRIBE on every topic in its members'
-/// assignments: a group naming a topic the caller may not describe is answered TOPIC_AUTHORIZATION_FAILED with no
-/// members, so the assignment cannot reveal the topic's name.
+/// on the group (GROUP_AUTHORIZATION_FAILED) and, as Kafka's current KafkaApis (not 3.9), DESCRIBE on every topic in
+/// its members' assignments: a group naming a topic the caller may not describe is answered TOPIC_AUTHORIZATION_FAILED
+/// with no members, so the assignment cannot reveal the topic's name.
 /// </summary>
 internal sealed class ConsumerGroupDescribeHandler(GroupCoordinator coordinator) : ApiHandler<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>
 {
