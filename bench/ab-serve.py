@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Interleaved A/B of two builds: a fresh `tributary serve` per run, one `tributary bench` each, the broker's CPU from
-/proc. Usage: TRIBUTARY_BEFORE=cli TRIBUTARY_AFTER=cli ab-serve.py BENCH PAIRS [bench args...]. Prints one JSON line per run."""
+/proc. Usage: TRIBUTARY_BEFORE=cli TRIBUTARY_AFTER=cli ab-serve.py BENCH PAIRS [bench args...]. Prints one JSON line per run.
+The two may be one build with different settings: AB_BEFORE_SET and AB_AFTER_SET add `--set k=v` (space-separated
+k=v) to that side's serve; AB_SEED_DIR's files are copied into every fresh data directory (an acls.json, say)."""
 import json, os, socket, subprocess, sys, time, shutil, tempfile
 
 BUILDS = {"before": os.environ["TRIBUTARY_BEFORE"],
@@ -16,7 +18,9 @@ def cpu(pid):
 
 def run(build, bench, args):
     d = tempfile.mkdtemp(prefix="ab-"); port = free_port(); cli = BUILDS[build]
-    srv = subprocess.Popen([cli, "serve", "--data-dir", d, "--listen", f"127.0.0.1:{port}", "--set", "schema.registry.enable=false"],
+    if os.environ.get("AB_SEED_DIR"): shutil.copytree(os.environ["AB_SEED_DIR"], d, dirs_exist_ok=True)
+    extra = [a for kv in os.environ.get(f"AB_{build.upper()}_SET", "").split() for a in ("--set", kv)]
+    srv = subprocess.Popen([cli, "serve", "--data-dir", d, "--listen", f"127.0.0.1:{port}", "--set", "schema.registry.enable=false"] + extra,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in srv.stdout:
         if line.startswith("Tributary listening"): break

@@ -7,9 +7,10 @@ namespace Tributary.Broker.Handlers;
 /// <summary>
 /// CreateAcls v0-3: stores ACL bindings in the metadata store (every broker applies them from its image). Needs ALTER
 /// on the cluster (CLUSTER_AUTHORIZATION_FAILED for every creation); SECURITY_DISABLED without an authorizer. Each
-/// creation is checked as Kafka checks it (a known resource type, LITERAL or PREFIXED, a known operation, ALLOW or
-/// DENY, a non-empty name, "kafka-cluster" for CLUSTER, a principal "Type:name") and refused alone with
-/// INVALID_REQUEST; the valid ones are stored together. Creating a binding that exists succeeds and stores it once.
+/// creation is checked as Kafka checks it ("kafka-cluster" for CLUSTER, a non-empty name, a known resource type,
+/// LITERAL or PREFIXED, a known operation, ALLOW or DENY, a principal "Type:name") and refused alone with
+/// INVALID_REQUEST; the valid ones are stored together. As in Kafka, any operation goes with any resource type
+/// (DELEGATION_TOKEN and USER included). Creating a binding that exists succeeds and stores it once.
 /// </summary>
 internal sealed class CreateAclsHandler(BrokerState broker) : ApiHandler<CreateAclsRequest, CreateAclsResponse>
 {

@@ -69,22 +69,27 @@ public sealed record AclBinding(AclResourceType ResourceType, string ResourceNam
     public const string WildcardPrincipal = "User:*";
 
     /// <summary>
-    /// Kafka's checks of a binding to create (AclControlManager.validateNewAcl and AclApis); null when it may be stored,
-    /// else the INVALID_REQUEST message.
+    /// Kafka's checks of a binding to create, in its order (AclApis.handleCreateAcls, then the controller's
+    /// AclControlManager.validateNewAcl); null when it may be stored, else the INVALID_REQUEST message. Like Kafka's
+    /// broker, it accepts any operation on any resource type (TOPIC with CREATE_TOKENS is stored and never matches a
+    /// check); kafka-acls, and <c>tributary acl create</c>, refuse an operation the type does not support.
     /// </summary>
     public string? Invalid()
     {
-        if (ResourceType is AclResourceType.Unknown or AclResourceType.Any || !Enum.IsDefined(ResourceType)) return "Invalid resourceType " + ResourceType;
-        if (PatternType is not (AclPatternType.Literal or AclPatternType.Prefixed)) return "Invalid patternType " + PatternType;
-        if (Operation is AclOperation.Unknown or AclOperation.Any || !Enum.IsDefined(Operation)) return "Invalid operation " + Operation;
-        if (Permission is not (AclPermission.Allow or AclPermission.Deny)) return "Invalid permissionType " + Permission;
-        if (string.IsNullOrEmpty(ResourceName)) return "Invalid empty resource name specified";
         if (ResourceType == AclResourceType.Cluster && ResourceName != ClusterName) return "The only valid name for the CLUSTER resource is " + ClusterName;
+        if (string.IsNullOrEmpty(ResourceName)) return "Invalid empty resource name";
+        if (ResourceType is AclResourceType.Unknown or AclResourceType.Any || !Enum.IsDefined(ResourceType)) return "Invalid resourceType " + KafkaName(ResourceType);
+        if (PatternType is not (AclPatternType.Literal or AclPatternType.Prefixed)) return "Invalid patternType " + KafkaName(PatternType);
+        if (Operation is AclOperation.Unknown or AclOperation.Any || !Enum.IsDefined(Operation)) return "Invalid operation " + KafkaName(Operation);
+        if (Permission is not (AclPermission.Allow or AclPermission.Deny)) return "Invalid permissionType " + KafkaName(Permission);
         var colon = Principal.IndexOf(':');
         if (colon <= 0) return $"Could not parse principal from `{Principal}` (no colon is present separating the principal type from the principal name)";
         if (Host is null) return "Invalid null host";
         return null;
     }
+
+    /// <summary>Kafka's name of a code, UNKNOWN for a code it does not define (its fromCode does the same).</summary>
+    private static string KafkaName<T>(T value) where T : struct, Enum => Enum.IsDefined(value) ? Names.Upper(value.ToString()) : "UNKNOWN";
 
     /// <summary>The canonical text of a binding, for logs and the CLI (kafka-acls prints it much like this).</summary>
     public override string ToString() =>
@@ -104,7 +109,7 @@ public sealed record AclBinding(AclResourceType ResourceType, string ResourceNam
             Enum.TryParse(text.Replace("_", "", StringComparison.Ordinal).Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out value)
             && Enum.IsDefined(value);
 
-        private static string Upper(string pascal)
+        internal static string Upper(string pascal)
         {
             var chars = new System.Text.StringBuilder(pascal.Length + 4);
             for (var i = 0; i < pascal.Length; i++)

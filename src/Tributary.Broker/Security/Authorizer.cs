@@ -90,7 +90,7 @@ public sealed class Authorizer
     {
         AclResourceType.Topic => [AclOperation.Read, AclOperation.Write, AclOperation.Create, AclOperation.Describe, AclOperation.Delete, AclOperation.Alter,
             AclOperation.DescribeConfigs, AclOperation.AlterConfigs],
-        AclResourceType.Group => [AclOperation.Read, AclOperation.Describe, AclOperation.Delete],
+        AclResourceType.Group => [AclOperation.Read, AclOperation.Describe, AclOperation.Delete, AclOperation.DescribeConfigs, AclOperation.AlterConfigs],
         AclResourceType.Cluster => [AclOperation.Create, AclOperation.ClusterAction, AclOperation.DescribeConfigs, AclOperation.AlterConfigs,
             AclOperation.IdempotentWrite, AclOperation.Alter, AclOperation.Describe],
         AclResourceType.TransactionalId => [AclOperation.Describe, AclOperation.Write],

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Confluent.Kafka.Admin;
 using Tributary.Cli.Kafka;
 using Tributary.Cli.Output;
+using Authorizer = Tributary.Broker.Security.Authorizer;
 using KafkaOperation = Tributary.Broker.Security.AclOperation;
 using KafkaPatternType = Tributary.Broker.Security.AclPatternType;
 using Names = Tributary.Broker.Security.AclBinding.Names;
@@ -83,6 +84,7 @@ public static class AclCommands
             var pattern = resources.Pattern(parse);
             if (pattern is not (ResourcePatternType.Literal or ResourcePatternType.Prefixed))
                 throw new CliException("--resource-pattern-type: ACLs are created literal or prefixed");
+            foreach (var type in targets.Select(t => t.Type).Distinct()) RefuseUnsupported(type, ops);
             var bindings = (from t in targets
                             from p in principals
                             from op in ops
@@ -167,6 +169,18 @@ public static class AclCommands
         return [.. given.Select(o => Names.TryParse<KafkaOperation>(o, out var op) && op is not (KafkaOperation.Unknown or KafkaOperation.Any)
             ? (AclOperation)(int)op
             : throw new CliException($"--operation: unknown operation '{o}'"))];
+    }
+
+    /// <summary>
+    /// kafka-acls' check (brokers store any operation on any resource type, one that never applies included): only the
+    /// operations the type has (Kafka's AclEntry.supportedOperations) and ALL.
+    /// </summary>
+    private static void RefuseUnsupported(ResourceType type, List<AclOperation> ops)
+    {
+        var kafkaType = (Tributary.Broker.Security.AclResourceType)(int)type;
+        List<KafkaOperation> valid = [.. Authorizer.SupportedOperations(kafkaType), KafkaOperation.All];
+        if (ops.Any(op => !valid.Contains((KafkaOperation)(int)op)))
+            throw new CliException($"ResourceType {Names.Of(kafkaType)} only supports operations [{string.Join(", ", valid.Select(Names.Of))}]");
     }
 
     private static AclBindingFilter Filter(ResourceType type, string? name, ResourcePatternType pattern, string? principal, string? host, AclOperation op,

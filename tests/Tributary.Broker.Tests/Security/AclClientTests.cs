@@ -117,6 +117,68 @@ public sealed class AclClientTests : IDisposable
     }
 
     [Fact]
+    public async Task Delegation_token_and_user_acls_are_stored_filtered_and_deleted_and_invalid_ones_refused_in_kafkas_words()
+    {
+        // librdkafka has no DELEGATION_TOKEN (6) or USER (7) resource type, nor the token operations: raw requests.
+        await using var broker = await TributaryServer.StartEphemeralAsync(settings: Settings());
+        await using var raw = await RawKafkaClient.ConnectAsync(broker.BootstrapServersFor("PLAINTEXT"));
+        static Tributary.Protocol.Messages.CreateAclsRequest.AclCreation Creation(sbyte type, string name, sbyte op, sbyte pattern = 3) =>
+            new() { ResourceType = type, ResourceName = name, ResourcePatternType = pattern, Principal = "User:bob", Host = "*", Operation = op, PermissionType = 3 };
+        const sbyte Token = 6, User = 7, Describe = 8, CreateTokens = 13, DescribeTokens = 14;
+        var created = await raw.SendAsync<Tributary.Protocol.Messages.CreateAclsResponse>(new Tributary.Protocol.Messages.CreateAclsRequest
+        {
+            Creations =
+            [
+                Creation(Token, "token-1", Describe),
+                Creation(User, "User:bob", CreateTokens),
+                Creation(User, "User:", DescribeTokens, pattern: 4),
+                // Kafka's broker stores an operation the type does not have (only kafka-acls refuses it).
+                Creation(2, "t", CreateTokens),
+                Creation(2, "", 3),
+                Creation(1, "t", 3),
+                Creation(Token, "token-1", 1),
+                Creation(4, "not-the-cluster", Describe),
+            ],
+        }, 3);
+        (int, string?)[] expected =
+            [
+                (0, null), (0, null), (0, null), (0, null),
+                (42, "Invalid empty resource name"),
+                (42, "Invalid resourceType ANY"),
+                (42, "Invalid operation ANY"),
+                (42, "The only valid name for the CLUSTER resource is kafka-cluster"),
+            ];
+        Assert.Equal(expected, created.Results.Select(r => ((int)r.ErrorCode, r.ErrorMessage)));
+
+        async Task<List<Tributary.Protocol.Messages.DescribeAclsResponse.DescribeAclsResource>> DescribeType(sbyte type)
+        {
+            var described = await raw.SendAsync<Tributary.Protocol.Messages.DescribeAclsResponse>(new Tributary.Protocol.Messages.DescribeAclsRequest
+            {
+                ResourceTypeFilter = type,
+                PatternTypeFilter = 1,
+                Operation = 1,
+                PermissionType = 1,
+            }, 3);
+            Assert.Equal(0, described.ErrorCode);
+            return described.Resources;
+        }
+        var token = Assert.Single(await DescribeType(Token));
+        Assert.Equal(("token-1", Describe), (token.ResourceName, Assert.Single(token.Acls).Operation));
+        var users = await DescribeType(User);
+        (string, sbyte, sbyte)[] userAcls = [("User:", 4, DescribeTokens), ("User:bob", 3, CreateTokens)];
+        Assert.Equal(userAcls, users.Select(u => (u.ResourceName, u.PatternType, Assert.Single(u.Acls).Operation)).OrderBy(u => u.ResourceName, StringComparer.Ordinal));
+
+        var deleted = await raw.SendAsync<Tributary.Protocol.Messages.DeleteAclsResponse>(new Tributary.Protocol.Messages.DeleteAclsRequest
+        {
+            Filters = [new() { ResourceTypeFilter = User, PatternTypeFilter = 2, ResourceNameFilter = "User:bob", Operation = 1, PermissionType = 1 }],
+        }, 3);
+        // MATCH: the literal binding and the PREFIXED "User:" one both apply to User:bob.
+        Assert.Equal(2, deleted.FilterResults[0].MatchingAcls.Count);
+        Assert.Empty(await DescribeType(User));
+        Assert.Equal(2, (await DescribeType(1)).Count);
+    }
+
+    [Fact]
     public async Task A_producer_and_a_consumer_are_refused_until_acls_allow_them()
     {
         await using var broker = await TributaryServer.StartEphemeralAsync(settings: Settings());

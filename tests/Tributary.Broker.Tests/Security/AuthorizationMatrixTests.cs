@@ -292,7 +292,7 @@ public sealed class AuthorizationMatrixTests : IAsyncLifetime
             TopicPartitions = [],
         }, TopicRefused, r => r.ErrorCode, T(AclOperation.Describe), G(AclOperation.Read, ConsumerGroup));
         yield return C<ConsumerGroupDescribeResponse>("ConsumerGroupDescribe", 0, () => new ConsumerGroupDescribeRequest { GroupIds = [ConsumerGroup] },
-            GroupRefused, r => r.Groups[0].ErrorCode, G(AclOperation.Describe, ConsumerGroup));
+            GroupRefused, r => r.Groups[0].ErrorCode, G(AclOperation.Describe, ConsumerGroup), T(AclOperation.Describe));
         yield return C<DescribeTopicPartitionsResponse>("DescribeTopicPartitions", 0, () => new DescribeTopicPartitionsRequest
         {
             Topics = [new() { Name = Topic }],
@@ -397,6 +397,42 @@ public sealed class AuthorizationMatrixTests : IAsyncLifetime
             await Expect("allowed, and denied by a prefixed DENY for User:*", refused: true);
         }
         Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
+    [Fact]
+    public async Task ConsumerGroupDescribe_refuses_a_group_assigned_a_topic_the_caller_may_not_describe()
+    {
+        const string Described = "acl-described";
+        await _broker.Groups.EnsureOffsetsTopicAsync();
+        await using (var superUser = await RawKafkaClient.ConnectAsync(_broker.BootstrapServersFor("PLAINTEXT")))
+        {
+            var joined = await superUser.SendAsync<ConsumerGroupHeartbeatResponse>(new ConsumerGroupHeartbeatRequest
+            {
+                GroupId = Described,
+                MemberId = Guid.NewGuid().ToString("N"),
+                MemberEpoch = 0,
+                RebalanceTimeoutMs = 10_000,
+                SubscribedTopicNames = [Topic],
+                TopicPartitions = [],
+            }, 1);
+            Assert.Equal(0, joined.ErrorCode);
+        }
+        var request = new ConsumerGroupDescribeRequest { GroupIds = [Described], IncludeAuthorizedOperations = true };
+
+        await SetAclsAsync(Allow(G(AclOperation.Describe, Described)));
+        var refused = Assert.Single((await _alice.SendAsync<ConsumerGroupDescribeResponse>(request, 0)).Groups);
+        Assert.Equal((short)KafkaErrorCode.TopicAuthorizationFailed, refused.ErrorCode);
+        Assert.Equal("The group has described topic(s) that the client is not authorized to describe.", refused.ErrorMessage);
+        Assert.Empty(refused.Members);
+
+        await SetAclsAsync(Allow(G(AclOperation.Describe, Described)), Allow(G(AclOperation.AlterConfigs, Described)), Allow(T(AclOperation.Describe)));
+        var described = Assert.Single((await _alice.SendAsync<ConsumerGroupDescribeResponse>(request, 0)).Groups);
+        Assert.Equal(0, described.ErrorCode);
+        var member = Assert.Single(described.Members);
+        Assert.Equal(Topic, Assert.Single(member.TargetAssignment.TopicPartitions).TopicName);
+        // A group's operations include DESCRIBE_CONFIGS and ALTER_CONFIGS (KIP-848 group configs), as Kafka reports them.
+        Assert.Equal((1 << (int)AclOperation.Describe) | (1 << (int)AclOperation.DescribeConfigs) | (1 << (int)AclOperation.AlterConfigs),
+            described.AuthorizedOperations);
     }
 
     private static bool IsAuthorizationError(KafkaErrorCode error) => error is KafkaErrorCode.TopicAuthorizationFailed or KafkaErrorCode.GroupAuthorizationFailed
