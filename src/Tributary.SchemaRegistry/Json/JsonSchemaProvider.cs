@@ -16,14 +16,16 @@ public sealed class JsonSchemaProvider : ISchemaProvider
     {
         JsonNode? root;
         string? problem;
+        JsonSchemaDraft draft;
         try
         {
             root = JsonNode.Parse(schema);
             // The meta-schema check reads a JsonDocument; the compatibility rules read the JsonNode.
             using var document = JsonDocument.Parse(schema);
             var element = document.RootElement;
+            draft = JsonSchemaDrafts.Of(element);
             problem = element.ValueKind is JsonValueKind.Object or JsonValueKind.True or JsonValueKind.False
-                ? JsonSchemaDrafts.Problem(element, JsonSchemaDrafts.Of(element))
+                ? JsonSchemaDrafts.Problem(element, draft)
                 : "a JSON schema must be an object or a boolean";
         }
         catch (JsonException e)
@@ -43,7 +45,7 @@ public sealed class JsonSchemaProvider : ISchemaProvider
                 throw RegistryException.InvalidSchema($"reference {name} is not valid JSON: {e.Message}");
             }
         }
-        return new JsonParsedSchema(root!, root!.ToJsonString(Http.RegistryJson.Options), Sorted(root)!.ToJsonString(Http.RegistryJson.Options), refs);
+        return new JsonParsedSchema(root!, root!.ToJsonString(Http.RegistryJson.Options), Sorted(root)!.ToJsonString(Http.RegistryJson.Options), refs, draft);
     }
 
     internal static JsonNode? Sorted(JsonNode? node) => node switch
@@ -54,11 +56,15 @@ public sealed class JsonSchemaProvider : ISchemaProvider
     };
 }
 
-internal sealed class JsonParsedSchema(JsonNode root, string canonical, string normalized, IReadOnlyDictionary<string, JsonNode?> references) : ParsedSchema
+internal sealed class JsonParsedSchema(JsonNode root, string canonical, string normalized, IReadOnlyDictionary<string, JsonNode?> references,
+    JsonSchemaDraft draft) : ParsedSchema
 {
     public JsonNode Root { get; } = root;
 
     public IReadOnlyDictionary<string, JsonNode?> References { get; } = references;
+
+    /// <summary>The draft its <c>$schema</c> names (draft 7 without one): it decides what some keywords mean.</summary>
+    public JsonSchemaDraft Draft { get; } = draft;
 
     public override string SchemaType => SchemaTypes.Json;
 
