@@ -7,7 +7,7 @@ namespace Tributary.SchemaRegistry.Tests;
 /// Confluent's own JSON Schema diff cases (cases from Confluent's schema-registry test resources:
 /// json-schema-provider/src/test/resources/diff-schema-examples.json, diff-combined-schema-examples.json and their
 /// 2020-12 versions), each a writer ("original") and reader ("update") schema with the difference types Confluent finds
-/// and its verdict under the default (strict) policy. Our verdict must be Confluent's, and every difference we report
+/// and its verdict under the default (strict) policy: the inputs and Confluent's findings only, numbered per file. Our verdict must be Confluent's, and every difference we report
 /// must be one Confluent lists (we report only the incompatible ones).
 /// </summary>
 public sealed class ConfluentJsonSchemaDiffCasesTests
@@ -21,7 +21,7 @@ public sealed class ConfluentJsonSchemaDiffCasesTests
     public static TheoryData<int, string> Cases()
     {
         var data = new TheoryData<int, string>();
-        for (var i = 0; i < All.Value.Count; i++) data.Add(i, $"{All.Value[i]!["file"]}: {All.Value[i]!["description"]}");
+        for (var i = 0; i < All.Value.Count; i++) data.Add(i, $"{All.Value[i]!["file"]} case {All.Value[i]!["case"]}");
         return data;
     }
 
