@@ -127,12 +127,48 @@ public sealed class LegacyProtocolTests : IAsyncLifetime
         Assert.Equal([("a", "zero", -1L), (null, "one", -1L), ("b", "two", 1_700_000_000_002L), ("c", "three", 1_700_000_000_003L)], read);
     }
 
+    /// <summary>Apache Kafka 3.9's broker ranges of the APIs served here (its ApiVersions answer): each is covered.</summary>
+    private static readonly (ApiKey Key, short Max)[] Kafka39 =
+    [
+        (ApiKey.Produce, 11), (ApiKey.Fetch, 17), (ApiKey.ListOffsets, 9), (ApiKey.Metadata, 12), (ApiKey.OffsetCommit, 9),
+        (ApiKey.OffsetFetch, 9), (ApiKey.FindCoordinator, 5), (ApiKey.JoinGroup, 9), (ApiKey.Heartbeat, 4), (ApiKey.LeaveGroup, 5),
+        (ApiKey.SyncGroup, 5), (ApiKey.DescribeGroups, 5), (ApiKey.ListGroups, 5), (ApiKey.SaslHandshake, 1), (ApiKey.ApiVersions, 4),
+        (ApiKey.CreateTopics, 7), (ApiKey.DeleteTopics, 6), (ApiKey.DeleteRecords, 2), (ApiKey.InitProducerId, 5),
+        (ApiKey.OffsetForLeaderEpoch, 4), (ApiKey.AddPartitionsToTxn, 5), (ApiKey.AddOffsetsToTxn, 4), (ApiKey.EndTxn, 4),
+        (ApiKey.WriteTxnMarkers, 1), (ApiKey.TxnOffsetCommit, 4), (ApiKey.DescribeAcls, 3), (ApiKey.CreateAcls, 3), (ApiKey.DeleteAcls, 3),
+        (ApiKey.DescribeConfigs, 4), (ApiKey.AlterConfigs, 2), (ApiKey.DescribeLogDirs, 4), (ApiKey.SaslAuthenticate, 2),
+        (ApiKey.CreatePartitions, 3), (ApiKey.DeleteGroups, 2), (ApiKey.ElectLeaders, 2), (ApiKey.IncrementalAlterConfigs, 1),
+        (ApiKey.AlterPartitionReassignments, 0), (ApiKey.ListPartitionReassignments, 0), (ApiKey.OffsetDelete, 0),
+        (ApiKey.DescribeClientQuotas, 1), (ApiKey.AlterClientQuotas, 1), (ApiKey.DescribeUserScramCredentials, 0),
+        (ApiKey.AlterUserScramCredentials, 0), (ApiKey.DescribeCluster, 1), (ApiKey.DescribeProducers, 0),
+        (ApiKey.DescribeTransactions, 0), (ApiKey.ListTransactions, 1), (ApiKey.ConsumerGroupHeartbeat, 0),
+        (ApiKey.ConsumerGroupDescribe, 0), (ApiKey.DescribeTopicPartitions, 0),
+    ];
+
     [Fact]
     public async Task ApiVersions_advertises_every_version_kafka_3_9_accepts_from_zero()
     {
         await using var client = await RawKafkaClient.ConnectAsync(Bootstrap);
         var versions = await client.SendAsync<ApiVersionsResponse>(new ApiVersionsRequest(), 0);
-        foreach (var key in new[] { ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets })
-            Assert.Equal(0, versions.ApiKeys.Single(k => k.ApiKey == (short)key).MinVersion);
+        foreach (var (key, max) in Kafka39)
+        {
+            var served = versions.ApiKeys.SingleOrDefault(k => k.ApiKey == (short)key) ?? throw new Xunit.Sdk.XunitException($"{key} is not served");
+            Assert.True(served.MinVersion == 0 && served.MaxVersion >= max, $"{key}: {served.MinVersion}-{served.MaxVersion}, Kafka 3.9 accepts 0-{max}");
+        }
+    }
+
+    [Fact]
+    public async Task ListOffsets_v9_answers_latest_tiered_with_none()
+    {
+        await using var client = await RawKafkaClient.ConnectAsync(Bootstrap);
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = Bootstrap }).Build())
+            await admin.CreateTopicsAsync([new Confluent.Kafka.Admin.TopicSpecification { Name = "tiered-none", NumPartitions = 1, ReplicationFactor = 1 }]);
+        var listed = await client.SendAsync<ListOffsetsResponse>(new ListOffsetsRequest
+        {
+            ReplicaId = -1,
+            Topics = [new() { Name = "tiered-none", Partitions = [new() { PartitionIndex = 0, Timestamp = -5 }] }],
+        }, 9);
+        var partition = listed.Topics[0].Partitions[0];
+        Assert.Equal((0, -1L, -1L, -1), (partition.ErrorCode, partition.Offset, partition.Timestamp, partition.LeaderEpoch));
     }
 }

@@ -9,7 +9,7 @@ using Tributary.Storage;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>
-/// Fetch v0-16. Records are served as the stored bytes: whole batches copied from the segment into a pooled buffer
+/// Fetch v0-17 (v17 adds KRaft's replica directory id, which a broker's fetch leaves unset). Records are served as the stored bytes: whole batches copied from the segment into a pooled buffer
 /// that lives until the response is sent; v0-3, which read only message sets, get them down-converted
 /// (<see cref="DownConvert"/>). Limits: partition_max_bytes per partition and max_bytes per response, the
 /// latter capped by the broker's fetch.max.bytes (so a response stays far below what int32 sizes can carry, and the
@@ -32,7 +32,7 @@ internal sealed class FetchHandler(BrokerState broker) : ApiHandler<FetchRequest
 {
     public override ApiKey Key => ApiKey.Fetch;
     public override short MinVersion => 0;
-    public override short MaxVersion => 16;
+    public override short MaxVersion => 17;
 
     private const int FinalEpoch = -1;
 

@@ -5,10 +5,11 @@ using Tributary.Storage;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>
-/// ListOffsets v0-8. v0 (<see cref="OldStyle"/>) answers a list of offsets, as Kafka's first consumers asked. v1+:
+/// ListOffsets v0-9. v0 (<see cref="OldStyle"/>) answers a list of offsets, as Kafka's first consumers asked. v1+:
 /// latest (-1: the high watermark, or for isolation_level 1, v2+, the last stable offset),
 /// earliest (-2: the log start offset), max timestamp (-3, v7+: the record with the largest timestamp), earliest
-/// local (-4, v8+: the log start offset, since no segments are tiered yet), and any timestamp: the first record whose
+/// local (-4, v8+: the log start offset, since no segments are tiered yet), latest tiered (-5, v9+: none, -1, for the
+/// same reason), and any timestamp: the first record whose
 /// timestamp is at or after it, found through the time index and exact to the record. ACLs: DESCRIBE on each topic,
 /// else its partitions are TOPIC_AUTHORIZATION_FAILED.
 /// </summary>
@@ -16,9 +17,9 @@ internal sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOf
 {
     public override ApiKey Key => ApiKey.ListOffsets;
     public override short MinVersion => 0;
-    public override short MaxVersion => 8;
+    public override short MaxVersion => 9;
 
-    private const long Latest = -1, Earliest = -2, MaxTimestamp = -3, EarliestLocal = -4;
+    private const long Latest = -1, Earliest = -2, MaxTimestamp = -3, EarliestLocal = -4, LatestTiered = -5;
 
     protected override ValueTask<ListOffsetsResponse?> HandleAsync(RequestContext context, ListOffsetsRequest request)
     {
@@ -74,6 +75,8 @@ internal sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOf
                 Latest => new TimestampLookup(readCommitted ? lastStable : highWatermark, -1),
                 Earliest => new TimestampLookup(log.LogStartOffset, -1),
                 EarliestLocal when version >= 8 => new TimestampLookup(log.LogStartOffset, -1),
+                // KIP-1005: the highest offset in remote storage; none is tiered, so none, as Kafka answers without it.
+                LatestTiered when version >= 9 => new TimestampLookup(-1, -1),
                 MaxTimestamp when version >= 7 => log.FindMaxTimestamp(),
                 < 0 => (TimestampLookup?)null,
                 var ts => log.FindOffsetByTimestamp(ts),
@@ -85,7 +88,7 @@ internal sealed class ListOffsetsHandler(BrokerState broker) : ApiHandler<ListOf
             }
             // A timestamp lookup answers only with offsets the asker may fetch: below the last stable offset for
             // read_committed, below the high watermark otherwise (Kafka's lastFetchableOffset).
-            if (partition.Timestamp is not (Latest or Earliest or EarliestLocal) && lookup.Offset >= 0
+            if (partition.Timestamp is not (Latest or Earliest or EarliestLocal or LatestTiered) && lookup.Offset >= 0
                 && lookup.Offset >= (readCommitted ? lastStable : highWatermark))
             {
                 lookup = new TimestampLookup(-1, -1);

@@ -10,7 +10,7 @@ using Tributary.Storage;
 namespace Tributary.Broker.Handlers;
 
 /// <summary>
-/// FindCoordinator v0-4: the coordinator of a group (key type 0) or transactional id (key type 1) is the leader of its
+/// FindCoordinator v0-5 (v5 is v4, allowing TRANSACTION_ABORTABLE, which this coordinator lookup never answers): the coordinator of a group (key type 0) or transactional id (key type 1) is the leader of its
 /// partition of <c>__consumer_offsets</c> or <c>__transaction_state</c>, read from the metadata image; the topic is
 /// created first when it does not exist yet. A partition without a leader is COORDINATOR_NOT_AVAILABLE
 /// (clients retry). Other key types get INVALID_REQUEST. v4 batches keys (coordinator_keys); v0-3 answer one key in the
@@ -21,7 +21,7 @@ internal sealed class FindCoordinatorHandler(BrokerState broker, GroupCoordinato
 {
     public override ApiKey Key => ApiKey.FindCoordinator;
     public override short MinVersion => 0;
-    public override short MaxVersion => 4;
+    public override short MaxVersion => 5;
 
     protected override async ValueTask<FindCoordinatorResponse?> HandleAsync(RequestContext context, FindCoordinatorRequest request)
     {
