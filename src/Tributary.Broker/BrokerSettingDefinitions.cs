@@ -177,6 +177,10 @@ public static class BrokerSettingDefinitions
             "The finalized transaction.version feature ApiVersions advertises (Kafka's kafka-features): 2 lets clients use KIP-890 part 2 (Produce v12, TxnOffsetCommit v5, EndTxn v5 with an epoch bump on every end); 0 or 1 keeps them on the older flow.",
             OneOf("0", "1", "2")),
 
+        // Console: metrics and health probes.
+        new("console.listeners", SettingType.String, "http://0.0.0.0:8080",
+            "Where /metrics (Prometheus), /health/live and /health/ready are served: http://host:port, comma-separated (port 0: any free port; empty: off)."),
+
         // Schema registry.
         new("schema.registry.enable", SettingType.Boolean, "true", "Serve the Confluent-compatible schema registry."),
         new("schema.registry.listeners", SettingType.String, "http://0.0.0.0:8081", "Where the schema registry listens: http://host:port and/or https://host:port (schema.registry.ssl.*), comma-separated (port 0: any free port)."),

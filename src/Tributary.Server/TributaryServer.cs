@@ -88,7 +88,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
     public string DataDir => Path.GetFullPath(Config.DataDir);
 
     public static Task<TributaryServer> StartAsync(BrokerConfig config, CancellationToken cancellationToken = default) =>
-        WithSchemaRegistryAsync(StartAsync(config, null, LogLevel.Info, cancellationToken), cancellationToken);
+        WithConsoleAsync(WithSchemaRegistryAsync(StartAsync(config, null, LogLevel.Info, cancellationToken), cancellationToken), cancellationToken);
 
     /// <summary>Starts a broker on 127.0.0.1 with an OS-chosen port; data in <paramref name="dataDir"/> or a fresh temp dir (deleted at stop).</summary>
     /// <param name="time">The broker's clock (default the system's); a fake one lets a test drive timeouts.</param>
@@ -106,7 +106,9 @@ public sealed partial class TributaryServer : IAsyncDisposable
         if (settings is not null)
             foreach (var (name, value) in settings) config.Apply(name, value);
         config.Settings.TryAdd(SchemaRegistryListenersSetting, "http://127.0.0.1:0");
-        return WithSchemaRegistryAsync(StartAsync(config, owned, LogLevel.Warn, cancellationToken), cancellationToken);
+        // Off unless a test asks for it (http://127.0.0.1:0): never the shared 8080, and no Kestrel for every test broker.
+        config.Settings.TryAdd(ConsoleListenersSetting, "");
+        return WithConsoleAsync(WithSchemaRegistryAsync(StartAsync(config, owned, LogLevel.Warn, cancellationToken), cancellationToken), cancellationToken);
     }
 
     private static async Task<TributaryServer> StartAsync(BrokerConfig config, string? ownedTempDir, LogLevel logLevel, CancellationToken cancellationToken)
@@ -439,6 +441,7 @@ public sealed partial class TributaryServer : IAsyncDisposable
     public async Task StopAsync()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
+        await StopConsoleAsync().ConfigureAwait(false);
         await ShutDownControlledAsync().ConfigureAwait(false);
         await StopSchemaRegistryAsync().ConfigureAwait(false);
         foreach (var listener in _listeners) await listener.DisposeAsync().ConfigureAwait(false);

@@ -23,6 +23,7 @@ public sealed class GroupsConsumerRestartTests : IDisposable
         var config = new BrokerConfig { DataDir = _dataDir, ListenHost = "127.0.0.1", ListenPort = port };
         foreach (var (name, value) in GroupsFixture.Settings) config.Settings[name] = value;
         config.Settings[TributaryServer.SchemaRegistryListenersSetting] = "http://127.0.0.1:0";
+        config.Settings[TributaryServer.ConsoleListenersSetting] = "";
         config.Settings["log.level"] = "warn";
         return TributaryServer.StartAsync(config);
     }

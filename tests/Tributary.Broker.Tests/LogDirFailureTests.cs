@@ -29,6 +29,7 @@ public sealed class LogDirFailureTests : IDisposable
         var config = new BrokerConfig { ListenHost = "127.0.0.1", ListenPort = 0, StorageFileSystem = fs };
         config.Apply("log.dirs", $"{A},{B}");
         config.Settings[TributaryServer.SchemaRegistryListenersSetting] = "http://127.0.0.1:0";
+        config.Settings[TributaryServer.ConsoleListenersSetting] = "";
         config.Settings["log.level"] = "error";
         return TributaryServer.StartAsync(config);
     }

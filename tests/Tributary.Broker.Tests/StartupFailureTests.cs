@@ -51,6 +51,7 @@ public sealed class StartupFailureTests
             var clock = new TimerCountingClock();
             var config = new BrokerConfig { DataDir = dataDir, ListenHost = "127.0.0.1", ListenPort = port, Time = clock };
             config.Settings[TributaryServer.SchemaRegistryEnableSetting] = "false";
+            config.Settings[TributaryServer.ConsoleListenersSetting] = "";
             await Assert.ThrowsAnyAsync<SocketException>(() => TributaryServer.StartAsync(config));
             // Before, the transaction coordinator's abort timer (and the coordinators' loops) kept running.
             Assert.Equal(0, clock.LiveTimers);
@@ -59,6 +60,7 @@ public sealed class StartupFailureTests
             occupied.Stop();
             var retry = new BrokerConfig { DataDir = dataDir, ListenHost = "127.0.0.1", ListenPort = 0 };
             retry.Settings[TributaryServer.SchemaRegistryEnableSetting] = "false";
+            retry.Settings[TributaryServer.ConsoleListenersSetting] = "";
             await using var server = await TributaryServer.StartAsync(retry);
             Assert.True(server.Port > 0);
         }

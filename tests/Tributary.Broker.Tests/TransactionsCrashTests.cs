@@ -33,6 +33,7 @@ public sealed class TransactionsCrashTests(Xunit.Abstractions.ITestOutputHelper 
         await using var proxy = new DroppingProxy(new Random(seed * 7919));
         var config = new BrokerConfig { DataDir = _dataDir, ListenHost = "127.0.0.1", ListenPort = 0, AdvertisedHost = "127.0.0.1", AdvertisedPort = proxy.Port };
         config.Settings[TributaryServer.SchemaRegistryListenersSetting] = "http://127.0.0.1:0";
+        config.Settings[TributaryServer.ConsoleListenersSetting] = "";
         var server = await TributaryServer.StartAsync(config);
         try
         {
