@@ -10,18 +10,7 @@ const { Kafka, logLevel, Partitioners } = require('kafkajs')
 const { SchemaRegistry, SchemaType } = require('@kafkajs/confluent-schema-registry')
 
 const B = process.env.BOOTSTRAP
-// The server logs "schema registry listening on URL" at start; run.sh keeps that log in $COMPAT_WORK.
-function registryUrl() {
-  if (process.env.SCHEMA_REGISTRY_URL) return process.env.SCHEMA_REGISTRY_URL
-  try {
-    const log = require('fs').readFileSync(require('path').join(process.env.COMPAT_WORK || '.', 'server.log'), 'utf8')
-    const m = log.match(/schema registry listening on (http:\/\/\S+)/)
-    if (m) return m[1].replace('//localhost:', '//127.0.0.1:')
-  } catch (e) {
-    // no log: fall back to the default port
-  }
-  return 'http://127.0.0.1:8081'
-}
+const registryUrl = require('../tools/registry_url')
 const URL = registryUrl()
 const RUN = `${Math.floor(Date.now() / 1000)}-${process.pid}`
 const TOPIC = `sr-kafkajs-${RUN}`

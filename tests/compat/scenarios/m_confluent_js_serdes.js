@@ -4,7 +4,7 @@
 // JSON Schema serdes look up the latest version and check what they decode. Records go through kafkajs and are decoded
 // from what is consumed.
 //
-// The registry URL is found as in g_kafkajs_schema_registry.js (server.log, else SCHEMA_REGISTRY_URL, else :8081).
+// The registry URL comes from tools/registry_url.js (SCHEMA_REGISTRY_URL, else the server log, else :8081).
 'use strict'
 
 const { Kafka, logLevel, Partitioners } = require('kafkajs')
@@ -18,17 +18,7 @@ const { create, createFileRegistry, createMutableRegistry } = require('@bufbuild
 const { FileDescriptorProtoSchema } = require('@bufbuild/protobuf/wkt')
 
 const B = process.env.BOOTSTRAP
-function registryUrl() {
-  if (process.env.SCHEMA_REGISTRY_URL) return process.env.SCHEMA_REGISTRY_URL
-  try {
-    const log = require('fs').readFileSync(require('path').join(process.env.COMPAT_WORK || '.', 'server.log'), 'utf8')
-    const m = log.match(/schema registry listening on (http:\/\/\S+)/)
-    if (m) return m[1].replace('//localhost:', '//127.0.0.1:')
-  } catch (e) {
-    // no log: fall back to the default port
-  }
-  return 'http://127.0.0.1:8081'
-}
+const registryUrl = require('../tools/registry_url')
 const URL = registryUrl()
 const RUN = `${Math.floor(Date.now() / 1000)}-${process.pid}`
 
