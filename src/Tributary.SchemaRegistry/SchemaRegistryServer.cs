@@ -208,14 +208,7 @@ public sealed class SchemaRegistryServer : IAsyncDisposable
             "https" => true,
             _ => throw new UriFormatException($"schema.registry.listeners: {text}: the scheme is http or https"),
         };
-        var hostText = uri.Host.Trim('[', ']');
-        IPAddress host = hostText switch
-        {
-            "" or "0.0.0.0" or "*" => IPAddress.Any,
-            "localhost" => IPAddress.Loopback,
-            _ when IPAddress.TryParse(hostText, out var ip) => ip,
-            _ => Dns.GetHostAddresses(hostText).First(),
-        };
+        var host = ListenerHost.Resolve(uri);
         var explicitPort = uri.IsDefaultPort && !text.EndsWith(https ? ":443" : ":80", StringComparison.Ordinal);
         return new Listener(host, explicitPort ? 8081 : uri.Port, https);
     }

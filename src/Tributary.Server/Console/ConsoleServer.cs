@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
+using Tributary.SchemaRegistry.Http;
 
 namespace Tributary.Server.Console;
 
@@ -99,14 +100,7 @@ public sealed class ConsoleServer : IAsyncDisposable
     {
         var uri = new Uri(text.Contains("://", StringComparison.Ordinal) ? text : "http://" + text);
         if (uri.Scheme != "http") throw new UriFormatException($"console.listeners: {text}: the scheme is http");
-        var hostText = uri.Host.Trim('[', ']');
-        IPAddress host = hostText switch
-        {
-            "" or "0.0.0.0" or "*" => IPAddress.Any,
-            "localhost" => IPAddress.Loopback,
-            _ when IPAddress.TryParse(hostText, out var ip) => ip,
-            _ => Dns.GetHostAddresses(hostText).First(),
-        };
+        var host = ListenerHost.Resolve(uri);
         // "http://host" without a port means the console's default, not HTTP's 80.
         var noPort = uri.IsDefaultPort && !text.EndsWith(":80", StringComparison.Ordinal);
         return (host, noPort ? 8080 : uri.Port);
