@@ -1,3 +1,5 @@
+using Tributary.Broker.Quotas;
+
 namespace Tributary.Broker.Metadata;
 
 /// <summary>
@@ -39,7 +41,7 @@ public sealed class ControllerMutationQuota(TopicLimits limits, TimeProvider tim
         {
             var tokens = Refill(key, rate);
             if (tokens < 0) return (int)Math.Ceiling(-tokens / rate * 1000);
-            _buckets[key] = _buckets[key] with { Tokens = tokens - partitions };
+            Spend(key, tokens - partitions);
             return 0;
         }
     }
@@ -52,7 +54,7 @@ public sealed class ControllerMutationQuota(TopicLimits limits, TimeProvider tim
         {
             // Refill first: it stamps the bucket with now, which the recorded bucket must keep.
             var tokens = Refill(key, rate);
-            _buckets[key] = _buckets[key] with { Tokens = tokens - partitions };
+            Spend(key, tokens - partitions);
         }
     }
 
@@ -60,7 +62,7 @@ public sealed class ControllerMutationQuota(TopicLimits limits, TimeProvider tim
     private (string Key, double Rate)? Budget(string principal, string? clientId)
     {
         if (image?.Invoke().ClientQuotas is { Count: > 0 } quotas
-            && Quotas.ClientQuotaManager.Match(quotas, QuotaKey, Quotas.ClientQuotaManager.UserOf(principal), clientId ?? "") is var (rate, user, client))
+            && ClientQuotaManager.Match(quotas, QuotaKey, ClientQuotaManager.UserOf(principal), clientId ?? "") is var (rate, user, client))
             return ($"quota:{user}\0{client}", rate);
         return limits.MutationRate > 0 ? ("client-id:" + clientId, limits.MutationRate) : null;
     }
@@ -74,21 +76,24 @@ public sealed class ControllerMutationQuota(TopicLimits limits, TimeProvider tim
         if (!_buckets.TryGetValue(key, out var bucket))
         {
             if (_buckets.Count >= MaxTrackedClients) ForgetFullBuckets(now);
-            _buckets[key] = new Bucket(burst, now, rate);
+            _buckets[key] = new Bucket(new QuotaBucket(burst, now), rate);
             return burst;
         }
-        var tokens = Math.Min(burst, bucket.Tokens + rate * time.GetElapsedTime(bucket.Timestamp, now).TotalSeconds);
-        _buckets[key] = new Bucket(tokens, now, rate);
+        var tokens = bucket.Budget.TokensAt(rate, burst, now, time);
+        _buckets[key] = new Bucket(new QuotaBucket(tokens, now), rate);
         return tokens;
     }
+
+    /// <summary>Leaves a just-refilled bucket holding <paramref name="tokens"/>, its stamp kept.</summary>
+    private void Spend(string key, double tokens) => _buckets[key] = _buckets[key] with { Budget = _buckets[key].Budget with { Tokens = tokens } };
 
     /// <summary>A full bucket is the same as no bucket: dropping them bounds the memory a client rotating ids can use.</summary>
     private void ForgetFullBuckets(long now)
     {
         foreach (var (key, bucket) in _buckets.ToList())
-            if (bucket.Tokens + bucket.Rate * time.GetElapsedTime(bucket.Timestamp, now).TotalSeconds >= Burst(bucket.Rate))
+            if (bucket.Budget.TokensAt(bucket.Rate, Burst(bucket.Rate), now, time) >= Burst(bucket.Rate))
                 _buckets.Remove(key);
     }
 
-    private readonly record struct Bucket(double Tokens, long Timestamp, double Rate);
+    private readonly record struct Bucket(QuotaBucket Budget, double Rate);
 }

@@ -18,7 +18,7 @@ internal sealed class ConnectionAdmission(ConnectionLimits limits, TimeProvider?
     private const int MaxTrackedAddresses = 10_000;
     private static readonly string DefaultIpKey = QuotaEntity.ForIp(null).Key;
     private readonly TimeProvider _time = time ?? TimeProvider.System;
-    private readonly Dictionary<IPAddress, (double Tokens, long Stamp)> _ipBuckets = [];
+    private readonly Dictionary<IPAddress, QuotaBucket> _ipBuckets = [];
 
     /// <summary>max.connection.creation.rate's budget; null when unbounded.</summary>
     private readonly Replication.TokenBucket? _creation = limits.MaxConnectionCreationRate == int.MaxValue ? null
@@ -41,13 +41,11 @@ internal sealed class ConnectionAdmission(ConnectionLimits limits, TimeProvider?
         lock (_ipBuckets)
         {
             var now = _time.GetTimestamp();
-            var tokens = _ipBuckets.TryGetValue(address, out var bucket)
-                ? Math.Min(burst, bucket.Tokens + rate * _time.GetElapsedTime(bucket.Stamp, now).TotalSeconds)
-                : burst;
+            var tokens = _ipBuckets.TryGetValue(address, out var bucket) ? bucket.TokensAt(rate, burst, now, _time) : burst;
             // Rotating addresses: forgetting budgets only ever gives connections back.
             if (_ipBuckets.Count >= MaxTrackedAddresses && !_ipBuckets.ContainsKey(address)) _ipBuckets.Clear();
             var admitted = tokens >= 1;
-            _ipBuckets[address] = (admitted ? tokens - 1 : tokens, now);
+            _ipBuckets[address] = new QuotaBucket(admitted ? tokens - 1 : tokens, now);
             return admitted ? TimeSpan.Zero : TimeSpan.FromSeconds((1 - tokens) / rate);
         }
     }

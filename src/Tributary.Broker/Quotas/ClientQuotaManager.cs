@@ -25,7 +25,7 @@ public sealed class ClientQuotaManager
     private readonly TimeProvider _time;
     private readonly double _spanSeconds;
     private readonly Lock _lock = new();
-    private readonly Dictionary<(string Key, string? User, string? Client), Bucket> _buckets = [];
+    private readonly Dictionary<(string Key, string? User, string? Client), QuotaBucket> _buckets = [];
     private FrozenDictionary<string, IReadOnlyDictionary<string, double>>? _resolvedFor;
     private readonly Dictionary<(string QuotaKey, string User, string Client), (double Quota, string? User, string? Client)?> _resolved = [];
 
@@ -88,12 +88,12 @@ public sealed class ClientQuotaManager
             if (!_buckets.TryGetValue(key, out var bucket))
             {
                 if (_buckets.Count >= MaxTracked) _buckets.Clear(); // rotating ids: forgetting full budgets is safe enough
-                bucket = new Bucket(burst, now);
+                bucket = new QuotaBucket(burst, now);
             }
-            var before = Math.Min(burst, bucket.Tokens + matched.Quota * _time.GetElapsedTime(bucket.Stamp, now).TotalSeconds);
+            var before = bucket.TokensAt(matched.Quota, burst, now, _time);
             var tokens = before - amount;
             withheld = tokens < 0 && withholdable && before < burst;
-            _buckets[key] = new Bucket(withheld ? before : tokens, now);
+            _buckets[key] = new QuotaBucket(withheld ? before : tokens, now);
             return tokens >= 0 ? 0 : (int)Math.Min(int.MaxValue, Math.Ceiling(-tokens / matched.Quota * 1000));
         }
     }
@@ -144,6 +144,4 @@ public sealed class ClientQuotaManager
         yield return (new QuotaEntity(false, null, true, client), null, client);
         yield return (new QuotaEntity(false, null, true, null), null, client);
     }
-
-    private readonly record struct Bucket(double Tokens, long Stamp);
 }
